@@ -1,0 +1,67 @@
+"""Exact money: Decimal in Python, integer nano-units in storage, decimal strings on the wire."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+__all__ = ["NANO", "MoneyError", "format_decimal", "from_nanos", "parse_amount", "to_nanos"]
+
+#: One nano-unit (10⁻⁹ of a currency unit): the storage resolution of every amount.
+NANO = Decimal("0.000000001")
+_NANOS_PER_UNIT = 1_000_000_000
+# The largest amount one stored record may hold (a signed 64-bit count of nano-units).
+_MAX_NANOS = 2**63 - 1
+
+
+class MoneyError(ValueError):
+    """An amount that is not a finite decimal, or too large to store exactly."""
+
+
+def to_nanos(amount: Decimal) -> int:
+    """Convert an amount to integer nano-units, rounding half-even at the ninth decimal."""
+    if not amount.is_finite():
+        raise MoneyError("amount must be a finite number")
+    nanos = int((amount * _NANOS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
+    if abs(nanos) > _MAX_NANOS:
+        raise MoneyError("amount is too large")
+    return nanos
+
+
+def from_nanos(nanos: int) -> Decimal:
+    """The exact Decimal amount of a count of nano-units."""
+    return (Decimal(nanos) / _NANOS_PER_UNIT).quantize(NANO)
+
+
+def format_decimal(value: Decimal) -> str:
+    """A plain decimal string (no exponent, trailing zeros removed, at least one digit)."""
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def parse_amount(value: object) -> Decimal:
+    """Parse a JSON amount (a decimal string or an integer) into a finite Decimal.
+
+    Floats are refused: a binary float cannot carry an exact decimal amount. Strings such
+    as ``"0.0000001"`` and integers are accepted.
+    """
+    if isinstance(value, bool) or value is None:
+        raise MoneyError("amount must be a decimal string or an integer")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # JSON numbers with a fraction arrive as float; their shortest repr is what was sent.
+        value = repr(value)
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise MoneyError(f"{value!r} is not a decimal number") from None
+    else:
+        raise MoneyError("amount must be a decimal string or an integer")
+    if not result.is_finite():
+        raise MoneyError("amount must be a finite number")
+    return result

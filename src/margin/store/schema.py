@@ -1,0 +1,226 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations create it; code reads it.
+
+Conventions: ids are prefixed text; times are integer microseconds since the epoch (UTC);
+money is integer nano-units (10⁻⁹ of the currency unit) beside an ISO 4217 currency code;
+free-form payloads are JSON. Raw facts (signals, costs, events, spans) are append-only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "agents",
+    "api_keys",
+    "cost_rollups",
+    "costs",
+    "customers",
+    "events",
+    "metadata",
+    "organizations",
+    "signal_rollups",
+    "signals",
+    "spans",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+Id = String(40)
+Micros = BigInteger
+Nanos = BigInteger
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Micros, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    Column("created_at", Micros, nullable=False),
+    Column("revoked_at", Micros),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("name", String(256)),
+    Column("email", String(320)),
+    Column("currency", String(3), nullable=False),
+    Column("tracking_mode", String(16), nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", Micros, nullable=False),
+    Column("updated_at", Micros, nullable=False),
+    Column("archived_at", Micros),
+    UniqueConstraint("org_id", "external_id"),
+    Index(None, "org_id", "id"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("name", String(256)),
+    Column("description", Text),
+    Column("tracking_mode", String(16), nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", Micros, nullable=False),
+    Column("updated_at", Micros, nullable=False),
+    Column("archived_at", Micros),
+    UniqueConstraint("org_id", "external_id"),
+    Index(None, "org_id", "id"),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("agent_id", Id),
+    Column("event_name", String(256), nullable=False),
+    Column("ts", Micros, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("idempotency_key", String(256), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("trace_id", String(32)),
+    Column("cost_tracing", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("org_id", "idempotency_key"),
+    Index(None, "org_id", "trace_id"),
+    Index(None, "org_id", "ts"),
+)
+
+costs = Table(
+    "costs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("customer_id", Id),
+    Column("agent_id", Id),
+    # The cost-tracing signal this cost is attributed to (earliest of its trace), if any.
+    Column("signal_id", Id),
+    Column("trace_id", String(32)),
+    Column("span_id", String(16)),
+    Column("response_id", String(256)),
+    Column("provider", String(64)),
+    Column("model", String(256)),
+    Column("operation", String(64)),
+    Column("usage", Json),
+    Column("amount_nanos", Nanos),
+    Column("currency", String(3), nullable=False),
+    # provided | catalog | override | unpriced
+    Column("priced_by", String(16), nullable=False),
+    Column("price_ref", String(256)),
+    Column("unpriced_reason", String(256)),
+    Column("ts", Micros, nullable=False),
+    Column("idempotency_key", String(256), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("org_id", "idempotency_key"),
+    Index(None, "org_id", "trace_id"),
+    Index(None, "org_id", "ts"),
+    Index(None, "org_id", "priced_by"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("customer_id", Id),
+    Column("type", String(256), nullable=False),
+    Column("ts", Micros, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("idempotency_key", String(256), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("org_id", "idempotency_key"),
+    Index(None, "org_id", "type", "ts"),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_span_id", String(16)),
+    Column("name", String(512), nullable=False),
+    Column("kind", Integer, nullable=False),
+    Column("start_us", Micros, nullable=False),
+    Column("end_us", Micros, nullable=False),
+    Column("attributes", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Micros, nullable=False),
+)
+
+# Hourly rollups maintained at ingest (same transaction as the facts), so reports read a
+# number of rows that grows with time × dimensions, not with raw records. Absent dimensions
+# are stored as "" so that the composite primary key can serve as the upsert target.
+cost_rollups = Table(
+    "cost_rollups",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("bucket", Micros, primary_key=True),
+    Column("customer_id", Id, primary_key=True),
+    Column("agent_id", Id, primary_key=True),
+    Column("event_name", String(256), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("model", String(256), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount_nanos", Nanos, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("unpriced", BigInteger, nullable=False),
+)
+
+signal_rollups = Table(
+    "signal_rollups",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("bucket", Micros, primary_key=True),
+    Column("customer_id", Id, primary_key=True),
+    Column("agent_id", Id, primary_key=True),
+    Column("event_name", String(256), primary_key=True),
+    Column("signals", BigInteger, nullable=False),
+)
