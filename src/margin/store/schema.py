@@ -32,6 +32,7 @@ __all__ = [
     "events",
     "metadata",
     "organizations",
+    "price_overrides",
     "signal_rollups",
     "signals",
     "spans",
@@ -223,4 +224,22 @@ signal_rollups = Table(
     Column("agent_id", Id, primary_key=True),
     Column("event_name", String(256), primary_key=True),
     Column("signals", BigInteger, nullable=False),
+)
+
+# Tenant price overrides (negotiated rates): per org, provider ("*" = any) and model glob,
+# effective [effective_from, effective_to). ``prices`` maps a usage kind to a decimal string.
+price_overrides = Table(
+    "price_overrides",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model_pattern", String(256), nullable=False),
+    Column("prices", Json, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("effective_from", Micros, nullable=False),
+    Column("effective_to", Micros),
+    Column("note", String(512)),
+    Column("created_at", Micros, nullable=False),
+    Index(None, "org_id", "provider"),
 )

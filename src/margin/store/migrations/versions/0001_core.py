@@ -7,9 +7,9 @@ Revises:
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
-from alembic import op
 
 revision = "0001_core"
 down_revision = None

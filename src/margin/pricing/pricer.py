@@ -1,0 +1,159 @@
+"""The pricer: usage in, money out, with the reason it is that amount.
+
+Precedence (a caller-provided cost wins before this is reached, in ingest): a tenant override,
+else the catalog, else ``unpriced`` with a reason — never a silent zero. Resolutions are cached
+per (org, provider, model, UTC day, context): catalog prices change by date (or, for off-peak
+pricing, by minute of the day), so the per-record path is a dict hit plus a few Decimal ops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from margin.pricing.calculator import Plan, UnpricedError
+from margin.pricing.catalog import catalog_plan
+from margin.pricing.overrides import PriceOverride, load_overrides
+from margin.usage import USAGE_KEYS, check_counts, normalize_usage
+
+if TYPE_CHECKING:
+    from margin.store.db import Database
+
+__all__ = ["PriceResult", "Pricer"]
+
+_DAY_US = 86_400_000_000
+_MINUTE_US = 60_000_000
+_KEYS = frozenset(USAGE_KEYS)
+_MAX_CACHE = 100_000
+
+
+@dataclass(frozen=True)
+class PriceResult:
+    """The outcome of pricing one usage record."""
+
+    amount: Decimal | None
+    currency: str
+    priced_by: Literal["catalog", "override", "unpriced"]
+    price_ref: str | None = None
+    unpriced_reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
+    return PriceResult(None, "USD", "unpriced", None, reason, usage)
+
+
+class Pricer:
+    """Prices usage for an organization at a point in time (thread-safe; caches resolutions)."""
+
+    def __init__(self, db: Database | None = None) -> None:
+        self.db = db
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self._overrides: dict[str, list[PriceOverride]] = {}
+        self._lock = threading.Lock()
+
+    def price(
+        self,
+        org_id: str,
+        provider: str | None,
+        model: str | None,
+        usage: Mapping[str, Any],
+        at_us: int,
+        context: Mapping[str, str] | None = None,
+    ) -> PriceResult:
+        """Price one record. ``usage`` is an API usage block (canonical keys, or a provider's
+        native usage shape); a bad block yields ``unpriced`` with the reason, never an error."""
+        try:
+            if usage.keys() <= _KEYS:
+                counts = check_counts(usage)
+            else:
+                counts = normalize_usage(usage).to_dict()
+        except ValueError as exc:
+            return _unpriced(str(exc), {})
+        if not model:
+            return _unpriced("model is required", counts)
+        if not counts:
+            return _unpriced("missing usage", counts)
+        ctx = tuple(sorted(context.items())) if context else ()
+        key = (org_id, provider, model, at_us // _DAY_US, ctx)
+        plan = self._plans.get(key)
+        if plan is None or plan.volatility:
+            plan = self._plan_for(key, org_id, provider, model, at_us, context, plan)
+        if plan.reason is not None:
+            return _unpriced(plan.reason, counts)
+        try:
+            amount = plan.evaluate(counts)
+        except UnpricedError as exc:
+            return _unpriced(str(exc), counts)
+        return PriceResult(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
+
+    def invalidate(self, org_id: str | None = None) -> None:
+        """Forget cached resolutions (after a tenant price override changes)."""
+        with self._lock:
+            if org_id is None:
+                self._plans.clear()
+                self._overrides.clear()
+            else:
+                self._overrides.pop(org_id, None)
+                for key in [k for k in self._plans if k[0] == org_id]:
+                    self._plans.pop(key, None)
+
+    def overrides(self, org_id: str) -> list[PriceOverride]:
+        """The organization's overrides, loaded once and cached until ``invalidate``."""
+        cached = self._overrides.get(org_id)
+        if cached is None:
+            if self.db is None:
+                cached = []
+            else:
+                with self.db.read() as conn:
+                    cached = load_overrides(conn, org_id)
+            self._overrides[org_id] = cached
+        return cached
+
+    def _plan_for(
+        self,
+        key: tuple[Any, ...],
+        org_id: str,
+        provider: str | None,
+        model: str,
+        at_us: int,
+        context: Mapping[str, str] | None,
+        cached: Plan | None,
+    ) -> Plan:
+        if cached is not None and cached.volatility == 1:
+            # Off-peak catalog pricing: resolve per minute of the day.
+            minute_key = (*key[:3], ("minute", at_us // _MINUTE_US), key[4])
+            plan = self._plans.get(minute_key)
+            if plan is None:
+                plan = catalog_plan(provider, model, at_us, context)
+                self._store(minute_key, plan)
+            return plan
+        day_start = at_us - at_us % _DAY_US
+        day_end = day_start + _DAY_US
+        relevant = [o for o in self.overrides(org_id) if o.covers(provider, model)]
+        matching = [o for o in relevant if o.active(at_us)]
+        # An override starting or ending inside this day makes the day's answer time-dependent.
+        boundary = any(
+            day_start < edge < day_end
+            for o in relevant
+            for edge in (o.effective_from, o.effective_to)
+            if edge is not None
+        )
+        if matching:
+            plan = max(matching, key=PriceOverride.specificity).plan()
+        else:
+            plan = catalog_plan(provider, model, at_us, context)
+        if boundary:
+            plan = Plan(plan.priced_by, plan.currency, plan.ref, plan.terms, plan.reason, 2)
+        if cached is None:
+            self._store(key, plan)
+        return plan
+
+    def _store(self, key: tuple[Any, ...], plan: Plan) -> None:
+        with self._lock:
+            if len(self._plans) >= _MAX_CACHE:
+                self._plans.clear()
+            self._plans[key] = plan

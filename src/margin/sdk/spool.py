@@ -1,0 +1,93 @@
+"""The on-disk spool: batches that could not be delivered yet, one file per batch.
+
+A file holds the exact request body that would have been sent (gzip OTLP protobuf for spans,
+JSON for signals), so a replay resends the same bytes with the same span ids and idempotency
+keys and the server deduplicates. Files are written under a temporary name and renamed, so a
+crash never leaves a half-written batch where the replayer would read it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Spool", "SpoolFile", "default_spool_dir"]
+
+_SUFFIX = ".batch"
+_counter = itertools.count()
+
+
+def default_spool_dir() -> Path:
+    """``MARGIN_SPOOL_DIR``, else ``~/.cache/margin/spool``."""
+    configured = os.environ.get("MARGIN_SPOOL_DIR")
+    if configured:
+        return Path(configured)
+    return Path.home() / ".cache" / "margin" / "spool"
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolFile:
+    """One spooled batch: its path, kind (``traces`` or ``signals``) and item count."""
+
+    path: Path
+    kind: str
+    count: int
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class Spool:
+    """A directory of batches, replayed oldest-first (names sort by creation time)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._ready = True
+
+    def write(self, kind: str, count: int, payload: bytes) -> SpoolFile:
+        """Persist one batch atomically; raises OSError if the disk refuses it."""
+        self._ensure()
+        # time first so a sorted listing is oldest-first; pid and a counter keep names unique.
+        stem = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):08d}-{kind}-{count}"
+        final = self.directory / f"{stem}{_SUFFIX}"
+        temp = self.directory / f".{stem}.tmp"
+        with open(temp, "wb") as handle:
+            handle.write(payload)
+        os.replace(temp, final)
+        return SpoolFile(final, kind, count)
+
+    def files(self) -> list[SpoolFile]:
+        """Every complete spooled batch, oldest first."""
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            parts = name[: -len(_SUFFIX)].split("-")
+            if len(parts) == 5 and parts[4].isdigit():
+                out.append(SpoolFile(self.directory / name, parts[3], int(parts[4])))
+        return out
+
+    def oldest(self) -> SpoolFile | None:
+        files = self.files()
+        return files[0] if files else None
+
+    def pending(self) -> int:
+        """How many items wait on disk."""
+        return sum(f.count for f in self.files())
+
+    @staticmethod
+    def remove(spooled: SpoolFile) -> None:
+        try:
+            spooled.path.unlink()
+        except FileNotFoundError:
+            # Another process sharing the directory replayed it first; the server dedupes.
+            pass

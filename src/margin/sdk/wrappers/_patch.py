@@ -1,0 +1,237 @@
+"""Reversible, idempotent method patching and the generic traced-call wrapper."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context, trace
+
+from margin.sdk.wrappers._span import SpanRecorder, guard, start_span
+
+__all__ = [
+    "CallSpec",
+    "Instrumentation",
+    "patch",
+    "patch_methods",
+    "require",
+    "wrap_async",
+    "wrap_sync",
+]
+
+_MARK = "__margin_wrapped__"
+_MISSING = object()
+
+
+def require(module: str, extra: str) -> Any:
+    """Import a provider SDK or raise ImportError naming the install line."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{module} is not installed; install it with: pip install 'margin[{extra}]'"
+        ) from exc
+
+
+class Instrumentation:
+    """A handle on what one ``instrument_*`` call patched; revert with :meth:`uninstrument`.
+
+    Usable as a context manager: instrumentation is reverted on exit.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._undo: list[Callable[[], None]] = []
+
+    def add_undo(self, undo: Callable[[], None]) -> None:
+        """Register how to revert one change (run in reverse order)."""
+        self._undo.append(undo)
+
+    @property
+    def active(self) -> bool:
+        """Whether this handle still holds changes to revert."""
+        return bool(self._undo)
+
+    def uninstrument(self) -> None:
+        """Revert every change this handle made. Safe to call more than once."""
+        while self._undo:
+            undo = self._undo.pop()
+            with guard(f"uninstrument {self.name}"):
+                undo()
+
+    def __enter__(self) -> Instrumentation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstrument()
+
+    def __repr__(self) -> str:
+        return f"<Instrumentation {self.name} active={self.active}>"
+
+
+def is_wrapped(fn: Any) -> bool:
+    """True when ``fn`` (function or bound method) is already a Margin wrapper."""
+    return bool(getattr(fn, _MARK, False))
+
+
+def patch(handle: Instrumentation, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    """Replace ``owner.name`` by ``make(current)`` unless it is already wrapped.
+
+    ``owner`` is a class (every instance is traced) or an instance (only that one). An
+    instance attribute that did not exist before is deleted again on revert, so the class
+    attribute shows through.
+    """
+    current = getattr(owner, name, None)
+    if current is None or is_wrapped(current):
+        return
+    before = owner.__dict__.get(name, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+    wrapper = make(current)
+    setattr(wrapper, _MARK, True)
+    setattr(owner, name, wrapper)
+
+    def undo() -> None:
+        if owner.__dict__.get(name) is not wrapper:
+            return  # someone re-patched after us; leave their change alone
+        if before is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, before)
+
+    handle.add_undo(undo)
+
+
+class CallSpec:
+    """How to trace one provider method. Subclasses override the hooks they need."""
+
+    provider = ""
+    operation = "chat"
+
+    def model(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The requested model."""
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else None
+
+    def is_stream(self, kwargs: dict[str, Any]) -> bool:
+        """Whether this call returns a stream."""
+        return kwargs.get("stream") is True
+
+    def prepare(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """The kwargs to really call with, and state handed to later hooks."""
+        return kwargs, None
+
+    def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
+        """Record request details (the prompt, when allowed)."""
+        rec.input_messages(kwargs.get("messages"))
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        """Record a non-streamed result."""
+
+    def stream(self, rec: SpanRecorder, result: Any, state: Any) -> Any:
+        """Wrap a streamed result so the span ends when the stream does."""
+        rec.end()
+        return result
+
+
+def _begin(
+    spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[SpanRecorder, dict[str, Any], Any, bool] | None:
+    with guard(f"{spec.provider} {spec.operation} start"):
+        stream = spec.is_stream(kwargs)
+        call_kwargs, state = spec.prepare(kwargs)
+        rec = start_span(spec.operation, spec.provider, spec.model(args, kwargs), stream=stream)
+        with guard(f"{spec.provider} request"):
+            spec.begin(rec, kwargs)
+        return rec, call_kwargs, state, stream
+    return None
+
+
+def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
+    if stream:
+        with guard(f"{spec.provider} {spec.operation} stream"):
+            return spec.stream(rec, result, state)
+        rec.end()
+        return result
+    with guard(f"{spec.provider} {spec.operation} response"):
+        spec.finish(rec, result, state)
+    rec.end()
+    return result
+
+
+def _attach(rec: SpanRecorder) -> object | None:
+    # Makes the provider's own spans (e.g. anthropic's native span) children of ours.
+    with guard("context attach"):
+        return context.attach(trace.set_span_in_context(rec.span))
+    return None
+
+
+def _detach(token: object | None) -> None:
+    if token is not None:
+        with guard("context detach"):
+            context.detach(token)  # type: ignore[arg-type]
+
+
+def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    """A traced version of a synchronous provider method (bound or unbound)."""
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = _begin(spec, args, kwargs)
+        if started is None:
+            return original(*args, **kwargs)
+        rec, call_kwargs, state, stream = started
+        token = _attach(rec)
+        try:
+            result = original(*args, **call_kwargs)
+        except BaseException as exc:
+            rec.fail(exc)
+            raise
+        finally:
+            _detach(token)
+        return _complete(spec, rec, result, state, stream)
+
+    return wrapper
+
+
+def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    """A traced version of an ``async def`` provider method."""
+
+    @functools.wraps(original)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = _begin(spec, args, kwargs)
+        if started is None:
+            return await original(*args, **kwargs)
+        rec, call_kwargs, state, stream = started
+        token = _attach(rec)
+        try:
+            result = await original(*args, **call_kwargs)
+        except BaseException as exc:
+            rec.fail(exc)
+            raise
+        finally:
+            _detach(token)
+        return _complete(spec, rec, result, state, stream)
+
+    return wrapper
+
+
+def patch_methods(
+    handle: Instrumentation, owner: Any, methods: Iterable[tuple[str, CallSpec]]
+) -> None:
+    """Patch methods of one class or instance; ``async def`` methods get the async wrapper."""
+    for name, spec in methods:
+        patch(handle, owner, name, lambda fn, spec=spec: _wrap(fn, spec))
+
+
+def _wrap(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+        return wrap_async(fn, spec)
+    return wrap_sync(fn, spec)

@@ -1,0 +1,269 @@
+"""OpenAI: chat completions (incl. ``parse``), Responses, embeddings, images, transcriptions.
+
+Streams that did not ask for usage get ``stream_options={"include_usage": True}`` so the span
+can be priced; the extra usage-only chunk this produces is hidden from the caller, who sees
+exactly the chunks they would have seen without Margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from margin.sdk.wrappers._patch import CallSpec, Instrumentation, patch_methods, require
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int, want_content
+from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
+
+__all__ = ["instrument_openai", "usage_from_openai"]
+
+PROVIDER = "openai"
+_RAW_HEADER = "x-stainless-raw-response"
+
+
+def usage_from_openai(usage: Any) -> Usage | None:
+    """Canonical usage from a Chat (``prompt_tokens``) or Responses (``input_tokens``) usage."""
+    if usage is None:
+        return None
+    prompt = to_int(dig(usage, "prompt_tokens"))
+    details_in = dig(usage, "prompt_tokens_details")
+    if prompt is None:
+        prompt = to_int(dig(usage, "input_tokens"))
+        details_in = dig(usage, "input_tokens_details")
+    completion = to_int(dig(usage, "completion_tokens"))
+    details_out = dig(usage, "completion_tokens_details")
+    if completion is None:
+        completion = to_int(dig(usage, "output_tokens"))
+        details_out = dig(usage, "output_tokens_details")
+    result = Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        cache_read=to_int(dig(details_in, "cached_tokens")),
+        cache_write=to_int(dig(details_in, "cache_write_tokens")),
+        reasoning=to_int(dig(details_out, "reasoning_tokens")),
+    )
+    # Whisper-style transcription usage is billed by duration, not tokens.
+    if dig(usage, "type") == "duration" and dig(usage, "seconds") is not None:
+        result.units["audio_seconds"] = float(dig(usage, "seconds"))
+    return result
+
+
+def _choices_output(choices: Any) -> list[dict[str, Any]]:
+    out = []
+    for choice in choices or []:
+        message = dig(choice, "message")
+        out.append(
+            {
+                "role": dig(message, "role") or "assistant",
+                "parts": [{"type": "text", "content": dig(message, "content")}],
+                "finish_reason": dig(choice, "finish_reason"),
+            }
+        )
+    return out
+
+
+def _is_raw(kwargs: Mapping[str, Any]) -> bool:
+    # ``with_raw_response`` / ``with_streaming_response`` return an APIResponse, not a Stream.
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, Mapping) and any(str(k).lower() == _RAW_HEADER for k in headers)
+
+
+class _Spec(CallSpec):
+    provider = PROVIDER
+
+    def stream(self, rec: SpanRecorder, result: Any, state: Any) -> Any:
+        openai = require("openai", "openai")
+        if isinstance(result, openai.Stream):
+            return StreamProxy(result, rec, self.observer(state))
+        if isinstance(result, openai.AsyncStream):
+            return AsyncStreamProxy(result, rec, self.observer(state))
+        rec.end()
+        return result
+
+    def observer(self, state: Any) -> StreamObserver:
+        return StreamObserver()
+
+
+class _ChatObserver(StreamObserver):
+    def __init__(self, hide_usage_chunk: bool) -> None:
+        self.hide = hide_usage_chunk
+        self.id: Any = None
+        self.model: Any = None
+        self.usage: Any = None
+        self.finish: list[str] = []
+        self.text: list[str] = []
+
+    def observe(self, item: Any) -> bool:
+        self.id = dig(item, "id") or self.id
+        self.model = dig(item, "model") or self.model
+        choices = dig(item, "choices")
+        for choice in choices or []:
+            if dig(choice, "finish_reason"):
+                self.finish.append(dig(choice, "finish_reason"))
+            if dig(choice, "delta", "content"):
+                self.text.append(dig(choice, "delta", "content"))
+        if dig(item, "usage") is not None:
+            self.usage = dig(item, "usage")
+            if self.hide and not choices:
+                return False
+        return True
+
+    def done(self, rec: SpanRecorder) -> None:
+        rec.response(self.id, self.model, self.finish)
+        rec.usage(usage_from_openai(self.usage))
+        if self.text:
+            rec.output_messages(
+                [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]
+            )
+
+
+class _Chat(_Spec):
+    operation = "chat"
+
+    def prepare(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        if not self.is_stream(kwargs) or _is_raw(kwargs):
+            return kwargs, False
+        options = kwargs.get("stream_options")
+        options = dict(options) if isinstance(options, Mapping) else {}
+        if options.get("include_usage") is True:
+            return kwargs, False
+        options["include_usage"] = True
+        return {**kwargs, "stream_options": options}, True
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        rec.response(dig(result, "id"), dig(result, "model"))
+        choices = dig(result, "choices")
+        finish = [dig(c, "finish_reason") for c in choices or [] if dig(c, "finish_reason")]
+        if finish:
+            rec.response(finish=finish)
+        rec.usage(usage_from_openai(dig(result, "usage")))
+        if want_content():
+            rec.output_messages(_choices_output(choices))
+
+    def observer(self, state: Any) -> StreamObserver:
+        return _ChatObserver(bool(state))
+
+
+class _ResponsesObserver(StreamObserver):
+    def __init__(self) -> None:
+        self.response: Any = None
+
+    def observe(self, item: Any) -> bool:
+        if dig(item, "response") is not None:
+            self.response = dig(item, "response")  # created/in_progress/completed snapshots
+        return True
+
+    def done(self, rec: SpanRecorder) -> None:
+        rec.response(dig(self.response, "id"), dig(self.response, "model"))
+        rec.usage(usage_from_openai(dig(self.response, "usage")))
+
+
+class _Responses(_Spec):
+    operation = "chat"
+
+    def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
+        rec.set("openai.api.type", "responses")
+        rec.input_messages(kwargs.get("input"), kwargs.get("instructions"))
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        rec.response(dig(result, "id"), dig(result, "model"))
+        rec.usage(usage_from_openai(dig(result, "usage")))
+        if want_content():
+            rec.output_messages(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": dig(result, "output_text")}],
+                    }
+                ]
+            )
+
+    def observer(self, state: Any) -> StreamObserver:
+        return _ResponsesObserver()
+
+
+class _Embeddings(_Spec):
+    operation = "embeddings"
+
+    def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
+        rec.input_messages(kwargs.get("input"))
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        rec.response(model=dig(result, "model"))
+        rec.usage(usage_from_openai(dig(result, "usage")))
+
+
+class _Images(_Spec):
+    operation = "image_generation"
+
+    def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
+        rec.set(
+            "margin.request.image.size",
+            kwargs.get("size") if isinstance(kwargs.get("size"), str) else None,
+        )
+        rec.set(
+            "margin.request.image.quality",
+            kwargs.get("quality") if isinstance(kwargs.get("quality"), str) else None,
+        )
+        rec.input_messages(kwargs.get("prompt"))
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        usage = usage_from_openai(dig(result, "usage")) or Usage()
+        data = dig(result, "data")
+        if isinstance(data, list):
+            usage.units["images"] = len(data)
+        rec.usage(usage)
+
+
+class _Transcriptions(_Spec):
+    operation = "transcription"
+
+    def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
+        pass  # the input is an audio file, never recorded
+
+    def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
+        rec.usage(usage_from_openai(dig(result, "usage")))
+        duration = to_int(dig(result, "duration")) if dig(result, "usage") is None else None
+        if duration is not None:
+            rec.usage(Usage(units={"audio_seconds": float(dig(result, "duration"))}))
+
+
+def _targets(openai: Any, client: Any) -> list[tuple[Any, list[tuple[str, CallSpec]]]]:
+    chat, responses = (
+        [("create", _Chat()), ("parse", _Chat())],
+        [("create", _Responses()), ("parse", _Responses())],
+    )
+    embeddings, images = [("create", _Embeddings())], [("generate", _Images())]
+    transcriptions = [("create", _Transcriptions())]
+    if client is not None:
+        return [
+            (client.chat.completions, chat),
+            (client.responses, responses),
+            (client.embeddings, embeddings),
+            (client.images, images),
+            (client.audio.transcriptions, transcriptions),
+        ]
+    r = openai.resources
+    pairs: list[tuple[Any, list[tuple[str, CallSpec]]]] = []
+    for sync, asyn, methods in (
+        (r.chat.completions.Completions, r.chat.completions.AsyncCompletions, chat),
+        (r.responses.Responses, r.responses.AsyncResponses, responses),
+        (r.embeddings.Embeddings, r.embeddings.AsyncEmbeddings, embeddings),
+        (r.images.Images, r.images.AsyncImages, images),
+        (
+            r.audio.transcriptions.Transcriptions,
+            r.audio.transcriptions.AsyncTranscriptions,
+            transcriptions,
+        ),
+    ):
+        pairs += [(sync, methods), (asyn, methods)]
+    return pairs
+
+
+def instrument_openai(client: Any = None) -> Instrumentation:
+    """Trace OpenAI calls: one client instance, or every client when ``client`` is None."""
+    openai = require("openai", "openai")
+    require("openai.resources", "openai")
+    handle = Instrumentation("openai")
+    for owner, methods in _targets(openai, client):
+        patch_methods(handle, owner, methods)
+    return handle

@@ -1,0 +1,68 @@
+"""The ASGI application: ``create_app(settings)`` wires the store, the routes and the handlers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+
+from margin._version import __version__
+from margin.pricing import Pricer
+from margin.server.limits import BodyLimit
+from margin.server.problems import install_handlers
+from margin.server.state import AppState
+from margin.settings import Settings
+from margin.store.db import Database
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("margin.server")
+
+# Each module exposes `router`; they are looked up by name so that a resource is one file.
+_ROUTERS = (
+    "margin.server.routes.customers",
+    "margin.server.routes.agents",
+    "margin.server.routes.ingest",
+    "margin.server.routes.reports",
+    "margin.server.routes.prices",
+    "margin.server.routes.traces",
+    "margin.server.routes.meters",
+    "margin.server.routes.plans",
+    "margin.server.routes.invoices",
+)
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, migrate: bool = True
+) -> FastAPI:
+    """Build the server. Migrations run at start-up unless ``migrate=False``."""
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.resolved_database_url)
+    if migrate:
+        db.upgrade()
+    app = FastAPI(
+        title="Margin",
+        version=__version__,
+        summary="Cost, revenue and margin of AI agents, per customer, agent and outcome.",
+    )
+    app.state.margin = AppState(settings=settings, db=db, pricer=Pricer(db))
+    install_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for name in _ROUTERS:
+        app.include_router(importlib.import_module(name).router)
+    _mount_dashboard(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    try:
+        dashboard = importlib.import_module("margin.dashboard.web")
+    except ModuleNotFoundError:
+        return
+    dashboard.mount(app)

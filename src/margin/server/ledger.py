@@ -1,0 +1,529 @@
+"""The ingest service: validates items, resolves parties, prices costs, and stores facts
+exactly once, with rollups and attribution, in one transaction per batch.
+
+REST routes, the OTLP receiver and compatibility adapters all ingest through ``Ledger``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from margin._ids import new_id
+from margin._money import MoneyError, parse_amount, to_nanos
+from margin._time import now_micros, to_micros
+from margin.pricing import Pricer
+from margin.server.items import CostIn, EventIn, SignalIn
+from margin.settings import Settings
+from margin.store.attribution import relink_traces, winners
+from margin.store.db import Database
+from margin.store.directory import AGENTS, CUSTOMERS
+from margin.store.rollups import CostRollup, SignalRollup, cost_key
+from margin.store.schema import costs, events, signals
+
+__all__ = ["BatchResult", "ItemResult", "Ledger", "content_hash"]
+
+_CHUNK = 500
+
+
+def content_hash(item: Mapping[str, Any]) -> str:
+    """A digest of an item as sent, without its idempotency key: a retry hashes the same."""
+    body = {k: v for k, v in item.items() if k != "idempotency_key"}
+    return hashlib.blake2b(
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
+    ).hexdigest()
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # ingested | duplicate | conflict | failed
+    id: str | None = None
+    idempotency_key: str | None = None
+    field: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class BatchResult:
+    items: list[ItemResult]
+
+    @property
+    def ingested(self) -> int:
+        return sum(1 for i in self.items if i.status == "ingested")
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for i in self.items if i.status == "duplicate")
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status in ("failed", "conflict")]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "failed": [
+                {
+                    "index": i.index,
+                    "idempotency_key": i.idempotency_key,
+                    "status": i.status,
+                    "field": i.field,
+                    "detail": i.detail,
+                }
+                for i in self.failed
+            ],
+            "items": [{"index": i.index, "id": i.id, "status": i.status} for i in self.items],
+        }
+
+
+@dataclass
+class _Draft:
+    result: ItemResult
+    item: Any
+    key: str
+    digest: str
+    row: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Parties:
+    """Customer and agent ids for a batch's references, resolved in one pass."""
+
+    def __init__(self, conn: Connection, org_id: str, drafts: list[_Draft], create: bool) -> None:
+        items = [d.item for d in drafts]
+        self.customers = CUSTOMERS.resolve(
+            conn, org_id, [i.customer for i in items if i.customer], create=create
+        )
+        self.agents = AGENTS.resolve(
+            conn, org_id, [a for i in items if (a := getattr(i, "agent", None))], create=True
+        )
+        self.customer_ids = CUSTOMERS.existing_ids(
+            conn, org_id, [i.customer_id for i in items if i.customer_id]
+        )
+        self.agent_ids = AGENTS.existing_ids(
+            conn, org_id, [a for i in items if (a := getattr(i, "agent_id", None))]
+        )
+
+    def customer_of(self, item: Any) -> tuple[str | None, tuple[str, str] | None]:
+        if item.customer_id:
+            if item.customer_id in self.customer_ids:
+                return item.customer_id, None
+            return None, ("customer_id", f"no customer '{item.customer_id}'")
+        if item.customer:
+            found = self.customers.get(item.customer)
+            if found:
+                return found, None
+            return None, ("customer", f"no customer with external id '{item.customer}'")
+        return None, None
+
+    def agent_of(self, item: Any) -> tuple[str | None, tuple[str, str] | None]:
+        agent_id = getattr(item, "agent_id", None)
+        if agent_id:
+            if agent_id in self.agent_ids:
+                return agent_id, None
+            return None, ("agent_id", f"no agent '{agent_id}'")
+        agent = getattr(item, "agent", None)
+        return (self.agents.get(agent) if agent else None), None
+
+    def remember(self, org_id: str) -> None:
+        CUSTOMERS.remember(org_id, self.customers)
+        AGENTS.remember(org_id, self.agents)
+
+
+def _conflict(result: ItemResult) -> None:
+    result.status = "conflict"
+    result.field = "idempotency_key"
+    result.detail = "idempotency key already used with different content"
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert rows, skipping those whose idempotency key exists; returns the inserted keys."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
+        .returning(table.c.idempotency_key)
+    )
+    inserted: set[str] = set()
+    for start in range(0, len(rows), 2000):
+        inserted.update(conn.execute(stmt, rows[start : start + 2000]).scalars())
+    return inserted
+
+
+def _existing(
+    conn: Connection, table: Table, org_id: str, keys: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """idempotency key → (id, content hash) of stored facts."""
+    wanted = list(keys)
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = conn.execute(
+            select(table.c.idempotency_key, table.c.id, table.c.content_hash).where(
+                table.c.org_id == org_id,
+                table.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
+            )
+        )
+        found.update({r.idempotency_key: (r.id, r.content_hash) for r in rows})
+    return found
+
+
+class Ledger:
+    """Stores signals, costs and events, each exactly once per idempotency key."""
+
+    def __init__(self, db: Database, pricer: Pricer, settings: Settings) -> None:
+        self.db = db
+        self.pricer = pricer
+        self.settings = settings
+
+    def ingest_signals(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
+        """Store signals (and the costs carried in ``data.costData``)."""
+        return self._ingest(org_id, items, SignalIn, signals, self._store_signals, source)
+
+    def ingest_costs(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
+        """Store costs, pricing usage that arrives without an amount."""
+        return self._ingest(org_id, items, CostIn, costs, self._store_costs, source)
+
+    def ingest_events(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
+        """Store generic metering events."""
+        return self._ingest(org_id, items, EventIn, events, self._store_events, source)
+
+    def _ingest(
+        self,
+        org_id: str,
+        items: Sequence[Any],
+        model: type[BaseModel],
+        table: Table,
+        store: Any,
+        source: str,
+    ) -> BatchResult:
+        now = now_micros()
+        results = [ItemResult(index=i, status="failed") for i in range(len(items))]
+        drafts: list[_Draft] = []
+        first_of: dict[str, _Draft] = {}
+        later: list[tuple[ItemResult, str, str]] = []
+        for index, raw in enumerate(items):
+            result = results[index]
+            item = self._validate(raw, model, result, now)
+            if item is None:
+                continue
+            digest = content_hash(raw)
+            key = item.idempotency_key or f"auto:{digest}"
+            result.idempotency_key = key
+            if key in first_of:
+                later.append((result, key, digest))
+                continue
+            draft = _Draft(result, item, key, digest)
+            first_of[key] = draft
+            drafts.append(draft)
+        if drafts:
+            with self.db.write() as conn:
+                stored = _existing(conn, table, org_id, first_of)
+                fresh = []
+                for draft in drafts:
+                    if draft.key in stored:
+                        draft.result.id, digest = stored[draft.key]
+                        if digest == draft.digest:
+                            draft.result.status = "duplicate"
+                        else:
+                            _conflict(draft.result)
+                    else:
+                        fresh.append(draft)
+                parties = _Parties(conn, org_id, fresh, self.settings.auto_create_customers)
+                store(conn, org_id, fresh, parties, now, source)
+            parties.remember(org_id)
+        for result, key, digest in later:
+            first = first_of[key]
+            if first.result.status in ("ingested", "duplicate") and first.digest == digest:
+                result.status, result.id = "duplicate", first.result.id
+            elif first.digest != digest:
+                _conflict(result)
+            else:
+                result.field, result.detail = first.result.field, first.result.detail
+        return BatchResult(results)
+
+    def _validate(self, raw: Any, model: type[BaseModel], result: ItemResult, now: int) -> Any:
+        if not isinstance(raw, dict):
+            result.field, result.detail = "body", "each item must be a JSON object"
+            return None
+        try:
+            item = model.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = [str(p) for p in err.get("loc", ())]
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            # Whole-item rules ("customer or customer_id is required") name their field first.
+            result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
+            result.detail = message
+            return None
+        ts = getattr(item, "timestamp", None)
+        if ts is not None and to_micros(ts) > now + self.settings.max_future_seconds * 1_000_000:
+            result.field, result.detail = "timestamp", "timestamp is too far in the future"
+            return None
+        return item
+
+    def _prepare(
+        self, drafts: list[_Draft], parties: _Parties, now: int, prefix: str, agents: bool
+    ) -> list[_Draft]:
+        """Common columns of each fresh draft; drafts with a bad reference are failed."""
+        ready = []
+        for draft in drafts:
+            customer_id, problem = parties.customer_of(draft.item)
+            agent_id, agent_problem = parties.agent_of(draft.item) if agents else (None, None)
+            problem = problem or agent_problem
+            if problem:
+                draft.result.field, draft.result.detail = problem
+                continue
+            ts = draft.item.timestamp
+            draft.result.id = new_id(prefix)
+            draft.row = {
+                "id": draft.result.id,
+                "customer_id": customer_id,
+                "ts": to_micros(ts) if ts is not None else now,
+                "idempotency_key": draft.key,
+                "content_hash": draft.digest,
+                "created_at": now,
+            }
+            if agents:
+                draft.row["agent_id"] = agent_id
+            ready.append(draft)
+        return ready
+
+    def _commit_rows(
+        self, conn: Connection, org_id: str, table: Table, drafts: list[_Draft]
+    ) -> list[_Draft]:
+        """Insert the drafts' rows; a key taken meanwhile by another writer is a duplicate."""
+        for draft in drafts:
+            draft.row["org_id"] = org_id
+        inserted = _insert(conn, table, [d.row for d in drafts])
+        done = []
+        late = [d for d in drafts if d.key not in inserted]
+        stored = _existing(conn, table, org_id, [d.key for d in late]) if late else {}
+        for draft in drafts:
+            if draft.key in inserted:
+                draft.result.status = "ingested"
+                done.append(draft)
+                continue
+            draft.result.id, digest = stored[draft.key]
+            if digest == draft.digest:
+                draft.result.status = "duplicate"
+            else:
+                _conflict(draft.result)
+        return done
+
+    # -- per-kind storage ------------------------------------------------------------------
+
+    def _store_events(
+        self,
+        conn: Connection,
+        org_id: str,
+        drafts: list[_Draft],
+        parties: _Parties,
+        now: int,
+        source: str,
+    ) -> None:
+        ready = self._prepare(drafts, parties, now, "evt", agents=False)
+        for draft in ready:
+            draft.row.update(type=draft.item.type, data=draft.item.data)
+        self._commit_rows(conn, org_id, events, ready)
+
+    def _store_signals(
+        self,
+        conn: Connection,
+        org_id: str,
+        drafts: list[_Draft],
+        parties: _Parties,
+        now: int,
+        source: str,
+    ) -> None:
+        ready = self._prepare(drafts, parties, now, "sig", agents=True)
+        for draft in ready:
+            item: SignalIn = draft.item
+            draft.row.update(
+                event_name=item.event_name,
+                data=item.data,
+                trace_id=item.trace_id,
+                cost_tracing=item.cost_tracing,
+                source=source,
+            )
+        done = self._commit_rows(conn, org_id, signals, ready)
+        rollup = SignalRollup()
+        for draft in done:
+            row = draft.row
+            rollup.add(org_id, row["ts"], row["customer_id"], row["agent_id"], row["event_name"])
+        rollup.flush(conn)
+        cost_rollup = CostRollup()
+        traces = {d.row["trace_id"] for d in done if d.row["cost_tracing"] and d.row["trace_id"]}
+        if traces:
+            relink_traces(conn, org_id, traces, cost_rollup)
+        self._signal_costs(conn, org_id, done, now, cost_rollup)
+        cost_rollup.flush(conn)
+
+    def _signal_costs(
+        self, conn: Connection, org_id: str, done: list[_Draft], now: int, rollup: CostRollup
+    ) -> None:
+        """Costs carried in a signal's ``data.costData`` (Paid's manual cost tracking)."""
+        rows = []
+        for draft in done:
+            cost_data = draft.row["data"].get("costData")
+            if not isinstance(cost_data, dict):
+                continue
+            row = self._manual_cost(org_id, draft, cost_data, now)
+            if row is not None:
+                rows.append(row)
+        if not rows:
+            return
+        names = [row.pop("_event_name") for row in rows]
+        inserted = _insert(conn, costs, rows)
+        for row, name in zip(rows, names, strict=True):
+            if row["idempotency_key"] in inserted:
+                rollup.add(_rollup_key(org_id, row, name), row["amount_nanos"])
+
+    def _manual_cost(
+        self, org_id: str, draft: _Draft, cost_data: dict[str, Any], now: int
+    ) -> dict[str, Any] | None:
+        signal = draft.row
+        attributes = cost_data.get("attributes")
+        model = cost_data.get("gen_ai.response.model")
+        if isinstance(attributes, dict):
+            model = (
+                attributes.get("gen_ai.response.model")
+                or attributes.get("gen_ai.request.model")
+                or model
+            )
+        provider = cost_data.get("vendor")
+        row: dict[str, Any] = {
+            "id": new_id("cst"),
+            "org_id": org_id,
+            "customer_id": signal["customer_id"],
+            "agent_id": signal["agent_id"],
+            "signal_id": signal["id"],
+            "trace_id": signal["trace_id"],
+            "provider": str(provider)[:64] if provider else None,
+            "model": str(model)[:256] if model else None,
+            "operation": None,
+            "span_id": None,
+            "response_id": None,
+            "price_ref": None,
+            "unpriced_reason": None,
+            "ts": signal["ts"],
+            "idempotency_key": f"{draft.key}:cost",
+            "content_hash": content_hash(cost_data),
+            "source": "signal",
+            "created_at": now,
+            "_event_name": signal["event_name"],
+        }
+        cost = cost_data.get("cost")
+        if isinstance(cost, dict) and "amount" in cost:
+            try:
+                amount = parse_amount(cost["amount"])
+                row.update(
+                    amount_nanos=to_nanos(amount),
+                    currency=str(cost.get("currency") or "USD").upper()[:3],
+                    priced_by="provided",
+                    usage=None,
+                )
+            except MoneyError as exc:
+                row.update(
+                    amount_nanos=None,
+                    currency="USD",
+                    priced_by="unpriced",
+                    usage=None,
+                    unpriced_reason=f"costData.cost.amount: {exc}",
+                )
+            return row
+        if isinstance(attributes, dict):
+            self._price_into(row, org_id, row["provider"], row["model"], attributes, None)
+            return row
+        return None
+
+    def _price_into(
+        self,
+        row: dict[str, Any],
+        org_id: str,
+        provider: str | None,
+        model: str | None,
+        usage: Mapping[str, Any],
+        context: Mapping[str, str] | None,
+    ) -> None:
+        priced = self.pricer.price(org_id, provider, model, usage, row["ts"], context)
+        row.update(
+            usage=priced.usage or dict(usage),
+            amount_nanos=to_nanos(priced.amount) if priced.amount is not None else None,
+            currency=priced.currency,
+            priced_by=priced.priced_by,
+            price_ref=priced.price_ref,
+            unpriced_reason=priced.unpriced_reason,
+        )
+
+    def _store_costs(
+        self,
+        conn: Connection,
+        org_id: str,
+        drafts: list[_Draft],
+        parties: _Parties,
+        now: int,
+        source: str,
+    ) -> None:
+        ready = self._prepare(drafts, parties, now, "cst", agents=True)
+        for draft in ready:
+            item: CostIn = draft.item
+            row = draft.row
+            row.update(
+                trace_id=item.trace_id,
+                span_id=item.span_id,
+                response_id=item.response_id,
+                provider=item.provider,
+                model=item.model,
+                operation=item.operation,
+                source=source,
+                signal_id=None,
+                price_ref=None,
+                unpriced_reason=None,
+            )
+            if item.amount is not None:
+                row.update(
+                    amount_nanos=to_nanos(item.amount),
+                    currency=item.currency,
+                    priced_by="provided",
+                    usage=item.usage,
+                )
+            else:
+                assert item.usage is not None
+                self._price_into(
+                    row, org_id, item.provider, item.model, item.usage, item.price_context
+                )
+        traced = {d.row["trace_id"] for d in ready if d.row["trace_id"]}
+        won = winners(conn, org_id, traced) if traced else {}
+        for draft in ready:
+            winner = won.get(draft.row["trace_id"] or "")
+            draft.row["signal_id"] = winner[0] if winner else None
+            draft.extra = {"event_name": winner[1] if winner else ""}
+        done = self._commit_rows(conn, org_id, costs, ready)
+        rollup = CostRollup()
+        for draft in done:
+            rollup.add(
+                _rollup_key(org_id, draft.row, draft.extra["event_name"]), draft.row["amount_nanos"]
+            )
+        rollup.flush(conn)
+
+
+def _rollup_key(org_id: str, row: Mapping[str, Any], event_name: str) -> Any:
+    return cost_key(
+        org_id,
+        row["ts"],
+        row["customer_id"],
+        row["agent_id"],
+        event_name,
+        row["provider"],
+        row["model"],
+        row["currency"],
+    )

@@ -1,0 +1,150 @@
+"""One router factory for the two party resources, customers and agents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from margin._time import isoformat
+from margin.server.auth import require
+from margin.server.problems import Problem
+from margin.server.state import AppState
+from margin.store.directory import Directory
+from margin.store.keys import Principal
+
+__all__ = ["PartyCreate", "PartyUpdate", "party_router", "render_party"]
+
+TrackingMode = Literal["full", "cost_only", "revenue_only"]
+ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class PartyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: ExternalId
+    name: Annotated[str, Field(max_length=256)] | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    currency: Currency | None = None
+    tracking_mode: TrackingMode | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class PartyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=256)] | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    currency: Currency | None = None
+    tracking_mode: TrackingMode | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def render_party(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "org_id"}
+    for key in ("created_at", "updated_at", "archived_at"):
+        if out.get(key) is not None:
+            out[key] = isoformat(out[key])
+    return out
+
+
+def _reject_foreign_fields(directory: Directory, body: BaseModel) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=True)
+    for name in values:
+        if name not in directory.fields:
+            raise Problem(422, f"{directory.kind}s have no field '{name}'", field=name)
+    return values
+
+
+def party_router(directory: Directory, path: str) -> APIRouter:
+    """CRUD routes for one party kind under ``path`` (e.g. ``/v1/customers``)."""
+    router = APIRouter(prefix=path, tags=[f"{directory.kind}s"])
+    kind = directory.kind
+
+    def found(row: dict[str, Any] | None, ref: str) -> dict[str, Any]:
+        if row is None:
+            raise Problem(404, f"no {kind} '{ref}'", field="id")
+        return render_party(row)
+
+    @router.post("", status_code=201, summary=f"Create a {kind} (upsert by external_id)")
+    def create(
+        body: PartyCreate,
+        request: Request,
+        response: Response,
+        principal: Annotated[Principal, Depends(require("admin"))],
+    ) -> dict[str, Any]:
+        values = _reject_foreign_fields(directory, body)
+        state = AppState.of(request)
+        with state.db.write() as conn:
+            row, created = directory.upsert(conn, principal.org_id, values)
+        if not created:
+            response.status_code = 200
+        return render_party(row)
+
+    @router.get("", summary=f"List {kind}s")
+    def list_(
+        request: Request,
+        principal: Annotated[Principal, Depends(require("read"))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        external_id: str | None = None,
+        tracking_mode: TrackingMode | None = None,
+        include_archived: bool = False,
+    ) -> dict[str, Any]:
+        with AppState.of(request).db.read() as conn:
+            rows = directory.list(
+                conn,
+                principal.org_id,
+                limit=limit + 1,
+                cursor=cursor,
+                external_id=external_id,
+                tracking_mode=tracking_mode,
+                include_archived=include_archived,
+            )
+        page = rows[:limit]
+        next_cursor = page[-1]["id"] if len(rows) > limit else None
+        return {"data": [render_party(r) for r in page], "next_cursor": next_cursor}
+
+    @router.get("/external/{external_id}", summary=f"Get a {kind} by external id")
+    def get_external(
+        external_id: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("read"))],
+    ) -> dict[str, Any]:
+        with AppState.of(request).db.read() as conn:
+            return found(
+                directory.get_by_external(conn, principal.org_id, external_id), external_id
+            )
+
+    @router.get("/{party_id}", summary=f"Get a {kind}")
+    def get(
+        party_id: str, request: Request, principal: Annotated[Principal, Depends(require("read"))]
+    ) -> dict[str, Any]:
+        with AppState.of(request).db.read() as conn:
+            return found(directory.get(conn, principal.org_id, party_id), party_id)
+
+    @router.patch("/{party_id}", summary=f"Update a {kind}")
+    def patch(
+        party_id: str,
+        body: PartyUpdate,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("admin"))],
+    ) -> dict[str, Any]:
+        values = _reject_foreign_fields(directory, body)
+        with AppState.of(request).db.write() as conn:
+            if directory.get(conn, principal.org_id, party_id) is None:
+                raise Problem(404, f"no {kind} '{party_id}'", field="id")
+            return found(directory.update(conn, principal.org_id, party_id, values), party_id)
+
+    @router.delete("/{party_id}", summary=f"Archive a {kind}")
+    def archive(
+        party_id: str, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+    ) -> dict[str, Any]:
+        with AppState.of(request).db.write() as conn:
+            return found(directory.archive(conn, principal.org_id, party_id), party_id)
+
+    return router

@@ -1,0 +1,93 @@
+"""Attribution: a trace's costs belong to its earliest cost-tracing signal.
+
+Whichever arrives first, the result is the same: a cost arriving after the signal is linked
+at insert; a signal arriving after its costs re-links them. A trace with several
+cost-tracing signals still links each cost to exactly one (the earliest by time, then id), so
+nothing is counted twice; such a trace is flagged when it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select, update
+
+from margin.store.rollups import CostRollup, cost_key
+from margin.store.schema import costs, signals
+
+__all__ = ["relink_traces", "winners"]
+
+_CHUNK = 500
+
+
+def winners(conn: Connection, org_id: str, trace_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """trace id → (signal id, event name) of its earliest cost-tracing signal."""
+    wanted = sorted(set(trace_ids))
+    result: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = conn.execute(
+            select(signals.c.trace_id, signals.c.id, signals.c.event_name)
+            .where(
+                signals.c.org_id == org_id,
+                signals.c.trace_id.in_(chunk),
+                signals.c.cost_tracing.is_(True),
+            )
+            .order_by(signals.c.trace_id, signals.c.ts, signals.c.id)
+        )
+        for row in rows:
+            result.setdefault(row.trace_id, (row.id, row.event_name))
+    return result
+
+
+def relink_traces(
+    conn: Connection, org_id: str, trace_ids: Iterable[str], rollup: CostRollup
+) -> int:
+    """Point every trace-attributed cost of these traces at the trace's winner, moving its
+    amount between rollup rows. Returns how many costs moved."""
+    won = winners(conn, org_id, trace_ids)
+    moved = 0
+    for trace_id, (signal_id, event_name) in sorted(won.items()):
+        stale = conn.execute(
+            select(
+                costs.c.id,
+                costs.c.signal_id,
+                costs.c.ts,
+                costs.c.customer_id,
+                costs.c.agent_id,
+                costs.c.provider,
+                costs.c.model,
+                costs.c.currency,
+                costs.c.amount_nanos,
+            ).where(
+                costs.c.org_id == org_id,
+                costs.c.trace_id == trace_id,
+                costs.c.source != "signal",
+                (costs.c.signal_id.is_(None)) | (costs.c.signal_id != signal_id),
+            )
+        ).all()
+        if not stale:
+            continue
+        old_names = _event_names(conn, org_id, {r.signal_id for r in stale if r.signal_id})
+        for row in stale:
+            dims = (row.customer_id, row.agent_id)
+            tail = (row.provider, row.model, row.currency)
+            old = cost_key(org_id, row.ts, *dims, old_names.get(row.signal_id or "", ""), *tail)
+            rollup.add(old, row.amount_nanos, sign=-1)
+            rollup.add(cost_key(org_id, row.ts, *dims, event_name, *tail), row.amount_nanos)
+        conn.execute(
+            update(costs).where(costs.c.id.in_([r.id for r in stale])).values(signal_id=signal_id)
+        )
+        moved += len(stale)
+    return moved
+
+
+def _event_names(conn: Connection, org_id: str, signal_ids: set[str]) -> dict[str, str]:
+    if not signal_ids:
+        return {}
+    rows = conn.execute(
+        select(signals.c.id, signals.c.event_name).where(
+            signals.c.org_id == org_id, signals.c.id.in_(sorted(signal_ids))
+        )
+    )
+    return {r.id: r.event_name for r in rows}
