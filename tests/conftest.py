@@ -1,0 +1,176 @@
+"""Shared fixtures: real stores (a SQLite file and a PostgreSQL database), tenants with keys,
+and an in-process client for the API.
+
+PostgreSQL tests run whenever a server answers (``MARGIN_TEST_POSTGRES_URL``, default the
+local one); each test session creates its own database and drops it afterwards. With
+``MARGIN_REQUIRE_POSTGRES=1`` (set by CI) an unreachable server fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from margin.server.app import create_app
+from margin.settings import Settings
+from margin.store.db import Database
+from margin.store.directory import AGENTS, CUSTOMERS
+from margin.store.keys import create_key, create_org
+from margin.store.schema import metadata
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_reachable(url: str) -> bool:
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    admin_url = os.environ.get("MARGIN_TEST_POSTGRES_URL", DEFAULT_PG)
+    if not _pg_reachable(admin_url):
+        if os.environ.get("MARGIN_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but {admin_url} does not answer")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url}")
+    import psycopg
+
+    name = f"margin_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    plain = make_url(admin_url).set(drivername="postgresql")
+    dsn = plain.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    migrated = Database(url)
+    migrated.upgrade()
+    migrated.dispose()
+    yield url
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "margin.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+def _truncate(db: Database) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store a test runs on; every storage test runs on both."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty store of the kind under test."""
+    CUSTOMERS._ids.clear()
+    AGENTS._ids.clear()
+    if store_kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "margin.db"
+        shutil.copy(template, path)
+        database = Database(f"sqlite:///{path}")
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        database = Database(url)
+        _truncate(database)
+    yield database
+    database.dispose()
+
+
+@dataclass
+class Tenant:
+    """An organization with one key per scope."""
+
+    org_id: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, scope: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[scope]}"}
+
+
+def make_tenant(db: Database, name: str = "acme") -> Tenant:
+    with db.write() as conn:
+        org_id = create_org(conn, name)
+        tenant = Tenant(org_id)
+        for scope in ("ingest", "read", "admin"):
+            _key, secret = create_key(conn, org_id, scope)  # type: ignore[arg-type]
+            tenant.keys[scope] = secret
+    return tenant
+
+
+@pytest.fixture
+def tenant(db: Database) -> Tenant:
+    return make_tenant(db)
+
+
+@dataclass
+class Api:
+    """An in-process client for one tenant; ``api.post(...)`` sends the admin key."""
+
+    client: TestClient
+    db: Database
+    tenant: Tenant
+    settings: Settings
+
+    def request(self, method: str, url: str, *, scope: str = "admin", **kw: Any) -> Any:
+        headers = {**self.tenant.headers(scope), **kw.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kw)
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.request("POST", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> Any:
+        return self.request("PATCH", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.request("PUT", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> Any:
+        return self.request("DELETE", url, **kw)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def api(db: Database, tenant: Tenant, settings: Settings) -> Iterator[Api]:
+    """The API for one tenant, over an in-process ASGI client."""
+    app = create_app(settings, db=db, migrate=False)
+    with TestClient(app) as client:
+        yield Api(client=client, db=db, tenant=tenant, settings=settings)
