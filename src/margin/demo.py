@@ -1,0 +1,99 @@
+"""Demo data: an AI SDR agent selling to a few customers, 30 days of AI calls and outcomes.
+
+Seeded through the same ``Ledger`` the API uses, with fixed idempotency keys, so seeding
+twice stores nothing new.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from margin.server.ledger import Ledger
+
+__all__ = ["AGENT", "CUSTOMERS", "seed_demo"]
+
+AGENT = {"external_id": "ai-sdr", "name": "AI SDR"}
+CUSTOMERS = [
+    {"external_id": "acme", "name": "Acme Corp"},
+    {"external_id": "globex", "name": "Globex"},
+    {"external_id": "initech", "name": "Initech"},
+    {"external_id": "umbrella", "name": "Umbrella Health"},
+]
+# (provider, model, input tokens range, output tokens range)
+_CALLS = [
+    ("openai", "gpt-4o-mini", (800, 4000), (100, 600)),
+    ("openai", "gpt-4o", (1500, 6000), (200, 900)),
+    ("anthropic", "claude-sonnet-4-5", (2000, 9000), (300, 1200)),
+]
+
+
+def _trace_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(128):032x}"
+
+
+def demo_items(now: datetime | None = None, days: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The demo's signals and costs (as API items), deterministic for a given ``now``."""
+    rng = random.Random(20261001)
+    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    signals: list[dict[str, Any]] = []
+    costs: list[dict[str, Any]] = []
+    for day in range(days, 0, -1):
+        for customer in CUSTOMERS:
+            volume = {"acme": 6, "globex": 4, "initech": 3, "umbrella": 2}[customer["external_id"]]
+            for n in range(rng.randint(volume - 1, volume + 1)):
+                at = end - timedelta(days=day, hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
+                trace_id = _trace_id(rng)
+                ref = f"demo:{customer['external_id']}:{day}:{n}"
+                for call in range(rng.randint(2, 4)):
+                    provider, model, (ilo, ihi), (olo, ohi) = rng.choice(_CALLS)
+                    costs.append(
+                        {
+                            "customer": customer["external_id"],
+                            "agent": AGENT["external_id"],
+                            "trace_id": trace_id,
+                            "provider": provider,
+                            "model": model,
+                            "operation": "chat",
+                            "usage": {
+                                "input_tokens": rng.randint(ilo, ihi),
+                                "output_tokens": rng.randint(olo, ohi),
+                            },
+                            "timestamp": (at + timedelta(seconds=call * 3)).isoformat(),
+                            "idempotency_key": f"{ref}:call{call}",
+                        }
+                    )
+                booked = rng.random() < 0.18
+                signals.append(
+                    {
+                        "event_name": "meeting_booked" if booked else "email_sent",
+                        "customer": customer["external_id"],
+                        "agent": AGENT["external_id"],
+                        "trace_id": trace_id,
+                        "cost_tracing": True,
+                        "timestamp": (at + timedelta(seconds=20)).isoformat(),
+                        "data": {"lead": f"lead-{rng.randint(1000, 9999)}"},
+                        "idempotency_key": f"{ref}:signal",
+                    }
+                )
+    return signals, costs
+
+
+def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[str, int]:
+    """Store the demo's customers, agent, signals and costs; returns what was ingested."""
+    from margin.store.directory import AGENTS
+    from margin.store.directory import CUSTOMERS as DIRECTORY
+
+    with ledger.db.write() as conn:
+        AGENTS.upsert(conn, org_id, AGENT)
+        for customer in CUSTOMERS:
+            DIRECTORY.upsert(conn, org_id, customer)
+    signals, costs = demo_items(now)
+    cost_result = ledger.ingest_costs(org_id, costs, source="demo")
+    signal_result = ledger.ingest_signals(org_id, signals, source="demo")
+    return {
+        "costs": cost_result.ingested,
+        "signals": signal_result.ingested,
+        "duplicates": cost_result.duplicates + signal_result.duplicates,
+    }
