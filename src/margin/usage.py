@@ -23,6 +23,7 @@ __all__ = [
     "SpanModel",
     "Usage",
     "canonical_provider",
+    "from_paid",
     "from_paygent",
     "from_provider",
     "from_span_attributes",
@@ -297,6 +298,13 @@ def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
                 counts[key] = _int(attributes[name])
                 break
     return _build(counts)
+
+
+def from_paid(cost_data: Mapping[str, Any]) -> Usage:
+    """Usage from Paid's manual ``costData`` (its ``attributes`` dict, or that dict itself);
+    Paid's keys are gen_ai span-attribute names."""
+    attributes = cost_data.get("attributes")
+    return from_span_attributes(attributes if isinstance(attributes, Mapping) else cost_data)
 
 
 def from_paygent(data: Mapping[str, Any] | Any) -> Usage:

@@ -10,12 +10,15 @@ integer sums and Decimal multiplications per record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Plan", "Term", "Unit", "UnpricedError", "compile_terms"]
+
+
+Evaluator = Callable[[Mapping[str, int]], Decimal]
 
 
 class UnpricedError(ValueError):
@@ -46,7 +49,7 @@ class Term:
 
 
 def compile_terms(
-    priced: list[tuple[Unit, Decimal, tuple[tuple[int, Decimal], ...]]],
+    priced: Sequence[tuple[Unit, Decimal, tuple[tuple[int, Decimal], ...]]],
 ) -> tuple[Term, ...]:
     """Turn (unit, price, tiers) entries into leaf-count terms (see module docstring)."""
     # Most specific units first, so that a unit's descendants are resolved before it.
@@ -74,6 +77,24 @@ def compile_terms(
     return tuple(terms)
 
 
+def _rate(price: Decimal, per: int) -> tuple[Decimal, int]:
+    """``price / per`` exactly when ``per`` is a power of ten (then no division per record)."""
+    text = str(per)
+    if text.startswith("1") and set(text[1:]) <= {"0"}:
+        return price.scaleb(-(len(text) - 1)), 1
+    return price, per
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    name: str
+    plus: tuple[str, ...]
+    minus: tuple[str, ...]
+    per_request: int
+    rates: tuple[Decimal, ...]  # one per input-size band (see Plan)
+    divisor: int
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A resolved price for (org, provider, model, time, context), ready to evaluate."""
@@ -86,30 +107,72 @@ class Plan:
     # 0: valid for the whole UTC day; 1: varies within the day by time of day (per minute);
     # 2: an override starts/ends inside the day, so resolve per record.
     volatility: int = 0
+    # Tier thresholds of all terms; band b = how many of them the record's input exceeds.
+    _starts: tuple[int, ...] = field(init=False, default=())
+    _compiled: tuple[_Compiled, ...] = field(init=False, default=())
+    #: ``evaluate(usage) -> Decimal``: the amount for canonical usage counts; raises
+    #: ``UnpricedError`` on inconsistent usage (nested counts above their total).
+    evaluate: Evaluator = field(init=False, repr=False, compare=False, default=None)  # type: ignore[assignment]
 
-    def evaluate(self, usage: Mapping[str, int]) -> Decimal:
-        """The amount for canonical usage counts; raises ``UnpricedError`` on inconsistent usage."""
-        total = Decimal(0)
-        get = usage.get
-        for term in self.terms:
-            count = 0
-            for key, coef in term.counts:
-                if key == "*request":
-                    count += coef * (get("requests") or 1)
-                else:
-                    count += coef * get(key, 0)
-            if count < 0:
-                raise UnpricedError(
-                    f"invalid usage: nested counts exceed their total for {term.name}"
-                )
-            if not count:
-                continue
-            price = term.price
-            if term.tiers:
-                total_input = get("input_tokens", 0)
-                for start, tier_price in reversed(term.tiers):
-                    if total_input > start:
+    def __post_init__(self) -> None:
+        starts = tuple(sorted({start for t in self.terms for start, _ in t.tiers}))
+        compiled = []
+        for t in self.terms:
+            rates = []
+            for band in range(len(starts) + 1):
+                price = t.price
+                for start, tier_price in t.tiers:
+                    if band and start <= starts[band - 1]:
                         price = tier_price
-                        break
-            total += price * count / term.per
-        return total
+                rates.append(_rate(price, t.per))
+            plus = tuple(k for k, c in t.counts for _ in range(c) if c > 0 and k != "*request")
+            minus = tuple(k for k, c in t.counts for _ in range(-c) if c < 0 and k != "*request")
+            per_request = sum(c for k, c in t.counts if k == "*request")
+            divisor = rates[0][1]
+            compiled.append(
+                _Compiled(t.name, plus, minus, per_request, tuple(r for r, _ in rates), divisor)
+            )
+        object.__setattr__(self, "_starts", starts)
+        object.__setattr__(self, "_compiled", tuple(compiled))
+        object.__setattr__(self, "evaluate", _codegen(starts, tuple(compiled)))
+
+
+def _codegen(starts: tuple[int, ...], compiled: tuple[_Compiled, ...]) -> Evaluator:
+    """Generate straight-line Python for one plan: each usage count is read once and each term
+    is one integer sum and one Decimal multiply. A generic loop over terms costs ~3× more, and
+    this runs once per record. Only our own usage key names reach the source text; prices are
+    bound as values."""
+    keys = sorted(
+        {k for c in compiled for k in (*c.plus, *c.minus)} | ({"input_tokens"} if starts else set())
+    )
+    var = {k: f"v{i}" for i, k in enumerate(keys)}
+    env: dict[str, Any] = {"ZERO": Decimal(0), "UnpricedError": UnpricedError}
+    lines = ["def evaluate(usage):", "    get = usage.get"]
+    lines += [f"    {var[k]} = get({k!r}, 0)" for k in keys]
+    if any(c.per_request for c in compiled):
+        lines.append("    requests = get('requests') or 1")
+    band = "[band]" if starts else ""
+    if starts:
+        lines.append(
+            "    band = " + " + ".join(f"({var['input_tokens']} > {int(s)})" for s in starts)
+        )
+    lines.append("    total = ZERO")
+    for j, c in enumerate(compiled):
+        parts = [var[k] for k in c.plus] + [f"- {var[k]}" for k in c.minus]
+        if c.per_request:
+            parts.append(f"{int(c.per_request)} * requests")
+        expr = " + ".join(parts).replace("+ -", "-") or "0"
+        env[f"R{j}"] = c.rates if starts else c.rates[0]
+        env[f"M{j}"] = f"invalid usage: nested counts exceed their total for {c.name}"
+        divide = f" / {int(c.divisor)}" if c.divisor != 1 else ""
+        lines += [
+            f"    n = {expr}",
+            "    if n:",
+            "        if n < 0:",
+            f"            raise UnpricedError(M{j})",
+            f"        total += R{j}{band} * n{divide}",
+        ]
+    lines.append("    return total")
+    exec("\n".join(lines), env)
+    fn: Evaluator = env["evaluate"]
+    return fn

@@ -42,8 +42,33 @@ class PriceResult:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
+_new = object.__new__
+
+
+def _result(
+    amount: Decimal | None,
+    currency: str,
+    priced_by: str,
+    price_ref: str | None,
+    reason: str | None,
+    usage: dict[str, Any],
+) -> PriceResult:
+    # The frozen dataclass __init__ (six object.__setattr__ calls) is a third of the per-record
+    # budget; filling the instance dict directly builds the same, equal, immutable value.
+    result: PriceResult = _new(PriceResult)
+    result.__dict__.update(
+        amount=amount,
+        currency=currency,
+        priced_by=priced_by,
+        price_ref=price_ref,
+        unpriced_reason=reason,
+        usage=usage,
+    )
+    return result
+
+
 def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
-    return PriceResult(None, "USD", "unpriced", None, reason, usage)
+    return _result(None, "USD", "unpriced", None, reason, usage)
 
 
 class Pricer:
@@ -68,7 +93,10 @@ class Pricer:
         native usage shape); a bad block yields ``unpriced`` with the reason, never an error."""
         try:
             if usage.keys() <= _KEYS:
-                counts = check_counts(usage)
+                counts = {k: v for k, v in usage.items() if v}
+                for value in counts.values():
+                    if value.__class__ is not int or value < 0:
+                        counts = check_counts(usage)  # raises, naming the key
             else:
                 counts = normalize_usage(usage).to_dict()
         except ValueError as exc:
@@ -88,7 +116,7 @@ class Pricer:
             amount = plan.evaluate(counts)
         except UnpricedError as exc:
             return _unpriced(str(exc), counts)
-        return PriceResult(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
+        return _result(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
 
     def invalidate(self, org_id: str | None = None) -> None:
         """Forget cached resolutions (after a tenant price override changes)."""

@@ -1,0 +1,356 @@
+"""Canonical usage: the strict wire shape and every normalizer, fed real SDK objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic.types
+import openai.types
+import openai.types.audio
+import openai.types.chat
+import openai.types.responses
+import pytest
+from google.genai import types as genai_types
+from mistralai.client import models as mistral_models
+
+from margin.usage import (
+    SpanModel,
+    Usage,
+    canonical_provider,
+    from_paid,
+    from_paygent,
+    from_provider,
+    from_span_attributes,
+    normalize_usage,
+    span_model,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "usage"
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+# --- the wire shape ------------------------------------------------------------------------
+
+
+def test_to_dict_keeps_only_non_zero_counts() -> None:
+    usage = Usage(input_tokens=10, output_tokens=0, cache_read_tokens=4)
+    assert usage.to_dict() == {"input_tokens": 10, "cache_read_tokens": 4}
+    assert Usage.from_dict(usage.to_dict()) == usage
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"input_token": 1}, "input_token"),
+        ({"input_tokens": -1}, "input_tokens"),
+        ({"output_tokens": 1.5}, "output_tokens"),
+        ({"output_tokens": "3"}, "output_tokens"),
+        ({"images": True}, "images"),
+    ],
+)
+def test_from_dict_is_strict_and_names_the_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValueError, match=repr(key)):
+        Usage.from_dict(data)
+
+
+def test_normalize_usage_accepts_canonical_native_and_span_keys() -> None:
+    assert normalize_usage({"input_tokens": 5, "total_tokens": 5}).to_dict() == {"input_tokens": 5}
+    native = {
+        "prompt_tokens": 100,
+        "completion_tokens": 20,
+        "prompt_tokens_details": {"cached_tokens": 60},
+    }
+    assert normalize_usage(native).to_dict() == {
+        "input_tokens": 100,
+        "cache_read_tokens": 60,
+        "output_tokens": 20,
+    }
+    span = {"gen_ai.usage.input_tokens": 9, "gen_ai.usage.output_tokens": 3}
+    assert normalize_usage(span).to_dict() == {"input_tokens": 9, "output_tokens": 3}
+    with pytest.raises(ValueError, match="'bogus'"):
+        normalize_usage({"input_tokens": 5, "bogus": 1})
+
+
+# --- provider responses (real SDK model objects) ----------------------------------------------
+
+
+def test_openai_chat_completion_with_cache_and_reasoning() -> None:
+    response = openai.types.chat.ChatCompletion.model_validate(_load("openai_chat.json"))
+    assert from_provider(response).to_dict() == {
+        "input_tokens": 12000,
+        "cache_read_tokens": 10000,
+        "output_tokens": 3000,
+        "reasoning_tokens": 2000,
+    }
+
+
+def test_openai_responses_api() -> None:
+    response = openai.types.responses.Response.model_validate(_load("openai_responses.json"))
+    assert from_provider(response).to_dict() == {
+        "input_tokens": 5000,
+        "cache_read_tokens": 4000,
+        "cache_write_tokens": 250,
+        "output_tokens": 1500,
+        "reasoning_tokens": 1200,
+    }
+
+
+def test_openai_embeddings_images_and_audio() -> None:
+    embedding = openai.types.CreateEmbeddingResponse.model_validate(_load("openai_embeddings.json"))
+    assert from_provider(embedding).to_dict() == {"input_tokens": 8000}
+    images = openai.types.ImagesResponse.model_validate(_load("openai_images.json"))
+    assert from_provider(images).to_dict() == {
+        "input_tokens": 50,
+        "output_tokens": 4160,
+        "output_image_tokens": 4160,
+        "images": 1,
+    }
+    transcription = openai.types.audio.Transcription.model_validate(
+        _load("openai_transcription.json")
+    )
+    assert from_provider(transcription).to_dict() == {"audio_seconds": 42}
+
+
+def test_anthropic_input_excludes_cache_so_it_is_added() -> None:
+    message = anthropic.types.Message.model_validate(_load("anthropic_message.json"))
+    # raw input 2000 + cache read 8000 + cache write 2000 = 12000 inclusive input tokens.
+    assert from_provider(message).to_dict() == {
+        "input_tokens": 12000,
+        "cache_read_tokens": 8000,
+        "cache_write_tokens": 2000,
+        "cache_write_5m_tokens": 1500,
+        "cache_write_1h_tokens": 500,
+        "output_tokens": 700,
+    }
+    assert from_provider(message.usage) == from_provider(_load("anthropic_message.json"))
+
+
+def test_gemini_prompt_includes_cache_and_output_adds_thoughts() -> None:
+    response = genai_types.GenerateContentResponse.model_validate(_load("gemini_response.json"))
+    assert from_provider(response).to_dict() == {
+        "input_tokens": 300000,
+        "cache_read_tokens": 100000,
+        "output_tokens": 2000,
+        "reasoning_tokens": 500,
+    }
+    camel = {
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 4,
+            "thoughtsTokenCount": 2,
+        }
+    }
+    assert from_provider(camel).to_dict() == {
+        "input_tokens": 10,
+        "output_tokens": 6,
+        "reasoning_tokens": 2,
+    }
+
+
+def test_mistral_chat_response() -> None:
+    response = mistral_models.ChatCompletionResponse.model_validate(_load("mistral_chat.json"))
+    assert from_provider(response).to_dict() == {"input_tokens": 6000, "output_tokens": 1500}
+
+
+def test_bedrock_converse_input_excludes_cache() -> None:
+    # inputTokens 1000 + cacheRead 2500 + cacheWrite 500 = 4000 inclusive input tokens.
+    assert from_provider(_load("bedrock_converse.json")).to_dict() == {
+        "input_tokens": 4000,
+        "cache_read_tokens": 2500,
+        "cache_write_tokens": 500,
+        "output_tokens": 400,
+    }
+
+
+def test_response_without_usage_raises() -> None:
+    with pytest.raises(ValueError, match="usage"):
+        from_provider({"id": "x", "choices": []})
+
+
+# --- span attributes from each instrumentor family --------------------------------------------
+
+# The research fixture: 1200 input (1000 cache read, 150 cache write), 300 output (200 reasoning).
+EXPECTED = {
+    "input_tokens": 1200,
+    "cache_read_tokens": 1000,
+    "cache_write_tokens": 150,
+    "output_tokens": 300,
+    "reasoning_tokens": 200,
+}
+
+SPANS: dict[str, dict[str, Any]] = {
+    "official semconv": {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cache_read.input_tokens": 1000,
+        "gen_ai.usage.cache_write.input_tokens": 150,
+        "gen_ai.usage.reasoning.output_tokens": 200,
+    },
+    "semconv cache_creation era": {
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cache_read.input_tokens": 1000,
+        "gen_ai.usage.cache_creation.input_tokens": 150,
+        "gen_ai.usage.reasoning.output_tokens": 200,
+    },
+    "old semconv": {
+        "gen_ai.system": "openai",
+        "gen_ai.usage.prompt_tokens": 1200,
+        "gen_ai.usage.completion_tokens": 300,
+        "gen_ai.usage.cache_read_input_tokens": 1000,
+        "gen_ai.usage.cache_creation_input_tokens": 150,
+        "gen_ai.usage.reasoning_tokens": 200,
+    },
+    "traceloop": {
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.total_tokens": 1500,
+        "gen_ai.usage.cache_read_input_tokens": 1000,
+        "gen_ai.usage.cache_creation_input_tokens": 150,
+        "gen_ai.usage.reasoning_tokens": 200,
+    },
+    "openinference": {
+        "llm.provider": "openai",
+        "llm.token_count.prompt": 1200,
+        "llm.token_count.completion": 300,
+        "llm.token_count.total": 1500,
+        "llm.token_count.prompt_details.cache_read": 1000,
+        "llm.token_count.prompt_details.cache_write": 150,
+        "llm.token_count.completion_details.reasoning": 200,
+    },
+    "paid": {
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cached_input_tokens": 1000,
+        "gen_ai.usage.cache_creation_input_tokens": 150,
+        "gen_ai.usage.reasoning_output_tokens": 200,
+    },
+    "otlp json int64 strings": {
+        "gen_ai.usage.input_tokens": "1200",
+        "gen_ai.usage.output_tokens": "300",
+        "gen_ai.usage.cache_read.input_tokens": "1000",
+        "gen_ai.usage.cache_write.input_tokens": "150",
+        "gen_ai.usage.reasoning.output_tokens": "200",
+    },
+}
+
+
+@pytest.mark.parametrize("family", SPANS)
+def test_span_attributes_of_every_family(family: str) -> None:
+    assert from_span_attributes(SPANS[family]).to_dict() == EXPECTED
+
+
+def test_exclusive_anthropic_style_span_input_gets_cache_added() -> None:
+    # Cache buckets (1000 + 150) exceed the reported input (200): it cannot have included them.
+    attrs = {
+        "gen_ai.usage.input_tokens": 200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cache_read.input_tokens": 1000,
+        "gen_ai.usage.cache_write.input_tokens": 150,
+        "anthropic.usage.cache_creation.ephemeral_5m_input_tokens": 100,
+        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 50,
+    }
+    assert from_span_attributes(attrs).to_dict() == {
+        "input_tokens": 1350,
+        "cache_read_tokens": 1000,
+        "cache_write_tokens": 150,
+        "cache_write_5m_tokens": 100,
+        "cache_write_1h_tokens": 50,
+        "output_tokens": 300,
+    }
+
+
+def test_span_model_prefers_response_model_and_maps_providers() -> None:
+    attrs = {
+        "gen_ai.provider.name": "aws.bedrock",
+        "gen_ai.request.model": "claude",
+        "gen_ai.response.model": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.response.id": "msg_1",
+    }
+    assert span_model(attrs) == SpanModel(
+        "aws", "anthropic.claude-3-5-sonnet-20240620-v1:0", "chat", "msg_1"
+    )
+    assert span_model({"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}) == SpanModel(
+        "openai", "gpt-4o", None, None
+    )
+    assert span_model({"llm.provider": "openai", "llm.model_name": "gpt-4o-2024-08-06"}).model == (
+        "gpt-4o-2024-08-06"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("aws.bedrock", "aws"),
+        ("gcp.gemini", "google"),
+        ("gcp.vertex_ai", "google"),
+        ("azure.ai.openai", "azure"),
+        ("mistral_ai", "mistral"),
+        ("OpenAI", "openai"),
+        (None, None),
+    ],
+)
+def test_canonical_provider(name: str | None, expected: str | None) -> None:
+    assert canonical_provider(name) == expected
+
+
+# --- Paid and Paygent shapes ------------------------------------------------------------------
+
+
+def test_paid_cost_data_attributes() -> None:
+    cost_data = {
+        "vendor": "openai",
+        "attributes": {
+            "gen_ai.response.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1200,
+            "gen_ai.usage.output_tokens": 300,
+            "gen_ai.usage.cached_input_tokens": 1000,
+            "gen_ai.usage.cache_creation_input_tokens": 150,
+        },
+    }
+    expected = {
+        "input_tokens": 1200,
+        "cache_read_tokens": 1000,
+        "cache_write_tokens": 150,
+        "output_tokens": 300,
+    }
+    assert from_paid(cost_data).to_dict() == expected
+    assert from_paid(cost_data["attributes"]).to_dict() == expected
+
+
+def test_paygent_usage_data_and_raw_usage() -> None:
+    usage_data = {
+        "service_provider": "openai",
+        "model": "gpt-4o",
+        "prompt_tokens": 1000,
+        "completion_tokens": 200,
+        "total_tokens": 1200,
+        "cached_tokens": 400,
+    }
+    assert from_paygent(usage_data).to_dict() == {
+        "input_tokens": 1000,
+        "cache_read_tokens": 400,
+        "output_tokens": 200,
+    }
+    raw = {"provider": "openai", "model": "whisper-1", "plan": "default", "audioDuration": 1.5}
+    assert from_paygent(raw).to_dict() == {"audio_seconds": 90}
+    raw_tokens = {
+        "provider": "anthropic",
+        "model": "claude",
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "cachedTokens": 4,
+    }
+    assert from_paygent(raw_tokens).to_dict() == {
+        "input_tokens": 10,
+        "cache_read_tokens": 4,
+        "output_tokens": 5,
+    }
