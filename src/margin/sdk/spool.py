@@ -86,8 +86,5 @@ class Spool:
 
     @staticmethod
     def remove(spooled: SpoolFile) -> None:
-        try:
-            spooled.path.unlink()
-        except FileNotFoundError:
-            # Another process sharing the directory replayed it first; the server dedupes.
-            pass
+        # Another process sharing the directory may have replayed it first; the server dedupes.
+        spooled.path.unlink(missing_ok=True)

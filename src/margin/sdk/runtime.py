@@ -1,0 +1,190 @@
+"""The SDK's process-wide state: configuration, the tracer, delivery, flush and shutdown."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import TracerProvider
+
+from margin._version import __version__
+from margin.sdk._http import resolve_api_key, resolve_base_url
+from margin.sdk.delivery import Delivery, DeliveryConfig
+from margin.sdk.processor import MarginSpanProcessor
+from margin.sdk.spool import default_spool_dir
+
+__all__ = ["Runtime", "configure", "delivery_stats", "flush", "get_runtime", "shutdown"]
+
+log = logging.getLogger("margin")
+
+_EMPTY_STATS = dict.fromkeys(
+    (
+        "enqueued",
+        "exported",
+        "spooled",
+        "replayed",
+        "dropped",
+        "rejected",
+        "failed_attempts",
+        "queued",
+    ),
+    0,
+)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A configured SDK: where spans are recorded and how they are delivered."""
+
+    tracer: trace_api.Tracer
+    delivery: Delivery
+    provider: TracerProvider
+
+
+_lock = threading.RLock()
+_processor = MarginSpanProcessor()
+_installed: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+_runtime: Runtime | None = None
+# Kept after shutdown so the final counters stay readable.
+_last_delivery: Delivery | None = None
+_configured = False
+_atexit_registered = False
+
+
+def configure(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    *,
+    spool_dir: str | Path | None = None,
+    max_queue: int = 8192,
+    max_batch: int = 512,
+    export_interval: float = 1.0,
+    timeout: float = 10.0,
+    max_attempts: int = 3,
+    retry_backoff: float = 0.5,
+) -> bool:
+    """Start tracing and background delivery. Returns False (tracing stays a no-op) when no
+    API key is given and ``MARGIN_API_KEY`` is unset.
+
+    ``spool_dir`` (default ``MARGIN_SPOOL_DIR`` or ``~/.cache/margin/spool``) holds batches
+    the server has not acknowledged yet; ``max_queue`` spans wait in memory before the queue
+    spills there; ``max_batch`` spans go per request, at least every ``export_interval``
+    seconds; a failing request is tried ``max_attempts`` times before it is spooled.
+    Calling it again replaces the previous configuration (after flushing it)."""
+    global _runtime, _configured, _atexit_registered, _last_delivery
+    with _lock:
+        _stop_current(timeout=5.0)
+        _configured = True
+        key = resolve_api_key(api_key)
+        if not key:
+            return False
+        config = DeliveryConfig(
+            base_url=resolve_base_url(base_url),
+            api_key=key,
+            spool_dir=Path(spool_dir) if spool_dir is not None else default_spool_dir(),
+            max_queue=max_queue,
+            max_batch=max_batch,
+            export_interval=export_interval,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            retry_backoff=retry_backoff,
+        )
+        provider = _provider()
+        if provider not in _installed:
+            provider.add_span_processor(_processor)
+            _installed.add(provider)
+        delivery = Delivery(config)
+        _processor.delivery = delivery
+        _last_delivery = delivery
+        _runtime = Runtime(provider.get_tracer("margin", __version__), delivery, provider)
+        if not _atexit_registered:
+            atexit.register(_at_exit)
+            _atexit_registered = True
+        return True
+
+
+def _provider() -> TracerProvider:
+    """The global SDK provider, so other instrumentations' spans pass through Margin's
+    processor; a new one is made global when there is none."""
+    current = trace_api.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider()
+    if isinstance(current, trace_api.ProxyTracerProvider):
+        trace_api.set_tracer_provider(provider)
+    else:
+        log.warning(
+            "margin: the global tracer provider is %s, not an SDK provider; "
+            "only Margin's own spans will be recorded",
+            type(current).__name__,
+        )
+    return provider
+
+
+def get_runtime() -> Runtime | None:
+    """The configured runtime, configuring from the environment on first use."""
+    if not _configured:
+        try:
+            configure()
+        except Exception:
+            log.warning("margin: configuration failed; tracing disabled", exc_info=True)
+    return _runtime
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Deliver everything recorded so far; True when nothing is left queued or spooled."""
+    runtime = _runtime
+    if runtime is None:
+        return True
+    try:
+        return runtime.delivery.flush(timeout)
+    except Exception:
+        log.warning("margin: flush failed", exc_info=True)
+        return False
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Flush, stop delivery and spool what could not be delivered; tracing becomes a no-op
+    until ``configure`` is called again."""
+    global _configured
+    with _lock:
+        _stop_current(timeout)
+        _configured = True
+
+
+def delivery_stats() -> dict[str, int]:
+    """Counters of ``enqueued, exported, spooled, replayed, dropped, rejected,
+    failed_attempts`` items, and ``queued`` (in memory now). ``exported`` includes
+    ``replayed`` (delivered from the spool)."""
+    delivery = _last_delivery
+    return delivery.stats() if delivery is not None else dict(_EMPTY_STATS)
+
+
+def _stop_current(timeout: float) -> None:
+    global _runtime
+    runtime, _runtime = _runtime, None
+    _processor.delivery = None
+    if runtime is not None:
+        try:
+            runtime.delivery.shutdown(timeout)
+        except Exception:
+            log.warning("margin: shutdown failed", exc_info=True)
+
+
+def _reset() -> None:
+    """Forget all state (tests): the next use configures from the environment again."""
+    global _configured, _last_delivery
+    with _lock:
+        _stop_current(timeout=5.0)
+        _configured = False
+        _last_delivery = None
+        _installed.clear()
+
+
+def _at_exit() -> None:
+    _stop_current(timeout=5.0)

@@ -1,0 +1,171 @@
+"""``margin.trace``: the scope that says whom the work inside it is for.
+
+It is a decorator (sync and async functions) and a context manager (``with`` and
+``async with``). Inside it every span shares one trace id and carries the customer, agent and
+metadata; outside the user's code nothing changes, and a Margin failure is logged, not raised."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+from collections.abc import Callable, Mapping
+from contextvars import Token
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+
+from margin.sdk._context import TraceScope, scope_var
+from margin.sdk.runtime import get_runtime
+
+__all__ = ["Trace", "new_trace_token", "trace"]
+
+log = logging.getLogger("margin")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+_ids = RandomIdGenerator()
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args, exc_info=key.startswith("error"))
+
+
+def new_trace_token() -> str:
+    """A new distributed tracing token: a 32-lowercase-hex trace id. Pass it as
+    ``trace(..., token=...)`` in several processes to put their work in one trace."""
+    return f"{_ids.generate_trace_id():032x}"
+
+
+def _parent_context(token: str | None) -> otel_context.Context | None:
+    if token is None:
+        return None
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token) or int(token, 16) == 0:
+        _warn_once("token", "margin: ignoring invalid trace token %r (need 32 hex digits)", token)
+        return None
+    remote = SpanContext(
+        int(token, 16),
+        _ids.generate_span_id(),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace_api.set_span_in_context(NonRecordingSpan(remote))
+
+
+_Entry = tuple[Token[TraceScope | None], trace_api.Span | None, object | None]
+
+
+class Trace:
+    """One ``margin.trace(...)`` call; see ``trace``."""
+
+    def __init__(
+        self,
+        customer: str,
+        agent: str | None,
+        token: str | None,
+        metadata: Mapping[str, Any] | None,
+        store_prompt: bool,
+    ) -> None:
+        self._args = (customer, agent, token, metadata, store_prompt)
+        self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
+        self._entries: list[_Entry] = []
+
+    def _enter(self) -> None:
+        scope_token = scope_var.set(self._scope)
+        span: trace_api.Span | None = None
+        ctx_token: object | None = None
+        try:
+            runtime = get_runtime()
+            if runtime is not None:
+                span = runtime.tracer.start_span(
+                    "margin.trace", context=_parent_context(self._scope.token)
+                )
+                ctx_token = otel_context.attach(trace_api.set_span_in_context(span))
+        except Exception:
+            _warn_once("error-enter", "margin: could not start a trace; continuing without")
+        self._entries.append((scope_token, span, ctx_token))
+
+    def _exit(self, exc: BaseException | None) -> None:
+        scope_token, span, ctx_token = self._entries.pop()
+        try:
+            if span is not None:
+                if exc is not None:
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.end()
+            if ctx_token is not None:
+                otel_context.detach(ctx_token)  # type: ignore[arg-type]
+        except Exception:
+            _warn_once("error-exit", "margin: could not end a trace")
+        finally:
+            scope_var.reset(scope_token)
+
+    def __enter__(self) -> Trace:
+        self._enter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc)
+
+    async def __aenter__(self) -> Trace:
+        self._enter()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc)
+
+    def __call__(self, fn: Callable[_P, _T]) -> Callable[_P, _T]:
+        # A fresh Trace per call: concurrent calls of one decorated function never share state.
+        args = self._args
+        if inspect.iscoroutinefunction(fn):
+            async_fn = cast(Callable[_P, Any], fn)
+
+            @functools.wraps(fn)
+            async def run_async(*a: _P.args, **kw: _P.kwargs) -> Any:
+                async with Trace(*args):
+                    return await async_fn(*a, **kw)
+
+            return cast(Callable[_P, _T], run_async)
+
+        @functools.wraps(fn)
+        def run(*a: _P.args, **kw: _P.kwargs) -> _T:
+            with Trace(*args):
+                return fn(*a, **kw)
+
+        return run
+
+
+def trace(
+    customer: str,
+    agent: str | None = None,
+    *,
+    token: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    store_prompt: bool = False,
+) -> Trace:
+    """Attribute the work inside to ``customer`` (your external id) and ``agent``.
+
+    Use as ``@margin.trace("cus_1", "agent")``, ``with margin.trace(...)`` or
+    ``async with margin.trace(...)``. Every span started inside — Margin's and any other
+    OpenTelemetry instrumentation's — carries the customer, agent and ``metadata``, and shares
+    one trace id (``token`` from ``new_trace_token()`` makes it that id, across processes).
+    Prompts and completions are stripped before export unless ``store_prompt`` is True.
+    Without an API key this runs your code unchanged and records nothing."""
+    return Trace(customer, agent, token, metadata, store_prompt)

@@ -1,0 +1,173 @@
+"""Delivery: batching, retries with the same bytes, the spool, and exact accounting."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+from collector import Collector
+from opentelemetry import trace as trace_api
+
+import margin
+from conftest import Configure
+
+
+def _spans(n: int, customer: str = "cus_1") -> None:
+    tracer = trace_api.get_tracer("bulk")
+    with margin.trace(customer):
+        for i in range(n - 1):
+            tracer.start_span(f"s{i}").end()
+
+
+def _assert_exactly_once(collector: Collector, expected: int) -> None:
+    ids = collector.span_ids()
+    assert len(ids) == expected
+    assert len(set(ids)) == expected
+
+
+def test_batches_are_gzip_protobuf_with_bearer_key(sdk: Configure, collector: Collector) -> None:
+    sdk(max_batch=100)
+    _spans(250)
+    assert margin.flush(timeout=10)
+    _assert_exactly_once(collector, 250)
+    assert collector.requests >= 3
+    headers = collector.headers[0]
+    assert headers["Authorization"] == "Bearer mk_test"
+    assert headers["Content-Type"] == "application/x-protobuf"
+    assert headers["Content-Encoding"] == "gzip"
+    stats = margin.delivery_stats()
+    assert stats["enqueued"] == 250
+    assert stats["exported"] == 250
+    assert stats["dropped"] == stats["spooled"] == stats["rejected"] == 0
+
+
+def test_retry_resends_the_same_bytes(sdk: Configure, collector: Collector) -> None:
+    collector.fail_next = 2
+    sdk()
+    _spans(10)
+    assert margin.flush(timeout=10)
+    assert collector.requests == 3
+    assert collector.bodies[0] == collector.bodies[1] == collector.bodies[2]
+    _assert_exactly_once(collector, 10)
+    stats = margin.delivery_stats()
+    assert stats["failed_attempts"] == 2
+    assert stats["exported"] == 10
+    assert stats["spooled"] == 0
+
+
+def test_bad_request_is_rejected_not_retried(sdk: Configure, collector: Collector) -> None:
+    collector.status = 400
+    sdk()
+    _spans(5)
+    assert margin.flush(timeout=10)
+    assert collector.requests == 1
+    stats = margin.delivery_stats()
+    assert stats["rejected"] == 5
+    assert stats["exported"] == stats["dropped"] == 0
+
+
+def test_server_down_spools_then_replays_every_span_exactly_once(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    collector.stop()
+    sdk(max_batch=500, max_queue=1000)
+    _spans(5000)
+    assert not margin.flush(timeout=0.5)
+    stats = margin.delivery_stats()
+    assert stats["enqueued"] == 5000
+    assert stats["exported"] == 0
+    assert stats["spooled"] == 5000
+    assert stats["dropped"] == 0
+    assert len(list((tmp_path / "spool").glob("*.batch"))) >= 5
+    collector.start()  # back, on the same port
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 5000)
+    stats = margin.delivery_stats()
+    assert stats["exported"] == stats["replayed"] == 5000
+    assert stats["dropped"] == 0
+    assert list((tmp_path / "spool").glob("*.batch")) == []
+
+
+def test_full_queue_spills_to_disk_instead_of_dropping(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    collector.gate.clear()  # the server accepts connections but does not answer yet
+    sdk(max_queue=100, max_batch=50)
+    _spans(1000)
+    stats = margin.delivery_stats()
+    assert stats["spooled"] >= 800
+    assert stats["dropped"] == 0
+    collector.gate.set()
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 1000)
+    assert margin.delivery_stats()["exported"] == 1000
+
+
+def test_no_network_on_the_callers_thread(sdk: Configure, collector: Collector) -> None:
+    collector.gate.clear()  # every request blocks in the server
+    sdk(max_batch=10)
+    tracer = trace_api.get_tracer("t")
+    started = time.perf_counter()
+    for i in range(200):
+        with margin.trace(f"cus_{i}"):
+            tracer.start_span("chat").end()
+            margin.signal("done")
+        margin.signal("outside", customer="cus_x")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, elapsed  # a single blocked request would take 5 s (timeout)
+    collector.gate.set()
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 600)
+    assert len(collector.signals) == 200
+
+
+def test_spool_from_a_previous_process_is_replayed(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    collector.stop()
+    sdk()
+    _spans(30)
+    margin.shutdown(timeout=0.2)
+    assert margin.delivery_stats()["spooled"] == 30
+    collector.start()
+    sdk()  # a new process would start the same way
+    assert margin.flush(timeout=10)
+    _assert_exactly_once(collector, 30)
+    assert margin.delivery_stats()["replayed"] == 30
+
+
+def test_spool_files_are_complete_otlp_batches(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    collector.stop()
+    sdk()
+    _spans(7)
+    margin.shutdown(timeout=0.2)
+    files = sorted((tmp_path / "spool").glob("*.batch"))
+    assert files
+    assert not list((tmp_path / "spool").glob(".*.tmp"))
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    total = 0
+    for file in files:
+        request = ExportTraceServiceRequest.FromString(gzip.decompress(file.read_bytes()))
+        total += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    assert total == 7
+
+
+def test_unwritable_spool_counts_drops_and_never_raises(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    collector.stop()
+    sdk(spool_dir=blocker / "spool")
+    _spans(20)
+    margin.signal("s", customer="c")
+    assert not margin.flush(timeout=0.3)
+    margin.shutdown(timeout=0.1)
+    stats = margin.delivery_stats()
+    assert stats["enqueued"] == 21
+    assert stats["dropped"] == 21
+    assert stats["exported"] == stats["spooled"] == 0
