@@ -71,7 +71,12 @@ def test_normalize_usage_accepts_canonical_native_and_span_keys() -> None:
         "cache_read_tokens": 60,
         "output_tokens": 20,
     }
-    span = {"gen_ai.usage.input_tokens": 9, "gen_ai.usage.output_tokens": 3}
+    span = {
+        "gen_ai.usage.input_tokens": 9,
+        "gen_ai.usage.output_tokens": 3,
+        "gen_ai.response.model": "gpt-4o",
+        "server.address": "api.openai.com",
+    }
     assert normalize_usage(span).to_dict() == {"input_tokens": 9, "output_tokens": 3}
     with pytest.raises(ValueError, match="'bogus'"):
         normalize_usage({"input_tokens": 5, "bogus": 1})

@@ -350,15 +350,20 @@ _PROVIDER_NATIVE = frozenset(
 _IGNORED = frozenset({"total_tokens", "total_token_count", "totalTokens", "totalTokenCount"})
 
 
+_SPAN_USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.", "llm.usage.")
+
+
 def normalize_usage(data: Mapping[str, Any]) -> Usage:
     """Usage from an API usage block: canonical keys (strict), a provider-native usage block,
-    or gen_ai span-attribute keys. Raises ``ValueError`` naming a key it cannot place."""
+    or span attributes / Paid ``costData.attributes`` (recognised by their ``gen_ai.usage.*``
+    or ``llm.token_count.*`` keys; other attributes there are ignored, as spans carry many).
+    Raises ``ValueError`` naming a key it cannot place."""
     keys = data.keys() - _IGNORED
     if keys <= _KEYSET:
         return Usage(**check_counts({k: data[k] for k in keys}))
     if keys & _PROVIDER_NATIVE:
         return from_provider(data)
-    if all(k.startswith(("gen_ai.", "llm.")) or k in _KEYSET for k in keys):
+    if any(k.startswith(_SPAN_USAGE_PREFIXES) for k in keys):
         canonical = check_counts({k: data[k] for k in keys & _KEYSET})
         return _build(from_span_attributes(data).to_dict() | canonical)
     raise ValueError(f"unknown usage key {sorted(keys - _KEYSET)[0]!r}")

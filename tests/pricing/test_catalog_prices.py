@@ -331,3 +331,17 @@ def test_off_peak_prices_follow_time_of_day() -> None:
         assert mine == theirs
         amounts[hour] = mine
     assert amounts[2] != amounts[20]
+
+
+def test_paid_cost_data_attributes_as_usage() -> None:
+    # Paid's costData.attributes passed as the usage block (gpt-4o: input $2.5, cache read
+    # $1.25, output $10): 200 × 2.5 + 1000 × 1.25 + 300 × 10 = 500 + 1250 + 3000 = 4750 / 1M
+    attributes = {
+        "gen_ai.response.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cached_input_tokens": 1000,
+    }
+    result = Pricer().price("org_1", "openai", "gpt-4o", attributes, AT)
+    assert (result.priced_by, result.amount) == ("catalog", Decimal("0.00475"))
+    assert result.usage == {"input_tokens": 1200, "cache_read_tokens": 1000, "output_tokens": 300}
