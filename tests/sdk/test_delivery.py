@@ -171,3 +171,48 @@ def test_unwritable_spool_counts_drops_and_never_raises(
     assert stats["enqueued"] == 21
     assert stats["dropped"] == 21
     assert stats["exported"] == stats["spooled"] == 0
+
+
+def test_spool_claims_are_exclusive_and_recovered_from_dead_processes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from margin.sdk.spool import Spool
+
+    first, second = Spool(tmp_path), Spool(tmp_path)
+    written = first.write("traces", 3, b"payload")
+    (listed,) = second.files()
+    claimed = first.claim(listed)
+    assert claimed is not None
+    assert second.claim(listed) is None
+    assert second.files() == []
+    first.release(claimed)
+    assert [f.path for f in second.files()] == [written.path]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = written.path.with_name(written.path.name + ".sending-" + dead.stdout.strip())
+    written.path.rename(orphan)
+    assert first.files() == []
+    assert [(f.path, f.count) for f in Spool(tmp_path).files()] == [(written.path, 3)]
+
+
+def test_forked_child_delivers_with_its_own_worker(sdk: Configure, collector: Collector) -> None:
+    import os
+
+    sdk()
+    _spans(2, customer="parent")
+    pid = os.fork()
+    if pid == 0:  # the child: record, flush, report through the exit code
+        code = 1
+        try:
+            _spans(3, customer="child")
+            delivered = margin.flush(timeout=10) and margin.delivery_stats()["exported"] == 3
+            code = 0 if delivered else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert margin.flush(timeout=10)
+    customers = sorted(s.attributes["margin.customer.external_id"] for s in collector.spans)
+    assert customers == ["child"] * 3 + ["parent"] * 2
+    _assert_exactly_once(collector, 5)

@@ -203,19 +203,36 @@ class Delivery:
         for spooled in self.spool.files():
             if self._abort.is_set():
                 return
+            # Counted in flight while claimed, so flush() does not see an idle spool meanwhile.
+            with self._cond:
+                self._in_flight += 1
             try:
-                payload = spooled.read()
-            except OSError:
-                continue  # replayed and removed by another process meanwhile
-            outcome = self._post(spooled.kind, payload)
-            if outcome.kind == "retry":
-                self._add("failed_attempts", 1)
-                self._mark_down(outcome.retry_after)
-                return
-            self.spool.remove(spooled)
-            self._record(outcome, spooled.count, replayed=True)
+                if not self._replay_one(spooled):
+                    return
+            finally:
+                self._settle(1)
         self._down = False
         self._streak = 0
+
+    def _replay_one(self, spooled: SpoolFile) -> bool:
+        """Send one spooled batch; False when the server is still unavailable."""
+        claimed = self.spool.claim(spooled)
+        if claimed is None:
+            return True  # another process sharing the directory is replaying it
+        try:
+            payload = claimed.read()
+        except OSError:
+            self.spool.release(claimed)
+            return True
+        outcome = self._post(claimed.kind, payload)
+        if outcome.kind == "retry":
+            self.spool.release(claimed)
+            self._add("failed_attempts", 1)
+            self._mark_down(outcome.retry_after)
+            return False
+        self.spool.remove(claimed)
+        self._record(outcome, claimed.count, replayed=True)
+        return True
 
     def _post(self, kind: str, payload: bytes) -> _Outcome:
         path, headers = _ENDPOINTS[kind]

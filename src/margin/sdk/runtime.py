@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -184,6 +185,23 @@ def _reset() -> None:
         _configured = False
         _last_delivery = None
         _installed.clear()
+
+
+def _after_fork() -> None:
+    # Threads do not survive fork: a child (a pre-forking server's worker, say) gets its own
+    # delivery thread and an empty queue; the parent keeps delivering what it queued.
+    global _runtime, _last_delivery
+    runtime = _runtime
+    if runtime is None:
+        return
+    delivery = Delivery(runtime.delivery.config)
+    _processor.delivery = delivery
+    _last_delivery = delivery
+    _runtime = Runtime(runtime.tracer, delivery, runtime.provider)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _at_exit() -> None:

@@ -7,6 +7,7 @@ crash never leaves a half-written batch where the replayer would read it."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -16,6 +17,9 @@ from pathlib import Path
 __all__ = ["Spool", "SpoolFile", "default_spool_dir"]
 
 _SUFFIX = ".batch"
+# A batch being replayed is renamed to ``<name>.batch.sending-<pid>`` first: the rename is
+# atomic, so of several processes sharing one spool directory exactly one sends it.
+_CLAIM = ".sending-"
 _counter = itertools.count()
 
 
@@ -45,6 +49,34 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._ready = False
+        self._recover()
+
+    def _recover(self) -> None:
+        """Give back batches claimed by processes that died while sending them."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            base, sep, pid = name.partition(_CLAIM)
+            if sep and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.replace(self.directory / name, self.directory / base)
+
+    def claim(self, spooled: SpoolFile) -> SpoolFile | None:
+        """Take a batch for sending, or None if another process already took it."""
+        claimed = spooled.path.with_name(f"{spooled.path.name}{_CLAIM}{os.getpid()}")
+        try:
+            os.rename(spooled.path, claimed)
+        except OSError:
+            return None
+        return SpoolFile(claimed, spooled.kind, spooled.count)
+
+    def release(self, claimed: SpoolFile) -> None:
+        """Put a claimed batch back, to be replayed later."""
+        original = claimed.path.name.partition(_CLAIM)[0]
+        with contextlib.suppress(OSError):
+            os.replace(claimed.path, claimed.path.with_name(original))
 
     def _ensure(self) -> None:
         if not self._ready:
@@ -88,3 +120,15 @@ class Spool:
     def remove(spooled: SpoolFile) -> None:
         # Another process sharing the directory may have replayed it first; the server dedupes.
         spooled.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
