@@ -1,9 +1,446 @@
-"""Routes for traces (not yet built)."""
+"""``POST /v1/traces`` (OTLP/HTTP, protobuf or JSON, gzip) and the attribution views: a trace
+with its spans, costs and signals; a signal with its attributed cost; flagged traces; costs.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-__all__ = ["router"]
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
-router = APIRouter()
+from margin._money import format_decimal, from_nanos
+from margin._time import isoformat, now_micros
+from margin.server.auth import require
+from margin.server.ledger import BatchResult, Ledger
+from margin.server.otlp import (
+    AGENT_KEYS,
+    CUSTOMER_KEYS,
+    JSON,
+    PROTOBUF,
+    Converted,
+    OtlpError,
+    TooLarge,
+    convert,
+    decode,
+    spans_of,
+)
+from margin.server.problems import Problem, problem_response
+from margin.server.responses import JSONResponse
+from margin.server.state import AppState
+from margin.store.db import Database
+from margin.store.keys import Principal
+from margin.store.schema import costs, customers, signals, spans
+
+__all__ = ["Received", "receive", "router"]
+
+router = APIRouter(tags=["traces"])
+
+Ingest = Annotated[Principal, Depends(require("ingest"))]
+Read = Annotated[Principal, Depends(require("read"))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@dataclass
+class Received:
+    """The outcome of one export: spans accepted, and the reasons of those rejected."""
+
+    spans: int
+    rejected: list[str]
+
+
+def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str, Any]:
+    """(customer, agent) of traces from their spans stored by earlier exports."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    with db.read() as conn:
+        rows = conn.execute(
+            select(spans.c.trace_id, spans.c.attributes).where(
+                spans.c.org_id == org_id, spans.c.trace_id.in_(sorted(trace_ids))
+            )
+        )
+        for row in rows:
+            attrs = row.attributes or {}
+            customer = next((str(attrs[k]) for k in CUSTOMER_KEYS if attrs.get(k)), None)
+            agent = next((str(attrs[k]) for k in AGENT_KEYS if attrs.get(k)), None)
+            old = found.get(row.trace_id, (None, None))
+            found[row.trace_id] = (old[0] or customer, old[1] or agent)
+    return found
+
+
+def _store_spans(conn: Connection, org_id: str, rows: list[dict[str, Any]]) -> None:
+    now = now_micros()
+    for row in rows:
+        row["org_id"], row["created_at"] = org_id, now
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(spans).on_conflict_do_nothing(
+        index_elements=["org_id", "trace_id", "span_id"]
+    )
+    for start in range(0, len(rows), 2000):
+        conn.execute(stmt, rows[start : start + 2000])
+
+
+def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> list[str]:
+    reasons = []
+    for r in result.items:
+        if r.status == "conflict" and ":resp:" in (r.idempotency_key or ""):
+            # The same provider response recorded by another span of the call: one cost.
+            r.status = "duplicate"
+        elif r.status in ("failed", "conflict"):
+            span = items[r.index].get("span_id") or items[r.index]["idempotency_key"]
+            reasons.append(f"{kind} of span {span}: {r.field}: {r.detail}")
+    return reasons
+
+
+def receive(state: AppState, org_id: str, request: Any) -> Received:
+    """Store an ``ExportTraceServiceRequest``'s spans, signals and costs; returns after the
+    commits, so an acknowledgement means durable."""
+    found, rejected = spans_of(request)
+    converted: Converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
+    rejected += converted.rejected
+    if converted.span_rows:
+        with state.db.write() as conn:
+            _store_spans(conn, org_id, converted.span_rows)
+    ledger = Ledger(state.db, state.pricer, state.settings)
+    if converted.signals:
+        result = ledger.ingest_signals(org_id, converted.signals, source="otlp")
+        rejected += _failures(result, converted.signals, "signal")
+    if converted.costs:
+        result = ledger.ingest_costs(org_id, converted.costs, source="otlp")
+        # A customer reference that cannot be resolved must not lose the cost: keep it
+        # unattributed to a customer instead.
+        retry = [i for i in result.items if i.status == "failed" and i.field == "customer"]
+        if retry:
+            again = [{**converted.costs[i.index], "customer": None} for i in retry]
+            second = ledger.ingest_costs(org_id, again, source="otlp")
+            for first, item in zip(retry, second.items, strict=True):
+                first.status, first.id, first.field = item.status, item.id, item.field
+                first.detail = item.detail
+        rejected += _failures(result, converted.costs, "cost")
+    return Received(len(found), rejected)
+
+
+def _answer(received: Received, media_type: str) -> Response:
+    message = ExportTraceServiceResponse()
+    if received.rejected:
+        message.partial_success.rejected_spans = len(received.rejected)
+        message.partial_success.error_message = "; ".join(received.rejected[:20])[:4000]
+    if media_type == PROTOBUF:
+        return Response(message.SerializeToString(), media_type=PROTOBUF)
+    body: dict[str, Any] = {}
+    if received.rejected:
+        body["partialSuccess"] = {
+            "rejectedSpans": str(message.partial_success.rejected_spans),
+            "errorMessage": message.partial_success.error_message,
+        }
+    return Response(orjson.dumps(body), media_type=JSON)
+
+
+def _error(status: int, detail: str, field: str, media_type: str) -> Response:
+    if media_type == PROTOBUF:
+        code = 3 if status == 400 else 8  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED
+        body = Status(code=code, message=f"{field}: {detail}").SerializeToString()
+        return Response(body, status_code=status, media_type=PROTOBUF)
+    return problem_response(Problem(status, detail, field=field))
+
+
+@router.post("/v1/traces", summary="Receive OpenTelemetry traces (OTLP/HTTP)")
+async def export_traces(request: Request, principal: Ingest) -> Response:
+    """OTLP/HTTP: ``application/x-protobuf`` or ``application/json``, optionally gzip."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (PROTOBUF, JSON):
+        raise Problem(415, f"content type must be {PROTOBUF} or {JSON}", field="content-type")
+    state = AppState.of(request)
+    body = await request.body()
+    encoding = request.headers.get("content-encoding", "")
+    try:
+        message = decode(body, media_type, encoding, state.settings.max_body_bytes)
+    except OtlpError as exc:
+        if exc.field == "content-encoding":
+            raise Problem(415, str(exc), field=exc.field) from None
+        return _error(400, str(exc), exc.field, media_type)
+    except TooLarge as exc:
+        return _error(413, str(exc), "body", media_type)
+    received = await run_in_threadpool(receive, state, principal.org_id, message)
+    return _answer(received, media_type)
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
+def _money(totals: Mapping[str, int]) -> dict[str, str]:
+    return {cur: format_decimal(from_nanos(n)) for cur, n in sorted(totals.items())}
+
+
+def _cost_view(row: Any) -> dict[str, Any]:
+    amount = row.amount_nanos
+    return {
+        "id": row.id,
+        "customer_id": row.customer_id,
+        "agent_id": row.agent_id,
+        "signal_id": row.signal_id,
+        "trace_id": row.trace_id,
+        "span_id": row.span_id,
+        "response_id": row.response_id,
+        "provider": row.provider,
+        "model": row.model,
+        "operation": row.operation,
+        "usage": row.usage,
+        "amount": format_decimal(from_nanos(amount)) if amount is not None else None,
+        "currency": row.currency,
+        "priced_by": row.priced_by,
+        "price_ref": row.price_ref,
+        "unpriced_reason": row.unpriced_reason,
+        "ts": isoformat(row.ts),
+        "source": row.source,
+    }
+
+
+def _signal_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "event_name": row.event_name,
+        "customer_id": row.customer_id,
+        "agent_id": row.agent_id,
+        "ts": isoformat(row.ts),
+        "data": row.data,
+        "trace_id": row.trace_id,
+        "cost_tracing": row.cost_tracing,
+        "idempotency_key": row.idempotency_key,
+        "source": row.source,
+    }
+
+
+def _trace_id(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
+        raise Problem(422, "trace_id must be 32 hexadecimal digits", field="trace_id")
+    return value
+
+
+def _attribution(signal_rows: list[Any], cost_rows: list[Any]) -> dict[str, Any]:
+    tracing = [s for s in signal_rows if s.cost_tracing]
+    winner = tracing[0] if tracing else None
+    total: dict[str, int] = {}
+    attributed: dict[str, int] = {}
+    for row in cost_rows:
+        if row.amount_nanos is None:
+            continue
+        total[row.currency] = total.get(row.currency, 0) + row.amount_nanos
+        if winner is not None and row.signal_id == winner.id:
+            attributed[row.currency] = attributed.get(row.currency, 0) + row.amount_nanos
+    flagged = len(tracing) > 1
+    return {
+        "signal_id": winner.id if winner else None,
+        "event_name": winner.event_name if winner else None,
+        "reason": "the earliest cost-tracing signal of the trace"
+        if winner
+        else "no cost-tracing signal in this trace",
+        "cost_total": _money(total),
+        "attributed_cost": _money(attributed),
+        "unpriced": sum(1 for r in cost_rows if r.priced_by == "unpriced"),
+        "flagged": flagged,
+        "flag_reason": (
+            f"several cost-tracing signals; costs attributed to the earliest, {winner.id}"
+            if flagged and winner
+            else None
+        ),
+    }
+
+
+@router.get("/v1/traces/{trace_id}", summary="A trace: spans, costs, signals, attribution")
+def get_trace(trace_id: str, request: Request, principal: Read) -> JSONResponse:
+    """Everything recorded for one trace, and which signal its costs are attributed to."""
+    tid, org = _trace_id(trace_id), principal.org_id
+    with AppState.of(request).db.read() as conn:
+        span_rows = conn.execute(
+            select(spans)
+            .where(spans.c.org_id == org, spans.c.trace_id == tid)
+            .order_by(spans.c.start_us, spans.c.span_id)
+        ).all()
+        cost_rows = conn.execute(
+            select(costs)
+            .where(costs.c.org_id == org, costs.c.trace_id == tid)
+            .order_by(costs.c.ts, costs.c.id)
+        ).all()
+        signal_rows = conn.execute(
+            select(signals)
+            .where(signals.c.org_id == org, signals.c.trace_id == tid)
+            .order_by(signals.c.ts, signals.c.id)
+        ).all()
+    if not (span_rows or cost_rows or signal_rows):
+        raise Problem(404, f"no trace '{tid}'", field="trace_id")
+    return JSONResponse(
+        {
+            "trace_id": tid,
+            "spans": [
+                {
+                    "span_id": s.span_id,
+                    "parent_span_id": s.parent_span_id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "start": isoformat(s.start_us),
+                    "end": isoformat(s.end_us),
+                    "status": s.status,
+                    "attributes": s.attributes,
+                }
+                for s in span_rows
+            ],
+            "costs": [_cost_view(r) for r in cost_rows],
+            "signals": [_signal_view(r) for r in signal_rows],
+            "attribution": _attribution(list(signal_rows), list(cost_rows)),
+        }
+    )
+
+
+@router.get("/v1/traces", summary="List traces (flagged=true: several cost-tracing signals)")
+def list_traces(
+    request: Request,
+    principal: Read,
+    flagged: bool = False,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> JSONResponse:
+    """Traces by id; with ``flagged=true`` only those holding several cost-tracing signals."""
+    if flagged:
+        count = func.count(signals.c.id).label("n")
+        stmt = (
+            select(signals.c.trace_id, count)
+            .where(
+                signals.c.org_id == principal.org_id,
+                signals.c.cost_tracing.is_(True),
+                signals.c.trace_id.is_not(None),
+            )
+            .group_by(signals.c.trace_id)
+            .having(func.count(signals.c.id) > 1)
+        )
+        tid = signals.c.trace_id
+    else:
+        count = func.count(spans.c.span_id).label("n")
+        stmt = (
+            select(spans.c.trace_id, count)
+            .where(spans.c.org_id == principal.org_id)
+            .group_by(spans.c.trace_id)
+        )
+        tid = spans.c.trace_id
+    if cursor:
+        stmt = stmt.where(tid > cursor)
+    with AppState.of(request).db.read() as conn:
+        rows = conn.execute(stmt.order_by(tid).limit(limit + 1)).all()
+    page = rows[:limit]
+    key = "cost_tracing_signals" if flagged else "spans"
+    data = [{"trace_id": r.trace_id, key: r.n, "flagged": flagged or None} for r in page]
+    if not flagged:
+        for item in data:
+            item.pop("flagged")
+    next_cursor = page[-1].trace_id if len(rows) > limit else None
+    return JSONResponse({"data": data, "next_cursor": next_cursor})
+
+
+@router.get("/v1/signals/{signal_id}", summary="A signal and the cost attributed to it")
+def get_signal(signal_id: str, request: Request, principal: Read) -> JSONResponse:
+    """The signal, with ``attributed_cost`` per currency and the number of its costs."""
+    org = principal.org_id
+    with AppState.of(request).db.read() as conn:
+        row = conn.execute(
+            select(signals).where(signals.c.org_id == org, signals.c.id == signal_id)
+        ).first()
+        if row is None:
+            raise Problem(404, f"no signal '{signal_id}'", field="signal_id")
+        sums = conn.execute(
+            select(
+                costs.c.currency,
+                func.coalesce(func.sum(costs.c.amount_nanos), 0).label("nanos"),
+                func.count(costs.c.id).label("n"),
+                func.count(costs.c.amount_nanos).label("priced"),
+            )
+            .where(costs.c.org_id == org, costs.c.signal_id == signal_id)
+            .group_by(costs.c.currency)
+        ).all()
+    body = _signal_view(row)
+    body["attributed_cost"] = _money({r.currency: int(r.nanos) for r in sums if r.priced})
+    body["costs"] = sum(int(r.n) for r in sums)
+    body["unpriced_costs"] = sum(int(r.n) - int(r.priced) for r in sums)
+    return JSONResponse(body)
+
+
+def _customer_filter(conn: Connection, org: str, customer: str | None) -> str | None:
+    if customer is None:
+        return None
+    found = conn.execute(
+        select(customers.c.id).where(customers.c.org_id == org, customers.c.external_id == customer)
+    ).scalar()
+    return found or ""
+
+
+@router.get("/v1/signals", summary="List signals")
+def list_signals(
+    request: Request,
+    principal: Read,
+    trace_id: str | None = None,
+    customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
+    event_name: str | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> JSONResponse:
+    """Signals by id, filtered by trace, customer (external id) and event name."""
+    org = principal.org_id
+    stmt = select(signals).where(signals.c.org_id == org)
+    if trace_id is not None:
+        stmt = stmt.where(signals.c.trace_id == _trace_id(trace_id))
+    if event_name is not None:
+        stmt = stmt.where(signals.c.event_name == event_name)
+    if cursor:
+        stmt = stmt.where(signals.c.id > cursor)
+    with AppState.of(request).db.read() as conn:
+        customer_id = _customer_filter(conn, org, customer)
+        if customer_id is not None:
+            stmt = stmt.where(signals.c.customer_id == customer_id)
+        rows = conn.execute(stmt.order_by(signals.c.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = page[-1].id if len(rows) > limit else None
+    return JSONResponse({"data": [_signal_view(r) for r in page], "next_cursor": next_cursor})
+
+
+PricedBy = Annotated[
+    str | None, Query(pattern="^(provided|catalog|override|unpriced)$", description="How priced.")
+]
+
+
+@router.get("/v1/costs", summary="List costs")
+def list_costs(
+    request: Request,
+    principal: Read,
+    priced_by: PricedBy = None,
+    trace_id: str | None = None,
+    signal_id: str | None = None,
+    customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> JSONResponse:
+    """Costs by id, filtered by how they were priced, trace, signal and customer."""
+    org = principal.org_id
+    stmt = select(costs).where(costs.c.org_id == org)
+    if priced_by is not None:
+        stmt = stmt.where(costs.c.priced_by == priced_by)
+    if trace_id is not None:
+        stmt = stmt.where(costs.c.trace_id == _trace_id(trace_id))
+    if signal_id is not None:
+        stmt = stmt.where(costs.c.signal_id == signal_id)
+    if cursor:
+        stmt = stmt.where(costs.c.id > cursor)
+    with AppState.of(request).db.read() as conn:
+        customer_id = _customer_filter(conn, org, customer)
+        if customer_id is not None:
+            stmt = stmt.where(costs.c.customer_id == customer_id)
+        rows = conn.execute(stmt.order_by(costs.c.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = page[-1].id if len(rows) > limit else None
+    return JSONResponse({"data": [_cost_view(r) for r in page], "next_cursor": next_cursor})

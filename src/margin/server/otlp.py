@@ -1,0 +1,486 @@
+"""OTLP/HTTP trace export: decode a request body into spans, turn GenAI spans into costs and
+signal spans into signals, and store all of it through the ledger.
+
+Costs are keyed ``otlp:{trace}:{span}``, or ``otlp:{trace}:resp:{response_id}`` when the
+provider's response id is known, so a call instrumented twice (a wrapper span and a native or
+third-party span) is one cost even when its spans arrive in separate requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from google.protobuf.json_format import ParseDict, ParseError
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from margin._money import MoneyError, parse_amount
+from margin.usage import from_span_attributes, span_model
+
+__all__ = [
+    "AGENT_KEYS",
+    "CUSTOMER_KEYS",
+    "JSON",
+    "PROTOBUF",
+    "Converted",
+    "OtlpError",
+    "Span",
+    "StoredParties",
+    "TooLarge",
+    "convert",
+    "decode",
+    "spans_of",
+]
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STATUS = {0: "unset", 1: "ok", 2: "error"}
+
+
+class OtlpError(ValueError):
+    """A body that is not a valid ``ExportTraceServiceRequest`` (answered 400)."""
+
+    def __init__(self, detail: str, field: str = "body") -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class TooLarge(ValueError):
+    """A compressed body that inflates beyond the size limit (answered 413)."""
+
+
+@dataclass(slots=True)
+class Span:
+    """One received span, with its attributes (and its resource's) as plain values."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    status: str
+    resource: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def end(self) -> datetime:
+        return _EPOCH + timedelta(microseconds=self.end_ns // 1000)
+
+
+def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise OtlpError(f"unsupported Content-Encoding '{encoding}'", "content-encoding")
+    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise OtlpError(f"body is not valid {encoding}: {exc}") from None
+    if len(out) > max_bytes:
+        raise TooLarge(f"decompressed body exceeds {max_bytes} bytes")
+    if not inflater.eof:
+        raise OtlpError(f"body is truncated {encoding} data")
+    return out
+
+
+def _hex_to_b64(obj: dict[str, Any], key: str, where: str) -> None:
+    value = obj.get(key)
+    if value in (None, ""):
+        return
+    try:
+        obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+    except (TypeError, ValueError):
+        raise OtlpError(f"{where}.{key} must be a hex string", f"{where}.{key}") from None
+
+
+def _from_json(body: bytes) -> ExportTraceServiceRequest:
+    """OTLP JSON: like protobuf's JSON mapping, except that ids are hex, not base64."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise OtlpError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise OtlpError("body must be a JSON object (ExportTraceServiceRequest)")
+    try:
+        for r, rs in enumerate(data.get("resourceSpans") or ()):
+            for s, ss in enumerate(rs.get("scopeSpans") or ()):
+                for n, span in enumerate(ss.get("spans") or ()):
+                    where = f"resourceSpans.{r}.scopeSpans.{s}.spans.{n}"
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        _hex_to_b64(span, key, where)
+                    for k, link in enumerate(span.get("links") or ()):
+                        for key in ("traceId", "spanId"):
+                            _hex_to_b64(link, key, f"{where}.links.{k}")
+        message = ExportTraceServiceRequest()
+        ParseDict(data, message, ignore_unknown_fields=True)
+        return message
+    except (ParseError, AttributeError, TypeError) as exc:
+        raise OtlpError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+def decode(
+    body: bytes, media_type: str, encoding: str, max_bytes: int
+) -> ExportTraceServiceRequest:
+    """Parse an export body of ``media_type`` (protobuf or JSON), inflating gzip/deflate."""
+    raw = _inflate(body, encoding.strip().lower(), max_bytes)
+    if media_type == JSON:
+        return _from_json(raw)
+    try:
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(raw)
+        return message
+    except DecodeError as exc:
+        raise OtlpError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return _attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def _attributes(pairs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    kv: KeyValue
+    for kv in pairs:
+        out[kv.key] = _value(kv.value)
+    return out
+
+
+def spans_of(request: ExportTraceServiceRequest) -> tuple[list[Span], list[str]]:
+    """The request's spans, and a reason for each span refused for invalid ids."""
+    spans: list[Span] = []
+    rejected: list[str] = []
+    for rs in request.resource_spans:
+        resource = _attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                if len(sp.trace_id) != 16 or not any(sp.trace_id):
+                    rejected.append(f"span '{sp.name}': invalid trace_id")
+                    continue
+                if len(sp.span_id) != 8 or not any(sp.span_id):
+                    rejected.append(f"span '{sp.name}': invalid span_id")
+                    continue
+                parent = sp.parent_span_id
+                spans.append(
+                    Span(
+                        trace_id=sp.trace_id.hex(),
+                        span_id=sp.span_id.hex(),
+                        parent_span_id=parent.hex() if len(parent) == 8 else None,
+                        name=sp.name[:512],
+                        kind=int(sp.kind),
+                        start_ns=sp.start_time_unix_nano,
+                        end_ns=sp.end_time_unix_nano or sp.start_time_unix_nano,
+                        attributes=_attributes(sp.attributes),
+                        status=_STATUS.get(int(sp.status.code), "unset"),
+                        resource=resource,
+                    )
+                )
+    return spans, rejected
+
+
+# -- conversion: spans → stored spans, costs and signals ------------------------------------
+
+CUSTOMER_KEYS = ("margin.customer.external_id", "external_customer_id")
+AGENT_KEYS = ("margin.agent.external_id", "external_agent_id")
+_STORE_PROMPT = "margin.store_prompt"
+_INSTRUMENTATION = "margin.instrumentation"
+# Keys holding prompts or completions (Paid's list plus the current semconv names): dropped
+# before storage unless the span's trace asked for them (``margin.store_prompt``).
+_PROMPT = re.compile(
+    "gen_ai.completion|gen_ai.request.messages|gen_ai.response.messages|gen_ai.input.messages"
+    "|gen_ai.output.messages|gen_ai.system_instructions|gen_ai.prompt|llm.output_message"
+    "|llm.input_message|llm.invocation_parameters|langchain.prompt|output.value|input.value"
+    "|model_request_parameters|logfire.json_schema".replace(".", r"\.")
+)
+# Non-token usage of Paid's wrappers, which margin.usage's token aliases do not cover.
+_EXTRA_USAGE = {
+    "images": "gen_ai.image.count",
+    "audio_seconds": "gen_ai.audio.input_duration_seconds",
+    "pages": "gen_ai.ocr.pages_processed",
+}
+_AMOUNTS = (
+    ("gen_ai.usage.cost.amount", "gen_ai.usage.cost.currency"),
+    ("costData.cost.amount", "costData.cost.currency"),
+)
+_PAID_SIGNAL_NAMES = frozenset({"signal", "paid.trace.signal"})
+
+Parties = tuple[str | None, str | None]
+#: (customer, agent) external ids recorded on already stored spans of the given traces.
+StoredParties = Callable[[set[str]], Mapping[str, Parties]]
+
+
+@dataclass
+class Converted:
+    """What one export request becomes: span rows, ledger items, and refusals."""
+
+    span_rows: list[dict[str, Any]] = field(default_factory=list)
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    costs: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    #: GenAI spans recognised as a second record of a call counted once already.
+    merged: int = 0
+
+
+@dataclass(slots=True)
+class _Call:
+    span: Span
+    provider: str | None
+    model: str | None
+    operation: str | None
+    response_id: str | None
+    usage: dict[str, int]
+    amount: str | None
+    currency: str | None
+    ours: bool
+
+
+def _ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()[:256]
+    return None
+
+
+def _stored_attributes(span: Span) -> dict[str, Any]:
+    attributes = span.attributes
+    if attributes.get(_STORE_PROMPT) is True:
+        return attributes
+    return {k: v for k, v in attributes.items() if not _PROMPT.search(k)}
+
+
+def _call(span: Span) -> _Call | str | None:
+    """The AI call a span records, a reason it cannot be one, or None for other spans."""
+    attributes = span.attributes
+    usage = from_span_attributes(attributes).to_dict()
+    for key, name in _EXTRA_USAGE.items():
+        value = attributes.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            usage[key] = round(value)
+    amount = currency = None
+    for amount_key, currency_key in _AMOUNTS:
+        if amount_key not in attributes:
+            continue
+        try:
+            amount = str(parse_amount(attributes[amount_key]))
+            currency = str(attributes.get(currency_key) or "USD").strip().upper()
+        except MoneyError as exc:
+            if not usage:
+                return f"span {span.span_id}: {amount_key}: {exc}"
+        break
+    if not usage and amount is None:
+        return None
+    found = span_model(attributes)
+    return _Call(
+        span=span,
+        provider=found.provider[:64] if found.provider else None,
+        model=found.model[:256] if found.model else None,
+        operation=found.operation[:64] if found.operation else None,
+        response_id=found.response_id[:200] if found.response_id else None,
+        usage=usage,
+        amount=amount,
+        currency=currency,
+        ours=attributes.get(_INSTRUMENTATION) == "margin",
+    )
+
+
+def _same_call(a: _Call, b: _Call) -> bool:
+    def agree(x: str | None, y: str | None) -> bool:
+        return x is None or y is None or x == y
+
+    return (
+        a.usage == b.usage
+        and a.amount == b.amount
+        and agree(a.provider, b.provider)
+        and agree(a.model, b.model)
+    )
+
+
+def _dedupe(calls: list[_Call], spans: Mapping[tuple[str, str], Span]) -> list[_Call]:
+    """One call per (trace, response id), and per nested pair of spans of the same call;
+    Margin's own span is preferred, else the first (or outer) one."""
+    best: dict[tuple[str, str], _Call] = {}
+    for call in calls:
+        if call.response_id:
+            key = (call.span.trace_id, call.response_id)
+            current = best.get(key)
+            if current is None or (call.ours and not current.ours):
+                best[key] = call
+    kept = [c for c in calls if not c.response_id or best[(c.span.trace_id, c.response_id)] is c]
+    by_span = {(c.span.trace_id, c.span.span_id): c for c in kept}
+    dropped: set[int] = set()
+    for call in kept:
+        parent, depth = call.span.parent_span_id, 0
+        while parent and depth < 64 and id(call) not in dropped:
+            outer = by_span.get((call.span.trace_id, parent))
+            if outer is not None and id(outer) not in dropped and _same_call(call, outer):
+                loser, winner = (outer, call) if call.ours and not outer.ours else (call, outer)
+                dropped.add(id(loser))
+                winner.response_id = winner.response_id or loser.response_id
+                break
+            above = spans.get((call.span.trace_id, parent))
+            parent, depth = (above.parent_span_id if above else None), depth + 1
+    return [c for c in kept if id(c) not in dropped]
+
+
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _signal(span: Span, customer: str | None, agent: str | None) -> dict[str, Any] | str | None:
+    """The signal item a signal span records, a reason it cannot be one, or None."""
+    a = span.attributes
+    if span.name == "margin.signal" or "margin.signal.event_name" in a:
+        event, raw, prefix = (
+            a.get("margin.signal.event_name"),
+            a.get("margin.signal.data"),
+            "margin.signal.",
+        )
+        tracing = a.get("margin.signal.cost_tracing") in (True, "true")
+        key = a.get("margin.signal.idempotency_key")
+    elif span.name in _PAID_SIGNAL_NAMES and "event_name" in a:
+        event, raw, prefix, tracing, key = a.get("event_name"), a.get("data"), "", False, None
+    else:
+        return None
+    where = f"span {span.span_id}"
+    if not isinstance(event, str) or not event.strip():
+        return f"{where}: {prefix}event_name must be a non-empty string"
+    data = _json_object(raw)
+    if data is None:
+        return f"{where}: {prefix}data must be a JSON object"
+    if not prefix:  # Paid: data.paid.enable_cost_tracing
+        paid = data.get("paid")
+        tracing = isinstance(paid, dict) and paid.get("enable_cost_tracing") is True
+    if customer is None:
+        return f"{where}: signal has no customer ({' / '.join(CUSTOMER_KEYS)})"
+    item: dict[str, Any] = {
+        "event_name": event.strip()[:256],
+        "customer": customer,
+        "data": data,
+        "trace_id": span.trace_id,
+        "cost_tracing": tracing,
+        "timestamp": span.end,
+        "idempotency_key": str(key)[:256] if key else f"otlp:{span.trace_id}:{span.span_id}",
+    }
+    if agent:
+        item["agent"] = agent
+    return item
+
+
+def _cost(call: _Call, customer: str | None, agent: str | None) -> dict[str, Any]:
+    span = call.span
+    key = (
+        f"otlp:{span.trace_id}:resp:{call.response_id}"
+        if call.response_id
+        else f"otlp:{span.trace_id}:{span.span_id}"
+    )
+    item: dict[str, Any] = {
+        "customer": customer,
+        "agent": agent,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "response_id": call.response_id,
+        "provider": call.provider,
+        "model": call.model,
+        "operation": call.operation,
+        "usage": call.usage or None,
+        "timestamp": span.end,
+        "idempotency_key": key,
+    }
+    if call.amount is not None:
+        item["amount"], item["currency"] = call.amount, call.currency
+    return item
+
+
+def convert(spans: list[Span], stored: StoredParties) -> Converted:
+    """Span rows for every span; cost items for GenAI calls (once per call); signal items."""
+    out = Converted()
+    by_span: dict[tuple[str, str], Span] = {}
+    for span in spans:
+        by_span.setdefault((span.trace_id, span.span_id), span)
+    trace_parties: dict[str, list[str | None]] = {}
+    for span in by_span.values():
+        known = trace_parties.setdefault(span.trace_id, [None, None])
+        known[0] = known[0] or _ref(span.attributes, CUSTOMER_KEYS)
+        known[1] = known[1] or _ref(span.attributes, AGENT_KEYS)
+    calls: list[_Call] = []
+    signal_spans: list[Span] = []
+    for span in by_span.values():
+        out.span_rows.append(
+            {
+                "trace_id": span.trace_id,
+                "span_id": span.span_id,
+                "parent_span_id": span.parent_span_id,
+                "name": span.name,
+                "kind": span.kind,
+                "start_us": span.start_ns // 1000,
+                "end_us": span.end_ns // 1000,
+                "attributes": _stored_attributes(span),
+                "status": span.status,
+            }
+        )
+        a = span.attributes
+        if (
+            span.name == "margin.signal"
+            or "margin.signal.event_name" in a
+            or (span.name in _PAID_SIGNAL_NAMES and "event_name" in a)
+        ):
+            signal_spans.append(span)
+            continue
+        call = _call(span)
+        if isinstance(call, str):
+            out.rejected.append(call)
+        elif call is not None:
+            calls.append(call)
+    kept = _dedupe(calls, by_span)
+    out.merged = len(calls) - len(kept)
+
+    def parties(span: Span) -> Parties:
+        customer = _ref(span.attributes, CUSTOMER_KEYS) or _ref(span.resource, CUSTOMER_KEYS)
+        agent = _ref(span.attributes, AGENT_KEYS) or _ref(span.resource, AGENT_KEYS)
+        known = trace_parties.get(span.trace_id) or [None, None]
+        return customer or known[0], agent or known[1]
+
+    unknown = {s.trace_id for s in [*signal_spans, *(c.span for c in kept)] if not parties(s)[0]}
+    earlier = stored(unknown) if unknown else {}
+    for trace_id, (customer, agent) in earlier.items():
+        known = trace_parties.setdefault(trace_id, [None, None])
+        known[0], known[1] = known[0] or customer, known[1] or agent
+    for span in signal_spans:
+        signal = _signal(span, *parties(span))
+        if isinstance(signal, str):
+            out.rejected.append(signal)
+        elif signal is not None:
+            out.signals.append(signal)
+    out.costs = [_cost(call, *parties(call.span)) for call in kept]
+    return out

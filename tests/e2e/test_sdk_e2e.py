@@ -1,0 +1,185 @@
+"""The real SDK against a real server: AI-call spans priced and attributed to the trace's
+cost-tracing signal exactly, across processes, with flagged traces, and through an outage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry import trace as trace_api
+from sqlalchemy import func, select
+
+import margin
+from conftest import LiveServer
+from margin.store.db import Database
+from margin.store.schema import costs, signals, spans
+
+pytestmark = pytest.mark.slow
+
+# gpt-4o: input $2.50/M (cache reads $1.25/M), output $10/M.
+CALLS = [
+    ({"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 200}, Decimal("0.0045")),
+    (
+        {
+            "gen_ai.usage.input_tokens": 3000,
+            "gen_ai.usage.cache_read.input_tokens": 2000,
+            "gen_ai.usage.output_tokens": 500,
+        },
+        Decimal("0.01"),
+    ),
+    ({"gen_ai.usage.input_tokens": 500, "gen_ai.usage.output_tokens": 50}, Decimal("0.00175")),
+]
+
+
+def ai_call(usage: dict[str, int], response_id: str) -> None:
+    """One AI call as any OpenTelemetry GenAI instrumentation records it."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.id": response_id,
+        **usage,
+    }
+    with trace_api.get_tracer("sdr-app").start_as_current_span(
+        "chat gpt-4o", attributes=attributes
+    ):
+        pass
+
+
+def configure(server: LiveServer, tmp_path: Path) -> None:
+    assert margin.configure(
+        api_key=server.keys["ingest"],
+        base_url=server.url,
+        spool_dir=tmp_path / "spool",
+        export_interval=0.05,
+        retry_backoff=0.01,
+        max_attempts=2,
+        timeout=5.0,
+    )
+
+
+def read(server: LiveServer, path: str, **params: Any) -> Any:
+    headers = {"Authorization": f"Bearer {server.keys['read']}"}
+    response = httpx.get(f"{server.url}{path}", params=params, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def the_signal(server: LiveServer, event: str) -> dict[str, Any]:
+    [found] = read(server, "/v1/signals", event_name=event)["data"]
+    body: dict[str, Any] = read(server, f"/v1/signals/{found['id']}")
+    return body
+
+
+def test_sdr_workflow_attributes_the_exact_cost(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    configure(live_server, tmp_path)
+    with margin.trace("acme", "sdr"):
+        for i, (usage, _price) in enumerate(CALLS):
+            ai_call(usage, f"chatcmpl-{i}")
+        margin.signal("meeting_booked", {"lead": 7}, cost_tracing=True)
+    assert margin.flush(timeout=30)
+    body = the_signal(live_server, "meeting_booked")
+    assert body["attributed_cost"] == {"USD": str(sum(p for _u, p in CALLS))}
+    assert body["attributed_cost"] == {"USD": "0.01625"}
+    assert body["costs"] == 3
+    assert body["data"] == {"lead": 7}
+    trace = read(live_server, f"/v1/traces/{body['trace_id']}")
+    assert {c["priced_by"] for c in trace["costs"]} == {"catalog"}
+    assert trace["attribution"]["flagged"] is False
+
+
+def test_one_trace_across_two_processes(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    token = margin.new_trace_token()
+    worker = textwrap.dedent(
+        f"""
+        import margin
+        from opentelemetry import trace
+        margin.configure(api_key={live_server.keys["ingest"]!r}, base_url={live_server.url!r},
+                         spool_dir={str(tmp_path / "worker-spool")!r}, export_interval=0.05)
+        attrs = {{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                 "gen_ai.request.model": "gpt-4o", "gen_ai.response.id": "worker-1",
+                 **{CALLS[1][0]!r}}}
+        with margin.trace("acme", "sdr", token={token!r}):
+            with trace.get_tracer("worker").start_as_current_span("chat gpt-4o", attributes=attrs):
+                pass
+        assert margin.flush(timeout=30)
+        margin.shutdown()
+        """
+    )
+    subprocess.run([sys.executable, "-c", worker], check=True, timeout=120)
+    configure(live_server, tmp_path)
+    with margin.trace("acme", "sdr", token=token):
+        ai_call(CALLS[0][0], "main-1")
+        margin.signal("meeting_booked", cost_tracing=True)
+    assert margin.flush(timeout=30)
+    body = the_signal(live_server, "meeting_booked")
+    assert body["trace_id"] == token
+    assert body["attributed_cost"] == {"USD": str(CALLS[0][1] + CALLS[1][1])}
+    assert body["costs"] == 2
+
+
+def test_two_cost_tracing_signals_flag_and_count_once(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    configure(live_server, tmp_path)
+    with margin.trace("acme", "sdr"):
+        ai_call(CALLS[0][0], "a-1")
+        margin.signal("reply_sent", cost_tracing=True)
+        ai_call(CALLS[2][0], "a-2")
+        margin.signal("meeting_booked", cost_tracing=True)
+    assert margin.flush(timeout=30)
+    first = the_signal(live_server, "reply_sent")
+    second = the_signal(live_server, "meeting_booked")
+    trace = read(live_server, f"/v1/traces/{first['trace_id']}")
+    assert trace["attribution"]["flagged"] is True
+    assert trace["attribution"]["signal_id"] == first["id"]
+    total = Decimal(trace["attribution"]["cost_total"]["USD"])
+    assert total == CALLS[0][1] + CALLS[2][1]
+    attributed = [Decimal(s["attributed_cost"].get("USD", "0")) for s in (first, second)]
+    assert sum(attributed) == total
+    flagged = read(live_server, "/v1/traces", flagged="true")["data"]
+    assert [t["trace_id"] for t in flagged] == [first["trace_id"]]
+
+
+def test_outage_loses_nothing_and_duplicates_nothing(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    configure(live_server, tmp_path)
+    live_server.stop()
+    traces, per_trace = 50, 100
+    for t in range(traces):
+        with margin.trace(f"cus-{t % 5}", "sdr"):
+            for i in range(per_trace):
+                ai_call(CALLS[i % 3][0], f"resp-{t}-{i}")
+            margin.signal("meeting_booked", {"t": t}, cost_tracing=True)
+    assert not margin.flush(timeout=3)
+    live_server.start()
+    assert margin.flush(timeout=120)
+    margin.shutdown()
+    stats = margin.delivery_stats()
+    assert stats["dropped"] == 0
+    db = Database(live_server.database_url)
+    with db.read() as conn:
+        org = live_server.org_id
+        n_costs = conn.execute(select(func.count()).where(costs.c.org_id == org)).scalar()
+        n_signals = conn.execute(select(func.count()).where(signals.c.org_id == org)).scalar()
+        n_spans = conn.execute(select(func.count()).where(spans.c.org_id == org)).scalar()
+        linked = conn.execute(
+            select(func.count()).where(costs.c.org_id == org, costs.c.signal_id.is_not(None))
+        ).scalar()
+    db.dispose()
+    assert n_costs == traces * per_trace
+    assert linked == traces * per_trace
+    assert n_signals == traces
+    # Every AI-call span, every signal span and each trace's root span, once.
+    assert n_spans == traces * (per_trace + 2)

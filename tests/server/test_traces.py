@@ -1,0 +1,149 @@
+"""Attribution through OTLP: a trace's costs belong to its earliest cost-tracing signal,
+whatever the arrival order; several such signals flag the trace and count costs once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from test_otlp import costs_of, export, gen_ai, new_trace, post, signal_attrs, span
+
+from conftest import Api, make_tenant
+
+
+def provided(amount: str, **extra: Any) -> dict[str, Any]:
+    return gen_ai(**{"gen_ai.usage.cost.amount": amount, **extra})
+
+
+def signal_id(api: Api, trace: str, event: str) -> str:
+    found = api.get("/v1/signals", params={"trace_id": trace, "event_name": event}, scope="read")
+    [item] = found.json()["data"]
+    sid: str = item["id"]
+    return sid
+
+
+def test_cost_before_signal_and_signal_before_cost_attribute_the_same(api: Api) -> None:
+    first, second = new_trace(), new_trace()
+    # Trace 1: costs first, then the signal; trace 2: the signal first, then the costs.
+    post(api, export(span(first, provided("0.25")), span(first, provided("0.0005"))))
+    post(api, export(span(first, signal_attrs("meeting_booked"), name="margin.signal", at=5)))
+    post(api, export(span(second, signal_attrs("meeting_booked"), name="margin.signal")))
+    post(api, export(span(second, provided("0.25")), span(second, provided("0.0005"))))
+    for trace in (first, second):
+        sid = signal_id(api, trace, "meeting_booked")
+        body = api.get(f"/v1/signals/{sid}", scope="read").json()
+        assert body["attributed_cost"] == {"USD": "0.2505"}
+        assert body["costs"] == 2
+        assert body["cost_tracing"] is True
+        assert body["data"] == {"deal": 1}
+        view = api.get(f"/v1/traces/{trace}", scope="read").json()
+        assert {c["signal_id"] for c in view["costs"]} == {sid}
+        attribution = view["attribution"]
+        assert attribution["signal_id"] == sid
+        assert attribution["event_name"] == "meeting_booked"
+        assert attribution["cost_total"] == {"USD": "0.2505"}
+        assert attribution["flagged"] is False
+    report = api.get("/v1/reports/summary", scope="read")
+    assert report.status_code == 200
+
+
+def test_two_cost_tracing_signals_flag_the_trace_and_count_costs_once(api: Api) -> None:
+    trace = new_trace()
+    request = export(
+        span(trace, signal_attrs("reply_sent"), name="margin.signal", at=1),
+        span(trace, provided("0.1")),
+        span(trace, gen_ai(), at=3),
+        span(trace, signal_attrs("meeting_booked"), name="margin.signal", at=9),
+        span(trace, signal_attrs("note", tracing=False), name="margin.signal", at=10),
+    )
+    assert post(api, request, scope="ingest").status_code == 200
+    earliest = signal_id(api, trace, "reply_sent")
+    view = api.get(f"/v1/traces/{trace}", scope="read").json()
+    attribution = view["attribution"]
+    assert attribution["flagged"] is True
+    assert attribution["signal_id"] == earliest
+    assert attribution["flag_reason"] == (
+        f"several cost-tracing signals; costs attributed to the earliest, {earliest}"
+    )
+    total = attribution["cost_total"]["USD"]
+    assert Decimal(total) == Decimal("0.1") + Decimal("0.00475")
+    attributed = [
+        Decimal(
+            api.get(f"/v1/signals/{s['id']}", scope="read")
+            .json()["attributed_cost"]
+            .get("USD", "0")
+        )
+        for s in view["signals"]
+    ]
+    assert sum(attributed) == Decimal(total)
+    flagged = api.get("/v1/traces", params={"flagged": "true"}, scope="read").json()
+    assert flagged["data"] == [{"trace_id": trace, "cost_tracing_signals": 2, "flagged": True}]
+
+
+def test_paid_signal_span_and_openinference_costs(api: Api) -> None:
+    trace = new_trace()
+    paid = {"external_customer_id": "acme-1", "external_agent_id": "prod-1"}
+    request = export(
+        span(
+            trace,
+            {**paid, "event_name": "task_done", "data": '{"paid": {"enable_cost_tracing": true}}'},
+            name="paid.trace.signal",
+        ),
+        span(
+            trace,
+            {
+                **paid,
+                "llm.provider": "openai",
+                "llm.model_name": "gpt-4o",
+                "llm.token_count.prompt": 1200,
+                "llm.token_count.completion": 300,
+                "llm.token_count.prompt_details.cache_read": 1000,
+            },
+            name="paid.trace.ChatCompletion",
+        ),
+    )
+    assert post(api, request, scope="ingest").status_code == 200
+    sid = signal_id(api, trace, "task_done")
+    body = api.get(f"/v1/signals/{sid}", scope="read").json()
+    assert body["attributed_cost"] == {"USD": "0.00475"}
+    listed = api.get("/v1/signals", params={"customer": "acme-1"}, scope="read").json()
+    assert [s["id"] for s in listed["data"]] == [sid]
+    assert api.get("/v1/signals", params={"customer": "nobody"}, scope="read").json()["data"] == []
+
+
+def test_unpriced_costs_are_listed(api: Api) -> None:
+    trace = new_trace()
+    unknown = gen_ai(**{"gen_ai.request.model": "no-such-model-xyz"})
+    post(api, export(span(trace, unknown), span(trace, gen_ai())), scope="ingest")
+    unpriced = api.get("/v1/costs", params={"priced_by": "unpriced"}, scope="read").json()["data"]
+    assert [c["model"] for c in unpriced] == ["no-such-model-xyz"]
+    assert unpriced[0]["amount"] is None
+    assert unpriced[0]["unpriced_reason"]
+    assert len(costs_of(api, trace)) == 2
+    view = api.get(f"/v1/traces/{trace}", scope="read").json()
+    assert view["attribution"]["unpriced"] == 1
+    bad = api.get("/v1/costs", params={"priced_by": "free"}, scope="read")
+    assert bad.status_code == 422
+    page = api.get("/v1/costs", params={"limit": 1}, scope="read").json()
+    rest = api.get("/v1/costs", params={"cursor": page["next_cursor"]}, scope="read").json()
+    assert len(page["data"]) == 1
+    assert len(rest["data"]) == 1
+
+
+def test_views_are_tenant_scoped_and_404(api: Api) -> None:
+    trace = new_trace()
+    post(api, export(span(trace, signal_attrs("won"), name="margin.signal")), scope="ingest")
+    sid = signal_id(api, trace, "won")
+    other = make_tenant(api.db, "other")
+    headers = other.headers("read")
+    assert api.client.get(f"/v1/traces/{trace}", headers=headers).status_code == 404
+    assert api.client.get(f"/v1/signals/{sid}", headers=headers).status_code == 404
+    assert api.client.get("/v1/signals", headers=headers).json()["data"] == []
+    assert api.get(f"/v1/traces/{new_trace()}", scope="read").status_code == 404
+    assert api.get("/v1/signals/sig_nope", scope="read").status_code == 404
+    bad = api.get("/v1/traces/not-a-trace", scope="read")
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "trace_id"
+    assert api.get(f"/v1/traces/{trace}", scope="ingest").status_code == 403
+    listed = api.get("/v1/traces", scope="read").json()["data"]
+    assert listed == [{"trace_id": trace, "spans": 1}]
