@@ -8,7 +8,7 @@ import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -16,9 +16,11 @@ from opentelemetry import trace as trace_api
 from sqlalchemy import func, select
 
 import margin
-from conftest import LiveServer
 from margin.store.db import Database
 from margin.store.schema import costs, signals, spans
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable by name here
+    from conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
