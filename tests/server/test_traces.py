@@ -4,11 +4,21 @@ whatever the arrival order; several such signals flag the trace and count costs 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from test_otlp import costs_of, export, gen_ai, new_trace, post, signal_attrs, span
+from test_otlp import (
+    costs_of,
+    export,
+    gen_ai,
+    new_trace,
+    other_tenant,
+    post,
+    signal_attrs,
+    span,
+)
 
-from conftest import Api, make_tenant
+if TYPE_CHECKING:  # at runtime ``conftest`` may name another directory's conftest module
+    from conftest import Api
 
 
 def provided(amount: str, **extra: Any) -> dict[str, Any]:
@@ -134,8 +144,7 @@ def test_views_are_tenant_scoped_and_404(api: Api) -> None:
     trace = new_trace()
     post(api, export(span(trace, signal_attrs("won"), name="margin.signal")), scope="ingest")
     sid = signal_id(api, trace, "won")
-    other = make_tenant(api.db, "other")
-    headers = other.headers("read")
+    headers = other_tenant(api)
     assert api.client.get(f"/v1/traces/{trace}", headers=headers).status_code == 404
     assert api.client.get(f"/v1/signals/{sid}", headers=headers).status_code == 404
     assert api.client.get("/v1/signals", headers=headers).json()["data"] == []
