@@ -7,6 +7,7 @@ cleared before every test.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -17,22 +18,25 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from wrapper_helpers import SpanGetter
 
 _exporter = InMemorySpanExporter()
+_attached: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 
 
 def _install() -> None:
+    # Other SDK tests swap the global provider and put it back; attach to whichever is
+    # current, once per provider.
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(_exporter))
-
-
-_install()
+    if provider not in _attached:
+        provider.add_span_processor(SimpleSpanProcessor(_exporter))
+        _attached.add(provider)
 
 
 @pytest.fixture
 def spans() -> Iterator[SpanGetter]:
     """Returns the finished spans Margin's wrappers made during this test."""
+    _install()
     _exporter.clear()
 
     def get() -> list[ReadableSpan]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
 from wrapper_helpers import SpanGetter, fixture_json, fixture_text, one_span
 
+from margin.sdk._context import TraceScope, scope_var
 from margin.sdk.instrument import instrument_openai
 
 ROUTES = {
@@ -263,3 +265,31 @@ def test_raw_response_is_left_alone(client: openai.OpenAI, spans: SpanGetter) ->
     chunks = list(raw.parse())
     assert len(chunks) == 4
     assert len(spans()) == 1
+
+
+def test_abandoned_stream_still_reports(client: openai.OpenAI, spans: SpanGetter) -> None:
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    for _ in stream:
+        break
+    del stream
+    gc.collect()
+    assert one_span(spans).attributes["gen_ai.response.id"] == "chatcmpl-s1"  # type: ignore[index]
+
+
+def test_prompt_and_completion_recorded_when_scope_asks(
+    client: openai.OpenAI, spans: SpanGetter
+) -> None:
+    token = scope_var.set(TraceScope(customer="acme", store_prompt=True))
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    finally:
+        scope_var.reset(token)
+    plain, streamed = (s.attributes or {} for s in spans())
+    assert json.loads(str(plain["gen_ai.input.messages"])) == MESSAGES
+    assert json.loads(str(plain["gen_ai.output.messages"]))[0]["parts"][0]["content"] == (
+        '{"answer": "Paris"}'
+    )
+    assert json.loads(str(streamed["gen_ai.output.messages"]))[0]["parts"][0]["content"] == (
+        "Hello world"
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +17,7 @@ from margin.sdk.wrappers._span import SpanRecorder, guard, start_span
 __all__ = [
     "CallSpec",
     "Instrumentation",
+    "building",
     "patch",
     "patch_methods",
     "require",
@@ -76,6 +78,17 @@ class Instrumentation:
 
     def __repr__(self) -> str:
         return f"<Instrumentation {self.name} active={self.active}>"
+
+
+@contextmanager
+def building(name: str) -> Iterator[Instrumentation]:
+    """A fresh handle that is fully reverted if instrumenting fails halfway."""
+    handle = Instrumentation(name)
+    try:
+        yield handle
+    except BaseException:
+        handle.uninstrument()
+        raise
 
 
 def is_wrapped(fn: Any) -> bool:
@@ -228,10 +241,18 @@ def patch_methods(
 ) -> None:
     """Patch methods of one class or instance; ``async def`` methods get the async wrapper."""
     for name, spec in methods:
-        patch(handle, owner, name, lambda fn, spec=spec: _wrap(fn, spec))
+        patch(handle, owner, name, _wrapper_for(spec))
+
+
+def _wrapper_for(spec: CallSpec) -> Callable[[Any], Any]:
+    def make(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return _wrap(fn, spec)
+
+    return make
 
 
 def _wrap(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(fn):
+    # Provider decorators (openai's ``required_args``) hide ``async def`` behind a sync wrapper.
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn)):
         return wrap_async(fn, spec)
     return wrap_sync(fn, spec)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from margin.sdk.wrappers._patch import CallSpec, Instrumentation, patch_methods, require
+from margin.sdk.wrappers._patch import (
+    CallSpec,
+    Instrumentation,
+    building,
+    patch_methods,
+    require,
+)
 from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int, want_content
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 
@@ -221,19 +227,22 @@ class _Transcriptions(_Spec):
         pass  # the input is an audio file, never recorded
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        rec.usage(usage_from_openai(dig(result, "usage")))
-        duration = to_int(dig(result, "duration")) if dig(result, "usage") is None else None
-        if duration is not None:
-            rec.usage(Usage(units={"audio_seconds": float(dig(result, "duration"))}))
+        usage = usage_from_openai(dig(result, "usage"))
+        duration = dig(result, "duration")  # verbose_json responses without a usage block
+        if usage is None and isinstance(duration, int | float):
+            usage = Usage(units={"audio_seconds": float(duration)})
+        rec.usage(usage)
 
 
-def _targets(openai: Any, client: Any) -> list[tuple[Any, list[tuple[str, CallSpec]]]]:
-    chat, responses = (
-        [("create", _Chat()), ("parse", _Chat())],
-        [("create", _Responses()), ("parse", _Responses())],
-    )
-    embeddings, images = [("create", _Embeddings())], [("generate", _Images())]
-    transcriptions = [("create", _Transcriptions())]
+Methods = list[tuple[str, CallSpec]]
+
+
+def _targets(client: Any) -> list[tuple[Any, Methods]]:
+    chat: Methods = [("create", _Chat()), ("parse", _Chat())]
+    responses: Methods = [("create", _Responses()), ("parse", _Responses())]
+    embeddings: Methods = [("create", _Embeddings())]
+    images: Methods = [("generate", _Images())]
+    transcriptions: Methods = [("create", _Transcriptions())]
     if client is not None:
         return [
             (client.chat.completions, chat),
@@ -242,28 +251,24 @@ def _targets(openai: Any, client: Any) -> list[tuple[Any, list[tuple[str, CallSp
             (client.images, images),
             (client.audio.transcriptions, transcriptions),
         ]
-    r = openai.resources
-    pairs: list[tuple[Any, list[tuple[str, CallSpec]]]] = []
-    for sync, asyn, methods in (
-        (r.chat.completions.Completions, r.chat.completions.AsyncCompletions, chat),
-        (r.responses.Responses, r.responses.AsyncResponses, responses),
-        (r.embeddings.Embeddings, r.embeddings.AsyncEmbeddings, embeddings),
-        (r.images.Images, r.images.AsyncImages, images),
-        (
-            r.audio.transcriptions.Transcriptions,
-            r.audio.transcriptions.AsyncTranscriptions,
-            transcriptions,
-        ),
+    pairs: list[tuple[Any, Methods]] = []
+    # openai.resources loads submodules lazily, so import each one explicitly.
+    for module, cls, methods in (
+        ("chat.completions", "Completions", chat),
+        ("responses", "Responses", responses),
+        ("embeddings", "Embeddings", embeddings),
+        ("images", "Images", images),
+        ("audio.transcriptions", "Transcriptions", transcriptions),
     ):
-        pairs += [(sync, methods), (asyn, methods)]
+        resources = require(f"openai.resources.{module}", "openai")
+        pairs += [(getattr(resources, cls), methods), (getattr(resources, f"Async{cls}"), methods)]
     return pairs
 
 
 def instrument_openai(client: Any = None) -> Instrumentation:
     """Trace OpenAI calls: one client instance, or every client when ``client`` is None."""
-    openai = require("openai", "openai")
-    require("openai.resources", "openai")
-    handle = Instrumentation("openai")
-    for owner, methods in _targets(openai, client):
-        patch_methods(handle, owner, methods)
+    require("openai", "openai")
+    with building("openai") as handle:
+        for owner, methods in _targets(client):
+            patch_methods(handle, owner, methods)
     return handle
