@@ -1,0 +1,888 @@
+// Margin dashboard. Every number on these pages comes from the public /v1 JSON API, fetched
+// with the session cookie. Amounts arrive as decimal strings: they are formatted from the
+// string (Intl.NumberFormat accepts decimal strings) and any sum or difference is done on
+// BigInt nano-units, never in float. Floats are used only to place points on a chart.
+
+const body = document.body;
+const PAGE = body.dataset.page;
+const ID = body.dataset.id;
+const IS_ADMIN = body.dataset.scope === "admin";
+const main = document.getElementById("main");
+
+// ---------- DOM ----------
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+const link = (href, text) => h("a", { href }, text);
+const card = (title, ...children) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...children);
+const notice = (text) => h("p", { class: "notice" }, text);
+const unavailable = (what) =>
+  h("p", { class: "notice unavailable", dataset: { unavailable: what } },
+    `Not available on this server yet: ${what}.`);
+const badge = (text, kind = "") => h("span", { class: `badge ${kind}` }, text);
+
+// ---------- API ----------
+class ApiError extends Error {
+  constructor(status, detail, unavailableRoute) {
+    super(detail);
+    this.status = status;
+    this.unavailable = unavailableRoute;
+  }
+}
+
+async function api(path, { method = "GET", json } = {}) {
+  const opts = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-Margin-CSRF": "1" },
+  };
+  if (json !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(json);
+  }
+  const res = await fetch(path, opts);
+  if (res.status === 401) {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    throw new ApiError(401, "signed out", false);
+  }
+  const type = res.headers.get("content-type") || "";
+  const data = type.includes("json") ? await res.json() : await res.text();
+  if (!res.ok) {
+    const detail = (data && data.detail) || res.statusText;
+    // A route the server does not have answers FastAPI's bare "Not Found" (or 405): that is
+    // an endpoint not shipped yet, unlike "no customer 'x'" from a route that exists.
+    const missing = (res.status === 404 && detail === "Not Found") || res.status === 405;
+    throw new ApiError(res.status, detail, missing);
+  }
+  return data;
+}
+
+// Run `fn`; on an endpoint the server lacks, show a "not available" note instead of failing.
+const pending = [];
+function section(target, what, fn) {
+  const run = sectionRun(target, what, fn);
+  pending.push(run);
+  return run;
+}
+async function sectionRun(target, what, fn) {
+  try {
+    const out = await fn();
+    target.replaceChildren(...[].concat(out));
+  } catch (err) {
+    if (err instanceof ApiError && err.unavailable) target.replaceChildren(unavailable(what));
+    else target.replaceChildren(h("p", { class: "error", role: "alert" }, `${what}: ${err.message}`));
+  }
+}
+
+const qs = (params) => {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, v);
+  const s = u.toString();
+  return s ? "?" + s : "";
+};
+const listOf = (data) => (Array.isArray(data) ? data : data?.data || data?.items || []);
+const when = (r) => r.ts ?? r.timestamp ?? null;
+
+// Every page of a cursor-paged list, up to `cap` items (the list endpoints have no time filter:
+// callers keep the rows of the period themselves).
+async function fetchAll(path, params = {}, cap = 10000) {
+  const out = [];
+  let cursor = null;
+  do {
+    const page = await api(path + qs({ ...params, limit: 500, cursor }));
+    out.push(...listOf(page));
+    cursor = page.next_cursor;
+  } while (cursor && out.length < cap);
+  return out;
+}
+const inPeriod = (p) => {
+  const lo = Date.parse(p.from), hi = Date.parse(p.to);
+  return (r) => { const t = Date.parse(when(r)); return t >= lo && t < hi; };
+};
+let namesCache = null;
+// id -> display name of customers and agents, to label rows that carry only ids.
+function partyNames() {
+  namesCache ??= Promise.all(["customers", "agents"].map((k) => fetchAll(`/v1/${k}`, {}, 5000).catch(() => [])))
+    .then(([cs, as]) => new Map([...cs, ...as].map((x) => [x.id, x.name || x.external_id])));
+  return namesCache;
+}
+
+// ---------- exact decimals ----------
+const SCALE = 1_000_000_000n;
+function toNanos(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const s = String(value).trim();
+  const neg = s.startsWith("-");
+  const [i, f = ""] = s.replace(/^[-+]/, "").split(".");
+  const n = BigInt(i || "0") * SCALE + BigInt((f + "000000000").slice(0, 9));
+  return neg ? -n : n;
+}
+function fromNanos(n) {
+  const neg = n < 0n;
+  const a = neg ? -n : n;
+  const frac = String(a % SCALE).padStart(9, "0").replace(/0+$/, "");
+  return (neg ? "-" : "") + String(a / SCALE) + (frac ? "." + frac : "");
+}
+const dsub = (a, b) => fromNanos(toNanos(a) - toNanos(b));
+function dadd(...xs) {
+  let t = 0n;
+  for (const x of xs) if (x !== null && x !== undefined) t += toNanos(x);
+  return fromNanos(t);
+}
+// (a - b) / |b| as a percentage string with one decimal, exact up to the rounding.
+function pctChange(now, before) {
+  if (now == null || before == null) return null;
+  const b = toNanos(before);
+  if (b === 0n) return null;
+  const diff = toNanos(now) - b;
+  const permille = (diff * 1000n) / (b < 0n ? -b : b);
+  return fromNanos(permille * SCALE / 10n);
+}
+function marginPct(profit, revenue) {
+  if (profit == null || revenue == null || toNanos(revenue) === 0n) return null;
+  return fromNanos((toNanos(profit) * 1000n) / toNanos(revenue) * SCALE / 10n);
+}
+
+// ---------- formatting ----------
+const fmtCache = new Map();
+function fmtMoney(amount, currency) {
+  if (amount === null || amount === undefined || amount === "") return "—";
+  const s = String(amount);
+  // Sub-unit AI costs need more digits than cents to be readable.
+  const small = /^-?0(\.|$)/.test(s) && s !== "0";
+  const key = `${currency}|${small}`;
+  if (!fmtCache.has(key)) {
+    try {
+      fmtCache.set(key, new Intl.NumberFormat(undefined, {
+        style: currency ? "currency" : "decimal", currency: currency || undefined,
+        minimumFractionDigits: 2, maximumFractionDigits: small ? 6 : 2,
+      }));
+    } catch {
+      fmtCache.set(key, new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 }));
+    }
+  }
+  return fmtCache.get(key).format(s);
+}
+const fmtInt = (n) => (n === null || n === undefined ? "—" : new Intl.NumberFormat().format(n));
+function fmtPct(p) {
+  if (p === null || p === undefined) return "—";
+  return new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(String(p)) + " %";
+}
+function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return isNaN(d) ? String(iso) : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: period().tz });
+}
+const signClass = (s) => (s == null ? "" : String(s).startsWith("-") ? "neg" : toNanos(s) === 0n ? "" : "pos");
+// {currency: amount} maps, as the API returns per-currency totals.
+function moneyMap(m) {
+  const e = Object.entries(m || {});
+  return e.length ? e.map(([c, a], i) => [i ? " + " : "", money(a, c)]) : "—";
+}
+function money(amount, currency) {
+  return h("span", { class: "num", dataset: { amount: amount ?? "", currency: currency ?? "" } }, fmtMoney(amount, currency));
+}
+
+// ---------- period & time zone ----------
+const BROWSER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const DAY_MS = 86_400_000;
+function todayIn(tz) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+}
+const addDays = (date, n) => new Date(Date.parse(date + "T00:00:00Z") + n * DAY_MS).toISOString().slice(0, 10);
+const daysBetween = (a, b) => Math.round((Date.parse(b) - Date.parse(a)) / DAY_MS);
+function offsetOf(date, tz) {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" })
+    .formatToParts(new Date(date + "T12:00:00Z"));
+  const name = (parts.find((p) => p.type === "timeZoneName") || {}).value || "GMT";
+  const m = name.match(/GMT([+-]\d{2}):?(\d{2})?/);
+  return m ? `${m[1]}:${m[2] || "00"}` : "+00:00";
+}
+const startOf = (date, tz) => `${date}T00:00:00${offsetOf(date, tz)}`;
+
+function period() {
+  const p = new URLSearchParams(location.search);
+  const stored = JSON.parse(localStorage.getItem("margin.period") || "{}");
+  const tz = p.get("tz") || stored.tz || BROWSER_TZ;
+  const range = p.get("range") || stored.range || "30d";
+  const today = todayIn(tz);
+  let from, to;
+  if (range === "7d") [from, to] = [addDays(today, -6), addDays(today, 1)];
+  else if (range === "month") [from, to] = [today.slice(0, 8) + "01", addDays(today, 1)];
+  else if (range === "last-month") {
+    const first = today.slice(0, 8) + "01";
+    from = addDays(first, -1).slice(0, 8) + "01";
+    to = first;
+  } else if (range === "custom" && (p.get("from") || stored.from)) {
+    from = p.get("from") || stored.from;
+    to = addDays(p.get("to") || stored.to || today, 1);
+  } else [from, to] = [addDays(today, -29), addDays(today, 1)];
+  const days = daysBetween(from, to);
+  return {
+    range, tz, fromDate: from, toDate: to, days,
+    from: startOf(from, tz), to: startOf(to, tz),
+    priorFrom: startOf(addDays(from, -days), tz), priorTo: startOf(from, tz),
+  };
+}
+function setPeriod(change) {
+  const cur = period();
+  const next = { range: cur.range, tz: cur.tz, ...change };
+  if (next.range === "custom") {
+    next.from = change.from || cur.fromDate;
+    next.to = change.to || addDays(cur.toDate, -1);
+  }
+  localStorage.setItem("margin.period", JSON.stringify(next));
+  location.search = qs(next);
+}
+function periodPicker() {
+  const p = period();
+  const presets = [["7d", "7 days"], ["30d", "30 days"], ["month", "This month"], ["last-month", "Last month"]];
+  const from = h("input", { type: "date", value: p.fromDate, "aria-label": "From" });
+  const to = h("input", { type: "date", value: addDays(p.toDate, -1), "aria-label": "To" });
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [p.tz];
+  const tz = h("select", { "aria-label": "Time zone", onchange: (e) => setPeriod({ tz: e.target.value }) },
+    [...new Set(["UTC", BROWSER_TZ, p.tz, ...zones])].map((z) => h("option", { value: z, selected: z === p.tz }, z)));
+  return h("div", { class: "toolbar", id: "period" },
+    h("div", { class: "seg", role: "group", "aria-label": "Period" },
+      presets.map(([k, label]) => h("button", { type: "button", "aria-pressed": String(p.range === k), onclick: () => setPeriod({ range: k }) }, label))),
+    h("span", { class: "toolbar" }, from, "–", to,
+      h("button", { type: "button", class: "secondary", onclick: () => setPeriod({ range: "custom", from: from.value, to: to.value }) }, "Apply")),
+    tz);
+}
+
+// ---------- tables ----------
+// columns: [{key, label, num, render(row), value(row) for sorting}]
+function dataTable(columns, rows, { filter = true, empty = "Nothing recorded in this period.", sort, id, page } = {}) {
+  let sortKey = sort?.key, dir = sort?.dir || -1, query = "", limit = page || Infinity;
+  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => { limit += page; draw(); } }, "Show more");
+  const tbody = h("tbody");
+  const heads = columns.map((c) =>
+    h("th", { class: `sortable ${c.num ? "num" : ""} ${c.hideSm ? "hide-sm" : ""}`, scope: "col", onclick: () => { dir = sortKey === c.key ? -dir : c.num ? -1 : 1; sortKey = c.key; draw(); } }, c.label));
+  const valueOf = (c, r) => (c.value ? c.value(r) : r[c.key]);
+  const cmp = (a, b) => {
+    if (a == null) return 1;
+    if (b == null) return -1;
+    if (typeof a === "bigint" || typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
+    return typeof a === "number" ? a - b : String(a).localeCompare(String(b));
+  };
+  function draw() {
+    heads.forEach((th, i) => th.setAttribute("aria-sort", columns[i].key === sortKey ? (dir > 0 ? "ascending" : "descending") : "none"));
+    let shown = rows.filter((r) => !query || columns.some((c) => String(valueOf(c, r) ?? "").toLowerCase().includes(query)));
+    if (sortKey) {
+      const c = columns.find((x) => x.key === sortKey);
+      shown = [...shown].sort((a, b) => {
+        const va = valueOf(c, a), vb = valueOf(c, b);
+        if (va == null || vb == null) return cmp(va, vb);
+        return dir * cmp(va, vb);
+      });
+    }
+    more.hidden = shown.length <= limit;
+    more.textContent = `Show more (${fmtInt(shown.length - limit)} left)`;
+    shown = shown.slice(0, limit);
+    tbody.replaceChildren(...(shown.length ? shown.map((r) =>
+      h("tr", {}, columns.map((c) => h("td", { class: `${c.num ? "num" : ""} ${c.hideSm ? "hide-sm" : ""}` }, c.render ? c.render(r) : r[c.key] ?? "—"))))
+      : [h("tr", {}, h("td", { colspan: columns.length, class: "muted" }, empty))]));
+  }
+  draw();
+  const search = filter ? h("input", { type: "search", placeholder: "Filter…", "aria-label": "Filter", oninput: (e) => { query = e.target.value.toLowerCase(); draw(); } }) : null;
+  return h("div", { class: "stack", id }, search, h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, heads)), tbody)), page ? h("div", {}, more) : null);
+}
+const moneyCol = (key, label, opts = {}) => ({
+  key, label, num: true, ...opts,
+  value: (r) => toNanos(r[key]),
+  render: (r) => h("span", { class: key === "profit" ? signClass(r[key]) : "" }, money(r[key], r.currency)),
+});
+const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin) }, fmtPct(r.margin)) };
+
+// ---------- charts ----------
+function lineChart(target, days, seriesDefs) {
+  if (!window.uPlot) {
+    target.replaceChildren(notice("Chart library not loaded."));
+    return;
+  }
+  const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
+  const width = () => Math.max(260, target.clientWidth || 600);
+  const opts = {
+    width: width(), height: 280,
+    scales: { x: { time: true } },
+    axes: [{ stroke: "#5f6b7a", grid: { stroke: "#eef1f5" } },
+      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, size: 70, values: (u, vals) => vals.map((v) => fmtMoney(String(v), seriesDefs[0].currency)) }],
+    series: [{ value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
+      ...seriesDefs.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.color + "18", points: { show: days.length < 40 },
+        value: (u, v) => (v == null ? "—" : fmtMoney(String(v), s.currency)) }))],
+  };
+  target.replaceChildren();
+  const plot = new uPlot(opts, [xs, ...seriesDefs.map((s) => s.values)], target);
+  new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
+}
+
+// ---------- reports (overview, with a fallback onto /v1/reports/summary) ----------
+async function summary(from, to, group_by) {
+  return api("/v1/reports/summary" + qs({ from, to, group_by }));
+}
+async function pool(tasks, n = 4) {
+  const out = new Array(tasks.length);
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
+    while (i < tasks.length) { const k = i++; out[k] = await tasks[k](); }
+  }));
+  return out;
+}
+// Daily cost per currency from one summary per day (only when the overview report is absent).
+async function dailyFromSummaries(p, group_by, key) {
+  if (p.days > 92) return null;
+  const days = Array.from({ length: p.days }, (_, i) => addDays(p.fromDate, i));
+  const results = await pool(days.map((d) => () => summary(startOf(d, p.tz), startOf(addDays(d, 1), p.tz), group_by)));
+  const byCurrency = {};
+  results.forEach((r, i) => {
+    const rows = key ? r.groups.filter((g) => g.key === key && g.currency) : r.totals;
+    for (const t of rows) {
+      byCurrency[t.currency] ??= { cost: days.map(() => 0), revenue: null };
+      byCurrency[t.currency].cost[i] = Number(t.cost);
+    }
+  });
+  return { days, byCurrency };
+}
+// Report rows carry `key` as {dimension: id} and `margin_pct`/`change_pct`; pages use a flat
+// id and `margin`/`change`. Profit and margin come from the API when it sends them.
+function withProfit(row) {
+  const out = { ...row };
+  if (out.key && typeof out.key === "object") out.key = Object.values(out.key).filter(Boolean).join("/") || null;
+  if (out.margin_pct !== undefined) out.margin = out.margin_pct;
+  if (out.change_pct !== undefined) out.change = out.change_pct;
+  if (out.profit === undefined && out.revenue != null && out.cost != null) out.profit = dsub(out.revenue, out.cost);
+  if (out.margin === undefined) out.margin = marginPct(out.profit, out.revenue);
+  return out;
+}
+function normalizeOverview(d) {
+  // The overview report: totals per currency with the prior period, a daily series, top lists.
+  const totals = listOf(d.totals).map((t) => withProfit({
+    ...t,
+    prior: t.prior || t.previous || null,
+    change: t.change || null,
+  }));
+  const series = seriesOf(listOf(d.series || d.daily), d.tz);
+  const top = (x) => listOf(x).map(withProfit);
+  return {
+    source: "overview", from: d.from, to: d.to, totals, series,
+    customers: top(d.top_customers || d.customers), agents: top(d.top_agents || d.agents),
+    providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
+    unpriced: typeof d.unpriced === "object" && d.unpriced ? d.unpriced.records : d.unpriced ?? null,
+  };
+}
+// Daily points (one per day × currency) into chart arrays. Floats only place points.
+function seriesOf(points, tz) {
+  const dayOf = (pt) => pt.date || localDate(pt.window_start, tz);
+  const days = [...new Set(points.map(dayOf))].sort();
+  const byCurrency = {};
+  for (const pt of points) {
+    const i = days.indexOf(dayOf(pt));
+    const cur = pt.currency || "USD";
+    byCurrency[cur] ??= { cost: days.map(() => null), revenue: days.map(() => null) };
+    byCurrency[cur].cost[i] = pt.cost == null ? null : Number(pt.cost);
+    byCurrency[cur].revenue[i] = pt.revenue == null ? null : Number(pt.revenue);
+  }
+  for (const s of Object.values(byCurrency)) if (s.revenue.every((v) => v == null)) s.revenue = null;
+  return { days, byCurrency };
+}
+const localDate = (iso, tz) =>
+  new Intl.DateTimeFormat("en-CA", { timeZone: tz || "UTC", year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
+// GET /v1/reports/margin: rows per group (and window) with cost, revenue, profit, margin %.
+async function marginReport(p, params) {
+  const d = await api("/v1/reports/margin" + qs({ from: p.from, to: p.to, tz: p.tz, ...params }));
+  return { ...d, rows: listOf(d.rows).map(withProfit), totals: listOf(d.totals).map(withProfit) };
+}
+async function overviewReport(p) {
+  try {
+    return normalizeOverview(await api("/v1/reports/overview" + qs({ from: p.from, to: p.to, tz: p.tz })));
+  } catch (err) {
+    if (!(err instanceof ApiError && err.unavailable)) throw err;
+  }
+  const [byCustomer, byAgent, byProvider, byModel, prior] = await Promise.all(
+    ["customer", "agent", "provider", "model"].map((g) => summary(p.from, p.to, g)).concat([summary(p.priorFrom, p.priorTo, "provider")]));
+  const priorBy = Object.fromEntries(prior.totals.map((t) => [t.currency, t]));
+  const totals = byCustomer.totals.map((t) => withProfit({
+    currency: t.currency, cost: t.cost, revenue: null,
+    prior: priorBy[t.currency] ? { cost: priorBy[t.currency].cost } : { cost: "0" },
+    change: { cost: pctChange(t.cost, priorBy[t.currency]?.cost) },
+  }));
+  const groups = (r) => r.groups.filter((g) => g.currency).map(withProfit);
+  let unpriced = 0;
+  for (const g of byProvider.groups) unpriced += g.unpriced || 0;
+  return {
+    source: "summary", from: byCustomer.from, to: byCustomer.to, totals, series: null,
+    customers: groups(byCustomer), agents: groups(byAgent), providers: groups(byProvider), models: groups(byModel),
+    unpriced, lazySeries: () => dailyFromSummaries(p, "provider"),
+  };
+}
+
+// ---------- pages ----------
+function pageHead(title, sub, ...right) {
+  return h("div", { class: "head" }, h("div", {}, h("h1", {}, title), sub ? h("p", { class: "muted small", style: "margin:0" }, sub) : null), ...right);
+}
+function kpi(cls, label, amount, currency, delta) {
+  return h("div", { class: `kpi ${cls}`, dataset: { kpi: cls } },
+    h("div", { class: "label" }, label),
+    h("div", { class: "value", dataset: { amount: amount ?? "", currency: currency ?? "" } },
+      cls === "margin" ? fmtPct(amount) : amount == null ? "—" : fmtMoney(amount, currency)),
+    h("div", { class: "delta" }, delta ?? ""));
+}
+// The change against the prior period; a rising cost is bad news, rising revenue good news.
+function deltaText(change, goodWhenUp = true) {
+  if (change == null) return h("span", {}, "no prior data");
+  const up = !String(change).startsWith("-");
+  return h("span", {}, h("span", { class: up === goodWhenUp ? "pos" : "neg" }, (up ? "▲ " : "▼ ") + fmtPct(String(change).replace(/^-/, ""))), " vs prior period");
+}
+function partyRowsLink(kind) {
+  return (r) => (r.key ? link(`/${kind}/${encodeURIComponent(r.key)}`, r.label || r.key) : h("span", { class: "muted" }, r.label || "(none)"));
+}
+function rankList(rows, kind, sorted) {
+  // The overview report ranks by profit itself (with an "Other" row last); the fallback does not.
+  const top = sorted ? rows : [...rows].sort((a, b) => {
+    const va = toNanos(a.profit ?? (a.cost != null ? "-" + a.cost : "0")), vb = toNanos(b.profit ?? (b.cost != null ? "-" + b.cost : "0"));
+    return va < vb ? 1 : va > vb ? -1 : 0;
+  }).slice(0, 8);
+  const hasRevenue = rows.some((r) => r.revenue != null);
+  const cols = [{ key: "label", label: kind === "customers" ? "Customer" : "Agent", render: partyRowsLink(kind) }, moneyCol("cost", "Cost")];
+  if (hasRevenue) cols.push(moneyCol("revenue", "Revenue"), moneyCol("profit", "Profit"), marginCol);
+  else cols.push({ key: "signals", label: "Signals", num: true, render: (r) => fmtInt(r.signals) });
+  return h("div", {}, hasRevenue ? null : h("p", { class: "muted small" }, "No revenue recorded: ranked by lowest cost."),
+    dataTable(cols, top, { filter: false, empty: "Nothing recorded in this period." }));
+}
+function costBreakdown(rows) {
+  const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
+  return dataTable([
+    { key: "label", label: "Name" },
+    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
+      h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
+    { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
+  ], rows, { filter: false, sort: { key: "cost", dir: -1 } });
+}
+
+async function overviewPage() {
+  const p = period();
+  const totalsEl = h("div", { class: "kpis", id: "totals" }, h("p", { class: "muted" }, "Loading…"));
+  const chartEl = h("div", { class: "chart", id: "chart" }, h("p", { class: "muted" }, "Loading chart…"));
+  const customersEl = h("div", {}), agentsEl = h("div", {}), providersEl = h("div", {}), modelsEl = h("div", {});
+  const warnEl = h("div", { id: "warnings" }), flaggedEl = h("div", {}), unpricedEl = h("div", {});
+  main.replaceChildren(
+    pageHead("Overview", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
+    totalsEl,
+    card("Cost vs revenue per day", chartEl),
+    h("div", { class: "grid" }, card("Top customers by profit", customersEl), card("Top agents by profit", agentsEl)),
+    h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by provider", providersEl), card("Cost by model", modelsEl)),
+    h("div", { style: "margin-top:1rem" }, card("Warnings", warnEl, unpricedEl, flaggedEl)));
+  let report;
+  try {
+    report = await overviewReport(p);
+  } catch (err) {
+    totalsEl.replaceChildren(h("p", { class: "error", role: "alert" }, `Overview: ${err.message}`));
+    return;
+  }
+  totalsEl.dataset.from = report.from;
+  totalsEl.dataset.to = report.to;
+  totalsEl.dataset.source = report.source;
+  if (!report.totals.length) totalsEl.replaceChildren(notice("Nothing recorded in this period."));
+  else totalsEl.replaceChildren(...report.totals.flatMap((t) => [
+    kpi("cost", `Cost · ${t.currency}`, t.cost, t.currency, t.cost == null ? "cost not tracked" : deltaText(t.change?.cost, false)),
+    kpi("revenue", `Revenue · ${t.currency}`, t.revenue, t.currency, t.revenue == null ? "no revenue recorded" : deltaText(t.change?.revenue)),
+    kpi("profit", `Profit · ${t.currency}`, t.profit, t.currency, t.profit == null ? "needs revenue" : deltaText(t.change?.profit)),
+    kpi("margin", "Margin", t.margin, null, t.margin == null ? "needs revenue" : "profit ÷ revenue"),
+  ]));
+  customersEl.replaceChildren(rankList(report.customers, "customers", report.source === "overview"));
+  agentsEl.replaceChildren(rankList(report.agents, "agents", report.source === "overview"));
+  providersEl.replaceChildren(costBreakdown(report.providers));
+  modelsEl.replaceChildren(costBreakdown(report.models));
+  if (report.unpriced) {
+    warnEl.append(h("div", { class: "warning", dataset: { warning: "unpriced" } }, `⚠ ${fmtInt(report.unpriced)} cost record(s) are unpriced: the price book has no price for their model. `,
+      link("/prices", "Set a price"), " · ", link("/signals#unpriced", "see them")));
+  }
+  section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () => {
+    const rows = listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 50 })));
+    if (!rows.length) return h("p", { class: "muted" }, "✓ No trace holds several cost-tracing signals.");
+    return h("div", { class: "warning", dataset: { warning: "flagged" } },
+      `⚠ ${rows.length} trace(s) hold several cost-tracing signals; their costs went to the earliest: `,
+      rows.map((t, i) => [i ? ", " : "", link(`/traces/${t.trace_id || t.id}`, String(t.trace_id || t.id).slice(0, 12) + "…")]));
+  });
+  if (!report.unpriced) unpricedEl.append(h("p", { class: "muted" }, "✓ Every cost in this period is priced."));
+  const series = report.series && report.series.days.length ? report.series : report.lazySeries ? await report.lazySeries() : null;
+  drawSeries(chartEl, series, report.source === "summary");
+}
+function drawSeries(chartEl, series, costOnly) {
+  if (!series || !series.days.length) {
+    chartEl.replaceChildren(notice("No daily series for this period."));
+    return;
+  }
+  const [currency, s] = Object.entries(series.byCurrency)[0] || ["USD", { cost: series.days.map(() => 0) }];
+  const defs = [{ label: `Cost (${currency})`, color: "#d9480f", values: s.cost, currency }];
+  if (s.revenue) defs.push({ label: `Revenue (${currency})`, color: "#1c7ed6", values: s.revenue, currency });
+  lineChart(chartEl, series.days, defs);
+  if (costOnly) chartEl.append(h("p", { class: "muted small" }, "Revenue per day appears once the overview report is available."));
+}
+
+async function partyListPage(kind) {
+  const p = period();
+  const singular = kind === "customers" ? "customer" : "agent";
+  const el = h("div", { id: `${kind}-table` }, h("p", { class: "muted" }, "Loading…"));
+  main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), card(null, el));
+  await section(el, `${kind} list`, async () => {
+    const [parties, groups] = await Promise.all([fetchAll(`/v1/${kind}`, {}, 5000), partyGroups(p, singular)]);
+    const byKey = new Map();
+    for (const g of groups) if (g.key) (byKey.get(g.key) || byKey.set(g.key, []).get(g.key)).push(g);
+    const rows = [];
+    for (const party of parties) {
+      for (const g of byKey.get(party.id) || [{}]) {
+        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, cost: g.cost ?? null, revenue: g.revenue ?? null }));
+      }
+    }
+    return dataTable([
+      { key: "label", label: singular, render: (r) => link(`/${kind}/${encodeURIComponent(r.id)}`, r.label) },
+      { key: "external_id", label: "External id", hideSm: true, render: (r) => h("code", {}, r.external_id) },
+      moneyCol("cost", "Cost"), moneyCol("revenue", "Revenue"), moneyCol("profit", "Profit"), marginCol,
+      { key: "signals", label: "Signals", num: true, hideSm: true, render: (r) => fmtInt(r.signals) },
+      { key: "unpriced", label: "Unpriced", num: true, hideSm: true, render: (r) => (r.unpriced ? badge(fmtInt(r.unpriced), "warn") : "—") },
+    ], rows, { sort: { key: "profit", dir: -1 } });
+  });
+}
+// Cost, revenue, profit and margin per party: the margin report, else the older summary.
+async function partyGroups(p, singular) {
+  try {
+    return (await marginReport(p, { group_by: singular })).rows;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.unavailable)) throw err;
+  }
+  return (await summary(p.from, p.to, singular)).groups.map(withProfit);
+}
+
+async function partyDetailPage(kind) {
+  const p = period();
+  const singular = kind === "customers" ? "customer" : "agent";
+  let party;
+  try {
+    party = await api(`/v1/${kind}/${encodeURIComponent(ID)}`);
+  } catch (err) {
+    main.replaceChildren(pageHead(singular), h("p", { class: "error", role: "alert" }, err.message), link(`/${kind}`, `← all ${kind}`));
+    return;
+  }
+  const totalsEl = h("div", { class: "kpis", id: "totals" });
+  const chartEl = h("div", { class: "chart", id: "chart" }, h("p", { class: "muted" }, "Loading chart…"));
+  const signalsEl = h("div", { id: "by-signal" }), tracesEl = h("div", { id: "recent-traces" });
+  main.replaceChildren(
+    pageHead(party.name || party.external_id, `${singular} · ${party.external_id} · ${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
+    h("p", {}, link(`/${kind}`, `← all ${kind}`)),
+    totalsEl,
+    h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv" },
+      ["id", "external_id", "email", "currency", "tracking_mode", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))])))),
+    h("div", { class: "grid", style: "margin-top:1rem" }, card("Signals by type", signalsEl), card("Recent traces", tracesEl)));
+  const only = { [singular]: party.id };
+  section(totalsEl, "margin report (GET /v1/reports/margin)", async () => {
+    const r = await marginReport(p, { ...only, compare: "true" });
+    const rows = r.rows.filter((g) => g.currency);
+    if (!rows.length) return [notice("Nothing recorded in this period.")];
+    return rows.flatMap((g) => [
+      kpi("cost", `Cost · ${g.currency}`, g.cost, g.currency, g.cost == null ? "cost not tracked" : deltaText(g.change?.cost, false)),
+      kpi("revenue", `Revenue · ${g.currency}`, g.revenue, g.currency, g.revenue == null ? "revenue not tracked" : deltaText(g.change?.revenue)),
+      kpi("profit", `Profit · ${g.currency}`, g.profit, g.currency, g.profit == null ? "needs cost and revenue" : deltaText(g.change?.profit)),
+      kpi("margin", "Margin", g.margin, null, `${fmtInt(g.signals)} signals · ${fmtInt(g.records)} AI calls`),
+    ]);
+  });
+  section(chartEl, "daily series (GET /v1/reports/margin?window=day)", async () => {
+    const r = await marginReport(p, { ...only, window: "day" });
+    const box = h("div", {});
+    setTimeout(() => drawSeries(box, seriesOf(r.rows, p.tz), false));
+    return box;
+  });
+  section(signalsEl, "margin report by signal (GET /v1/reports/margin)", async () =>
+    signalsByType((await marginReport(p, { ...only, group_by: "event_name" })).rows));
+  // Signals list filters by customer (external id) but not by agent or time: narrow here.
+  section(tracesEl, "signals list (GET /v1/signals)", async () => {
+    const filter = kind === "customers" ? { customer: party.external_id } : {};
+    const [sigs, costs] = await Promise.all([fetchAll("/v1/signals", filter), fetchAll("/v1/costs", filter)]);
+    const mine = (r) => (kind === "customers" || r.agent_id === party.id) && inPeriod(p)(r);
+    return recentTraces(sigs.filter(mine), costs.filter(mine));
+  });
+}
+
+// Per event name: outcomes, the AI cost attributed to them and revenue, and per outcome
+// (exact BigInt division of the report's decimal strings).
+function signalsByType(rows) {
+  const per = (amount, n) => (amount == null || !n ? null : fromNanos(toNanos(amount) / BigInt(n)));
+  const list = rows.filter((r) => r.key).map((r) => ({ ...r, event_name: r.label || r.key, per: per(r.cost, r.signals), rev_per: per(r.revenue, r.signals) }));
+  return dataTable([
+    { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
+    { key: "signals", label: "Count", num: true, render: (r) => fmtInt(r.signals) },
+    moneyCol("cost", "Attributed cost", { hideSm: true }), moneyCol("per", "Cost / outcome"), moneyCol("rev_per", "Revenue / outcome", { hideSm: true }),
+  ], list, { filter: false, sort: { key: "signals", dir: -1 }, empty: "No signals in this period." });
+}
+function recentTraces(sigs, costs) {
+  const costOf = new Map();
+  for (const c of costs) {
+    if (!c.trace_id || c.amount == null) continue;
+    const e = costOf.get(c.trace_id) || { amount: null, currency: c.currency };
+    e.amount = dadd(e.amount, c.amount);
+    costOf.set(c.trace_id, e);
+  }
+  const seen = new Set();
+  const rows = [];
+  for (const s of [...sigs].sort((a, b) => Date.parse(when(b)) - Date.parse(when(a)))) {
+    if (!s.trace_id || seen.has(s.trace_id)) continue;
+    seen.add(s.trace_id);
+    rows.push({ trace_id: s.trace_id, ts: when(s), event_name: s.event_name, cost: costOf.get(s.trace_id)?.amount ?? null, currency: costOf.get(s.trace_id)?.currency });
+    if (rows.length === 12) break;
+  }
+  return dataTable([
+    { key: "trace_id", label: "Trace", render: (r) => link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) },
+    { key: "ts", label: "When", render: (r) => h("span", { class: "nowrap" }, fmtTime(r.ts)) },
+    { key: "event_name", label: "Signal", hideSm: true, render: (r) => h("code", {}, r.event_name) },
+    moneyCol("cost", "Cost"),
+  ], rows, { filter: false, empty: "No traces in this period." });
+}
+function tracesTable(rows) {
+  return dataTable([
+    { key: "trace_id", label: "Trace", render: (r) => link(`/traces/${r.trace_id || r.id}`, h("code", {}, String(r.trace_id || r.id).slice(0, 16) + "…")) },
+    { key: "cost_tracing_signals", label: "Cost-tracing signals", num: true, render: (r) => fmtInt(r.cost_tracing_signals) },
+    { key: "flagged", label: "", render: (r) => (r.flagged ? badge("flagged", "warn") : "") },
+  ], rows, { filter: false, empty: "No traces in this period." });
+}
+
+async function signalsPage() {
+  const p = period();
+  const params = new URLSearchParams(location.search);
+  const listEl = h("div", { id: "signals-list" }, h("p", { class: "muted" }, "Loading…"));
+  const unpricedEl = h("div", {}), flaggedEl = h("div", {});
+  const open = h("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); const v = e.target.trace.value.trim(); if (v) location.href = `/traces/${encodeURIComponent(v)}`; } },
+    h("label", {}, "Open a trace", h("input", { name: "trace", placeholder: "32-hex trace id", size: 34 })), h("button", { class: "secondary" }, "Open"));
+  main.replaceChildren(pageHead("Signals & traces", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
+    card(null, open), card("Signals", listEl),
+    h("div", { class: "grid" }, card("Flagged traces", flaggedEl), h("section", { class: "card", id: "unpriced" }, h("h2", {}, "Unpriced costs"), unpricedEl)));
+  section(listEl, "signals list (GET /v1/signals)", async () => {
+    const [all, names] = await Promise.all([fetchAll("/v1/signals", { event_name: params.get("event_name") }, 5000), partyNames()]);
+    const rows = all.filter(inPeriod(p)).map((r) => ({ ...r, customer: names.get(r.customer_id) || r.customer_id, agent: names.get(r.agent_id) || r.agent_id }));
+    return dataTable([
+      { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
+      { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
+      { key: "customer", label: "Customer", render: (r) => (r.customer_id ? link(`/customers/${r.customer_id}`, r.customer) : "—") },
+      { key: "agent", label: "Agent", hideSm: true, render: (r) => (r.agent_id ? link(`/agents/${r.agent_id}`, r.agent) : "—") },
+      { key: "trace_id", label: "Trace", render: (r) => (r.trace_id ? link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) : "—") },
+      { key: "cost_tracing", label: "Cost tracing", hideSm: true, render: (r) => (r.cost_tracing ? badge("on", "ok") : badge("off")) },
+    ], rows, { sort: { key: "ts", dir: -1 }, page: 100 });
+  });
+  section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () =>
+    tracesTable(listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 100 })))));
+  section(unpricedEl, "unpriced costs (GET /v1/costs?priced_by=unpriced)", async () => {
+    const rows = listOf(await api("/v1/costs" + qs({ priced_by: "unpriced", limit: 100 })));
+    return dataTable([
+      { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
+      { key: "model", label: "Model", render: (r) => h("span", {}, `${r.provider || "?"} / ${r.model || "?"}`) },
+      { key: "trace_id", label: "Trace", render: (r) => (r.trace_id ? link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) : "—") },
+    ], rows, { filter: false, empty: "✓ No unpriced costs." });
+  });
+}
+
+async function tracePage() {
+  main.replaceChildren(pageHead("Trace", ID), h("p", {}, link("/signals", "← signals & traces")), h("div", { id: "trace" }, h("p", { class: "muted" }, "Loading…")));
+  await section(document.getElementById("trace"), "trace detail (GET /v1/traces/{trace_id})", async () => {
+    const [t, names] = await Promise.all([api(`/v1/traces/${encodeURIComponent(ID)}`), partyNames()]);
+    const attr = t.attribution || {};
+    const costs = listOf(t.costs);
+    const signals = listOf(t.signals);
+    const spans = listOf(t.spans);
+    const attributed = signals.find((s) => s.id === attr.signal_id);
+    return [
+      h("section", { class: "card", id: "attribution" }, h("h2", {}, "Attribution"),
+        attr.signal_id
+          ? h("p", {}, "Costs of this trace are attributed to signal ", h("code", { dataset: { signal: attr.signal_id } }, attr.event_name || attributed?.event_name || attr.signal_id),
+            attributed?.customer_id ? [" of customer ", link(`/customers/${attributed.customer_id}`, names.get(attributed.customer_id) || attributed.customer_id)] : null,
+            attributed?.agent_id ? [" by agent ", link(`/agents/${attributed.agent_id}`, names.get(attributed.agent_id) || attributed.agent_id)] : null, ".")
+          : h("p", { class: "muted" }, "No cost-tracing signal: these costs are not attributed to an outcome."),
+        h("dl", { class: "kv" },
+          attr.reason ? [h("dt", {}, "Reason"), h("dd", { class: "reason" }, attr.reason)] : null,
+          [h("dt", {}, "Attributed"), h("dd", {}, moneyMap(attr.attributed_cost))],
+          [h("dt", {}, "Trace total"), h("dd", {}, moneyMap(attr.cost_total))],
+          attr.unpriced ? [h("dt", {}, "Unpriced calls"), h("dd", {}, badge(fmtInt(attr.unpriced), "warn"))] : null),
+        attr.flagged ? h("div", { class: "warning", style: "margin-top:.75rem" }, "⚠ Flagged: ", attr.flag_reason || "this trace holds several cost-tracing signals; the earliest wins so costs are counted once.") : null),
+      card(`AI calls (${costs.length})`, dataTable([
+        { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
+        { key: "model", label: "Model", render: (r) => h("span", {}, `${r.provider || "?"} / ${r.model || "?"}`) },
+        { key: "usage", label: "Usage", hideSm: true, render: (r) => h("span", { class: "small" }, Object.entries(r.usage || {}).filter(([, v]) => v).map(([k, v]) => `${k.replace(/_tokens$/, "")} ${fmtInt(v)}`).join(" · ") || "—") },
+        moneyCol("amount", "Cost"),
+        { key: "priced_by", label: "Priced by", render: (r) => badge(r.priced_by || r.pricing?.priced_by || "?", (r.priced_by || r.pricing?.priced_by) === "unpriced" ? "warn" : "info") },
+      ], costs, { filter: false, sort: { key: "ts", dir: 1 }, empty: "No costs in this trace." }),
+      ),
+      card(`Signals (${signals.length})`, dataTable([
+        { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
+        { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
+        { key: "cost_tracing", label: "Cost tracing", render: (r) => (r.cost_tracing ? badge("on", "ok") : badge("off")) },
+        { key: "id", label: "", render: (r) => (r.id === attr.signal_id ? badge("attributed", "ok") : "") },
+      ], signals, { filter: false, empty: "No signals in this trace." })),
+      spans.length ? card(`Spans (${spans.length})`, spans.map((s) => h("div", { class: "span" }, h("b", {}, s.name || s.span_id), " ", h("span", { class: "muted small" }, `${fmtTime(s.start)} · ${s.span_id || ""}`)))) : null,
+    ].filter(Boolean);
+  });
+}
+
+async function invoicesPage() {
+  const listEl = h("div", { id: "invoices-list" }, h("p", { class: "muted" }, "Loading…"));
+  const msg = h("div", { role: "status" });
+  const month = new Date().toISOString().slice(0, 7);
+  const gen = IS_ADMIN
+    ? h("form", { class: "inline", id: "generate", onsubmit: async (e) => {
+        e.preventDefault();
+        msg.replaceChildren(h("p", { class: "muted" }, "Generating…"));
+        try {
+          const out = await api("/v1/invoices/generate", { method: "POST", json: { period: e.target.period.value } });
+          const made = listOf(out);
+          msg.replaceChildren(h("p", { class: made.length ? "badge ok" : "muted" }, made.length
+            ? `${fmtInt(made.length)} draft invoice(s) written for ${out.period || e.target.period.value}.`
+            : "Nothing to invoice: no customer has an order with charges in this period."));
+          loadList();
+        } catch (err) {
+          msg.replaceChildren(err.unavailable ? unavailable("invoice generation (POST /v1/invoices/generate)") : h("p", { class: "error" }, err.message));
+        }
+      } },
+      h("label", {}, "Billing period", h("input", { name: "period", type: "month", value: month, required: true })),
+      h("button", { class: "primary", type: "submit" }, "Generate drafts"))
+    : h("p", { class: "muted small" }, "Sign in with an admin key to generate invoices.");
+  main.replaceChildren(pageHead("Invoices", "Draft → finalized (immutable) → void"), card(null, gen, msg), card(null, listEl));
+  function loadList() {
+    section(listEl, "invoices (GET /v1/invoices)", async () => dataTable([
+      { key: "number", label: "Invoice", value: (r) => r.number || r.id, render: (r) => link(`/invoices/${r.id}`, r.number || r.id) },
+      { key: "customer", label: "Customer", value: (r) => r.customer?.name || r.customer_id, render: (r) => (r.customer_id ? link(`/customers/${r.customer_id}`, r.customer?.name || r.customer?.external_id || r.customer_id) : "—") },
+      { key: "period", label: "Period" },
+      { key: "status", label: "Status", render: (r) => statusBadge(r.status) },
+      moneyCol("total", "Total"), moneyCol("cost", "AI cost", { hideSm: true }),
+      { key: "margin_pct", label: "Margin", num: true, value: (r) => (r.margin_pct == null ? null : toNanos(r.margin_pct)), render: (r) => h("span", { class: signClass(r.margin_pct) }, fmtPct(r.margin_pct)) },
+    ], listOf(await api("/v1/invoices?limit=1000")).reverse(), { empty: "No invoices yet. Generate drafts for a billing period above." }));
+  }
+  loadList();
+}
+const printable = (inv) => [
+  h("a", { href: `/v1/invoices/${inv.id}.html`, target: "_blank", rel: "noopener", id: "printable" }, "Printable invoice ↗"),
+  h("a", { href: `/v1/invoices/${inv.id}.html?internal=true`, target: "_blank", rel: "noopener" }, "with AI cost & margin ↗"),
+];
+const statusBadge = (s) => badge(s || "?", s === "finalized" ? "ok" : s === "void" ? "bad" : "info");
+
+async function invoicePage() {
+  const el = h("div", { id: "invoice" }, h("p", { class: "muted" }, "Loading…"));
+  main.replaceChildren(pageHead("Invoice", ID), h("p", {}, link("/invoices", "← all invoices")), el);
+  const load = () => section(el, "invoice (GET /v1/invoices/{id})", async () => {
+    const inv = await api(`/v1/invoices/${encodeURIComponent(ID)}`);
+    const cur = inv.currency;
+    const msg = h("div", { role: "status" });
+    const act = async (path, json) => {
+      try { await api(path, { method: "POST", json }); load(); } catch (err) { msg.replaceChildren(h("p", { class: "error" }, err.message)); }
+    };
+    const actions = IS_ADMIN ? h("div", { class: "toolbar", id: "actions" },
+      inv.status === "draft" ? h("button", { class: "primary", onclick: () => act(`/v1/invoices/${inv.id}/finalize`, {}) }, "Finalize") : null,
+      inv.status !== "void" ? h("button", { class: "danger", onclick: () => { const reason = prompt("Reason for voiding this invoice?"); if (reason) act(`/v1/invoices/${inv.id}/void`, { reason }); } }, "Void") : null,
+      printable(inv)) : h("div", { class: "toolbar" }, printable(inv));
+    document.querySelector("h1").textContent = inv.number ? `Invoice ${inv.number}` : "Draft invoice";
+    return [
+      h("div", { class: "kpis" },
+        h("div", { class: "kpi", dataset: { kpi: "status" } }, h("div", { class: "label" }, "Status"), h("div", { class: "value", id: "status" }, inv.status),
+          h("div", { class: "delta" }, `${inv.customer?.name || inv.customer_id} · ${inv.period}`)),
+        kpi("revenue", "Total", inv.total, cur, inv.number || "not numbered until finalized"),
+        kpi("cost", "AI cost (internal)", inv.cost, cur, "seller only"),
+        kpi("margin", "Margin", inv.margin_pct, null, inv.margin == null ? "" : fmtMoney(inv.margin, cur))),
+      card(null, actions, msg),
+      card("Lines", dataTable([
+        { key: "description", label: "Description", render: (r) => [r.description || r.key || r.type || "—", r.type ? [" ", badge(r.type)] : null] },
+        { key: "quantity", label: "Qty", num: true, render: (r) => (r.quantity == null ? "—" : new Intl.NumberFormat().format(r.quantity)) },
+        { key: "unit_price", label: "Unit price", num: true, hideSm: true, render: (r) => money(r.unit_price, cur) },
+        { key: "amount", label: "Amount", num: true, value: (r) => toNanos(r.amount), render: (r) => money(r.amount, cur) },
+        { key: "cost", label: "AI cost", num: true, hideSm: true, value: (r) => toNanos(r.cost), render: (r) => money(r.cost, cur) },
+      ], listOf(inv.lines), { filter: false, empty: "No lines." })),
+      card("Details", h("dl", { class: "kv" }, ["id", "number", "customer_id", "currency", "period_start", "period_end", "as_of", "finalized_at", "voided_at", "void_reason"]
+        .filter((k) => inv[k] != null).flatMap((k) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, String(inv[k]))]))),
+    ];
+  });
+  load();
+}
+
+async function pricesPage() {
+  const quoteEl = h("div", { id: "quote" }), overridesEl = h("div", { id: "overrides" }), msg = h("div", { role: "status" });
+  const form = h("form", { class: "inline", id: "quote-form", onsubmit: (e) => { e.preventDefault(); quote(); } },
+    h("label", {}, "Provider", h("input", { name: "provider", value: "openai", required: true, size: 10 })),
+    h("label", {}, "Model", h("input", { name: "model", value: "gpt-4o-mini", required: true, size: 18 })),
+    h("label", {}, "Input tokens", h("input", { name: "input_tokens", type: "number", min: 0, value: 1000000, size: 10 })),
+    h("label", {}, "Output tokens", h("input", { name: "output_tokens", type: "number", min: 0, value: 1000000, size: 10 })),
+    h("button", { class: "primary" }, "Quote"));
+  const ovForm = IS_ADMIN ? h("form", { class: "inline", id: "override-form", onsubmit: async (e) => {
+      e.preventDefault();
+      const f = e.target;
+      const body = { provider: form.provider.value, model: form.model.value, currency: f.currency.value,
+        prices: { input_mtok: f.input_mtok.value, output_mtok: f.output_mtok.value } };
+      if (f.effective_from.value) body.effective_from = f.effective_from.value + "T00:00:00Z";
+      try {
+        await api("/v1/prices", { method: "POST", json: body });
+        msg.replaceChildren(h("p", { class: "badge ok" }, "Override saved."));
+        quote(); loadOverrides();
+      } catch (err) {
+        msg.replaceChildren(err.unavailable ? unavailable("setting an override (POST /v1/prices)") : h("p", { class: "error" }, err.message));
+      }
+    } },
+    h("label", {}, "Input / MTok", h("input", { name: "input_mtok", required: true, inputmode: "decimal", size: 8, placeholder: "0.10" })),
+    h("label", {}, "Output / MTok", h("input", { name: "output_mtok", required: true, inputmode: "decimal", size: 8, placeholder: "0.40" })),
+    h("label", {}, "Currency", h("input", { name: "currency", value: "USD", size: 4, pattern: "[A-Z]{3}" })),
+    h("label", {}, "Effective from", h("input", { name: "effective_from", type: "date" })),
+    h("button", { class: "primary" }, "Set override"))
+    : h("p", { class: "muted small" }, "Sign in with an admin key to set a negotiated price.");
+  main.replaceChildren(pageHead("Prices", "Catalog price of a model, and your negotiated overrides"),
+    card("Quote a model", form, quoteEl), card("Tenant override for this model", ovForm, msg), card("Overrides", overridesEl));
+  async function quote() {
+    await section(quoteEl, "price quotes (GET /v1/prices/quote)", async () => {
+      const q = await api("/v1/prices/quote" + qs({ provider: form.provider.value, model: form.model.value, input_tokens: form.input_tokens.value, output_tokens: form.output_tokens.value }));
+      return h("dl", { class: "kv", style: "margin-top:1rem" },
+        h("dt", {}, "Cost"), h("dd", { id: "quote-amount" }, money(q.amount ?? q.cost, q.currency)),
+        h("dt", {}, "Priced by"), h("dd", { id: "quote-source" }, badge(q.priced_by || q.source || "?", (q.priced_by || q.source) === "override" ? "ok" : "info")),
+        ...Object.entries(q).filter(([k, v]) => !["amount", "cost", "currency", "priced_by", "source"].includes(k) && v != null && typeof v !== "object")
+          .flatMap(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, String(v))]));
+    });
+  }
+  function loadOverrides() {
+    section(overridesEl, "overrides (GET /v1/prices)", async () => dataTable([
+      { key: "model", label: "Model", render: (r) => `${r.provider || "?"} / ${r.model || r.model_match || "?"}` },
+      { key: "prices", label: "Prices", render: (r) => Object.entries(r.prices || {}).map(([k, v]) => `${k} ${v}`).join(" · ") || "—" },
+      { key: "currency", label: "Currency" },
+      { key: "effective_from", label: "From", render: (r) => fmtTime(r.effective_from) },
+    ], listOf(await api("/v1/prices?limit=500")), { filter: false, empty: "No overrides: the catalog applies." }));
+  }
+  quote();
+  loadOverrides();
+}
+
+const PAGES = {
+  overview: overviewPage,
+  customers: () => partyListPage("customers"),
+  customer: () => partyDetailPage("customers"),
+  agents: () => partyListPage("agents"),
+  agent: () => partyDetailPage("agents"),
+  signals: signalsPage,
+  trace: tracePage,
+  invoices: invoicesPage,
+  invoice: invoicePage,
+  prices: pricesPage,
+};
+
+(async () => {
+  try {
+    await PAGES[PAGE]();
+    // Sections load in parallel; the page is ready once every one has settled.
+    for (let i = 0; i < pending.length; i++) await pending[i].catch(() => {});
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) main.append(h("p", { class: "error", role: "alert" }, err.message));
+  } finally {
+    body.dataset.ready = "1"; // tests and screenshots wait for this
+  }
+})();

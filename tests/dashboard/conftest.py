@@ -1,0 +1,110 @@
+"""A real ``margin serve --demo`` on 127.0.0.1 and a headless Chromium to drive it.
+
+Browser tests skip when Debian's Chromium is missing, unless ``MARGIN_REQUIRE_BROWSER=1``
+(then they fail): a dashboard nobody opened in a browser is not tested.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from dashboard_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    Server,
+    create_key,
+    free_port,
+    margin_command,
+    sign_in,
+)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``margin serve --demo`` as a subprocess, the way a user starts it."""
+    data_dir = tmp_path_factory.mktemp("margin-data")
+    port = free_port()
+    log = (data_dir / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        margin_command(
+            "serve",
+            "--demo",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "400", "NO_COLOR": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"margin serve exited ({proc.returncode}):\n{log.read()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("margin serve did not answer within 120 s")
+            time.sleep(0.3)
+        log.seek(0)
+        found = re.search(r"API key: (mgn_admin_\S+)", log.read())
+        assert found, "margin serve --demo printed no 'API key: mgn_admin_…' line"
+        keys = {
+            "admin": found.group(1),
+            "read": create_key(data_dir, "read"),
+            "ingest": create_key(data_dir, "ingest"),
+        }
+        yield Server(url=url, data_dir=data_dir, keys=keys)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium, driven by Playwright."""
+    if not CHROMIUM.exists():
+        if os.environ.get("MARGIN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"MARGIN_REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    """A desktop-sized page signed in with the admin key; fails on any script error."""
+    context = browser.new_context(viewport=DESKTOP, timezone_id="UTC", locale="en-US")
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(pg, server, server.keys["admin"])
+    yield pg
+    context.close()
+    assert not errors, f"script errors on the page: {errors}"

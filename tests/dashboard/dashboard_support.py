@@ -1,0 +1,99 @@
+"""Helpers of the dashboard tests: the server handle, signing in, waiting, screenshots."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def margin_command(*args: str) -> list[str]:
+    exe = _BIN / "margin"
+    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "margin.cli", *args]
+
+
+@dataclass
+class Server:
+    """A running server and keys of every scope for its demo organization."""
+
+    url: str
+    data_dir: Path
+    keys: dict[str, str]
+
+    def client(self, scope: str = "admin") -> httpx.Client:
+        """An API client sending the key of ``scope`` as a Bearer token."""
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.keys[scope]}"},
+            timeout=30,
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        with self.client() as c:
+            r = c.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+
+def create_key(data_dir: Path, scope: str) -> str:
+    """A new key of ``scope`` from ``margin keys create``, as an operator makes one."""
+    out = subprocess.run(
+        margin_command("keys", "create", "--scope", scope, "--data-dir", str(data_dir)),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    found: list[str] = re.findall(rf"mgn_{scope}_\S+", out)
+    return found[-1]
+
+
+def sign_in(page: Any, server: Server, key: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(server.url + "/login")
+    page.fill("#api_key", key)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+
+
+def wait_ready(page: Any) -> None:
+    """Wait until the page's script has settled every section it loads."""
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+
+
+def shoot(page: Any, name: str, *, phone: bool = False) -> None:
+    """Save a full-page screenshot to docs/screenshots/ (shown in the README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if phone:
+        page.set_viewport_size(PHONE)
+        page.wait_for_timeout(300)  # let the chart's ResizeObserver redraw
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    if phone:
+        page.set_viewport_size(DESKTOP)

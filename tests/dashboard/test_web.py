@@ -1,0 +1,183 @@
+"""Sign-in, sessions, page guards, the CSRF check and packaged assets (in-process, no browser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+PAGES = [
+    "/",
+    "/customers",
+    "/customers/cus_x",
+    "/agents",
+    "/agents/agt_x",
+    "/signals",
+    "/traces/" + "a" * 32,
+    "/invoices",
+    "/invoices/inv_x",
+    "/prices",
+]
+
+
+@pytest.fixture
+def web(api: Any) -> Iterator[TestClient]:
+    """A browser-like client of the same app: its own cookie jar, redirects not followed."""
+    with TestClient(api.client.app, follow_redirects=False) as client:
+        yield client
+
+
+def _cookie(key: str) -> dict[str, str]:
+    return {"Cookie": f"margin_session={key}"}
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_redirects_to_login_without_a_session(web: TestClient, path: str) -> None:
+    r = web.get(path)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/login?next={path}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_with_a_session(web: TestClient, api: Any, path: str) -> None:
+    r = web.get(path, headers=_cookie(api.tenant.keys["read"]))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert 'data-scope="read"' in r.text
+    assert "/dashboard/static/app.js" in r.text
+
+
+def test_the_login_page_is_a_form(web: TestClient) -> None:
+    r = web.get("/login?next=/customers")
+    assert r.status_code == 200
+    assert 'action="/session"' in r.text
+    assert 'name="next" value="/customers"' in r.text
+
+
+def test_form_sign_in_sets_a_strict_http_only_cookie(web: TestClient, api: Any) -> None:
+    key = api.tenant.keys["admin"]
+    r = web.post("/session", data={"api_key": key, "next": "/customers"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/customers"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"margin_session={key};")
+    for flag in ("HttpOnly", "Path=/", "SameSite=strict"):
+        assert flag in cookie
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+    assert web.get("/").status_code == 200  # the jar now holds the session
+
+
+def test_the_cookie_is_secure_over_https(api: Any) -> None:
+    with TestClient(api.client.app, base_url="https://testserver", follow_redirects=False) as c:
+        r = c.post("/session", json={"api_key": api.tenant.keys["read"]})
+    assert r.status_code == 200
+    assert r.json() == {"org_id": api.tenant.org_id, "scope": "read"}
+    assert "Secure" in r.headers["set-cookie"]
+
+
+def test_json_sign_in(web: TestClient, api: Any) -> None:
+    r = web.post("/session", json={"api_key": api.tenant.keys["admin"]})
+    assert r.status_code == 200
+    assert r.json()["scope"] == "admin"
+    assert web.get("/v1/customers").status_code == 200  # the cookie authenticates the API
+
+
+def test_a_bad_key_is_refused(web: TestClient) -> None:
+    r = web.post("/session", data={"api_key": "mgn_admin_nope"})
+    assert r.status_code == 401
+    assert "unknown or revoked API key" in r.text
+    assert "set-cookie" not in r.headers
+    r = web.post("/session", json={"api_key": "mgn_admin_nope"})
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "api_key"
+
+
+def test_an_empty_or_malformed_sign_in_is_refused(web: TestClient) -> None:
+    assert web.post("/session", data={"api_key": ""}).status_code == 401
+    r = web.post("/session", content=b"{", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert web.post("/session", json={"key": "x"}).json()["field"] == "api_key"
+
+
+def test_an_ingest_key_cannot_sign_in(web: TestClient, api: Any) -> None:
+    r = web.post("/session", data={"api_key": api.tenant.keys["ingest"]})
+    assert r.status_code == 403
+    assert "ingest key cannot sign in" in r.text
+    assert "set-cookie" not in r.headers
+    assert web.post("/session", json={"api_key": api.tenant.keys["ingest"]}).status_code == 403
+
+
+def test_an_ingest_key_in_the_cookie_opens_no_page(web: TestClient, api: Any) -> None:
+    assert web.get("/", headers=_cookie(api.tenant.keys["ingest"])).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil"])
+def test_sign_in_never_redirects_off_site(web: TestClient, api: Any, target: str) -> None:
+    r = web.post("/session", data={"api_key": api.tenant.keys["read"], "next": target})
+    assert r.headers["location"] == "/"
+
+
+def test_logout_clears_the_cookie(web: TestClient, api: Any) -> None:
+    web.post("/session", data={"api_key": api.tenant.keys["admin"]})
+    r = web.post("/session/logout")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login"
+    assert 'margin_session="";' in r.headers["set-cookie"] or "Max-Age=0" in r.headers["set-cookie"]
+    assert web.get("/").status_code == 303
+
+
+def test_signed_in_login_page_goes_home(web: TestClient, api: Any) -> None:
+    r = web.get("/login", headers=_cookie(api.tenant.keys["read"]))
+    assert r.status_code == 303
+    assert r.headers["location"] == "/"
+
+
+def test_cookie_state_changes_need_the_csrf_header(web: TestClient, api: Any) -> None:
+    cookie = _cookie(api.tenant.keys["admin"])
+    r = web.post("/v1/customers", json={"external_id": "c1"}, headers=cookie)
+    assert r.status_code == 403
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "x-margin-csrf"
+    listed = web.get("/v1/customers", params={"external_id": "c1"}, headers=cookie)
+    assert listed.json()["data"] == []
+    ok = web.post(
+        "/v1/customers", json={"external_id": "c1"}, headers={**cookie, "X-Margin-CSRF": "1"}
+    )
+    assert ok.status_code == 201
+    assert web.get("/v1/customers", headers=cookie).status_code == 200  # reads need nothing
+
+
+def test_bearer_calls_are_not_affected_by_the_csrf_check(web: TestClient, api: Any) -> None:
+    r = web.post("/v1/customers", json={"external_id": "c2"}, headers=api.tenant.headers("admin"))
+    assert r.status_code == 201
+
+
+def test_assets_are_package_data_and_served(web: TestClient) -> None:
+    static = resources.files("margin.dashboard") / "static"
+    for name in (
+        "app.js",
+        "margin.css",
+        "favicon.svg",
+        "vendor/uPlot.iife.min.js",
+        "vendor/uPlot.min.css",
+        "vendor/uPlot.LICENSE",
+    ):
+        assert (static / name).is_file(), name
+        r = web.get(f"/dashboard/static/{name}")
+        assert r.status_code == 200, name
+    assert "MIT" in (static / "vendor" / "uPlot.LICENSE").read_text()
+
+
+def test_pages_load_nothing_from_the_web(web: TestClient, api: Any) -> None:
+    page = web.get("/", headers=_cookie(api.tenant.keys["read"])).text
+    login = web.get("/login").text
+    for html in (page, login):
+        assert "http://" not in html
+        assert "https://" not in html
+    script = (resources.files("margin.dashboard") / "static" / "app.js").read_text()
+    assert "http://" not in script
+    assert "https://" not in script
