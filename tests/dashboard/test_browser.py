@@ -190,6 +190,66 @@ def test_a_trace_shows_its_attributed_signal(page: Any, server: Server) -> None:
     shoot(page, "trace-phone", phone=True)
 
 
+def test_warnings_link_to_flagged_traces_and_unpriced_costs(page: Any, server: Server) -> None:
+    trace_id = secrets.token_hex(16)
+    at = datetime.now(UTC) - timedelta(hours=1)
+    costs = [
+        {
+            "customer": "globex",
+            "agent": "ai-sdr",
+            "trace_id": trace_id,
+            "provider": "openai",
+            "model": "gpt-4o",
+            "amount": "0.125",
+            "currency": "USD",
+            "timestamp": at.isoformat(),
+        },
+        {
+            # A model no price book knows: stored unpriced, never as a silent zero.
+            "customer": "globex",
+            "agent": "ai-sdr",
+            "provider": "acme-ai",
+            "model": "mystery-model-1",
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+            "timestamp": at.isoformat(),
+        },
+    ]
+    signals = [
+        {
+            "customer": "globex",
+            "agent": "ai-sdr",
+            "event_name": name,
+            "trace_id": trace_id,
+            "cost_tracing": True,
+            "timestamp": (at + timedelta(seconds=i)).isoformat(),
+        }
+        for i, name in enumerate(["meeting_booked", "email_sent"])
+    ]
+    with server.client() as c:
+        assert c.post("/v1/costs", json={"items": costs}).status_code == 200
+        assert c.post("/v1/signals", json={"items": signals}).status_code == 200
+    page.goto(server.url + "/")
+    wait_ready(page)
+    unpriced = page.locator("[data-warning=unpriced]")
+    lo = page.locator("#totals").get_attribute("data-from")
+    hi = page.locator("#totals").get_attribute("data-to")
+    report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
+    assert f"{report['unpriced']['records']} cost record(s) are unpriced" in unpriced.inner_text()
+    flagged = page.locator("[data-warning=flagged]")
+    assert "several cost-tracing signals" in flagged.inner_text()
+    shoot(page, "overview-warnings")
+    flagged.locator(f"a[href='/traces/{trace_id}']").click()
+    page.wait_for_url(f"**/traces/{trace_id}")
+    wait_ready(page)
+    attribution = page.locator("#attribution").inner_text()
+    assert "Flagged" in attribution
+    assert "meeting_booked" in attribution  # the earliest wins
+    page.goto(server.url + "/signals")
+    wait_ready(page)
+    assert "mystery-model-1" in page.locator("#unpriced").inner_text()
+    assert trace_id[:12] in page.locator("#flagged").inner_text()
+
+
 def test_signals_page(page: Any, server: Server) -> None:
     page.goto(server.url + "/signals")
     wait_ready(page)
@@ -262,8 +322,8 @@ def test_set_a_price_override_and_see_the_quote_change(page: Any, server: Server
         shoot(page, "prices")
         pytest.skip("GET /v1/prices/quote is not on this server yet")
     before = page.locator("#quote-amount [data-amount]").get_attribute("data-amount")
-    page.fill("#override-form input[name=input_mtok]", "7")
-    page.fill("#override-form input[name=output_mtok]", "11")
+    page.fill("#override-form input[name=input]", "7")
+    page.fill("#override-form input[name=output]", "11")
     page.click("#override-form button")
     page.wait_for_selector("#quote-source:has-text('override')")
     after = page.locator("#quote-amount [data-amount]").get_attribute("data-amount")

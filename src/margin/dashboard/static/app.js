@@ -182,7 +182,8 @@ function fmtPct(p) {
 }
 function fmtTime(iso) {
   if (!iso) return "—";
-  const d = new Date(iso);
+  // Times are RFC 3339 strings; a bare number is microseconds since the epoch.
+  const d = typeof iso === "number" ? new Date(iso / 1000) : new Date(iso);
   return isNaN(d) ? String(iso) : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: period().tz });
 }
 const signClass = (s) => (s == null ? "" : String(s).startsWith("-") ? "neg" : toNanos(s) === 0n ? "" : "pos");
@@ -464,7 +465,7 @@ function rankList(rows, kind, sorted) {
 function costBreakdown(rows) {
   const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
   return dataTable([
-    { key: "label", label: "Name" },
+    { key: "label", label: "Name", render: (r) => [r.label, r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null] },
     { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
       h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
     { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
@@ -480,10 +481,10 @@ async function overviewPage() {
   main.replaceChildren(
     pageHead("Overview", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
     totalsEl,
+    card("Warnings", warnEl, unpricedEl, flaggedEl),
     card("Cost vs revenue per day", chartEl),
     h("div", { class: "grid" }, card("Top customers by profit", customersEl), card("Top agents by profit", agentsEl)),
-    h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by provider", providersEl), card("Cost by model", modelsEl)),
-    h("div", { style: "margin-top:1rem" }, card("Warnings", warnEl, unpricedEl, flaggedEl)));
+    h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by provider", providersEl), card("Cost by model", modelsEl)));
   let report;
   try {
     report = await overviewReport(p);
@@ -649,12 +650,12 @@ function recentTraces(sigs, costs) {
     moneyCol("cost", "Cost"),
   ], rows, { filter: false, empty: "No traces in this period." });
 }
-function tracesTable(rows) {
+function tracesTable(rows, empty = "No traces.") {
   return dataTable([
     { key: "trace_id", label: "Trace", render: (r) => link(`/traces/${r.trace_id || r.id}`, h("code", {}, String(r.trace_id || r.id).slice(0, 16) + "…")) },
     { key: "cost_tracing_signals", label: "Cost-tracing signals", num: true, render: (r) => fmtInt(r.cost_tracing_signals) },
     { key: "flagged", label: "", render: (r) => (r.flagged ? badge("flagged", "warn") : "") },
-  ], rows, { filter: false, empty: "No traces in this period." });
+  ], rows, { filter: false, page: 10, empty });
 }
 
 async function signalsPage() {
@@ -665,8 +666,10 @@ async function signalsPage() {
   const open = h("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); const v = e.target.trace.value.trim(); if (v) location.href = `/traces/${encodeURIComponent(v)}`; } },
     h("label", {}, "Open a trace", h("input", { name: "trace", placeholder: "32-hex trace id", size: 34 })), h("button", { class: "secondary" }, "Open"));
   main.replaceChildren(pageHead("Signals & traces", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
-    card(null, open), card("Signals", listEl),
-    h("div", { class: "grid" }, card("Flagged traces", flaggedEl), h("section", { class: "card", id: "unpriced" }, h("h2", {}, "Unpriced costs"), unpricedEl)));
+    card(null, open),
+    h("div", { class: "grid" }, h("section", { class: "card", id: "flagged" }, h("h2", {}, "Flagged traces"), flaggedEl),
+      h("section", { class: "card", id: "unpriced" }, h("h2", {}, "Unpriced costs"), unpricedEl)),
+    h("div", { style: "margin-top:1rem" }, card("Signals", listEl)));
   section(listEl, "signals list (GET /v1/signals)", async () => {
     const [all, names] = await Promise.all([fetchAll("/v1/signals", { event_name: params.get("event_name") }, 5000), partyNames()]);
     const rows = all.filter(inPeriod(p)).map((r) => ({ ...r, customer: names.get(r.customer_id) || r.customer_id, agent: names.get(r.agent_id) || r.agent_id }));
@@ -677,17 +680,17 @@ async function signalsPage() {
       { key: "agent", label: "Agent", hideSm: true, render: (r) => (r.agent_id ? link(`/agents/${r.agent_id}`, r.agent) : "—") },
       { key: "trace_id", label: "Trace", render: (r) => (r.trace_id ? link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) : "—") },
       { key: "cost_tracing", label: "Cost tracing", hideSm: true, render: (r) => (r.cost_tracing ? badge("on", "ok") : badge("off")) },
-    ], rows, { sort: { key: "ts", dir: -1 }, page: 100 });
+    ], rows, { sort: { key: "ts", dir: -1 }, page: 50 });
   });
   section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () =>
-    tracesTable(listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 100 })))));
+    tracesTable(listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 100 }))), "✓ No trace holds several cost-tracing signals."));
   section(unpricedEl, "unpriced costs (GET /v1/costs?priced_by=unpriced)", async () => {
     const rows = listOf(await api("/v1/costs" + qs({ priced_by: "unpriced", limit: 100 })));
     return dataTable([
       { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
-      { key: "model", label: "Model", render: (r) => h("span", {}, `${r.provider || "?"} / ${r.model || "?"}`) },
+      { key: "model", label: "Model", render: (r) => h("span", { title: r.unpriced_reason || "" }, `${r.provider || "?"} / ${r.model || "?"}`) },
       { key: "trace_id", label: "Trace", render: (r) => (r.trace_id ? link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) : "—") },
-    ], rows, { filter: false, empty: "✓ No unpriced costs." });
+    ], rows, { filter: false, sort: { key: "ts", dir: -1 }, page: 10, empty: "✓ No unpriced costs." });
   });
 }
 
@@ -822,7 +825,8 @@ async function pricesPage() {
       e.preventDefault();
       const f = e.target;
       const body = { provider: form.provider.value, model: form.model.value, currency: f.currency.value,
-        prices: { input_mtok: f.input_mtok.value, output_mtok: f.output_mtok.value } };
+        prices: { input: f.input.value, output: f.output.value } };
+      if (f.note.value) body.note = f.note.value;
       if (f.effective_from.value) body.effective_from = f.effective_from.value + "T00:00:00Z";
       try {
         await api("/v1/prices", { method: "POST", json: body });
@@ -832,8 +836,9 @@ async function pricesPage() {
         msg.replaceChildren(err.unavailable ? unavailable("setting an override (POST /v1/prices)") : h("p", { class: "error" }, err.message));
       }
     } },
-    h("label", {}, "Input / MTok", h("input", { name: "input_mtok", required: true, inputmode: "decimal", size: 8, placeholder: "0.10" })),
-    h("label", {}, "Output / MTok", h("input", { name: "output_mtok", required: true, inputmode: "decimal", size: 8, placeholder: "0.40" })),
+    h("label", {}, "Input / M tokens", h("input", { name: "input", required: true, inputmode: "decimal", size: 8, placeholder: "0.10" })),
+    h("label", {}, "Output / M tokens", h("input", { name: "output", required: true, inputmode: "decimal", size: 8, placeholder: "0.40" })),
+    h("label", {}, "Note", h("input", { name: "note", size: 16, placeholder: "negotiated rate" })),
     h("label", {}, "Currency", h("input", { name: "currency", value: "USD", size: 4, pattern: "[A-Z]{3}" })),
     h("label", {}, "Effective from", h("input", { name: "effective_from", type: "date" })),
     h("button", { class: "primary" }, "Set override"))
