@@ -82,6 +82,10 @@ def test_overview_totals_match_the_reports_api(page: Any, server: Server) -> Non
     if totals.get_attribute("data-source") == "overview":
         report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
         expected = {t["currency"]: t["cost"] for t in report["totals"]}
+        first = report["totals"][0]
+        for kpi, field in (("revenue", "revenue"), ("profit", "profit"), ("margin", "margin_pct")):
+            shown = page.locator(f"[data-kpi={kpi}] .value").first.get_attribute("data-amount")
+            assert shown == (first[field] or ""), kpi
     else:
         report = server.get("/v1/reports/summary", **{"from": lo, "to": hi})
         expected = {t["currency"]: t["cost"] for t in report["totals"]}
@@ -106,6 +110,13 @@ def test_period_presets_change_the_period(page: Any, server: Server) -> None:
     lo = datetime.fromisoformat(page.locator("#totals").get_attribute("data-from"))
     hi = datetime.fromisoformat(page.locator("#totals").get_attribute("data-to"))
     assert timedelta(days=6) < hi - lo <= timedelta(days=7, hours=1)
+    # Days start at midnight in the chosen time zone: 00:00 in Tokyo is 15:00 UTC.
+    page.select_option("#period select", "Asia/Tokyo")
+    page.wait_for_url("**/?*tz=Asia*")
+    wait_ready(page)
+    lo = datetime.fromisoformat(page.locator("#totals").get_attribute("data-from"))
+    assert (lo.hour, lo.minute) == (15, 0)
+    assert "Asia/Tokyo" in page.locator(".head p").first.inner_text()
     page.evaluate("localStorage.clear()")
 
 
@@ -312,6 +323,13 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     assert server.get(f"/v1/invoices/{invoice_id}")["number"] in printable.content()
     shoot(printable, "invoice-printable")
     printable.close()
+    # Void asks for a reason, then the invoice is void (and stays listed).
+    page.once("dialog", lambda dialog: dialog.accept("issued in error"))
+    page.click("#actions button:has-text('Void')")
+    page.wait_for_selector("#status:has-text('void')")
+    voided = server.get(f"/v1/invoices/{invoice_id}")
+    assert voided["status"] == "void"
+    assert voided["void_reason"] == "issued in error"
 
 
 def test_set_a_price_override_and_see_the_quote_change(page: Any, server: Server) -> None:

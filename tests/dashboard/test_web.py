@@ -151,6 +151,24 @@ def test_cookie_state_changes_need_the_csrf_header(web: TestClient, api: Any) ->
     assert web.get("/v1/customers", headers=cookie).status_code == 200  # reads need nothing
 
 
+def test_an_empty_bearer_does_not_skip_the_csrf_check(web: TestClient, api: Any) -> None:
+    headers = {**_cookie(api.tenant.keys["admin"]), "Authorization": "Bearer  "}
+    assert web.post("/v1/customers", json={"external_id": "c3"}, headers=headers).status_code == 403
+
+
+def test_sign_in_and_out_from_another_site_are_refused(web: TestClient, api: Any) -> None:
+    evil = {"Origin": "https://evil.example"}
+    r = web.post("/session", data={"api_key": api.tenant.keys["admin"]}, headers=evil)
+    assert r.status_code == 403
+    assert "set-cookie" not in r.headers
+    assert web.post("/session/logout", headers=evil).status_code == 403
+    same = {"Origin": "http://testserver"}
+    assert (
+        web.post("/session", data={"api_key": api.tenant.keys["admin"]}, headers=same).status_code
+        == 303
+    )
+
+
 def test_bearer_calls_are_not_affected_by_the_csrf_check(web: TestClient, api: Any) -> None:
     r = web.post("/v1/customers", json={"external_id": "c2"}, headers=api.tenant.headers("admin"))
     assert r.status_code == 201

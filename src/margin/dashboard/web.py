@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from fastapi import FastAPI, Request
@@ -86,12 +86,25 @@ class CsrfGuard:
         if scope["method"] in _SAFE_METHODS or not str(scope["path"]).startswith("/v1/"):
             return False
         headers: dict[bytes, bytes] = dict(scope["headers"])
-        if headers.get(b"authorization", b"")[:7].lower() == b"bearer ":
+        auth = headers.get(b"authorization", b"")
+        if auth[:7].lower() == b"bearer " and auth[7:].strip():
             return False
         cookie = headers.get(b"cookie", b"")
         if COOKIE.encode() not in cookie:
             return False
         return not headers.get(CSRF_HEADER.encode())
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a browser says this request comes from another site (``Origin`` differs).
+
+    Only the host is compared, not the scheme, so a TLS-terminating proxy does not lock
+    people out; SameSite=Strict already keeps the cookie off cross-site requests, this
+    guards the sign-in and sign-out forms themselves (login CSRF)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 def _session_principal(request: Request) -> Principal | None:
@@ -182,6 +195,8 @@ def mount(app: FastAPI) -> None:
 
     @app.post("/session", include_in_schema=False)
     async def create_session(request: Request) -> Response:
+        if _cross_site(request):
+            return problem_response(Problem(403, "sign-in from another site", field="origin"))
         key, as_json, next_url = await _read_api_key(request)
         principal = None
         if key:
@@ -215,7 +230,9 @@ def mount(app: FastAPI) -> None:
         return response
 
     @app.post("/session/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        if _cross_site(request):
+            return problem_response(Problem(403, "sign-out from another site", field="origin"))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -624,7 +624,8 @@ function signalsByType(rows) {
   return dataTable([
     { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
     { key: "signals", label: "Count", num: true, render: (r) => fmtInt(r.signals) },
-    moneyCol("cost", "Attributed cost", { hideSm: true }), moneyCol("per", "Cost / outcome"), moneyCol("rev_per", "Revenue / outcome", { hideSm: true }),
+    moneyCol("cost", "Attributed cost", { hideSm: true }), moneyCol("per", "Cost / outcome"),
+    ...(list.some((r) => r.rev_per != null) ? [moneyCol("rev_per", "Revenue / outcome", { hideSm: true })] : []),
   ], list, { filter: false, sort: { key: "signals", dir: -1 }, empty: "No signals in this period." });
 }
 function recentTraces(sigs, costs) {
