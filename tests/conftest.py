@@ -13,9 +13,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,8 +24,8 @@ from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import AGENTS, CUSTOMERS
-from margin.store.keys import create_key, create_org
 from margin.store.schema import metadata
+from margin_testing import Api, Tenant, make_tenant
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -108,59 +106,9 @@ def db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     database.dispose()
 
 
-@dataclass
-class Tenant:
-    """An organization with one key per scope."""
-
-    org_id: str
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def headers(self, scope: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[scope]}"}
-
-
-def make_tenant(db: Database, name: str = "acme") -> Tenant:
-    with db.write() as conn:
-        org_id = create_org(conn, name)
-        tenant = Tenant(org_id)
-        for scope in ("ingest", "read", "admin"):
-            _key, secret = create_key(conn, org_id, scope)  # type: ignore[arg-type]
-            tenant.keys[scope] = secret
-    return tenant
-
-
 @pytest.fixture
 def tenant(db: Database) -> Tenant:
     return make_tenant(db)
-
-
-@dataclass
-class Api:
-    """An in-process client for one tenant; ``api.post(...)`` sends the admin key."""
-
-    client: TestClient
-    db: Database
-    tenant: Tenant
-    settings: Settings
-
-    def request(self, method: str, url: str, *, scope: str = "admin", **kw: Any) -> Any:
-        headers = {**self.tenant.headers(scope), **kw.pop("headers", {})}
-        return self.client.request(method, url, headers=headers, **kw)
-
-    def get(self, url: str, **kw: Any) -> Any:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> Any:
-        return self.request("POST", url, **kw)
-
-    def patch(self, url: str, **kw: Any) -> Any:
-        return self.request("PATCH", url, **kw)
-
-    def put(self, url: str, **kw: Any) -> Any:
-        return self.request("PUT", url, **kw)
-
-    def delete(self, url: str, **kw: Any) -> Any:
-        return self.request("DELETE", url, **kw)
 
 
 @pytest.fixture

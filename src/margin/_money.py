@@ -36,8 +36,7 @@ def format_decimal(value: Decimal) -> str:
     """A plain decimal string (no exponent, trailing zeros removed, at least one digit)."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def parse_amount(value: object) -> Decimal:

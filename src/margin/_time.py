@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 __all__ = ["from_micros", "isoformat", "now_micros", "parse_timestamp", "to_micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def now_micros() -> int:
@@ -18,8 +19,7 @@ def to_micros(value: datetime) -> int:
     """Microseconds since the epoch of a timezone-aware datetime."""
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a timezone")
-    delta: timedelta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def from_micros(micros: int) -> datetime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +73,11 @@ def serve(
     console.print(f"Store: {settings.resolved_database_url}")
     if info.secret:
         console.print(f"API key: {info.secret}", highlight=False, soft_wrap=True)
-        console.print(f"  try: curl -H 'Authorization: Bearer {info.secret}' {url}/v1/reports/summary", highlight=False, soft_wrap=True)
+        console.print(
+            f"  try: curl -H 'Authorization: Bearer {info.secret}' {url}/v1/reports/summary",
+            highlight=False,
+            soft_wrap=True,
+        )
     if info.seeded:
         console.print(f"Demo data: {info.seeded}")
     os.environ["MARGIN_DATA_DIR"] = str(settings.data_dir)
@@ -109,7 +112,7 @@ def keys_create(
         if org_id is None:
             err.print("no organization yet: run `margin serve` once, or pass --org")
             raise typer.Exit(1)
-        key, secret = create_key(conn, org_id, scope, name)  # type: ignore[arg-type]
+        key, secret = create_key(conn, org_id, scope, name)
     console.print(f"{key.id} ({key.scope}, org {key.org_id})")
     console.print(secret, highlight=False, soft_wrap=True)
 
@@ -126,7 +129,12 @@ def keys_list(data_dir: DataDir = None) -> None:
     table = Table("id", "org", "scope", "name", "prefix", "created", "revoked")
     for k in keys:
         table.add_row(
-            k.id, k.org_id, k.scope, k.name, k.prefix + "…", isoformat(k.created_at),
+            k.id,
+            k.org_id,
+            k.scope,
+            k.name,
+            k.prefix + "…",
+            isoformat(k.created_at),
             isoformat(k.revoked_at) if k.revoked_at else "",
         )
     console.print(table)
@@ -155,7 +163,9 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 
 @report_app.command("summary")
 def report_summary(
-    group_by: Annotated[str, typer.Option(help="customer, agent, event_name, model or provider.")] = "customer",
+    group_by: Annotated[
+        str, typer.Option(help="customer, agent, event_name, model or provider.")
+    ] = "customer",
     from_: Annotated[str | None, typer.Option("--from", help="Start (date or RFC 3339).")] = None,
     to: Annotated[str | None, typer.Option(help="End (date or RFC 3339).")] = None,
     base_url: Annotated[str, typer.Option(envvar="MARGIN_BASE_URL")] = "http://127.0.0.1:8400",
@@ -167,7 +177,11 @@ def report_summary(
     if not api_key:
         err.print("set MARGIN_API_KEY or pass --api-key (a read or admin key)")
         raise typer.Exit(2)
-    params = {"group_by": group_by, **({"from": from_} if from_ else {}), **({"to": to} if to else {})}
+    params = {
+        "group_by": group_by,
+        **({"from": from_} if from_ else {}),
+        **({"to": to} if to else {}),
+    }
     response = httpx.get(
         f"{base_url.rstrip('/')}/v1/reports/summary",
         params=params,
@@ -183,8 +197,13 @@ def report_summary(
         table.add_column(column, justify="left" if column == "group" else "right")
     for g in body["groups"]:
         table.add_row(
-            str(g["label"]), g["currency"] or "", g["cost"] or "—", g["revenue"] or "—",
-            str(g["records"]), str(g["unpriced"]), str(g["signals"] or ""),
+            str(g["label"]),
+            g["currency"] or "",
+            g["cost"] or "—",
+            g["revenue"] or "—",
+            str(g["records"]),
+            str(g["unpriced"]),
+            str(g["signals"] or ""),
         )
     console.print(table)
 
@@ -210,4 +229,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, make_tenant
+from margin_testing import Api, make_tenant
 
 
 def test_create_is_an_upsert_by_external_id(api: Api) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from margin._money import MoneyError, parse_amount
+from margin._money import MoneyError, parse_amount, to_nanos
 
 __all__ = ["CostIn", "EventIn", "SignalIn"]
 
@@ -25,13 +24,6 @@ class _Item(BaseModel):
     customer_id: Ref | None = Field(None, description="The customer's Margin id.")
     timestamp: AwareDatetime | None = Field(None, description="When it happened (RFC 3339).")
     idempotency_key: Key | None = None
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _no_naive(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValueError("timestamp must carry a timezone offset")
-        return value
 
 
 class SignalIn(_Item):
@@ -78,6 +70,10 @@ class CostIn(_Item):
             raise ValueError(str(exc)) from None
         if amount < 0:
             raise ValueError("amount must not be negative")
+        try:
+            to_nanos(amount)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
         return amount
 
     @model_validator(mode="after")

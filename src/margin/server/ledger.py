@@ -13,8 +13,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Connection, Table, select
 
 from margin._ids import new_id
 from margin._money import MoneyError, parse_amount, to_nanos
@@ -34,10 +33,10 @@ _CHUNK = 500
 
 
 def content_hash(item: Mapping[str, Any]) -> str:
-    """A digest of an item as sent, without its idempotency key: a retry hashes the same."""
-    body = {k: v for k, v in item.items() if k != "idempotency_key"}
+    """A digest of an item as sent: a retry hashes the same. (Hashes are only compared
+    between items with the same idempotency key, so the key itself may be part of it.)"""
     return hashlib.blake2b(
-        orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
+        orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
     ).hexdigest()
 
 
@@ -96,43 +95,52 @@ class _Draft:
 
 
 class _Parties:
-    """Customer and agent ids for a batch's references, resolved in one pass."""
+    """Customer and agent ids for a batch's references.
+
+    Id references are checked before any party is created, so an item refused for a bad
+    reference never creates a customer or agent as a side effect."""
 
     def __init__(self, conn: Connection, org_id: str, drafts: list[_Draft], create: bool) -> None:
         items = [d.item for d in drafts]
-        self.customers = CUSTOMERS.resolve(
-            conn, org_id, [i.customer for i in items if i.customer], create=create
-        )
-        self.agents = AGENTS.resolve(
-            conn, org_id, [a for i in items if (a := getattr(i, "agent", None))], create=True
-        )
         self.customer_ids = CUSTOMERS.existing_ids(
             conn, org_id, [i.customer_id for i in items if i.customer_id]
         )
         self.agent_ids = AGENTS.existing_ids(
             conn, org_id, [a for i in items if (a := getattr(i, "agent_id", None))]
         )
+        self.customers: dict[str, str] = {}
+        self.agents: dict[str, str] = {}
+        sound = [i for i in items if self._id_problem(i) is None]
+        self.customers = CUSTOMERS.resolve(
+            conn, org_id, [i.customer for i in sound if i.customer], create=create
+        )
+        self.agents = AGENTS.resolve(
+            conn, org_id, [a for i in sound if (a := getattr(i, "agent", None))], create=True
+        )
 
-    def customer_of(self, item: Any) -> tuple[str | None, tuple[str, str] | None]:
-        if item.customer_id:
-            if item.customer_id in self.customer_ids:
-                return item.customer_id, None
-            return None, ("customer_id", f"no customer '{item.customer_id}'")
-        if item.customer:
-            found = self.customers.get(item.customer)
-            if found:
-                return found, None
-            return None, ("customer", f"no customer with external id '{item.customer}'")
-        return None, None
-
-    def agent_of(self, item: Any) -> tuple[str | None, tuple[str, str] | None]:
+    def _id_problem(self, item: Any) -> tuple[str, str] | None:
+        if item.customer_id and item.customer_id not in self.customer_ids:
+            return "customer_id", f"no customer '{item.customer_id}'"
         agent_id = getattr(item, "agent_id", None)
-        if agent_id:
-            if agent_id in self.agent_ids:
-                return agent_id, None
-            return None, ("agent_id", f"no agent '{agent_id}'")
+        if agent_id and agent_id not in self.agent_ids:
+            return "agent_id", f"no agent '{agent_id}'"
+        return None
+
+    def resolve(self, item: Any) -> tuple[str | None, str | None, tuple[str, str] | None]:
+        """(customer id, agent id, problem) of an item."""
+        problem = self._id_problem(item)
+        if problem:
+            return None, None, problem
+        customer_id = item.customer_id
+        if customer_id is None and item.customer:
+            customer_id = self.customers.get(item.customer)
+            if customer_id is None:
+                return None, None, ("customer", f"no customer with external id '{item.customer}'")
+        agent_id = getattr(item, "agent_id", None)
         agent = getattr(item, "agent", None)
-        return (self.agents.get(agent) if agent else None), None
+        if agent_id is None and agent:
+            agent_id = self.agents.get(agent)
+        return customer_id, agent_id, None
 
     def remember(self, org_id: str) -> None:
         CUSTOMERS.remember(org_id, self.customers)
@@ -147,16 +155,68 @@ def _conflict(result: ItemResult) -> None:
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
     """Insert rows, skipping those whose idempotency key exists; returns the inserted keys."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=["org_id", "idempotency_key"])
-        .returning(table.c.idempotency_key)
+    if not rows:
+        return set()
+    if conn.dialect.name == "sqlite":
+        return _insert_sqlite(conn, table, rows)
+    return _insert_postgres(conn, table, rows)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _insert_postgres(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    # COPY into a per-connection staging table, then one INSERT … SELECT: several times
+    # faster than row-at-a-time statements, and ON CONFLICT still makes it exactly-once.
+    columns = [c.name for c in table.columns]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    stage = f"_stage_{table.name}"
+    names = ", ".join(columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
     )
-    inserted: set[str] = set()
-    for start in range(0, len(rows), 2000):
-        inserted.update(conn.execute(stmt, rows[start : start + 2000]).scalars())
+    with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [_json_text(row.get(c)) if c in json_columns else row.get(c) for c in columns]
+            )
+    cursor.execute(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+        "ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key"
+    )
+    inserted = {key for (key,) in cursor.fetchall()}
+    cursor.execute(f"DELETE FROM {stage}")
     return inserted
+
+
+def _insert_sqlite(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    # The driver's executemany is several times faster than a compiled multi-VALUES insert.
+    # Writes hold SQLite's write lock from BEGIN IMMEDIATE, and keys already stored were
+    # selected inside this transaction, so every row is new unless the batch itself was not
+    # deduplicated; the change counter proves it, and a mismatch falls back to a lookup.
+    columns = [c.name for c in table.columns]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        "ON CONFLICT (org_id, idempotency_key) DO NOTHING"
+    )
+    params = [
+        tuple(_json_text(row.get(c)) if c in json_columns else row.get(c) for c in columns)
+        for row in rows
+    ]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    before = raw.total_changes
+    conn.exec_driver_sql(sql, params)
+    if raw.total_changes - before == len(rows):
+        return {row["idempotency_key"] for row in rows}
+    org_id = rows[0]["org_id"]
+    ids = {row["id"] for row in rows}
+    stored = _existing(conn, table, org_id, [row["idempotency_key"] for row in rows])
+    return {key for key, (row_id, _digest) in stored.items() if row_id in ids}
 
 
 def _existing(
@@ -165,6 +225,17 @@ def _existing(
     """idempotency key → (id, content hash) of stored facts."""
     wanted = list(keys)
     found: dict[str, tuple[str, str]] = {}
+    if not wanted:
+        return found
+    if conn.dialect.name == "postgresql":
+        # One array parameter: an IN list of hundreds of parameters plans and binds slowly.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(
+            f"SELECT idempotency_key, id, content_hash FROM {table.name} "
+            "WHERE org_id = %s AND idempotency_key = ANY(%s)",
+            (org_id, wanted),
+        )
+        return {key: (row_id, digest) for key, row_id, digest in cursor.fetchall()}
     for start in range(0, len(wanted), _CHUNK):
         rows = conn.execute(
             select(table.c.idempotency_key, table.c.id, table.c.content_hash).where(
@@ -276,9 +347,7 @@ class Ledger:
         """Common columns of each fresh draft; drafts with a bad reference are failed."""
         ready = []
         for draft in drafts:
-            customer_id, problem = parties.customer_of(draft.item)
-            agent_id, agent_problem = parties.agent_of(draft.item) if agents else (None, None)
-            problem = problem or agent_problem
+            customer_id, agent_id, problem = parties.resolve(draft.item)
             if problem:
                 draft.result.field, draft.result.detail = problem
                 continue
@@ -457,12 +526,17 @@ class Ledger:
         priced = self.pricer.price(org_id, provider, model, usage, row["ts"], context)
         row.update(
             usage=priced.usage or dict(usage),
-            amount_nanos=to_nanos(priced.amount) if priced.amount is not None else None,
+            amount_nanos=None,
             currency=priced.currency,
             priced_by=priced.priced_by,
             price_ref=priced.price_ref,
             unpriced_reason=priced.unpriced_reason,
         )
+        if priced.amount is not None:
+            try:
+                row["amount_nanos"] = to_nanos(priced.amount)
+            except MoneyError as exc:
+                row.update(priced_by="unpriced", price_ref=None, unpriced_reason=f"amount: {exc}")
 
     def _store_costs(
         self,

@@ -97,7 +97,7 @@ class Directory:
         )
         return self.get(conn, org_id, party_id)
 
-    def list(
+    def page(
         self,
         conn: Connection,
         org_id: str,

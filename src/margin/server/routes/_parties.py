@@ -96,7 +96,7 @@ def party_router(directory: Directory, path: str) -> APIRouter:
         include_archived: bool = False,
     ) -> dict[str, Any]:
         with AppState.of(request).db.read() as conn:
-            rows = directory.list(
+            rows = directory.page(
                 conn,
                 principal.org_id,
                 limit=limit + 1,

@@ -32,11 +32,11 @@ async def read_items(request: Request) -> tuple[list[Any], bool]:
         items = body["items"]
         if not isinstance(items, list):
             raise Problem(422, "items must be an array", field="items")
-        if not items:
-            raise Problem(422, "items must not be empty", field="items")
         if len(body) > 1:
             extra = sorted(k for k in body if k != "items")[0]
             raise Problem(422, f"unexpected field '{extra}' beside items", field=extra)
+        if not items:
+            raise Problem(422, "items must not be empty", field="items")
         limit = AppState.of(request).settings.max_batch_items
         if len(items) > limit:
             raise Problem(413, f"a batch holds at most {limit} items", field="items")

@@ -1,0 +1,77 @@
+"""A real Margin server on 127.0.0.1 in a background thread, for benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from margin.server.app import create_app
+from margin.settings import Settings
+from margin.store.db import Database
+from margin.store.keys import create_key, create_org
+
+__all__ = ["LoopbackServer", "free_port", "postgres_database"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LoopbackServer:
+    """Margin on a free port, with one tenant and an admin key."""
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.db = Database(url)
+        self.db.upgrade()
+        with self.db.write() as conn:
+            self.org_id = create_org(conn, "bench")
+            _key, self.key = create_key(conn, self.org_id, "admin")
+        app = create_app(Settings(data_dir=data_dir, database_url=url), db=self.db, migrate=False)
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.db.dispose()
+
+
+def postgres_database(name: str) -> str | None:
+    """Create a scratch PostgreSQL database; None when no server answers."""
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=2
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception:
+        return None
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
