@@ -1,0 +1,1 @@
+"""Billing: meters over generic events, charge models, plans and orders, rating, invoices."""

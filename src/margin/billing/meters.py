@@ -1,0 +1,151 @@
+"""Meter definitions: what to measure on generic events, and how to aggregate it.
+
+A meter reads events of one ``event_type``; ``value_property`` (JSONPath) picks the value,
+``aggregation`` combines values, ``group_by`` names dimensions (dimension → JSONPath). A
+``cost`` meter turns its quantity into money (quantity × ``unit_cost`` in ``currency``); a
+``billable`` meter feeds usage charges of plans. Several meters may read one event type.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Connection, delete, select, update
+
+from margin._ids import new_id
+from margin._money import MoneyError, format_decimal, parse_amount
+from margin._time import isoformat, now_micros
+from margin.billing.jsonpath import JsonPathError, compile_path
+from margin.store.schema import meters
+
+__all__ = ["Aggregation", "MeterIn", "MeterStore", "render_meter"]
+
+Aggregation = Literal["sum", "count", "unique_count", "avg", "min", "max", "latest"]
+Dimension = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+# "customer" is a built-in dimension of every meter query.
+_RESERVED = {"customer"}
+
+
+def _check_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        compile_path(value)
+    except JsonPathError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class MeterIn(BaseModel):
+    """A meter as the API accepts it (create and full replace)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    name: Annotated[str, Field(max_length=256)] | None = None
+    event_type: Annotated[str, Field(min_length=1, max_length=256)]
+    value_property: Annotated[str, Field(max_length=512)] | None = None
+    aggregation: Aggregation
+    group_by: dict[Dimension, Annotated[str, Field(max_length=512)]] = Field(default_factory=dict)
+    kind: Literal["cost", "billable"] = "billable"
+    unit_cost: str | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+    @field_validator("value_property")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return _check_path(value)
+
+    @field_validator("group_by")
+    @classmethod
+    def _paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for dim, path in value.items():
+            if dim in _RESERVED:
+                raise ValueError(f"'{dim}' is a reserved dimension")
+            _check_path(path)
+        return value
+
+    @field_validator("unit_cost", mode="before")
+    @classmethod
+    def _decimal(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            amount = parse_amount(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+        if amount < 0:
+            raise ValueError("unit_cost must not be negative")
+        return format_decimal(amount)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeterIn:
+        if self.aggregation == "count" and self.value_property is not None:
+            raise ValueError("value_property: a count meter takes no value_property")
+        if self.aggregation != "count" and self.value_property is None:
+            raise ValueError(f"value_property: required by aggregation '{self.aggregation}'")
+        if self.kind == "cost" and (self.unit_cost is None or self.currency is None):
+            raise ValueError("unit_cost: a cost meter needs unit_cost and currency")
+        if self.kind == "billable" and self.unit_cost is not None:
+            raise ValueError("unit_cost: only cost meters carry a unit cost")
+        if self.value_property is not None and self.value_property in self.group_by.values():
+            raise ValueError("group_by: a dimension may not read the value_property")
+        return self
+
+
+def render_meter(row: dict[str, Any]) -> dict[str, Any]:
+    """The API shape of a stored meter."""
+    out = {k: v for k, v in row.items() if k != "org_id"}
+    out["created_at"] = isoformat(row["created_at"])
+    out["updated_at"] = isoformat(row["updated_at"])
+    return out
+
+
+def unit_cost(row: dict[str, Any]) -> Decimal | None:
+    """The unit cost of a cost meter, exactly."""
+    return Decimal(row["unit_cost"]) if row.get("unit_cost") is not None else None
+
+
+class MeterStore:
+    """Meters of one organization."""
+
+    def __init__(self, conn: Connection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            select(meters).where(meters.c.org_id == self.org_id, meters.c.key == key)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def list(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        query = select(meters).where(meters.c.org_id == self.org_id)
+        if event_type is not None:
+            query = query.where(meters.c.event_type == event_type)
+        return [dict(r._mapping) for r in self.conn.execute(query.order_by(meters.c.key))]
+
+    def create(self, spec: MeterIn) -> dict[str, Any]:
+        now = now_micros()
+        row = {"id": new_id("mtr"), "org_id": self.org_id, **spec.model_dump()}
+        row.update(created_at=now, updated_at=now)
+        self.conn.execute(meters.insert().values(**row))
+        return row
+
+    def replace(self, key: str, spec: MeterIn) -> dict[str, Any] | None:
+        values = {**spec.model_dump(), "updated_at": now_micros()}
+        values.pop("key")
+        self.conn.execute(
+            update(meters)
+            .where(meters.c.org_id == self.org_id, meters.c.key == key)
+            .values(**values)
+        )
+        return self.get(key)
+
+    def delete(self, key: str) -> bool:
+        result = self.conn.execute(
+            delete(meters).where(meters.c.org_id == self.org_id, meters.c.key == key)
+        )
+        return bool(result.rowcount)

@@ -1,0 +1,1 @@
+"""Reports: cost, revenue, profit and margin read from the hourly rollups."""

@@ -1,0 +1,245 @@
+"""Report facts read from the hourly rollups: cost rows and revenue rows keyed by dimensions.
+
+Cost comes from ``cost_rollups``. Revenue is rated, not stored: outcome revenue is
+``signal_rollups`` × the outcome price of the order in force at the start of each hour bucket
+(orders change prices only at their edges, so the rollups are read once per stretch between
+order edges, grouped by customer × agent × event — latency does not grow with raw records),
+plus recurring fees accrued per UTC day. Usage charges are billed per period on invoices and
+are not spread over report windows.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import Connection, case, func, literal, select
+
+from margin._money import to_nanos
+from margin.billing.periods import DAY_US, month_bounds, period_of
+from margin.billing.plans import load_orders, outcome_price
+from margin.store.rollups import HOUR_US
+from margin.store.schema import agents, cost_rollups, customers, signal_rollups
+
+__all__ = ["DIMENSIONS", "Facts", "Filters", "Row", "read_facts"]
+
+DIMENSIONS = ("customer", "agent", "event_name", "provider", "model")
+_COLUMN = {"customer": "customer_id", "agent": "agent_id", "event_name": "event_name"}
+_COST_COLUMN = {**_COLUMN, "provider": "provider", "model": "model"}
+
+
+@dataclass
+class Filters:
+    """Ids (not external ids) to keep; None keeps all."""
+
+    customers: list[str] | None = None
+    agents: list[str] | None = None
+    event_names: list[str] | None = None
+
+
+@dataclass
+class Row:
+    """Sums for one key (dimension values…, window start, currency); money in nano-units."""
+
+    cost: int = 0
+    revenue: int = 0
+    records: int = 0
+    unpriced: int = 0
+    signals: int = 0
+    has_cost: bool = False
+    has_revenue: bool = False
+
+
+@dataclass
+class Facts:
+    """Rows keyed by ``(dims…, window, currency)`` plus the parties' tracking modes."""
+
+    rows: dict[tuple[Any, ...], Row] = field(default_factory=lambda: defaultdict(Row))
+    modes: dict[str, str] = field(default_factory=dict)
+    signals: dict[tuple[Any, ...], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _window_expr(column: Any, starts: Sequence[int] | None) -> Any:
+    if starts is None:
+        return literal(0)
+    if len(starts) == 1:
+        return literal(starts[0])
+    return case(*[(column < nxt, lo) for lo, nxt in pairwise(starts)], else_=starts[-1])
+
+
+def _where(table: Any, org_id: str, lo: int, hi: int, filters: Filters) -> list[Any]:
+    conds = [table.c.org_id == org_id, table.c.bucket >= lo, table.c.bucket < hi]
+    if filters.customers is not None:
+        conds.append(table.c.customer_id.in_(filters.customers))
+    if filters.agents is not None:
+        conds.append(table.c.agent_id.in_(filters.agents))
+    if filters.event_names is not None:
+        conds.append(table.c.event_name.in_(filters.event_names))
+    return conds
+
+
+def _modes(conn: Connection, org_id: str) -> dict[str, str]:
+    """Ids of customers and agents not tracked in full, with their mode."""
+    modes: dict[str, str] = {}
+    for table in (customers, agents):
+        rows = conn.execute(
+            select(table.c.id, table.c.tracking_mode).where(
+                table.c.org_id == org_id, table.c.tracking_mode != "full"
+            )
+        )
+        modes.update({r.id: r.tracking_mode for r in rows})
+    return modes
+
+
+def _window_of(starts: Sequence[int] | None, ts: int) -> int:
+    if starts is None:
+        return 0
+    return starts[max(bisect_right(starts, ts) - 1, 0)]
+
+
+def read_facts(
+    conn: Connection,
+    org_id: str,
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    windows: Sequence[int] | None = None,
+) -> Facts:
+    """Cost and revenue over [lo, hi) grouped by ``dims`` (and window starts, if given)."""
+    facts = Facts(modes=_modes(conn, org_id))
+    no_cost = {k for k, m in facts.modes.items() if m == "revenue_only"}
+    no_revenue = {k for k, m in facts.modes.items() if m == "cost_only"}
+    win = _window_expr(cost_rollups.c.bucket, windows).label("win")
+    cols = [cost_rollups.c[_COST_COLUMN[d]] for d in dims]
+    stmt = (
+        select(
+            *cols,
+            win,
+            cost_rollups.c.currency,
+            func.sum(cost_rollups.c.amount_nanos).label("amount"),
+            func.sum(cost_rollups.c.records).label("records"),
+            func.sum(cost_rollups.c.unpriced).label("unpriced"),
+        )
+        .where(*_where(cost_rollups, org_id, lo, hi, filters))
+        .group_by(*cols, win, cost_rollups.c.currency)
+    )
+    if no_cost:
+        stmt = stmt.where(
+            cost_rollups.c.customer_id.not_in(no_cost), cost_rollups.c.agent_id.not_in(no_cost)
+        )
+    for r in conn.execute(stmt):
+        row = facts.rows[(*r[: len(dims)], int(r.win), r.currency)]
+        row.cost += int(r.amount or 0)
+        row.records += int(r.records)
+        row.unpriced += int(r.unpriced)
+        row.has_cost = True
+    if any(d in ("provider", "model") for d in dims):
+        return facts
+    _outcome_revenue(conn, org_id, lo, hi, dims, filters, windows, facts, no_revenue)
+    return facts
+
+
+def _outcome_revenue(
+    conn: Connection,
+    org_id: str,
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    windows: Sequence[int] | None,
+    facts: Facts,
+    no_revenue: set[str],
+) -> None:
+    orders = [o for o in load_orders(conn, org_id) if o["starts_at"] < hi]
+    cuts = {lo}
+    for order in orders:
+        for edge in (order["starts_at"], order["ends_at"]):
+            if edge is not None:
+                edge += -edge % HOUR_US  # the first bucket priced by the new state
+                if lo < edge < hi:
+                    cuts.add(edge)
+    segs = sorted(cuts)
+    seg = _window_expr(signal_rollups.c.bucket, segs).label("seg")
+    win = _window_expr(signal_rollups.c.bucket, windows).label("win")
+    keys = [signal_rollups.c.customer_id, signal_rollups.c.agent_id, signal_rollups.c.event_name]
+    stmt = (
+        select(*keys, seg, win, func.sum(signal_rollups.c.signals).label("n"))
+        .where(*_where(signal_rollups, org_id, lo, hi, filters))
+        .group_by(*keys, seg, win)
+    )
+    for r in conn.execute(stmt):
+        values = {"customer": r.customer_id, "agent": r.agent_id, "event_name": r.event_name}
+        key = tuple(values[d] for d in dims)
+        facts.signals[(*key, int(r.win))] += int(r.n)
+        if r.customer_id in no_revenue or r.agent_id in no_revenue:
+            continue
+        found = outcome_price(orders, r.customer_id, r.agent_id or None, r.event_name, int(r.seg))
+        if found is None:
+            continue
+        order, price = found
+        row = facts.rows[(*key, int(r.win), order["plan"]["currency"])]
+        row.revenue += to_nanos(price * int(r.n))
+        row.has_revenue = True
+    if filters.event_names is None:
+        _fee_revenue(orders, lo, hi, dims, filters, windows, facts, no_revenue)
+
+
+def _fee_revenue(
+    orders: list[dict[str, Any]],
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    windows: Sequence[int] | None,
+    facts: Facts,
+    no_revenue: set[str],
+) -> None:
+    """Monthly fees accrue per UTC day (the month's fee split over its days, exactly);
+    a yearly fee is recognised on the first day of its anniversary month."""
+    for order in orders:
+        agent = order["plan"]["agent_id"] or ""
+        customer = order["customer_id"]
+        if customer in no_revenue or agent in no_revenue:
+            continue
+        if (filters.customers is not None and customer not in filters.customers) or (
+            filters.agents is not None and agent not in filters.agents
+        ):
+            continue
+        values = {"customer": customer, "agent": agent, "event_name": ""}
+        key = tuple(values[d] for d in dims)
+        currency = order["plan"]["currency"]
+        # Days whose start lies in the period; a day counts if the order is in force for
+        # any part of it (the invoices' proration rule).
+        first = max(lo, order["starts_at"] - order["starts_at"] % DAY_US)
+        day = first + (-first % DAY_US)
+        last = hi if order["ends_at"] is None else min(hi, order["ends_at"])
+        while day < last:
+            ends = order["ends_at"]
+            if order["starts_at"] < day + DAY_US and (ends is None or ends > day):
+                amount = _fee_day(order, day)
+                if amount:
+                    row = facts.rows[(*key, _window_of(windows, max(day, lo)), currency)]
+                    row.revenue += amount
+                    row.has_revenue = True
+            day += DAY_US
+
+
+def _fee_day(order: dict[str, Any], day: int) -> int:
+    period = period_of(day)
+    start, end = month_bounds(period)
+    days = (end - start) // DAY_US
+    index = (day - start) // DAY_US
+    total = 0
+    for fee in order["charges"]["fees"]:
+        nanos = to_nanos(Decimal(fee["amount"]))
+        if fee["interval"] == "monthly":
+            total += nanos * (index + 1) // days - nanos * index // days
+        elif index == 0 and period[5:] == period_of(order["starts_at"])[5:]:
+            total += nanos
+    return total
