@@ -1,9 +1,215 @@
-"""Routes for prices (not yet built)."""
+"""``/v1/prices``: the catalog price of a model, tenant overrides, and quotes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-router = APIRouter()
+from margin._money import format_decimal
+from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin.pricing import (
+    CATALOG_VERSION,
+    OverrideError,
+    PriceOverride,
+    PriceResult,
+    create_override,
+    delete_override,
+    get_override,
+    list_overrides,
+)
+from margin.pricing.catalog import catalog_plan
+from margin.server.auth import require
+from margin.server.problems import Problem
+from margin.server.state import AppState
+from margin.store.keys import Principal
+from margin.usage import USAGE_KEYS
+
+__all__ = ["render_quote", "router"]
+
+router = APIRouter(prefix="/v1/prices", tags=["prices"])
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(description="Provider id, or '*' for any provider.")
+    model: str = Field(description="Model id or glob pattern, e.g. 'gpt-4o*'.")
+    prices: dict[str, Any] = Field(description="Usage kind → decimal price (per million tokens).")
+    currency: str = "USD"
+    effective_from: str | None = Field(None, description="RFC 3339; default now.")
+    effective_to: str | None = None
+    note: str | None = None
+
+
+class QuoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = None
+    model: str
+    usage: dict[str, Any]
+    at: str | None = None
+    price_context: dict[str, str] | None = None
+
+
+def _micros(text: str | None, field: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return to_micros(parse_timestamp(text))
+    except ValueError:
+        raise Problem(
+            422, f"{field}: '{text}' is not an RFC 3339 time with an offset", field=field
+        ) from None
+
+
+def render_override(override: PriceOverride) -> dict[str, Any]:
+    body = override.to_dict()
+    body["effective_from"] = isoformat(override.effective_from)
+    body["effective_to"] = isoformat(override.effective_to) if override.effective_to else None
+    body["created_at"] = isoformat(override.created_at)
+    return body
+
+
+def render_quote(result: PriceResult) -> dict[str, Any]:
+    return {
+        "amount": format_decimal(result.amount) if result.amount is not None else None,
+        "currency": result.currency,
+        "priced_by": result.priced_by,
+        "price_ref": result.price_ref,
+        "unpriced_reason": result.unpriced_reason,
+        "usage": result.usage,
+    }
+
+
+@router.get("", summary="List tenant price overrides")
+def list_(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
+    provider: str | None = None,
+    model: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    db = AppState.of(request).db
+    rows = list_overrides(db, principal.org_id, provider=provider, model=model)
+    return {"data": [render_override(o) for o in rows[:limit]]}
+
+
+@router.post("", status_code=201, summary="Set a tenant price override")
+def create(
+    body: OverrideIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    state = AppState.of(request)
+    try:
+        override = create_override(
+            state.db,
+            principal.org_id,
+            provider=body.provider,
+            model=body.model,
+            prices=body.prices,
+            currency=body.currency,
+            effective_from=_micros(body.effective_from, "effective_from"),
+            effective_to=_micros(body.effective_to, "effective_to"),
+            note=body.note,
+        )
+    except OverrideError as exc:
+        raise Problem(422, str(exc), field=exc.field) from None
+    state.pricer.invalidate(principal.org_id)
+    return render_override(override)
+
+
+def _usage_from_query(request: Request) -> dict[str, int]:
+    usage: dict[str, int] = {}
+    for key, value in request.query_params.items():
+        if key not in USAGE_KEYS:
+            continue
+        if not value.isdigit():
+            raise Problem(422, f"{key}: must be a non-negative whole number", field=key)
+        usage[key] = int(value)
+    return usage
+
+
+@router.get("/quote", summary="Price a usage block without storing it")
+def quote(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
+    model: str,
+    provider: str | None = None,
+    at: str | None = None,
+    processing: str | None = Query(None, description="Price context, e.g. 'batch'."),
+) -> dict[str, Any]:
+    """Usage counts are query parameters named as in a cost's usage block
+    (``input_tokens``, ``output_tokens``, ``cache_read_tokens``, …)."""
+    state = AppState.of(request)
+    at_us = _micros(at, "at") or now_micros()
+    context = {"processing": processing} if processing else None
+    usage = _usage_from_query(request)
+    return render_quote(
+        state.pricer.price(principal.org_id, provider, model, usage, at_us, context)
+    )
+
+
+@router.post("/quote", summary="Price a usage block (JSON) without storing it")
+def quote_body(
+    body: QuoteIn, request: Request, principal: Annotated[Principal, Depends(require("read"))]
+) -> dict[str, Any]:
+    state = AppState.of(request)
+    at_us = _micros(body.at, "at") or now_micros()
+    result = state.pricer.price(
+        principal.org_id, body.provider, body.model, body.usage, at_us, body.price_context
+    )
+    return render_quote(result)
+
+
+@router.get("/catalog", summary="The catalog price of a model")
+def catalog(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
+    model: str,
+    provider: str | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
+    at_us = _micros(at, "at") or now_micros()
+    plan = catalog_plan(provider, model, at_us, None)
+    if plan.reason is not None:
+        raise Problem(404, plan.reason, field="model")
+    db = AppState.of(request).db
+    overrides = list_overrides(db, principal.org_id, provider=provider, model=model, at_us=at_us)
+    return {
+        "catalog": CATALOG_VERSION,
+        "ref": plan.ref,
+        "currency": plan.currency,
+        "at": isoformat(at_us),
+        "prices": [
+            {
+                "kind": term.name,
+                "price": format_decimal(term.price),
+                "per": term.per,
+                "tiers": [{"start": s, "price": format_decimal(p)} for s, p in term.tiers],
+            }
+            for term in plan.terms
+        ],
+        "overrides": [render_override(o) for o in overrides],
+    }
+
+
+@router.get("/{override_id}", summary="Get a tenant price override")
+def get(
+    override_id: str, request: Request, principal: Annotated[Principal, Depends(require("read"))]
+) -> dict[str, Any]:
+    found = get_override(AppState.of(request).db, principal.org_id, override_id)
+    if found is None:
+        raise Problem(404, f"no price override '{override_id}'", field="id")
+    return render_override(found)
+
+
+@router.delete("/{override_id}", summary="Delete a tenant price override")
+def delete(
+    override_id: str, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    state = AppState.of(request)
+    if not delete_override(state.db, principal.org_id, override_id):
+        raise Problem(404, f"no price override '{override_id}'", field="id")
+    state.pricer.invalidate(principal.org_id)
+    return {"id": override_id, "deleted": True}

@@ -1,0 +1,211 @@
+"""``margin prices …`` and ``margin costs reprice``: the price book from the command line.
+
+These work on the local store (like ``margin keys``), for the first organization unless
+``--org`` names another.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from margin._money import format_decimal
+from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+
+__all__ = ["EXTRA_APPS", "app"]
+
+app = typer.Typer(help="Model prices: catalog, tenant overrides, quotes.", no_args_is_help=True)
+costs_app = typer.Typer(help="Stored costs.", no_args_is_help=True)
+EXTRA_APPS = (("costs", costs_app),)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The store's data dir.")]
+Org = Annotated[str | None, typer.Option(help="Organization id (default: the first).")]
+
+
+def _open(data_dir: Path | None, org: str | None):  # type: ignore[no-untyped-def]
+    from margin.settings import Settings
+    from margin.store.db import Database
+    from margin.store.keys import first_org
+
+    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
+    db.upgrade()
+    with db.read() as conn:
+        org_id = org or first_org(conn)
+    if org_id is None:
+        err.print("no organization yet: run `margin serve` once, or pass --org")
+        raise typer.Exit(1)
+    return db, org_id
+
+
+def _when(text: str | None, option: str) -> int:
+    if text is None:
+        return now_micros()
+    try:
+        if len(text) == 10:
+            return to_micros(datetime.fromisoformat(text).replace(tzinfo=UTC))
+        return to_micros(parse_timestamp(text))
+    except ValueError:
+        err.print(f"{option}: '{text}' is not a date or an RFC 3339 time")
+        raise typer.Exit(2) from None
+
+
+@app.command("show")
+def show(
+    model: str,
+    provider: Annotated[str | None, typer.Option(help="Provider id, e.g. openai.")] = None,
+    at: Annotated[str | None, typer.Option(help="Date or time (default now).")] = None,
+    org: Org = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The catalog price of MODEL and the organization's overrides for it."""
+    from margin.pricing import list_overrides
+    from margin.pricing.catalog import catalog_plan
+
+    at_us = _when(at, "--at")
+    plan = catalog_plan(provider, model, at_us, None)
+    if plan.reason:
+        console.print(f"catalog: {plan.reason}")
+    else:
+        table = Table(title=f"{plan.ref} at {isoformat(at_us)}")
+        for column in ("kind", "price", "per", "tiers"):
+            table.add_column(column)
+        for term in plan.terms:
+            tiers = ", ".join(f"≥{s}: {format_decimal(p)}" for s, p in term.tiers)
+            table.add_row(term.name, format_decimal(term.price), f"{term.per:,}", tiers)
+        console.print(table)
+    db, org_id = _open(data_dir, org)
+    for o in list_overrides(db, org_id, provider=provider, model=model):
+        prices = ", ".join(f"{k} {format_decimal(v)}" for k, v in o.prices.items())
+        console.print(
+            f"override {o.id}: {o.provider}/{o.model_pattern} {prices} {o.currency} from {isoformat(o.effective_from)}"
+        )
+
+
+@app.command("set")
+def set_(
+    model: Annotated[str, typer.Argument(help="Model id or glob pattern.")],
+    price: Annotated[
+        list[str],
+        typer.Option("--price", help="KIND=AMOUNT per million tokens, e.g. input=0.10 (repeat)."),
+    ],
+    provider: Annotated[str, typer.Option(help="Provider id, or '*'.")] = "*",
+    currency: str = "USD",
+    effective_from: Annotated[
+        str | None, typer.Option("--from", help="Date or time (default now).")
+    ] = None,
+    effective_to: Annotated[
+        str | None, typer.Option("--to", help="Date or time (open-ended if absent).")
+    ] = None,
+    note: str | None = None,
+    org: Org = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set a tenant price override."""
+    from margin.pricing import OverrideError, create_override
+
+    prices: dict[str, str] = {}
+    for entry in price:
+        kind, sep, amount = entry.partition("=")
+        if not sep:
+            err.print(f"--price: '{entry}' is not KIND=AMOUNT")
+            raise typer.Exit(2)
+        prices[kind.strip()] = amount.strip()
+    db, org_id = _open(data_dir, org)
+    try:
+        override = create_override(
+            db,
+            org_id,
+            provider=provider,
+            model=model,
+            prices=prices,
+            currency=currency,
+            effective_from=_when(effective_from, "--from") if effective_from else None,
+            effective_to=_when(effective_to, "--to") if effective_to else None,
+            note=note,
+        )
+    except OverrideError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"override {override.id} set for {override.provider}/{override.model_pattern}")
+
+
+@app.command("quote")
+def quote(
+    model: str,
+    usage: Annotated[str, typer.Option(help="Usage JSON, e.g. '{\"input_tokens\": 1000}'.")],
+    provider: str | None = None,
+    at: str | None = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Batch API prices.")] = False,
+    org: Org = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Price a usage block without storing it."""
+    from margin.pricing import Pricer
+
+    try:
+        block = json.loads(usage)
+    except json.JSONDecodeError as exc:
+        err.print(f"--usage: not JSON ({exc})")
+        raise typer.Exit(2) from None
+    if not isinstance(block, dict):
+        err.print("--usage: must be a JSON object")
+        raise typer.Exit(2)
+    db, org_id = _open(data_dir, org)
+    result = Pricer(db).price(
+        org_id,
+        provider,
+        model,
+        block,
+        _when(at, "--at"),
+        {"processing": "batch"} if batch else None,
+    )
+    if result.amount is None:
+        console.print(f"unpriced: {result.unpriced_reason}")
+        raise typer.Exit(1)
+    console.print(
+        f"{format_decimal(result.amount)} {result.currency} ({result.priced_by}: {result.price_ref})"
+    )
+
+
+@costs_app.command("reprice")
+def reprice_costs(
+    from_: Annotated[str, typer.Option("--from", help="Start date or time.")],
+    to: Annotated[str, typer.Option(help="End date or time (exclusive).")],
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Also re-price priced records (never provided ones).")
+    ] = False,
+    org: Org = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Re-price stored costs after a price change, listing old and new amounts."""
+    from margin.pricing import Pricer, reprice
+
+    db, org_id = _open(data_dir, org)
+    changed = reprice(
+        db,
+        Pricer(db),
+        org_id,
+        _when(from_, "--from"),
+        _when(to, "--to"),
+        model,
+        only_unpriced=not all_,
+    )
+    table = Table("cost", "old", "new", title=f"{len(changed)} costs re-priced")
+    delta = Decimal(0)
+    for c in changed:
+        old = format_decimal(c.old_amount) if c.old_amount is not None else "unpriced"
+        new = format_decimal(c.new_amount) if c.new_amount is not None else "unpriced"
+        table.add_row(c.cost_id, old, new)
+        delta += (c.new_amount or 0) - (c.old_amount or 0)
+    console.print(table)
+    console.print(f"change: {format_decimal(delta)}")

@@ -1,0 +1,97 @@
+"""``/v1/prices``: overrides CRUD, quotes and the catalog view; an override re-prices quotes
+and new costs at once."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from margin.store.schema import costs
+from margin_testing import Api, make_tenant
+
+# gpt-4o-mini in genai-prices 0.2.3: $0.15 per M input tokens, $0.60 per M output tokens.
+MINI = {"provider": "openai", "model": "gpt-4o-mini"}
+
+
+def test_quote_then_override_then_quote(api: Api) -> None:
+    params = {**MINI, "input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    catalog = api.get("/v1/prices/quote", params=params, scope="read").json()
+    assert catalog["priced_by"] == "catalog"
+    assert catalog["amount"] == "0.75"  # 0.15 + 0.60
+    created = api.post(
+        "/v1/prices",
+        json={**MINI, "prices": {"input": "0.10", "output": "0.40"}, "note": "negotiated"},
+    )
+    assert created.status_code == 201
+    override = created.json()
+    quoted = api.get("/v1/prices/quote", params=params, scope="read").json()
+    assert quoted["priced_by"] == "override"
+    assert quoted["price_ref"] == override["id"]
+    assert quoted["amount"] == "0.5"  # 0.10 + 0.40
+    cost = {"customer": "a", **MINI, "usage": {"input_tokens": 2_000_000, "output_tokens": 500_000}}
+    api.post("/v1/costs", json=cost, scope="ingest")
+    with api.db.read() as conn:
+        row = conn.execute(select(costs.c.amount_nanos, costs.c.priced_by)).one()
+    assert (row.amount_nanos, row.priced_by) == (400_000_000, "override")  # 0.2 + 0.2
+    assert [o["id"] for o in api.get("/v1/prices", scope="read").json()["data"]] == [override["id"]]
+    assert api.delete(f"/v1/prices/{override['id']}").json()["deleted"] is True
+    again = api.get("/v1/prices/quote", params=params, scope="read").json()
+    assert (again["priced_by"], again["amount"]) == ("catalog", "0.75")
+
+
+def test_catalog_view_lists_rates_and_overrides(api: Api) -> None:
+    body = api.get("/v1/prices/catalog", params=MINI, scope="read").json()
+    rates = {p["kind"]: (p["price"], p["per"]) for p in body["prices"]}
+    assert rates["input_tokens"] == ("0.15", 1_000_000)
+    assert rates["cache_read_tokens"] == ("0.075", 1_000_000)
+    assert rates["output_tokens"] == ("0.6", 1_000_000)
+    assert body["currency"] == "USD"
+    assert body["ref"].startswith("genai-prices@0.2.3:openai/gpt-4o-mini")
+    override = api.post("/v1/prices", json={**MINI, "prices": {"input": "0.1"}}).json()
+    again = api.get("/v1/prices/catalog", params=MINI, scope="read").json()
+    assert [o["id"] for o in again["overrides"]] == [override["id"]]
+    unknown = api.get("/v1/prices/catalog", params={"model": "no-such-model-x"}, scope="read")
+    assert unknown.status_code == 404
+
+
+def test_bad_overrides_name_the_field_and_store_nothing(api: Api) -> None:
+    cases = [
+        ({**MINI, "prices": {}}, "prices"),
+        ({**MINI, "prices": {"bogus": "1"}}, "prices.bogus"),
+        ({**MINI, "prices": {"input": "-1"}}, "prices.input"),
+        ({**MINI, "prices": {"input": "abc"}}, "prices.input"),
+        ({**MINI, "prices": {"input": "1"}, "currency": "usd"}, "currency"),
+        ({**MINI, "prices": {"input": "1"}, "effective_from": "soon"}, "effective_from"),
+        (
+            {
+                **MINI,
+                "prices": {"input": "1"},
+                "effective_from": "2026-02-01T00:00:00Z",
+                "effective_to": "2026-01-01T00:00:00Z",
+            },
+            "effective_to",
+        ),
+        ({"model": "x", "prices": {"input": "1"}}, "provider"),
+    ]
+    for body, field in cases:
+        response = api.post("/v1/prices", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["field"] == field, body
+    assert api.get("/v1/prices", scope="read").json()["data"] == []
+    bad_quote = api.get("/v1/prices/quote", params={**MINI, "input_tokens": "-5"}, scope="read")
+    assert bad_quote.status_code == 422
+    assert bad_quote.json()["field"] == "input_tokens"
+
+
+def test_overrides_are_per_tenant_and_need_admin(api: Api) -> None:
+    body = {**MINI, "prices": {"input": "1"}}
+    assert api.post("/v1/prices", json=body, scope="read").status_code == 403
+    assert api.post("/v1/prices", json=body, scope="ingest").status_code == 403
+    mine = api.post("/v1/prices", json=body).json()
+    other = make_tenant(api.db, "other")
+    theirs = api.client.get(f"/v1/prices/{mine['id']}", headers=other.headers())
+    assert theirs.status_code == 404
+    assert api.client.delete(f"/v1/prices/{mine['id']}", headers=other.headers()).status_code == 404
+    params = {**MINI, "input_tokens": 1_000_000}
+    their_quote = api.client.get("/v1/prices/quote", params=params, headers=other.headers()).json()
+    assert their_quote["priced_by"] == "catalog"
+    assert their_quote["amount"] == "0.15"
