@@ -122,3 +122,9 @@ def api(db: Database, tenant: Tenant, settings: Settings) -> Iterator[Api]:
     app = create_app(settings, db=db, migrate=False)
     with TestClient(app) as client:
         yield Api(client=client, db=db, tenant=tenant, settings=settings)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API keeps an event loop running on the main
+    thread while its browser is open, which asyncio tests after it cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from collector import Collector
 from opentelemetry import trace as trace_api
 
 import margin
-from conftest import Configure
+
+Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
 
 def _spans(n: int, customer: str = "cus_1") -> None:

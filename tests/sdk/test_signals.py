@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import pytest
 from collector import Collector
 
 import margin
-from conftest import Configure
+
+Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
 
 def test_signal_in_trace_is_a_span_of_that_trace(sdk: Configure, collector: Collector) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from contextvars import copy_context
 
 import pytest
@@ -11,8 +12,9 @@ from collector import Collector, ReceivedSpan
 from opentelemetry import trace as trace_api
 
 import margin
-from conftest import Configure
 from margin.sdk._context import current_scope
+
+Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
 
 def _flush(collector: Collector) -> list[ReceivedSpan]:

@@ -9,6 +9,7 @@ pricing, by minute of the day), so the per-record path is a dict hit plus a few 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -71,6 +72,10 @@ def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
     return _result(None, "USD", "unpriced", None, reason, usage)
 
 
+#: How long an organization's overrides are trusted before they are read again.
+OVERRIDE_TTL_SECONDS = 5.0
+
+
 class Pricer:
     """Prices usage for an organization at a point in time (thread-safe; caches resolutions)."""
 
@@ -78,6 +83,7 @@ class Pricer:
         self.db = db
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._overrides: dict[str, list[PriceOverride]] = {}
+        self._loaded_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def price(
@@ -105,6 +111,8 @@ class Pricer:
             return _unpriced("model is required", counts)
         if not counts:
             return _unpriced("missing usage", counts)
+        if time.monotonic() - self._loaded_at.get(org_id, 0.0) >= OVERRIDE_TTL_SECONDS:
+            self.overrides(org_id)  # drops this org's cached plans if its overrides changed
         ctx = tuple(sorted(context.items())) if context else ()
         key = (org_id, provider, model, at_us // _DAY_US, ctx)
         plan = self._plans.get(key)
@@ -130,16 +138,22 @@ class Pricer:
                     self._plans.pop(key, None)
 
     def overrides(self, org_id: str) -> list[PriceOverride]:
-        """The organization's overrides, loaded once and cached until ``invalidate``."""
+        """The organization's overrides, cached; re-read every few seconds so that a change
+        made through another server process (several workers share one store) is seen."""
+        now = time.monotonic()
         cached = self._overrides.get(org_id)
-        if cached is None:
-            if self.db is None:
-                cached = []
-            else:
-                with self.db.read() as conn:
-                    cached = load_overrides(conn, org_id)
-            self._overrides[org_id] = cached
-        return cached
+        if cached is not None and now - self._loaded_at.get(org_id, 0.0) < OVERRIDE_TTL_SECONDS:
+            return cached
+        if self.db is None:
+            fresh: list[PriceOverride] = []
+        else:
+            with self.db.read() as conn:
+                fresh = load_overrides(conn, org_id)
+        if cached is not None and [o.id for o in cached] != [o.id for o in fresh]:
+            self.invalidate(org_id)
+        self._overrides[org_id] = fresh
+        self._loaded_at[org_id] = now
+        return fresh
 
     def _plan_for(
         self,
