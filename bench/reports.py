@@ -3,9 +3,10 @@ SQLite and PostgreSQL. Prints the median latency of each size and their ratio (t
 ≤ 100 ms, ratio ≤ 1.5) — reports read the hourly rollups, so latency should not grow with
 the number of raw records.
 
-Data is generated in bulk with SQL, the way ingest would store it: raw ``costs`` rows and
-``cost_rollups`` whose cells equal the aggregate of those records (verified when all raw rows
-are written). Record i falls in hour ``i % H`` and dimension combination ``(i // H) % K``
+Data is generated in bulk with SQL, the way ingest would store it: raw ``costs`` rows,
+``cost_rollups`` (hourly) whose cells equal the aggregate of those records (verified when all
+raw rows are written), and the daily rollups summed from the hourly ones. The report reads
+whole UTC days from the daily rollups and ragged edges from the hourly ones. Record i falls in hour ``i % H`` and dimension combination ``(i // H) % K``
 (customer × agent × provider/model), so every size fills the same rollup cells. Writing 10M
 raw rows is too slow for this 2-core box, so at most ``--raw-limit`` raw rows are written
 (default 1M); the rollups always represent every record. Signal rollups, a plan and one
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from margin._time import to_micros
+from margin.reports.daily import rebuild
 from margin.reports.facts import Filters
 from margin.reports.tables import build_table
 from margin.store.db import Database
@@ -156,6 +158,8 @@ def _fill(db: Database, org: str, records: int, raw_limit: int) -> tuple[int, fl
             ),
             {"org": org},
         )
+        # The daily rollups, as ingest keeps them (one row per UTC day and cell).
+        rebuild(conn, org)
     if db.is_sqlite:
         with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -163,10 +167,13 @@ def _fill(db: Database, org: str, records: int, raw_limit: int) -> tuple[int, fl
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE cost_rollups")
             conn.exec_driver_sql("VACUUM ANALYZE signal_rollups")
+            conn.exec_driver_sql("VACUUM ANALYZE cost_rollups_daily")
+            conn.exec_driver_sql("VACUUM ANALYZE signal_rollups_daily")
     with db.read() as conn:
         rolled = conn.execute(text("SELECT sum(records) FROM cost_rollups")).scalar_one()
+        daily = conn.execute(text("SELECT sum(records) FROM cost_rollups_daily")).scalar_one()
         stored = conn.execute(text("SELECT count(*) FROM costs")).scalar_one()
-    assert int(rolled) == records, (rolled, records)
+    assert int(rolled) == records == int(daily), (rolled, daily, records)
     if raw == records:
         assert int(stored) == records
     return raw, time.perf_counter() - started

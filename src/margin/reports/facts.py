@@ -18,13 +18,21 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from margin._money import to_nanos
 from margin.billing.periods import DAY_US, month_bounds, period_of
 from margin.billing.plans import load_orders, outcome_price
+from margin.reports.daily import split
 from margin.store.rollups import HOUR_US
-from margin.store.schema import agents, cost_rollups, customers, signal_rollups
+from margin.store.schema import (
+    agents,
+    cost_rollups,
+    cost_rollups_daily,
+    customers,
+    signal_rollups,
+    signal_rollups_daily,
+)
 
 __all__ = ["DIMENSIONS", "Facts", "Filters", "Row", "read_facts"]
 
@@ -72,8 +80,9 @@ def _window_expr(column: Any, starts: Sequence[int] | None) -> Any:
     return case(*[(column < nxt, lo) for lo, nxt in pairwise(starts)], else_=starts[-1])
 
 
-def _where(table: Any, org_id: str, lo: int, hi: int, filters: Filters) -> list[Any]:
-    conds = [table.c.org_id == org_id, table.c.bucket >= lo, table.c.bucket < hi]
+def _where(table: Any, org_id: str, ranges: list[tuple[int, int]], filters: Filters) -> list[Any]:
+    spans = [and_(table.c.bucket >= a, table.c.bucket < b) for a, b in ranges]
+    conds = [table.c.org_id == org_id, or_(*spans)]
     if filters.customers is not None:
         conds.append(table.c.customer_id.in_(filters.customers))
     if filters.agents is not None:
@@ -81,6 +90,18 @@ def _where(table: Any, org_id: str, lo: int, hi: int, filters: Filters) -> list[
     if filters.event_names is not None:
         conds.append(table.c.event_name.in_(filters.event_names))
     return conds
+
+
+def _order_cuts(orders: list[dict[str, Any]], lo: int, hi: int) -> set[int]:
+    """Hour buckets where an order's price starts or stops applying."""
+    cuts = set()
+    for order in orders:
+        for edge in (order["starts_at"], order["ends_at"]):
+            if edge is not None:
+                edge += -edge % HOUR_US  # the first bucket priced by the new state
+                if lo < edge < hi:
+                    cuts.add(edge)
+    return cuts
 
 
 def _modes(conn: Connection, org_id: str) -> dict[str, str]:
@@ -115,62 +136,79 @@ def read_facts(
     facts = Facts(modes=_modes(conn, org_id))
     no_cost = {k for k, m in facts.modes.items() if m == "revenue_only"}
     no_revenue = {k for k, m in facts.modes.items() if m == "cost_only"}
-    win = _window_expr(cost_rollups.c.bucket, windows).label("win")
-    cols = [cost_rollups.c[_COST_COLUMN[d]] for d in dims]
+    orders = [o for o in load_orders(conn, org_id) if o["starts_at"] < hi]
+    order_cuts = _order_cuts(orders, lo, hi)
+    levels = split(lo, hi, {*order_cuts, *(windows or [])})
+    for table, ranges in zip((cost_rollups, cost_rollups_daily), levels, strict=True):
+        if ranges:
+            _costs(conn, table, org_id, ranges, dims, filters, windows, facts, no_cost)
+    if any(d in ("provider", "model") for d in dims):
+        return facts
+    segs = sorted({lo, *order_cuts})
+    for table, ranges in zip((signal_rollups, signal_rollups_daily), levels, strict=True):
+        if ranges:
+            _outcome_revenue(
+                conn, table, org_id, ranges, segs, orders, dims, filters, windows, facts, no_revenue
+            )
+    if filters.event_names is None:
+        _fee_revenue(orders, lo, hi, dims, filters, windows, facts, no_revenue)
+    return facts
+
+
+def _costs(
+    conn: Connection,
+    table: Any,
+    org_id: str,
+    ranges: list[tuple[int, int]],
+    dims: Sequence[str],
+    filters: Filters,
+    windows: Sequence[int] | None,
+    facts: Facts,
+    no_cost: set[str],
+) -> None:
+    win = _window_expr(table.c.bucket, windows).label("win")
+    cols = [table.c[_COST_COLUMN[d]] for d in dims]
     stmt = (
         select(
             *cols,
             win,
-            cost_rollups.c.currency,
-            func.sum(cost_rollups.c.amount_nanos).label("amount"),
-            func.sum(cost_rollups.c.records).label("records"),
-            func.sum(cost_rollups.c.unpriced).label("unpriced"),
+            table.c.currency,
+            func.sum(table.c.amount_nanos).label("amount"),
+            func.sum(table.c.records).label("records"),
+            func.sum(table.c.unpriced).label("unpriced"),
         )
-        .where(*_where(cost_rollups, org_id, lo, hi, filters))
-        .group_by(*cols, win, cost_rollups.c.currency)
+        .where(*_where(table, org_id, ranges, filters))
+        .group_by(*cols, win, table.c.currency)
     )
     if no_cost:
-        stmt = stmt.where(
-            cost_rollups.c.customer_id.not_in(no_cost), cost_rollups.c.agent_id.not_in(no_cost)
-        )
+        stmt = stmt.where(table.c.customer_id.not_in(no_cost), table.c.agent_id.not_in(no_cost))
     for r in conn.execute(stmt):
         row = facts.rows[(*r[: len(dims)], int(r.win), r.currency)]
         row.cost += int(r.amount or 0)
         row.records += int(r.records)
         row.unpriced += int(r.unpriced)
         row.has_cost = True
-    if any(d in ("provider", "model") for d in dims):
-        return facts
-    _outcome_revenue(conn, org_id, lo, hi, dims, filters, windows, facts, no_revenue)
-    return facts
 
 
 def _outcome_revenue(
     conn: Connection,
+    table: Any,
     org_id: str,
-    lo: int,
-    hi: int,
+    ranges: list[tuple[int, int]],
+    segs: list[int],
+    orders: list[dict[str, Any]],
     dims: Sequence[str],
     filters: Filters,
     windows: Sequence[int] | None,
     facts: Facts,
     no_revenue: set[str],
 ) -> None:
-    orders = [o for o in load_orders(conn, org_id) if o["starts_at"] < hi]
-    cuts = {lo}
-    for order in orders:
-        for edge in (order["starts_at"], order["ends_at"]):
-            if edge is not None:
-                edge += -edge % HOUR_US  # the first bucket priced by the new state
-                if lo < edge < hi:
-                    cuts.add(edge)
-    segs = sorted(cuts)
-    seg = _window_expr(signal_rollups.c.bucket, segs).label("seg")
-    win = _window_expr(signal_rollups.c.bucket, windows).label("win")
-    keys = [signal_rollups.c.customer_id, signal_rollups.c.agent_id, signal_rollups.c.event_name]
+    seg = _window_expr(table.c.bucket, segs).label("seg")
+    win = _window_expr(table.c.bucket, windows).label("win")
+    keys = [table.c.customer_id, table.c.agent_id, table.c.event_name]
     stmt = (
-        select(*keys, seg, win, func.sum(signal_rollups.c.signals).label("n"))
-        .where(*_where(signal_rollups, org_id, lo, hi, filters))
+        select(*keys, seg, win, func.sum(table.c.signals).label("n"))
+        .where(*_where(table, org_id, ranges, filters))
         .group_by(*keys, seg, win)
     )
     for r in conn.execute(stmt):
@@ -186,8 +224,6 @@ def _outcome_revenue(
         row = facts.rows[(*key, int(r.win), order["plan"]["currency"])]
         row.revenue += to_nanos(price * int(r.n))
         row.has_revenue = True
-    if filters.event_names is None:
-        _fee_revenue(orders, lo, hi, dims, filters, windows, facts, no_revenue)
 
 
 def _fee_revenue(

@@ -27,6 +27,7 @@ __all__ = [
     "agents",
     "api_keys",
     "cost_rollups",
+    "cost_rollups_daily",
     "costs",
     "customers",
     "events",
@@ -39,6 +40,7 @@ __all__ = [
     "plans",
     "price_overrides",
     "signal_rollups",
+    "signal_rollups_daily",
     "signals",
     "spans",
 ]
@@ -339,4 +341,25 @@ invoice_counters = Table(
     Column("org_id", Id, primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
+)
+
+# Daily copies of the hourly rollups (bucket = the UTC day's start), kept in step at ingest
+# (``margin.reports.daily``), so a 30-day report reads 30 rows per dimension combination
+# instead of 720; reports read hours only at the period's ragged edges.
+cost_rollups_daily = Table(
+    "cost_rollups_daily",
+    metadata,
+    *(
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in cost_rollups.c
+    ),
+)
+
+signal_rollups_daily = Table(
+    "signal_rollups_daily",
+    metadata,
+    *(
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in signal_rollups.c
+    ),
 )

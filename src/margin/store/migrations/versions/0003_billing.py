@@ -115,8 +115,65 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_id", "year", name=op.f("pk_invoice_counters")),
     )
 
+    _daily_rollups()
+
+
+_DAY_US = 86_400_000_000
+_COST_KEYS = [
+    "org_id",
+    "bucket",
+    "customer_id",
+    "agent_id",
+    "event_name",
+    "provider",
+    "model",
+    "currency",
+]
+_SIGNAL_KEYS = ["org_id", "bucket", "customer_id", "agent_id", "event_name"]
+
+
+def _daily_rollups() -> None:
+    """Daily copies of the hourly rollups, backfilled from them."""
+    columns = {
+        "org_id": sa.String(length=40),
+        "bucket": sa.BigInteger(),
+        "customer_id": sa.String(length=40),
+        "agent_id": sa.String(length=40),
+        "event_name": sa.String(length=256),
+        "provider": sa.String(length=64),
+        "model": sa.String(length=256),
+        "currency": sa.String(length=3),
+    }
+    op.create_table(
+        "cost_rollups_daily",
+        *(sa.Column(name, columns[name], nullable=False) for name in _COST_KEYS),
+        sa.Column("amount_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("records", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(*_COST_KEYS, name=op.f("pk_cost_rollups_daily")),
+    )
+    op.create_table(
+        "signal_rollups_daily",
+        *(sa.Column(name, columns[name], nullable=False) for name in _SIGNAL_KEYS),
+        sa.Column("signals", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(*_SIGNAL_KEYS, name=op.f("pk_signal_rollups_daily")),
+    )
+    day = f"bucket - bucket % {_DAY_US}"
+    rest = ", ".join(_COST_KEYS[2:])
+    op.execute(
+        f"INSERT INTO cost_rollups_daily SELECT org_id, {day}, {rest}, sum(amount_nanos),"
+        f" sum(records), sum(unpriced) FROM cost_rollups GROUP BY org_id, {day}, {rest}"
+    )
+    rest = ", ".join(_SIGNAL_KEYS[2:])
+    op.execute(
+        f"INSERT INTO signal_rollups_daily SELECT org_id, {day}, {rest}, sum(signals)"
+        f" FROM signal_rollups GROUP BY org_id, {day}, {rest}"
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("signal_rollups_daily")
+    op.drop_table("cost_rollups_daily")
     op.drop_table("invoice_counters")
     op.drop_index(op.f("ix_invoices_org_id_customer_id_period"), table_name="invoices")
     op.drop_table("invoices")
