@@ -19,6 +19,7 @@ from dashboard_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    SLOW_MS,
     Server,
     create_key,
     free_port,
@@ -101,6 +102,8 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, server: Server) -> Iterator[Any]:
     """A desktop-sized page signed in with the admin key; fails on any script error."""
     context = browser.new_context(viewport=DESKTOP, timezone_id="UTC", locale="en-US")
+    # Generous: the machine is shared, and a slow page is not a broken one.
+    context.set_default_timeout(SLOW_MS)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))

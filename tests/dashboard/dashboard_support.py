@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
+SLOW_MS = 90_000
 _BIN = Path(sys.executable).parent
 
 
@@ -85,7 +86,7 @@ def sign_in(page: Any, server: Server, key: str) -> None:
 
 def wait_ready(page: Any) -> None:
     """Wait until the page's script has settled every section it loads."""
-    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    page.wait_for_selector("body[data-ready='1']", timeout=SLOW_MS)
 
 
 def shoot(page: Any, name: str, *, phone: bool = False) -> None:

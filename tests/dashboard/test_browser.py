@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from dashboard_support import DESKTOP, Server, shoot, sign_in, wait_ready
+from dashboard_support import DESKTOP, SLOW_MS, Server, shoot, sign_in, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +25,7 @@ def _exists(server: Server, method: str, path: str) -> bool:
 
 def test_without_a_session_every_page_redirects_to_login(browser: Any, server: Server) -> None:
     context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(SLOW_MS)
     page = context.new_page()
     for path in PAGES:
         page.goto(server.url + path)
@@ -36,6 +37,7 @@ def test_without_a_session_every_page_redirects_to_login(browser: Any, server: S
 
 def test_a_bad_key_is_refused(browser: Any, server: Server) -> None:
     context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(SLOW_MS)
     page = context.new_page()
     sign_in(page, server, "mgn_admin_not-a-real-key")
     assert "/login" in page.url or page.url.endswith("/session")
@@ -47,6 +49,7 @@ def test_a_bad_key_is_refused(browser: Any, server: Server) -> None:
 
 def test_an_ingest_key_is_refused(browser: Any, server: Server) -> None:
     context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(SLOW_MS)
     page = context.new_page()
     sign_in(page, server, server.keys["ingest"])
     assert "ingest key cannot sign in" in page.locator("[role=alert]").inner_text()
@@ -58,6 +61,7 @@ def test_an_ingest_key_is_refused(browser: Any, server: Server) -> None:
 
 def test_a_read_key_signs_in_without_admin_actions(browser: Any, server: Server) -> None:
     context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(SLOW_MS)
     page = context.new_page()
     sign_in(page, server, server.keys["read"])
     wait_ready(page)
@@ -339,13 +343,32 @@ def test_set_a_price_override_and_see_the_quote_change(page: Any, server: Server
         assert page.locator("#quote [data-unavailable]").is_visible()
         shoot(page, "prices")
         pytest.skip("GET /v1/prices/quote is not on this server yet")
+    # The catalog price, as the API quotes it for 1 M input + 1 M output tokens.
+    assert page.locator("#quote-source").inner_text() == "catalog"
     before = page.locator("#quote-amount [data-amount]").get_attribute("data-amount")
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    catalog = server.get("/v1/prices/quote", provider="openai", model="gpt-4o-mini", **usage)
+    assert before == catalog["amount"]
+    assert "input" in page.locator("#catalog").inner_text()
     page.fill("#override-form input[name=input]", "7")
     page.fill("#override-form input[name=output]", "11")
+    page.fill("#override-form input[name=note]", "negotiated with OpenAI")
     page.click("#override-form button")
     page.wait_for_selector("#quote-source:has-text('override')")
     after = page.locator("#quote-amount [data-amount]").get_attribute("data-amount")
-    assert after != before
     assert after is not None
-    assert after.rstrip("0").rstrip(".") == "18"
+    assert after.rstrip("0").rstrip(".") == "18"  # 1 M in at 7 + 1 M out at 11
+    assert server.get("/v1/prices/quote", provider="openai", model="gpt-4o-mini", **usage) == {
+        **catalog,
+        "amount": after,
+        "priced_by": "override",
+        "price_ref": server.get("/v1/prices")["data"][0]["id"],
+    }
+    assert "negotiated with OpenAI" in page.locator("#overrides").inner_text()
     shoot(page, "prices")
+    shoot(page, "prices-phone", phone=True)
+    # Deleting the override brings the catalog price back.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#overrides button:has-text('Delete')")
+    page.wait_for_selector("#quote-source:has-text('catalog')")
+    assert page.locator("#quote-amount [data-amount]").get_attribute("data-amount") == before
