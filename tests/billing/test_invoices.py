@@ -254,3 +254,20 @@ def test_html_page(api: Api) -> None:
         f"/v1/invoices/{invoice['id']}.html", params={"internal": "true"}, scope="read"
     )
     assert "AI cost" in internal.text
+
+
+def test_amounts_too_large_to_store_are_refused(api: Api) -> None:
+    huge = {"key": "big", "currency": "USD", "fees": [{"key": "f", "amount": "1e30"}]}
+    response = api.post("/v1/plans", json=huge)
+    assert response.status_code == 422
+    assert "fees.0.amount" in response.json()["detail"]
+    meter = {
+        "key": "m",
+        "event_type": "e",
+        "aggregation": "count",
+        "kind": "cost",
+        "unit_cost": "1e30",
+        "currency": "USD",
+    }
+    assert api.post("/v1/meters", json=meter).status_code == 422
+    assert api.get("/v1/plans", scope="read").json()["data"] == []

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, delete, select, update
 
 from margin._ids import new_id
-from margin._money import MoneyError, format_decimal, parse_amount
+from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
 from margin._time import isoformat, now_micros
 from margin.billing.jsonpath import JsonPathError, compile_path
 from margin.store.schema import meters
@@ -78,6 +78,10 @@ class MeterIn(BaseModel):
             raise ValueError(str(exc)) from None
         if amount < 0:
             raise ValueError("unit_cost must not be negative")
+        try:
+            to_nanos(amount)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
         return format_decimal(amount)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, select
 
-from margin._money import MoneyError, format_decimal, parse_amount
+from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
 from margin.billing.charges import validate_tiers
 from margin.store.schema import orders, plans
 
@@ -38,6 +38,7 @@ def _money(value: Any, *, negative: bool = False) -> str:
         raise ValueError(str(exc)) from None
     if amount < 0 and not negative:
         raise ValueError("amount must not be negative")
+    to_nanos(amount)  # refuses amounts too large to store exactly
     return format_decimal(amount)
 
 

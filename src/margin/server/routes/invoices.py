@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select
 
+from margin._money import MoneyError
 from margin.billing import invoices as billing
 from margin.billing.invoice_html import invoice_html
 from margin.billing.periods import month_bounds
@@ -77,7 +78,12 @@ def generate(body: GenerateIn, request: Request, principal: Admin) -> dict[str, 
             if missing:
                 raise Problem(422, f"customers: no customer '{missing[0]}'", field="customers")
             ids = list(found.values())
-        rows = billing.generate(conn, principal.org_id, body.period, ids)
+        try:
+            rows = billing.generate(conn, principal.org_id, body.period, ids)
+        except MoneyError as exc:
+            raise Problem(
+                422, f"period: an amount is out of range: {exc}", field="period"
+            ) from None
         return {"period": body.period, "data": _render(conn, principal.org_id, rows)}
 
 
@@ -133,6 +139,8 @@ def finalize(invoice_id: str, request: Request, principal: Admin) -> dict[str, A
             row = billing.finalize(conn, principal.org_id, invoice_id)
         except billing.InvoiceError as exc:
             raise _raise(exc) from None
+        except MoneyError as exc:
+            raise Problem(422, f"an amount is out of range: {exc}", field="id") from None
         return _render(conn, principal.org_id, [row])[0]
 
 
