@@ -68,9 +68,9 @@ def serve(
     info = bootstrap(db, settings, demo=demo)
     db.dispose()
     url = f"http://{host}:{port}"
-    console.print(f"[bold green]Margin {__version__}[/] listening on [link={url}]{url}[/link]")
-    console.print(f"Dashboard: {url}/   API docs: {url}/docs")
     console.print(f"Store: {settings.resolved_database_url}")
+    if info.seeded:
+        console.print(f"Demo data: {info.seeded}")
     if info.secret:
         console.print(f"API key: {info.secret}", highlight=False, soft_wrap=True)
         console.print(
@@ -78,8 +78,9 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    if info.seeded:
-        console.print(f"Demo data: {info.seeded}")
+    console.print(f"[bold green]Margin {__version__}[/] listening on [link={url}]{url}[/link]")
+    # The last line printed before serving: scripts may wait for it.
+    console.print(f"Dashboard: {url}/   API docs: {url}/docs")
     os.environ["MARGIN_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
         os.environ["MARGIN_DATABASE_URL"] = settings.database_url
@@ -208,23 +209,20 @@ def report_summary(
     console.print(table)
 
 
-def _mount_optional() -> None:
+def _mount_features() -> None:
     """Sub-commands that live beside their feature (billing, pricing)."""
-    import importlib
+    from margin import cli_billing, cli_pricing
 
-    for module, name in (("margin.cli_billing", "invoices"), ("margin.cli_pricing", "prices")):
-        try:
-            sub = importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        app.add_typer(sub.app, name=name)
-        for extra in getattr(sub, "EXTRA_APPS", ()):
-            app.add_typer(extra[1], name=extra[0])
+    app.add_typer(cli_billing.invoices_app, name="invoices")
+    report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
+    app.add_typer(cli_pricing.app, name="prices")
+    for name, sub in cli_pricing.EXTRA_APPS:
+        app.add_typer(sub, name=name)
 
 
 def main() -> None:
     """Entry point of the ``margin`` script."""
-    _mount_optional()
+    _mount_features()
     app(prog_name="margin")
 
 

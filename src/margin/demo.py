@@ -19,13 +19,28 @@ CUSTOMERS = [
     {"external_id": "acme", "name": "Acme Corp"},
     {"external_id": "globex", "name": "Globex"},
     {"external_id": "initech", "name": "Initech"},
-    {"external_id": "umbrella", "name": "Umbrella Health"},
+    # A pilot: its AI cost is tracked, nothing is billed (cost-only tracking).
+    {"external_id": "umbrella", "name": "Umbrella Health", "tracking_mode": "cost_only"},
 ]
+#: What the AI SDR sells: outcomes priced per signal, and a platform fee.
+PLAN = {
+    "key": "sdr-standard",
+    "name": "AI SDR — Standard",
+    "agent": "ai-sdr",
+    "currency": "USD",
+    "outcomes": [
+        {"event_name": "email_sent", "price": "0.40", "name": "Personalised email sent"},
+        {"event_name": "meeting_booked", "price": "30.00", "name": "Meeting booked"},
+    ],
+    "fees": [
+        {"key": "platform", "amount": "199.00", "interval": "monthly", "name": "Platform fee"}
+    ],
+}
 # (provider, model, input tokens range, output tokens range)
 _CALLS = [
-    ("openai", "gpt-4o-mini", (800, 4000), (100, 600)),
-    ("openai", "gpt-4o", (1500, 6000), (200, 900)),
-    ("anthropic", "claude-sonnet-4-5", (2000, 9000), (300, 1200)),
+    ("openai", "gpt-4o-mini", (8_000, 40_000), (500, 2_000)),
+    ("openai", "gpt-4o", (6_000, 30_000), (600, 2_500)),
+    ("anthropic", "claude-sonnet-4-5", (10_000, 45_000), (800, 3_000)),
 ]
 
 
@@ -33,7 +48,9 @@ def _trace_id(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
 
-def demo_items(now: datetime | None = None, days: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def demo_items(
+    now: datetime | None = None, days: int = 30
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The demo's signals and costs (as API items), deterministic for a given ``now``."""
     rng = random.Random(20261001)
     end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
@@ -90,6 +107,7 @@ def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[
         for customer in CUSTOMERS:
             DIRECTORY.upsert(conn, org_id, customer)
     signals, costs = demo_items(now)
+    _seed_plan(ledger, org_id, now)
     cost_result = ledger.ingest_costs(org_id, costs, source="demo")
     signal_result = ledger.ingest_signals(org_id, signals, source="demo")
     return {
@@ -97,3 +115,35 @@ def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[
         "signals": signal_result.ingested,
         "duplicates": cost_result.duplicates + signal_result.duplicates,
     }
+
+
+def _seed_plan(ledger: Ledger, org_id: str, now: datetime | None) -> None:
+    """The demo plan and an order for each billed customer, through the same API a user
+    calls (an in-process client with a short-lived admin key)."""
+    from fastapi.testclient import TestClient
+
+    from margin.server.app import create_app
+    from margin.store.keys import create_key, revoke_key
+
+    with ledger.db.write() as conn:
+        key, secret = create_key(conn, org_id, "admin", "demo seeding")
+    start = (now or datetime.now(UTC)) - timedelta(days=60)
+    app = create_app(ledger.settings, db=ledger.db, migrate=False)
+    headers = {"Authorization": f"Bearer {secret}"}
+    try:
+        with TestClient(app) as client:
+            client.post("/v1/plans", json=PLAN, headers=headers).raise_for_status()
+            for customer in CUSTOMERS:
+                if customer.get("tracking_mode") == "cost_only":
+                    continue
+                order = {
+                    "customer": customer["external_id"],
+                    "plan": PLAN["key"],
+                    "starts_at": start.replace(
+                        day=1, hour=0, minute=0, second=0, microsecond=0
+                    ).isoformat(),
+                }
+                client.post("/v1/orders", json=order, headers=headers).raise_for_status()
+    finally:
+        with ledger.db.write() as conn:
+            revoke_key(conn, key.id)

@@ -95,3 +95,41 @@ def test_overrides_are_per_tenant_and_need_admin(api: Api) -> None:
     their_quote = api.client.get("/v1/prices/quote", params=params, headers=other.headers()).json()
     assert their_quote["priced_by"] == "catalog"
     assert their_quote["amount"] == "0.15"
+
+
+def test_reprice_after_an_override_moves_every_rollup(api: Api) -> None:
+    from sqlalchemy import func
+
+    from margin.pricing import reprice
+    from margin.store.schema import cost_rollups, cost_rollups_daily
+
+    cost = {
+        "customer": "a",
+        "provider": "acme-ai",
+        "model": "house-1",
+        "usage": {"input_tokens": 1_000_000},
+        "timestamp": "2026-10-05T12:00:00Z",
+    }
+    api.post("/v1/costs", json=cost, scope="ingest")
+    api.post(
+        "/v1/prices",
+        json={
+            "provider": "acme-ai",
+            "model": "house-*",
+            "prices": {"input": "2.5"},
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+    )
+    state = api.client.app.state.margin  # type: ignore[attr-defined]
+    changed = reprice(api.db, state.pricer, api.tenant.org_id, 0, 2**62)
+    assert [str(c.new_amount) for c in changed] == ["2.500000000"]
+    with api.db.read() as conn:
+        for table in (cost_rollups, cost_rollups_daily):
+            totals = conn.execute(
+                select(func.sum(table.c.amount_nanos), func.sum(table.c.unpriced))
+            ).one()
+            assert tuple(int(t) for t in totals) == (2_500_000_000, 0), table.name
+    report = api.get(
+        "/v1/reports/summary", params={"from": "2026-10-01", "to": "2026-11-01"}, scope="read"
+    ).json()
+    assert report["totals"] == [{"currency": "USD", "cost": "2.5"}]

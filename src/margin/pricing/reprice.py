@@ -1,21 +1,20 @@
 """Re-pricing stored costs (after a catalog upgrade or an override change), keeping the hourly
-cost rollups consistent in the same transaction."""
+and daily cost rollups consistent in the same transaction."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import select, update
 
 from margin._money import from_nanos, to_nanos
 from margin.pricing.pricer import Pricer
-from margin.store.schema import cost_rollups, costs, signals
+from margin.reports.daily import mirror_costs
+from margin.store.rollups import CostRollup, cost_key
+from margin.store.schema import costs, signals
 
 __all__ = ["Repriced", "reprice"]
-
-_HOUR_US = 3_600_000_000
 
 
 class Repriced(NamedTuple):
@@ -24,52 +23,6 @@ class Repriced(NamedTuple):
     cost_id: str
     old_amount: Decimal | None
     new_amount: Decimal | None
-
-
-def _rollup_key(row: Any, event_name: str, currency: str) -> tuple[str, ...]:
-    return (
-        row.org_id,
-        row.ts - row.ts % _HOUR_US,
-        row.customer_id or "",
-        row.agent_id or "",
-        event_name,
-        row.provider or "",
-        row.model or "",
-        currency,
-    )
-
-
-def _apply(conn: Connection, deltas: dict[tuple[Any, ...], list[int]]) -> None:
-    names = (
-        "org_id",
-        "bucket",
-        "customer_id",
-        "agent_id",
-        "event_name",
-        "provider",
-        "model",
-        "currency",
-    )
-    for key, (amount, records, unpriced) in deltas.items():
-        if not (amount or records or unpriced):
-            continue
-        where = and_(*(cost_rollups.c[n] == v for n, v in zip(names, key, strict=True)))
-        result = conn.execute(
-            update(cost_rollups)
-            .where(where)
-            .values(
-                amount_nanos=cost_rollups.c.amount_nanos + amount,
-                records=cost_rollups.c.records + records,
-                unpriced=cost_rollups.c.unpriced + unpriced,
-            )
-        )
-        if not result.rowcount:
-            values = dict(zip(names, key, strict=True))
-            conn.execute(
-                insert(cost_rollups).values(
-                    **values, amount_nanos=amount, records=records, unpriced=unpriced
-                )
-            )
 
 
 def reprice(
@@ -98,7 +51,7 @@ def reprice(
     else:
         query = query.where(costs.c.priced_by != "provided")
     changed: list[Repriced] = []
-    deltas: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    rollup = CostRollup()
     with db.write() as conn:
         for row in conn.execute(query).all():
             result = pricer.price(org_id, row.provider, row.model, row.usage or {}, row.ts)
@@ -124,17 +77,15 @@ def reprice(
             )
             if old == new:
                 continue  # only the explanation changed: nothing to report or roll up
-            event_name = row.event_name or ""
+            dims = (org_id, row.ts, row.customer_id, row.agent_id, row.event_name)
             for nanos, currency, sign in (
                 (row.amount_nanos, row.currency, -1),
                 (new_nanos, result.currency, 1),
             ):
-                delta = deltas[_rollup_key(row, event_name, currency)]
-                delta[0] += sign * (nanos or 0)
-                delta[1] += sign
-                delta[2] += sign if nanos is None else 0
+                rollup.add(cost_key(*dims, row.provider, row.model, currency), nanos, sign)
             old_amount = None if row.amount_nanos is None else from_nanos(row.amount_nanos)
             new_amount = None if new_nanos is None else from_nanos(new_nanos)
             changed.append(Repriced(row.id, old_amount, new_amount))
-        _apply(conn, deltas)
+        mirror_costs(conn, rollup)
+        rollup.flush(conn)
     return changed

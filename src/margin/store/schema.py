@@ -169,6 +169,7 @@ costs = Table(
     Index(None, "org_id", "trace_id"),
     Index(None, "org_id", "ts"),
     Index(None, "org_id", "priced_by"),
+    Index(None, "org_id", "signal_id"),
 )
 
 events = Table(
