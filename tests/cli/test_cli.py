@@ -85,7 +85,8 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
     assert quote.returncode == 0, quote.stderr
     assert quote.stdout.startswith("0.15 USD (catalog")
     shown = run(tmp_path, "prices", "show", "gpt-4o-mini", "--provider", "openai")
-    assert "input_tokens" in shown.stdout and "0.15" in shown.stdout
+    assert "input_tokens" in shown.stdout
+    assert "0.15" in shown.stdout
     assert (
         run(
             tmp_path,

@@ -134,7 +134,7 @@ _SIGNAL_KEYS = ["org_id", "bucket", "customer_id", "agent_id", "event_name"]
 
 def _daily_rollups() -> None:
     """Daily copies of the hourly rollups, backfilled from them."""
-    columns = {
+    columns: dict[str, sa.types.TypeEngine[Any]] = {
         "org_id": sa.String(length=40),
         "bucket": sa.BigInteger(),
         "customer_id": sa.String(length=40),
