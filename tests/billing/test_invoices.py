@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from billing_setup import generate, outcome, setup_plan
+from billing_support import generate, outcome, setup_plan
 
 if TYPE_CHECKING:  # the api fixture comes from tests/conftest.py
     from tests.conftest import Api

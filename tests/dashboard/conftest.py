@@ -22,10 +22,11 @@ from dashboard_support import (
     SLOW_MS,
     Server,
     create_key,
-    free_port,
     margin_command,
     sign_in,
 )
+
+from margin_testing import free_port
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ stopped and started again on the same port, and an SDK state reset around each t
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,13 +19,7 @@ from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from margin_testing import free_port
 
 
 @dataclass
@@ -34,7 +27,7 @@ class LiveServer:
     """Margin served by uvicorn in a thread; ``stop()`` and ``start()`` simulate an outage."""
 
     db_path: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     keys: dict[str, str] = field(default_factory=dict)
     org_id: str = ""
     _server: uvicorn.Server | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,9 @@ from sqlalchemy import select
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema import signals
+from margin_testing import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -50,7 +43,7 @@ def test_sigkill_during_a_batch_load_loses_no_acknowledged_item(
     with db.write() as conn:
         org_id = create_org(conn, "crash")
         _key, secret = create_key(conn, org_id, "ingest")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MARGIN_DATABASE_URL": db.url, "MARGIN_DATA_DIR": str(tmp_path)}
     margin = Path(sys.executable).with_name("margin")
     proc = subprocess.Popen(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from margin_testing import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _serve(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str, str]:
@@ -74,7 +68,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 def test_demo_server_prints_a_key_that_reads_demo_data(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc, key, out = _serve(tmp_path, port)
     try:
         assert f"http://127.0.0.1:{port}" in out

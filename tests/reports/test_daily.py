@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from report_setup import outcome, setup_plan
 from sqlalchemy import text
 
+from billing_support import outcome, setup_plan
 from margin.reports.daily import DAY_US, rebuild
 
 if TYPE_CHECKING:  # the api fixture comes from tests/conftest.py

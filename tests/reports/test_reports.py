@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from report_setup import outcome, setup_plan
+from billing_support import outcome, setup_plan
 
 if TYPE_CHECKING:  # the api fixture comes from tests/conftest.py
     from tests.conftest import Api

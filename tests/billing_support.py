@@ -1,4 +1,4 @@
-"""Shared set-up for billing tests: an agent, a plan, an order, and facts via the API."""
+"""Shared set-up for billing and report tests: an agent, a plan, an order, and facts via the API."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the api fixture comes from tests/conftest.py
-    from tests.conftest import Api
+    from margin_testing import Api
 
 
 _trace = itertools.count(1)
