@@ -286,12 +286,30 @@ _SPAN_ALIASES: dict[str, tuple[str, ...]] = {
     "input_image_tokens": ("gen_ai.usage.image.input_tokens",),
     "output_image_tokens": ("gen_ai.usage.image.output_tokens",),
 }
+#: alias name → (usage key, position among that key's aliases).
+_SPAN_ALIAS_RANK: dict[str, tuple[str, int]] = {
+    name: (key, rank) for key, names in _SPAN_ALIASES.items() for rank, name in enumerate(names)
+}
 
 
 def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
     """Usage from span attributes of any instrumentor family (OTel semconv old and new,
     Traceloop, OpenInference, Paid, native Anthropic/Mistral spans)."""
     counts: dict[str, int] = {}
+    if len(attributes) < len(_SPAN_ALIAS_RANK):
+        # Fewer attributes than alias names (the usual span): look each attribute up once,
+        # keeping per usage key the alias that comes first in _SPAN_ALIASES.
+        best: dict[str, tuple[int, str]] = {}
+        for name in attributes:
+            found = _SPAN_ALIAS_RANK.get(name)
+            if found is not None:
+                key, rank = found
+                if key not in best or rank < best[key][0]:
+                    best[key] = (rank, name)
+        for key in _SPAN_ALIASES:
+            if key in best:
+                counts[key] = _int(attributes[best[key][1]])
+        return _build(counts)
     for key, names in _SPAN_ALIASES.items():
         for name in names:
             if name in attributes:

@@ -7,8 +7,12 @@ REST routes, the OTLP receiver and compatibility adapters all ingest through ``L
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -28,9 +32,13 @@ from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.rollups import CostRollup, SignalRollup, cost_key
 from margin.store.schema import costs, events, signals
 
-__all__ = ["BatchResult", "ItemResult", "Ledger", "content_hash"]
+__all__ = ["BatchResult", "BeforeCommit", "ItemResult", "Ledger", "content_hash", "insert_rows"]
 
 _CHUNK = 500
+_KEY_CONFLICT = ("org_id", "idempotency_key")
+
+#: Extra work run inside an ingest's write transaction, just before it commits.
+BeforeCommit = Callable[[Connection], None]
 
 
 def content_hash(item: Mapping[str, Any]) -> str:
@@ -156,64 +164,122 @@ def _conflict(result: ItemResult) -> None:
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
     """Insert rows, skipping those whose idempotency key exists; returns the inserted keys."""
+    return insert_rows(conn, table, rows)
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: Sequence[str] = _KEY_CONFLICT,
+    returning: str | None = "idempotency_key",
+) -> set[str]:
+    """Insert rows through the driver's fast path, skipping those that collide on the unique
+    ``conflict`` columns; returns the ``returning`` column of the rows inserted (nothing
+    when ``returning`` is None). Rows hold plain column values (JSON as Python objects)."""
     if not rows:
         return set()
     if conn.dialect.name == "sqlite":
-        return _insert_sqlite(conn, table, rows)
-    return _insert_postgres(conn, table, rows)
+        return _insert_sqlite(conn, table, rows, tuple(conflict), returning)
+    return _insert_postgres(conn, table, rows, tuple(conflict), returning)
 
 
 def _json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _insert_postgres(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+@dataclass(frozen=True)
+class _Shape:
+    columns: list[str]
+    json_at: list[int]
+    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+_SHAPES: dict[str, _Shape] = {}
+
+
+def _shape(table: Table) -> _Shape:
+    shape = _SHAPES.get(table.name)
+    if shape is None:
+        columns = [c.name for c in table.columns]
+        json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
+        shape = _SHAPES[table.name] = _Shape(columns, json_at, itemgetter(*columns))
+    return shape
+
+
+def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Each row's values in column order (absent keys are NULL), JSON columns as text."""
+    try:
+        values = [list(shape.getter(row)) for row in rows]
+    except KeyError:
+        values = [[row.get(c) for c in shape.columns] for row in rows]
+    if shape.json_at:
+        dumps = orjson.dumps
+        for value in values:
+            for i in shape.json_at:
+                if value[i] is not None:
+                    value[i] = dumps(value[i]).decode()
+    return values
+
+
+def _insert_postgres(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: tuple[str, ...],
+    returning: str | None,
+) -> set[str]:
     # COPY into a per-connection staging table, then one INSERT … SELECT: several times
     # faster than row-at-a-time statements, and ON CONFLICT still makes it exactly-once.
-    columns = [c.name for c in table.columns]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    shape = _shape(table)
     stage = f"_stage_{table.name}"
-    names = ", ".join(columns)
+    names = ", ".join(shape.columns)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
         "ON COMMIT DELETE ROWS"
     )
     with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [_json_text(row.get(c)) if c in json_columns else row.get(c) for c in columns]
-            )
+        for value in _values(shape, rows):
+            copy.write_row(value)
     cursor.execute(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-        "ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key"
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        + (f" RETURNING {returning}" if returning else "")
     )
-    inserted = {key for (key,) in cursor.fetchall()}
+    inserted = {key for (key,) in cursor.fetchall()} if returning else set()
     cursor.execute(f"DELETE FROM {stage}")
     return inserted
 
 
-def _insert_sqlite(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+def _insert_sqlite(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: tuple[str, ...],
+    returning: str | None,
+) -> set[str]:
     # The driver's executemany is several times faster than a compiled multi-VALUES insert.
     # Writes hold SQLite's write lock from BEGIN IMMEDIATE, and keys already stored were
     # selected inside this transaction, so every row is new unless the batch itself was not
     # deduplicated; the change counter proves it, and a mismatch falls back to a lookup.
-    columns = [c.name for c in table.columns]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    shape = _shape(table)
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        "ON CONFLICT (org_id, idempotency_key) DO NOTHING"
+        f"INSERT INTO {table.name} ({', '.join(shape.columns)}) "
+        f"VALUES ({', '.join('?' * len(shape.columns))}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     )
-    params = [
-        tuple(_json_text(row.get(c)) if c in json_columns else row.get(c) for c in columns)
-        for row in rows
-    ]
     raw = conn.connection.driver_connection
     assert raw is not None
     before = raw.total_changes
-    conn.exec_driver_sql(sql, params)
+    conn.exec_driver_sql(sql, [tuple(v) for v in _values(shape, rows)])
+    if returning is None:
+        return set()
     if raw.total_changes - before == len(rows):
-        return {row["idempotency_key"] for row in rows}
+        return {row[returning] for row in rows}
+    # Only idempotency keys are looked up again (other tables ask for no result).
+    assert returning == "idempotency_key"
+    assert conflict == _KEY_CONFLICT
     org_id = rows[0]["org_id"]
     ids = {row["id"] for row in rows}
     stored = _existing(conn, table, org_id, [row["idempotency_key"] for row in rows])
@@ -248,6 +314,113 @@ def _existing(
     return found
 
 
+_COST_FIELDS = frozenset(CostIn.model_fields)
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+@dataclass(slots=True)
+class _BuiltCost:
+    """A cost item checked by ``_built_cost``: the attributes ``CostIn`` would have."""
+
+    customer: str | None
+    agent: str | None
+    timestamp: datetime | None
+    idempotency_key: str | None
+    trace_id: str | None
+    span_id: str | None
+    response_id: str | None
+    provider: str | None
+    model: str | None
+    operation: str | None
+    amount: Decimal | None
+    currency: str | None
+    usage: dict[str, Any] | None
+    customer_id: None = None
+    agent_id: None = None
+    price_context: None = None
+
+
+#: (field, shortest, longest) of the ``CostIn`` strings (stripped of whitespace first).
+_COST_TEXT = (
+    ("customer", 1, 256),
+    ("agent", 1, 256),
+    ("idempotency_key", 1, 256),
+    ("response_id", 0, 256),
+    ("provider", 1, 64),
+    ("model", 1, 256),
+    ("operation", 0, 64),
+)
+_COST_IDS = (("trace_id", _TRACE_ID), ("span_id", _SPAN_ID), ("currency", _CURRENCY))
+_NO_REFS = ("customer_id", "agent_id", "price_context")
+
+
+def _built_cost(raw: Any) -> _BuiltCost | None:
+    """The item as ``CostIn`` would validate it, when it is plainly valid (every string already
+    stripped and within bounds, ids and currency well-formed, an exact non-negative amount
+    with a currency or a usage dict, an aware timestamp); None to validate it with ``CostIn``
+    instead (which then reports the problem exactly as for REST callers)."""
+    if type(raw) is not dict or not raw.keys() <= _COST_FIELDS:
+        return None
+    get = raw.get
+    for name in _NO_REFS:
+        if get(name) is not None:
+            return None
+    for name, low, high in _COST_TEXT:
+        value = get(name)
+        if value is None:
+            continue
+        if type(value) is not str or not low <= len(value) <= high:
+            return None
+        if value and (value[0].isspace() or value[-1].isspace()):
+            return None
+    for name, pattern in _COST_IDS:
+        value = get(name)
+        if value is not None and (type(value) is not str or not pattern.fullmatch(value)):
+            return None
+    ts = get("timestamp")
+    if ts is not None and (type(ts) is not datetime or ts.utcoffset() is None):
+        return None
+    usage = get("usage")
+    if usage is not None:
+        if type(usage) is not dict:
+            return None
+        for name in usage:
+            if type(name) is not str:
+                return None
+        usage = dict(usage)
+    amount = get("amount")
+    currency = get("currency")
+    if amount is not None:
+        if type(amount) not in (str, int, Decimal) or currency is None:
+            return None
+        try:
+            amount = parse_amount(amount)
+            to_nanos(amount)
+        except MoneyError:
+            return None
+        if amount < 0:
+            return None
+    elif not usage:
+        return None
+    return _BuiltCost(
+        get("customer"),
+        get("agent"),
+        ts,
+        get("idempotency_key"),
+        get("trace_id"),
+        get("span_id"),
+        get("response_id"),
+        get("provider"),
+        get("model"),
+        get("operation"),
+        amount,
+        currency,
+        usage,
+    )
+
+
 class Ledger:
     """Stores signals, costs and events, each exactly once per idempotency key."""
 
@@ -256,17 +429,58 @@ class Ledger:
         self.pricer = pricer
         self.settings = settings
 
-    def ingest_signals(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
-        """Store signals (and the costs carried in ``data.costData``)."""
-        return self._ingest(org_id, items, SignalIn, signals, self._store_signals, source)
+    def ingest_signals(
+        self,
+        org_id: str,
+        items: Sequence[Any],
+        source: str = "api",
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> BatchResult:
+        """Store signals (and the costs carried in ``data.costData``). ``before_commit`` runs
+        inside the same write transaction, so its writes commit (or fail) with the batch."""
+        return self._ingest(
+            org_id, items, SignalIn, signals, self._store_signals, source, before_commit
+        )
 
-    def ingest_costs(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
+    def ingest_costs(
+        self,
+        org_id: str,
+        items: Sequence[Any],
+        source: str = "api",
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> BatchResult:
         """Store costs, pricing usage that arrives without an amount."""
-        return self._ingest(org_id, items, CostIn, costs, self._store_costs, source)
+        return self._ingest(org_id, items, CostIn, costs, self._store_costs, source, before_commit)
 
-    def ingest_events(self, org_id: str, items: Sequence[Any], source: str = "api") -> BatchResult:
+    def ingest_built_costs(
+        self,
+        org_id: str,
+        items: Sequence[Any],
+        source: str,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> BatchResult:
+        """``ingest_costs`` for items the server built itself (the OTLP converter): the same
+        checks and results, by a fast path for the shapes the converter builds; any item it
+        is not sure of is validated by ``CostIn`` exactly as for REST callers."""
+        return self._ingest(
+            org_id, items, CostIn, costs, self._store_costs, source, before_commit, _built_cost
+        )
+
+    def ingest_events(
+        self,
+        org_id: str,
+        items: Sequence[Any],
+        source: str = "api",
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> BatchResult:
         """Store generic metering events."""
-        return self._ingest(org_id, items, EventIn, events, self._store_events, source)
+        return self._ingest(
+            org_id, items, EventIn, events, self._store_events, source, before_commit
+        )
 
     def _ingest(
         self,
@@ -276,15 +490,24 @@ class Ledger:
         table: Table,
         store: Any,
         source: str,
+        before_commit: BeforeCommit | None = None,
+        fast: Callable[[Any], Any] | None = None,
     ) -> BatchResult:
         now = now_micros()
         results = [ItemResult(index=i, status="failed") for i in range(len(items))]
         drafts: list[_Draft] = []
         first_of: dict[str, _Draft] = {}
         later: list[tuple[ItemResult, str, str]] = []
+        horizon = now + self.settings.max_future_seconds * 1_000_000
         for index, raw in enumerate(items):
             result = results[index]
-            item = self._validate(raw, model, result, now)
+            item = fast(raw) if fast is not None else None
+            if item is not None:
+                if item.timestamp is not None and to_micros(item.timestamp) > horizon:
+                    result.field, result.detail = "timestamp", "timestamp is too far in the future"
+                    continue
+            else:
+                item = self._validate(raw, model, result, now)
             if item is None:
                 continue
             digest = content_hash(raw)
@@ -311,7 +534,12 @@ class Ledger:
                         fresh.append(draft)
                 parties = _Parties(conn, org_id, fresh, self.settings.auto_create_customers)
                 store(conn, org_id, fresh, parties, now, source)
+                if before_commit is not None:
+                    before_commit(conn)
             parties.remember(org_id)
+        elif before_commit is not None:
+            with self.db.write() as conn:
+                before_commit(conn)
         for result, key, digest in later:
             first = first_of[key]
             if first.result.status in ("ingested", "duplicate") and first.digest == digest:

@@ -44,6 +44,8 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
 
 
 class OtlpError(ValueError):
@@ -145,8 +147,13 @@ def decode(
         raise OtlpError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
 
 
+_SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
+
+
 def _value(value: AnyValue) -> Any:
     kind = value.WhichOneof("value")
+    if kind in _SCALARS:
+        return getattr(value, kind)
     if kind is None:
         return None
     if kind == "array_value":
@@ -162,7 +169,9 @@ def _attributes(pairs: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     kv: KeyValue
     for kv in pairs:
-        out[kv.key] = _value(kv.value)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else _value(value)
     return out
 
 
@@ -174,25 +183,27 @@ def spans_of(request: ExportTraceServiceRequest) -> tuple[list[Span], list[str]]
         resource = _attributes(rs.resource.attributes)
         for ss in rs.scope_spans:
             for sp in ss.spans:
-                if len(sp.trace_id) != 16 or not any(sp.trace_id):
+                trace_id, span_id = sp.trace_id, sp.span_id
+                if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
                     rejected.append(f"span '{sp.name}': invalid trace_id")
                     continue
-                if len(sp.span_id) != 8 or not any(sp.span_id):
+                if len(span_id) != 8 or span_id == _ZERO_SPAN:
                     rejected.append(f"span '{sp.name}': invalid span_id")
                     continue
                 parent = sp.parent_span_id
+                start = sp.start_time_unix_nano
                 spans.append(
                     Span(
-                        trace_id=sp.trace_id.hex(),
-                        span_id=sp.span_id.hex(),
-                        parent_span_id=parent.hex() if len(parent) == 8 else None,
-                        name=sp.name[:512],
-                        kind=int(sp.kind),
-                        start_ns=sp.start_time_unix_nano,
-                        end_ns=sp.end_time_unix_nano or sp.start_time_unix_nano,
-                        attributes=_attributes(sp.attributes),
-                        status=_STATUS.get(int(sp.status.code), "unset"),
-                        resource=resource,
+                        trace_id.hex(),
+                        span_id.hex(),
+                        parent.hex() if len(parent) == 8 else None,
+                        sp.name[:512],
+                        sp.kind,
+                        start,
+                        sp.end_time_unix_nano or start,
+                        _attributes(sp.attributes),
+                        _STATUS.get(sp.status.code, "unset"),
+                        resource,
                     )
                 )
     return spans, rejected
@@ -257,16 +268,41 @@ class _Call:
 def _ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = attributes.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+        if value is None:
+            continue
+        if type(value) is str:
+            text = value.strip()
+            if text:
+                return text[:256]
+        elif isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()[:256]
     return None
+
+
+#: attribute key → whether it holds a prompt or completion (memo of ``_PROMPT.search``).
+_PROMPT_KEYS: dict[str, bool] = {}
+
+
+def _is_prompt(key: str) -> bool:
+    found = _PROMPT_KEYS.get(key)
+    if found is None:
+        found = _PROMPT.search(key) is not None
+        if len(_PROMPT_KEYS) < 50_000:
+            _PROMPT_KEYS[key] = found
+    return found
 
 
 def _stored_attributes(span: Span) -> dict[str, Any]:
     attributes = span.attributes
     if attributes.get(_STORE_PROMPT) is True:
         return attributes
-    return {k: v for k, v in attributes.items() if not _PROMPT.search(k)}
+    known = _PROMPT_KEYS
+    for key in attributes:
+        if known.get(key) is not False:
+            break
+    else:
+        return attributes  # no prompt keys (the common case): stored as received
+    return {k: v for k, v in attributes.items() if not _is_prompt(k)}
 
 
 def _call(span: Span) -> _Call | str | None:
@@ -429,10 +465,16 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
     for span in spans:
         by_span.setdefault((span.trace_id, span.span_id), span)
     trace_parties: dict[str, list[str | None]] = {}
+    own: dict[int, Parties] = {}  # id(span) → its own (customer, agent) attributes
     for span in by_span.values():
+        mine = own[id(span)] = (
+            _ref(span.attributes, CUSTOMER_KEYS),
+            _ref(span.attributes, AGENT_KEYS),
+        )
         known = trace_parties.setdefault(span.trace_id, [None, None])
-        known[0] = known[0] or _ref(span.attributes, CUSTOMER_KEYS)
-        known[1] = known[1] or _ref(span.attributes, AGENT_KEYS)
+        known[0] = known[0] or mine[0]
+        known[1] = known[1] or mine[1]
+    resources: dict[int, Parties] = {}
     calls: list[_Call] = []
     signal_spans: list[Span] = []
     for span in by_span.values():
@@ -466,8 +508,15 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
     out.merged = len(calls) - len(kept)
 
     def parties(span: Span) -> Parties:
-        customer = _ref(span.attributes, CUSTOMER_KEYS) or _ref(span.resource, CUSTOMER_KEYS)
-        agent = _ref(span.attributes, AGENT_KEYS) or _ref(span.resource, AGENT_KEYS)
+        customer, agent = own[id(span)]
+        if customer is None or agent is None:
+            res = resources.get(id(span.resource))
+            if res is None:
+                res = resources[id(span.resource)] = (
+                    _ref(span.resource, CUSTOMER_KEYS),
+                    _ref(span.resource, AGENT_KEYS),
+                )
+            customer, agent = customer or res[0], agent or res[1]
         known = trace_parties.get(span.trace_id) or [None, None]
         return customer or known[0], agent or known[1]
 

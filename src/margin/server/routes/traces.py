@@ -13,14 +13,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat, now_micros
 from margin.server.auth import require
-from margin.server.ledger import BatchResult, Ledger
+from margin.server.ledger import BatchResult, Ledger, insert_rows
 from margin.server.otlp import (
     AGENT_KEYS,
     CUSTOMER_KEYS,
@@ -75,16 +74,15 @@ def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str,
     return found
 
 
+_SPAN_KEY = ("org_id", "trace_id", "span_id")
+
+
 def _store_spans(conn: Connection, org_id: str, rows: list[dict[str, Any]]) -> None:
+    """Insert span rows; a span stored by an earlier export is kept as it was."""
     now = now_micros()
     for row in rows:
         row["org_id"], row["created_at"] = org_id, now
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(spans).on_conflict_do_nothing(
-        index_elements=["org_id", "trace_id", "span_id"]
-    )
-    for start in range(0, len(rows), 2000):
-        conn.execute(stmt, rows[start : start + 2000])
+    insert_rows(conn, spans, rows, conflict=_SPAN_KEY, returning=None)
 
 
 def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> list[str]:
@@ -101,29 +99,40 @@ def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> li
 
 def receive(state: AppState, org_id: str, request: Any) -> Received:
     """Store an ``ExportTraceServiceRequest``'s spans, signals and costs; returns after the
-    commits, so an acknowledgement means durable."""
+    commits, so an acknowledgement means durable. The span rows are written in the first
+    ledger transaction (one commit for a request of spans and costs)."""
     found, rejected = spans_of(request)
     converted: Converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
     rejected += converted.rejected
-    if converted.span_rows:
-        with state.db.write() as conn:
-            _store_spans(conn, org_id, converted.span_rows)
+    pending = converted.span_rows
+
+    def store_spans(conn: Connection) -> None:
+        _store_spans(conn, org_id, pending)
+
+    hook = store_spans if pending else None
     ledger = Ledger(state.db, state.pricer, state.settings)
     if converted.signals:
-        result = ledger.ingest_signals(org_id, converted.signals, source="otlp")
+        result = ledger.ingest_signals(org_id, converted.signals, source="otlp", before_commit=hook)
+        hook = None
         rejected += _failures(result, converted.signals, "signal")
     if converted.costs:
-        result = ledger.ingest_costs(org_id, converted.costs, source="otlp")
+        result = ledger.ingest_built_costs(
+            org_id, converted.costs, source="otlp", before_commit=hook
+        )
+        hook = None
         # A customer reference that cannot be resolved must not lose the cost: keep it
         # unattributed to a customer instead.
         retry = [i for i in result.items if i.status == "failed" and i.field == "customer"]
         if retry:
             again = [{**converted.costs[i.index], "customer": None} for i in retry]
-            second = ledger.ingest_costs(org_id, again, source="otlp")
+            second = ledger.ingest_built_costs(org_id, again, source="otlp")
             for first, item in zip(retry, second.items, strict=True):
                 first.status, first.id, first.field = item.status, item.id, item.field
                 first.detail = item.detail
         rejected += _failures(result, converted.costs, "cost")
+    if hook is not None:
+        with state.db.write() as conn:
+            hook(conn)
     return Received(len(found), rejected)
 
 
