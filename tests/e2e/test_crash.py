@@ -84,7 +84,10 @@ def test_sigkill_during_a_batch_load_loses_no_acknowledged_item(
         workers = [threading.Thread(target=load, args=(w,)) for w in range(3)]
         for w in workers:
             w.start()
+        deadline = time.monotonic() + 120
         while len(acknowledged) < 3000:
+            assert time.monotonic() < deadline, f"only {len(acknowledged)} acknowledged"
+            assert all(w.is_alive() for w in workers), "a load worker stopped early"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
