@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-__all__ = ["NANO", "MoneyError", "format_decimal", "from_nanos", "parse_amount", "to_nanos"]
+__all__ = [
+    "NANO",
+    "MoneyError",
+    "format_decimal",
+    "from_nanos",
+    "parse_amount",
+    "storable_amount",
+    "to_nanos",
+]
 
 #: One nano-unit (10⁻⁹ of a currency unit): the storage resolution of every amount.
 NANO = Decimal("0.000000001")
@@ -64,3 +72,16 @@ def parse_amount(value: object) -> Decimal:
     if not result.is_finite():
         raise MoneyError("amount must be a finite number")
     return result
+
+
+def storable_amount(value: object, name: str = "amount") -> Decimal:
+    """Parse an amount that must be non-negative and fit in storage; raises ``ValueError``
+    (for pydantic validators) naming the field."""
+    try:
+        amount = parse_amount(value)
+        if amount < 0:
+            raise MoneyError(f"{name} must not be negative")
+        to_nanos(amount)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    return amount

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, delete, select, update
 
 from margin._ids import new_id
-from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
+from margin._money import format_decimal, storable_amount
 from margin._time import isoformat, now_micros
 from margin.billing.jsonpath import JsonPathError, compile_path
 from margin.store.schema import meters
@@ -72,16 +72,7 @@ class MeterIn(BaseModel):
     def _decimal(cls, value: Any) -> Any:
         if value is None:
             return None
-        try:
-            amount = parse_amount(value)
-        except MoneyError as exc:
-            raise ValueError(str(exc)) from None
-        if amount < 0:
-            raise ValueError("unit_cost must not be negative")
-        try:
-            to_nanos(amount)
-        except MoneyError as exc:
-            raise ValueError(str(exc)) from None
+        amount = storable_amount(value, "unit_cost")
         return format_decimal(amount)
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from margin._money import MoneyError, parse_amount, to_nanos
+from margin._money import storable_amount
 
 __all__ = ["CostIn", "EventIn", "SignalIn"]
 
@@ -62,19 +62,7 @@ class CostIn(_Item):
     @field_validator("amount", mode="before")
     @classmethod
     def _exact_amount(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            amount = parse_amount(value)
-        except MoneyError as exc:
-            raise ValueError(str(exc)) from None
-        if amount < 0:
-            raise ValueError("amount must not be negative")
-        try:
-            to_nanos(amount)
-        except MoneyError as exc:
-            raise ValueError(str(exc)) from None
-        return amount
+        return None if value is None else storable_amount(value)
 
     @model_validator(mode="after")
     def _amount_or_usage(self) -> CostIn:
