@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 
 from margin._money import from_nanos, to_nanos
 from margin.pricing.pricer import Pricer
-from margin.reports.daily import mirror_costs
 from margin.store.rollups import CostRollup, cost_key
 from margin.store.schema import costs, signals
 
@@ -86,6 +85,5 @@ def reprice(
             old_amount = None if row.amount_nanos is None else from_nanos(row.amount_nanos)
             new_amount = None if new_nanos is None else from_nanos(new_nanos)
             changed.append(Repriced(row.id, old_amount, new_amount))
-        mirror_costs(conn, rollup)
         rollup.flush(conn)
     return changed

@@ -1,24 +1,20 @@
-"""Daily rollups: the hourly rollups summed per UTC day, kept in step at ingest, and the
-plan that splits a report period into whole clean days (read daily) and ragged hours.
+"""Daily rollups: the hourly rollups summed per UTC day, and the plan that splits a report
+period into whole clean days (read daily) and ragged hours.
 
-``mirror_costs`` / ``mirror_signals`` are called by the ledger with the pending hourly
-deltas just before it writes them, in the same transaction, so both levels always agree.
+Both levels are written together by ``CostRollup.flush`` / ``SignalRollup.flush``
+(``margin.store.rollups``), in the same transaction as the facts, so they always agree.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects import postgresql, sqlite
 
-from margin.store.rollups import CostRollup, SignalRollup
-from margin.store.schema import cost_rollups_daily, signal_rollups_daily
+from margin.store.rollups import DAY_US
 
-__all__ = ["DAY_US", "mirror_costs", "mirror_signals", "rebuild", "split"]
+__all__ = ["DAY_US", "rebuild", "split"]
 
-DAY_US = 86_400_000_000
 _COST_KEYS = (
     "org_id",
     "bucket",
@@ -30,64 +26,6 @@ _COST_KEYS = (
     "currency",
 )
 _SIGNAL_KEYS = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
-
-
-def _insert(conn: Connection):  # type: ignore[no-untyped-def]
-    return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-
-
-def mirror_costs(conn: Connection, rollup: CostRollup) -> None:
-    """Add a cost rollup's pending hourly deltas to the daily rollups."""
-    days: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for key, delta in rollup.deltas.items():
-        day = days[(key.org_id, key.bucket - key.bucket % DAY_US, *key[2:])]
-        for index in range(3):
-            day[index] += delta[index]
-    if not days:
-        return
-    rows = [
-        {
-            **dict(zip(_COST_KEYS, key, strict=True)),
-            "amount_nanos": d[0],
-            "records": d[1],
-            "unpriced": d[2],
-        }
-        for key, d in sorted(days.items())
-    ]
-    stmt = _insert(conn)(cost_rollups_daily)
-    table = cost_rollups_daily.c
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=list(_COST_KEYS),
-            set_={
-                "amount_nanos": table.amount_nanos + stmt.excluded.amount_nanos,
-                "records": table.records + stmt.excluded.records,
-                "unpriced": table.unpriced + stmt.excluded.unpriced,
-            },
-        ),
-        rows,
-    )
-
-
-def mirror_signals(conn: Connection, rollup: SignalRollup) -> None:
-    """Add a signal rollup's pending hourly counts to the daily rollups."""
-    days: dict[tuple[object, ...], int] = defaultdict(int)
-    for (org_id, bucket, *rest), count in rollup.counts.items():
-        days[(org_id, bucket - bucket % DAY_US, *rest)] += count
-    if not days:
-        return
-    rows = [
-        {**dict(zip(_SIGNAL_KEYS, key, strict=True)), "signals": n}
-        for key, n in sorted(days.items())
-    ]
-    stmt = _insert(conn)(signal_rollups_daily)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=list(_SIGNAL_KEYS),
-            set_={"signals": signal_rollups_daily.c.signals + stmt.excluded.signals},
-        ),
-        rows,
-    )
 
 
 def split(

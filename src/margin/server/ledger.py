@@ -23,7 +23,6 @@ from margin._ids import new_id
 from margin._money import MoneyError, parse_amount, to_nanos
 from margin._time import now_micros, to_micros
 from margin.pricing import Pricer
-from margin.reports.daily import mirror_costs, mirror_signals
 from margin.server.items import CostIn, EventIn, SignalIn
 from margin.settings import Settings
 from margin.store.attribution import relink_traces, winners
@@ -657,14 +656,12 @@ class Ledger:
         for draft in done:
             row = draft.row
             rollup.add(org_id, row["ts"], row["customer_id"], row["agent_id"], row["event_name"])
-        mirror_signals(conn, rollup)  # daily rollups (margin.reports.daily) follow the hourly
         rollup.flush(conn)
         cost_rollup = CostRollup()
         traces = {d.row["trace_id"] for d in done if d.row["cost_tracing"] and d.row["trace_id"]}
         if traces:
             relink_traces(conn, org_id, traces, cost_rollup)
         self._signal_costs(conn, org_id, done, now, cost_rollup)
-        mirror_costs(conn, cost_rollup)
         cost_rollup.flush(conn)
 
     def _signal_costs(
@@ -818,7 +815,6 @@ class Ledger:
             rollup.add(
                 _rollup_key(org_id, draft.row, draft.extra["event_name"]), draft.row["amount_nanos"]
             )
-        mirror_costs(conn, rollup)
         rollup.flush(conn)
 
 

@@ -7,16 +7,33 @@ upsert, so rollups from concurrent writers never lose an update and can be rebui
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table
 
-from margin.store.schema import cost_rollups, signal_rollups
+from margin.store.schema import (
+    cost_rollups,
+    cost_rollups_daily,
+    signal_rollups,
+    signal_rollups_daily,
+)
 
-__all__ = ["HOUR_US", "CostKey", "CostRollup", "SignalRollup", "cost_key", "hour_bucket"]
+__all__ = [
+    "DAY_US",
+    "HOUR_US",
+    "CostKey",
+    "CostRollup",
+    "SignalRollup",
+    "add_to",
+    "cost_key",
+    "hour_bucket",
+]
 
 HOUR_US = 3_600_000_000
+DAY_US = 86_400_000_000
+_COST_VALUES = ("amount_nanos", "records", "unpriced")
+_SIGNAL_KEYS = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
 
 
 def hour_bucket(ts_us: int) -> int:
@@ -57,12 +74,38 @@ def cost_key(
     )
 
 
-def _insert(conn: Connection):  # type: ignore[no-untyped-def]
-    return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+def add_to(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    values: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Upsert additive deltas: each row is the key values, then the deltas of ``values``.
+
+    Rows must come sorted, so that concurrent writers lock rows in one order (no deadlock).
+    One fixed statement run by the driver's executemany: the compiled multi-VALUES form is
+    a new statement text per batch size, which costs more than the rows themselves.
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    columns = [*keys, *values]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{v} = {table.name}.{v} + excluded.{v}" for v in values)
+    )
+    conn.exec_driver_sql(sql, rows)
+
+
+def _day(bucket: int) -> int:
+    return bucket - bucket % DAY_US
 
 
 class CostRollup:
-    """Accumulates cost deltas, then writes them in one statement."""
+    """Accumulates cost deltas, then writes them (hourly and daily) in two statements."""
 
     def __init__(self) -> None:
         self.deltas: dict[CostKey, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -77,25 +120,20 @@ class CostRollup:
     def flush(self, conn: Connection) -> None:
         if not self.deltas:
             return
-        rows = [
-            {**key._asdict(), "amount_nanos": d[0], "records": d[1], "unpriced": d[2]}
-            for key, d in sorted(self.deltas.items())
-        ]
-        stmt = _insert(conn)(cost_rollups)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(CostKey._fields),
-            set_={
-                "amount_nanos": cost_rollups.c.amount_nanos + stmt.excluded.amount_nanos,
-                "records": cost_rollups.c.records + stmt.excluded.records,
-                "unpriced": cost_rollups.c.unpriced + stmt.excluded.unpriced,
-            },
-        )
-        conn.execute(stmt, rows)
+        days: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for key, d in self.deltas.items():
+            day = days[(key.org_id, _day(key.bucket), *key[2:])]
+            day[0] += d[0]
+            day[1] += d[1]
+            day[2] += d[2]
+        for table, deltas in ((cost_rollups, self.deltas), (cost_rollups_daily, days)):
+            rows = [(*key, *d) for key, d in sorted(deltas.items())]
+            add_to(conn, table, CostKey._fields, _COST_VALUES, rows)
         self.deltas.clear()
 
 
 class SignalRollup:
-    """Accumulates signal counts per hour and dimensions."""
+    """Accumulates signal counts per hour and dimensions (and per day)."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int, str, str, str], int] = defaultdict(int)
@@ -108,15 +146,10 @@ class SignalRollup:
     def flush(self, conn: Connection) -> None:
         if not self.counts:
             return
-        fields = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
-        rows = [
-            {**dict(zip(fields, key, strict=True)), "signals": n}
-            for key, n in sorted(self.counts.items())
-        ]
-        stmt = _insert(conn)(signal_rollups)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(fields),
-            set_={"signals": signal_rollups.c.signals + stmt.excluded.signals},
-        )
-        conn.execute(stmt, rows)
+        days: dict[tuple[str, int, str, str, str], int] = defaultdict(int)
+        for (org_id, bucket, *rest), n in self.counts.items():
+            days[(org_id, _day(bucket), rest[0], rest[1], rest[2])] += n
+        for table, counts in ((signal_rollups, self.counts), (signal_rollups_daily, days)):
+            rows = [(*key, n) for key, n in sorted(counts.items())]
+            add_to(conn, table, _SIGNAL_KEYS, ("signals",), rows)
         self.counts.clear()
