@@ -108,9 +108,12 @@ class MarginSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         delivery = self.delivery
+        if delivery is None:
+            return
         # Only spans of a Margin scope leave the process: the rest belong to the user's
         # own tracing backends, not to Margin.
-        if delivery is not None and span.attributes and ATTR_CUSTOMER in span.attributes:
+        attributes = span.attributes
+        if attributes and ATTR_CUSTOMER in attributes:
             delivery.submit("traces", span)
 
     def shutdown(self) -> None:

@@ -85,8 +85,9 @@ class Trace:
         try:
             runtime = get_runtime()
             if runtime is not None:
+                token = self._scope.token
                 span = runtime.tracer.start_span(
-                    "margin.trace", context=_parent_context(self._scope.token)
+                    "margin.trace", context=None if token is None else _parent_context(token)
                 )
                 ctx_token = otel_context.attach(trace_api.set_span_in_context(span))
         except Exception:

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry import context, trace
 
-from margin.sdk.wrappers._span import SpanRecorder, guard, start_span
+from margin.sdk.wrappers._span import SpanRecorder, guard, report, start_span
 
 __all__ = [
     "CallSpec",
@@ -157,39 +157,51 @@ class CallSpec:
 def _begin(
     spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[SpanRecorder, dict[str, Any], Any, bool] | None:
-    with guard(f"{spec.provider} {spec.operation} start"):
+    try:
         stream = spec.is_stream(kwargs)
         call_kwargs, state = spec.prepare(kwargs)
         rec = start_span(spec.operation, spec.provider, spec.model(args, kwargs), stream=stream)
-        with guard(f"{spec.provider} request"):
-            spec.begin(rec, kwargs)
-        return rec, call_kwargs, state, stream
-    return None
+    except Exception:
+        report(f"{spec.provider} {spec.operation} start")
+        return None
+    try:
+        spec.begin(rec, kwargs)
+    except Exception:
+        report(f"{spec.provider} request")
+    return rec, call_kwargs, state, stream
 
 
 def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
     if stream:
-        with guard(f"{spec.provider} {spec.operation} stream"):
+        try:
             return spec.stream(rec, result, state)
+        except Exception:
+            report(f"{spec.provider} {spec.operation} stream")
         rec.end()
         return result
-    with guard(f"{spec.provider} {spec.operation} response"):
+    try:
         spec.finish(rec, result, state)
+    except Exception:
+        report(f"{spec.provider} {spec.operation} response")
     rec.end()
     return result
 
 
 def _attach(rec: SpanRecorder) -> object | None:
     # Makes the provider's own spans (e.g. anthropic's native span) children of ours.
-    with guard("context attach"):
+    try:
         return context.attach(trace.set_span_in_context(rec.span))
-    return None
+    except Exception:
+        report("context attach")
+        return None
 
 
 def _detach(token: object | None) -> None:
     if token is not None:
-        with guard("context detach"):
+        try:
             context.detach(token)  # type: ignore[arg-type]
+        except Exception:
+            report("context detach")
 
 
 def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:

@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk._context import current_scope
 
-__all__ = ["SpanRecorder", "Usage", "dig", "guard", "start_span", "to_int", "want_content"]
+__all__ = [
+    "SpanRecorder",
+    "Usage",
+    "dig",
+    "fields",
+    "guard",
+    "report",
+    "start_span",
+    "to_int",
+    "want_content",
+]
 
 logger = logging.getLogger("margin.sdk.wrappers")
 TRACER_NAME = "margin"
@@ -31,17 +42,37 @@ ATTR_INSTRUMENTATION = "margin.instrumentation"
 _logged: set[str] = set()
 
 
+def report(what: str) -> None:
+    """Log (once per ``what``) the exception being handled; call it from an ``except`` block.
+
+    Hot paths use ``try``/``except Exception: report(...)`` instead of :func:`guard`: same
+    behaviour, without a generator and a formatted label on every call."""
+    if what not in _logged:
+        _logged.add(what)
+        logger.warning("margin: tracing failed in %s; the call is unaffected", what, exc_info=True)
+
+
 @contextmanager
 def guard(what: str) -> Iterator[None]:
     """Swallow (and log once per ``what``) any error raised by Margin's bookkeeping."""
     try:
         yield
     except Exception:
-        if what not in _logged:
-            _logged.add(what)
-            logger.warning(
-                "margin: tracing failed in %s; the call is unaffected", what, exc_info=True
-            )
+        report(what)
+
+
+# type -> whether it is a Mapping; an ABC ``isinstance`` per step is slow on pydantic models.
+_mapping_types: dict[type, bool] = {dict: True}
+
+
+def _is_mapping(obj: object) -> bool:
+    kind = type(obj)
+    is_mapping = _mapping_types.get(kind)
+    if is_mapping is None:
+        is_mapping = isinstance(obj, Mapping)
+        if len(_mapping_types) < 1024:
+            _mapping_types[kind] = is_mapping
+    return is_mapping
 
 
 def dig(obj: Any, *path: str) -> Any:
@@ -49,8 +80,18 @@ def dig(obj: Any, *path: str) -> Any:
     for name in path:
         if obj is None:
             return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        obj = obj.get(name) if _is_mapping(obj) else getattr(obj, name, None)
     return obj
+
+
+def fields(obj: Any, *names: str) -> list[Any]:
+    """``[dig(obj, name) for name in names]``, telling mapping from object only once."""
+    if obj is None:
+        return [None] * len(names)
+    if _is_mapping(obj):
+        get = obj.get
+        return [get(name) for name in names]
+    return [getattr(obj, name, None) for name in names]
 
 
 def to_int(value: Any) -> int | None:
@@ -74,15 +115,19 @@ class Usage:
 
     def attributes(self) -> dict[str, int | float]:
         """The span attributes for the counts that are known."""
-        pairs = {
-            "gen_ai.usage.input_tokens": self.input_tokens,
-            "gen_ai.usage.output_tokens": self.output_tokens,
-            "gen_ai.usage.cache_read.input_tokens": self.cache_read,
-            "gen_ai.usage.cache_write.input_tokens": self.cache_write,
-            "gen_ai.usage.reasoning.output_tokens": self.reasoning,
-        }
-        attrs: dict[str, int | float] = {k: v for k, v in pairs.items() if v is not None}
-        attrs.update({f"margin.usage.{unit}": n for unit, n in self.units.items()})
+        attrs: dict[str, int | float] = {}
+        if self.input_tokens is not None:
+            attrs["gen_ai.usage.input_tokens"] = self.input_tokens
+        if self.output_tokens is not None:
+            attrs["gen_ai.usage.output_tokens"] = self.output_tokens
+        if self.cache_read is not None:
+            attrs["gen_ai.usage.cache_read.input_tokens"] = self.cache_read
+        if self.cache_write is not None:
+            attrs["gen_ai.usage.cache_write.input_tokens"] = self.cache_write
+        if self.reasoning is not None:
+            attrs["gen_ai.usage.reasoning.output_tokens"] = self.reasoning
+        for unit, n in self.units.items():
+            attrs[f"margin.usage.{unit}"] = n
         return attrs
 
 
@@ -108,60 +153,130 @@ def _jsonable(value: Any) -> Any:
 
 
 class SpanRecorder:
-    """One GenAI span: set usage and response details, then end it exactly once."""
+    """One GenAI span: set usage and response details, then end it exactly once.
+
+    Attributes set through the recorder are collected and written to the span in one go just
+    before it ends (or fails), instead of one locked, re-validated write each."""
+
+    __slots__ = ("_pending", "ended", "request_model", "span")
 
     def __init__(self, span: Span, model: str | None) -> None:
         self.span = span
         self.request_model = model
         self.ended = False
+        self._pending: dict[str, Any] = {}
 
     def set(self, name: str, value: Any) -> None:
         """Set one attribute, ignoring None."""
         if value is not None:
-            self.span.set_attribute(name, value)
+            self._pending[name] = value
 
     def response(self, response_id: Any = None, model: Any = None, finish: Any = None) -> None:
         """Record the response id, model and finish reasons when known."""
+        pending = self._pending
         if isinstance(response_id, str) and response_id:
-            self.span.set_attribute("gen_ai.response.id", response_id)
+            pending["gen_ai.response.id"] = response_id
         if isinstance(model, str) and model:
-            self.span.set_attribute("gen_ai.response.model", model)
+            pending["gen_ai.response.model"] = model
         if finish:
-            reasons = [str(r) for r in (finish if isinstance(finish, list | tuple) else [finish])]
-            self.span.set_attribute("gen_ai.response.finish_reasons", reasons)
+            items = finish if isinstance(finish, list | tuple) else [finish]
+            pending["gen_ai.response.finish_reasons"] = tuple([str(r) for r in items])
 
     def usage(self, usage: Usage | None) -> None:
         """Record token and unit counts."""
         if usage is not None:
-            self.span.set_attributes(usage.attributes())
+            self._pending.update(usage.attributes())
 
     def input_messages(self, messages: Any, system: Any = None) -> None:
         """Record the prompt (opt-in via ``store_prompt``)."""
         if messages is not None and want_content():
-            self.span.set_attribute("gen_ai.input.messages", _json(messages))
+            self._pending["gen_ai.input.messages"] = _json(messages)
             if system is not None:
-                self.span.set_attribute("gen_ai.system_instructions", _json(system))
+                self._pending["gen_ai.system_instructions"] = _json(system)
 
     def output_messages(self, messages: Any) -> None:
         """Record the completion (opt-in via ``store_prompt``)."""
         if messages is not None and want_content():
-            self.span.set_attribute("gen_ai.output.messages", _json(messages))
+            self._pending["gen_ai.output.messages"] = _json(messages)
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if pending:
+            self._pending = {}
+            _write(self.span, pending)
 
     def fail(self, exc: BaseException) -> None:
         """Mark the span as failed and end it; the caller re-raises the exception."""
-        with guard("span.fail"):
+        try:
             if not self.ended:
-                self.span.set_attribute("error.type", type(exc).__qualname__)
+                self._pending["error.type"] = type(exc).__qualname__
+                self._flush()
                 self.span.record_exception(exc)
                 self.span.set_status(Status(StatusCode.ERROR, str(exc)[:500] or None))
+        except Exception:
+            report("span.fail")
         self.end()
 
     def end(self) -> None:
         """End the span once; later calls are no-ops."""
-        with guard("span.end"):
-            if not self.ended:
-                self.ended = True
-                self.span.end()
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            if self._pending:
+                self._flush()
+        except Exception:
+            report("span.set")
+        try:
+            self.span.end()
+        except Exception:
+            report("span.end")
+
+
+# Types OpenTelemetry stores as they are; anything else goes through its validation.
+_PLAIN = frozenset({str, bool, int, float})
+
+
+def _clean(value: Any) -> bool:
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    return kind is tuple and all(type(v) is str for v in value)
+
+
+def _write(span: Span, attributes: dict[str, Any]) -> None:
+    # ``set_attributes`` re-validates every value under a lock; values that are already in the
+    # form OpenTelemetry stores (plain scalars, tuples of str) are merged into the SDK's
+    # attribute container directly when it is the one we know and nothing limits them.
+    bounded = getattr(span, "_attributes", None)
+    if (
+        type(bounded) is BoundedAttributes
+        and not bounded._immutable
+        and bounded.max_value_len is None
+        and getattr(span, "_end_time", 0) is None
+        and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
+        and all(_clean(v) for v in attributes.values())
+    ):
+        with bounded._lock:
+            bounded._dict.update(attributes)
+        return
+    span.set_attributes(attributes)
+
+
+# ``trace.get_tracer`` builds two scope objects and takes a lock on every call; the tracer is
+# cached per global provider, so a provider set (or swapped) later is still picked up.
+_tracer_cache: tuple[object, trace.Tracer] | None = None
+
+
+def _tracer() -> trace.Tracer:
+    global _tracer_cache
+    provider = trace.get_tracer_provider()
+    cached = _tracer_cache
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    tracer = provider.get_tracer(TRACER_NAME)
+    _tracer_cache = (provider, tracer)
+    return tracer
 
 
 def start_span(
@@ -173,7 +288,6 @@ def start_span(
     attributes: Mapping[str, Any] | None = None,
 ) -> SpanRecorder:
     """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider."""
-    tracer = trace.get_tracer(TRACER_NAME)
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": provider,
@@ -183,8 +297,9 @@ def start_span(
         attrs["gen_ai.request.model"] = model
     if stream:
         attrs["gen_ai.request.stream"] = True
-    for key, value in (attributes or {}).items():
-        if value is not None:
-            attrs[key] = value
+    if attributes:
+        for key, value in attributes.items():
+            if value is not None:
+                attrs[key] = value
     name = f"{operation} {model}" if model else operation
-    return SpanRecorder(tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
+    return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)

@@ -17,7 +17,7 @@ from margin.sdk.wrappers._patch import (
     patch_methods,
     require,
 )
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, fields, to_int, want_content
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 
 __all__ = ["instrument_openai", "usage_from_openai"]
@@ -30,25 +30,32 @@ def usage_from_openai(usage: Any) -> Usage | None:
     """Canonical usage from a Chat (``prompt_tokens``) or Responses (``input_tokens``) usage."""
     if usage is None:
         return None
-    prompt = to_int(dig(usage, "prompt_tokens"))
-    details_in = dig(usage, "prompt_tokens_details")
+    prompt, details_in, completion, details_out, kind = fields(
+        usage,
+        "prompt_tokens",
+        "prompt_tokens_details",
+        "completion_tokens",
+        "completion_tokens_details",
+        "type",
+    )
+    prompt = to_int(prompt)
     if prompt is None:
-        prompt = to_int(dig(usage, "input_tokens"))
-        details_in = dig(usage, "input_tokens_details")
-    completion = to_int(dig(usage, "completion_tokens"))
-    details_out = dig(usage, "completion_tokens_details")
+        prompt, details_in = fields(usage, "input_tokens", "input_tokens_details")
+        prompt = to_int(prompt)
+    completion = to_int(completion)
     if completion is None:
-        completion = to_int(dig(usage, "output_tokens"))
-        details_out = dig(usage, "output_tokens_details")
+        completion, details_out = fields(usage, "output_tokens", "output_tokens_details")
+        completion = to_int(completion)
+    cache_read, cache_write = fields(details_in, "cached_tokens", "cache_write_tokens")
     result = Usage(
         input_tokens=prompt,
         output_tokens=completion,
-        cache_read=to_int(dig(details_in, "cached_tokens")),
-        cache_write=to_int(dig(details_in, "cache_write_tokens")),
+        cache_read=to_int(cache_read),
+        cache_write=to_int(cache_write),
         reasoning=to_int(dig(details_out, "reasoning_tokens")),
     )
     # Whisper-style transcription usage is billed by duration, not tokens.
-    if dig(usage, "type") == "duration" and dig(usage, "seconds") is not None:
+    if kind == "duration" and dig(usage, "seconds") is not None:
         result.units["audio_seconds"] = float(dig(usage, "seconds"))
     return result
 
@@ -136,11 +143,13 @@ class _Chat(_Spec):
         return {**kwargs, "stream_options": options}, True
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        rec.response(dig(result, "id"), dig(result, "model"))
         choices = dig(result, "choices")
-        finish = [dig(c, "finish_reason") for c in choices or [] if dig(c, "finish_reason")]
-        if finish:
-            rec.response(finish=finish)
+        finish = []
+        for choice in choices or ():
+            reason = dig(choice, "finish_reason")
+            if reason:
+                finish.append(reason)
+        rec.response(dig(result, "id"), dig(result, "model"), finish)
         rec.usage(usage_from_openai(dig(result, "usage")))
         if want_content():
             rec.output_messages(_choices_output(choices))
