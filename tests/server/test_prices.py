@@ -123,6 +123,13 @@ def test_reprice_after_an_override_moves_every_rollup(api: Api) -> None:
     state = api.client.app.state.margin  # type: ignore[attr-defined]
     changed = reprice(api.db, state.pricer, api.tenant.org_id, 0, 2**62)
     assert [str(c.new_amount) for c in changed] == ["2.500000000"]
+    from margin.store.schema import cost_repricings
+
+    with api.db.read() as conn:
+        history = conn.execute(select(cost_repricings)).one()
+    assert history.cost_id == changed[0].cost_id
+    assert (history.old_amount_nanos, history.old_priced_by) == (None, "unpriced")
+    assert (history.new_amount_nanos, history.new_priced_by) == (2_500_000_000, "override")
     with api.db.read() as conn:
         for table in (cost_rollups, cost_rollups_daily):
             totals = conn.execute(

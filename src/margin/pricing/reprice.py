@@ -6,12 +6,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
+from margin._ids import new_id
 from margin._money import from_nanos, to_nanos
+from margin._time import now_micros
 from margin.pricing.pricer import Pricer
 from margin.store.rollups import CostRollup, cost_key
-from margin.store.schema import costs, signals
+from margin.store.schema import cost_repricings, costs, signals
 
 __all__ = ["Repriced", "reprice"]
 
@@ -35,7 +37,8 @@ def reprice(
 ) -> list[Repriced]:
     """Re-price the organization's costs with ``ts`` in ``[start_us, end_us)`` (optionally one
     model; by default only ``unpriced`` ones). Costs the caller provided are never touched.
-    Returns the costs whose amount, currency or pricing source changed (a refreshed
+    Returns the costs whose amount, currency or pricing source changed, and keeps what
+    each had in ``cost_repricings`` (a refreshed
     ``price_ref``/``unpriced_reason`` alone is stored but not reported)."""
     query = (
         select(costs, signals.c.event_name)
@@ -51,6 +54,8 @@ def reprice(
         query = query.where(costs.c.priced_by != "provided")
     changed: list[Repriced] = []
     rollup = CostRollup()
+    history: list[dict[str, Any]] = []
+    now = now_micros()
     with db.write() as conn:
         for row in conn.execute(query).all():
             result = pricer.price(org_id, row.provider, row.model, row.usage or {}, row.ts)
@@ -82,8 +87,26 @@ def reprice(
                 (new_nanos, result.currency, 1),
             ):
                 rollup.add(cost_key(*dims, row.provider, row.model, currency), nanos, sign)
+            history.append(
+                {
+                    "id": new_id("rpr"),
+                    "org_id": org_id,
+                    "cost_id": row.id,
+                    "old_amount_nanos": row.amount_nanos,
+                    "old_currency": row.currency,
+                    "old_priced_by": row.priced_by,
+                    "old_price_ref": row.price_ref,
+                    "new_amount_nanos": new_nanos,
+                    "new_currency": result.currency,
+                    "new_priced_by": result.priced_by,
+                    "new_price_ref": result.price_ref,
+                    "repriced_at": now,
+                }
+            )
             old_amount = None if row.amount_nanos is None else from_nanos(row.amount_nanos)
             new_amount = None if new_nanos is None else from_nanos(new_nanos)
             changed.append(Repriced(row.id, old_amount, new_amount))
         rollup.flush(conn)
+        if history:
+            conn.execute(insert(cost_repricings), history)
     return changed

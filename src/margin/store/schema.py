@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "agents",
     "api_keys",
+    "cost_repricings",
     "cost_rollups",
     "cost_rollups_daily",
     "costs",
@@ -363,4 +364,24 @@ signal_rollups_daily = Table(
         Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
         for c in signal_rollups.c
     ),
+)
+
+# The history of deliberate re-pricing (``margin costs reprice``): a cost's amount is changed
+# in place so that reports stay cheap, and the amount it had is kept here.
+cost_repricings = Table(
+    "cost_repricings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("cost_id", Id, nullable=False),
+    Column("old_amount_nanos", Nanos),
+    Column("old_currency", String(3), nullable=False),
+    Column("old_priced_by", String(16), nullable=False),
+    Column("old_price_ref", String(256)),
+    Column("new_amount_nanos", Nanos),
+    Column("new_currency", String(3), nullable=False),
+    Column("new_priced_by", String(16), nullable=False),
+    Column("new_price_ref", String(256)),
+    Column("repriced_at", Micros, nullable=False),
+    Index(None, "org_id", "cost_id"),
 )
