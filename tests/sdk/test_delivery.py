@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from collector import Collector
 from opentelemetry import trace as trace_api
 
@@ -97,6 +100,9 @@ def test_full_queue_spills_to_disk_instead_of_dropping(
     collector.gate.clear()  # the server accepts connections but does not answer yet
     sdk(max_queue=100, max_batch=50)
     _spans(1000)
+    deadline = time.monotonic() + 10
+    while margin.delivery_stats()["spooled"] < 800 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the spill thread writes full queues to disk
     stats = margin.delivery_stats()
     assert stats["spooled"] >= 800
     assert stats["dropped"] == 0
@@ -218,3 +224,30 @@ def test_forked_child_delivers_with_its_own_worker(sdk: Configure, collector: Co
     customers = sorted(s.attributes["margin.customer.external_id"] for s in collector.spans)
     assert customers == ["child"] * 3 + ["parent"] * 2
     _assert_exactly_once(collector, 5)
+
+
+def test_a_full_queue_is_spilled_off_the_callers_thread(
+    sdk: Configure, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from margin.sdk.spool import Spool
+
+    writers: list[str] = []
+    write = Spool.write
+
+    def observed(self: Spool, *args: Any, **kwargs: Any) -> Any:
+        writers.append(threading.current_thread().name)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Spool, "write", observed)
+    collector.gate.clear()
+    sdk(max_queue=100, max_batch=50)
+    for _ in range(5):
+        _spans(150)  # under two queues' worth at a time: the spill thread keeps up
+        deadline = time.monotonic() + 10
+        while margin.delivery_stats()["queued"] >= 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert writers
+    assert threading.current_thread().name not in writers
+    collector.gate.set()
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 750)

@@ -95,18 +95,26 @@ class Delivery:
         self._abort = threading.Event()
         self._closed = False
         self._warned: set[str] = set()
+        self._spill_wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="margin-delivery", daemon=True)
         self._thread.start()
+        self._spiller = threading.Thread(target=self._spill_full, name="margin-spill", daemon=True)
+        self._spiller.start()
 
     # -- caller side: no network here -------------------------------------------------------
 
     def submit(self, kind: str, item: Any) -> None:
-        """Queue one span or signal item; spills the queue to disk when it is full."""
+        """Queue one span or signal item. A full queue is spilled to disk by the spill thread;
+        only if that thread falls a whole queue behind does the caller spill (backpressure:
+        memory stays bounded and nothing is dropped)."""
         queue = self._queues[kind]
         queue.append(item)
         size = len(queue)
-        if self._closed or size >= self.config.max_queue:
-            self._spill(kind)
+        if size >= self.config.max_queue:
+            if self._closed or size >= 2 * self.config.max_queue:
+                self._spill(kind)
+            elif not self._spill_wake.is_set():
+                self._spill_wake.set()
         elif size >= self.config.max_batch and not self._wake.is_set():
             self._wake.set()
 
@@ -143,7 +151,9 @@ class Delivery:
         delivered = self.flush(timeout)
         self._abort.set()
         self._wake.set()
+        self._spill_wake.set()
         self._thread.join(timeout=max(1.0, self.config.timeout))
+        self._spiller.join(timeout=max(1.0, self.config.timeout))
         self._closed = True
         for kind in self._queues:
             self._spill(kind)
@@ -160,6 +170,17 @@ class Delivery:
                 self._pump()
             except Exception:  # the worker must outlive any bug in one batch
                 self._warn("worker", "margin: delivery worker error", exc_info=True)
+            with self._cond:
+                self._cond.notify_all()
+
+    def _spill_full(self) -> None:
+        # Disk work for a full queue happens here, never on the caller's thread.
+        while not self._abort.is_set():
+            self._spill_wake.wait()
+            self._spill_wake.clear()
+            for kind, queue in self._queues.items():
+                if len(queue) >= self.config.max_queue:
+                    self._spill(kind)
             with self._cond:
                 self._cond.notify_all()
 
