@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._money import format_decimal, from_nanos
-from margin._time import isoformat, now_micros
+from margin._time import isoformat, now_micros, parse_timestamp, to_micros
 from margin.server.auth import require
 from margin.server.ledger import BatchResult, Ledger, insert_rows
 from margin.server.otlp import (
@@ -37,7 +38,7 @@ from margin.server.responses import JSONResponse
 from margin.server.state import AppState
 from margin.store.db import Database
 from margin.store.keys import Principal
-from margin.store.schema import costs, customers, signals, spans
+from margin.store.schema import agents, costs, customers, signals, spans
 
 __all__ = ["Received", "receive", "router"]
 
@@ -380,6 +381,34 @@ def get_signal(signal_id: str, request: Request, principal: Read) -> JSONRespons
     return JSONResponse(body)
 
 
+def _bound(text: str | None, name: str) -> int | None:
+    """A time filter (RFC 3339 with an offset, or a date meaning its UTC midnight) in µs."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return to_micros(datetime.fromisoformat(text).replace(tzinfo=UTC))
+        return to_micros(parse_timestamp(text))
+    except ValueError:
+        raise Problem(
+            422, f"{name}: '{text}' is not an RFC 3339 time or a date", field=name
+        ) from None
+
+
+def _agent_filter(conn: Connection, org: str, agent: str | None) -> str | None:
+    if agent is None:
+        return None
+    found = conn.execute(
+        select(agents.c.id).where(agents.c.org_id == org, agents.c.external_id == agent)
+    ).scalar()
+    return found or ""
+
+
+Since = Annotated[str | None, Query(alias="from", description="From this time (inclusive).")]
+Until = Annotated[str | None, Query(description="Until this time (exclusive).")]
+AgentRef = Annotated[str | None, Query(description="The agent's external id.")]
+
+
 def _customer_filter(conn: Connection, org: str, customer: str | None) -> str | None:
     if customer is None:
         return None
@@ -396,12 +425,21 @@ def list_signals(
     trace_id: str | None = None,
     customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
     event_name: str | None = None,
+    agent: AgentRef = None,
+    from_: Since = None,
+    to: Until = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> JSONResponse:
-    """Signals by id, filtered by trace, customer (external id) and event name."""
+    """Signals by id, filtered by trace, customer and agent (external ids), event name and
+    time (``from`` inclusive, ``to`` exclusive)."""
     org = principal.org_id
     stmt = select(signals).where(signals.c.org_id == org)
+    lo, hi = _bound(from_, "from"), _bound(to, "to")
+    if lo is not None:
+        stmt = stmt.where(signals.c.ts >= lo)
+    if hi is not None:
+        stmt = stmt.where(signals.c.ts < hi)
     if trace_id is not None:
         stmt = stmt.where(signals.c.trace_id == _trace_id(trace_id))
     if event_name is not None:
@@ -412,6 +450,9 @@ def list_signals(
         customer_id = _customer_filter(conn, org, customer)
         if customer_id is not None:
             stmt = stmt.where(signals.c.customer_id == customer_id)
+        agent_id = _agent_filter(conn, org, agent)
+        if agent_id is not None:
+            stmt = stmt.where(signals.c.agent_id == agent_id)
         rows = conn.execute(stmt.order_by(signals.c.id).limit(limit + 1)).all()
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
@@ -431,12 +472,21 @@ def list_costs(
     trace_id: str | None = None,
     signal_id: str | None = None,
     customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
+    agent: AgentRef = None,
+    from_: Since = None,
+    to: Until = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> JSONResponse:
-    """Costs by id, filtered by how they were priced, trace, signal and customer."""
+    """Costs by id, filtered by how they were priced, trace, signal, customer and agent
+    (external ids) and time (``from`` inclusive, ``to`` exclusive)."""
     org = principal.org_id
     stmt = select(costs).where(costs.c.org_id == org)
+    lo, hi = _bound(from_, "from"), _bound(to, "to")
+    if lo is not None:
+        stmt = stmt.where(costs.c.ts >= lo)
+    if hi is not None:
+        stmt = stmt.where(costs.c.ts < hi)
     if priced_by is not None:
         stmt = stmt.where(costs.c.priced_by == priced_by)
     if trace_id is not None:
@@ -449,6 +499,9 @@ def list_costs(
         customer_id = _customer_filter(conn, org, customer)
         if customer_id is not None:
             stmt = stmt.where(costs.c.customer_id == customer_id)
+        agent_id = _agent_filter(conn, org, agent)
+        if agent_id is not None:
+            stmt = stmt.where(costs.c.agent_id == agent_id)
         rows = conn.execute(stmt.order_by(costs.c.id).limit(limit + 1)).all()
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
