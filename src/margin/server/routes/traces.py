@@ -4,7 +4,7 @@ with its spans, costs and signals; a signal with its attributed cost; flagged tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -418,6 +418,45 @@ def _customer_filter(conn: Connection, org: str, customer: str | None) -> str | 
     return found or ""
 
 
+def _page(
+    request: Request,
+    org: str,
+    table: Table,
+    view: Callable[[Any], dict[str, Any]],
+    equals: Mapping[str, Any],
+    customer: str | None,
+    agent: str | None,
+    from_: str | None,
+    to: str | None,
+    limit: int,
+    cursor: str | None,
+) -> JSONResponse:
+    """One page of a fact table (signals or costs), oldest id first, with the filters the
+    list endpoints share: column equality, customer and agent external ids, time."""
+    stmt = select(table).where(table.c.org_id == org)
+    lo, hi = _bound(from_, "from"), _bound(to, "to")
+    if lo is not None:
+        stmt = stmt.where(table.c.ts >= lo)
+    if hi is not None:
+        stmt = stmt.where(table.c.ts < hi)
+    for column, value in equals.items():
+        if value is not None:
+            stmt = stmt.where(table.c[column] == value)
+    if cursor:
+        stmt = stmt.where(table.c.id > cursor)
+    with AppState.of(request).db.read() as conn:
+        for column, ref in (
+            ("customer_id", _customer_filter(conn, org, customer)),
+            ("agent_id", _agent_filter(conn, org, agent)),
+        ):
+            if ref is not None:
+                stmt = stmt.where(table.c[column] == ref)
+        rows = conn.execute(stmt.order_by(table.c.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = page[-1].id if len(rows) > limit else None
+    return JSONResponse({"data": [view(r) for r in page], "next_cursor": next_cursor})
+
+
 @router.get("/v1/signals", summary="List signals")
 def list_signals(
     request: Request,
@@ -433,30 +472,20 @@ def list_signals(
 ) -> JSONResponse:
     """Signals by id, filtered by trace, customer and agent (external ids), event name and
     time (``from`` inclusive, ``to`` exclusive)."""
-    org = principal.org_id
-    stmt = select(signals).where(signals.c.org_id == org)
-    lo, hi = _bound(from_, "from"), _bound(to, "to")
-    if lo is not None:
-        stmt = stmt.where(signals.c.ts >= lo)
-    if hi is not None:
-        stmt = stmt.where(signals.c.ts < hi)
-    if trace_id is not None:
-        stmt = stmt.where(signals.c.trace_id == _trace_id(trace_id))
-    if event_name is not None:
-        stmt = stmt.where(signals.c.event_name == event_name)
-    if cursor:
-        stmt = stmt.where(signals.c.id > cursor)
-    with AppState.of(request).db.read() as conn:
-        customer_id = _customer_filter(conn, org, customer)
-        if customer_id is not None:
-            stmt = stmt.where(signals.c.customer_id == customer_id)
-        agent_id = _agent_filter(conn, org, agent)
-        if agent_id is not None:
-            stmt = stmt.where(signals.c.agent_id == agent_id)
-        rows = conn.execute(stmt.order_by(signals.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
-    next_cursor = page[-1].id if len(rows) > limit else None
-    return JSONResponse({"data": [_signal_view(r) for r in page], "next_cursor": next_cursor})
+    refs = {"trace_id": _trace_id(trace_id) if trace_id is not None else None, "event_name": event_name}
+    return _page(
+        request,
+        principal.org_id,
+        signals,
+        _signal_view,
+        refs,
+        customer,
+        agent,
+        from_,
+        to,
+        limit,
+        cursor,
+    )
 
 
 PricedBy = Annotated[
@@ -480,29 +509,21 @@ def list_costs(
 ) -> JSONResponse:
     """Costs by id, filtered by how they were priced, trace, signal, customer and agent
     (external ids) and time (``from`` inclusive, ``to`` exclusive)."""
-    org = principal.org_id
-    stmt = select(costs).where(costs.c.org_id == org)
-    lo, hi = _bound(from_, "from"), _bound(to, "to")
-    if lo is not None:
-        stmt = stmt.where(costs.c.ts >= lo)
-    if hi is not None:
-        stmt = stmt.where(costs.c.ts < hi)
-    if priced_by is not None:
-        stmt = stmt.where(costs.c.priced_by == priced_by)
-    if trace_id is not None:
-        stmt = stmt.where(costs.c.trace_id == _trace_id(trace_id))
-    if signal_id is not None:
-        stmt = stmt.where(costs.c.signal_id == signal_id)
-    if cursor:
-        stmt = stmt.where(costs.c.id > cursor)
-    with AppState.of(request).db.read() as conn:
-        customer_id = _customer_filter(conn, org, customer)
-        if customer_id is not None:
-            stmt = stmt.where(costs.c.customer_id == customer_id)
-        agent_id = _agent_filter(conn, org, agent)
-        if agent_id is not None:
-            stmt = stmt.where(costs.c.agent_id == agent_id)
-        rows = conn.execute(stmt.order_by(costs.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
-    next_cursor = page[-1].id if len(rows) > limit else None
-    return JSONResponse({"data": [_cost_view(r) for r in page], "next_cursor": next_cursor})
+    refs = {
+        "priced_by": priced_by,
+        "trace_id": _trace_id(trace_id) if trace_id is not None else None,
+        "signal_id": signal_id,
+    }
+    return _page(
+        request,
+        principal.org_id,
+        costs,
+        _cost_view,
+        refs,
+        customer,
+        agent,
+        from_,
+        to,
+        limit,
+        cursor,
+    )
