@@ -472,7 +472,10 @@ def list_signals(
 ) -> JSONResponse:
     """Signals by id, filtered by trace, customer and agent (external ids), event name and
     time (``from`` inclusive, ``to`` exclusive)."""
-    refs = {"trace_id": _trace_id(trace_id) if trace_id is not None else None, "event_name": event_name}
+    refs = {
+        "trace_id": _trace_id(trace_id) if trace_id is not None else None,
+        "event_name": event_name,
+    }
     return _page(
         request,
         principal.org_id,
