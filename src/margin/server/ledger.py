@@ -98,6 +98,7 @@ class _Draft:
     item: Any
     key: str
     digest: str
+    ts_us: int
     row: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -501,13 +502,13 @@ class Ledger:
         for index, raw in enumerate(items):
             result = results[index]
             item = fast(raw) if fast is not None else None
-            if item is not None:
-                if item.timestamp is not None and to_micros(item.timestamp) > horizon:
-                    result.field, result.detail = "timestamp", "timestamp is too far in the future"
-                    continue
-            else:
-                item = self._validate(raw, model, result, now)
             if item is None:
+                item = self._validate(raw, model, result)
+            if item is None:
+                continue
+            ts_us = now if item.timestamp is None else to_micros(item.timestamp)
+            if ts_us > horizon:
+                result.field, result.detail = "timestamp", "timestamp is too far in the future"
                 continue
             digest = content_hash(raw)
             key = item.idempotency_key or f"auto:{digest}"
@@ -515,7 +516,7 @@ class Ledger:
             if key in first_of:
                 later.append((result, key, digest))
                 continue
-            draft = _Draft(result, item, key, digest)
+            draft = _Draft(result, item, key, digest, ts_us)
             first_of[key] = draft
             drafts.append(draft)
         if drafts:
@@ -549,7 +550,7 @@ class Ledger:
                 result.field, result.detail = first.result.field, first.result.detail
         return BatchResult(results)
 
-    def _validate(self, raw: Any, model: type[BaseModel], result: ItemResult, now: int) -> Any:
+    def _validate(self, raw: Any, model: type[BaseModel], result: ItemResult) -> Any:
         if not isinstance(raw, dict):
             result.field, result.detail = "body", "each item must be a JSON object"
             return None
@@ -563,10 +564,6 @@ class Ledger:
             result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
             result.detail = message
             return None
-        ts = getattr(item, "timestamp", None)
-        if ts is not None and to_micros(ts) > now + self.settings.max_future_seconds * 1_000_000:
-            result.field, result.detail = "timestamp", "timestamp is too far in the future"
-            return None
         return item
 
     def _prepare(
@@ -579,12 +576,11 @@ class Ledger:
             if problem:
                 draft.result.field, draft.result.detail = problem
                 continue
-            ts = draft.item.timestamp
             draft.result.id = new_id(prefix)
             draft.row = {
                 "id": draft.result.id,
                 "customer_id": customer_id,
-                "ts": to_micros(ts) if ts is not None else now,
+                "ts": draft.ts_us,
                 "idempotency_key": draft.key,
                 "content_hash": draft.digest,
                 "created_at": now,
