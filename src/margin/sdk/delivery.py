@@ -96,6 +96,9 @@ class Delivery:
         self._closed = False
         self._warned: set[str] = set()
         self._spill_wake = threading.Event()
+        # The worker's first connection looks up the idna codec; importing it there, while a
+        # busy caller holds the GIL, was seen to stall delivery for seconds.
+        "margin".encode("idna")
         self._thread = threading.Thread(target=self._run, name="margin-delivery", daemon=True)
         self._thread.start()
         self._spiller = threading.Thread(target=self._spill_full, name="margin-spill", daemon=True)

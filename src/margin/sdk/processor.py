@@ -22,10 +22,11 @@ from margin.sdk._context import (
     TraceScope,
     scope_var,
 )
+from margin.sdk._lightspan import LightSpan
 from margin.sdk.delivery import Delivery
 from margin.sdk.payloads import ATTR_STORE_PROMPT
 
-__all__ = ["MarginSpanProcessor", "scope_attributes"]
+__all__ = ["MarginSpanProcessor", "attributes_for", "scope_attributes"]
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, AttributeValue]) -> None:
@@ -60,7 +61,8 @@ def scope_attributes(scope: TraceScope) -> dict[str, AttributeValue]:
 _shared: dict[tuple[str, str | None, bool], dict[str, AttributeValue]] = {}
 
 
-def _attributes_of(scope: TraceScope) -> dict[str, AttributeValue]:
+def attributes_for(scope: TraceScope) -> dict[str, AttributeValue]:
+    """``scope_attributes(scope)``, built once per distinct scope; do not mutate it."""
     if scope.metadata:
         memo: dict[str, AttributeValue] | None = scope.__dict__.get("_margin_attributes")
         if memo is None:
@@ -104,7 +106,7 @@ class MarginSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         scope = scope_var.get()
         if scope is not None and self.delivery is not None:
-            _stamp(span, _attributes_of(scope))
+            _stamp(span, attributes_for(scope))
 
     def on_end(self, span: ReadableSpan) -> None:
         delivery = self.delivery
@@ -114,6 +116,12 @@ class MarginSpanProcessor(SpanProcessor):
         # own tracing backends, not to Margin.
         attributes = span.attributes
         if attributes and ATTR_CUSTOMER in attributes:
+            delivery.submit("traces", span)
+
+    def on_light_end(self, span: LightSpan) -> None:
+        """``on_end`` for Margin's own spans recorded without the SDK."""
+        delivery = self.delivery
+        if delivery is not None and ATTR_CUSTOMER in span.attributes:
             delivery.submit("traces", span)
 
     def shutdown(self) -> None:

@@ -11,15 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind
 
 from margin._version import __version__
+from margin.sdk._context import scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
+from margin.sdk._lightspan import clean_attributes, start_light_span
 from margin.sdk.delivery import Delivery, DeliveryConfig
-from margin.sdk.processor import MarginSpanProcessor
+from margin.sdk.processor import MarginSpanProcessor, attributes_for
 from margin.sdk.spool import default_spool_dir
 
-__all__ = ["Runtime", "configure", "delivery_stats", "flush", "get_runtime", "shutdown"]
+__all__ = [
+    "Runtime",
+    "configure",
+    "current_runtime",
+    "delivery_stats",
+    "flush",
+    "get_runtime",
+    "shutdown",
+]
 
 log = logging.getLogger("margin")
 
@@ -45,8 +59,59 @@ class Runtime:
     tracer: trace_api.Tracer
     delivery: Delivery
     provider: TracerProvider
+    scope: InstrumentationScope
+
+    def records_directly(self) -> bool:
+        """Whether Margin's own spans skip the OpenTelemetry SDK: true while Margin's processor
+        is the provider's only one and the sampler is the default (nobody else would see
+        them, and every span is kept); otherwise they go through the provider as usual."""
+        provider = self.provider
+        active = getattr(provider, "_active_span_processor", None)
+        processors = getattr(active, "_span_processors", None)
+        return (
+            type(processors) is tuple
+            and len(processors) == 1
+            and processors[0] is _processor
+            and getattr(provider, "sampler", None) in _DEFAULT_SAMPLERS
+            and not getattr(provider, "_disabled", False)
+        )
+
+    def start_span(
+        self,
+        name: str,
+        attributes: dict[str, object] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        context: Context | None = None,
+    ) -> trace_api.Span:
+        """Start one of Margin's own spans: a ``LightSpan`` when ``records_directly()``
+        (``INVALID_SPAN`` outside any ``margin.trace``, since nothing there is exported),
+        else an SDK span from this runtime's tracer."""
+        if not self.records_directly():
+            return self.tracer.start_span(
+                name,
+                context=context,
+                kind=kind,
+                attributes=attributes,  # type: ignore[arg-type]
+            )
+        scope = scope_var.get()
+        if scope is None:
+            return trace_api.INVALID_SPAN
+        merged = attributes_for(scope)
+        merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
+        return start_light_span(
+            name,
+            merged,
+            kind=kind,
+            parent_context=context,
+            resource=self.provider.resource,
+            scope=self.scope,
+            sink=_processor.on_light_end,
+        )
 
 
+_DEFAULT_SAMPLERS = (DEFAULT_ON, ALWAYS_ON)
+_SCOPE = InstrumentationScope("margin", __version__)
 _lock = threading.RLock()
 _processor = MarginSpanProcessor()
 _installed: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
@@ -102,7 +167,7 @@ def configure(
         delivery = Delivery(config)
         _processor.delivery = delivery
         _last_delivery = delivery
-        _runtime = Runtime(provider.get_tracer("margin", __version__), delivery, provider)
+        _runtime = Runtime(provider.get_tracer("margin", __version__), delivery, provider, _SCOPE)
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
@@ -134,6 +199,11 @@ def get_runtime() -> Runtime | None:
             configure()
         except Exception:
             log.warning("margin: configuration failed; tracing disabled", exc_info=True)
+    return _runtime
+
+
+def current_runtime() -> Runtime | None:
+    """The configured runtime, or None; unlike ``get_runtime`` it never configures."""
     return _runtime
 
 
@@ -197,7 +267,7 @@ def _after_fork() -> None:
     delivery = Delivery(runtime.delivery.config)
     _processor.delivery = delivery
     _last_delivery = delivery
-    _runtime = Runtime(runtime.tracer, delivery, runtime.provider)
+    _runtime = Runtime(runtime.tracer, delivery, runtime.provider, runtime.scope)
 
 
 if hasattr(os, "register_at_fork"):

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from opentelemetry.util.types import AttributeValue
 
 from margin.sdk._context import ATTR_SIGNAL, current_scope
 from margin.sdk._http import new_idempotency_key
@@ -54,13 +53,13 @@ def signal(
             return key
         encoded = orjson.dumps(dict(data or {}), default=str).decode()
         if current_scope() is not None and customer is None:
-            attributes: dict[str, AttributeValue] = {
+            attributes: dict[str, object] = {
                 ATTR_EVENT_NAME: event_name,
                 ATTR_COST_TRACING: cost_tracing,
                 ATTR_DATA: encoded,
                 ATTR_IDEMPOTENCY_KEY: key,
             }
-            runtime.tracer.start_span("margin.signal", attributes=attributes).end()
+            runtime.start_span("margin.signal", attributes).end()
             return key
         if not customer:
             _warn_once("customer", "margin: signal() outside margin.trace needs customer=; dropped")

@@ -86,7 +86,7 @@ class Trace:
             runtime = get_runtime()
             if runtime is not None:
                 token = self._scope.token
-                span = runtime.tracer.start_span(
+                span = runtime.start_span(
                     "margin.trace", context=None if token is None else _parent_context(token)
                 )
                 ctx_token = otel_context.attach(trace_api.set_span_in_context(span))

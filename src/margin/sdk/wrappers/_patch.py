@@ -159,8 +159,10 @@ def _begin(
 ) -> tuple[SpanRecorder, dict[str, Any], Any, bool] | None:
     try:
         stream = spec.is_stream(kwargs)
-        call_kwargs, state = spec.prepare(kwargs)
         rec = start_span(spec.operation, spec.provider, spec.model(args, kwargs), stream=stream)
+        if not rec.recording:
+            return None
+        call_kwargs, state = spec.prepare(kwargs)
     except Exception:
         report(f"{spec.provider} {spec.operation} start")
         return None

@@ -20,6 +20,8 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk._context import current_scope
+from margin.sdk._lightspan import LightSpan
+from margin.sdk.runtime import current_runtime
 
 __all__ = [
     "SpanRecorder",
@@ -158,11 +160,14 @@ class SpanRecorder:
     Attributes set through the recorder are collected and written to the span in one go just
     before it ends (or fails), instead of one locked, re-validated write each."""
 
-    __slots__ = ("_pending", "ended", "request_model", "span")
+    __slots__ = ("_pending", "ended", "recording", "request_model", "span")
 
-    def __init__(self, span: Span, model: str | None) -> None:
+    def __init__(self, span: Span, model: str | None, recording: bool = True) -> None:
         self.span = span
         self.request_model = model
+        #: False when nothing would record this call (Margin records directly, outside any
+        #: ``margin.trace``): wrappers then call the provider untouched.
+        self.recording = recording
         self.ended = False
         self._pending: dict[str, Any] = {}
 
@@ -248,6 +253,12 @@ def _write(span: Span, attributes: dict[str, Any]) -> None:
     # ``set_attributes`` re-validates every value under a lock; values that are already in the
     # form OpenTelemetry stores (plain scalars, tuples of str) are merged into the SDK's
     # attribute container directly when it is the one we know and nothing limits them.
+    if type(span) is LightSpan:
+        if span.end_time is None and all(_clean(v) for v in attributes.values()):
+            span.attributes.update(attributes)
+        else:
+            span.set_attributes(attributes)
+        return
     bounded = getattr(span, "_attributes", None)
     if (
         type(bounded) is BoundedAttributes
@@ -302,4 +313,10 @@ def start_span(
             if value is not None:
                 attrs[key] = value
     name = f"{operation} {model}" if model else operation
-    return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
+    runtime = current_runtime()
+    if runtime is None:
+        return SpanRecorder(
+            _tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model
+        )
+    span = runtime.start_span(name, attrs, kind=SpanKind.CLIENT)
+    return SpanRecorder(span, model, recording=span is not trace.INVALID_SPAN)

@@ -1,0 +1,216 @@
+"""Margin's own spans without the OpenTelemetry SDK: when they are used, what they record, and
+that a provider with a processor of your own still gets Margin's spans through the SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from collector import Collector, ReceivedSpan
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+import margin
+from margin.sdk._lightspan import LightSpan
+from margin.sdk.instrument import instrument_openai
+from margin.sdk.runtime import current_runtime
+
+Configure = Callable[..., None]
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
+MESSAGES: list[Any] = [{"role": "user", "content": "Capital of France?"}]
+
+
+def _flush(collector: Collector) -> list[ReceivedSpan]:
+    assert margin.flush(timeout=10)
+    return collector.spans
+
+
+def _light(sink: Callable[[LightSpan], None]) -> LightSpan:
+    return LightSpan(
+        "s",
+        SpanContext(1, 2, False, TraceFlags(1)),
+        None,
+        SpanKind.INTERNAL,
+        {},
+        Resource.create(),
+        InstrumentationScope("margin"),
+        sink,
+    )
+
+
+def test_margin_owned_provider_records_margin_spans_directly(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    runtime = current_runtime()
+    assert runtime is not None
+    assert runtime.records_directly()
+    with margin.trace("cus_1", "agent_1"):
+        root = trace_api.get_current_span()
+        margin.signal("done", cost_tracing=True)
+    assert isinstance(root, LightSpan)
+    spans = _flush(collector)
+    assert sorted(s.name for s in spans) == ["margin.signal", "margin.trace"]
+    trace_span = next(s for s in spans if s.name == "margin.trace")
+    signal_span = next(s for s in spans if s.name == "margin.signal")
+    assert signal_span.trace_id == trace_span.trace_id
+    assert signal_span.parent_span_id == trace_span.span_id
+    assert signal_span.attributes["margin.signal.cost_tracing"] is True
+    assert signal_span.attributes["margin.customer.external_id"] == "cus_1"
+
+
+def test_your_own_processor_gets_margin_spans_through_the_sdk(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    provider = trace_api.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    runtime = current_runtime()
+    assert runtime is not None
+    assert not runtime.records_directly()
+    with margin.trace("cus_1"):
+        assert not isinstance(trace_api.get_current_span(), LightSpan)
+        margin.signal("done")
+    yours = sorted(s.name for s in exporter.get_finished_spans())
+    assert yours == ["margin.signal", "margin.trace"]
+    assert sorted(s.name for s in _flush(collector)) == yours
+
+
+def test_a_sampler_of_your_own_is_obeyed(
+    otel_reset: None, collector: Collector, tmp_path: Path
+) -> None:
+    trace_api.set_tracer_provider(TracerProvider(sampler=ALWAYS_OFF))
+    assert margin.configure("mk", collector.url, spool_dir=tmp_path, export_interval=0.05)
+    runtime = current_runtime()
+    assert runtime is not None
+    assert not runtime.records_directly()
+    with margin.trace("cus_1"):
+        margin.signal("done")
+    assert _flush(collector) == []
+
+
+def test_span_api_semantics() -> None:
+    ended: list[LightSpan] = []
+    span = _light(ended.append)
+    span.set_attribute("ids", [1, 2])
+    span.set_attribute("obj", Path("/x"))
+    span.set_attributes({"n": 1, "flag": True})
+    span.update_name("renamed")
+    span.set_status(StatusCode.UNSET)
+    assert span.status.status_code is StatusCode.UNSET
+    span.set_status(Status(StatusCode.OK))
+    span.set_status(StatusCode.ERROR, "ignored once OK")
+    assert span.status.status_code is StatusCode.OK
+    try:
+        raise ValueError("bad")
+    except ValueError as exc:
+        span.record_exception(exc, {"extra": 1})
+    span.add_link(SpanContext(3, 4, True), {"l": 1})
+    span.add_link(SpanContext(0, 0, False))  # invalid: ignored
+    assert span.is_recording()
+    span.end()
+    span.end()
+    span.set_attribute("late", 1)
+    span.add_event("late")
+    assert ended == [span]
+    assert not span.is_recording()
+    assert span.name == "renamed"
+    assert span.attributes == {"ids": (1, 2), "obj": "/x", "n": 1, "flag": True}
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert event.attributes["exception.type"] == "ValueError"
+    assert event.attributes["exception.message"] == "bad"
+    assert event.attributes["extra"] == 1
+    assert len(span.links) == 1
+    assert span.end_time is not None
+    assert span.end_time >= span.start_time
+
+
+def test_context_manager_records_the_error() -> None:
+    span = _light(lambda span: None)
+    with pytest.raises(RuntimeError), span:
+        raise RuntimeError("boom")
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.end_time is not None
+
+
+def test_a_failing_sink_never_raises() -> None:
+    def sink(span: LightSpan) -> None:
+        raise OSError("disk full")
+
+    _light(sink).end()
+
+
+class _OpenAI:
+    """A loopback OpenAI: chat completions (plain and streamed), recording request bodies."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        if body.get("stream"):
+            events = (FIXTURES / "openai_chat_stream.sse").read_text().strip().split("\n\n")
+            if not (body.get("stream_options") or {}).get("include_usage"):
+                events = [e for e in events if '"choices":[]' not in e]
+            content = ("\n\n".join(events) + "\n\n").encode()
+            return httpx2.Response(
+                200, content=content, headers={"content-type": "text/event-stream"}
+            )
+        return httpx2.Response(200, json=json.loads((FIXTURES / "openai_chat.json").read_text()))
+
+
+def test_wrapped_calls_record_exact_usage_without_the_sdk(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    server = _OpenAI()
+    client = openai.OpenAI(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(server))
+    )
+    with instrument_openai(client):
+        # Outside a trace nothing would be exported: the call goes out untouched.
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        with margin.trace("cus_1", "sdr"):
+            root = trace_api.get_current_span().get_span_context()
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            chunks = list(
+                client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            )
+    assert "stream_options" not in server.bodies[0]
+    assert server.bodies[2]["stream_options"] == {"include_usage": True}
+    assert len(chunks) == 4  # the usage-only chunk Margin asked for stays hidden
+    spans = _flush(collector)
+    chats = [s for s in spans if s.name == "chat gpt-4o"]
+    assert len(chats) == 2
+    for chat in chats:
+        assert chat.trace_id == f"{root.trace_id:032x}"
+        assert chat.parent_span_id == f"{root.span_id:016x}"
+        attrs = chat.attributes
+        assert attrs["gen_ai.usage.input_tokens"] == 1200
+        assert attrs["gen_ai.usage.output_tokens"] == 300
+        assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1000
+        assert attrs["gen_ai.usage.cache_write.input_tokens"] == 150
+        assert attrs["gen_ai.usage.reasoning.output_tokens"] == 200
+        assert attrs["gen_ai.provider.name"] == "openai"
+        assert attrs["margin.customer.external_id"] == "cus_1"
+        assert attrs["margin.agent.external_id"] == "sdr"
+        assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert {c.attributes["gen_ai.response.id"] for c in chats} == {"chatcmpl-abc123", "chatcmpl-s1"}
+    assert sorted(s.name for s in spans) == ["chat gpt-4o", "chat gpt-4o", "margin.trace"]

@@ -1,0 +1,169 @@
+"""The hand-written OTLP encoder: byte-for-byte what OpenTelemetry's encoder serialises."""
+
+from __future__ import annotations
+
+import gzip
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+
+from margin.sdk._lightspan import LightSpan
+from margin.sdk._wire import encode_request
+from margin.sdk.payloads import ATTR_STORE_PROMPT, encode_traces
+
+
+def _spans() -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    resources = [
+        Resource.create({"service.name": "agent", "deployment": "prod"}),
+        Resource({"service.name": "other"}, schema_url="https://opentelemetry.io/schemas/1.21.0"),
+    ]
+    for resource in resources:
+        provider = TracerProvider(resource=resource)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        plain = provider.get_tracer("margin")
+        versioned = provider.get_tracer(
+            "lib", "1.2.3", schema_url="https://x/1", attributes={"scope.attr": "v"}
+        )
+        with plain.start_as_current_span("margin.trace", attributes={"customer": "cus_1"}):
+            span = versioned.start_span(
+                "chat gpt-4o-mini ✓",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "str": "hello",
+                    "empty": "",
+                    "unicode": "héllo ✓",
+                    "long": "x" * 5000,
+                    "bool_true": True,
+                    "bool_false": False,
+                    "one": 1,
+                    "zero": 0,
+                    "negative": -42,
+                    "big": 2**62,
+                    "float": 1.25,
+                    "float_zero": 0.0,
+                    "strings": ("stop", "length"),
+                    "ints": [1, 2, 3],
+                    "floats": (0.5,),
+                    "bools": [True, False],
+                },
+                links=[Link(SpanContext(5, 6, True), {"link.attr": 1})],
+            )
+            span.add_event("exception", {"exception.type": "ValueError"})
+            span.add_event("plain")
+            span.set_status(Status(StatusCode.ERROR, "boom"))
+            span.end()
+            ok = plain.start_span("ok", kind=SpanKind.SERVER)
+            ok.set_status(StatusCode.OK)
+            ok.end()
+        remote = SpanContext(
+            0xABC,
+            0xDEF,
+            is_remote=True,
+            trace_flags=TraceFlags(1),
+            trace_state=TraceState([("k", "v")]),
+        )
+        plain.start_span(
+            "remote child", context=set_span_in_context(NonRecordingSpan(remote))
+        ).end()
+        plain.start_span("", kind=SpanKind.CONSUMER).end()
+    return list(exporter.get_finished_spans())
+
+
+def test_bytes_match_opentelemetry_encoder() -> None:
+    spans = _spans()
+    assert len(spans) == 10
+    assert encode_request(spans) == encode_spans(spans).SerializeToString()
+
+
+def test_repeated_encodings_reuse_cached_attributes_identically() -> None:
+    spans = _spans()
+    first = encode_request(spans)
+    assert encode_request(spans) == first == encode_spans(spans).SerializeToString()
+
+
+def test_true_and_one_under_one_key_stay_distinct() -> None:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    for value in (True, 1, 1.0, "1"):
+        tracer.start_span("s", attributes={"k": value}).end()
+    spans = exporter.get_finished_spans()
+    request = ExportTraceServiceRequest.FromString(encode_request(spans))
+    values = [s.attributes[0].value for s in request.resource_spans[0].scope_spans[0].spans]
+    assert [v.WhichOneof("value") for v in values] == [
+        "bool_value",
+        "int_value",
+        "double_value",
+        "string_value",
+    ]
+
+
+def _light(attributes: dict[str, object]) -> LightSpan:
+    span = LightSpan(
+        "chat gpt-4o",
+        SpanContext(0x1234, 0x5678, False, TraceFlags(1)),
+        SpanContext(0x1234, 0x9999, False, TraceFlags(1)),
+        SpanKind.CLIENT,
+        dict(attributes),
+        Resource.create({"service.name": "agent"}),
+        InstrumentationScope("margin", "1.0"),
+        lambda span: None,
+    )
+    span.add_event("note", {"n": 1}, timestamp=5)
+    span.end(end_time=span.start_time + 10)
+    return span
+
+
+def test_light_span_encodes_as_the_same_sdk_span_would() -> None:
+    light = _light({"margin.customer.external_id": "cus_1", "gen_ai.usage.input_tokens": 12})
+    readable = ReadableSpan(
+        name=light.name,
+        context=light.context,
+        parent=light.parent,
+        resource=light.resource,
+        attributes=light.attributes,
+        events=[Event("note", {"n": 1}, timestamp=5)],
+        kind=light.kind,
+        status=light.status,
+        start_time=light.start_time,
+        end_time=light.end_time,
+        instrumentation_scope=light.instrumentation_scope,
+    )
+    assert encode_request([light]) == encode_spans([readable]).SerializeToString()
+
+
+def _decoded_attributes(body: bytes) -> list[dict[str, object]]:
+    request = ExportTraceServiceRequest.FromString(gzip.decompress(body))
+    return [
+        {kv.key: kv.value.string_value for kv in span.attributes}
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+
+
+def test_prompts_are_left_out_unless_the_scope_kept_them() -> None:
+    prompt = {"gen_ai.input.messages": "[secret]", "gen_ai.output.messages": "[answer]"}
+    stripped = _light({"margin.customer.external_id": "cus_1", **prompt})
+    kept = _light({"margin.customer.external_id": "cus_1", ATTR_STORE_PROMPT: True, **prompt})
+    first, second = _decoded_attributes(encode_traces([stripped, kept]))
+    assert set(first) == {"margin.customer.external_id"}
+    assert set(second) == {"margin.customer.external_id", ATTR_STORE_PROMPT, *prompt}
