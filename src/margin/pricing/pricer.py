@@ -23,7 +23,7 @@ from margin.usage import USAGE_KEYS, check_counts, normalize_usage
 if TYPE_CHECKING:
     from margin.store.db import Database
 
-__all__ = ["PriceResult", "Pricer"]
+__all__ = ["PriceBatch", "PriceResult", "Pricer"]
 
 _DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
@@ -72,6 +72,31 @@ def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
     return _result(None, "USD", "unpriced", None, reason, usage)
 
 
+def _counts(usage: Mapping[str, Any]) -> dict[str, Any] | PriceResult:
+    """The non-zero canonical counts of a usage block, or ``unpriced`` naming the problem."""
+    try:
+        if usage.keys() <= _KEYS:
+            counts = {k: v for k, v in usage.items() if v}
+            for value in counts.values():
+                if value.__class__ is not int or value < 0:
+                    counts = check_counts(usage)  # raises, naming the key
+        else:
+            counts = normalize_usage(usage).to_dict()
+    except ValueError as exc:
+        return _unpriced(str(exc), {})
+    return counts
+
+
+def _apply(plan: Plan, counts: dict[str, Any]) -> PriceResult:
+    if plan.reason is not None:
+        return _unpriced(plan.reason, counts)
+    try:
+        amount = plan.evaluate(counts)
+    except UnpricedError as exc:
+        return _unpriced(str(exc), counts)
+    return _result(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
+
+
 #: How long an organization's overrides are trusted before they are read again.
 OVERRIDE_TTL_SECONDS = 5.0
 
@@ -97,34 +122,37 @@ class Pricer:
     ) -> PriceResult:
         """Price one record. ``usage`` is an API usage block (canonical keys, or a provider's
         native usage shape); a bad block yields ``unpriced`` with the reason, never an error."""
-        try:
-            if usage.keys() <= _KEYS:
-                counts = {k: v for k, v in usage.items() if v}
-                for value in counts.values():
-                    if value.__class__ is not int or value < 0:
-                        counts = check_counts(usage)  # raises, naming the key
-            else:
-                counts = normalize_usage(usage).to_dict()
-        except ValueError as exc:
-            return _unpriced(str(exc), {})
+        counts = _counts(usage)
+        if isinstance(counts, PriceResult):
+            return counts
         if not model:
             return _unpriced("model is required", counts)
         if not counts:
             return _unpriced("missing usage", counts)
         if time.monotonic() - self._loaded_at.get(org_id, 0.0) >= OVERRIDE_TTL_SECONDS:
             self.overrides(org_id)  # drops this org's cached plans if its overrides changed
+        return _apply(self._resolve(org_id, provider, model, at_us, context), counts)
+
+    def batch(self, org_id: str) -> PriceBatch:
+        """A pricer for the records of one ingest request of ``org_id`` (see ``PriceBatch``)."""
+        if time.monotonic() - self._loaded_at.get(org_id, 0.0) >= OVERRIDE_TTL_SECONDS:
+            self.overrides(org_id)
+        return PriceBatch(self, org_id)
+
+    def _resolve(
+        self,
+        org_id: str,
+        provider: str | None,
+        model: str,
+        at_us: int,
+        context: Mapping[str, str] | None,
+    ) -> Plan:
         ctx = tuple(sorted(context.items())) if context else ()
         key = (org_id, provider, model, at_us // _DAY_US, ctx)
         plan = self._plans.get(key)
         if plan is None or plan.volatility:
             plan = self._plan_for(key, org_id, provider, model, at_us, context, plan)
-        if plan.reason is not None:
-            return _unpriced(plan.reason, counts)
-        try:
-            amount = plan.evaluate(counts)
-        except UnpricedError as exc:
-            return _unpriced(str(exc), counts)
-        return _result(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
+        return plan
 
     def invalidate(self, org_id: str | None = None) -> None:
         """Forget cached resolutions (after a tenant price override changes)."""
@@ -199,3 +227,34 @@ class Pricer:
             if len(self._plans) >= _MAX_CACHE:
                 self._plans.clear()
             self._plans[key] = plan
+
+
+class PriceBatch:
+    """``Pricer.price`` (without a price context) for the records of one ingest request of one
+    organization. Its overrides are looked at once, when the batch is made, and each
+    (provider, model, UTC day) resolves its plan once; a plan that varies within the day
+    (off-peak prices, an override starting that day) is resolved per record, as by
+    ``Pricer.price``. The batch lives for one request: nothing is shared between tenants."""
+
+    def __init__(self, pricer: Pricer, org_id: str) -> None:
+        self._pricer = pricer
+        self._org_id = org_id
+        self._plans: dict[tuple[str | None, str, int], Plan] = {}
+
+    def price(
+        self, provider: str | None, model: str | None, usage: Mapping[str, Any], at_us: int
+    ) -> PriceResult:
+        counts = _counts(usage)
+        if isinstance(counts, PriceResult):
+            return counts
+        if not model:
+            return _unpriced("model is required", counts)
+        if not counts:
+            return _unpriced("missing usage", counts)
+        key = (provider, model, at_us // _DAY_US)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._pricer._resolve(self._org_id, provider, model, at_us, None)
+            if not plan.volatility:
+                self._plans[key] = plan
+        return _apply(plan, counts)

@@ -6,23 +6,26 @@ REST routes, the OTLP receiver and compatibility adapters all ingest through ``L
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
-from operator import itemgetter
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import JSON, Connection, Table, select
+from sqlalchemy import Connection, Table
 
 from margin._ids import new_id
 from margin._money import MoneyError, parse_amount, to_nanos
 from margin._time import now_micros, to_micros
 from margin.pricing import Pricer
+from margin.server._results import (
+    BatchResult,
+    ItemResult,
+    content_hash,
+    mark_conflict,
+    settle_repeats,
+)
+from margin.server._rows import existing, insert_rows
+from margin.server._tracecosts import TraceCosts
 from margin.server.items import CostIn, EventIn, SignalIn
 from margin.settings import Settings
 from margin.store.attribution import relink_traces, winners
@@ -31,65 +34,10 @@ from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.rollups import CostRollup, SignalRollup, cost_key
 from margin.store.schema import costs, events, signals
 
-__all__ = ["BatchResult", "BeforeCommit", "ItemResult", "Ledger", "content_hash", "insert_rows"]
-
-_CHUNK = 500
-_KEY_CONFLICT = ("org_id", "idempotency_key")
+__all__ = ["BatchResult", "BeforeCommit", "ItemResult", "Ledger", "content_hash"]
 
 #: Extra work run inside an ingest's write transaction, just before it commits.
 BeforeCommit = Callable[[Connection], None]
-
-
-def content_hash(item: Mapping[str, Any]) -> str:
-    """A digest of an item as sent: a retry hashes the same. (Hashes are only compared
-    between items with the same idempotency key, so the key itself may be part of it.)"""
-    return hashlib.blake2b(
-        orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
-    ).hexdigest()
-
-
-@dataclass
-class ItemResult:
-    index: int
-    status: str  # ingested | duplicate | conflict | failed
-    id: str | None = None
-    idempotency_key: str | None = None
-    field: str | None = None
-    detail: str | None = None
-
-
-@dataclass
-class BatchResult:
-    items: list[ItemResult]
-
-    @property
-    def ingested(self) -> int:
-        return sum(1 for i in self.items if i.status == "ingested")
-
-    @property
-    def duplicates(self) -> int:
-        return sum(1 for i in self.items if i.status == "duplicate")
-
-    @property
-    def failed(self) -> list[ItemResult]:
-        return [i for i in self.items if i.status in ("failed", "conflict")]
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "ingested": self.ingested,
-            "duplicates": self.duplicates,
-            "failed": [
-                {
-                    "index": i.index,
-                    "idempotency_key": i.idempotency_key,
-                    "status": i.status,
-                    "field": i.field,
-                    "detail": i.detail,
-                }
-                for i in self.failed
-            ],
-            "items": [{"index": i.index, "id": i.id, "status": i.status} for i in self.items],
-        }
 
 
 @dataclass
@@ -101,6 +49,19 @@ class _Draft:
     ts_us: int
     row: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """One kind of items of an ingest request, between validation and their results."""
+
+    table: Table
+    store: Any
+    results: list[ItemResult]
+    drafts: list[_Draft] = field(default_factory=list)
+    first_of: dict[str, _Draft] = field(default_factory=dict)
+    repeats: list[tuple[ItemResult, str, str]] = field(default_factory=list)
+    parties: _Parties | None = None
 
 
 class _Parties:
@@ -156,271 +117,6 @@ class _Parties:
         AGENTS.remember(org_id, self.agents)
 
 
-def _conflict(result: ItemResult) -> None:
-    result.status = "conflict"
-    result.field = "idempotency_key"
-    result.detail = "idempotency key already used with different content"
-
-
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert rows, skipping those whose idempotency key exists; returns the inserted keys."""
-    return insert_rows(conn, table, rows)
-
-
-def insert_rows(
-    conn: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    conflict: Sequence[str] = _KEY_CONFLICT,
-    returning: str | None = "idempotency_key",
-) -> set[str]:
-    """Insert rows through the driver's fast path, skipping those that collide on the unique
-    ``conflict`` columns; returns the ``returning`` column of the rows inserted (nothing
-    when ``returning`` is None). Rows hold plain column values (JSON as Python objects)."""
-    if not rows:
-        return set()
-    if conn.dialect.name == "sqlite":
-        return _insert_sqlite(conn, table, rows, tuple(conflict), returning)
-    return _insert_postgres(conn, table, rows, tuple(conflict), returning)
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-@dataclass(frozen=True)
-class _Shape:
-    columns: list[str]
-    json_at: list[int]
-    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
-
-
-_SHAPES: dict[str, _Shape] = {}
-
-
-def _shape(table: Table) -> _Shape:
-    shape = _SHAPES.get(table.name)
-    if shape is None:
-        columns = [c.name for c in table.columns]
-        json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
-        shape = _SHAPES[table.name] = _Shape(columns, json_at, itemgetter(*columns))
-    return shape
-
-
-def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """Each row's values in column order (absent keys are NULL), JSON columns as text."""
-    try:
-        values = [list(shape.getter(row)) for row in rows]
-    except KeyError:
-        values = [[row.get(c) for c in shape.columns] for row in rows]
-    if shape.json_at:
-        dumps = orjson.dumps
-        for value in values:
-            for i in shape.json_at:
-                if value[i] is not None:
-                    value[i] = dumps(value[i]).decode()
-    return values
-
-
-def _insert_postgres(
-    conn: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    conflict: tuple[str, ...],
-    returning: str | None,
-) -> set[str]:
-    # COPY into a per-connection staging table, then one INSERT … SELECT: several times
-    # faster than row-at-a-time statements, and ON CONFLICT still makes it exactly-once.
-    shape = _shape(table)
-    stage = f"_stage_{table.name}"
-    names = ", ".join(shape.columns)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
-        "ON COMMIT DELETE ROWS"
-    )
-    with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-        for value in _values(shape, rows):
-            copy.write_row(value)
-    cursor.execute(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        + (f" RETURNING {returning}" if returning else "")
-    )
-    inserted = {key for (key,) in cursor.fetchall()} if returning else set()
-    cursor.execute(f"DELETE FROM {stage}")
-    return inserted
-
-
-def _insert_sqlite(
-    conn: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    conflict: tuple[str, ...],
-    returning: str | None,
-) -> set[str]:
-    # The driver's executemany is several times faster than a compiled multi-VALUES insert.
-    # Writes hold SQLite's write lock from BEGIN IMMEDIATE, and keys already stored were
-    # selected inside this transaction, so every row is new unless the batch itself was not
-    # deduplicated; the change counter proves it, and a mismatch falls back to a lookup.
-    shape = _shape(table)
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(shape.columns)}) "
-        f"VALUES ({', '.join('?' * len(shape.columns))}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    )
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    before = raw.total_changes
-    conn.exec_driver_sql(sql, [tuple(v) for v in _values(shape, rows)])
-    if returning is None:
-        return set()
-    if raw.total_changes - before == len(rows):
-        return {row[returning] for row in rows}
-    # Only idempotency keys are looked up again (other tables ask for no result).
-    assert returning == "idempotency_key"
-    assert conflict == _KEY_CONFLICT
-    org_id = rows[0]["org_id"]
-    ids = {row["id"] for row in rows}
-    stored = _existing(conn, table, org_id, [row["idempotency_key"] for row in rows])
-    return {key for key, (row_id, _digest) in stored.items() if row_id in ids}
-
-
-def _existing(
-    conn: Connection, table: Table, org_id: str, keys: Iterable[str]
-) -> dict[str, tuple[str, str]]:
-    """idempotency key → (id, content hash) of stored facts."""
-    wanted = list(keys)
-    found: dict[str, tuple[str, str]] = {}
-    if not wanted:
-        return found
-    if conn.dialect.name == "postgresql":
-        # One array parameter: an IN list of hundreds of parameters plans and binds slowly.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(
-            f"SELECT idempotency_key, id, content_hash FROM {table.name} "
-            "WHERE org_id = %s AND idempotency_key = ANY(%s)",
-            (org_id, wanted),
-        )
-        return {key: (row_id, digest) for key, row_id, digest in cursor.fetchall()}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = conn.execute(
-            select(table.c.idempotency_key, table.c.id, table.c.content_hash).where(
-                table.c.org_id == org_id,
-                table.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
-            )
-        )
-        found.update({r.idempotency_key: (r.id, r.content_hash) for r in rows})
-    return found
-
-
-_COST_FIELDS = frozenset(CostIn.model_fields)
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"[0-9a-f]{16}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-@dataclass(slots=True)
-class _BuiltCost:
-    """A cost item checked by ``_built_cost``: the attributes ``CostIn`` would have."""
-
-    customer: str | None
-    agent: str | None
-    timestamp: datetime | None
-    idempotency_key: str | None
-    trace_id: str | None
-    span_id: str | None
-    response_id: str | None
-    provider: str | None
-    model: str | None
-    operation: str | None
-    amount: Decimal | None
-    currency: str | None
-    usage: dict[str, Any] | None
-    customer_id: None = None
-    agent_id: None = None
-    price_context: None = None
-
-
-#: (field, shortest, longest) of the ``CostIn`` strings (stripped of whitespace first).
-_COST_TEXT = (
-    ("customer", 1, 256),
-    ("agent", 1, 256),
-    ("idempotency_key", 1, 256),
-    ("response_id", 0, 256),
-    ("provider", 1, 64),
-    ("model", 1, 256),
-    ("operation", 0, 64),
-)
-_COST_IDS = (("trace_id", _TRACE_ID), ("span_id", _SPAN_ID), ("currency", _CURRENCY))
-_NO_REFS = ("customer_id", "agent_id", "price_context")
-
-
-def _built_cost(raw: Any) -> _BuiltCost | None:
-    """The item as ``CostIn`` would validate it, when it is plainly valid (every string already
-    stripped and within bounds, ids and currency well-formed, an exact non-negative amount
-    with a currency or a usage dict, an aware timestamp); None to validate it with ``CostIn``
-    instead (which then reports the problem exactly as for REST callers)."""
-    if type(raw) is not dict or not raw.keys() <= _COST_FIELDS:
-        return None
-    get = raw.get
-    for name in _NO_REFS:
-        if get(name) is not None:
-            return None
-    for name, low, high in _COST_TEXT:
-        value = get(name)
-        if value is None:
-            continue
-        if type(value) is not str or not low <= len(value) <= high:
-            return None
-        if value and (value[0].isspace() or value[-1].isspace()):
-            return None
-    for name, pattern in _COST_IDS:
-        value = get(name)
-        if value is not None and (type(value) is not str or not pattern.fullmatch(value)):
-            return None
-    ts = get("timestamp")
-    if ts is not None and (type(ts) is not datetime or ts.utcoffset() is None):
-        return None
-    usage = get("usage")
-    if usage is not None:
-        if type(usage) is not dict:
-            return None
-        for name in usage:
-            if type(name) is not str:
-                return None
-        usage = dict(usage)
-    amount = get("amount")
-    currency = get("currency")
-    if amount is not None:
-        if type(amount) not in (str, int, Decimal) or currency is None:
-            return None
-        try:
-            amount = parse_amount(amount)
-            to_nanos(amount)
-        except MoneyError:
-            return None
-        if amount < 0:
-            return None
-    elif not usage:
-        return None
-    return _BuiltCost(
-        get("customer"),
-        get("agent"),
-        ts,
-        get("idempotency_key"),
-        get("trace_id"),
-        get("span_id"),
-        get("response_id"),
-        get("provider"),
-        get("model"),
-        get("operation"),
-        amount,
-        currency,
-        usage,
-    )
-
-
 class Ledger:
     """Stores signals, costs and events, each exactly once per idempotency key."""
 
@@ -454,21 +150,6 @@ class Ledger:
         """Store costs, pricing usage that arrives without an amount."""
         return self._ingest(org_id, items, CostIn, costs, self._store_costs, source, before_commit)
 
-    def ingest_built_costs(
-        self,
-        org_id: str,
-        items: Sequence[Any],
-        source: str,
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> BatchResult:
-        """``ingest_costs`` for items the server built itself (the OTLP converter): the same
-        checks and results, by a fast path for the shapes the converter builds; any item it
-        is not sure of is validated by ``CostIn`` exactly as for REST callers."""
-        return self._ingest(
-            org_id, items, CostIn, costs, self._store_costs, source, before_commit, _built_cost
-        )
-
     def ingest_events(
         self,
         org_id: str,
@@ -482,6 +163,34 @@ class Ledger:
             org_id, items, EventIn, events, self._store_events, source, before_commit
         )
 
+    def ingest_export(
+        self,
+        org_id: str,
+        signal_items: Sequence[Any],
+        cost_items: Sequence[dict[str, Any]],
+        source: str,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> tuple[BatchResult, BatchResult]:
+        """Signals, and costs the server built itself (the OTLP converter's, see
+        ``TraceCosts``), in one transaction: one commit for a whole export. Signals are
+        stored first, so that costs are attributed to a signal arriving with them."""
+        now = now_micros()
+        horizon = now + self.settings.max_future_seconds * 1_000_000
+        batch = self._plan(signal_items, SignalIn, signals, self._store_signals, now, horizon)
+        built = TraceCosts(cost_items, self.pricer.batch(org_id), now, horizon)
+        if batch.drafts or built.pending or before_commit is not None:
+            with self.db.write() as conn:
+                if batch.drafts:
+                    self._write(conn, org_id, batch, now, source)
+                built.write(conn, org_id, source, self.settings.auto_create_customers)
+                if before_commit is not None:
+                    before_commit(conn)
+            if batch.parties is not None:
+                batch.parties.remember(org_id)
+            built.remember(org_id)
+        return self._settle(batch), built.settle()
+
     def _ingest(
         self,
         org_id: str,
@@ -491,19 +200,38 @@ class Ledger:
         store: Any,
         source: str,
         before_commit: BeforeCommit | None = None,
-        fast: Callable[[Any], Any] | None = None,
     ) -> BatchResult:
         now = now_micros()
-        results = [ItemResult(index=i, status="failed") for i in range(len(items))]
-        drafts: list[_Draft] = []
-        first_of: dict[str, _Draft] = {}
-        later: list[tuple[ItemResult, str, str]] = []
         horizon = now + self.settings.max_future_seconds * 1_000_000
+        batch = self._plan(items, model, table, store, now, horizon)
+        if batch.drafts or before_commit is not None:
+            with self.db.write() as conn:
+                if batch.drafts:
+                    self._write(conn, org_id, batch, now, source)
+                if before_commit is not None:
+                    before_commit(conn)
+            if batch.parties is not None:
+                batch.parties.remember(org_id)
+        return self._settle(batch)
+
+    def _plan(
+        self,
+        items: Sequence[Any],
+        model: type[BaseModel],
+        table: Table,
+        store: Any,
+        now: int,
+        horizon: int,
+    ) -> _Batch:
+        """Validate and digest a batch's items (no store access): items to write, and items
+        repeating an earlier key of the batch, settled once the first one is."""
+        batch = _Batch(
+            table, store, [ItemResult(index=i, status="failed") for i in range(len(items))]
+        )
+        first_of = batch.first_of
         for index, raw in enumerate(items):
-            result = results[index]
-            item = fast(raw) if fast is not None else None
-            if item is None:
-                item = self._validate(raw, model, result)
+            result = batch.results[index]
+            item = self._validate(raw, model, result)
             if item is None:
                 continue
             ts_us = now if item.timestamp is None else to_micros(item.timestamp)
@@ -514,41 +242,32 @@ class Ledger:
             key = item.idempotency_key or f"auto:{digest}"
             result.idempotency_key = key
             if key in first_of:
-                later.append((result, key, digest))
+                batch.repeats.append((result, key, digest))
                 continue
             draft = _Draft(result, item, key, digest, ts_us)
             first_of[key] = draft
-            drafts.append(draft)
-        if drafts:
-            with self.db.write() as conn:
-                stored = _existing(conn, table, org_id, first_of)
-                fresh = []
-                for draft in drafts:
-                    if draft.key in stored:
-                        draft.result.id, digest = stored[draft.key]
-                        if digest == draft.digest:
-                            draft.result.status = "duplicate"
-                        else:
-                            _conflict(draft.result)
-                    else:
-                        fresh.append(draft)
-                parties = _Parties(conn, org_id, fresh, self.settings.auto_create_customers)
-                store(conn, org_id, fresh, parties, now, source)
-                if before_commit is not None:
-                    before_commit(conn)
-            parties.remember(org_id)
-        elif before_commit is not None:
-            with self.db.write() as conn:
-                before_commit(conn)
-        for result, key, digest in later:
-            first = first_of[key]
-            if first.result.status in ("ingested", "duplicate") and first.digest == digest:
-                result.status, result.id = "duplicate", first.result.id
-            elif first.digest != digest:
-                _conflict(result)
+            batch.drafts.append(draft)
+        return batch
+
+    def _write(self, conn: Connection, org_id: str, batch: _Batch, now: int, source: str) -> None:
+        """Store a planned batch inside the caller's write transaction."""
+        stored = existing(conn, batch.table, org_id, batch.first_of)
+        fresh = []
+        for draft in batch.drafts:
+            if draft.key in stored:
+                draft.result.id, digest = stored[draft.key]
+                if digest == draft.digest:
+                    draft.result.status = "duplicate"
+                else:
+                    mark_conflict(draft.result)
             else:
-                result.field, result.detail = first.result.field, first.result.detail
-        return BatchResult(results)
+                fresh.append(draft)
+        batch.parties = _Parties(conn, org_id, fresh, self.settings.auto_create_customers)
+        batch.store(conn, org_id, fresh, batch.parties, now, source)
+
+    def _settle(self, batch: _Batch) -> BatchResult:
+        settle_repeats(batch.repeats, batch.first_of)
+        return BatchResult(batch.results)
 
     def _validate(self, raw: Any, model: type[BaseModel], result: ItemResult) -> Any:
         if not isinstance(raw, dict):
@@ -596,10 +315,10 @@ class Ledger:
         """Insert the drafts' rows; a key taken meanwhile by another writer is a duplicate."""
         for draft in drafts:
             draft.row["org_id"] = org_id
-        inserted = _insert(conn, table, [d.row for d in drafts])
+        inserted = insert_rows(conn, table, [d.row for d in drafts])
         done = []
         late = [d for d in drafts if d.key not in inserted]
-        stored = _existing(conn, table, org_id, [d.key for d in late]) if late else {}
+        stored = existing(conn, table, org_id, [d.key for d in late]) if late else {}
         for draft in drafts:
             if draft.key in inserted:
                 draft.result.status = "ingested"
@@ -609,7 +328,7 @@ class Ledger:
             if digest == draft.digest:
                 draft.result.status = "duplicate"
             else:
-                _conflict(draft.result)
+                mark_conflict(draft.result)
         return done
 
     # -- per-kind storage ------------------------------------------------------------------
@@ -675,7 +394,7 @@ class Ledger:
         if not rows:
             return
         names = [row.pop("_event_name") for row in rows]
-        inserted = _insert(conn, costs, rows)
+        inserted = insert_rows(conn, costs, rows)
         for row, name in zip(rows, names, strict=True):
             if row["idempotency_key"] in inserted:
                 rollup.add(_rollup_key(org_id, row, name), row["amount_nanos"])

@@ -74,6 +74,9 @@ class Span:
     attributes: dict[str, Any]
     status: str
     resource: dict[str, Any] = field(default_factory=dict)
+    #: The customer and agent external ids of the span's own attributes (set by ``convert``).
+    customer: str | None = None
+    agent: str | None = None
 
     @property
     def end(self) -> datetime:
@@ -148,6 +151,7 @@ def decode(
 
 
 _SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
+_which = AnyValue.WhichOneof
 
 
 def _value(value: AnyValue) -> Any:
@@ -159,19 +163,33 @@ def _value(value: AnyValue) -> Any:
     if kind == "array_value":
         return [_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
-        return _attributes(value.kvlist_value.values)
+        return _attributes(value.kvlist_value.values, {})
     if kind == "bytes_value":
         return value.bytes_value.hex()
     return getattr(value, kind)
 
 
-def _attributes(pairs: Any) -> dict[str, Any]:
+def _attributes(pairs: Any, kinds: dict[str, str]) -> dict[str, Any]:
+    """Attributes as a dict. ``kinds`` remembers each key's scalar kind within a request: a
+    key almost always keeps its kind, and reading that field directly saves a ``WhichOneof``.
+    A set field is truthy except for its zero value, so a falsy read is asked again."""
     out: dict[str, Any] = {}
     kv: KeyValue
     for kv in pairs:
+        key = kv.key
         value = kv.value
-        kind = value.WhichOneof("value")
-        out[kv.key] = getattr(value, kind) if kind in _SCALARS else _value(value)
+        kind = kinds.get(key)
+        if kind is not None:
+            found = getattr(value, kind)
+            if found:
+                out[key] = found
+                continue
+        kind = _which(value, "value")
+        if kind in _SCALARS:
+            kinds[key] = kind
+            out[key] = getattr(value, kind)
+        else:
+            out[key] = _value(value)
     return out
 
 
@@ -179,8 +197,10 @@ def spans_of(request: ExportTraceServiceRequest) -> tuple[list[Span], list[str]]
     """The request's spans, and a reason for each span refused for invalid ids."""
     spans: list[Span] = []
     rejected: list[str] = []
+    kinds: dict[str, str] = {}
+    status = _STATUS
     for rs in request.resource_spans:
-        resource = _attributes(rs.resource.attributes)
+        resource = _attributes(rs.resource.attributes, kinds)
         for ss in rs.scope_spans:
             for sp in ss.spans:
                 trace_id, span_id = sp.trace_id, sp.span_id
@@ -201,8 +221,8 @@ def spans_of(request: ExportTraceServiceRequest) -> tuple[list[Span], list[str]]
                         sp.kind,
                         start,
                         sp.end_time_unix_nano or start,
-                        _attributes(sp.attributes),
-                        _STATUS.get(sp.status.code, "unset"),
+                        _attributes(sp.attributes, kinds),
+                        status.get(sp.status.code, "unset"),
                         resource,
                     )
                 )
@@ -238,13 +258,26 @@ _PAID_SIGNAL_NAMES = frozenset({"signal", "paid.trace.signal"})
 Parties = tuple[str | None, str | None]
 #: (customer, agent) external ids recorded on already stored spans of the given traces.
 StoredParties = Callable[[set[str]], Mapping[str, Parties]]
+#: The columns of a span row as ``convert`` builds it, in order (the store adds the tenant).
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_us",
+    "end_us",
+    "attributes",
+    "status",
+)
 
 
 @dataclass
 class Converted:
     """What one export request becomes: span rows, ledger items, and refusals."""
 
-    span_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: One tuple per distinct span, in ``SPAN_COLUMNS`` order.
+    span_rows: list[tuple[Any, ...]] = field(default_factory=list)
     signals: list[dict[str, Any]] = field(default_factory=list)
     costs: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
@@ -271,6 +304,8 @@ def _ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
         if value is None:
             continue
         if type(value) is str:
+            if value and len(value) <= 256 and not (value[0].isspace() or value[-1].isspace()):
+                return value  # already as stripping and truncating would leave it
             text = value.strip()
             if text:
                 return text[:256]
@@ -281,6 +316,8 @@ def _ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
 
 #: attribute key → whether it holds a prompt or completion (memo of ``_PROMPT.search``).
 _PROMPT_KEYS: dict[str, bool] = {}
+#: The keys of ``_PROMPT_KEYS`` that are not prompts, for one subset test per span.
+_PLAIN_KEYS: set[str] = set()
 
 
 def _is_prompt(key: str) -> bool:
@@ -289,54 +326,62 @@ def _is_prompt(key: str) -> bool:
         found = _PROMPT.search(key) is not None
         if len(_PROMPT_KEYS) < 50_000:
             _PROMPT_KEYS[key] = found
+            if not found:
+                _PLAIN_KEYS.add(key)
     return found
 
 
 def _stored_attributes(span: Span) -> dict[str, Any]:
     attributes = span.attributes
-    if attributes.get(_STORE_PROMPT) is True:
-        return attributes
-    known = _PROMPT_KEYS
-    for key in attributes:
-        if known.get(key) is not False:
-            break
-    else:
-        return attributes  # no prompt keys (the common case): stored as received
+    if attributes.keys() <= _PLAIN_KEYS or attributes.get(_STORE_PROMPT) is True:
+        return attributes  # no prompt keys (the common case), or the trace asked to keep them
     return {k: v for k, v in attributes.items() if not _is_prompt(k)}
+
+
+_EXTRA_NAMES = frozenset(_EXTRA_USAGE.values())
+_AMOUNT_NAMES = frozenset(name for name, _ in _AMOUNTS)
 
 
 def _call(span: Span) -> _Call | str | None:
     """The AI call a span records, a reason it cannot be one, or None for other spans."""
     attributes = span.attributes
     usage = from_span_attributes(attributes).to_dict()
-    for key, name in _EXTRA_USAGE.items():
-        value = attributes.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            usage[key] = round(value)
+    if not _EXTRA_NAMES.isdisjoint(attributes):
+        for key, name in _EXTRA_USAGE.items():
+            value = attributes.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                usage[key] = round(value)
     amount = currency = None
-    for amount_key, currency_key in _AMOUNTS:
-        if amount_key not in attributes:
-            continue
-        try:
-            amount = str(parse_amount(attributes[amount_key]))
-            currency = str(attributes.get(currency_key) or "USD").strip().upper()
-        except MoneyError as exc:
-            if not usage:
-                return f"span {span.span_id}: {amount_key}: {exc}"
-        break
+    if not _AMOUNT_NAMES.isdisjoint(attributes):
+        for amount_key, currency_key in _AMOUNTS:
+            if amount_key not in attributes:
+                continue
+            try:
+                amount = str(parse_amount(attributes[amount_key]))
+                currency = str(attributes.get(currency_key) or "USD").strip().upper()
+            except MoneyError as exc:
+                if not usage:
+                    return f"span {span.span_id}: {amount_key}: {exc}"
+            break
     if not usage and amount is None:
         return None
     found = span_model(attributes)
+    provider, model, operation, response_id = (
+        found.provider,
+        found.model,
+        found.operation,
+        found.response_id,
+    )
     return _Call(
-        span=span,
-        provider=found.provider[:64] if found.provider else None,
-        model=found.model[:256] if found.model else None,
-        operation=found.operation[:64] if found.operation else None,
-        response_id=found.response_id[:200] if found.response_id else None,
-        usage=usage,
-        amount=amount,
-        currency=currency,
-        ours=attributes.get(_INSTRUMENTATION) == "margin",
+        span,
+        provider[:64] if provider else None,
+        model[:256] if model else None,
+        operation[:64] if operation else None,
+        response_id[:200] if response_id else None,
+        usage,
+        amount,
+        currency,
+        attributes.get(_INSTRUMENTATION) == "margin",
     )
 
 
@@ -376,7 +421,7 @@ def _dedupe(calls: list[_Call], spans: Mapping[tuple[str, str], Span]) -> list[_
                 break
             above = spans.get((call.span.trace_id, parent))
             parent, depth = (above.parent_span_id if above else None), depth + 1
-    return [c for c in kept if id(c) not in dropped]
+    return [c for c in kept if id(c) not in dropped] if dropped else kept
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
@@ -464,51 +509,57 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
     by_span: dict[tuple[str, str], Span] = {}
     for span in spans:
         by_span.setdefault((span.trace_id, span.span_id), span)
+    # (customer, agent) of each trace: the first of its spans that names one.
     trace_parties: dict[str, list[str | None]] = {}
-    own: dict[int, Parties] = {}  # id(span) → its own (customer, agent) attributes
-    for span in by_span.values():
-        mine = own[id(span)] = (
-            _ref(span.attributes, CUSTOMER_KEYS),
-            _ref(span.attributes, AGENT_KEYS),
-        )
-        known = trace_parties.setdefault(span.trace_id, [None, None])
-        known[0] = known[0] or mine[0]
-        known[1] = known[1] or mine[1]
-    resources: dict[int, Parties] = {}
     calls: list[_Call] = []
     signal_spans: list[Span] = []
+    rows = out.span_rows
     for span in by_span.values():
-        out.span_rows.append(
-            {
-                "trace_id": span.trace_id,
-                "span_id": span.span_id,
-                "parent_span_id": span.parent_span_id,
-                "name": span.name,
-                "kind": span.kind,
-                "start_us": span.start_ns // 1000,
-                "end_us": span.end_ns // 1000,
-                "attributes": _stored_attributes(span),
-                "status": span.status,
-            }
-        )
         a = span.attributes
+        customer = span.customer = _ref(a, CUSTOMER_KEYS)
+        agent = span.agent = _ref(a, AGENT_KEYS)
+        if customer or agent:
+            known = trace_parties.get(span.trace_id)
+            if known is None:
+                trace_parties[span.trace_id] = [customer, agent]
+            else:
+                known[0] = known[0] or customer
+                known[1] = known[1] or agent
+        rows.append(
+            (
+                span.trace_id,
+                span.span_id,
+                span.parent_span_id,
+                span.name,
+                span.kind,
+                span.start_ns // 1000,
+                span.end_ns // 1000,
+                _stored_attributes(span),
+                span.status,
+            )
+        )
+        name = span.name
         if (
-            span.name == "margin.signal"
+            name == "margin.signal"
             or "margin.signal.event_name" in a
-            or (span.name in _PAID_SIGNAL_NAMES and "event_name" in a)
+            or (name in _PAID_SIGNAL_NAMES and "event_name" in a)
         ):
             signal_spans.append(span)
             continue
         call = _call(span)
+        if call is None:
+            continue
         if isinstance(call, str):
             out.rejected.append(call)
-        elif call is not None:
+        else:
             calls.append(call)
     kept = _dedupe(calls, by_span)
     out.merged = len(calls) - len(kept)
+    resources: dict[int, Parties] = {}
+    unknown_trace: list[str | None] = [None, None]
 
     def parties(span: Span) -> Parties:
-        customer, agent = own[id(span)]
+        customer, agent = span.customer, span.agent
         if customer is None or agent is None:
             res = resources.get(id(span.resource))
             if res is None:
@@ -517,8 +568,9 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
                     _ref(span.resource, AGENT_KEYS),
                 )
             customer, agent = customer or res[0], agent or res[1]
-        known = trace_parties.get(span.trace_id) or [None, None]
-        return customer or known[0], agent or known[1]
+            known = trace_parties.get(span.trace_id, unknown_trace)
+            customer, agent = customer or known[0], agent or known[1]
+        return customer, agent
 
     unknown = {s.trace_id for s in [*signal_spans, *(c.span for c in kept)] if not parties(s)[0]}
     earlier = stored(unknown) if unknown else {}

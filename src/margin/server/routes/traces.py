@@ -19,13 +19,15 @@ from starlette.responses import Response
 
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin.server._rows import insert_tuples
 from margin.server.auth import require
-from margin.server.ledger import BatchResult, Ledger, insert_rows
+from margin.server.ledger import BatchResult, Ledger
 from margin.server.otlp import (
     AGENT_KEYS,
     CUSTOMER_KEYS,
     JSON,
     PROTOBUF,
+    SPAN_COLUMNS,
     Converted,
     OtlpError,
     TooLarge,
@@ -76,14 +78,15 @@ def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str,
 
 
 _SPAN_KEY = ("org_id", "trace_id", "span_id")
+_SPAN_COLUMNS = ("org_id", *SPAN_COLUMNS, "created_at")
 
 
-def _store_spans(conn: Connection, org_id: str, rows: list[dict[str, Any]]) -> None:
+def _store_spans(conn: Connection, org_id: str, rows: list[tuple[Any, ...]]) -> None:
     """Insert span rows; a span stored by an earlier export is kept as it was."""
     now = now_micros()
-    for row in rows:
-        row["org_id"], row["created_at"] = org_id, now
-    insert_rows(conn, spans, rows, conflict=_SPAN_KEY, returning=None)
+    dumps = orjson.dumps
+    values = [(org_id, *row[:7], dumps(row[7]).decode(), row[8], now) for row in rows]
+    insert_tuples(conn, spans.name, _SPAN_COLUMNS, values, _SPAN_KEY)
 
 
 def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> list[str]:
@@ -99,9 +102,8 @@ def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> li
 
 
 def receive(state: AppState, org_id: str, request: Any) -> Received:
-    """Store an ``ExportTraceServiceRequest``'s spans, signals and costs; returns after the
-    commits, so an acknowledgement means durable. The span rows are written in the first
-    ledger transaction (one commit for a request of spans and costs)."""
+    """Store an ``ExportTraceServiceRequest``'s spans, signals and costs in one transaction;
+    returns after its commit, so an acknowledgement means durable."""
     found, rejected = spans_of(request)
     converted: Converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
     rejected += converted.rejected
@@ -110,30 +112,16 @@ def receive(state: AppState, org_id: str, request: Any) -> Received:
     def store_spans(conn: Connection) -> None:
         _store_spans(conn, org_id, pending)
 
-    hook = store_spans if pending else None
     ledger = Ledger(state.db, state.pricer, state.settings)
-    if converted.signals:
-        result = ledger.ingest_signals(org_id, converted.signals, source="otlp", before_commit=hook)
-        hook = None
-        rejected += _failures(result, converted.signals, "signal")
-    if converted.costs:
-        result = ledger.ingest_built_costs(
-            org_id, converted.costs, source="otlp", before_commit=hook
-        )
-        hook = None
-        # A customer reference that cannot be resolved must not lose the cost: keep it
-        # unattributed to a customer instead.
-        retry = [i for i in result.items if i.status == "failed" and i.field == "customer"]
-        if retry:
-            again = [{**converted.costs[i.index], "customer": None} for i in retry]
-            second = ledger.ingest_built_costs(org_id, again, source="otlp")
-            for first, item in zip(retry, second.items, strict=True):
-                first.status, first.id, first.field = item.status, item.id, item.field
-                first.detail = item.detail
-        rejected += _failures(result, converted.costs, "cost")
-    if hook is not None:
-        with state.db.write() as conn:
-            hook(conn)
+    signal_result, cost_result = ledger.ingest_export(
+        org_id,
+        converted.signals,
+        converted.costs,
+        source="otlp",
+        before_commit=store_spans if pending else None,
+    )
+    rejected += _failures(signal_result, converted.signals, "signal")
+    rejected += _failures(cost_result, converted.costs, "cost")
     return Received(len(found), rejected)
 
 

@@ -1,0 +1,93 @@
+"""What an ingest batch answers: one result per item (ingested, duplicate, conflict or
+failed), and the content digest that tells a retry from a different item under one key."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+__all__ = ["BatchResult", "ItemResult", "content_hash", "mark_conflict", "settle_repeats"]
+
+
+def content_hash(item: Mapping[str, Any]) -> str:
+    """A digest of an item as sent: a retry hashes the same. (Hashes are only compared
+    between items with the same idempotency key, so the key itself may be part of it.)"""
+    return hashlib.blake2b(
+        orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
+    ).hexdigest()
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # ingested | duplicate | conflict | failed
+    id: str | None = None
+    idempotency_key: str | None = None
+    field: str | None = None
+    detail: str | None = None
+
+
+def mark_conflict(result: ItemResult) -> None:
+    result.status = "conflict"
+    result.field = "idempotency_key"
+    result.detail = "idempotency key already used with different content"
+
+
+class _First(Protocol):
+    @property
+    def result(self) -> ItemResult: ...
+    @property
+    def digest(self) -> str: ...
+
+
+def settle_repeats(
+    repeats: list[tuple[ItemResult, str, str]], first_of: Mapping[str, _First]
+) -> None:
+    """Results of items that repeat an earlier item's key in the same batch (each given as
+    its result, key and digest): a duplicate of the first if the content is the same."""
+    for result, key, digest in repeats:
+        first = first_of[key]
+        if first.result.status in ("ingested", "duplicate") and first.digest == digest:
+            result.status, result.id = "duplicate", first.result.id
+        elif first.digest != digest:
+            mark_conflict(result)
+        else:
+            result.field, result.detail = first.result.field, first.result.detail
+
+
+@dataclass
+class BatchResult:
+    items: list[ItemResult]
+
+    @property
+    def ingested(self) -> int:
+        return sum(1 for i in self.items if i.status == "ingested")
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for i in self.items if i.status == "duplicate")
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status in ("failed", "conflict")]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "failed": [
+                {
+                    "index": i.index,
+                    "idempotency_key": i.idempotency_key,
+                    "status": i.status,
+                    "field": i.field,
+                    "detail": i.detail,
+                }
+                for i in self.failed
+            ],
+            "items": [{"index": i.index, "id": i.id, "status": i.status} for i in self.items],
+        }

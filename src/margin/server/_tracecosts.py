@@ -1,0 +1,342 @@
+"""Costs the server built itself from GenAI spans (``otlp.convert``'s items): checked,
+priced and stored as rows, with the same results and rows as ``Ledger.ingest_costs``.
+
+The converter builds each item, so nearly every one is plainly valid already (ids from bytes,
+references stripped, usage counted); those become rows directly, with no pydantic model or
+intermediate dicts per item. An item it is not sure of is validated by ``CostIn``, exactly as
+a REST caller's, and fails with the same field and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from margin._ids import new_id
+from margin._money import MoneyError, to_nanos
+from margin._time import to_micros
+from margin.pricing.pricer import PriceBatch
+from margin.server._results import (
+    BatchResult,
+    ItemResult,
+    content_hash,
+    mark_conflict,
+    settle_repeats,
+)
+from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
+from margin.server.items import CostIn
+from margin.store.attribution import winners
+from margin.store.directory import AGENTS, CUSTOMERS
+from margin.store.rollups import CostRollup, cost_key
+from margin.store.schema import costs
+
+__all__ = ["TraceCosts"]
+
+_COLUMNS = (
+    "id",
+    "org_id",
+    "customer_id",
+    "agent_id",
+    "signal_id",
+    "trace_id",
+    "span_id",
+    "response_id",
+    "provider",
+    "model",
+    "operation",
+    "usage",
+    "amount_nanos",
+    "currency",
+    "priced_by",
+    "price_ref",
+    "unpriced_reason",
+    "ts",
+    "idempotency_key",
+    "content_hash",
+    "source",
+    "created_at",
+)
+
+
+@dataclass(slots=True)
+class _Cost:
+    """One checked and priced cost, waiting for its parties and its row."""
+
+    result: ItemResult
+    raw: dict[str, Any]
+    customer: str | None
+    agent: str | None
+    trace_id: str | None
+    span_id: str | None
+    response_id: str | None
+    provider: str | None
+    model: str | None
+    operation: str | None
+    usage: dict[str, Any] | None
+    amount_nanos: int | None
+    currency: str
+    priced_by: str
+    price_ref: str | None
+    reason: str | None
+    ts: int
+    key: str
+    digest: str
+
+
+def _plain(value: Any, longest: int) -> bool:
+    """Whether ``CostIn`` would keep a text field as it is (absent, or a non-empty string
+    within bounds with nothing to strip)."""
+    return value is None or (
+        type(value) is str
+        and 0 < len(value) <= longest
+        and not (value[0].isspace() or value[-1].isspace())
+    )
+
+
+def _currency(value: Any) -> bool:
+    return type(value) is str and len(value) == 3 and value.isascii() and value.isupper()
+
+
+class TraceCosts:
+    """The cost items of one export: checked and priced on creation (no store access), then
+    written by ``write`` inside the caller's transaction, and answered by ``settle``."""
+
+    def __init__(
+        self, items: Sequence[dict[str, Any]], prices: PriceBatch, now: int, horizon: int
+    ) -> None:
+        self.now = now
+        self.prices = prices
+        self.results = [ItemResult(index=i, status="failed") for i in range(len(items))]
+        self.pending: list[_Cost] = []
+        self.first_of: dict[str, _Cost] = {}
+        self.repeats: list[tuple[ItemResult, str, str]] = []
+        self.customers: dict[str, str] = {}
+        self.agents: dict[str, str] = {}
+        for raw, result in zip(items, self.results, strict=True):
+            cost = self._plain_cost(raw, result) or self._checked_cost(raw, result)
+            if cost is None:
+                continue
+            if cost.ts > horizon:
+                result.field, result.detail = "timestamp", "timestamp is too far in the future"
+                continue
+            result.idempotency_key = cost.key
+            if cost.key in self.first_of:
+                self.repeats.append((result, cost.key, cost.digest))
+                continue
+            self.first_of[cost.key] = cost
+            self.pending.append(cost)
+
+    def _plain_cost(self, raw: dict[str, Any], result: ItemResult) -> _Cost | None:
+        """The cost of an item shaped as the converter builds it, when ``CostIn`` would
+        accept it unchanged; None to validate it with ``CostIn`` instead."""
+        get = raw.get
+        customer, agent, response_id = get("customer"), get("agent"), get("response_id")
+        provider, model, operation = get("provider"), get("model"), get("operation")
+        key, ts, usage, text = get("idempotency_key"), get("timestamp"), get("usage"), get("amount")
+        if not (
+            _plain(customer, 256)
+            and _plain(agent, 256)
+            and _plain(response_id, 256)
+            and _plain(provider, 64)
+            and _plain(model, 256)
+            and _plain(operation, 64)
+            and key is not None
+            and _plain(key, 256)
+            and type(ts) is datetime
+            and ts.tzinfo is not None
+            and (usage is None or type(usage) is dict)
+        ):
+            return None
+        amount = None
+        if text is not None:
+            currency = get("currency")
+            if type(text) is not str or not _currency(currency):
+                return None
+            try:
+                amount = Decimal(text)
+                to_nanos(amount)
+            except (InvalidOperation, MoneyError):
+                return None
+            if amount < 0:
+                return None
+        elif not usage:
+            return None
+        fields = (customer, agent, get("trace_id"), get("span_id"), response_id, provider, model)
+        return self._cost(result, raw, *fields, operation, usage, amount, get("currency"), ts, key)
+
+    def _checked_cost(self, raw: Any, result: ItemResult) -> _Cost | None:
+        """The cost of an item validated as a REST caller's is (``CostIn``)."""
+        try:
+            item = CostIn.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = [str(p) for p in err.get("loc", ())]
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
+            result.detail = message
+            return None
+        # The converter names parties by external id and prices without a context.
+        assert item.customer_id is None
+        assert item.agent_id is None
+        assert item.price_context is None
+        return self._cost(
+            result,
+            raw,
+            item.customer,
+            item.agent,
+            item.trace_id,
+            item.span_id,
+            item.response_id,
+            item.provider,
+            item.model,
+            item.operation,
+            item.usage,
+            item.amount,
+            item.currency,
+            item.timestamp,
+            item.idempotency_key,
+        )
+
+    def _cost(
+        self,
+        result: ItemResult,
+        raw: dict[str, Any],
+        customer: str | None,
+        agent: str | None,
+        trace_id: str | None,
+        span_id: str | None,
+        response_id: str | None,
+        provider: str | None,
+        model: str | None,
+        operation: str | None,
+        usage: dict[str, Any] | None,
+        amount: Decimal | None,
+        currency: str | None,
+        timestamp: datetime | None,
+        key: str | None,
+    ) -> _Cost:
+        """A checked item, priced unless it carries its amount (as ``Ledger.ingest_costs``)."""
+        digest = content_hash(raw)
+        ts = self.now if timestamp is None else to_micros(timestamp)
+        nanos, priced_by, ref, reason = None, "provided", None, None
+        if amount is not None:
+            nanos = to_nanos(amount)
+        else:
+            assert usage is not None
+            priced = self.prices.price(provider, model, usage, ts)
+            currency, priced_by, ref = priced.currency, priced.priced_by, priced.price_ref
+            reason, usage = priced.unpriced_reason, priced.usage or dict(usage)
+            if priced.amount is not None:
+                try:
+                    nanos = to_nanos(priced.amount)
+                except MoneyError as exc:
+                    priced_by, ref, reason = "unpriced", None, f"amount: {exc}"
+        return _Cost(
+            result,
+            raw,
+            customer,
+            agent,
+            trace_id,
+            span_id,
+            response_id,
+            provider,
+            model,
+            operation,
+            usage,
+            nanos,
+            currency or "USD",
+            priced_by,
+            ref,
+            reason,
+            ts,
+            key or f"auto:{digest}",
+            digest,
+        )
+
+    def write(self, conn: Connection, org_id: str, source: str, create_customers: bool) -> None:
+        """Resolve parties and attribution, insert the rows (a key already stored is a
+        duplicate, or a conflict if its content differs) and add them to the rollups."""
+        pending = self.pending
+        if not pending:
+            return
+        self.customers = CUSTOMERS.resolve(
+            conn, org_id, {c.customer for c in pending if c.customer}, create=create_customers
+        )
+        self.agents = AGENTS.resolve(
+            conn, org_id, {c.agent for c in pending if c.agent}, create=True
+        )
+        won = winners(conn, org_id, {c.trace_id for c in pending if c.trace_id})
+        rows = []
+        event_names = []
+        dumps = orjson.dumps
+        now = self.now
+        for cost in pending:
+            customer_id = self.customers.get(cost.customer) if cost.customer else None
+            if cost.customer and customer_id is None:
+                # An unknown customer (not created automatically) must not lose the cost:
+                # it is kept, attributed to no customer, as if sent without one.
+                cost.customer = None
+                cost.digest = content_hash({**cost.raw, "customer": None})
+            winner = won.get(cost.trace_id) if cost.trace_id else None
+            cost.result.id = new_id("cst")
+            rows.append(
+                (
+                    cost.result.id,
+                    org_id,
+                    customer_id,
+                    self.agents.get(cost.agent) if cost.agent else None,
+                    winner[0] if winner else None,
+                    cost.trace_id,
+                    cost.span_id,
+                    cost.response_id,
+                    cost.provider,
+                    cost.model,
+                    cost.operation,
+                    None if cost.usage is None else dumps(cost.usage).decode(),
+                    cost.amount_nanos,
+                    cost.currency,
+                    cost.priced_by,
+                    cost.price_ref,
+                    cost.reason,
+                    cost.ts,
+                    cost.key,
+                    cost.digest,
+                    source,
+                    now,
+                )
+            )
+            event_names.append(winner[1] if winner else "")
+        inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
+        stored = {} if inserted == len(rows) else existing(conn, costs, org_id, self.first_of)
+        rollup = CostRollup()
+        for cost, row, event_name in zip(pending, rows, event_names, strict=True):
+            result = cost.result
+            found = stored.get(cost.key)
+            if found is not None and found[0] != result.id:
+                # Stored before (or by a concurrent writer): this item is not.
+                result.id = found[0]
+                if found[1] == cost.digest:
+                    result.status = "duplicate"
+                else:
+                    mark_conflict(result)
+                continue
+            result.status = "ingested"
+            key = cost_key(org_id, cost.ts, row[2], row[3], event_name, *row[8:10], row[13])
+            rollup.add(key, cost.amount_nanos)
+        rollup.flush(conn)
+
+    def remember(self, org_id: str) -> None:
+        """Cache the parties resolved by ``write``, once its transaction committed."""
+        CUSTOMERS.remember(org_id, self.customers)
+        AGENTS.remember(org_id, self.agents)
+
+    def settle(self) -> BatchResult:
+        settle_repeats(self.repeats, self.first_of)
+        return BatchResult(self.results)
