@@ -4,9 +4,11 @@ without Margin, with delivery running to a loopback OTLP collector in the same r
     .venv/bin/python bench/sdk_overhead.py [--calls 5000]
 
 Prints the median per-call time of each, the overhead in µs and the ratio, and how many spans
-were produced and delivered (each span id counted once). Mode ``manual`` wraps a fake model
-call in a hand-made GenAI span; mode ``openai`` (when ``margin.sdk.instrument`` provides
-``instrument_openai``) makes real ``openai`` chat calls over an in-memory transport."""
+were produced and delivered (each span id counted once). Mode ``openai`` is the measure:
+real ``openai`` chat calls over an in-memory transport, wrapped by ``instrument_openai``.
+Mode ``warm`` runs the same wrapper around a stub returning a prebuilt response (Margin's
+own code with warm CPU caches); mode ``manual`` makes the GenAI span with another
+OpenTelemetry instrumentation's tracer (what Margin adds to spans it does not make)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ import json
 import multiprocessing
 import statistics
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry import trace as trace_api
@@ -39,6 +42,7 @@ _CHAT = {
 def _serve_collector(ports: multiprocessing.Queue[int]) -> None:
     span_ids: set[bytes] = set()
     received = 0
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn serves Margin
@@ -47,10 +51,11 @@ def _serve_collector(ports: multiprocessing.Queue[int]) -> None:
             nonlocal received
             body = self.rfile.read(int(self.headers["Content-Length"]))
             request = ExportTraceServiceRequest.FromString(gzip.decompress(body))
-            for rs in request.resource_spans:
-                for ss in rs.scope_spans:
-                    received += len(ss.spans)
-                    span_ids.update(s.span_id for s in ss.spans)
+            with lock:
+                for rs in request.resource_spans:
+                    for ss in rs.scope_spans:
+                        received += len(ss.spans)
+                        span_ids.update(s.span_id for s in ss.spans)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -66,7 +71,7 @@ def _serve_collector(ports: multiprocessing.Queue[int]) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     ports.put(server.server_address[1])
     server.serve_forever()
 
@@ -163,6 +168,33 @@ def openai_mode() -> Mode:
     return call, traced, 2, None
 
 
+def warm_mode() -> Mode:
+    """Margin's own work per call, warm: the OpenAI wrapper around a stub that returns a
+    prebuilt ``ChatCompletion`` (no HTTP, no parsing), inside ``margin.trace``. In a real call
+    the same code runs with colder CPU caches, after the client's own work, and costs more."""
+    from openai.types.chat import ChatCompletion
+
+    from margin.sdk.wrappers._patch import wrap_sync
+    from margin.sdk.wrappers.openai import _Chat
+
+    response = ChatCompletion.model_validate(_CHAT)
+    messages = [{"role": "user", "content": "hello"}]
+
+    def create(**kwargs: Any) -> ChatCompletion:
+        return response
+
+    wrapped = wrap_sync(create, _Chat())
+
+    def call() -> None:
+        create(model="gpt-4o-mini", messages=messages)
+
+    def traced() -> None:
+        with margin.trace("cus_bench", "agent_bench"):
+            wrapped(model="gpt-4o-mini", messages=messages)
+
+    return call, traced, 2, None
+
+
 def run(name: str, mode: Callable[[], Mode], calls: int) -> None:
     collector = Collector()
     with tempfile.TemporaryDirectory() as spool:
@@ -201,10 +233,12 @@ def run(name: str, mode: Callable[[], Mode], calls: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--mode", choices=["manual", "openai", "all"], default="all")
+    parser.add_argument("--mode", choices=["manual", "warm", "openai", "all"], default="all")
     args = parser.parse_args()
     if args.mode in ("manual", "all"):
         run("manual", manual_mode, args.calls)
+    if args.mode in ("warm", "all"):
+        run("warm", warm_mode, args.calls)
     if args.mode in ("openai", "all"):
         try:
             import margin.sdk.instrument  # noqa: F401

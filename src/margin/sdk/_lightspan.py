@@ -22,11 +22,20 @@ from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util import types
 
 __all__ = ["LightSpan", "clean_attributes", "start_light_span"]
@@ -37,6 +46,7 @@ _PLAIN = frozenset({str, bool, int, float})
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _bits = random.getrandbits
+_INVALID = INVALID_SPAN_CONTEXT
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -84,8 +94,9 @@ class LightSpan(trace_api.Span):
         self.parent = parent
         self.kind = kind
         self.attributes = attributes
-        self.events: list[Event] = []
-        self.links: list[Link] = []
+        # Shared empty tuples until the first event or link: most spans have neither.
+        self.events: list[Event] | tuple[()] = ()
+        self.links: list[Link] | tuple[()] = ()
         self.status = _UNSET
         self.resource = resource
         self.instrumentation_scope = scope
@@ -119,10 +130,14 @@ class LightSpan(trace_api.Span):
         timestamp: int | None = None,
     ) -> None:
         if self.end_time is None:
+            if not self.events:
+                self.events = []
             self.events.append(Event(name, attributes, timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self.end_time is None and context.is_valid:
+            if not self.links:
+                self.links = []
             self.links.append(Link(context, attributes))
 
     def update_name(self, name: str) -> None:
@@ -211,7 +226,10 @@ def start_light_span(
 ) -> LightSpan:
     """A started ``LightSpan``, child of the span in ``parent_context`` (the current context
     when None) or the root of a new trace. ``attributes`` becomes the span's own dict."""
-    parent = trace_api.get_current_span(parent_context).get_span_context()
+    current: trace_api.Span | None = (
+        get_current() if parent_context is None else parent_context
+    ).get(_SPAN_KEY)  # type: ignore[assignment]
+    parent = _INVALID if current is None else current.get_span_context()
     span_id = _bits(64) or 1
     if parent.is_valid:
         context = SpanContext(parent.trace_id, span_id, False, _SAMPLED, parent.trace_state)

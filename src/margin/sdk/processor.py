@@ -55,27 +55,14 @@ def scope_attributes(scope: TraceScope) -> dict[str, AttributeValue]:
     return attributes
 
 
-# Built once per distinct scope, not per span. Scopes without metadata (the common case,
-# often re-created per call) share one entry per (customer, agent, store_prompt); others
-# memoize on the frozen scope object itself.
-_shared: dict[tuple[str, str | None, bool], dict[str, AttributeValue]] = {}
-
-
 def attributes_for(scope: TraceScope) -> dict[str, AttributeValue]:
-    """``scope_attributes(scope)``, built once per distinct scope; do not mutate it."""
-    if scope.metadata:
-        memo: dict[str, AttributeValue] | None = scope.__dict__.get("_margin_attributes")
-        if memo is None:
-            memo = scope_attributes(scope)
-            object.__setattr__(scope, "_margin_attributes", memo)
-        return memo
-    key = (scope.customer, scope.agent, scope.store_prompt)
-    attributes = _shared.get(key)
-    if attributes is None:
-        if len(_shared) > 4096:
-            _shared.clear()
-        attributes = _shared[key] = scope_attributes(scope)
-    return attributes
+    """``scope_attributes(scope)``, built once per scope object (``margin.trace`` shares the
+    scope objects of equal scopes); do not mutate it."""
+    memo: dict[str, AttributeValue] | None = scope.__dict__.get("_margin_attributes")
+    if memo is None:
+        memo = scope_attributes(scope)
+        object.__setattr__(scope, "_margin_attributes", memo)
+    return memo
 
 
 def _stamp(span: Span, attributes: dict[str, AttributeValue]) -> None:

@@ -9,6 +9,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -20,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from margin._version import __version__
 from margin.sdk._context import scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
-from margin.sdk._lightspan import clean_attributes, start_light_span
+from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.delivery import Delivery, DeliveryConfig
 from margin.sdk.processor import MarginSpanProcessor, attributes_for
 from margin.sdk.spool import default_spool_dir
@@ -65,16 +66,22 @@ class Runtime:
         """Whether Margin's own spans skip the OpenTelemetry SDK: true while Margin's processor
         is the provider's only one and the sampler is the default (nobody else would see
         them, and every span is kept); otherwise they go through the provider as usual."""
-        provider = self.provider
-        active = getattr(provider, "_active_span_processor", None)
+        global _decided
+        active = getattr(self.provider, "_active_span_processor", None)
         processors = getattr(active, "_span_processors", None)
-        return (
+        # The SDK replaces this tuple when a processor is added: decided once per tuple.
+        seen, direct = _decided
+        if processors is seen and processors is not None:
+            return direct
+        direct = (
             type(processors) is tuple
             and len(processors) == 1
             and processors[0] is _processor
-            and getattr(provider, "sampler", None) in _DEFAULT_SAMPLERS
-            and not getattr(provider, "_disabled", False)
+            and getattr(self.provider, "sampler", None) in _DEFAULT_SAMPLERS
+            and not getattr(self.provider, "_disabled", False)
         )
+        _decided = (processors, direct)
+        return direct
 
     def start_span(
         self,
@@ -99,9 +106,20 @@ class Runtime:
             return trace_api.INVALID_SPAN
         merged = attributes_for(scope)
         merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
+        return self.light_span(name, merged, kind, context)
+
+    def light_span(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        kind: SpanKind = SpanKind.INTERNAL,
+        context: Context | None = None,
+    ) -> LightSpan:
+        """A ``LightSpan`` with exactly ``attributes`` (valid values, the scope's included);
+        for callers that checked ``records_directly()`` and the scope themselves."""
         return start_light_span(
             name,
-            merged,
+            attributes,
             kind=kind,
             parent_context=context,
             resource=self.provider.resource,
@@ -111,6 +129,7 @@ class Runtime:
 
 
 _DEFAULT_SAMPLERS = (DEFAULT_ON, ALWAYS_ON)
+_decided: tuple[object, bool] = (None, False)
 _SCOPE = InstrumentationScope("margin", __version__)
 _lock = threading.RLock()
 _processor = MarginSpanProcessor()

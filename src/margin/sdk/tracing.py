@@ -60,6 +60,32 @@ def _parent_context(token: str | None) -> otel_context.Context | None:
     return trace_api.set_span_in_context(NonRecordingSpan(remote))
 
 
+# Scopes without metadata or token (the common case, often one per call of a decorated
+# function) are shared, so what is derived from a scope (span attributes) is built once.
+_scopes: dict[tuple[str, str | None, bool], TraceScope] = {}
+
+
+def _scope_for(
+    customer: str,
+    agent: str | None,
+    token: str | None,
+    metadata: Mapping[str, Any] | None,
+    store_prompt: bool,
+) -> TraceScope:
+    if metadata or token is not None:
+        return TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
+    key = (customer, agent, store_prompt)
+    try:
+        scope = _scopes.get(key)
+    except TypeError:  # an unhashable customer or agent: recorded as given, not shared
+        return TraceScope(customer, agent, {}, store_prompt)
+    if scope is None:
+        if len(_scopes) >= 4096:
+            _scopes.clear()
+        scope = _scopes[key] = TraceScope(customer, agent, {}, store_prompt)
+    return scope
+
+
 _Entry = tuple[Token[TraceScope | None], trace_api.Span | None, object | None]
 
 
@@ -75,7 +101,7 @@ class Trace:
         store_prompt: bool,
     ) -> None:
         self._args = (customer, agent, token, metadata, store_prompt)
-        self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
+        self._scope = _scope_for(customer, agent, token, metadata, store_prompt)
         self._entries: list[_Entry] = []
 
     def _enter(self) -> None:

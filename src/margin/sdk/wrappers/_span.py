@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,8 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk._context import current_scope
-from margin.sdk._lightspan import LightSpan
+from margin.sdk._lightspan import LightSpan, clean_attributes
+from margin.sdk.processor import attributes_for
 from margin.sdk.runtime import current_runtime
 
 __all__ = [
@@ -63,18 +64,48 @@ def guard(what: str) -> Iterator[None]:
         report(what)
 
 
-# type -> whether it is a Mapping; an ABC ``isinstance`` per step is slow on pydantic models.
-_mapping_types: dict[type, bool] = {dict: True}
+# How values of a type are read: from a mapping, from a pydantic model's field dict, or by
+# attribute. An ABC ``isinstance`` per step, and a pydantic ``__getattr__`` raising for a missing
+# name, are the slow parts of reading a provider response.
+_MAPPING, _MODEL, _OBJECT = 0, 1, 2
+_kinds: dict[type, int] = {dict: _MAPPING}
+_class_attrs: dict[tuple[type, str], bool] = {}
+
+
+def _kind(kind: type) -> int:
+    found = _kinds.get(kind)
+    if found is None:
+        if issubclass(kind, Mapping):
+            found = _MAPPING
+        elif isinstance(getattr(kind, "__pydantic_fields__", None), dict):
+            found = _MODEL
+        else:
+            found = _OBJECT
+        if len(_kinds) < 1024:
+            _kinds[kind] = found
+    return found
 
 
 def _is_mapping(obj: object) -> bool:
-    kind = type(obj)
-    is_mapping = _mapping_types.get(kind)
-    if is_mapping is None:
-        is_mapping = isinstance(obj, Mapping)
-        if len(_mapping_types) < 1024:
-            _mapping_types[kind] = is_mapping
-    return is_mapping
+    return _kind(type(obj)) == _MAPPING
+
+
+def _model_get(obj: Any, name: str) -> Any:
+    # A pydantic model keeps its fields in ``__dict__`` and unknown fields in
+    # ``__pydantic_extra__``; anything else is a class attribute (a property) or absent.
+    values = obj.__dict__
+    if name in values:
+        return values[name]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra and name in extra:
+        return extra[name]
+    key = (type(obj), name)
+    has = _class_attrs.get(key)
+    if has is None:
+        has = hasattr(type(obj), name)
+        if len(_class_attrs) < 4096:
+            _class_attrs[key] = has
+    return getattr(obj, name, None) if has else None
 
 
 def dig(obj: Any, *path: str) -> Any:
@@ -82,7 +113,13 @@ def dig(obj: Any, *path: str) -> Any:
     for name in path:
         if obj is None:
             return None
-        obj = obj.get(name) if _is_mapping(obj) else getattr(obj, name, None)
+        kind = _kind(type(obj))
+        if kind == _MAPPING:
+            obj = obj.get(name)
+        elif kind == _MODEL:
+            obj = _model_get(obj, name)
+        else:
+            obj = getattr(obj, name, None)
     return obj
 
 
@@ -90,20 +127,25 @@ def fields(obj: Any, *names: str) -> list[Any]:
     """``[dig(obj, name) for name in names]``, telling mapping from object only once."""
     if obj is None:
         return [None] * len(names)
-    if _is_mapping(obj):
+    kind = _kind(type(obj))
+    if kind == _MAPPING:
         get = obj.get
         return [get(name) for name in names]
+    if kind == _MODEL:
+        return [_model_get(obj, name) for name in names]
     return [getattr(obj, name, None) for name in names]
 
 
 def to_int(value: Any) -> int | None:
     """An int token count, or None for missing/non-numeric values (bools are not counts)."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return int(value)
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """Canonical usage of one call: input is inclusive of cache, output of reasoning."""
 
@@ -242,11 +284,12 @@ class SpanRecorder:
 _PLAIN = frozenset({str, bool, int, float})
 
 
-def _clean(value: Any) -> bool:
-    kind = type(value)
-    if kind in _PLAIN:
-        return True
-    return kind is tuple and all(type(v) is str for v in value)
+def _all_clean(values: Iterable[Any]) -> bool:
+    for value in values:
+        kind = type(value)
+        if kind not in _PLAIN and not (kind is tuple and all(type(v) is str for v in value)):
+            return False
+    return True
 
 
 def _write(span: Span, attributes: dict[str, Any]) -> None:
@@ -254,7 +297,7 @@ def _write(span: Span, attributes: dict[str, Any]) -> None:
     # form OpenTelemetry stores (plain scalars, tuples of str) are merged into the SDK's
     # attribute container directly when it is the one we know and nothing limits them.
     if type(span) is LightSpan:
-        if span.end_time is None and all(_clean(v) for v in attributes.values()):
+        if span.end_time is None and _all_clean(attributes.values()):
             span.attributes.update(attributes)
         else:
             span.set_attributes(attributes)
@@ -266,7 +309,7 @@ def _write(span: Span, attributes: dict[str, Any]) -> None:
         and bounded.max_value_len is None
         and getattr(span, "_end_time", 0) is None
         and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
-        and all(_clean(v) for v in attributes.values())
+        and _all_clean(attributes.values())
     ):
         with bounded._lock:
             bounded._dict.update(attributes)
@@ -290,6 +333,32 @@ def _tracer() -> trace.Tracer:
     return tracer
 
 
+# Static attributes and names of wrapper spans, by (operation, provider, model, stream).
+_static: dict[tuple[str, str, str | None, bool], tuple[str, dict[str, Any]]] = {}
+
+
+def _static_part(
+    operation: str, provider: str, model: str | None, stream: bool
+) -> tuple[str, dict[str, Any]]:
+    key = (operation, provider, model, stream)
+    found = _static.get(key)
+    if found is None:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": provider,
+            ATTR_INSTRUMENTATION: "margin",
+        }
+        if model:
+            attrs["gen_ai.request.model"] = model
+        if stream:
+            attrs["gen_ai.request.stream"] = True
+        found = (f"{operation} {model}" if model else operation, clean_attributes(attrs))
+        if len(_static) >= 1024:
+            _static.clear()
+        _static[key] = found
+    return found
+
+
 def start_span(
     operation: str,
     provider: str,
@@ -298,25 +367,19 @@ def start_span(
     stream: bool = False,
     attributes: Mapping[str, Any] | None = None,
 ) -> SpanRecorder:
-    """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider."""
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": provider,
-        ATTR_INSTRUMENTATION: "margin",
-    }
-    if model:
-        attrs["gen_ai.request.model"] = model
-    if stream:
-        attrs["gen_ai.request.stream"] = True
-    if attributes:
-        for key, value in attributes.items():
-            if value is not None:
-                attrs[key] = value
-    name = f"{operation} {model}" if model else operation
+    """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider (or,
+    when Margin records directly, as a ``LightSpan``)."""
+    name, static = _static_part(operation, provider, str(model) if model else None, stream)
+    extra = {k: v for k, v in attributes.items() if v is not None} if attributes else None
     runtime = current_runtime()
-    if runtime is None:
-        return SpanRecorder(
-            _tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model
-        )
-    span = runtime.start_span(name, attrs, kind=SpanKind.CLIENT)
-    return SpanRecorder(span, model, recording=span is not trace.INVALID_SPAN)
+    if runtime is not None and runtime.records_directly():
+        scope = current_scope()
+        if scope is None:  # nothing outside a margin.trace is exported: record nothing
+            return SpanRecorder(trace.INVALID_SPAN, model, recording=False)
+        attrs = {**static, **clean_attributes(extra)} if extra else dict(static)
+        attrs.update(attributes_for(scope))
+        return SpanRecorder(runtime.light_span(name, attrs, SpanKind.CLIENT), model)
+    attrs = {**static, **extra} if extra else dict(static)
+    if runtime is not None:
+        return SpanRecorder(runtime.start_span(name, attrs, kind=SpanKind.CLIENT), model)
+    return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)

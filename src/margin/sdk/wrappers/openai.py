@@ -30,22 +30,23 @@ def usage_from_openai(usage: Any) -> Usage | None:
     """Canonical usage from a Chat (``prompt_tokens``) or Responses (``input_tokens``) usage."""
     if usage is None:
         return None
-    prompt, details_in, completion, details_out, kind = fields(
+    prompt, details_in, completion, details_out = fields(
         usage,
         "prompt_tokens",
         "prompt_tokens_details",
         "completion_tokens",
         "completion_tokens_details",
-        "type",
     )
     prompt = to_int(prompt)
-    if prompt is None:
-        prompt, details_in = fields(usage, "input_tokens", "input_tokens_details")
-        prompt = to_int(prompt)
     completion = to_int(completion)
-    if completion is None:
-        completion, details_out = fields(usage, "output_tokens", "output_tokens_details")
-        completion = to_int(completion)
+    if prompt is None or completion is None:  # the Responses / transcription names
+        input_tokens, input_details, output_tokens, output_details = fields(
+            usage, "input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"
+        )
+        if prompt is None:
+            prompt, details_in = to_int(input_tokens), input_details
+        if completion is None:
+            completion, details_out = to_int(output_tokens), output_details
     cache_read, cache_write = fields(details_in, "cached_tokens", "cache_write_tokens")
     result = Usage(
         input_tokens=prompt,
@@ -55,8 +56,10 @@ def usage_from_openai(usage: Any) -> Usage | None:
         reasoning=to_int(dig(details_out, "reasoning_tokens")),
     )
     # Whisper-style transcription usage is billed by duration, not tokens.
-    if kind == "duration" and dig(usage, "seconds") is not None:
-        result.units["audio_seconds"] = float(dig(usage, "seconds"))
+    if prompt is None:
+        kind, seconds = fields(usage, "type", "seconds")
+        if kind == "duration" and seconds is not None:
+            result.units["audio_seconds"] = float(seconds)
     return result
 
 
@@ -143,14 +146,14 @@ class _Chat(_Spec):
         return {**kwargs, "stream_options": options}, True
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        choices = dig(result, "choices")
+        response_id, model, choices, usage = fields(result, "id", "model", "choices", "usage")
         finish = []
         for choice in choices or ():
             reason = dig(choice, "finish_reason")
             if reason:
                 finish.append(reason)
-        rec.response(dig(result, "id"), dig(result, "model"), finish)
-        rec.usage(usage_from_openai(dig(result, "usage")))
+        rec.response(response_id, model, finish)
+        rec.usage(usage_from_openai(usage))
         if want_content():
             rec.output_messages(_choices_output(choices))
 
