@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx2
 import openai
 import pytest
@@ -23,7 +24,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 import margin
 from margin.sdk._lightspan import LightSpan
-from margin.sdk.instrument import instrument_openai
+from margin.sdk.instrument import instrument_anthropic, instrument_openai
 from margin.sdk.runtime import current_runtime
 
 Configure = Callable[..., None]
@@ -214,3 +215,55 @@ def test_wrapped_calls_record_exact_usage_without_the_sdk(
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert {c.attributes["gen_ai.response.id"] for c in chats} == {"chatcmpl-abc123", "chatcmpl-s1"}
     assert sorted(s.name for s in spans) == ["chat gpt-4o", "chat gpt-4o", "margin.trace"]
+
+
+def _anthropic(request: httpx2.Request) -> httpx2.Response:
+    body = json.loads(request.content)
+    if body["model"] == "claude-broken":
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+        return httpx2.Response(529, json=error)
+    if body.get("stream"):
+        content = (FIXTURES / "anthropic_stream.sse").read_bytes()
+        return httpx2.Response(200, content=content, headers={"content-type": "text/event-stream"})
+    return httpx2.Response(200, json=json.loads((FIXTURES / "anthropic_message.json").read_text()))
+
+
+async def test_anthropic_streams_and_errors_without_the_sdk(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    sync = anthropic.Anthropic(
+        api_key="sk-ant-test",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_anthropic)),
+        max_retries=0,
+    )
+    async_client = anthropic.AsyncAnthropic(
+        api_key="sk-ant-test",
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_anthropic)),
+        max_retries=0,
+    )
+    model, messages = "claude-sonnet-5", [{"role": "user", "content": "Say hello in French"}]
+    with instrument_anthropic(sync), instrument_anthropic(async_client):
+        async with margin.trace("cus_1", "sdr"):
+            with sync.messages.stream(model=model, max_tokens=64, messages=messages) as stream:
+                assert "".join(stream.text_stream) == "Bonjour!"
+            events = await async_client.messages.create(
+                model=model, max_tokens=64, messages=messages, stream=True
+            )
+            assert [e.type async for e in events][-1] == "message_stop"
+            with pytest.raises(anthropic.InternalServerError):
+                sync.messages.create(model="claude-broken", max_tokens=64, messages=messages)
+    spans = _flush(collector)
+    streamed = [s for s in spans if s.name == f"chat {model}"]
+    assert len(streamed) == 2
+    for span in streamed:
+        # message_start says 1 output token; the last message_delta says 257 in all.
+        assert span.attributes["gen_ai.usage.output_tokens"] == 257
+        assert span.attributes["gen_ai.usage.input_tokens"] == 1350
+        assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 1000
+        assert span.attributes["gen_ai.usage.cache_write.input_tokens"] == 150
+        assert span.attributes["gen_ai.response.id"] == "msg_stream1"
+    (failed,) = [s for s in spans if s.name == "chat claude-broken"]
+    assert failed.status_code == StatusCode.ERROR.value
+    assert failed.attributes["error.type"] == "OverloadedError"
+    assert "gen_ai.usage.output_tokens" not in failed.attributes
