@@ -2,8 +2,7 @@
 
 Ingest writes hundreds of rows a transaction; SQLAlchemy's per-row compilation would cost
 more than the rows. So rows go to the driver directly: SQLite's ``executemany`` of one fixed
-statement, PostgreSQL's ``COPY`` into a per-connection staging table and one
-``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+statement, PostgreSQL's ``COPY``.
 """
 
 from __future__ import annotations
@@ -76,8 +75,30 @@ def insert_tuples(
         )
         inserted: int = raw.total_changes - before
         return inserted
-    stage = f"_stage_{table}"
+    return _insert_postgres(raw, table, names, rows, on_conflict)
+
+
+def _insert_postgres(
+    raw: Any, table: str, names: str, rows: Sequence[Sequence[Any]], on_conflict: str
+) -> int:
+    # COPY straight into the table, the cheapest way in; a savepoint lets a batch holding a
+    # key that is taken (a retried export) fall back to COPY into a per-connection staging
+    # table and one INSERT … SELECT … ON CONFLICT DO NOTHING.
+    from psycopg.errors import UniqueViolation  # PostgreSQL support is an optional extra
+
     cursor = raw.cursor()
+    cursor.execute("SAVEPOINT margin_copy")
+    try:
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT margin_copy")
+    else:
+        cursor.execute("RELEASE SAVEPOINT margin_copy")
+        return len(rows)
+    cursor.execute("RELEASE SAVEPOINT margin_copy")
+    stage = f"_stage_{table}"
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
         "ON COMMIT DELETE ROWS"

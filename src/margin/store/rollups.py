@@ -84,20 +84,33 @@ def add_to(
     """Upsert additive deltas: each row is the key values, then the deltas of ``values``.
 
     Rows must come sorted, so that concurrent writers lock rows in one order (no deadlock).
-    One fixed statement run by the driver's executemany: the compiled multi-VALUES form is
-    a new statement text per batch size, which costs more than the rows themselves.
+    SQLite runs one fixed statement through the driver's executemany (a compiled multi-VALUES
+    form would be a new statement text per batch size, which costs more than the rows).
+    PostgreSQL gets the rows by COPY into a per-connection staging table and applies them in
+    one statement, in key order: a statement a row costs a server round trip each.
     """
     if not rows:
         return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    columns = [*keys, *values]
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        + ", ".join(f"{v} = {table.name}.{v} + excluded.{v}" for v in values)
+    columns = ", ".join([*keys, *values])
+    update = ", ".join(f"{v} = {table.name}.{v} + excluded.{v}" for v in values)
+    tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}"
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join(["?"] * (len(keys) + len(values)))
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})" + tail, rows)
+        return
+    stage = f"_stage_{table.name}"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS"
     )
-    conn.exec_driver_sql(sql, rows)
+    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
+        f"ORDER BY {', '.join(keys)}" + tail
+    )
+    cursor.execute(f"DELETE FROM {stage}")
 
 
 def _day(bucket: int) -> int:
