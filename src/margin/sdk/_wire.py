@@ -83,6 +83,15 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 _kv_cache: dict[tuple[str, type, Any], bytes] = {}
 _KV_CACHE_MAX = 8192
 _LONG = 256
+# Values of these differ on every span: caching them would only evict the ones that repeat.
+_UNIQUE = frozenset(
+    {
+        "gen_ai.response.id",
+        "margin.signal.idempotency_key",
+        "margin.signal.data",
+        "exception.stacktrace",
+    }
+)
 
 
 def _key_value(key: str, value: Any) -> bytes:
@@ -136,7 +145,7 @@ def _attributes(
             except Exception as error:  # as OpenTelemetry's encoder: skip the bad attribute
                 _logger.exception("Failed to encode key %s: %s", key, error)
                 continue
-            if cache_key is not None and len(encoded) <= _LONG:
+            if cache_key is not None and len(encoded) <= _LONG and key not in _UNIQUE:
                 if len(cache) >= _KV_CACHE_MAX:
                     cache.clear()
                 cache[cache_key] = encoded
