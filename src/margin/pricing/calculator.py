@@ -19,6 +19,9 @@ __all__ = ["Plan", "Term", "Unit", "UnpricedError", "compile_terms"]
 
 
 Evaluator = Callable[[Mapping[str, int]], Decimal]
+NanoEvaluator = Callable[[Mapping[str, int]], int]
+#: Nano-units per currency unit: amounts are stored as integer counts of 10⁻⁹.
+_NANOS = 10**9
 
 
 class UnpricedError(ValueError):
@@ -91,7 +94,7 @@ class _Compiled:
     plus: tuple[str, ...]
     minus: tuple[str, ...]
     per_request: int
-    rates: tuple[Decimal, ...]  # one per input-size band (see Plan)
+    rates: tuple[Decimal | int, ...]  # one per input-size band (see Plan)
     divisor: int
 
 
@@ -113,6 +116,10 @@ class Plan:
     #: ``evaluate(usage) -> Decimal``: the amount for canonical usage counts; raises
     #: ``UnpricedError`` on inconsistent usage (nested counts above their total).
     evaluate: Evaluator = field(init=False, repr=False, compare=False, default=None)  # type: ignore[assignment]
+    #: ``nanos(usage) -> int``: the same amount in integer nano-units, when every rate is a
+    #: whole number of nano-units per counted unit (most prices are): integer sums are
+    #: exact and several times cheaper than Decimal ones. None otherwise.
+    nanos: NanoEvaluator | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         starts = tuple(sorted({start for t in self.terms for start, _ in t.tiers}))
@@ -135,18 +142,39 @@ class Plan:
         object.__setattr__(self, "_starts", starts)
         object.__setattr__(self, "_compiled", tuple(compiled))
         object.__setattr__(self, "evaluate", _codegen(starts, tuple(compiled)))
+        nano_rates = [_nano_rates(c) for c in compiled]
+        if all(rates is not None for rates in nano_rates):
+            whole = tuple(
+                _Compiled(c.name, c.plus, c.minus, c.per_request, rates, 1)
+                for c, rates in zip(compiled, nano_rates, strict=True)
+                if rates is not None
+            )
+            object.__setattr__(self, "nanos", _codegen(starts, whole, zero=0))
 
 
-def _codegen(starts: tuple[int, ...], compiled: tuple[_Compiled, ...]) -> Evaluator:
+def _nano_rates(compiled: _Compiled) -> tuple[int, ...] | None:
+    """A term's rates in nano-units per unit, when all are whole numbers."""
+    rates = []
+    for rate in compiled.rates:
+        nanos = Decimal(rate) * _NANOS / compiled.divisor
+        if nanos != nanos.to_integral_value():
+            return None
+        rates.append(int(nanos))
+    return tuple(rates)
+
+
+def _codegen(
+    starts: tuple[int, ...], compiled: tuple[_Compiled, ...], zero: Decimal | int = Decimal(0)
+) -> Any:
     """Generate straight-line Python for one plan: each usage count is read once and each term
-    is one integer sum and one Decimal multiply. A generic loop over terms costs ~3× more, and
-    this runs once per record. Only our own usage key names reach the source text; prices are
-    bound as values."""
+    is one integer sum and one multiply (by a Decimal rate, or an integer one in nano-units).
+    A generic loop over terms costs ~3× more, and this runs once per record. Only our own
+    usage key names reach the source text; prices are bound as values."""
     keys = sorted(
         {k for c in compiled for k in (*c.plus, *c.minus)} | ({"input_tokens"} if starts else set())
     )
     var = {k: f"v{i}" for i, k in enumerate(keys)}
-    env: dict[str, Any] = {"ZERO": Decimal(0), "UnpricedError": UnpricedError}
+    env: dict[str, Any] = {"ZERO": zero, "UnpricedError": UnpricedError}
     lines = ["def evaluate(usage):", "    get = usage.get"]
     lines += [f"    {var[k]} = get({k!r}, 0)" for k in keys]
     if any(c.per_request for c in compiled):
@@ -174,5 +202,4 @@ def _codegen(starts: tuple[int, ...], compiled: tuple[_Compiled, ...]) -> Evalua
         ]
     lines.append("    return total")
     exec("\n".join(lines), env)
-    fn: Evaluator = env["evaluate"]
-    return fn
+    return env["evaluate"]

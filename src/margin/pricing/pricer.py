@@ -13,8 +13,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from margin._money import MoneyError, to_nanos
 from margin.pricing.calculator import Plan, UnpricedError
 from margin.pricing.catalog import catalog_plan
 from margin.pricing.overrides import PriceOverride, load_overrides
@@ -23,12 +24,14 @@ from margin.usage import USAGE_KEYS, check_counts, normalize_usage
 if TYPE_CHECKING:
     from margin.store.db import Database
 
-__all__ = ["PriceBatch", "PriceResult", "Pricer"]
+__all__ = ["PriceBatch", "PriceResult", "Priced", "Pricer"]
 
 _DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
 _KEYS = frozenset(USAGE_KEYS)
 _MAX_CACHE = 100_000
+#: The largest storable amount: a signed 64-bit count of nano-units (as ``to_nanos``).
+_MAX_NANOS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -229,32 +232,60 @@ class Pricer:
             self._plans[key] = plan
 
 
+class Priced(NamedTuple):
+    """One record priced by ``PriceBatch.nanos``: ``PriceResult``'s answer, with the amount
+    as the integer nano-units it is stored as."""
+
+    nanos: int | None
+    currency: str
+    priced_by: str
+    price_ref: str | None
+    unpriced_reason: str | None
+    usage: dict[str, Any]
+
+
 class PriceBatch:
-    """``Pricer.price`` (without a price context) for the records of one ingest request of one
-    organization. Its overrides are looked at once, when the batch is made, and each
-    (provider, model, UTC day) resolves its plan once; a plan that varies within the day
-    (off-peak prices, an override starting that day) is resolved per record, as by
-    ``Pricer.price``. The batch lives for one request: nothing is shared between tenants."""
+    """Prices the records of one ingest request of one organization, as ``Pricer.price``
+    does (without a price context). Its overrides are looked at once, when the batch is made,
+    and each (provider, model, UTC day) resolves its plan once; a plan that varies within the
+    day (off-peak prices, an override starting that day) is resolved per record, as by
+    ``Pricer.price``. A batch lives for one request: nothing is shared between tenants."""
 
     def __init__(self, pricer: Pricer, org_id: str) -> None:
         self._pricer = pricer
         self._org_id = org_id
         self._plans: dict[tuple[str | None, str, int], Plan] = {}
 
-    def price(
+    def nanos(
         self, provider: str | None, model: str | None, usage: Mapping[str, Any], at_us: int
-    ) -> PriceResult:
+    ) -> Priced:
+        """``to_nanos(Pricer.price(…).amount)``, with the same outcome when it is unpriced
+        (or its amount cannot be stored: ``unpriced``, reason ``amount: …``)."""
         counts = _counts(usage)
         if isinstance(counts, PriceResult):
-            return counts
+            return Priced(None, "USD", "unpriced", None, counts.unpriced_reason, {})
         if not model:
-            return _unpriced("model is required", counts)
+            return Priced(None, "USD", "unpriced", None, "model is required", counts)
         if not counts:
-            return _unpriced("missing usage", counts)
+            return Priced(None, "USD", "unpriced", None, "missing usage", counts)
         key = (provider, model, at_us // _DAY_US)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._pricer._resolve(self._org_id, provider, model, at_us, None)
             if not plan.volatility:
                 self._plans[key] = plan
-        return _apply(plan, counts)
+        if plan.reason is not None:
+            return Priced(None, "USD", "unpriced", None, plan.reason, counts)
+        try:
+            if plan.nanos is not None:
+                nanos = plan.nanos(counts)
+                if -_MAX_NANOS <= nanos <= _MAX_NANOS:
+                    return Priced(nanos, plan.currency, plan.priced_by, plan.ref, None, counts)
+            amount = plan.evaluate(counts)
+        except UnpricedError as exc:
+            return Priced(None, "USD", "unpriced", None, str(exc), counts)
+        try:
+            nanos = to_nanos(amount)
+        except MoneyError as exc:
+            return Priced(None, plan.currency, "unpriced", None, f"amount: {exc}", counts)
+        return Priced(nanos, plan.currency, plan.priced_by, plan.ref, None, counts)

@@ -9,6 +9,9 @@ a REST caller's, and fails with the same field and message.
 
 from __future__ import annotations
 
+import os
+import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +22,6 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from margin._ids import new_id
 from margin._money import MoneyError, to_nanos
 from margin._time import to_micros
 from margin.pricing.pricer import PriceBatch
@@ -34,7 +36,7 @@ from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
 from margin.server.items import CostIn
 from margin.store.attribution import winners
 from margin.store.directory import AGENTS, CUSTOMERS
-from margin.store.rollups import CostRollup, cost_key
+from margin.store.rollups import HOUR_US, CostRollup, cost_key
 from margin.store.schema import costs
 
 __all__ = ["TraceCosts"]
@@ -88,6 +90,26 @@ class _Cost:
     ts: int
     key: str
     digest: str
+    signal_id: str | None = None
+    event_name: str = ""
+
+
+#: A cost's rollup dimensions: its hour, customer and agent ids, attributed signal's event
+#: name, provider, model and currency.
+_Dims = tuple[int, str | None, str | None, str, str | None, str | None, str]
+
+
+def _new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids as ``margin._ids.new_id`` makes them (the millisecond time in fixed-width
+    hex, then 80 random bits), from one read of the random source instead of one each."""
+    head = f"{prefix}_{time.time_ns() // 1_000_000:011x}"
+    noise = os.urandom(10 * count).hex()
+    return [head + noise[i : i + 20] for i in range(0, 20 * count, 20)]
+
+
+_FIELDS = frozenset(CostIn.model_fields)
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def _plain(value: Any, longest: int) -> bool:
@@ -136,7 +158,10 @@ class TraceCosts:
     def _plain_cost(self, raw: dict[str, Any], result: ItemResult) -> _Cost | None:
         """The cost of an item shaped as the converter builds it, when ``CostIn`` would
         accept it unchanged; None to validate it with ``CostIn`` instead."""
+        if not raw.keys() <= _FIELDS:
+            return None
         get = raw.get
+        trace_id, span_id = get("trace_id"), get("span_id")
         customer, agent, response_id = get("customer"), get("agent"), get("response_id")
         provider, model, operation = get("provider"), get("model"), get("operation")
         key, ts, usage, text = get("idempotency_key"), get("timestamp"), get("usage"), get("amount")
@@ -149,6 +174,8 @@ class TraceCosts:
             and _plain(operation, 64)
             and key is not None
             and _plain(key, 256)
+            and (trace_id is None or (type(trace_id) is str and _TRACE_ID.fullmatch(trace_id)))
+            and (span_id is None or (type(span_id) is str and _SPAN_ID.fullmatch(span_id)))
             and type(ts) is datetime
             and ts.tzinfo is not None
             and (usage is None or type(usage) is dict)
@@ -168,7 +195,7 @@ class TraceCosts:
                 return None
         elif not usage:
             return None
-        fields = (customer, agent, get("trace_id"), get("span_id"), response_id, provider, model)
+        fields = (customer, agent, trace_id, span_id, response_id, provider, model)
         return self._cost(result, raw, *fields, operation, usage, amount, get("currency"), ts, key)
 
     def _checked_cost(self, raw: Any, result: ItemResult) -> _Cost | None:
@@ -230,14 +257,9 @@ class TraceCosts:
             nanos = to_nanos(amount)
         else:
             assert usage is not None
-            priced = self.prices.price(provider, model, usage, ts)
-            currency, priced_by, ref = priced.currency, priced.priced_by, priced.price_ref
-            reason, usage = priced.unpriced_reason, priced.usage or dict(usage)
-            if priced.amount is not None:
-                try:
-                    nanos = to_nanos(priced.amount)
-                except MoneyError as exc:
-                    priced_by, ref, reason = "unpriced", None, f"amount: {exc}"
+            priced = self.prices.nanos(provider, model, usage, ts)
+            nanos, currency, priced_by, ref, reason, counts = priced
+            usage = counts or dict(usage)
         return _Cost(
             result,
             raw,
@@ -274,25 +296,28 @@ class TraceCosts:
         )
         won = winners(conn, org_id, {c.trace_id for c in pending if c.trace_id})
         rows = []
-        event_names = []
         dumps = orjson.dumps
         now = self.now
-        for cost in pending:
-            customer_id = self.customers.get(cost.customer) if cost.customer else None
+        ids = _new_ids("cst", len(pending))
+        customers, agents = self.customers, self.agents
+        for cost, cost_id in zip(pending, ids, strict=True):
+            customer_id = customers.get(cost.customer) if cost.customer else None
             if cost.customer and customer_id is None:
                 # An unknown customer (not created automatically) must not lose the cost:
                 # it is kept, attributed to no customer, as if sent without one.
                 cost.customer = None
                 cost.digest = content_hash({**cost.raw, "customer": None})
             winner = won.get(cost.trace_id) if cost.trace_id else None
-            cost.result.id = new_id("cst")
+            cost.result.id = cost_id
+            if winner is not None:
+                cost.signal_id, cost.event_name = winner
             rows.append(
                 (
-                    cost.result.id,
+                    cost_id,
                     org_id,
                     customer_id,
-                    self.agents.get(cost.agent) if cost.agent else None,
-                    winner[0] if winner else None,
+                    agents.get(cost.agent) if cost.agent else None,
+                    cost.signal_id,
                     cost.trace_id,
                     cost.span_id,
                     cost.response_id,
@@ -312,11 +337,11 @@ class TraceCosts:
                     now,
                 )
             )
-            event_names.append(winner[1] if winner else "")
         inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
         stored = {} if inserted == len(rows) else existing(conn, costs, org_id, self.first_of)
-        rollup = CostRollup()
-        for cost, row, event_name in zip(pending, rows, event_names, strict=True):
+        # Rollup deltas summed per (hour, dimensions) first: far fewer keys than costs.
+        totals: dict[_Dims, list[int]] = {}
+        for cost, row in zip(pending, rows, strict=True):
             result = cost.result
             found = stored.get(cost.key)
             if found is not None and found[0] != result.id:
@@ -328,8 +353,27 @@ class TraceCosts:
                     mark_conflict(result)
                 continue
             result.status = "ingested"
-            key = cost_key(org_id, cost.ts, row[2], row[3], event_name, *row[8:10], row[13])
-            rollup.add(key, cost.amount_nanos)
+            nanos = cost.amount_nanos
+            dims = (
+                cost.ts - cost.ts % HOUR_US,
+                row[2],
+                row[3],
+                cost.event_name,
+                cost.provider,
+                cost.model,
+                cost.currency,
+            )
+            total = totals.get(dims)
+            if total is None:
+                total = totals[dims] = [0, 0, 0]
+            total[1] += 1
+            if nanos is None:
+                total[2] += 1
+            else:
+                total[0] += nanos
+        rollup = CostRollup()
+        for dims, (nanos, records, unpriced) in totals.items():
+            rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
         rollup.flush(conn)
 
     def remember(self, org_id: str) -> None:

@@ -130,6 +130,13 @@ class CostRollup:
         if amount_nanos is None:
             delta[2] += sign
 
+    def add_totals(self, key: CostKey, amount_nanos: int, records: int, unpriced: int) -> None:
+        """Add several costs of one key at once: their priced total, count and unpriced count."""
+        delta = self.deltas[key]
+        delta[0] += amount_nanos
+        delta[1] += records
+        delta[2] += unpriced
+
     def flush(self, conn: Connection) -> None:
         if not self.deltas:
             return
