@@ -21,7 +21,7 @@ def content_hash(item: Mapping[str, Any]) -> str:
     ).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemResult:
     index: int
     status: str  # ingested | duplicate | conflict | failed
@@ -59,7 +59,7 @@ def settle_repeats(
             result.field, result.detail = first.result.field, first.result.detail
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchResult:
     items: list[ItemResult]
 
