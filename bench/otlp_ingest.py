@@ -4,7 +4,9 @@ the raw ``executemany`` insert rate of the same cost rows, measured in the same 
 
 Runs on SQLite (a temp file) and on PostgreSQL when one answers (``MARGIN_BENCH_POSTGRES_URL``,
 default the local server; a scratch database is created and dropped). In-process ASGI client.
-Run: ``.venv/bin/python bench/otlp_ingest.py [--requests N] [--spans S]``.
+Each store is measured in several rounds, each on a new store; the medians of the rounds
+are printed last. Run: ``.venv/bin/python bench/otlp_ingest.py [--requests N] [--spans S]
+[--rounds R]``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def build_request(n: int, seq: int) -> bytes:
     return request.SerializeToString()
 
 
-def run(db: Database, label: str, requests: int, n: int) -> None:
+def run(db: Database, label: str, requests: int, n: int) -> tuple[float, float]:
+    """One round on an empty store: the median rate of ``requests`` exports, and the median
+    raw insert rate of the same cost rows."""
     with db.write() as conn:
         org = create_org(conn, "bench")
         _key, secret = create_key(conn, org, "ingest")
@@ -116,6 +120,13 @@ def run(db: Database, label: str, requests: int, n: int) -> None:
         f"{label:10} POST /v1/traces: {got:>9,.0f} spans/s   raw executemany: {base:>9,.0f} "
         f"rows/s   ratio {got / base:.2f}   ({requests} × {n} spans, {priced} catalog-priced)"
     )
+    return got, base
+
+
+def summary(label: str, rounds: list[tuple[float, float]]) -> None:
+    got = statistics.median(r[0] for r in rounds)
+    ratio = statistics.median(r[0] / r[1] for r in rounds)
+    print(f"{label:10} median of {len(rounds)} rounds: {got:>9,.0f} spans/s   ratio {ratio:.2f}")
 
 
 @contextmanager
@@ -148,17 +159,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--spans", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a new store")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{tmp}/bench.db")
-        db.upgrade()
-        run(db, "sqlite", args.requests, args.spans)
-        db.dispose()
-    with postgres() as pg:
-        if pg is None:
-            print("postgresql: not reachable, skipped")
-        else:
-            run(pg, "postgresql", args.requests, args.spans)
+    lite = []
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite:///{tmp}/bench.db")
+            db.upgrade()
+            lite.append(run(db, "sqlite", args.requests, args.spans))
+            db.dispose()
+    pg = []
+    for _ in range(args.rounds):
+        with postgres() as store:
+            if store is None:
+                print("postgresql: not reachable, skipped")
+                break
+            pg.append(run(store, "postgresql", args.requests, args.spans))
+    summary("sqlite", lite)
+    if pg:
+        summary("postgresql", pg)
 
 
 if __name__ == "__main__":

@@ -57,14 +57,19 @@ def test_mixed_export_gets_exact_partial_success(api: Api) -> None:
         trace,
         gen_ai(**{"gen_ai.usage.cost.amount": "0.5", "gen_ai.usage.cost.currency": "EURO"}),
     )
-    request = export(*good, zero_trace, bad_amount, blank_model, padded_model, bad_currency)
-    result = partial(post(api, request, scope="ingest"))
-    assert result.rejected_spans == 4
+    digit_currency = span(
+        trace,
+        gen_ai(**{"gen_ai.usage.cost.amount": "0.5", "gen_ai.usage.cost.currency": "U5D"}),
+    )
+    bad = (zero_trace, bad_amount, blank_model, padded_model, bad_currency, digit_currency)
+    result = partial(post(api, export(*good, *bad), scope="ingest"))
+    assert result.rejected_spans == 5
     message = result.error_message
     assert "invalid trace_id" in message
     assert "gen_ai.usage.cost.amount" in message
     assert f"cost of span {blank_model.span_id.hex()}: model:" in message
     assert f"cost of span {bad_currency.span_id.hex()}: currency:" in message
+    assert f"cost of span {digit_currency.span_id.hex()}: currency:" in message
     stored = costs_of(api, trace)
     # The three good calls, and the one whose model only needed stripping (as via REST).
     assert len(stored) == 4
@@ -72,7 +77,7 @@ def test_mixed_export_gets_exact_partial_success(api: Api) -> None:
     assert {c["priced_by"] for c in stored} == {"catalog"}
     assert {c["amount"] for c in stored} == {"0.00475"}
     view = api.get(f"/v1/traces/{trace}", scope="read").json()
-    assert len(view["spans"]) == 7  # every span with valid ids is kept, costly or not
+    assert len(view["spans"]) == 8  # every span with valid ids is kept, costly or not
 
 
 def test_retried_export_stores_nothing_twice(api: Api) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -64,6 +65,8 @@ _COLUMNS = (
     "source",
     "created_at",
 )
+
+_KEY_OF = itemgetter(_COLUMNS.index("idempotency_key"))
 
 
 @dataclass(slots=True)
@@ -120,7 +123,14 @@ def _plain(value: Any, longest: int) -> bool:
 
 
 def _currency(value: Any) -> bool:
-    return type(value) is str and len(value) == 3 and value.isascii() and value.isupper()
+    # CostIn's pattern: three ASCII capital letters.
+    return (
+        type(value) is str
+        and len(value) == 3
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    )
 
 
 class TraceCosts:
@@ -333,7 +343,10 @@ class TraceCosts:
                     now,
                 )
             )
-        inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
+        # In key order: concurrent writers of the same keys take their locks in one order,
+        # and neighbouring keys share index pages.
+        ordered = sorted(rows, key=_KEY_OF)
+        inserted = insert_tuples(conn, costs.name, _COLUMNS, ordered, KEY_CONFLICT)
         stored = {} if inserted == len(rows) else existing(conn, costs, org_id, self.first_of)
         # Rollup deltas summed per (hour, dimensions) first: far fewer keys than costs.
         totals: dict[_Dims, list[int]] = {}

@@ -572,16 +572,20 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
             customer, agent = customer or known[0], agent or known[1]
         return customer, agent
 
-    unknown = {s.trace_id for s in [*signal_spans, *(c.span for c in kept)] if not parties(s)[0]}
+    found = [parties(call.span) for call in kept]
+    unknown = {s.trace_id for s in signal_spans if not parties(s)[0]}
+    unknown.update(c.span.trace_id for c, (who, _) in zip(kept, found, strict=True) if not who)
     earlier = stored(unknown) if unknown else {}
-    for trace_id, (customer, agent) in earlier.items():
-        known = trace_parties.setdefault(trace_id, [None, None])
-        known[0], known[1] = known[0] or customer, known[1] or agent
+    if earlier:
+        for trace_id, (customer, agent) in earlier.items():
+            known = trace_parties.setdefault(trace_id, [None, None])
+            known[0], known[1] = known[0] or customer, known[1] or agent
+        found = [parties(call.span) for call in kept]
     for span in signal_spans:
         signal = _signal(span, *parties(span))
         if isinstance(signal, str):
             out.rejected.append(signal)
         elif signal is not None:
             out.signals.append(signal)
-    out.costs = [_cost(call, *parties(call.span)) for call in kept]
+    out.costs = [_cost(call, *both) for call, both in zip(kept, found, strict=True)]
     return out
