@@ -200,3 +200,27 @@ def test_unknown_customer_keeps_the_cost_when_customers_are_not_created(
     assert cost["customer_id"] is None
     assert cost["priced_by"] == "catalog"
     assert client.app is app
+
+
+def test_signals_arriving_after_their_costs_relink_every_trace(api: Api) -> None:
+    traces = [new_trace() for _ in range(30)]
+    calls = [span(t, gen_ai(**{"gen_ai.response.id": f"r{i}"})) for t in traces for i in range(2)]
+    assert partial(post(api, export(*calls), scope="ingest")).rejected_spans == 0
+    outcomes = [span(t, signal_attrs("won"), name="margin.signal", at=5) for t in traces]
+    assert partial(post(api, export(*outcomes), scope="ingest")).rejected_spans == 0
+    with api.db.read() as conn:
+        linked = conn.execute(
+            select(costs.c.trace_id, signals.c.trace_id).join(
+                signals, signals.c.id == costs.c.signal_id
+            )
+        ).all()
+        by_event = dict(
+            conn.execute(
+                select(cost_rollups.c.event_name, func.sum(cost_rollups.c.records)).group_by(
+                    cost_rollups.c.event_name
+                )
+            ).all()
+        )
+    assert len(linked) == 60
+    assert all(cost_trace == signal_trace for cost_trace, signal_trace in linked)
+    assert {k: int(v) for k, v in by_event.items()} == {"": 0, "won": 60}

@@ -9,8 +9,9 @@ nothing is counted twice; such a trace is flagged when it is read.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from margin.store.rollups import CostRollup, cost_key
 from margin.store.schema import costs, signals
@@ -18,6 +19,7 @@ from margin.store.schema import costs, signals
 __all__ = ["relink_traces", "winners"]
 
 _CHUNK = 500
+_ID = attrgetter("id")
 
 
 def winners(conn: Connection, org_id: str, trace_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -44,13 +46,18 @@ def relink_traces(
     conn: Connection, org_id: str, trace_ids: Iterable[str], rollup: CostRollup
 ) -> int:
     """Point every trace-attributed cost of these traces at the trace's winner, moving its
-    amount between rollup rows. Returns how many costs moved."""
+    amount between rollup rows. Returns how many costs moved. (A few statements for any
+    number of traces: one read of their costs, one update of the moved ones.)"""
     won = winners(conn, org_id, trace_ids)
-    moved = 0
-    for trace_id, (signal_id, event_name) in sorted(won.items()):
-        stale = conn.execute(
+    if not won:
+        return 0
+    stale = []
+    traced = sorted(won)
+    for start in range(0, len(traced), _CHUNK):
+        rows = conn.execute(
             select(
                 costs.c.id,
+                costs.c.trace_id,
                 costs.c.signal_id,
                 costs.c.ts,
                 costs.c.customer_id,
@@ -61,33 +68,42 @@ def relink_traces(
                 costs.c.amount_nanos,
             ).where(
                 costs.c.org_id == org_id,
-                costs.c.trace_id == trace_id,
+                costs.c.trace_id.in_(traced[start : start + _CHUNK]),
                 costs.c.source != "signal",
-                (costs.c.signal_id.is_(None)) | (costs.c.signal_id != signal_id),
             )
-        ).all()
-        if not stale:
-            continue
-        old_names = _event_names(conn, org_id, {r.signal_id for r in stale if r.signal_id})
-        for row in stale:
-            dims = (row.customer_id, row.agent_id)
-            tail = (row.provider, row.model, row.currency)
-            old = cost_key(org_id, row.ts, *dims, old_names.get(row.signal_id or "", ""), *tail)
-            rollup.add(old, row.amount_nanos, sign=-1)
-            rollup.add(cost_key(org_id, row.ts, *dims, event_name, *tail), row.amount_nanos)
-        conn.execute(
-            update(costs).where(costs.c.id.in_([r.id for r in stale])).values(signal_id=signal_id)
         )
-        moved += len(stale)
-    return moved
+        stale += [r for r in rows if r.signal_id != won[r.trace_id][0]]
+    if not stale:
+        return 0
+    old_names = _event_names(conn, org_id, {r.signal_id for r in stale if r.signal_id})
+    for row in stale:
+        dims = (row.customer_id, row.agent_id)
+        tail = (row.provider, row.model, row.currency)
+        old = cost_key(org_id, row.ts, *dims, old_names.get(row.signal_id or "", ""), *tail)
+        rollup.add(old, row.amount_nanos, sign=-1)
+        event_name = won[row.trace_id][1]
+        rollup.add(cost_key(org_id, row.ts, *dims, event_name, *tail), row.amount_nanos)
+    # In id order: concurrent writers update shared rows in one order.
+    moves = [{"cid": r.id, "sid": won[r.trace_id][0]} for r in sorted(stale, key=_ID)]
+    conn.execute(
+        update(costs)
+        .where(costs.c.org_id == org_id, costs.c.id == bindparam("cid"))
+        .values(signal_id=bindparam("sid")),
+        moves,
+    )
+    return len(stale)
 
 
 def _event_names(conn: Connection, org_id: str, signal_ids: set[str]) -> dict[str, str]:
     if not signal_ids:
         return {}
-    rows = conn.execute(
-        select(signals.c.id, signals.c.event_name).where(
-            signals.c.org_id == org_id, signals.c.id.in_(sorted(signal_ids))
+    wanted = sorted(signal_ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = conn.execute(
+            select(signals.c.id, signals.c.event_name).where(
+                signals.c.org_id == org_id, signals.c.id.in_(wanted[start : start + _CHUNK])
+            )
         )
-    )
-    return {r.id: r.event_name for r in rows}
+        found.update({r.id: r.event_name for r in rows})
+    return found
