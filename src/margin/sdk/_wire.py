@@ -94,10 +94,6 @@ _UNIQUE = frozenset(
 )
 
 
-def _key_value(key: str, value: Any) -> bytes:
-    return _field(_ATTRIBUTE, _serialise(key, value))
-
-
 def _serialise(key: str, value: Any) -> bytes:
     kind = type(value)
     any_value: bytes
@@ -141,7 +137,7 @@ def _attributes(
             cache_key = None  # type: ignore[assignment]
         if encoded is None:
             try:
-                encoded = _key_value(key, value)
+                encoded = _field(_ATTRIBUTE, _serialise(key, value))
             except Exception as error:  # as OpenTelemetry's encoder: skip the bad attribute
                 _logger.exception("Failed to encode key %s: %s", key, error)
                 continue

@@ -86,10 +86,6 @@ def _kind(kind: type) -> int:
     return found
 
 
-def _is_mapping(obj: object) -> bool:
-    return _kind(type(obj)) == _MAPPING
-
-
 def _model_get(obj: Any, name: str) -> Any:
     # A pydantic model keeps its fields in ``__dict__`` and unknown fields in
     # ``__pydantic_extra__``; anything else is a class attribute (a property) or absent.
