@@ -3,30 +3,52 @@ decoded, converted, priced from the catalog and stored with spans, costs and rol
 the raw ``executemany`` insert rate of the same cost rows, measured in the same run.
 
 Runs on SQLite (a temp file) and on PostgreSQL when one answers (``MARGIN_BENCH_POSTGRES_URL``,
-default the local server; a scratch database is created and dropped). In-process ASGI client.
-Each store is measured in several rounds, each on a new store; the medians of the rounds
-are printed last. Run: ``.venv/bin/python bench/otlp_ingest.py [--requests N] [--spans S]
-[--rounds R]``.
+default the local server; a scratch database is created and dropped). In-process ASGI client,
+one request at a time. Each store is measured in several rounds, each on a new store; the
+medians of the rounds are printed last.
+
+Then the same export bodies go to a real server, started as in production:
+``margin serve --workers W`` in a subprocess on a free local port, with a new data dir (SQLite,
+``margin.db``) or a new scratch PostgreSQL database (``MARGIN_DATABASE_URL``) each round. An
+ingest key is made with ``margin keys create --scope ingest``. The bench process is the client:
+C threads, each with its own keep-alive ``httpx`` connection, send pre-built bodies (one
+warm-up request first, not timed); the rate is the spans acknowledged over the wall time from
+the first send to the last acknowledgement. Every response must be an empty 200, and the store
+must then hold exactly one cost row and one span row per span sent. Per-round lines, then the
+medians, are printed after the in-process ones.
+
+Run: ``.venv/bin/python bench/otlp_ingest.py [--requests N] [--spans S] [--rounds R]
+[--workers W] [--clients C] [--server-requests M]``: ``--workers`` defaults to the number of
+CPUs, ``--clients`` to twice the workers, ``--server-requests`` (timed requests a round, over
+all clients) to 4 × ``--requests``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
 from margin._ids import new_id
@@ -35,6 +57,7 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema import costs
+from margin.store.schema import spans as spans_table
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")]
 
@@ -130,7 +153,9 @@ def summary(label: str, rounds: list[tuple[float, float]]) -> None:
 
 
 @contextmanager
-def postgres() -> Iterator[Database | None]:
+def scratch_postgres() -> Iterator[str | None]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards; None when no server
+    answers."""
     admin = os.environ.get(
         "MARGIN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
@@ -145,14 +170,201 @@ def postgres() -> Iterator[Database | None]:
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    db = Database(url.set(database=name).render_as_string(hide_password=False))
     try:
-        db.upgrade()
-        yield db
+        yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        db.dispose()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres() -> Iterator[Database | None]:
+    with scratch_postgres() as pg_url:
+        if pg_url is None:
+            yield None
+            return
+        db = Database(pg_url)
+        try:
+            db.upgrade()
+            yield db
+        finally:
+            db.dispose()
+
+
+MARGIN = str(Path(sys.executable).with_name("margin"))
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running ``margin serve``."""
+
+    base_url: str
+    env: dict[str, str]
+    data_dir: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT (uvicorn's graceful stop, workers included), then SIGKILL to the whole group
+    if anything of it is still there."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"server {process.pid}: no exit 30 s after SIGINT, killed")
+    with suppress(ProcessLookupError):  # leftover workers: the group outlives its leader
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@contextmanager
+def serve(data_dir: str, database_url: str | None, workers: int) -> Iterator[Server]:
+    """``margin serve --workers W`` on a free port until the block ends; its output goes to
+    files in the data dir, and any stderr is shown after it stops."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MARGIN_DATABASE_URL", "MARGIN_DATA_DIR")
+    }
+    if database_url:
+        env["MARGIN_DATABASE_URL"] = database_url
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    out_path, err_path = Path(data_dir, "serve.out"), Path(data_dir, "serve.err")
+    command = [MARGIN, "serve", "--workers", str(workers), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--data-dir", data_dir]
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"margin serve exited with {process.returncode}:\n"
+                    f"{out_path.read_text()}{err_path.read_text()}"
+                )
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"margin serve did not answer on {base_url} in 120 s")
+            time.sleep(0.1)
+        assert "Dashboard:" in out_path.read_text(), out_path.read_text()
+        yield Server(base_url=base_url, env=env, data_dir=data_dir)
+    finally:
+        _stop(process)
+        errors = err_path.read_text().strip()
+        if errors:
+            print(f"server stderr (pid {process.pid}):\n{errors[-4000:]}")
+
+
+def ingest_key(server: Server) -> str:
+    """A new ingest key, made the way an operator would: ``margin keys create``."""
+    result = subprocess.run(
+        [MARGIN, "keys", "create", "--scope", "ingest", "--data-dir", server.data_dir],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1].strip()
+
+
+def _send(
+    base_url: str,
+    headers: dict[str, str],
+    work: queue.SimpleQueue[bytes],
+    start: threading.Barrier,
+    failures: list[str],
+) -> None:
+    """One client: one keep-alive connection, opened before the start, then bodies off the
+    shared queue until it is empty."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=300) as client:
+            client.get("/healthz").raise_for_status()
+            start.wait()
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                response = client.post("/v1/traces", content=body, headers=headers)
+                if response.status_code != 200 or response.content != b"":
+                    failures.append(f"{response.status_code}: {response.text[:500]}")
+    except Exception as exc:  # reported by the caller; a dead thread must not hang the barrier
+        failures.append(repr(exc))
+        start.abort()
+
+
+def run_server(
+    label: str, database_url: str | None, workers: int, clients: int, requests: int, n: int
+) -> float:
+    """One round on a new store and a new server: spans acknowledged per second of wall time,
+    ``clients`` connections at once; then the store is checked to hold every span once."""
+    bodies = [build_request(n, seq) for seq in range(requests + 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        with serve(tmp, database_url, workers) as server:
+            secret = ingest_key(server)
+            headers = {
+                "Authorization": f"Bearer {secret}",
+                "Content-Type": "application/x-protobuf",
+            }
+            warm = httpx.post(
+                f"{server.base_url}/v1/traces", content=bodies[0], headers=headers, timeout=300
+            )
+            assert warm.status_code == 200, warm.text
+            assert warm.content == b"", "some spans were rejected"
+            work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+            for body in bodies[1:]:
+                work.put(body)
+            failures: list[str] = []
+            start = threading.Barrier(clients + 1)
+            threads = [
+                threading.Thread(
+                    target=_send, args=(server.base_url, headers, work, start, failures)
+                )
+                for _ in range(clients)
+            ]
+            for thread in threads:
+                thread.start()
+            with suppress(threading.BrokenBarrierError):  # a client failed: reported below
+                start.wait()
+            started = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            assert not failures, failures[:5]
+            assert work.empty(), "some bodies were not sent"
+        db = Database(database_url or f"sqlite:///{tmp}/margin.db")
+        try:
+            with db.read() as conn:
+                cost_rows = conn.execute(select(func.count()).select_from(costs)).scalar_one()
+                span_rows = conn.execute(select(func.count()).select_from(spans_table)).scalar_one()
+        finally:
+            db.dispose()
+    expected = (requests + 1) * n
+    assert cost_rows == expected, f"{cost_rows} cost rows, expected {expected}"
+    assert span_rows == expected, f"{span_rows} span rows, expected {expected}"
+    rate = requests * n / elapsed
+    print(
+        f"{label:10} server --workers {workers}, {clients} clients: {rate:>9,.0f} spans/s   "
+        f"({requests} × {n} spans in {elapsed:.2f} s; {cost_rows:,} costs and {span_rows:,} "
+        "spans stored, as sent)"
+    )
+    return rate
+
+
+def server_summary(label: str, workers: int, clients: int, rates: list[float]) -> None:
+    print(
+        f"{label:10} server --workers {workers}, {clients} clients, median of {len(rates)} "
+        f"rounds: {statistics.median(rates):>9,.0f} spans/s"
+    )
 
 
 def main() -> None:
@@ -160,7 +372,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--spans", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a new store")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="margin serve --workers"
+    )
+    parser.add_argument("--clients", type=int, help="concurrent connections (2 × workers)")
+    parser.add_argument(
+        "--server-requests", type=int, help="timed requests a round to the server (4 × requests)"
+    )
     args = parser.parse_args()
+    clients = args.clients or 2 * args.workers
+    server_requests = args.server_requests or 4 * args.requests
     lite = []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,6 +399,22 @@ def main() -> None:
     summary("sqlite", lite)
     if pg:
         summary("postgresql", pg)
+    served: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+    for _ in range(args.rounds):
+        served["sqlite"].append(
+            run_server("sqlite", None, args.workers, clients, server_requests, args.spans)
+        )
+    for _ in range(args.rounds):
+        with scratch_postgres() as pg_url:
+            if pg_url is None:
+                print("postgresql: not reachable, skipped")
+                break
+            served["postgresql"].append(
+                run_server("postgresql", pg_url, args.workers, clients, server_requests, args.spans)
+            )
+    for label, rates in served.items():
+        if rates:
+            server_summary(label, args.workers, clients, rates)
 
 
 if __name__ == "__main__":
