@@ -52,7 +52,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
 from margin._ids import new_id
-from margin.server.app import create_app
+from margin.server.app import create_app, prepare_process
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
@@ -113,6 +113,7 @@ def run(db: Database, label: str, requests: int, n: int) -> tuple[float, float]:
         org = create_org(conn, "bench")
         _key, secret = create_key(conn, org, "ingest")
     app = create_app(Settings(), db=db, migrate=False)
+    prepare_process()  # as ``margin serve`` does in each worker
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-protobuf"}
     bodies = [build_request(n, seq) for seq in range(requests + 1)]
     ingest: list[float] = []

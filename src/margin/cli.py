@@ -85,7 +85,7 @@ def serve(
     if settings.database_url:
         os.environ["MARGIN_DATABASE_URL"] = settings.database_url
     uvicorn.run(
-        "margin.server.app:create_app",
+        "margin.server.app:serve_app",
         factory=True,
         host=host,
         port=port,

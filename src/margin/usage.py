@@ -29,6 +29,7 @@ __all__ = [
     "from_span_attributes",
     "normalize_usage",
     "span_model",
+    "span_usage",
 ]
 
 
@@ -116,8 +117,8 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _build(counts: dict[str, int], *, input_excludes_cache: bool = False) -> Usage:
-    """Apply the inclusivity rules to raw counts and build a Usage."""
+def _include(counts: dict[str, int], *, input_excludes_cache: bool = False) -> None:
+    """Apply the inclusivity rules to raw counts, in place."""
     split = counts.get("cache_write_5m_tokens", 0) + counts.get("cache_write_1h_tokens", 0)
     if counts.get("cache_write_tokens", 0) < split:
         counts["cache_write_tokens"] = split
@@ -127,6 +128,11 @@ def _build(counts: dict[str, int], *, input_excludes_cache: bool = False) -> Usa
     reasoning = counts.get("reasoning_tokens", 0)
     if counts.get("output_tokens", 0) < reasoning:
         counts["output_tokens"] = counts.get("output_tokens", 0) + reasoning
+
+
+def _build(counts: dict[str, int], *, input_excludes_cache: bool = False) -> Usage:
+    """Apply the inclusivity rules to raw counts and build a Usage."""
+    _include(counts, input_excludes_cache=input_excludes_cache)
     return Usage(**{k: v for k, v in counts.items() if v})
 
 
@@ -316,6 +322,48 @@ def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
                 counts[key] = _int(attributes[name])
                 break
     return _build(counts)
+
+
+#: A span's attribute names, in order → (usage key, attribute name) for each count it
+#: reports, in ``USAGE_KEYS`` order. Which attribute holds which count depends only on the
+#: names present, and spans of one instrumentation share their names.
+_SPAN_PLANS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_SPAN_PLANS_MAX = 4096
+
+
+def _span_plan(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    present = set(names)
+    plan = []
+    for key, aliases in _SPAN_ALIASES.items():
+        name = next((alias for alias in aliases if alias in present), None)
+        if name is not None:
+            plan.append((key, name))
+    plan.sort(key=lambda pair: USAGE_KEYS.index(pair[0]))
+    return tuple(plan)
+
+
+def span_usage(attributes: Mapping[str, Any]) -> dict[str, int]:
+    """``from_span_attributes(attributes).to_dict()``, without the intermediate ``Usage``
+    (the OTLP receiver's per-span path): the non-zero canonical counts, in field order."""
+    names = tuple(attributes)
+    plan = _SPAN_PLANS.get(names)
+    if plan is None:
+        plan = _span_plan(names)
+        if len(_SPAN_PLANS) < _SPAN_PLANS_MAX:
+            _SPAN_PLANS[names] = plan
+    counts: dict[str, int] = {}
+    for key, name in plan:
+        value = attributes[name]
+        if value.__class__ is not int or value < 0:  # bools, floats, strings, negatives
+            value = _int(value)
+        if value:
+            counts[key] = value
+    if counts:
+        size = len(counts)
+        _include(counts)
+        if len(counts) != size:  # a rule added a count: back to field order
+            counts = {key: counts[key] for key in USAGE_KEYS if key in counts}
+    return counts
 
 
 def from_paid(cost_data: Mapping[str, Any]) -> Usage:

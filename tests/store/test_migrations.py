@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -21,4 +23,30 @@ def test_upgrade_is_idempotent(db: Database) -> None:
     db.upgrade()
     with db.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == "0005_repricings"
+    assert version == "0006_partial_cost_indexes"
+
+
+def test_lookups_of_unpriced_and_attributed_costs_use_the_partial_indexes(tmp_path: Path) -> None:
+    # Only unpriced and attributed costs are indexed by those columns (migration 0006); the
+    # queries that look them up must still be served by an index, not a scan.
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.upgrade()
+    try:
+        with db.engine.connect() as conn:
+            for sql, index in (
+                (
+                    "SELECT id FROM costs WHERE org_id = ? AND signal_id = ?",
+                    "ix_costs_attributed",
+                ),
+                (
+                    "SELECT id FROM costs WHERE org_id = ? AND ts >= ? AND ts < ? "
+                    "AND priced_by = 'unpriced'",
+                    "ix_costs_unpriced",
+                ),
+            ):
+                plan = conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {sql}", ("o", 1, 2)[: sql.count("?")]
+                )
+                assert index in " ".join(str(row[-1]) for row in plan), sql
+    finally:
+        db.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal_column, select, update
 
 from margin._ids import new_id
 from margin._money import from_nanos, to_nanos
@@ -49,7 +49,8 @@ def reprice(
     if model is not None:
         query = query.where(costs.c.model == model)
     if only_unpriced:
-        query = query.where(costs.c.priced_by == "unpriced")
+        # A literal, so that the partial index of unpriced costs can serve the query.
+        query = query.where(costs.c.priced_by == literal_column("'unpriced'"))
     else:
         query = query.where(costs.c.priced_by != "provided")
     changed: list[Repriced] = []

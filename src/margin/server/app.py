@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 
@@ -15,7 +16,7 @@ from margin.server.state import AppState
 from margin.settings import Settings
 from margin.store.db import Database
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "prepare_process", "serve_app"]
 
 log = logging.getLogger("margin.server")
 
@@ -57,6 +58,31 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    return app
+
+
+def prepare_process() -> None:
+    """Ready a server process for a long life, once its app is built (``margin serve`` does
+    this in each worker; an embedding application may call it too).
+
+    The price catalog is loaded now rather than by the first request that prices. Then what
+    exists so far (modules, the app, the catalog: tens of thousands of objects that live as
+    long as the process) is moved out of the garbage collector's view with ``gc.freeze()``.
+    A large export allocates enough to trigger full collections, and each would otherwise
+    walk all of them again.
+    """
+    from genai_prices.data_snapshot import get_snapshot
+
+    get_snapshot()
+    gc.collect()
+    gc.freeze()
+
+
+def serve_app() -> FastAPI:
+    """The app as ``margin serve`` runs it: ``create_app()`` from the environment's settings,
+    in a process readied by ``prepare_process``."""
+    app = create_app()
+    prepare_process()
     return app
 
 

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from margin._money import MoneyError, parse_amount
-from margin.usage import from_span_attributes, span_model
+from margin.usage import span_model, span_usage
 
 __all__ = [
     "AGENT_KEYS",
@@ -345,7 +345,7 @@ _AMOUNT_NAMES = frozenset(name for name, _ in _AMOUNTS)
 def _call(span: Span) -> _Call | str | None:
     """The AI call a span records, a reason it cannot be one, or None for other spans."""
     attributes = span.attributes
-    usage = from_span_attributes(attributes).to_dict()
+    usage = span_usage(attributes)
     if not _EXTRA_NAMES.isdisjoint(attributes):
         for key, name in _EXTRA_USAGE.items():
             value = attributes.get(name)

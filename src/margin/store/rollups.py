@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import BigInteger, Connection, Table
 
 from margin.store.schema import (
     cost_rollups,
@@ -86,8 +86,8 @@ def add_to(
     Rows must come sorted, so that concurrent writers lock rows in one order (no deadlock).
     SQLite runs one fixed statement through the driver's executemany (a compiled multi-VALUES
     form would be a new statement text per batch size, which costs more than the rows).
-    PostgreSQL gets the rows by COPY into a per-connection staging table and applies them in
-    one statement, in key order: a statement a row costs a server round trip each.
+    PostgreSQL gets them as one array per column, unnested and applied in one statement, in
+    key order: a statement a row would cost a server round trip each.
     """
     if not rows:
         return
@@ -98,19 +98,17 @@ def add_to(
         marks = ", ".join(["?"] * (len(keys) + len(values)))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})" + tail, rows)
         return
-    stage = f"_stage_{table.name}"
+    # One statement, one round trip: the rows travel as one array per column.
+    casts = ", ".join(
+        f"%s::{'bigint' if isinstance(table.c[name].type, BigInteger) else 'text'}[]"
+        for name in (*keys, *values)
+    )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS"
+        f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({casts}) "
+        f"AS delta ({columns}) ORDER BY {', '.join(keys)}" + tail,
+        [list(column) for column in zip(*rows, strict=True)],
     )
-    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    cursor.execute(
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
-        f"ORDER BY {', '.join(keys)}" + tail
-    )
-    cursor.execute(f"DELETE FROM {stage}")
 
 
 def _day(bucket: int) -> int:

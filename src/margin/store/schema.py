@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -169,8 +170,21 @@ costs = Table(
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "trace_id"),
     Index(None, "org_id", "ts"),
-    Index(None, "org_id", "priced_by"),
-    Index(None, "org_id", "signal_id"),
+    # Partial (see migration 0006): only the rows looked up this way pay for the index.
+    Index(
+        "ix_costs_unpriced",
+        "org_id",
+        "ts",
+        sqlite_where=text("priced_by = 'unpriced'"),
+        postgresql_where=text("priced_by = 'unpriced'"),
+    ),
+    Index(
+        "ix_costs_attributed",
+        "org_id",
+        "signal_id",
+        sqlite_where=text("signal_id IS NOT NULL"),
+        postgresql_where=text("signal_id IS NOT NULL"),
+    ),
 )
 
 events = Table(
