@@ -4,6 +4,7 @@ that a provider with a processor of your own still gets Margin's spans through t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ import margin
 from margin.sdk._lightspan import LightSpan
 from margin.sdk.instrument import instrument_anthropic, instrument_openai
 from margin.sdk.runtime import current_runtime
+from margin.sdk.wrappers import openai as openai_wrapper
+from margin.sdk.wrappers._patch import wrap_sync
+from margin.sdk.wrappers.openai import _Chat
 
 Configure = Callable[..., None]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
@@ -267,3 +271,75 @@ async def test_anthropic_streams_and_errors_without_the_sdk(
     assert failed.status_code == StatusCode.ERROR.value
     assert failed.attributes["error.type"] == "OverloadedError"
     assert "gen_ai.usage.output_tokens" not in failed.attributes
+
+
+def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_choice(
+    sdk: Configure, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller gets its result without waiting for Margin to read it: the span ends with
+    # the request's attributes, and usage, response id and (when the trace asked for them)
+    # the completion are read when the span is encoded, on another thread, without the
+    # caller's context — yet exactly as if read in the call.
+    sdk()
+    ended: list[LightSpan] = []
+    original = LightSpan.end_deferred
+
+    def spy(span: LightSpan, settle: Callable[[], None]) -> None:
+        ended.append(span)
+        original(span, settle)
+
+    monkeypatch.setattr(LightSpan, "end_deferred", spy)
+    readers: set[str] = set()
+    read = openai_wrapper._Chat.finish
+
+    def finish(self: Any, rec: Any, result: Any, state: Any) -> None:
+        readers.add(threading.current_thread().name)
+        read(self, rec, result, state)
+
+    monkeypatch.setattr(openai_wrapper._Chat, "finish", finish)
+    client = openai.OpenAI(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(_OpenAI()))
+    )
+    with instrument_openai(client):
+        with margin.trace("cus_1", "sdr", store_prompt=True):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        with margin.trace("cus_2", "sdr"):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert len(ended) == 2
+    for span in ended:
+        assert "gen_ai.usage.input_tokens" not in span.attributes  # not read on our thread
+        assert span.attributes["gen_ai.request.model"] == "gpt-4o"
+    assert "gen_ai.input.messages" in ended[0].attributes  # the request side is read at once
+    chats = sorted(
+        (s for s in _flush(collector) if s.name == "chat gpt-4o"),
+        key=lambda s: s.attributes["margin.customer.external_id"],
+    )
+    assert readers == {"margin-delivery"}
+    assert [c.attributes["gen_ai.usage.input_tokens"] for c in chats] == [1200, 1200]
+    assert [c.attributes["gen_ai.response.id"] for c in chats] == ["chatcmpl-abc123"] * 2
+    assert "gen_ai.output.messages" in chats[0].attributes  # store_prompt=True
+    assert "gen_ai.output.messages" not in chats[1].attributes
+    assert "gen_ai.input.messages" not in chats[1].attributes
+
+
+def test_a_result_that_cannot_be_read_still_exports_its_span(
+    sdk: Configure, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unreadable:
+        @property
+        def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+            raise RuntimeError("gone")
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("gone")
+
+    result = Unreadable()
+    sdk()
+    wrapped = wrap_sync(lambda **kwargs: result, _Chat())
+    with margin.trace("cus_1", "sdr"):
+        assert wrapped(model="gpt-4o", messages=MESSAGES) is result
+    chats = [s for s in _flush(collector) if s.name == "chat gpt-4o"]
+    assert len(chats) == 1
+    assert chats[0].attributes["gen_ai.request.model"] == "gpt-4o"
+    assert "gen_ai.usage.input_tokens" not in chats[0].attributes
+    assert "tracing failed in response (deferred)" in caplog.text

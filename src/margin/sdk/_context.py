@@ -7,12 +7,26 @@ context see their own scope and never another's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TraceScope", "current_scope", "scope_var"]
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+__all__ = [
+    "TraceScope",
+    "current_scope",
+    "otel_attach",
+    "otel_current",
+    "otel_detach",
+    "scope_var",
+    "with_span",
+]
 
 # Span attribute names Margin writes (and reads on the server). Paid's names are read too.
 ATTR_CUSTOMER = "margin.customer.external_id"
@@ -41,3 +55,36 @@ scope_var: ContextVar[TraceScope | None] = ContextVar("margin_trace_scope", defa
 def current_scope() -> TraceScope | None:
     """The innermost active ``margin.trace`` scope, or None outside any."""
     return scope_var.get()
+
+
+# OpenTelemetry's context API is three Python calls deep around one ContextVar. With its
+# default runtime context, Margin's hot paths use that ContextVar directly (same values, same
+# tokens); with any other runtime context, they go through the API.
+_runtime_context = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+_log = logging.getLogger("opentelemetry.context")
+
+if type(_runtime_context) is ContextVarsRuntimeContext:
+    _otel_var: ContextVar[Context] = _runtime_context._current_context
+    otel_current: Callable[[], Context] = _otel_var.get
+    otel_attach: Callable[[Context], object] = _otel_var.set
+
+    def otel_detach(token: object) -> None:
+        """``opentelemetry.context.detach``: a failure is logged, never raised."""
+        try:
+            _otel_var.reset(token)  # type: ignore[arg-type]
+        except Exception:
+            _log.exception("Failed to detach context")
+
+else:  # pragma: no cover - another runtime context was configured
+    otel_current = otel_context.get_current
+    otel_attach = otel_context.attach
+
+    def otel_detach(token: object) -> None:
+        """``opentelemetry.context.detach``."""
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def with_span(span: object) -> Context:
+    """The current OpenTelemetry context with ``span`` as its current span
+    (``trace.set_span_in_context(span)``)."""
+    return Context({**otel_current(), _SPAN_KEY: span})

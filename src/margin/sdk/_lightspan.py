@@ -22,11 +22,12 @@ from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context, get_current
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
     INVALID_SPAN_CONTEXT,
     Link,
     SpanContext,
@@ -38,6 +39,8 @@ from opentelemetry.trace import (
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util import types
 
+from margin.sdk._context import otel_current as _current
+
 __all__ = ["LightSpan", "clean_attributes", "start_light_span"]
 
 log = logging.getLogger("margin")
@@ -47,6 +50,8 @@ _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _bits = random.getrandbits
 _INVALID = INVALID_SPAN_CONTEXT
+_NO_STATE = DEFAULT_TRACE_STATE
+_tuple_new = tuple.__new__
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -60,6 +65,7 @@ class LightSpan(trace_api.Span):
     when it ends."""
 
     __slots__ = (
+        "_settle",
         "_sink",
         "attributes",
         "context",
@@ -101,6 +107,7 @@ class LightSpan(trace_api.Span):
         self.resource = resource
         self.instrumentation_scope = scope
         self._sink = sink
+        self._settle: Callable[[], None] | None = None
         self.start_time = time_ns()
         self.end_time: int | None = None
 
@@ -182,6 +189,22 @@ class LightSpan(trace_api.Span):
         except Exception:
             log.warning("margin: could not queue a span", exc_info=True)
 
+    def end_deferred(self, settle: Callable[[], None]) -> None:
+        """End the span now, leaving ``settle`` (which adds the attributes read from a call's
+        result) to whoever exports it: see ``settle``."""
+        if self.end_time is None:
+            self._settle = settle
+            self.end()
+
+    def settle(self) -> None:
+        """Run the work ``end_deferred`` left, once; exporters call it before reading."""
+        settle, self._settle = self._settle, None
+        if settle is not None:
+            try:
+                settle()
+            except Exception:
+                log.warning("margin: could not complete a span", exc_info=True)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -217,7 +240,6 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 def start_light_span(
     name: str,
     attributes: dict[str, Any],
-    *,
     kind: SpanKind,
     parent_context: Context | None,
     resource: Resource,
@@ -226,13 +248,17 @@ def start_light_span(
 ) -> LightSpan:
     """A started ``LightSpan``, child of the span in ``parent_context`` (the current context
     when None) or the root of a new trace. ``attributes`` becomes the span's own dict."""
-    current: trace_api.Span | None = (
-        get_current() if parent_context is None else parent_context
-    ).get(_SPAN_KEY)  # type: ignore[assignment]
+    current: trace_api.Span | None = (_current() if parent_context is None else parent_context).get(
+        _SPAN_KEY
+    )  # type: ignore[assignment]
     parent = _INVALID if current is None else current.get_span_context()
     span_id = _bits(64) or 1
+    # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by construction,
+    # so the same tuple is built directly: (trace id, span id, remote, flags, state, valid).
     if parent.is_valid:
-        context = SpanContext(parent.trace_id, span_id, False, _SAMPLED, parent.trace_state)
+        ids = (parent.trace_id, span_id, False, _SAMPLED, parent.trace_state, True)
+        context = _tuple_new(SpanContext, ids)
         return LightSpan(name, context, parent, kind, attributes, resource, scope, sink)
-    context = SpanContext(_bits(128) or 1, span_id, False, _SAMPLED)
+    ids = (_bits(128) or 1, span_id, False, _SAMPLED, _NO_STATE, True)
+    context = _tuple_new(SpanContext, ids)
     return LightSpan(name, context, None, kind, attributes, resource, scope, sink)

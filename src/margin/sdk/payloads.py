@@ -15,6 +15,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
 )
 from opentelemetry.sdk.trace import Event, ReadableSpan
 
+from margin.sdk._lightspan import LightSpan
+
 # The faster encoder reuses OpenTelemetry's private helpers; should a release move them,
 # delivery falls back to the public encoder instead of breaking ``import margin``.
 try:
@@ -119,6 +121,9 @@ def _has_events(span: ReadableSpan) -> bool:
 
 def encode_traces(spans: Sequence[ReadableSpan]) -> bytes:
     """Gzipped OTLP ``ExportTraceServiceRequest`` bytes for ``/v1/traces``."""
+    for span in spans:
+        if isinstance(span, LightSpan):
+            span.settle()  # a wrapped call's result is read here, off the caller's thread
     if not _FAST_ENCODER:  # pragma: no cover
         request = _otel_encode_spans([redact(span) for span in spans])
         return gzip.compress(request.SerializeToString(), compresslevel=1)

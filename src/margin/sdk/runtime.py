@@ -19,7 +19,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 from margin._version import __version__
-from margin.sdk._context import scope_var
+from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
 from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.delivery import Delivery, DeliveryConfig
@@ -61,6 +61,11 @@ class Runtime:
     delivery: Delivery
     provider: TracerProvider
     scope: InstrumentationScope
+
+    def __post_init__(self) -> None:
+        # Read on every span Margin records directly: looked up once.
+        object.__setattr__(self, "_resource", self.provider.resource)
+        object.__setattr__(self, "_sink", _processor.on_light_end)
 
     def records_directly(self) -> bool:
         """Whether Margin's own spans skip the OpenTelemetry SDK: true while Margin's processor
@@ -108,6 +113,22 @@ class Runtime:
         merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
         return self.light_span(name, merged, kind, context)
 
+    def scope_span(
+        self, name: str, scope: TraceScope, context: Context | None = None
+    ) -> trace_api.Span:
+        """``start_span(name, context=context)`` for a span of ``scope`` (the current one)."""
+        if not self.records_directly():
+            return self.tracer.start_span(name, context=context)
+        return start_light_span(
+            name,
+            dict(attributes_for(scope)),
+            SpanKind.INTERNAL,
+            context,
+            self._resource,  # type: ignore[attr-defined]
+            self.scope,
+            self._sink,  # type: ignore[attr-defined]
+        )
+
     def light_span(
         self,
         name: str,
@@ -120,11 +141,11 @@ class Runtime:
         return start_light_span(
             name,
             attributes,
-            kind=kind,
-            parent_context=context,
-            resource=self.provider.resource,
-            scope=self.scope,
-            sink=_processor.on_light_end,
+            kind,
+            context,
+            self._resource,  # type: ignore[attr-defined]
+            self.scope,
+            self._sink,  # type: ignore[attr-defined]
         )
 
 

@@ -20,7 +20,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from margin.sdk._context import TraceScope, scope_var
+from margin.sdk import runtime as _runtime_state
+from margin.sdk._context import TraceScope, otel_attach, otel_detach, scope_var, with_span
 from margin.sdk.runtime import get_runtime
 
 __all__ = ["Trace", "new_trace_token", "trace"]
@@ -104,38 +105,23 @@ class Trace:
         self._scope = _scope_for(customer, agent, token, metadata, store_prompt)
         self._entries: list[_Entry] = []
 
-    def _enter(self) -> None:
-        scope_token = scope_var.set(self._scope)
+    def __enter__(self) -> Trace:
+        scope = self._scope
+        scope_token = scope_var.set(scope)
         span: trace_api.Span | None = None
         ctx_token: object | None = None
         try:
-            runtime = get_runtime()
+            # ``get_runtime()``, without a call once configured: this is every trace.
+            runtime = _runtime_state._runtime if _runtime_state._configured else get_runtime()
             if runtime is not None:
-                token = self._scope.token
-                span = runtime.start_span(
-                    "margin.trace", context=None if token is None else _parent_context(token)
+                token = scope.token
+                span = runtime.scope_span(
+                    "margin.trace", scope, None if token is None else _parent_context(token)
                 )
-                ctx_token = otel_context.attach(trace_api.set_span_in_context(span))
+                ctx_token = otel_attach(with_span(span))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
         self._entries.append((scope_token, span, ctx_token))
-
-    def _exit(self, exc: BaseException | None) -> None:
-        scope_token, span, ctx_token = self._entries.pop()
-        try:
-            if span is not None:
-                if exc is not None:
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                span.end()
-            if ctx_token is not None:
-                otel_context.detach(ctx_token)  # type: ignore[arg-type]
-        except Exception:
-            _warn_once("error-exit", "margin: could not end a trace")
-        finally:
-            scope_var.reset(scope_token)
-
-    def __enter__(self) -> Trace:
-        self._enter()
         return self
 
     def __exit__(
@@ -144,11 +130,21 @@ class Trace:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._exit(exc)
+        scope_token, span, ctx_token = self._entries.pop()
+        try:
+            if span is not None:
+                if exc is not None:
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.end()
+            if ctx_token is not None:
+                otel_detach(ctx_token)
+        except Exception:
+            _warn_once("error-exit", "margin: could not end a trace")
+        finally:
+            scope_var.reset(scope_token)
 
     async def __aenter__(self) -> Trace:
-        self._enter()
-        return self
+        return self.__enter__()
 
     async def __aexit__(
         self,
@@ -156,7 +152,7 @@ class Trace:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._exit(exc)
+        self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: Callable[_P, _T]) -> Callable[_P, _T]:
         # A fresh Trace per call: concurrent calls of one decorated function never share state.

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
+from margin.sdk._context import otel_attach, otel_current, otel_detach
 from margin.sdk.wrappers._span import SpanRecorder, guard, report, start_span
 
 __all__ = [
@@ -182,28 +184,20 @@ def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream
         rec.end()
         return result
     try:
+        # Spans Margin exports itself are read on the delivery thread (see
+        # ``end_reading_later``): the caller gets its result without waiting for that.
+        if rec.end_reading_later(spec.finish, result, state):
+            return result
+    except Exception:
+        report(f"{spec.provider} {spec.operation} end")
+        if rec.ended:
+            return result
+    try:
         spec.finish(rec, result, state)
     except Exception:
         report(f"{spec.provider} {spec.operation} response")
     rec.end()
     return result
-
-
-def _attach(rec: SpanRecorder) -> object | None:
-    # Makes the provider's own spans (e.g. anthropic's native span) children of ours.
-    try:
-        return context.attach(trace.set_span_in_context(rec.span))
-    except Exception:
-        report("context attach")
-        return None
-
-
-def _detach(token: object | None) -> None:
-    if token is not None:
-        try:
-            context.detach(token)  # type: ignore[arg-type]
-        except Exception:
-            report("context detach")
 
 
 def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
@@ -215,14 +209,21 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
         if started is None:
             return original(*args, **kwargs)
         rec, call_kwargs, state, stream = started
-        token = _attach(rec)
+        # Our span is the current one during the call: the provider's own spans (anthropic's
+        # native span, say) become its children. (``_attach``, inline: this is every call.)
+        try:
+            token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
+        except Exception:
+            report("context attach")
+            token = None
         try:
             result = original(*args, **call_kwargs)
         except BaseException as exc:
             rec.fail(exc)
             raise
         finally:
-            _detach(token)
+            if token is not None:
+                otel_detach(token)
         return _complete(spec, rec, result, state, stream)
 
     return wrapper
@@ -237,14 +238,21 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
         if started is None:
             return await original(*args, **kwargs)
         rec, call_kwargs, state, stream = started
-        token = _attach(rec)
+        # Our span is the current one during the call: the provider's own spans (anthropic's
+        # native span, say) become its children. (``_attach``, inline: this is every call.)
+        try:
+            token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
+        except Exception:
+            report("context attach")
+            token = None
         try:
             result = await original(*args, **call_kwargs)
         except BaseException as exc:
             rec.fail(exc)
             raise
         finally:
-            _detach(token)
+            if token is not None:
+                otel_detach(token)
         return _complete(spec, rec, result, state, stream)
 
     return wrapper

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +19,10 @@ from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from margin.sdk._context import current_scope
+from margin.sdk import runtime as _runtime_state
+from margin.sdk._context import TraceScope, current_scope, scope_var
 from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.processor import attributes_for
-from margin.sdk.runtime import current_runtime
 
 __all__ = [
     "SpanRecorder",
@@ -198,16 +198,34 @@ class SpanRecorder:
     Attributes set through the recorder are collected and written to the span in one go just
     before it ends (or fails), instead of one locked, re-validated write each."""
 
-    __slots__ = ("_pending", "ended", "recording", "request_model", "span")
+    __slots__ = (
+        "_deferred",
+        "_pending",
+        "content",
+        "ended",
+        "recording",
+        "request_model",
+        "span",
+    )
 
-    def __init__(self, span: Span, model: str | None, recording: bool = True) -> None:
+    def __init__(
+        self,
+        span: Span,
+        model: str | None,
+        recording: bool = True,
+        content: bool | None = None,
+    ) -> None:
         self.span = span
         self.request_model = model
         #: False when nothing would record this call (Margin records directly, outside any
         #: ``margin.trace``): wrappers then call the provider untouched.
         self.recording = recording
+        #: Whether prompts and completions are recorded (the ``margin.trace`` asked for them),
+        #: decided when the call starts: a deferred reading runs on another thread.
+        self.content = want_content() if content is None else content
         self.ended = False
         self._pending: dict[str, Any] = {}
+        self._deferred: Any = None
 
     def set(self, name: str, value: Any) -> None:
         """Set one attribute, ignoring None."""
@@ -232,14 +250,14 @@ class SpanRecorder:
 
     def input_messages(self, messages: Any, system: Any = None) -> None:
         """Record the prompt (opt-in via ``store_prompt``)."""
-        if messages is not None and want_content():
+        if messages is not None and self.content:
             self._pending["gen_ai.input.messages"] = _json(messages)
             if system is not None:
                 self._pending["gen_ai.system_instructions"] = _json(system)
 
     def output_messages(self, messages: Any) -> None:
         """Record the completion (opt-in via ``store_prompt``)."""
-        if messages is not None and want_content():
+        if messages is not None and self.content:
             self._pending["gen_ai.output.messages"] = _json(messages)
 
     def _flush(self) -> None:
@@ -274,6 +292,39 @@ class SpanRecorder:
             self.span.end()
         except Exception:
             report("span.end")
+
+    def end_reading_later(
+        self, read: Callable[[SpanRecorder, Any, Any], None], result: Any, state: Any
+    ) -> bool:
+        """End the span now and ``read(self, result, state)`` when the span is exported, on
+        the delivery thread, instead of on the caller's; False (nothing done) when the span
+        is not one Margin exports itself. The result object is read as it is then."""
+        span = self.span
+        if self.ended or type(span) is not LightSpan:
+            return False
+        self.ended = True
+        if self._pending:  # what the request set (begin): written before the span ends
+            try:
+                _write(span, self._pending)
+            except Exception:
+                report("span.set")
+            self._pending = {}
+        self._deferred = (read, result, state)
+        span.end_deferred(self._read_deferred)
+        return True
+
+    def _read_deferred(self) -> None:
+        read, result, state = self._deferred
+        self._deferred = None
+        try:
+            read(self, result, state)
+        except Exception:
+            report("response (deferred)")
+        pending = self._pending
+        if pending:
+            self._pending = {}
+            span: Any = self.span
+            span.attributes.update(clean_attributes(pending))
 
 
 # Types OpenTelemetry stores as they are; anything else goes through its validation.
@@ -365,17 +416,43 @@ def start_span(
 ) -> SpanRecorder:
     """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider (or,
     when Margin records directly, as a ``LightSpan``)."""
-    name, static = _static_part(operation, provider, str(model) if model else None, stream)
-    extra = {k: v for k, v in attributes.items() if v is not None} if attributes else None
-    runtime = current_runtime()
+    label = model if model is None or type(model) is str else str(model) or None
+    runtime = _runtime_state._runtime  # ``current_runtime()``, without a call: every call
     if runtime is not None and runtime.records_directly():
-        scope = current_scope()
+        scope = scope_var.get()
         if scope is None:  # nothing outside a margin.trace is exported: record nothing
-            return SpanRecorder(trace.INVALID_SPAN, model, recording=False)
-        attrs = {**static, **clean_attributes(extra)} if extra else dict(static)
-        attrs.update(attributes_for(scope))
-        return SpanRecorder(runtime.light_span(name, attrs, SpanKind.CLIENT), model)
-    attrs = {**static, **extra} if extra else dict(static)
+            return SpanRecorder(trace.INVALID_SPAN, model, recording=False, content=False)
+        if attributes:
+            name, static = _static_part(operation, provider, label or None, stream)
+            extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
+            own = {**static, **extra, **attributes_for(scope)}
+        else:
+            name, shared = _scope_part(scope, operation, provider, label or None, stream)
+            own = dict(shared)
+        span = runtime.light_span(name, own, SpanKind.CLIENT)
+        return SpanRecorder(span, model, True, scope.store_prompt)
+    name, static = _static_part(operation, provider, label or None, stream)
+    given = {k: v for k, v in attributes.items() if v is not None} if attributes else None
+    attrs = {**static, **given} if given else dict(static)
     if runtime is not None:
         return SpanRecorder(runtime.start_span(name, attrs, kind=SpanKind.CLIENT), model)
     return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
+
+
+def _scope_part(
+    scope: TraceScope, operation: str, provider: str, model: str | None, stream: bool
+) -> tuple[str, dict[str, Any]]:
+    """The name and attributes (static ones and the scope's) of a wrapper span in ``scope``,
+    built once per scope object: do not mutate them."""
+    memo: dict[Any, tuple[str, dict[str, Any]]] | None = scope.__dict__.get("_margin_spans")
+    if memo is None:
+        memo = {}
+        object.__setattr__(scope, "_margin_spans", memo)
+    key = (operation, provider, model, stream)
+    found = memo.get(key)
+    if found is None:
+        name, static = _static_part(operation, provider, model, stream)
+        found = (name, {**static, **attributes_for(scope)})
+        if len(memo) < 256:
+            memo[key] = found
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import context, trace
 
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 
 __all__ = ["instrument_anthropic", "usage_from_anthropic"]
@@ -44,7 +44,7 @@ def usage_from_anthropic(usage: Any) -> Usage | None:
 def _record_message(rec: SpanRecorder, message: Any) -> None:
     rec.response(dig(message, "id"), dig(message, "model"), dig(message, "stop_reason"))
     rec.usage(usage_from_anthropic(dig(message, "usage")))
-    if want_content():
+    if rec.content:
         parts = [
             {"type": "text", "content": dig(block, "text")}
             for block in dig(message, "content") or []

@@ -18,7 +18,7 @@ from margin.sdk.wrappers._patch import (
     patch_methods,
     require,
 )
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int
 from margin.sdk.wrappers._stream import StreamObserver, StreamProxy
 
 __all__ = ["instrument_bedrock", "usage_from_bedrock"]
@@ -94,7 +94,7 @@ class _Converse(CallSpec):
         rec.set("aws.request_id", _request_id(result))
         rec.response(finish=dig(result, "stopReason"))
         rec.usage(usage_from_bedrock(dig(result, "usage")))
-        if want_content():
+        if rec.content:
             message = dig(result, "output", "message")
             parts = [
                 {"type": "text", "content": dig(c, "text")}

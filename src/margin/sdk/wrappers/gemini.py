@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 
 __all__ = ["instrument_gemini", "usage_from_gemini"]
@@ -96,7 +96,7 @@ class _Generate(CallSpec):
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(dig(result, "response_id"), dig(result, "model_version"), _finish(result))
         rec.usage(usage_from_gemini(dig(result, "usage_metadata")))
-        if want_content():
+        if rec.content:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": _text(result)}]}]
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 from margin.sdk.wrappers.openai import usage_from_openai
 
@@ -89,7 +89,7 @@ class _Chat(CallSpec):
         ]
         rec.response(dig(result, "id"), dig(result, "model"), finish)
         rec.usage(usage_from_mistral(dig(result, "usage")))
-        if want_content():
+        if rec.content:
             rec.output_messages(_output(choices))
 
     def stream(self, rec: SpanRecorder, result: Any, state: Any) -> Any:

@@ -17,7 +17,7 @@ from margin.sdk.wrappers._patch import (
     patch_methods,
     require,
 )
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, fields, to_int, want_content
+from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, fields, to_int
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
 
 __all__ = ["instrument_openai", "usage_from_openai"]
@@ -154,7 +154,7 @@ class _Chat(_Spec):
                 finish.append(reason)
         rec.response(response_id, model, finish)
         rec.usage(usage_from_openai(usage))
-        if want_content():
+        if rec.content:
             rec.output_messages(_choices_output(choices))
 
     def observer(self, state: Any) -> StreamObserver:
@@ -185,7 +185,7 @@ class _Responses(_Spec):
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(dig(result, "id"), dig(result, "model"))
         rec.usage(usage_from_openai(dig(result, "usage")))
-        if want_content():
+        if rec.content:
             rec.output_messages(
                 [
                     {
