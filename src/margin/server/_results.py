@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from pydantic import ValidationError
 
-__all__ = ["BatchResult", "ItemResult", "content_hash", "mark_conflict", "settle_repeats"]
+__all__ = [
+    "BatchResult",
+    "ItemResult",
+    "content_hash",
+    "mark_conflict",
+    "mark_invalid",
+    "settle_repeats",
+]
 
 
 def content_hash(item: Mapping[str, Any]) -> str:
@@ -35,6 +43,16 @@ def mark_conflict(result: ItemResult) -> None:
     result.status = "conflict"
     result.field = "idempotency_key"
     result.detail = "idempotency key already used with different content"
+
+
+def mark_invalid(result: ItemResult, exc: ValidationError) -> None:
+    """Fail an item with the first of its validation errors: the field's dotted path, and the
+    message (whole-item rules, "customer or customer_id is required", name their field first)."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
+    result.detail = message
 
 
 class _First(Protocol):

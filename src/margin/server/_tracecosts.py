@@ -30,6 +30,7 @@ from margin.server._results import (
     ItemResult,
     content_hash,
     mark_conflict,
+    mark_invalid,
     settle_repeats,
 )
 from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
@@ -209,11 +210,7 @@ class TraceCosts:
         try:
             item = CostIn.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = [str(p) for p in err.get("loc", ())]
-            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
-            result.detail = message
+            mark_invalid(result, exc)
             return None
         # The converter names parties by external id and prices without a context.
         assert item.customer_id is None

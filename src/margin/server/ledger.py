@@ -22,6 +22,7 @@ from margin.server._results import (
     ItemResult,
     content_hash,
     mark_conflict,
+    mark_invalid,
     settle_repeats,
 )
 from margin.server._rows import existing, insert_rows
@@ -276,12 +277,7 @@ class Ledger:
         try:
             item = model.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = [str(p) for p in err.get("loc", ())]
-            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            # Whole-item rules ("customer or customer_id is required") name their field first.
-            result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
-            result.detail = message
+            mark_invalid(result, exc)
             return None
         return item
 

@@ -387,11 +387,13 @@ def _bound(text: str | None, name: str) -> int | None:
         ) from None
 
 
-def _agent_filter(conn: Connection, org: str, agent: str | None) -> str | None:
-    if agent is None:
+def _party_filter(conn: Connection, table: Table, org: str, external: str | None) -> str | None:
+    """The id of the customer or agent (``table``) with that external id: None for no
+    filter, "" (matching nothing) for an unknown one."""
+    if external is None:
         return None
     found = conn.execute(
-        select(agents.c.id).where(agents.c.org_id == org, agents.c.external_id == agent)
+        select(table.c.id).where(table.c.org_id == org, table.c.external_id == external)
     ).scalar()
     return found or ""
 
@@ -399,15 +401,6 @@ def _agent_filter(conn: Connection, org: str, agent: str | None) -> str | None:
 Since = Annotated[str | None, Query(alias="from", description="From this time (inclusive).")]
 Until = Annotated[str | None, Query(description="Until this time (exclusive).")]
 AgentRef = Annotated[str | None, Query(description="The agent's external id.")]
-
-
-def _customer_filter(conn: Connection, org: str, customer: str | None) -> str | None:
-    if customer is None:
-        return None
-    found = conn.execute(
-        select(customers.c.id).where(customers.c.org_id == org, customers.c.external_id == customer)
-    ).scalar()
-    return found or ""
 
 
 def _page(
@@ -438,8 +431,8 @@ def _page(
         stmt = stmt.where(table.c.id > cursor)
     with AppState.of(request).db.read() as conn:
         for column, ref in (
-            ("customer_id", _customer_filter(conn, org, customer)),
-            ("agent_id", _agent_filter(conn, org, agent)),
+            ("customer_id", _party_filter(conn, customers, org, customer)),
+            ("agent_id", _party_filter(conn, agents, org, agent)),
         ):
             if ref is not None:
                 stmt = stmt.where(table.c[column] == ref)
