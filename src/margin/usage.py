@@ -292,38 +292,6 @@ _SPAN_ALIASES: dict[str, tuple[str, ...]] = {
     "input_image_tokens": ("gen_ai.usage.image.input_tokens",),
     "output_image_tokens": ("gen_ai.usage.image.output_tokens",),
 }
-#: alias name → (usage key, position among that key's aliases).
-_SPAN_ALIAS_RANK: dict[str, tuple[str, int]] = {
-    name: (key, rank) for key, names in _SPAN_ALIASES.items() for rank, name in enumerate(names)
-}
-
-
-def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
-    """Usage from span attributes of any instrumentor family (OTel semconv old and new,
-    Traceloop, OpenInference, Paid, native Anthropic/Mistral spans)."""
-    counts: dict[str, int] = {}
-    if len(attributes) < len(_SPAN_ALIAS_RANK):
-        # Fewer attributes than alias names (the usual span): look each attribute up once,
-        # keeping per usage key the alias that comes first in _SPAN_ALIASES.
-        best: dict[str, tuple[int, str]] = {}
-        for name in attributes:
-            found = _SPAN_ALIAS_RANK.get(name)
-            if found is not None:
-                key, rank = found
-                if key not in best or rank < best[key][0]:
-                    best[key] = (rank, name)
-        for key in _SPAN_ALIASES:
-            if key in best:
-                counts[key] = _int(attributes[best[key][1]])
-        return _build(counts)
-    for key, names in _SPAN_ALIASES.items():
-        for name in names:
-            if name in attributes:
-                counts[key] = _int(attributes[name])
-                break
-    return _build(counts)
-
-
 #: A span's attribute names, in order → (usage key, attribute name) for each count it
 #: reports, in ``USAGE_KEYS`` order. Which attribute holds which count depends only on the
 #: names present, and spans of one instrumentation share their names.
@@ -344,7 +312,8 @@ def _span_plan(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def span_usage(attributes: Mapping[str, Any]) -> dict[str, int]:
     """``from_span_attributes(attributes).to_dict()``, without the intermediate ``Usage``
-    (the OTLP receiver's per-span path): the non-zero canonical counts, in field order."""
+    (the OTLP receiver's per-span path): the non-zero canonical counts, in field order. For
+    each count the alias that comes first in ``_SPAN_ALIASES`` decides, even when it is 0."""
     names = tuple(attributes)
     plan = _SPAN_PLANS.get(names)
     if plan is None:
@@ -364,6 +333,12 @@ def span_usage(attributes: Mapping[str, Any]) -> dict[str, int]:
         if len(counts) != size:  # a rule added a count: back to field order
             counts = {key: counts[key] for key in USAGE_KEYS if key in counts}
     return counts
+
+
+def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
+    """Usage from span attributes of any instrumentor family (OTel semconv old and new,
+    Traceloop, OpenInference, Paid, native Anthropic/Mistral spans)."""
+    return Usage(**span_usage(attributes))
 
 
 def from_paid(cost_data: Mapping[str, Any]) -> Usage:
