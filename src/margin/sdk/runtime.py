@@ -7,12 +7,14 @@ import logging
 import os
 import threading
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -61,9 +63,11 @@ class Runtime:
     delivery: Delivery
     provider: TracerProvider
     scope: InstrumentationScope
+    # Read on every span Margin records directly: looked up once.
+    _resource: Resource = field(init=False, repr=False, compare=False)
+    _sink: Callable[[LightSpan], None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Read on every span Margin records directly: looked up once.
         object.__setattr__(self, "_resource", self.provider.resource)
         object.__setattr__(self, "_sink", _processor.on_light_end)
 
@@ -124,9 +128,9 @@ class Runtime:
             dict(attributes_for(scope)),
             SpanKind.INTERNAL,
             context,
-            self._resource,  # type: ignore[attr-defined]
+            self._resource,
             self.scope,
-            self._sink,  # type: ignore[attr-defined]
+            self._sink,
         )
 
     def light_span(
@@ -143,9 +147,9 @@ class Runtime:
             attributes,
             kind,
             context,
-            self._resource,  # type: ignore[attr-defined]
+            self._resource,
             self.scope,
-            self._sink,  # type: ignore[attr-defined]
+            self._sink,
         )
 
 

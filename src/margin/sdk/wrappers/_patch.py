@@ -210,7 +210,7 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             return original(*args, **kwargs)
         rec, call_kwargs, state, stream = started
         # Our span is the current one during the call: the provider's own spans (anthropic's
-        # native span, say) become its children. (``_attach``, inline: this is every call.)
+        # native span, say) become its children. (``_context.with_span``, inline: every call.)
         try:
             token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
         except Exception:
@@ -239,7 +239,7 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             return await original(*args, **kwargs)
         rec, call_kwargs, state, stream = started
         # Our span is the current one during the call: the provider's own spans (anthropic's
-        # native span, say) become its children. (``_attach``, inline: this is every call.)
+        # native span, say) become its children. (``_context.with_span``, inline: every call.)
         try:
             token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
         except Exception:

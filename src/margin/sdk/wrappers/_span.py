@@ -416,22 +416,22 @@ def start_span(
 ) -> SpanRecorder:
     """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider (or,
     when Margin records directly, as a ``LightSpan``)."""
-    label = model if model is None or type(model) is str else str(model) or None
+    label = str(model) if model else None
     runtime = _runtime_state._runtime  # ``current_runtime()``, without a call: every call
     if runtime is not None and runtime.records_directly():
         scope = scope_var.get()
         if scope is None:  # nothing outside a margin.trace is exported: record nothing
             return SpanRecorder(trace.INVALID_SPAN, model, recording=False, content=False)
         if attributes:
-            name, static = _static_part(operation, provider, label or None, stream)
+            name, static = _static_part(operation, provider, label, stream)
             extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
             own = {**static, **extra, **attributes_for(scope)}
         else:
-            name, shared = _scope_part(scope, operation, provider, label or None, stream)
+            name, shared = _scope_part(scope, operation, provider, label, stream)
             own = dict(shared)
         span = runtime.light_span(name, own, SpanKind.CLIENT)
         return SpanRecorder(span, model, True, scope.store_prompt)
-    name, static = _static_part(operation, provider, label or None, stream)
+    name, static = _static_part(operation, provider, label, stream)
     given = {k: v for k, v in attributes.items() if v is not None} if attributes else None
     attrs = {**static, **given} if given else dict(static)
     if runtime is not None:
