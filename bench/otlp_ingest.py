@@ -51,6 +51,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
+from _server import free_port
 from margin._ids import new_id
 from margin.server.app import create_app, prepare_process
 from margin.settings import Settings
@@ -204,12 +205,6 @@ class Server:
     data_dir: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """SIGINT (uvicorn's graceful stop, workers included), then SIGKILL to the whole group
     if anything of it is still there."""
@@ -233,7 +228,7 @@ def serve(data_dir: str, database_url: str | None, workers: int) -> Iterator[Ser
     }
     if database_url:
         env["MARGIN_DATABASE_URL"] = database_url
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     out_path, err_path = Path(data_dir, "serve.out"), Path(data_dir, "serve.err")
     command = [MARGIN, "serve", "--workers", str(workers), "--host", "127.0.0.1"]
