@@ -14,6 +14,9 @@ import logging
 import os
 import sqlite3
 import threading
+from contextlib import nullcontext
+
+from margin.store._writelock import WriteLock
 
 __all__ = ["Checkpointer"]
 
@@ -30,8 +33,11 @@ IDLE_SECONDS = 30.0
 class Checkpointer:
     """Checkpoints one SQLite file's WAL after writes, on a thread of its own."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, writers: WriteLock | None = None) -> None:
         self.path = path
+        #: Taken for a RESTART checkpoint, which shuts writers out while it runs: they wait
+        #: on this lock instead of sleeping in SQLite's busy handler.
+        self._writers = writers
         self._wal = f"{path}-wal"
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -114,8 +120,10 @@ class Checkpointer:
         except OSError:
             return
         mode = "RESTART" if size > RESTART_BYTES else "PASSIVE"
+        held = self._writers.held() if mode == "RESTART" and self._writers else nullcontext()
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            with held:
+                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
             self.checkpoints += 1
         except sqlite3.Error as exc:
             # Busy or locked by another process: the next write wakes us again.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -14,6 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from margin.store._checkpoint import Checkpointer
+from margin.store._writelock import WriteLock
 
 __all__ = ["Database", "upgrade"]
 
@@ -26,7 +26,8 @@ def _json_dumps(value: Any) -> str:
 
 class Database:
     """One store. SQLite is opened in WAL mode with full fsync (acknowledged = durable) and
-    writes are serialised in-process (SQLite has one writer); PostgreSQL uses a pool."""
+    writers queue on a lock shared by threads and processes (SQLite has one writer);
+    PostgreSQL uses a pool."""
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
@@ -35,11 +36,15 @@ class Database:
         self.is_sqlite = self.dialect == "sqlite"
         #: Checkpoints a SQLite file's WAL off the write path (none for other stores).
         self.checkpointer: Checkpointer | None = None
+        self._write_lock: WriteLock | None = None
         if self.is_sqlite:
             database = parsed.database
-            if database and database != ":memory:" and not database.startswith("file:"):
+            if database == ":memory:" or (database or "").startswith("file:"):
+                database = None
+            self._write_lock = WriteLock(database)
+            if database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-                self.checkpointer = Checkpointer(database)
+                self.checkpointer = Checkpointer(database, self._write_lock)
             self.engine: Engine = create_engine(
                 url,
                 json_serializer=_json_dumps,
@@ -61,7 +66,6 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=True,
             )
-        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -70,7 +74,7 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.connect() as conn:
+        with self._write_lock.held(), self.engine.connect() as conn:
             conn = conn.execution_options(margin_immediate=True)
             with conn.begin():
                 yield conn
@@ -90,6 +94,8 @@ class Database:
     def dispose(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
+        if self._write_lock is not None:
+            self._write_lock.close()
         self.engine.dispose()
 
 
