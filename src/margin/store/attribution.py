@@ -26,6 +26,20 @@ def winners(conn: Connection, org_id: str, trace_ids: Iterable[str]) -> dict[str
     """trace id → (signal id, event name) of its earliest cost-tracing signal."""
     wanted = sorted(set(trace_ids))
     result: dict[str, tuple[str, str]] = {}
+    if not wanted:
+        return result
+    if conn.dialect.name == "postgresql":
+        # One array parameter: an IN list of hundreds of parameters is a new statement text
+        # for every count, parsed and planned each time.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(
+            "SELECT trace_id, id, event_name FROM signals WHERE org_id = %s "
+            "AND trace_id = ANY(%s) AND cost_tracing ORDER BY trace_id, ts, id",
+            (org_id, wanted),
+        )
+        for trace_id, signal_id, event_name in cursor.fetchall():
+            result.setdefault(trace_id, (signal_id, event_name))
+        return result
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         rows = conn.execute(

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import BigInteger, Connection, Table
 
 from margin.store.schema import (
@@ -86,7 +87,7 @@ def add_to(
     Rows must come sorted, so that concurrent writers lock rows in one order (no deadlock).
     SQLite runs one fixed statement through the driver's executemany (a compiled multi-VALUES
     form would be a new statement text per batch size, which costs more than the rows).
-    PostgreSQL gets them as one array per column, unnested and applied in one statement, in
+    PostgreSQL gets them as one JSON array of rows, expanded and applied in one statement, in
     key order: a statement a row would cost a server round trip each.
     """
     if not rows:
@@ -98,16 +99,18 @@ def add_to(
         marks = ", ".join(["?"] * (len(keys) + len(values)))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})" + tail, rows)
         return
-    # One statement, one round trip: the rows travel as one array per column.
-    casts = ", ".join(
-        f"%s::{'bigint' if isinstance(table.c[name].type, BigInteger) else 'text'}[]"
-        for name in (*keys, *values)
+    # One statement, one round trip: the rows travel as one JSON parameter, which psycopg
+    # passes as text (its array dumpers format each element in Python).
+    names = (*keys, *values)
+    typed = ", ".join(
+        f"{name} {'bigint' if isinstance(table.c[name].type, BigInteger) else 'text'}"
+        for name in names
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(
-        f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({casts}) "
-        f"AS delta ({columns}) ORDER BY {', '.join(keys)}" + tail,
-        [list(column) for column in zip(*rows, strict=True)],
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) "
+        f"AS delta ({typed}) ORDER BY {', '.join(keys)}" + tail,
+        (orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode(),),
     )
 
 
