@@ -18,6 +18,7 @@ from mistralai.client import models as mistral_models
 from margin.usage import (
     USAGE_KEYS,
     SpanModel,
+    SpanReader,
     Usage,
     canonical_provider,
     from_paid,
@@ -413,3 +414,30 @@ def test_paygent_usage_data_and_raw_usage() -> None:
         "cache_read_tokens": 4,
         "output_tokens": 5,
     }
+
+
+def test_a_span_reader_serves_every_span_of_its_layout() -> None:
+    first = {
+        "gen_ai.provider.name": "",  # empty: the next provider name present decides
+        "gen_ai.system": "Anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 7,
+    }
+    second = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.system": 3,  # not text: skipped
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": "12",
+        "gen_ai.usage.output_tokens": 0,
+    }
+    reader = SpanReader.of(first)
+    assert SpanReader.of(second) is reader  # same names in the same order: one reader
+    assert SpanReader.of(dict(reversed(first.items()))) is not reader
+    assert reader.model(first) == SpanModel("anthropic", "claude-sonnet-4-5", None, None)
+    assert reader.usage(first) == {"input_tokens": 100, "output_tokens": 7}
+    assert reader.model(second) == SpanModel("openai", "gpt-4o", None, None)
+    assert reader.usage(second) == {"input_tokens": 12}
+    for attrs in (first, second):
+        assert reader.usage(attrs) == span_usage(attrs) == from_span_attributes(attrs).to_dict()
+        assert reader.model(attrs) == span_model(attrs)

@@ -14,13 +14,14 @@ Counting rules (the ones pricing relies on):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "USAGE_KEYS",
     "SpanModel",
+    "SpanReader",
     "Usage",
     "canonical_provider",
     "from_paid",
@@ -292,47 +293,107 @@ _SPAN_ALIASES: dict[str, tuple[str, ...]] = {
     "input_image_tokens": ("gen_ai.usage.image.input_tokens",),
     "output_image_tokens": ("gen_ai.usage.image.output_tokens",),
 }
-#: A span's attribute names, in order → (usage key, attribute name) for each count it
-#: reports, in ``USAGE_KEYS`` order. Which attribute holds which count depends only on the
-#: names present, and spans of one instrumentation share their names.
-_SPAN_PLANS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 _SPAN_PLANS_MAX = 4096
 
 
-def _span_plan(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    present = set(names)
-    plan = []
-    for key, aliases in _SPAN_ALIASES.items():
-        name = next((alias for alias in aliases if alias in present), None)
-        if name is not None:
-            plan.append((key, name))
-    plan.sort(key=lambda pair: USAGE_KEYS.index(pair[0]))
-    return tuple(plan)
+class SpanModel(NamedTuple):
+    """Who served a span's call: catalog provider id, model, operation and response id."""
+
+    provider: str | None
+    model: str | None
+    operation: str | None
+    response_id: str | None
+
+
+#: Where each ``SpanModel`` field is read from, in order of preference (the response model
+#: wins over the request's).
+_MODEL_NAMES = (
+    ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    ("gen_ai.response.model", "llm.model_name", "gen_ai.request.model"),
+    ("gen_ai.operation.name",),
+    ("gen_ai.response.id",),
+)
+
+
+def _text(attributes: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = attributes[name]
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class SpanReader:
+    """Reads usage and model from the attributes of spans that share one layout (the same
+    attribute names, in the same order). Which attribute holds which count or field depends
+    only on the names present, and spans of one instrumentation share their names, so a
+    reader is made once per layout (``SpanReader.of``) and used for every such span."""
+
+    __slots__ = ("_counts", "_fields")
+
+    _memo: ClassVar[dict[tuple[str, ...], SpanReader]] = {}
+
+    def __init__(self, names: Iterable[str]) -> None:
+        present = set(names)
+        counts = []
+        for key, aliases in _SPAN_ALIASES.items():
+            name = next((alias for alias in aliases if alias in present), None)
+            if name is not None:
+                counts.append((key, name))
+        counts.sort(key=lambda pair: USAGE_KEYS.index(pair[0]))
+        #: (usage key, attribute name) of each count reported, in ``USAGE_KEYS`` order.
+        self._counts = tuple(counts)
+        #: The names of ``_MODEL_NAMES`` present, per ``SpanModel`` field.
+        self._fields = tuple(tuple(n for n in group if n in present) for group in _MODEL_NAMES)
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, Any]) -> SpanReader:
+        """The reader of ``attributes``' layout (remembered for up to 4,096 layouts)."""
+        names = tuple(attributes)
+        reader = cls._memo.get(names)
+        if reader is None:
+            reader = cls(names)
+            if len(cls._memo) < _SPAN_PLANS_MAX:
+                cls._memo[names] = reader
+        return reader
+
+    def usage(self, attributes: Mapping[str, Any]) -> dict[str, int]:
+        """The non-zero canonical counts, in field order (see ``span_usage``)."""
+        counts: dict[str, int] = {}
+        for key, name in self._counts:
+            value = attributes[name]
+            if value.__class__ is not int or value < 0:  # bools, floats, strings, negatives
+                value = _int(value)
+            if value:
+                counts[key] = value
+        if counts:
+            size = len(counts)
+            _include(counts)
+            if len(counts) != size:  # a rule added a count: back to field order
+                counts = {key: counts[key] for key in USAGE_KEYS if key in counts}
+        return counts
+
+    def model(self, attributes: Mapping[str, Any]) -> SpanModel:
+        """Provider, model, operation and response id (see ``span_model``)."""
+        provider, model, operation, response_id = self._fields
+        return SpanModel(
+            canonical_provider(_text(attributes, provider)) if provider else None,
+            _text(attributes, model) if model else None,
+            _text(attributes, operation) if operation else None,
+            _text(attributes, response_id) if response_id else None,
+        )
 
 
 def span_usage(attributes: Mapping[str, Any]) -> dict[str, int]:
     """``from_span_attributes(attributes).to_dict()``, without the intermediate ``Usage``
     (the OTLP receiver's per-span path): the non-zero canonical counts, in field order. For
     each count the alias that comes first in ``_SPAN_ALIASES`` decides, even when it is 0."""
-    names = tuple(attributes)
-    plan = _SPAN_PLANS.get(names)
-    if plan is None:
-        plan = _span_plan(names)
-        if len(_SPAN_PLANS) < _SPAN_PLANS_MAX:
-            _SPAN_PLANS[names] = plan
-    counts: dict[str, int] = {}
-    for key, name in plan:
-        value = attributes[name]
-        if value.__class__ is not int or value < 0:  # bools, floats, strings, negatives
-            value = _int(value)
-        if value:
-            counts[key] = value
-    if counts:
-        size = len(counts)
-        _include(counts)
-        if len(counts) != size:  # a rule added a count: back to field order
-            counts = {key: counts[key] for key in USAGE_KEYS if key in counts}
-    return counts
+    return SpanReader.of(attributes).usage(attributes)
+
+
+def span_model(attributes: Mapping[str, Any]) -> SpanModel:
+    """Extract provider/model/operation/response id; the response model wins over the request's."""
+    return SpanReader.of(attributes).model(attributes)
 
 
 def from_span_attributes(attributes: Mapping[str, Any]) -> Usage:
@@ -434,39 +495,19 @@ _PROVIDER_IDS: dict[str, str] = {
 }
 
 
+_CANONICAL: dict[str, str] = {}
+
+
 def canonical_provider(name: str | None) -> str | None:
     """Map a provider name as instrumentors spell it to the price catalog's provider id."""
     if not name:
         return None
-    key = name.strip().lower()
-    return _PROVIDER_IDS.get(key, key)
+    found = _CANONICAL.get(name)
+    if found is None:
+        key = name.strip().lower()
+        found = _PROVIDER_IDS.get(key, key)
+        if len(_CANONICAL) < _SPAN_PLANS_MAX:
+            _CANONICAL[name] = found
+    return found
 
 
-@dataclass(frozen=True, slots=True)
-class SpanModel:
-    """Who served a span's call: catalog provider id, model, operation and response id."""
-
-    provider: str | None
-    model: str | None
-    operation: str | None
-    response_id: str | None
-
-
-def _text(attributes: Mapping[str, Any], *names: str) -> str | None:
-    for name in names:
-        value = attributes.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def span_model(attributes: Mapping[str, Any]) -> SpanModel:
-    """Extract provider/model/operation/response id; the response model wins over the request's."""
-    return SpanModel(
-        provider=canonical_provider(
-            _text(attributes, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
-        ),
-        model=_text(attributes, "gen_ai.response.model", "llm.model_name", "gen_ai.request.model"),
-        operation=_text(attributes, "gen_ai.operation.name"),
-        response_id=_text(attributes, "gen_ai.response.id"),
-    )

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from margin._money import MoneyError, parse_amount
-from margin.usage import span_model, span_usage
+from margin.usage import SpanReader
 
 __all__ = [
     "AGENT_KEYS",
@@ -314,45 +314,67 @@ def _ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-#: attribute key → whether it holds a prompt or completion (memo of ``_PROMPT.search``).
-_PROMPT_KEYS: dict[str, bool] = {}
-#: The keys of ``_PROMPT_KEYS`` that are not prompts, for one subset test per span.
-_PLAIN_KEYS: set[str] = set()
-
-
-def _is_prompt(key: str) -> bool:
-    found = _PROMPT_KEYS.get(key)
-    if found is None:
-        found = _PROMPT.search(key) is not None
-        if len(_PROMPT_KEYS) < 50_000:
-            _PROMPT_KEYS[key] = found
-            if not found:
-                _PLAIN_KEYS.add(key)
-    return found
-
-
-def _stored_attributes(span: Span) -> dict[str, Any]:
-    attributes = span.attributes
-    if attributes.keys() <= _PLAIN_KEYS or attributes.get(_STORE_PROMPT) is True:
-        return attributes  # no prompt keys (the common case), or the trace asked to keep them
-    return {k: v for k, v in attributes.items() if not _is_prompt(k)}
-
-
 _EXTRA_NAMES = frozenset(_EXTRA_USAGE.values())
 _AMOUNT_NAMES = frozenset(name for name, _ in _AMOUNTS)
 
 
-def _call(span: Span) -> _Call | str | None:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What a span's attribute names alone decide: spans of one instrumentation share their
+    names (in order), so this is worked out once per layout, not per span."""
+
+    #: Some key holds a prompt or completion (dropped unless the trace keeps them).
+    prompts: tuple[str, ...]
+    #: Keys naming non-token usage or a provided amount are present.
+    extras: bool
+    amounts: bool
+    #: ``margin.signal.event_name`` / Paid's ``event_name`` are present.
+    signal: bool
+    paid_signal: bool
+    #: Where the usage counts and the model are.
+    reader: SpanReader
+
+
+#: attribute names, in order → their layout (bounded: a sender varying its keys gets no memo).
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUTS_MAX = 4096
+
+
+def _layout(attributes: Mapping[str, Any]) -> _Layout:
+    names = tuple(attributes)
+    layout = _LAYOUTS.get(names)
+    if layout is None:
+        layout = _Layout(
+            tuple(name for name in names if _PROMPT.search(name)),
+            not _EXTRA_NAMES.isdisjoint(names),
+            not _AMOUNT_NAMES.isdisjoint(names),
+            "margin.signal.event_name" in names,
+            "event_name" in names,
+            SpanReader(names),
+        )
+        if len(_LAYOUTS) < _LAYOUTS_MAX:
+            _LAYOUTS[names] = layout
+    return layout
+
+
+def _stored_attributes(attributes: dict[str, Any], layout: _Layout) -> dict[str, Any]:
+    if not layout.prompts or attributes.get(_STORE_PROMPT) is True:
+        return attributes  # no prompt keys (the common case), or the trace asked to keep them
+    prompts = layout.prompts
+    return {k: v for k, v in attributes.items() if k not in prompts}
+
+
+def _call(span: Span, layout: _Layout) -> _Call | str | None:
     """The AI call a span records, a reason it cannot be one, or None for other spans."""
     attributes = span.attributes
-    usage = span_usage(attributes)
-    if not _EXTRA_NAMES.isdisjoint(attributes):
+    usage = layout.reader.usage(attributes)
+    if layout.extras:
         for key, name in _EXTRA_USAGE.items():
             value = attributes.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 usage[key] = round(value)
     amount = currency = None
-    if not _AMOUNT_NAMES.isdisjoint(attributes):
+    if layout.amounts:
         for amount_key, currency_key in _AMOUNTS:
             if amount_key not in attributes:
                 continue
@@ -365,13 +387,7 @@ def _call(span: Span) -> _Call | str | None:
             break
     if not usage and amount is None:
         return None
-    found = span_model(attributes)
-    provider, model, operation, response_id = (
-        found.provider,
-        found.model,
-        found.operation,
-        found.response_id,
-    )
+    provider, model, operation, response_id = layout.reader.model(attributes)
     return _Call(
         span,
         provider[:64] if provider else None,
@@ -525,6 +541,7 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
             else:
                 known[0] = known[0] or customer
                 known[1] = known[1] or agent
+        layout = _layout(a)
         rows.append(
             (
                 span.trace_id,
@@ -534,19 +551,19 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
                 span.kind,
                 span.start_ns // 1000,
                 span.end_ns // 1000,
-                _stored_attributes(span),
+                _stored_attributes(a, layout),
                 span.status,
             )
         )
         name = span.name
         if (
             name == "margin.signal"
-            or "margin.signal.event_name" in a
-            or (name in _PAID_SIGNAL_NAMES and "event_name" in a)
+            or layout.signal
+            or (layout.paid_signal and name in _PAID_SIGNAL_NAMES)
         ):
             signal_spans.append(span)
             continue
-        call = _call(span)
+        call = _call(span, layout)
         if call is None:
             continue
         if isinstance(call, str):
