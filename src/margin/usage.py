@@ -509,5 +509,3 @@ def canonical_provider(name: str | None) -> str | None:
         if len(_CANONICAL) < _SPAN_PLANS_MAX:
             _CANONICAL[name] = found
     return found
-
-
