@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -67,7 +67,7 @@ _COLUMNS = (
     "created_at",
 )
 
-_KEY_OF = itemgetter(_COLUMNS.index("idempotency_key"))
+_KEY = attrgetter("key")
 
 
 @dataclass(slots=True)
@@ -95,6 +95,8 @@ class _Cost:
     digest: str
     signal_id: str | None = None
     event_name: str = ""
+    #: The row's columns from ``trace_id`` to ``content_hash`` (made before the write).
+    tail: tuple[Any, ...] = ()
 
 
 #: A cost's rollup dimensions: its hour, customer and agent ids, attributed signal's event
@@ -162,6 +164,29 @@ class TraceCosts:
                 continue
             self.first_of[cost.key] = cost
             self.pending.append(cost)
+        # Rows go in key order: concurrent writers of the same keys take their locks in one
+        # order, and neighbouring keys share index pages. Sorted and made ready here, outside
+        # the write transaction, so that the store's one writer does not wait on it.
+        self.pending.sort(key=_KEY)
+        dumps = orjson.dumps
+        for cost in self.pending:
+            cost.tail = (
+                cost.trace_id,
+                cost.span_id,
+                cost.response_id,
+                cost.provider,
+                cost.model,
+                cost.operation,
+                None if cost.usage is None else dumps(cost.usage).decode(),
+                cost.amount_nanos,
+                cost.currency,
+                cost.priced_by,
+                cost.price_ref,
+                cost.reason,
+                cost.ts,
+                cost.key,
+                cost.digest,
+            )
 
     def _plain_cost(self, raw: dict[str, Any], result: ItemResult) -> _Cost | None:
         """The cost of an item shaped as the converter builds it, when ``CostIn`` would
@@ -299,7 +324,6 @@ class TraceCosts:
         )
         won = winners(conn, org_id, {c.trace_id for c in pending if c.trace_id})
         rows = []
-        dumps = orjson.dumps
         now = self.now
         ids = _new_ids("cst", len(pending))
         customers, agents = self.customers, self.agents
@@ -310,6 +334,7 @@ class TraceCosts:
                 # it is kept, attributed to no customer, as if sent without one.
                 cost.customer = None
                 cost.digest = content_hash({**cost.raw, "customer": None})
+                cost.tail = (*cost.tail[:-1], cost.digest)
             winner = won.get(cost.trace_id) if cost.trace_id else None
             cost.result.id = cost_id
             if winner is not None:
@@ -321,29 +346,12 @@ class TraceCosts:
                     customer_id,
                     agents.get(cost.agent) if cost.agent else None,
                     cost.signal_id,
-                    cost.trace_id,
-                    cost.span_id,
-                    cost.response_id,
-                    cost.provider,
-                    cost.model,
-                    cost.operation,
-                    None if cost.usage is None else dumps(cost.usage).decode(),
-                    cost.amount_nanos,
-                    cost.currency,
-                    cost.priced_by,
-                    cost.price_ref,
-                    cost.reason,
-                    cost.ts,
-                    cost.key,
-                    cost.digest,
+                    *cost.tail,
                     source,
                     now,
                 )
             )
-        # In key order: concurrent writers of the same keys take their locks in one order,
-        # and neighbouring keys share index pages.
-        ordered = sorted(rows, key=_KEY_OF)
-        inserted = insert_tuples(conn, costs.name, _COLUMNS, ordered, KEY_CONFLICT)
+        inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
         stored = {} if inserted == len(rows) else existing(conn, costs, org_id, self.first_of)
         # Rollup deltas summed per (hour, dimensions) first: far fewer keys than costs.
         totals: dict[_Dims, list[int]] = {}

@@ -83,14 +83,15 @@ _SPAN_COLUMNS = ("org_id", *SPAN_COLUMNS, "created_at")
 _SPAN_ORDER = itemgetter(1, 2)  # trace_id, span_id
 
 
-def _store_spans(conn: Connection, org_id: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert span rows; a span stored by an earlier export is kept as it was."""
+def _span_values(org_id: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Span rows as inserted: the tenant first, attributes as JSON text, in key order (one
+    lock order for concurrent writers, shared index pages). Made before the write
+    transaction, so the store's one writer does not wait on it."""
     now = now_micros()
     dumps = orjson.dumps
     values = [(org_id, *row[:7], dumps(row[7]).decode(), row[8], now) for row in rows]
-    # In key order, as costs are: one lock order for concurrent writers, shared index pages.
     values.sort(key=_SPAN_ORDER)
-    insert_tuples(conn, spans.name, _SPAN_COLUMNS, values, _SPAN_KEY)
+    return values
 
 
 def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> list[str]:
@@ -111,10 +112,11 @@ def receive(state: AppState, org_id: str, request: Any) -> Received:
     found, rejected = spans_of(request)
     converted: Converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
     rejected += converted.rejected
-    pending = converted.span_rows
+    pending = _span_values(org_id, converted.span_rows)
 
     def store_spans(conn: Connection) -> None:
-        _store_spans(conn, org_id, pending)
+        # A span stored by an earlier export is kept as it was.
+        insert_tuples(conn, spans.name, _SPAN_COLUMNS, pending, _SPAN_KEY)
 
     ledger = Ledger(state.db, state.pricer, state.settings)
     signal_result, cost_result = ledger.ingest_export(
