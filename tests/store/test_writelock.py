@@ -112,3 +112,22 @@ def test_a_restart_checkpoint_waits_for_the_writer_holding_the_lock(
     writer.join()
     assert checkpointer.wait(20)
     assert checkpointer.checkpoints > done
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_writes_working(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "odd.db.lock").mkdir()  # the lock file's name is taken by a directory
+    db = Database(f"sqlite:///{tmp_path / 'odd.db'}")
+    try:
+        for _ in range(2):
+            with db.write() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS marks (who TEXT)"))
+                conn.execute(text("INSERT INTO marks VALUES ('x')"))
+        with db.read() as conn:
+            assert conn.execute(text("SELECT count(*) FROM marks")).scalar_one() == 2
+    finally:
+        db.dispose()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "margin.store"]
+    assert len(warnings) == 1
+    assert "odd.db.lock" in warnings[0]

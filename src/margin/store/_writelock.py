@@ -11,6 +11,7 @@ SQLite's busy handler serialises processes as before.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["WriteLock"]
+
+log = logging.getLogger("margin.store")
 
 
 class WriteLock:
@@ -59,6 +62,13 @@ class WriteLock:
             return None
         # A descriptor inherited through fork shares its lock with the parent: reopen.
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                # Read-only is enough for flock, so processes of other users can share it.
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                # Writers still work, serialised across processes by SQLite's busy handler.
+                log.warning("no writer lock file %s (%s): writers wait on SQLite", self.path, exc)
+                self.path = None
+                return None
             self._pid = os.getpid()
         return self._fd
