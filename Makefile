@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8400
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/sdk_overhead.py
 	$(BIN)/python bench/otlp_ingest.py
 	$(BIN)/python bench/reports.py
+
+## Rewrite the README's dashboard screenshots (docs/screenshots/; needs Chromium).
+screenshots: $(STAMP)
+	MARGIN_UPDATE_SCREENSHOTS=1 MARGIN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/dashboard/test_browser.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

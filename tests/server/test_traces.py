@@ -156,3 +156,34 @@ def test_views_are_tenant_scoped_and_404(api: Api) -> None:
     assert api.get(f"/v1/traces/{trace}", scope="ingest").status_code == 403
     listed = api.get("/v1/traces", scope="read").json()["data"]
     assert listed == [{"trace_id": trace, "spans": 1}]
+
+
+def test_traces_are_listed_by_the_time_they_were_active(api: Api) -> None:
+    early, late = new_trace(), new_trace()
+    hour = 3_600_000  # ms
+    for trace, at in ((early, 0), (late, 5 * hour)):
+        post(
+            api,
+            export(
+                span(trace, signal_attrs("reply_sent"), name="margin.signal", at=at),
+                span(trace, gen_ai(), at=at + 1),
+                span(trace, signal_attrs("meeting_booked"), name="margin.signal", at=at + 2),
+            ),
+        )
+    # T0 is 2026-05-28T20:26:40Z: ``early`` ends just after it, ``late`` five hours later.
+    cases = {
+        (): [early, late],
+        (("from", "2026-05-28T21:00:00Z"),): [late],
+        (("to", "2026-05-28T21:00:00Z"),): [early],
+        (("from", "2026-05-30"),): [],
+    }
+    for flagged in ("false", "true"):
+        for filters, expected in cases.items():
+            params = {"flagged": flagged, **dict(filters)}
+            found = api.get("/v1/traces", params=params, scope="read").json()["data"]
+            assert sorted(t["trace_id"] for t in found) == sorted(expected), params
+            count = "cost_tracing_signals" if flagged == "true" else "spans"
+            assert {t[count] for t in found} <= {2 if flagged == "true" else 3}
+    bad = api.get("/v1/traces", params={"from": "yesterday"}, scope="read")
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "from"

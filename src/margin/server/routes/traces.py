@@ -309,31 +309,44 @@ def list_traces(
     request: Request,
     principal: Read,
     flagged: bool = False,
+    from_: Since = None,
+    to: Until = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> JSONResponse:
-    """Traces by id; with ``flagged=true`` only those holding several cost-tracing signals."""
+    """Traces by id; with ``flagged=true`` only those holding several cost-tracing signals.
+    ``from``/``to`` keep the traces active in that time: a span ending in it, or (flagged) a
+    cost-tracing signal in it. Counts are over the whole trace."""
+    lo, hi = _bound(from_, "from"), _bound(to, "to")
+    org = principal.org_id
     if flagged:
         count = func.count(signals.c.id).label("n")
         stmt = (
             select(signals.c.trace_id, count)
             .where(
-                signals.c.org_id == principal.org_id,
+                signals.c.org_id == org,
                 signals.c.cost_tracing.is_(True),
                 signals.c.trace_id.is_not(None),
             )
             .group_by(signals.c.trace_id)
             .having(func.count(signals.c.id) > 1)
         )
-        tid = signals.c.trace_id
+        tid, ts, table = signals.c.trace_id, signals.c.ts, signals
     else:
         count = func.count(spans.c.span_id).label("n")
         stmt = (
-            select(spans.c.trace_id, count)
-            .where(spans.c.org_id == principal.org_id)
-            .group_by(spans.c.trace_id)
+            select(spans.c.trace_id, count).where(spans.c.org_id == org).group_by(spans.c.trace_id)
         )
-        tid = spans.c.trace_id
+        tid, ts, table = spans.c.trace_id, spans.c.end_us, spans
+    if lo is not None or hi is not None:
+        active = select(tid).where(table.c.org_id == org)
+        if flagged:
+            active = active.where(signals.c.cost_tracing.is_(True))
+        if lo is not None:
+            active = active.where(ts >= lo)
+        if hi is not None:
+            active = active.where(ts < hi)
+        stmt = stmt.where(tid.in_(active))
     if cursor:
         stmt = stmt.where(tid > cursor)
     with AppState.of(request).db.read() as conn:
