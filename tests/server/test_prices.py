@@ -140,3 +140,32 @@ def test_reprice_after_an_override_moves_every_rollup(api: Api) -> None:
         "/v1/reports/summary", params={"from": "2026-10-01", "to": "2026-11-01"}, scope="read"
     ).json()
     assert report["totals"] == [{"currency": "USD", "cost": "2.5"}]
+
+
+def test_a_cost_keeps_its_price_context_and_repricing_applies_it(api: Api) -> None:
+    from margin.pricing import reprice
+
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    base = {
+        "customer": "a",
+        "provider": "anthropic",
+        "model": "claude-haiku-4-5",
+        "usage": usage,
+        "timestamp": "2026-10-20T12:00:00Z",  # the batch price applies from 2026-10-14
+    }
+    batch = {**base, "price_context": {"processing": "batch"}, "idempotency_key": "batch-1"}
+    plain = {**base, "idempotency_key": "plain-1"}
+    for item in (batch, plain):
+        assert api.post("/v1/costs", json=item, scope="ingest").status_code in (200, 201)
+    listed = api.get("/v1/costs", scope="read").json()["data"]
+    by_context = {str(c["price_context"]): (c["amount"], c["price_ref"]) for c in listed}
+    assert by_context == {
+        "{'processing': 'batch'}": ("3", by_context["{'processing': 'batch'}"][1]),
+        "None": ("6", by_context["None"][1]),
+    }
+    assert by_context["{'processing': 'batch'}"][1].endswith("[processing=batch]")
+    state = api.client.app.state.margin  # type: ignore[attr-defined]
+    # Every priced cost is priced again: the batch one with its context, so nothing changes.
+    assert reprice(api.db, state.pricer, api.tenant.org_id, 0, 2**62, only_unpriced=False) == []
+    again = api.get("/v1/costs", scope="read").json()["data"]
+    assert sorted(c["amount"] for c in again) == ["3", "6"]

@@ -59,7 +59,9 @@ def reprice(
     now = now_micros()
     with db.write() as conn:
         for row in conn.execute(query).all():
-            result = pricer.price(org_id, row.provider, row.model, row.usage or {}, row.ts)
+            result = pricer.price(
+                org_id, row.provider, row.model, row.usage or {}, row.ts, row.price_context
+            )
             new_nanos = None if result.amount is None else to_nanos(result.amount)
             old = (row.amount_nanos, row.currency, row.priced_by)
             new = (new_nanos, result.currency, result.priced_by)

@@ -427,6 +427,7 @@ class Ledger:
             "content_hash": content_hash(cost_data),
             "source": "signal",
             "created_at": now,
+            "price_context": None,
             "_event_name": signal["event_name"],
         }
         cost = cost_data.get("cost")
@@ -498,6 +499,7 @@ class Ledger:
                 model=item.model,
                 operation=item.operation,
                 source=source,
+                price_context=item.price_context if item.amount is None else None,
                 signal_id=None,
                 price_ref=None,
                 unpriced_reason=None,

@@ -167,6 +167,8 @@ costs = Table(
     Column("content_hash", String(32), nullable=False),
     Column("source", String(16), nullable=False),
     Column("created_at", Micros, nullable=False),
+    # The request context it was priced with (re-pricing applies it again); None: standard.
+    Column("price_context", Json),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "trace_id"),
     Index(None, "org_id", "ts"),

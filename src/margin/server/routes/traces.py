@@ -202,6 +202,7 @@ def _cost_view(row: Any) -> dict[str, Any]:
         "priced_by": row.priced_by,
         "price_ref": row.price_ref,
         "unpriced_reason": row.unpriced_reason,
+        "price_context": row.price_context,
         "ts": isoformat(row.ts),
         "source": row.source,
     }
