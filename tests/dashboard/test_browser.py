@@ -164,6 +164,20 @@ def test_agents_table_and_an_agent_page(page: Any, server: Server) -> None:
     page.wait_for_url("**/agents/*")
     wait_ready(page)
     assert page.locator("h1").inner_text() == "AI SDR"
+    # The agent's recent traces come from lists the server filters by agent and period.
+    links = page.locator("#recent-traces tbody a")
+    assert links.count() >= 1
+    mine: set[str] = set()
+    cursor = None
+    while True:
+        page_ = server.get(
+            "/v1/signals", agent="ai-sdr", limit=500, **({"cursor": cursor} if cursor else {})
+        )
+        mine.update(s["trace_id"] for s in page_["data"])
+        if not (cursor := page_["next_cursor"]):
+            break
+    for href in links.evaluate_all("(as) => as.map((a) => a.getAttribute('href'))"):
+        assert href.rsplit("/", 1)[1] in mine
     shoot(page, "agent")
 
 

@@ -107,10 +107,6 @@ async function fetchAll(path, params = {}, cap = 10000) {
   } while (cursor && out.length < cap);
   return out;
 }
-const inPeriod = (p) => {
-  const lo = Date.parse(p.from), hi = Date.parse(p.to);
-  return (r) => { const t = Date.parse(when(r)); return t >= lo && t < hi; };
-};
 let namesCache = null;
 // id -> display name of customers and agents, to label rows that carry only ids.
 function partyNames() {
@@ -511,8 +507,8 @@ async function overviewPage() {
       link("/prices", "Set a price"), " · ", link("/signals#unpriced", "see them")));
   }
   section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () => {
-    const rows = listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 50 })));
-    if (!rows.length) return h("p", { class: "muted" }, "✓ No trace holds several cost-tracing signals.");
+    const rows = listOf(await api("/v1/traces" + qs({ flagged: "true", from: p.from, to: p.to, limit: 50 })));
+    if (!rows.length) return h("p", { class: "muted" }, "✓ No trace holds several cost-tracing signals in this period.");
     return h("div", { class: "warning", dataset: { warning: "flagged" } },
       `⚠ ${rows.length} trace(s) hold several cost-tracing signals; their costs went to the earliest: `,
       rows.map((t, i) => [i ? ", " : "", link(`/traces/${t.trace_id || t.id}`, String(t.trace_id || t.id).slice(0, 12) + "…")]));
@@ -607,12 +603,11 @@ async function partyDetailPage(kind) {
   });
   section(signalsEl, "margin report by signal (GET /v1/reports/margin)", async () =>
     signalsByType((await marginReport(p, { ...only, group_by: "event_name" })).rows));
-  // Signals list filters by customer (external id) but not by agent or time: narrow here.
+  // The lists filter by party (external id) and period on the server.
   section(tracesEl, "signals list (GET /v1/signals)", async () => {
-    const filter = kind === "customers" ? { customer: party.external_id } : {};
+    const filter = { [kind === "customers" ? "customer" : "agent"]: party.external_id, from: p.from, to: p.to };
     const [sigs, costs] = await Promise.all([fetchAll("/v1/signals", filter), fetchAll("/v1/costs", filter)]);
-    const mine = (r) => (kind === "customers" || r.agent_id === party.id) && inPeriod(p)(r);
-    return recentTraces(sigs.filter(mine), costs.filter(mine));
+    return recentTraces(sigs, costs);
   });
 }
 
@@ -672,8 +667,8 @@ async function signalsPage() {
       h("section", { class: "card", id: "unpriced" }, h("h2", {}, "Unpriced costs"), unpricedEl)),
     h("div", { style: "margin-top:1rem" }, card("Signals", listEl)));
   section(listEl, "signals list (GET /v1/signals)", async () => {
-    const [all, names] = await Promise.all([fetchAll("/v1/signals", { event_name: params.get("event_name") }, 5000), partyNames()]);
-    const rows = all.filter(inPeriod(p)).map((r) => ({ ...r, customer: names.get(r.customer_id) || r.customer_id, agent: names.get(r.agent_id) || r.agent_id }));
+    const [all, names] = await Promise.all([fetchAll("/v1/signals", { event_name: params.get("event_name"), from: p.from, to: p.to }, 5000), partyNames()]);
+    const rows = all.map((r) => ({ ...r, customer: names.get(r.customer_id) || r.customer_id, agent: names.get(r.agent_id) || r.agent_id }));
     return dataTable([
       { key: "ts", label: "When", value: (r) => when(r), render: (r) => h("span", { class: "nowrap" }, fmtTime(when(r))) },
       { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
@@ -684,7 +679,7 @@ async function signalsPage() {
     ], rows, { sort: { key: "ts", dir: -1 }, page: 50 });
   });
   section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () =>
-    tracesTable(listOf(await api("/v1/traces" + qs({ flagged: "true", limit: 100 }))), "✓ No trace holds several cost-tracing signals."));
+    tracesTable(listOf(await api("/v1/traces" + qs({ flagged: "true", from: p.from, to: p.to, limit: 100 }))), "✓ No trace holds several cost-tracing signals in this period."));
   section(unpricedEl, "unpriced costs (GET /v1/costs?priced_by=unpriced)", async () => {
     const rows = listOf(await api("/v1/costs" + qs({ priced_by: "unpriced", limit: 100 })));
     return dataTable([
