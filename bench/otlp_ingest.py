@@ -18,9 +18,12 @@ must then hold exactly one cost row and one span row per span sent. Per-round li
 medians, are printed after the in-process ones.
 
 Run: ``.venv/bin/python bench/otlp_ingest.py [--requests N] [--spans S] [--rounds R]
-[--workers W] [--clients C] [--server-requests M]``: ``--workers`` defaults to the number of
-CPUs, ``--clients`` to twice the workers, ``--server-requests`` (timed requests a round, over
-all clients) to 4 × ``--requests``.
+[--prefill P] [--workers W] [--clients C] [--server-requests M]``: ``--prefill`` stores P
+exports of the same organization before the timed in-process ones (a store that is not new:
+its random-order indexes no longer fit in a few pages), ``--workers`` defaults to the number
+of CPUs, ``--clients`` to twice the workers, ``--server-requests`` (timed requests a round,
+over all clients) to 4 × ``--requests``. On SQLite under Linux the in-process lines also give
+the bytes the process wrote to storage (WAL and checkpoints) per 1,000 spans.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from sqlalchemy.engine import make_url
 
 from _server import free_port
 from margin._ids import new_id
+from margin._time import now_micros
 from margin.server.app import create_app, prepare_process
 from margin.settings import Settings
 from margin.store.db import Database
@@ -107,9 +111,21 @@ def build_request(n: int, seq: int) -> bytes:
     return request.SerializeToString()
 
 
-def run(db: Database, label: str, requests: int, n: int) -> tuple[float, float]:
-    """One round on an empty store: the median rate of ``requests`` exports, and the median
-    raw insert rate of the same cost rows."""
+def _written() -> int | None:
+    """Bytes this process has caused to be written to storage (Linux), SQLite's WAL and
+    checkpoints included; None where the kernel does not say."""
+    try:
+        with open("/proc/self/io") as io:
+            fields = dict(line.split(": ") for line in io.read().splitlines())
+        return int(fields["write_bytes"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def run(db: Database, label: str, requests: int, n: int, prefill: int = 0) -> tuple[float, float]:
+    """One round on an empty store (or one already holding ``prefill`` exports of the same
+    organization, sent first and not timed): the median rate of ``requests`` exports, and the
+    median raw insert rate of the same cost rows."""
     with db.write() as conn:
         org = create_org(conn, "bench")
         _key, secret = create_key(conn, org, "ingest")
@@ -120,15 +136,30 @@ def run(db: Database, label: str, requests: int, n: int) -> tuple[float, float]:
     ingest: list[float] = []
     raw: list[float] = []
     with TestClient(app) as client:
+        for seq in range(prefill):
+            body = build_request(n, 1_000_000 + seq)
+            assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
+        mark = now_micros()
         client.post("/v1/traces", content=bodies[0], headers=headers)  # warm caches
+        written, first = 0, _written()
         for body in bodies[1:]:
             started = time.perf_counter()
             response = client.post("/v1/traces", content=body, headers=headers)
             ingest.append(n / (time.perf_counter() - started))
             assert response.status_code == 200, response.text
             assert response.content == b"", "some spans were rejected"
+        if db.checkpointer is not None:
+            db.checkpointer.wait(300)  # the checkpoints of these writes count too
+        last = _written()
+        if first is not None and last is not None:
+            written = last - first
     with db.read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(select(costs).where(costs.c.org_id == org))]
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(costs).where(costs.c.org_id == org, costs.c.created_at >= mark)
+            )
+        ]
     priced = sum(1 for r in rows if r["priced_by"] == "catalog")
     assert len(rows) == (requests + 1) * n, len(rows)
     for start in range(n, len(rows), n):
@@ -141,9 +172,16 @@ def run(db: Database, label: str, requests: int, n: int) -> tuple[float, float]:
             conn.execute(insert(costs), batch)
         raw.append(len(batch) / (time.perf_counter() - started))
     got, base = statistics.median(ingest), statistics.median(raw)
+    stored = f", {prefill * n:,} stored before" if prefill else ""
+    io = (
+        f", {written / (requests * n) * 1000 / 2**20:.1f} MB written a 1,000"
+        if db.is_sqlite and written
+        else ""
+    )
     print(
         f"{label:10} POST /v1/traces: {got:>9,.0f} spans/s   raw executemany: {base:>9,.0f} "
-        f"rows/s   ratio {got / base:.2f}   ({requests} × {n} spans, {priced} catalog-priced)"
+        f"rows/s   ratio {got / base:.2f}   ({requests} × {n} spans, {priced} catalog-priced"
+        f"{stored}{io})"
     )
     return got, base
 
@@ -369,6 +407,12 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a new store")
     parser.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        help="in-process: exports stored (untimed) before the timed ones, so the store is not new",
+    )
+    parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="margin serve --workers"
     )
     parser.add_argument("--clients", type=int, help="concurrent connections (2 × workers)")
@@ -383,7 +427,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db = Database(f"sqlite:///{tmp}/bench.db")
             db.upgrade()
-            lite.append(run(db, "sqlite", args.requests, args.spans))
+            lite.append(run(db, "sqlite", args.requests, args.spans, args.prefill))
             db.dispose()
     pg = []
     for _ in range(args.rounds):
@@ -391,7 +435,7 @@ def main() -> None:
             if store is None:
                 print("postgresql: not reachable, skipped")
                 break
-            pg.append(run(store, "postgresql", args.requests, args.spans))
+            pg.append(run(store, "postgresql", args.requests, args.spans, args.prefill))
     summary("sqlite", lite)
     if pg:
         summary("postgresql", pg)
