@@ -323,7 +323,7 @@ class _Layout:
     """What a span's attribute names alone decide: spans of one instrumentation share their
     names (in order), so this is worked out once per layout, not per span."""
 
-    #: Some key holds a prompt or completion (dropped unless the trace keeps them).
+    #: The keys holding a prompt or completion (dropped unless the trace keeps them).
     prompts: tuple[str, ...]
     #: Keys naming non-token usage or a provided amount are present.
     extras: bool
