@@ -8,64 +8,18 @@ nothing is counted twice; such a trace is flagged when it is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from operator import attrgetter
-from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    CompoundSelect,
-    Connection,
-    bindparam,
-    literal_column,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import Connection, bindparam, select, update
 
 from margin.store.rollups import CostRollup, cost_key
 from margin.store.schema import costs, signals
 
-__all__ = ["relink_traces", "trace_costs", "winners"]
+__all__ = ["relink_traces", "winners"]
 
 _CHUNK = 500
-#: Traces per statement of ``trace_costs`` (one SELECT each; SQLite allows 500 in a UNION).
-_TRACES = 200
 _ID = attrgetter("id")
-#: A literal, so that SQLite matches the partial index ``ix_costs_traced``.
-_NOT_OTLP: ColumnElement[str] = literal_column("'otlp'")
-
-
-def trace_costs(
-    org_id: str, trace_ids: Sequence[str], columns: Sequence[Any], *where: ColumnElement[bool]
-) -> CompoundSelect[*tuple[Any, ...]]:
-    """The ``columns`` of the costs of up to 200 traces, each read through an index.
-
-    Costs received over OTLP are not in a trace index: each has an idempotency key that
-    starts with ``otlp:{trace_id}:`` (the converter makes it so), and is found by that range
-    of the unique key index. That saves every OTLP cost an insert at a random place of one
-    more B-tree. The other costs that name a trace are in ``ix_costs_traced``."""
-    assert 0 < len(trace_ids) <= _TRACES
-    parts = [
-        select(*columns).where(
-            costs.c.org_id == org_id,
-            costs.c.source != _NOT_OTLP,
-            costs.c.trace_id.in_(trace_ids),
-            *where,
-        )
-    ]
-    for trace_id in trace_ids:
-        parts.append(
-            select(*columns).where(
-                costs.c.org_id == org_id,
-                costs.c.idempotency_key >= f"otlp:{trace_id}:",
-                costs.c.idempotency_key < f"otlp:{trace_id};",
-                costs.c.source == "otlp",
-                costs.c.trace_id == trace_id,
-                *where,
-            )
-        )
-    return union_all(*parts)
 
 
 def winners(conn: Connection, org_id: str, trace_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -113,21 +67,25 @@ def relink_traces(
         return 0
     stale = []
     traced = sorted(won)
-    columns = (
-        costs.c.id,
-        costs.c.trace_id,
-        costs.c.signal_id,
-        costs.c.ts,
-        costs.c.customer_id,
-        costs.c.agent_id,
-        costs.c.provider,
-        costs.c.model,
-        costs.c.currency,
-        costs.c.amount_nanos,
-    )
-    for start in range(0, len(traced), _TRACES):
-        chunk = traced[start : start + _TRACES]
-        rows = conn.execute(trace_costs(org_id, chunk, columns, costs.c.source != "signal"))
+    for start in range(0, len(traced), _CHUNK):
+        rows = conn.execute(
+            select(
+                costs.c.id,
+                costs.c.trace_id,
+                costs.c.signal_id,
+                costs.c.ts,
+                costs.c.customer_id,
+                costs.c.agent_id,
+                costs.c.provider,
+                costs.c.model,
+                costs.c.currency,
+                costs.c.amount_nanos,
+            ).where(
+                costs.c.org_id == org_id,
+                costs.c.trace_id.in_(traced[start : start + _CHUNK]),
+                costs.c.source != "signal",
+            )
+        )
         stale += [r for r in rows if r.signal_id != won[r.trace_id][0]]
     if not stale:
         return 0

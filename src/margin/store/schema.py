@@ -170,14 +170,7 @@ costs = Table(
     # The request context it was priced with (re-pricing applies it again); None: standard.
     Column("price_context", Json),
     UniqueConstraint("org_id", "idempotency_key"),
-    # OTLP costs are found by trace through their key, ``otlp:{trace}:…`` (migration 0008).
-    Index(
-        "ix_costs_traced",
-        "org_id",
-        "trace_id",
-        sqlite_where=text("source != 'otlp'"),
-        postgresql_where=text("source != 'otlp'"),
-    ),
+    Index(None, "org_id", "trace_id"),
     Index(None, "org_id", "ts"),
     # Partial (see migration 0006): only the rows looked up this way pay for the index.
     Index(
