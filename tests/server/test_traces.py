@@ -187,3 +187,33 @@ def test_traces_are_listed_by_the_time_they_were_active(api: Api) -> None:
     bad = api.get("/v1/traces", params={"from": "yesterday"}, scope="read")
     assert bad.status_code == 422
     assert bad.json()["field"] == "from"
+
+
+def test_otlp_and_rest_costs_of_one_trace_are_found_and_attributed_together(api: Api) -> None:
+    # The trace view, the cost list and a later signal's attribution see both kinds.
+    trace, other = new_trace(), new_trace()
+    post(api, export(span(trace, provided("0.25")), span(trace, provided("0.5"))))
+    post(api, export(span(other, provided("7"))))
+    rest = {
+        "customer": "acme",
+        "trace_id": trace,
+        "provider": "openai",
+        "model": "gpt-4o",
+        "amount": "0.125",
+        "currency": "USD",
+        "timestamp": "2026-05-28T20:26:41Z",
+    }
+    assert api.post("/v1/costs", json=rest, scope="ingest").status_code in (200, 201)
+    post(api, export(span(trace, signal_attrs("meeting_booked"), name="margin.signal", at=9)))
+    sid = signal_id(api, trace, "meeting_booked")
+    signal = api.get(f"/v1/signals/{sid}", scope="read").json()
+    assert signal["attributed_cost"] == {"USD": "0.875"}
+    assert signal["costs"] == 3
+    view = api.get(f"/v1/traces/{trace}", scope="read").json()
+    assert sorted(c["amount"] for c in view["costs"]) == ["0.125", "0.25", "0.5"]
+    assert {c["signal_id"] for c in view["costs"]} == {sid}
+    assert sorted(c["source"] for c in view["costs"]) == ["api", "otlp", "otlp"]
+    listed = api.get("/v1/costs", params={"trace_id": trace}, scope="read").json()["data"]
+    assert sorted(c["amount"] for c in listed) == ["0.125", "0.25", "0.5"]
+    elsewhere = api.get("/v1/costs", params={"trace_id": other}, scope="read").json()["data"]
+    assert [c["amount"] for c in elsewhere] == ["7"]
