@@ -107,6 +107,30 @@ def db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 
 
 @pytest.fixture
+def empty_url(store_kind: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, unmigrated store of the kind under test."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    import psycopg
+
+    admin = os.environ.get("MARGIN_TEST_POSTGRES_URL", DEFAULT_PG)
+    if not _pg_reachable(admin):
+        if os.environ.get("MARGIN_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but {admin} does not answer")
+        pytest.skip(f"PostgreSQL not reachable at {admin}")
+    name = f"margin_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    dsn = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def tenant(db: Database) -> Tenant:
     return make_tenant(db)
 

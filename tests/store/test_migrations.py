@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
-from margin.store.db import Database
-from margin.store.schema import metadata
+from margin.store.attribution import trace_costs
+from margin.store.db import Database, downgrade, upgrade
+from margin.store.schema import costs, metadata
 
 
 def test_migrated_store_matches_the_declared_schema(db: Database) -> None:
@@ -23,7 +28,7 @@ def test_upgrade_is_idempotent(db: Database) -> None:
     db.upgrade()
     with db.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == "0007_cost_price_context"
+    assert version == "0008_otlp_cost_keys"
 
 
 def test_lookups_of_unpriced_and_attributed_costs_use_the_partial_indexes(tmp_path: Path) -> None:
@@ -50,3 +55,78 @@ def test_lookups_of_unpriced_and_attributed_costs_use_the_partial_indexes(tmp_pa
                 assert index in " ".join(str(row[-1]) for row in plan), sql
     finally:
         db.dispose()
+
+
+def _cost(
+    i: int, org: str = "org_a", *, source: str = "otlp", key: str | None = None
+) -> dict[str, Any]:
+    trace = f"{i % 300:032x}"
+    return {
+        "id": f"cst_{i:06d}",
+        "org_id": org,
+        "trace_id": trace,
+        "idempotency_key": key or (f"otlp:{trace}:{i:016x}" if source == "otlp" else f"api-{i}"),
+        "source": source,
+        "currency": "USD",
+        "priced_by": "catalog",
+        "amount_nanos": i,
+        "ts": 1_000_000 + i,
+        "content_hash": "h",
+        "created_at": 1,
+    }
+
+
+def test_0008_keeps_every_cost_and_each_key_unique_where_it_was(empty_url: str) -> None:
+    # Costs stored before 0008 survive it (SQLite rebuilds the table) and its downgrade.
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0007_cost_price_context")
+        before = [_cost(i, source="otlp" if i % 3 else "api") for i in range(600)]
+        with db.write() as conn:
+            conn.execute(insert(costs), before)
+        db.upgrade()
+        with db.read() as conn:
+            after = conn.execute(select(costs.c.id, costs.c.amount_nanos)).all()
+        assert sorted(after) == sorted((r["id"], r["amount_nanos"]) for r in before)
+        # OTLP keys are unique per trace, the others per organization; the two never meet.
+        for taken in (
+            _cost(10_001, key=before[1]["idempotency_key"]) | {"trace_id": before[1]["trace_id"]},
+            _cost(10_002, source="api", key=before[0]["idempotency_key"]),
+        ):
+            with pytest.raises(IntegrityError), db.write() as conn:
+                conn.execute(insert(costs), [taken])
+        with db.write() as conn:
+            conn.execute(
+                insert(costs), [_cost(10_003, source="api", key=before[1]["idempotency_key"])]
+            )
+        with db.write() as conn:
+            conn.execute(delete(costs).where(costs.c.id == "cst_010003"))
+        downgrade(db.engine, "0007_cost_price_context")
+        db.upgrade()
+        with db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(costs)).scalar_one() == 600
+            context = MigrationContext.configure(conn)
+            assert compare_metadata(context, metadata) == []
+    finally:
+        db.dispose()
+
+
+def test_the_costs_of_traces_are_read_through_indexes(db: Database) -> None:
+    # An OTLP cost is in one index only (migration 0008), which finds it by trace; the other
+    # costs are in ``ix_costs_traced``. Neither lookup may scan the table.
+    rows = [_cost(i, "org_plan", source="api" if i % 10 == 0 else "otlp") for i in range(3000)]
+    with db.write() as conn:
+        conn.execute(insert(costs), rows)
+        conn.exec_driver_sql("ANALYZE")
+    traces = [f"{t:032x}" for t in (7, 8)]
+    query = trace_costs("org_plan", traces, [costs.c.id], costs.c.source != "signal")
+    with db.read() as conn:
+        found = {r.id for r in conn.execute(query)}
+        compiled = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(explain + compiled))
+    assert found == {r["id"] for r in rows if r["trace_id"] in traces}
+    assert len(found) == 20
+    assert "ix_costs_traced" in plan, plan
+    assert "uq_costs_otlp" in plan, plan
+    assert ("SCAN costs" if db.is_sqlite else "Seq Scan") not in plan, plan

@@ -13,13 +13,23 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Table, select
+from sqlalchemy import JSON, Connection, Table, select, text
 
-__all__ = ["KEY_CONFLICT", "existing", "insert_rows", "insert_tuples"]
+from margin.store.schema import NOT_OTLP
+
+__all__ = ["KEY_CONFLICT", "existing", "insert_rows", "insert_tuples", "key_predicate"]
 
 #: The unique key of every fact table (signals, costs, events).
 KEY_CONFLICT = ("org_id", "idempotency_key")
 _CHUNK = 500
+# Costs received over OTLP are kept unique by another index (see ``schema.costs``): the key
+# index of costs holds the other costs only.
+_KEY_PREDICATES = {"costs": NOT_OTLP}
+
+
+def key_predicate(table: str) -> str | None:
+    """The predicate of ``table``'s partial unique key index, None when it holds every row."""
+    return _KEY_PREDICATES.get(table)
 
 
 def insert_rows(
@@ -36,13 +46,14 @@ def insert_rows(
         return set()
     shape = _shape(table)
     values = _values(shape, rows)
+    where = key_predicate(table.name) if tuple(conflict) == KEY_CONFLICT else None
     if returning is None:
-        insert_tuples(conn, table.name, shape.columns, values, conflict)
+        insert_tuples(conn, table.name, shape.columns, values, conflict, where)
         return set()
     # Only idempotency keys are asked for (other tables ask for no result).
     assert returning == "idempotency_key"
     assert tuple(conflict) == KEY_CONFLICT
-    if insert_tuples(conn, table.name, shape.columns, values, conflict) == len(rows):
+    if insert_tuples(conn, table.name, shape.columns, values, conflict, where) == len(rows):
         return {row[returning] for row in rows}
     org_id = rows[0]["org_id"]
     ids = {row["id"] for row in rows}
@@ -56,13 +67,16 @@ def insert_tuples(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     conflict: Sequence[str],
+    where: str | None = None,
 ) -> int:
     """Insert rows given as values in ``columns`` order (JSON already as text), skipping
-    those that collide on the unique ``conflict`` columns; returns how many were inserted."""
+    those that collide on the unique ``conflict`` columns (of the partial index with
+    predicate ``where``, if given); returns how many were inserted."""
     if not rows:
         return 0
     names = ", ".join(columns)
-    on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    target = ", ".join(conflict)
+    on_conflict = f"ON CONFLICT ({target}) {f'WHERE {where} ' if where else ''}DO NOTHING"
     raw: Any = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         # Writes hold SQLite's write lock from BEGIN IMMEDIATE: the change counter counts
@@ -115,17 +129,19 @@ def _insert_postgres(
 def existing(
     conn: Connection, table: Table, org_id: str, keys: Iterable[str]
 ) -> dict[str, tuple[str, str]]:
-    """idempotency key → (id, content hash) of stored facts."""
+    """idempotency key → (id, content hash) of stored facts (of costs, those not received
+    over OTLP: see ``TraceCosts.write`` for those)."""
     wanted = list(keys)
     found: dict[str, tuple[str, str]] = {}
     if not wanted:
         return found
+    where = key_predicate(table.name)
     if conn.dialect.name == "postgresql":
         # One array parameter: an IN list of hundreds of parameters plans and binds slowly.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(
             f"SELECT idempotency_key, id, content_hash FROM {table.name} "
-            "WHERE org_id = %s AND idempotency_key = ANY(%s)",
+            "WHERE org_id = %s AND idempotency_key = ANY(%s)" + (f" AND {where}" if where else ""),
             (org_id, wanted),
         )
         return {key: (row_id, digest) for key, row_id, digest in cursor.fetchall()}
@@ -134,6 +150,7 @@ def existing(
             select(table.c.idempotency_key, table.c.id, table.c.content_hash).where(
                 table.c.org_id == org_id,
                 table.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
+                *([text(where)] if where else []),
             )
         )
         found.update({r.idempotency_key: (r.id, r.content_hash) for r in rows})

@@ -33,12 +33,12 @@ from margin.server._results import (
     mark_invalid,
     settle_repeats,
 )
-from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
+from margin.server._rows import KEY_CONFLICT, existing, insert_tuples, key_predicate
 from margin.server.items import CostIn
-from margin.store.attribution import winners
+from margin.store.attribution import otlp_trace_costs, winners
 from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.rollups import HOUR_US, CostRollup, cost_key
-from margin.store.schema import costs
+from margin.store.schema import OTLP, costs
 
 __all__ = ["TraceCosts"]
 
@@ -68,6 +68,9 @@ _COLUMNS = (
 )
 
 _KEY = attrgetter("key")
+#: The unique index of costs received over OTLP (``uq_costs_otlp``).
+_OTLP_CONFLICT = ("org_id", "trace_id", "idempotency_key")
+_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -351,8 +354,13 @@ class TraceCosts:
                     now,
                 )
             )
-        inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
-        stored = {} if inserted == len(rows) else existing(conn, costs, org_id, self.first_of)
+        if source == "otlp":
+            # Kept unique by the index that also finds them by trace (see ``schema.costs``).
+            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, _OTLP_CONFLICT, OTLP)
+        else:
+            where = key_predicate(costs.name)
+            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT, where)
+        stored = {} if inserted == len(rows) else self._stored(conn, org_id, source)
         # Rollup deltas summed per (hour, dimensions) first: far fewer keys than costs.
         totals: dict[_Dims, list[int]] = {}
         for cost, row in zip(pending, rows, strict=True):
@@ -389,6 +397,20 @@ class TraceCosts:
         for dims, (nanos, records, unpriced) in totals.items():
             rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
         rollup.flush(conn)
+
+    def _stored(self, conn: Connection, org_id: str, source: str) -> dict[str, tuple[str, str]]:
+        """key → (id, content hash) of this batch's keys already stored."""
+        if source != "otlp":
+            return existing(conn, costs, org_id, self.first_of)
+        traces = sorted({c.trace_id for c in self.pending if c.trace_id})
+        columns = (costs.c.idempotency_key, costs.c.id, costs.c.content_hash)
+        found = {}
+        for start in range(0, len(traces), _CHUNK):
+            query = otlp_trace_costs(org_id, traces[start : start + _CHUNK], columns)
+            for key, cost_id, digest in conn.execute(query):
+                if key in self.first_of:
+                    found[key] = (cost_id, digest)
+        return found
 
     def remember(self, org_id: str) -> None:
         """Cache the parties resolved by ``write``, once its transaction committed."""

@@ -8,18 +8,51 @@ nothing is counted twice; such a trace is flagged when it is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Select,
+    bindparam,
+    select,
+    text,
+    union_all,
+    update,
+)
 
 from margin.store.rollups import CostRollup, cost_key
-from margin.store.schema import costs, signals
+from margin.store.schema import NOT_OTLP, OTLP, costs, signals
 
-__all__ = ["relink_traces", "winners"]
+__all__ = ["otlp_trace_costs", "relink_traces", "trace_costs", "winners"]
 
 _CHUNK = 500
 _ID = attrgetter("id")
+
+
+def otlp_trace_costs(
+    org_id: str, trace_ids: Sequence[str], columns: Sequence[Any], *where: ColumnElement[bool]
+) -> Select[Any]:
+    """The ``columns`` of the costs received over OTLP of these traces, read through their
+    unique index ``uq_costs_otlp`` (its predicate is written as a literal, so that a
+    planner can match it)."""
+    return select(*columns).where(
+        costs.c.org_id == org_id, text(OTLP), costs.c.trace_id.in_(trace_ids), *where
+    )
+
+
+def trace_costs(
+    org_id: str, trace_ids: Sequence[str], columns: Sequence[Any], *where: ColumnElement[bool]
+) -> CompoundSelect[Any]:
+    """The ``columns`` of all the costs of these traces: those received over OTLP through
+    ``uq_costs_otlp``, the others through ``ix_costs_traced`` (see ``schema.costs``)."""
+    others = select(*columns).where(
+        costs.c.org_id == org_id, text(NOT_OTLP), costs.c.trace_id.in_(trace_ids), *where
+    )
+    return union_all(otlp_trace_costs(org_id, trace_ids, columns, *where), others)
 
 
 def winners(conn: Connection, org_id: str, trace_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -67,25 +100,21 @@ def relink_traces(
         return 0
     stale = []
     traced = sorted(won)
+    columns = (
+        costs.c.id,
+        costs.c.trace_id,
+        costs.c.signal_id,
+        costs.c.ts,
+        costs.c.customer_id,
+        costs.c.agent_id,
+        costs.c.provider,
+        costs.c.model,
+        costs.c.currency,
+        costs.c.amount_nanos,
+    )
     for start in range(0, len(traced), _CHUNK):
-        rows = conn.execute(
-            select(
-                costs.c.id,
-                costs.c.trace_id,
-                costs.c.signal_id,
-                costs.c.ts,
-                costs.c.customer_id,
-                costs.c.agent_id,
-                costs.c.provider,
-                costs.c.model,
-                costs.c.currency,
-                costs.c.amount_nanos,
-            ).where(
-                costs.c.org_id == org_id,
-                costs.c.trace_id.in_(traced[start : start + _CHUNK]),
-                costs.c.source != "signal",
-            )
-        )
+        chunk = traced[start : start + _CHUNK]
+        rows = conn.execute(trace_costs(org_id, chunk, columns, costs.c.source != "signal"))
         stale += [r for r in rows if r.signal_id != won[r.trace_id][0]]
     if not stale:
         return 0

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from margin.store._checkpoint import Checkpointer
 from margin.store._writelock import WriteLock
 
-__all__ = ["Database", "upgrade"]
+__all__ = ["Database", "downgrade", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -123,6 +123,15 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations on ``engine`` up to ``revision``."""
+    _migrate(engine, "upgrade", revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo the Alembic migrations on ``engine`` down to ``revision``."""
+    _migrate(engine, "downgrade", revision)
+
+
+def _migrate(engine: Engine, direction: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -130,4 +139,4 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        getattr(command, direction)(config, revision)

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "NOT_OTLP",
+    "OTLP",
     "agents",
     "api_keys",
     "cost_repricings",
@@ -140,6 +142,11 @@ signals = Table(
     Index(None, "org_id", "ts"),
 )
 
+#: The predicates of the costs' partial key indexes, written as literals in the queries that
+#: must use them (a planner matches a partial index only against a constant).
+OTLP = "source = 'otlp'"
+NOT_OTLP = "source != 'otlp'"
+
 costs = Table(
     "costs",
     metadata,
@@ -169,8 +176,34 @@ costs = Table(
     Column("created_at", Micros, nullable=False),
     # The request context it was priced with (re-pricing applies it again); None: standard.
     Column("price_context", Json),
-    UniqueConstraint("org_id", "idempotency_key"),
-    Index(None, "org_id", "trace_id"),
+    # Keys and traces (migration 0008). A cost received over OTLP has a key that names its
+    # trace (``otlp:{trace_id}:…``): one index keeps it unique and finds it by trace. The
+    # other costs have a unique key index and a trace index. So an OTLP cost, nearly every
+    # cost of a busy store, is inserted at a random place of one B-tree instead of two.
+    Index(
+        "uq_costs_otlp",
+        "org_id",
+        "trace_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text(OTLP),
+        postgresql_where=text(OTLP),
+    ),
+    Index(
+        "uq_costs_key",
+        "org_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text(NOT_OTLP),
+        postgresql_where=text(NOT_OTLP),
+    ),
+    Index(
+        "ix_costs_traced",
+        "org_id",
+        "trace_id",
+        sqlite_where=text(NOT_OTLP),
+        postgresql_where=text(NOT_OTLP),
+    ),
     Index(None, "org_id", "ts"),
     # Partial (see migration 0006): only the rows looked up this way pay for the index.
     Index(

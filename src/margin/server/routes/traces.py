@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import ColumnElement, Connection, Table, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -39,6 +39,7 @@ from margin.server.otlp import (
 from margin.server.problems import Problem, problem_response
 from margin.server.responses import JSONResponse
 from margin.server.state import AppState
+from margin.store.attribution import trace_costs
 from margin.store.db import Database
 from margin.store.keys import Principal
 from margin.store.schema import agents, costs, customers, signals, spans
@@ -270,11 +271,8 @@ def get_trace(trace_id: str, request: Request, principal: Read) -> JSONResponse:
             .where(spans.c.org_id == org, spans.c.trace_id == tid)
             .order_by(spans.c.start_us, spans.c.span_id)
         ).all()
-        cost_rows = conn.execute(
-            select(costs)
-            .where(costs.c.org_id == org, costs.c.trace_id == tid)
-            .order_by(costs.c.ts, costs.c.id)
-        ).all()
+        found = trace_costs(org, [tid], [costs]).subquery()
+        cost_rows = conn.execute(select(found).order_by(found.c.ts, found.c.id)).all()
         signal_rows = conn.execute(
             select(signals)
             .where(signals.c.org_id == org, signals.c.trace_id == tid)
@@ -431,10 +429,12 @@ def _page(
     to: str | None,
     limit: int,
     cursor: str | None,
+    *where: ColumnElement[bool],
 ) -> JSONResponse:
     """One page of a fact table (signals or costs), oldest id first, with the filters the
-    list endpoints share: column equality, customer and agent external ids, time."""
-    stmt = select(table).where(table.c.org_id == org)
+    list endpoints share: column equality, customer and agent external ids, time, and any
+    further conditions."""
+    stmt = select(table).where(table.c.org_id == org, *where)
     lo, hi = _bound(from_, "from"), _bound(to, "to")
     if lo is not None:
         stmt = stmt.where(table.c.ts >= lo)
@@ -513,11 +513,12 @@ def list_costs(
 ) -> JSONResponse:
     """Costs by id, filtered by how they were priced, trace, signal, customer and agent
     (external ids) and time (``from`` inclusive, ``to`` exclusive)."""
-    refs = {
-        "priced_by": priced_by,
-        "trace_id": _trace_id(trace_id) if trace_id is not None else None,
-        "signal_id": signal_id,
-    }
+    refs = {"priced_by": priced_by, "signal_id": signal_id}
+    where: list[ColumnElement[bool]] = []
+    if trace_id is not None:
+        # Through the indexes that hold a trace's costs (see ``trace_costs``).
+        ids = trace_costs(principal.org_id, [_trace_id(trace_id)], [costs.c.id])
+        where.append(costs.c.id.in_(ids))
     return _page(
         request,
         principal.org_id,
@@ -530,4 +531,5 @@ def list_costs(
         to,
         limit,
         cursor,
+        *where,
     )
