@@ -13,6 +13,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,10 @@ def _pg_reachable(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def _scratch_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database, dropped when the block ends (skips or, under CI, fails
+    when no server answers)."""
     admin_url = os.environ.get("MARGIN_TEST_POSTGRES_URL", DEFAULT_PG)
     if not _pg_reachable(admin_url):
         if os.environ.get("MARGIN_REQUIRE_POSTGRES") == "1":
@@ -49,18 +51,26 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL not reachable at {admin_url}")
     import psycopg
 
-    name = f"margin_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     plain = make_url(admin_url).set(drivername="postgresql")
     dsn = plain.render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrated = Database(url)
-    migrated.upgrade()
-    migrated.dispose()
-    yield url
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with _scratch_database("margin_test") as url:
+        migrated = Database(url)
+        migrated.upgrade()
+        migrated.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -112,22 +122,8 @@ def empty_url(store_kind: str, tmp_path: Path) -> Iterator[str]:
     if store_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    import psycopg
-
-    admin = os.environ.get("MARGIN_TEST_POSTGRES_URL", DEFAULT_PG)
-    if not _pg_reachable(admin):
-        if os.environ.get("MARGIN_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but {admin} does not answer")
-        pytest.skip(f"PostgreSQL not reachable at {admin}")
-    name = f"margin_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    dsn = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _scratch_database("margin_mig") as url:
+        yield url
 
 
 @pytest.fixture
