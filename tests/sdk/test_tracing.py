@@ -112,6 +112,32 @@ def test_nested_scopes_restore_outer(sdk: Configure, collector: Collector) -> No
     assert len({s.trace_id for s in spans.values()}) == 1
 
 
+def test_one_trace_object_entered_twice_unwinds_in_order(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    tracer = trace_api.get_tracer("t")
+    scope = margin.trace("cus_twice")
+    with scope:
+        outer = trace_api.get_current_span().get_span_context()
+        with scope:
+            inner = trace_api.get_current_span().get_span_context()
+            tracer.start_span("in-inner").end()
+        assert trace_api.get_current_span().get_span_context() == outer
+        tracer.start_span("in-outer").end()
+    assert current_scope() is None
+    assert not trace_api.get_current_span().get_span_context().is_valid
+    spans = _flush(collector)
+    outer_id, inner_id = f"{outer.span_id:016x}", f"{inner.span_id:016x}"
+    roots = {s.span_id: s for s in _by_name(spans, "margin.trace")}
+    assert set(roots) == {outer_id, inner_id}
+    assert roots[inner_id].parent_span_id == outer_id
+    (in_inner,) = _by_name(spans, "in-inner")
+    (in_outer,) = _by_name(spans, "in-outer")
+    assert in_inner.parent_span_id == inner_id
+    assert in_outer.parent_span_id == outer_id
+
+
 async def test_concurrent_tasks_do_not_leak(sdk: Configure, collector: Collector) -> None:
     sdk()
     tracer = trace_api.get_tracer("t")

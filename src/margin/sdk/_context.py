@@ -24,6 +24,7 @@ __all__ = [
     "otel_attach",
     "otel_current",
     "otel_detach",
+    "otel_reset",
     "scope_var",
     "with_span",
 ]
@@ -67,6 +68,8 @@ if type(_runtime_context) is ContextVarsRuntimeContext:
     _otel_var: ContextVar[Context] = _runtime_context._current_context
     otel_current: Callable[[], Context] = _otel_var.get
     otel_attach: Callable[[Context], object] = _otel_var.set
+    #: ``otel_detach`` without its logging: raises what ``ContextVar.reset`` raises.
+    otel_reset: Callable[[Any], None] = _otel_var.reset
 
     def otel_detach(token: object) -> None:
         """``opentelemetry.context.detach``: a failure is logged, never raised."""
@@ -78,6 +81,7 @@ if type(_runtime_context) is ContextVarsRuntimeContext:
 else:  # pragma: no cover - another runtime context was configured
     otel_current = otel_context.get_current
     otel_attach = otel_context.attach
+    otel_reset = otel_context.detach
 
     def otel_detach(token: object) -> None:
         """``opentelemetry.context.detach``."""

@@ -192,9 +192,14 @@ class LightSpan(trace_api.Span):
     def end_deferred(self, settle: Callable[[], None]) -> None:
         """End the span now, leaving ``settle`` (which adds the attributes read from a call's
         result) to whoever exports it: see ``settle``."""
-        if self.end_time is None:
-            self._settle = settle
-            self.end()
+        if self.end_time is not None:
+            return
+        self._settle = settle
+        self.end_time = time_ns()
+        try:
+            self._sink(self)
+        except Exception:
+            log.warning("margin: could not queue a span", exc_info=True)
 
     def settle(self) -> None:
         """Run the work ``end_deferred`` left, once; exporters call it before reading."""
@@ -251,12 +256,18 @@ def start_light_span(
     current: trace_api.Span | None = (_current() if parent_context is None else parent_context).get(
         _SPAN_KEY
     )  # type: ignore[assignment]
-    parent = _INVALID if current is None else current.get_span_context()
+    if current is None:
+        parent = _INVALID
+    elif type(current) is LightSpan:
+        parent = current.context
+    else:
+        parent = current.get_span_context()
     span_id = _bits(64) or 1
     # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by construction,
     # so the same tuple is built directly: (trace id, span id, remote, flags, state, valid).
-    if parent.is_valid:
-        ids = (parent.trace_id, span_id, False, _SAMPLED, parent.trace_state, True)
+    # The parent's fields are read by index too (``[5]`` is ``is_valid``): no property calls.
+    if parent[5]:
+        ids = (parent[0], span_id, False, _SAMPLED, parent[4], True)
         context = _tuple_new(SpanContext, ids)
         return LightSpan(name, context, parent, kind, attributes, resource, scope, sink)
     ids = (_bits(128) or 1, span_id, False, _SAMPLED, _NO_STATE, True)

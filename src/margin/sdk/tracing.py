@@ -17,11 +17,29 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from margin.sdk import runtime as _runtime_state
-from margin.sdk._context import TraceScope, otel_attach, otel_detach, scope_var, with_span
+from margin.sdk._context import (
+    TraceScope,
+    otel_attach,
+    otel_current,
+    otel_reset,
+    scope_var,
+    with_span,
+)
+from margin.sdk._lightspan import start_light_span
+from margin.sdk.processor import attributes_for
 from margin.sdk.runtime import get_runtime
 
 __all__ = ["Trace", "new_trace_token", "trace"]
@@ -93,6 +111,8 @@ _Entry = tuple[Token[TraceScope | None], trace_api.Span | None, object | None]
 class Trace:
     """One ``margin.trace(...)`` call; see ``trace``."""
 
+    __slots__ = ("_args", "_open", "_outer", "_scope")
+
     def __init__(
         self,
         customer: str,
@@ -102,8 +122,14 @@ class Trace:
         store_prompt: bool,
     ) -> None:
         self._args = (customer, agent, token, metadata, store_prompt)
-        self._scope = _scope_for(customer, agent, token, metadata, store_prompt)
-        self._entries: list[_Entry] = []
+        scope = None
+        if metadata is None and token is None and type(customer) is str:
+            scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
+        self._scope = scope or _scope_for(customer, agent, token, metadata, store_prompt)
+        # The innermost open ``with`` of this object, and the ones it is nested in (rare:
+        # only when one Trace object is entered again before it exits).
+        self._open: _Entry | None = None
+        self._outer: list[_Entry] | None = None
 
     def __enter__(self) -> Trace:
         scope = self._scope
@@ -115,13 +141,31 @@ class Trace:
             runtime = _runtime_state._runtime if _runtime_state._configured else get_runtime()
             if runtime is not None:
                 token = scope.token
-                span = runtime.scope_span(
-                    "margin.trace", scope, None if token is None else _parent_context(token)
-                )
-                ctx_token = otel_attach(with_span(span))
+                if token is None and runtime.records_directly():
+                    attributes = scope.__dict__.get("_margin_attributes") or attributes_for(scope)
+                    context = otel_current()
+                    span = start_light_span(
+                        "margin.trace",
+                        dict(attributes),
+                        SpanKind.INTERNAL,
+                        context,
+                        runtime._resource,
+                        runtime.scope,
+                        runtime._sink,
+                    )
+                    ctx_token = otel_attach(Context({**context, _SPAN_KEY: span}))
+                else:
+                    span = runtime.scope_span(
+                        "margin.trace", scope, None if token is None else _parent_context(token)
+                    )
+                    ctx_token = otel_attach(with_span(span))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
-        self._entries.append((scope_token, span, ctx_token))
+        if self._open is not None:
+            if self._outer is None:
+                self._outer = []
+            self._outer.append(self._open)
+        self._open = (scope_token, span, ctx_token)
         return self
 
     def __exit__(
@@ -130,14 +174,18 @@ class Trace:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope_token, span, ctx_token = self._entries.pop()
+        entry = self._open
+        if entry is None:
+            return  # exited more often than entered: nothing of ours to undo
+        scope_token, span, ctx_token = entry
+        self._open = self._outer.pop() if self._outer else None
         try:
             if span is not None:
                 if exc is not None:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.end()
             if ctx_token is not None:
-                otel_detach(ctx_token)
+                otel_reset(ctx_token)
         except Exception:
             _warn_once("error-exit", "margin: could not end a trace")
         finally:

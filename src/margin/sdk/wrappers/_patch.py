@@ -13,8 +13,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from margin.sdk._context import otel_attach, otel_current, otel_detach
-from margin.sdk.wrappers._span import SpanRecorder, guard, report, start_span
+from margin.sdk import runtime as _runtime_state
+from margin.sdk._context import otel_attach, otel_current, otel_reset, scope_var
+from margin.sdk.wrappers._span import SpanRecorder, direct_recorder, guard, report, start_span
 
 __all__ = [
     "CallSpec",
@@ -129,6 +130,17 @@ class CallSpec:
 
     provider = ""
     operation = "chat"
+    #: Which of ``is_stream``, ``model`` and ``begin`` are this class's defaults: the wrapper
+    #: then does their work inline (every call goes through it).
+    _defaults: tuple[bool, bool, bool] = (True, True, True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._defaults = (
+            cls.is_stream is CallSpec.is_stream,
+            cls.model is CallSpec.model,
+            cls.begin is CallSpec.begin,
+        )
 
     def model(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """The requested model."""
@@ -139,8 +151,9 @@ class CallSpec:
         """Whether this call returns a stream."""
         return kwargs.get("stream") is True
 
-    def prepare(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        """The kwargs to really call with, and state handed to later hooks."""
+    def prepare_stream(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """For a streamed call: the kwargs to really call with, and state handed to
+        ``stream``. (A call that is not streamed is made with the caller's kwargs.)"""
         return kwargs, None
 
     def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
@@ -156,23 +169,54 @@ class CallSpec:
         return result
 
 
-def _begin(
-    spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[SpanRecorder, dict[str, Any], Any, bool] | None:
+_Started = tuple[SpanRecorder, dict[str, Any], Any, bool, object | None]
+
+
+def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Started | None:
+    """Start the span of one call and make it the current span: (recorder, kwargs to call
+    with, state, streamed, context token); None when the call is not traced."""
     try:
-        stream = spec.is_stream(kwargs)
-        rec = start_span(spec.operation, spec.provider, spec.model(args, kwargs), stream=stream)
-        if not rec.recording:
-            return None
-        call_kwargs, state = spec.prepare(kwargs)
+        runtime = _runtime_state._runtime  # ``current_runtime()``, without a call
+        direct = runtime if runtime is not None and runtime.records_directly() else None
+        scope = scope_var.get()
+        if direct is not None and scope is None:
+            return None  # nothing outside a margin.trace is exported: record nothing
+        default_stream, default_model, default_begin = spec._defaults
+        stream = kwargs.get("stream") is True if default_stream else spec.is_stream(kwargs)
+        if default_model:
+            model = kwargs.get("model")
+            if not isinstance(model, str):
+                model = None
+        else:
+            model = spec.model(args, kwargs)
+        context = otel_current()
+        if direct is not None and scope is not None:
+            rec = direct_recorder(
+                direct, scope, spec.operation, spec.provider, model, stream, context
+            )
+        else:
+            rec = start_span(spec.operation, spec.provider, model, stream=stream)
+            if not rec.recording:
+                return None
+        call_kwargs, state = spec.prepare_stream(kwargs) if stream else (kwargs, None)
     except Exception:
         report(f"{spec.provider} {spec.operation} start")
         return None
     try:
-        spec.begin(rec, kwargs)
+        if not default_begin:
+            spec.begin(rec, kwargs)
+        elif rec.content:
+            rec.input_messages(kwargs.get("messages"))
     except Exception:
         report(f"{spec.provider} request")
-    return rec, call_kwargs, state, stream
+    # Our span is the current one during the call: the provider's own spans (anthropic's
+    # native span, say) become its children. (``_context.with_span``, inline: every call.)
+    try:
+        token = otel_attach(Context({**context, _SPAN_KEY: rec.span}))
+    except Exception:
+        report("context attach")
+        token = None
+    return rec, call_kwargs, state, stream, token
 
 
 def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
@@ -208,14 +252,7 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
         started = _begin(spec, args, kwargs)
         if started is None:
             return original(*args, **kwargs)
-        rec, call_kwargs, state, stream = started
-        # Our span is the current one during the call: the provider's own spans (anthropic's
-        # native span, say) become its children. (``_context.with_span``, inline: every call.)
-        try:
-            token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
-        except Exception:
-            report("context attach")
-            token = None
+        rec, call_kwargs, state, stream, token = started
         try:
             result = original(*args, **call_kwargs)
         except BaseException as exc:
@@ -223,7 +260,15 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             raise
         finally:
             if token is not None:
-                otel_detach(token)
+                try:
+                    otel_reset(token)
+                except Exception:
+                    report("context detach")
+        try:  # ``_complete``'s common case, inline
+            if not stream and rec.end_reading_later(spec.finish, result, state):
+                return result
+        except Exception:
+            report(f"{spec.provider} {spec.operation} end")
         return _complete(spec, rec, result, state, stream)
 
     return wrapper
@@ -237,14 +282,7 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
         started = _begin(spec, args, kwargs)
         if started is None:
             return await original(*args, **kwargs)
-        rec, call_kwargs, state, stream = started
-        # Our span is the current one during the call: the provider's own spans (anthropic's
-        # native span, say) become its children. (``_context.with_span``, inline: every call.)
-        try:
-            token = otel_attach(Context({**otel_current(), _SPAN_KEY: rec.span}))
-        except Exception:
-            report("context attach")
-            token = None
+        rec, call_kwargs, state, stream, token = started
         try:
             result = await original(*args, **call_kwargs)
         except BaseException as exc:
@@ -252,7 +290,15 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             raise
         finally:
             if token is not None:
-                otel_detach(token)
+                try:
+                    otel_reset(token)
+                except Exception:
+                    report("context detach")
+        try:  # ``_complete``'s common case, inline
+            if not stream and rec.end_reading_later(spec.finish, result, state):
+                return result
+        except Exception:
+            report(f"{spec.provider} {spec.operation} end")
         return _complete(spec, rec, result, state, stream)
 
     return wrapper

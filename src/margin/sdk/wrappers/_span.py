@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
@@ -21,13 +21,19 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk import runtime as _runtime_state
 from margin.sdk._context import TraceScope, current_scope, scope_var
-from margin.sdk._lightspan import LightSpan, clean_attributes
+from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.processor import attributes_for
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
+    from margin.sdk.runtime import Runtime
 
 __all__ = [
     "SpanRecorder",
     "Usage",
     "dig",
+    "direct_recorder",
     "fields",
     "guard",
     "report",
@@ -416,27 +422,44 @@ def start_span(
 ) -> SpanRecorder:
     """Start a CLIENT span named ``"{operation} {model}"`` on the global tracer provider (or,
     when Margin records directly, as a ``LightSpan``)."""
-    label = str(model) if model else None
     runtime = _runtime_state._runtime  # ``current_runtime()``, without a call: every call
     if runtime is not None and runtime.records_directly():
         scope = scope_var.get()
         if scope is None:  # nothing outside a margin.trace is exported: record nothing
             return SpanRecorder(trace.INVALID_SPAN, model, recording=False, content=False)
-        if attributes:
-            name, static = _static_part(operation, provider, label, stream)
-            extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
-            own = {**static, **extra, **attributes_for(scope)}
-        else:
-            name, shared = _scope_part(scope, operation, provider, label, stream)
-            own = dict(shared)
-        span = runtime.light_span(name, own, SpanKind.CLIENT)
-        return SpanRecorder(span, model, True, scope.store_prompt)
-    name, static = _static_part(operation, provider, label, stream)
+        return direct_recorder(runtime, scope, operation, provider, model, stream, None, attributes)
+    name, static = _static_part(operation, provider, str(model) if model else None, stream)
     given = {k: v for k, v in attributes.items() if v is not None} if attributes else None
     attrs = {**static, **given} if given else dict(static)
     if runtime is not None:
         return SpanRecorder(runtime.start_span(name, attrs, kind=SpanKind.CLIENT), model)
     return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
+
+
+def direct_recorder(
+    runtime: Runtime,
+    scope: TraceScope,
+    operation: str,
+    provider: str,
+    model: str | None,
+    stream: bool,
+    context: Context | None,
+    attributes: Mapping[str, Any] | None = None,
+) -> SpanRecorder:
+    """``start_span`` when Margin records directly (``runtime.records_directly()``) inside
+    ``scope``: a ``LightSpan``, child of the span in ``context`` (None: the current one)."""
+    label = model if type(model) is str else (str(model) if model else None)
+    if attributes:
+        name, static = _static_part(operation, provider, label, stream)
+        extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
+        own = {**static, **extra, **attributes_for(scope)}
+    else:
+        name, shared = _scope_part(scope, operation, provider, label, stream)
+        own = dict(shared)
+    span = start_light_span(
+        name, own, SpanKind.CLIENT, context, runtime._resource, runtime.scope, runtime._sink
+    )
+    return SpanRecorder(span, model, True, scope.store_prompt)
 
 
 def _scope_part(

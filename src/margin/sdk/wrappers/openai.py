@@ -135,8 +135,8 @@ class _ChatObserver(StreamObserver):
 class _Chat(_Spec):
     operation = "chat"
 
-    def prepare(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        if not self.is_stream(kwargs) or _is_raw(kwargs):
+    def prepare_stream(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        if _is_raw(kwargs):
             return kwargs, False
         options = kwargs.get("stream_options")
         options = dict(options) if isinstance(options, Mapping) else {}
