@@ -227,6 +227,49 @@ def test_forked_child_delivers_with_its_own_worker(sdk: Configure, collector: Co
     _assert_exactly_once(collector, 5)
 
 
+def test_a_span_open_at_the_fork_is_delivered_by_the_child_that_ends_it(
+    sdk: Configure, collector: Collector
+) -> None:
+    import os
+
+    sdk()
+    child, code = False, 1
+    try:
+        with margin.trace("cus_fork"):
+            child = os.fork() == 0
+            if child:
+                trace_api.get_tracer("t").start_span("child-only").end()
+        # Both processes left the block: each ended its copy of the trace span.
+        if child:
+            delivered = margin.flush(timeout=10)
+            code = 0 if delivered and margin.delivery_stats()["exported"] == 2 else 2
+    finally:
+        if child:
+            os._exit(code)
+    _, status = os.waitpid(-1, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert margin.flush(timeout=10)
+    names = sorted(s.name for s in collector.spans)
+    assert names == ["child-only", "margin.trace", "margin.trace"]
+    assert len({s.span_id for s in collector.spans if s.name == "margin.trace"}) == 1
+
+
+def test_a_span_ended_after_shutdown_is_spooled_and_delivered_later(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    scope = margin.trace("cus_late")
+    scope.__enter__()
+    margin.shutdown()
+    scope.__exit__(None, None, None)
+    assert collector.spans == []
+    assert margin.delivery_stats()["spooled"] == 1
+    sdk()  # the same spool directory: the next configuration delivers what was spooled
+    assert margin.flush(timeout=10)
+    assert [s.name for s in collector.spans] == ["margin.trace"]
+    assert collector.spans[0].attributes["margin.customer.external_id"] == "cus_late"
+
+
 def test_a_full_queue_is_spilled_off_the_callers_thread(
     sdk: Configure, collector: Collector, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,13 +15,14 @@ import openai
 import pytest
 from collector import Collector, ReceivedSpan
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 import margin
 from margin.sdk._lightspan import LightSpan
@@ -44,10 +45,9 @@ def _flush(collector: Collector) -> list[ReceivedSpan]:
 def _light(sink: Callable[[LightSpan], None]) -> LightSpan:
     return LightSpan(
         "s",
-        SpanContext(1, 2, False, TraceFlags(1)),
-        None,
-        SpanKind.INTERNAL,
         {},
+        SpanKind.INTERNAL,
+        Context(),
         Resource.create(),
         InstrumentationScope("margin"),
         sink,

@@ -117,16 +117,18 @@ def test_true_and_one_under_one_key_stay_distinct() -> None:
 
 
 def _light(attributes: dict[str, object]) -> LightSpan:
+    parent = SpanContext(0x1234, 0x9999, False, TraceFlags(1))
     span = LightSpan(
         "chat gpt-4o",
-        SpanContext(0x1234, 0x5678, False, TraceFlags(1)),
-        SpanContext(0x1234, 0x9999, False, TraceFlags(1)),
-        SpanKind.CLIENT,
         dict(attributes),
+        SpanKind.CLIENT,
+        set_span_in_context(NonRecordingSpan(parent)),
         Resource.create({"service.name": "agent"}),
         InstrumentationScope("margin", "1.0"),
         lambda span: None,
     )
+    span.context = SpanContext(0x1234, 0x5678, False, TraceFlags(1))
+    assert span.parent == parent
     span.add_event("note", {"n": 1}, timestamp=5)
     span.end(end_time=span.start_time + 10)
     return span

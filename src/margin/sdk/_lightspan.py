@@ -41,7 +41,7 @@ from opentelemetry.util import types
 
 from margin.sdk._context import otel_current as _current
 
-__all__ = ["LightSpan", "clean_attributes", "start_light_span"]
+__all__ = ["LightSpan", "clean_attributes"]
 
 log = logging.getLogger("margin")
 
@@ -87,17 +87,34 @@ class LightSpan(trace_api.Span):
     def __init__(
         self,
         name: str,
-        context: SpanContext,
-        parent: SpanContext | None,
-        kind: SpanKind,
         attributes: dict[str, Any],
+        kind: SpanKind,
+        parent_context: Context | None,
         resource: Resource,
         scope: InstrumentationScope,
         sink: Callable[[LightSpan], None],
     ) -> None:
+        """Start a span: the child of the span in ``parent_context`` (the current context
+        when None), or the root of a new trace. ``attributes`` becomes the span's own dict."""
+        current: Any = (_current() if parent_context is None else parent_context).get(_SPAN_KEY)
+        parent: SpanContext
+        if current is None:
+            parent = _INVALID
+        elif type(current) is LightSpan:
+            parent = current.context
+        else:
+            parent = current.get_span_context()
+        # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by
+        # construction, so the same tuple is built directly: (trace id, span id, remote,
+        # flags, state, valid). The parent's are read by index (``[5]`` is ``is_valid``).
+        if parent[5]:
+            ids = (parent[0], _bits(64) or 1, False, _SAMPLED, parent[4], True)
+            self.parent: SpanContext | None = parent
+        else:
+            ids = (_bits(128) or 1, _bits(64) or 1, False, _SAMPLED, _NO_STATE, True)
+            self.parent = None
+        self.context: SpanContext = _tuple_new(SpanContext, ids)
         self.name = name
-        self.context = context
-        self.parent = parent
         self.kind = kind
         self.attributes = attributes
         # Shared empty tuples until the first event or link: most spans have neither.
@@ -240,36 +257,3 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
-
-
-def start_light_span(
-    name: str,
-    attributes: dict[str, Any],
-    kind: SpanKind,
-    parent_context: Context | None,
-    resource: Resource,
-    scope: InstrumentationScope,
-    sink: Callable[[LightSpan], None],
-) -> LightSpan:
-    """A started ``LightSpan``, child of the span in ``parent_context`` (the current context
-    when None) or the root of a new trace. ``attributes`` becomes the span's own dict."""
-    current: trace_api.Span | None = (_current() if parent_context is None else parent_context).get(
-        _SPAN_KEY
-    )  # type: ignore[assignment]
-    if current is None:
-        parent = _INVALID
-    elif type(current) is LightSpan:
-        parent = current.context
-    else:
-        parent = current.get_span_context()
-    span_id = _bits(64) or 1
-    # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by construction,
-    # so the same tuple is built directly: (trace id, span id, remote, flags, state, valid).
-    # The parent's fields are read by index too (``[5]`` is ``is_valid``): no property calls.
-    if parent[5]:
-        ids = (parent[0], span_id, False, _SAMPLED, parent[4], True)
-        context = _tuple_new(SpanContext, ids)
-        return LightSpan(name, context, parent, kind, attributes, resource, scope, sink)
-    ids = (_bits(128) or 1, span_id, False, _SAMPLED, _NO_STATE, True)
-    context = _tuple_new(SpanContext, ids)
-    return LightSpan(name, context, None, kind, attributes, resource, scope, sink)

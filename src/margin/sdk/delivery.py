@@ -78,12 +78,18 @@ class Delivery:
     def __init__(self, config: DeliveryConfig, http: httpx.Client | None = None) -> None:
         self.config = config
         self.spool = Spool(config.spool_dir)
-        self._http = http or httpx.Client(timeout=config.timeout)
         self._headers = {
             "Authorization": f"Bearer {config.api_key}",
             "User-Agent": f"margin-python/{__version__}",
         }
-        self._queues: dict[str, deque[Any]] = {"traces": deque(), "signals": deque()}
+        # Below this queue length a submit does nothing more than append.
+        self._pressure_at = min(config.max_batch, config.max_queue)
+        self._start(http)
+
+    def _start(self, http: httpx.Client | None) -> None:
+        self._http = http or httpx.Client(timeout=self.config.timeout)
+        self._traces: deque[Any] = deque()
+        self._queues: dict[str, deque[Any]] = {"traces": self._traces, "signals": deque()}
         self._cond = threading.Condition()
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._taken = 0
@@ -104,6 +110,14 @@ class Delivery:
         self._spiller = threading.Thread(target=self._spill_full, name="margin-spill", daemon=True)
         self._spiller.start()
 
+    def after_fork(self) -> None:
+        """Start over in a forked child: threads do not survive ``fork``, and the locks, the
+        queued items (the parent delivers those) and the connections are the parent's. The
+        object stays the same, so spans open at the fork and ended in the child reach this
+        process's worker."""
+        # The parent's client is left unclosed: closing it could end connections it still uses.
+        self._start(None)
+
     # -- caller side: no network here -------------------------------------------------------
 
     def submit(self, kind: str, item: Any) -> None:
@@ -113,12 +127,26 @@ class Delivery:
         queue = self._queues[kind]
         queue.append(item)
         size = len(queue)
-        if size >= self.config.max_queue:
-            if self._closed or size >= 2 * self.config.max_queue:
+        if size >= self._pressure_at or self._closed:
+            self._pressure(kind, size)
+
+    def submit_span(self, span: Any) -> None:
+        """``submit("traces", span)``: the sink of every span Margin records itself."""
+        queue = self._traces
+        queue.append(span)
+        size = len(queue)
+        if size >= self._pressure_at or self._closed:
+            self._pressure("traces", size)
+
+    def _pressure(self, kind: str, size: int) -> None:
+        if self._closed:  # shut down: what still arrives goes to the spool
+            self._spill(kind)
+        elif size >= self.config.max_queue:
+            if size >= 2 * self.config.max_queue:
                 self._spill(kind)
             elif not self._spill_wake.is_set():
                 self._spill_wake.set()
-        elif size >= self.config.max_batch and not self._wake.is_set():
+        elif not self._wake.is_set():
             self._wake.set()
 
     def count_dropped(self, n: int) -> None:

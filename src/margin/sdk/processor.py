@@ -22,7 +22,6 @@ from margin.sdk._context import (
     TraceScope,
     scope_var,
 )
-from margin.sdk._lightspan import LightSpan
 from margin.sdk.delivery import Delivery
 from margin.sdk.payloads import ATTR_STORE_PROMPT
 
@@ -103,12 +102,6 @@ class MarginSpanProcessor(SpanProcessor):
         # own tracing backends, not to Margin.
         attributes = span.attributes
         if attributes and ATTR_CUSTOMER in attributes:
-            delivery.submit("traces", span)
-
-    def on_light_end(self, span: LightSpan) -> None:
-        """``on_end`` for Margin's own spans recorded without the SDK."""
-        delivery = self.delivery
-        if delivery is not None and ATTR_CUSTOMER in span.attributes:
             delivery.submit("traces", span)
 
     def shutdown(self) -> None:

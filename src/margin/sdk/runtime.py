@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 from margin._version import __version__
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
-from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
+from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.delivery import Delivery, DeliveryConfig
 from margin.sdk.processor import MarginSpanProcessor, attributes_for
 from margin.sdk.spool import default_spool_dir
@@ -69,7 +69,9 @@ class Runtime:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_resource", self.provider.resource)
-        object.__setattr__(self, "_sink", _processor.on_light_end)
+        # Straight to the queue: a span open when ``configure`` or ``shutdown`` closes this
+        # delivery is spooled by it, and a forked child restarts the same object.
+        object.__setattr__(self, "_sink", self.delivery.submit_span)
 
     def records_directly(self) -> bool:
         """Whether Margin's own spans skip the OpenTelemetry SDK: true while Margin's processor
@@ -123,7 +125,7 @@ class Runtime:
         """``start_span(name, context=context)`` for a span of ``scope`` (the current one)."""
         if not self.records_directly():
             return self.tracer.start_span(name, context=context)
-        return start_light_span(
+        return LightSpan(
             name,
             dict(attributes_for(scope)),
             SpanKind.INTERNAL,
@@ -142,7 +144,7 @@ class Runtime:
     ) -> LightSpan:
         """A ``LightSpan`` with exactly ``attributes`` (valid values, the scope's included);
         for callers that checked ``records_directly()`` and the scope themselves."""
-        return start_light_span(
+        return LightSpan(
             name,
             attributes,
             kind,
@@ -304,14 +306,9 @@ def _reset() -> None:
 def _after_fork() -> None:
     # Threads do not survive fork: a child (a pre-forking server's worker, say) gets its own
     # delivery thread and an empty queue; the parent keeps delivering what it queued.
-    global _runtime, _last_delivery
     runtime = _runtime
-    if runtime is None:
-        return
-    delivery = Delivery(runtime.delivery.config)
-    _processor.delivery = delivery
-    _last_delivery = delivery
-    _runtime = Runtime(runtime.tracer, delivery, runtime.provider, runtime.scope)
+    if runtime is not None:
+        runtime.delivery.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

@@ -38,7 +38,7 @@ from margin.sdk._context import (
     scope_var,
     with_span,
 )
-from margin.sdk._lightspan import start_light_span
+from margin.sdk._lightspan import LightSpan
 from margin.sdk.processor import attributes_for
 from margin.sdk.runtime import get_runtime
 
@@ -144,7 +144,7 @@ class Trace:
                 if token is None and runtime.records_directly():
                     attributes = scope.__dict__.get("_margin_attributes") or attributes_for(scope)
                     context = otel_current()
-                    span = start_light_span(
+                    span = LightSpan(
                         "margin.trace",
                         dict(attributes),
                         SpanKind.INTERNAL,

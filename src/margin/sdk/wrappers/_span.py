@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk import runtime as _runtime_state
 from margin.sdk._context import TraceScope, current_scope, scope_var
-from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
+from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.processor import attributes_for
 
 if TYPE_CHECKING:
@@ -454,9 +454,11 @@ def direct_recorder(
         extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
         own = {**static, **extra, **attributes_for(scope)}
     else:
-        name, shared = _scope_part(scope, operation, provider, label, stream)
+        memo = scope.__dict__.get("_margin_spans")  # ``_scope_part``'s memo, read inline
+        found = None if memo is None else memo.get((operation, provider, label, stream))
+        name, shared = found or _scope_part(scope, operation, provider, label, stream)
         own = dict(shared)
-    span = start_light_span(
+    span = LightSpan(
         name, own, SpanKind.CLIENT, context, runtime._resource, runtime.scope, runtime._sink
     )
     return SpanRecorder(span, model, True, scope.store_prompt)
