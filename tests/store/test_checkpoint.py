@@ -70,6 +70,29 @@ def test_the_wal_is_reused_instead_of_growing(
         assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar_one() == 2000
 
 
+def test_once_the_wal_was_started_over_small_writes_do_not_shut_writers_out(
+    store: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_checkpoint, "RESTART_BYTES", 1024 * 1024)
+    checkpointer = store.checkpointer
+    assert checkpointer is not None
+    assert checkpointer.wait(20)
+    _write_blobs(store, 500)  # ~2 MB in one transaction: past the limit
+    assert checkpointer.wait(20)
+    assert checkpointer.restarts == 1
+    wal = tmp_path / "wal.db-wal"
+    grown = wal.stat().st_size
+    assert grown > 1024 * 1024
+    for _ in range(10):
+        _write_blobs(store, 10)  # ~40 KB each: the WAL is started over and stays small
+        assert checkpointer.wait(20)
+    # The file kept its size (it is reused, not truncated), yet no RESTART was needed.
+    assert wal.stat().st_size == grown
+    assert checkpointer.restarts == 1
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar_one() == 600
+
+
 def _checkpoint_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "margin-sqlite-checkpoint"]
 

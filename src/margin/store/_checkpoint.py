@@ -11,7 +11,6 @@ they have been copied back yet.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 from contextlib import nullcontext
@@ -22,10 +21,10 @@ __all__ = ["Checkpointer"]
 
 log = logging.getLogger("margin.store")
 
-#: A WAL larger than this is checkpointed with RESTART, which waits for a gap between
-#: writers. A PASSIVE checkpoint racing the next write never lets that writer start the WAL
-#: over, so under sustained writing the WAL would otherwise grow without bound.
-RESTART_BYTES = 16 * 1024 * 1024
+#: A WAL holding more than this is also checkpointed with RESTART, which waits for a gap
+#: between writers. A PASSIVE checkpoint racing the next write never lets that writer start
+#: the WAL over, so under sustained writing the WAL would otherwise grow without bound.
+RESTART_BYTES = 64 * 1024 * 1024
 #: An idle thread closes its connection and ends; the next write starts it again.
 IDLE_SECONDS = 30.0
 
@@ -38,7 +37,6 @@ class Checkpointer:
         #: Taken for a RESTART checkpoint, which shuts writers out while it runs: they wait
         #: on this lock instead of sleeping in SQLite's busy handler.
         self._writers = writers
-        self._wal = f"{path}-wal"
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
@@ -47,6 +45,9 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.checkpoints = 0
+        #: How many of them were RESTARTs (which hold the writers' lock).
+        self.restarts = 0
+        self._frame: int | None = None
 
     def written(self) -> None:
         """Called after a write transaction committed: checkpoint soon."""
@@ -115,16 +116,25 @@ class Checkpointer:
                 return
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        # PASSIVE first, beside the writers: it copies back what it can without waiting.
+        # Only a WAL that has grown past RESTART_BYTES is then started over, by a RESTART that
+        # shuts writers out; most of its frames were just copied, so that is brief. (Judged by
+        # the frames in use, not the file's size: the file keeps its size after a restart,
+        # and checking that would make every later checkpoint a RESTART.)
         try:
-            size = os.path.getsize(self._wal)
-        except OSError:
-            return
-        mode = "RESTART" if size > RESTART_BYTES else "PASSIVE"
-        held = self._writers.held() if mode == "RESTART" and self._writers else nullcontext()
-        try:
-            with held:
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames * self._frame_bytes(conn) >= RESTART_BYTES:
+                held = self._writers.held() if self._writers else nullcontext()
+                with held:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                self.restarts += 1
             self.checkpoints += 1
         except sqlite3.Error as exc:
             # Busy or locked by another process: the next write wakes us again.
             log.debug("checkpoint of %s skipped: %s", self.path, exc)
+
+    def _frame_bytes(self, conn: sqlite3.Connection) -> int:
+        if self._frame is None:
+            # A WAL frame is one page and a 24-byte header.
+            self._frame = int(conn.execute("PRAGMA page_size").fetchone()[0]) + 24
+        return self._frame
