@@ -4,9 +4,11 @@ up to the stored costs, and costs kept when their customer cannot be resolved.""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlalchemy import event, func, select
@@ -14,6 +16,8 @@ from test_otlp import PB, costs_of, export, gen_ai, new_trace, post, signal_attr
 
 from margin.pricing import Pricer
 from margin.server.app import create_app
+from margin.server.ledger import Ledger
+from margin.server.otlp import convert, spans_of
 from margin.server.routes.traces import receive
 from margin.server.state import AppState
 from margin.settings import Settings
@@ -29,6 +33,9 @@ from margin.store.schema import (
 
 if TYPE_CHECKING:  # at runtime ``conftest`` may name another directory's conftest module
     from conftest import Api, Tenant
+
+
+RESPONSE = "gen_ai.response.id"
 
 
 def partial(response: Any) -> Any:
@@ -178,6 +185,52 @@ def test_one_export_is_one_commit(api: Api) -> None:
     view = api.get(f"/v1/traces/{trace}", scope="read").json()
     [signal] = view["signals"]
     assert [c["signal_id"] for c in view["costs"]] == [signal["id"]] * 2
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])  # SQLite runs one writer at a time
+def test_a_slow_export_holds_no_rollup_row_another_export_needs(api: Api) -> None:
+    # Both exports add to the same rollup rows (one customer, model and hour). An upsert
+    # keeps its rows locked until its transaction ends, so the rollups are written last:
+    # an export still busy with its other rows has locked none of them yet.
+    ledger = Ledger(api.db, Pricer(api.db), api.settings)
+    org_id = api.tenant.org_id
+
+    def cost_items(response_id: str) -> list[dict[str, Any]]:
+        found, _rejected = spans_of(export(span(new_trace(), gen_ai(**{RESPONSE: response_id}))))
+        return convert(found, lambda traces: {}).costs
+
+    ledger.ingest_export(org_id, [], cost_items("r-first"), "otlp")  # the customer exists
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_rows(conn: object) -> None:
+        inside.set()
+        release.wait(30)
+
+    slow = threading.Thread(
+        target=ledger.ingest_export,
+        args=(org_id, [], cost_items("r-slow"), "otlp"),
+        kwargs={"before_commit": slow_rows},
+    )
+    quick = threading.Thread(
+        target=ledger.ingest_export, args=(org_id, [], cost_items("r-quick"), "otlp")
+    )
+    slow.start()
+    try:
+        assert inside.wait(30)
+        quick.start()
+        quick.join(timeout=10)
+        assert not quick.is_alive(), "the quick export waited for the slow one's rollup rows"
+    finally:
+        release.set()
+        slow.join(timeout=30)
+        quick.join(timeout=30)
+    with api.db.read() as conn:
+        stored = conn.execute(select(func.count(), func.sum(costs.c.amount_nanos))).one()
+        rolled = conn.execute(
+            select(func.sum(cost_rollups.c.records), func.sum(cost_rollups.c.amount_nanos))
+        ).one()
+    assert stored[0] == 3
+    assert (int(rolled[0]), int(rolled[1])) == (3, int(stored[1]))
 
 
 def test_unknown_customer_keeps_the_cost_when_customers_are_not_created(

@@ -313,12 +313,16 @@ class TraceCosts:
             digest,
         )
 
-    def write(self, conn: Connection, org_id: str, source: str, create_customers: bool) -> None:
-        """Resolve parties and attribution, insert the rows (a key already stored is a
-        duplicate, or a conflict if its content differs) and add them to the rollups."""
+    def write(
+        self, conn: Connection, org_id: str, source: str, create_customers: bool
+    ) -> CostRollup:
+        """Resolve parties and attribution, and insert the rows (a key already stored is a
+        duplicate, or a conflict if its content differs). Returns their rollup deltas, for
+        the caller to flush in the same transaction: last, see ``Ledger.ingest_export``."""
+        rollup = CostRollup()
         pending = self.pending
         if not pending:
-            return
+            return rollup
         self.customers = CUSTOMERS.resolve(
             conn, org_id, {c.customer for c in pending if c.customer}, create=create_customers
         )
@@ -393,10 +397,9 @@ class TraceCosts:
                 total[2] += 1
             else:
                 total[0] += nanos
-        rollup = CostRollup()
         for dims, (nanos, records, unpriced) in totals.items():
             rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
-        rollup.flush(conn)
+        return rollup
 
     def _stored(self, conn: Connection, org_id: str, source: str) -> dict[str, tuple[str, str]]:
         """key → (id, content hash) of this batch's keys already stored."""

@@ -184,9 +184,12 @@ class Ledger:
             with self.db.write() as conn:
                 if batch.drafts:
                     self._write(conn, org_id, batch, now, source)
-                built.write(conn, org_id, source, self.settings.auto_create_customers)
+                rollup = built.write(conn, org_id, source, self.settings.auto_create_customers)
                 if before_commit is not None:
                     before_commit(conn)
+                # Concurrent exports add to the same rollup rows, and on PostgreSQL an upsert
+                # keeps its rows locked until the commit: done last, that is all it waits for.
+                rollup.flush(conn)
             if batch.parties is not None:
                 batch.parties.remember(org_id)
             built.remember(org_id)
