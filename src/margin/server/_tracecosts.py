@@ -154,6 +154,10 @@ class TraceCosts:
         self.repeats: list[tuple[ItemResult, str, str]] = []
         self.customers: dict[str, str] = {}
         self.agents: dict[str, str] = {}
+        #: What ``prepare`` made: (customers, agents, rows, rollup deltas).
+        self._ready: (
+            tuple[dict[str, str], dict[str, str], list[tuple[Any, ...]], CostRollup] | None
+        ) = None
         for raw, result in zip(items, self.results, strict=True):
             cost = self._plain_cost(raw, result) or self._checked_cost(raw, result)
             if cost is None:
@@ -313,28 +317,67 @@ class TraceCosts:
             digest,
         )
 
+    def prepare(self, org_id: str, source: str) -> None:
+        """Before the write transaction: the rows and rollup deltas as ``write`` makes them
+        when every customer and agent is known to this process and no trace has a
+        cost-tracing signal stored (the common case). ``write`` checks both and uses them, so
+        that the store's one writer does not wait on this work."""
+        pending = self.pending
+        if not pending:
+            return
+        customers = CUSTOMERS.known(org_id, {c.customer for c in pending if c.customer})
+        agents = AGENTS.known(org_id, {c.agent for c in pending if c.agent})
+        if customers is None or agents is None:
+            return
+        rows = self._rows(org_id, source, customers, agents, {})
+        self._ready = (customers, agents, rows, self._rollup(org_id, rows, {}))
+
     def write(
         self, conn: Connection, org_id: str, source: str, create_customers: bool
     ) -> CostRollup:
         """Resolve parties and attribution, and insert the rows (a key already stored is a
         duplicate, or a conflict if its content differs). Returns their rollup deltas, for
         the caller to flush in the same transaction: last, see ``Ledger.ingest_export``."""
-        rollup = CostRollup()
         pending = self.pending
         if not pending:
-            return rollup
-        self.customers = CUSTOMERS.resolve(
-            conn, org_id, {c.customer for c in pending if c.customer}, create=create_customers
-        )
-        self.agents = AGENTS.resolve(
-            conn, org_id, {c.agent for c in pending if c.agent}, create=True
-        )
+            return CostRollup()
         won = winners(conn, org_id, {c.trace_id for c in pending if c.trace_id})
+        ready, self._ready = self._ready, None
+        if ready is not None and not won:
+            self.customers, self.agents, rows, rollup = ready
+        else:
+            self.customers = CUSTOMERS.resolve(
+                conn, org_id, {c.customer for c in pending if c.customer}, create=create_customers
+            )
+            self.agents = AGENTS.resolve(
+                conn, org_id, {c.agent for c in pending if c.agent}, create=True
+            )
+            rows = self._rows(org_id, source, self.customers, self.agents, won)
+            rollup = None
+        if source == "otlp":
+            # Kept unique by the index that also finds them by trace (see ``schema.costs``).
+            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, _OTLP_CONFLICT, OTLP)
+        else:
+            where = key_predicate(costs.name)
+            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT, where)
+        if inserted == len(rows) and rollup is not None:
+            return rollup
+        stored = {} if inserted == len(rows) else self._stored(conn, org_id, source)
+        return self._rollup(org_id, rows, stored)
+
+    def _rows(
+        self,
+        org_id: str,
+        source: str,
+        customers: dict[str, str],
+        agents: dict[str, str],
+        won: dict[str, tuple[str, str]],
+    ) -> list[tuple[Any, ...]]:
+        """The pending costs' rows, in ``_COLUMNS`` order, with new ids."""
         rows = []
         now = self.now
-        ids = _new_ids("cst", len(pending))
-        customers, agents = self.customers, self.agents
-        for cost, cost_id in zip(pending, ids, strict=True):
+        ids = _new_ids("cst", len(self.pending))
+        for cost, cost_id in zip(self.pending, ids, strict=True):
             customer_id = customers.get(cost.customer) if cost.customer else None
             if cost.customer and customer_id is None:
                 # An unknown customer (not created automatically) must not lose the cost:
@@ -358,20 +401,20 @@ class TraceCosts:
                     now,
                 )
             )
-        if source == "otlp":
-            # Kept unique by the index that also finds them by trace (see ``schema.costs``).
-            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, _OTLP_CONFLICT, OTLP)
-        else:
-            where = key_predicate(costs.name)
-            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT, where)
-        stored = {} if inserted == len(rows) else self._stored(conn, org_id, source)
-        # Rollup deltas summed per (hour, dimensions) first: far fewer keys than costs.
+        return rows
+
+    def _rollup(
+        self, org_id: str, rows: list[tuple[Any, ...]], stored: dict[str, tuple[str, str]]
+    ) -> CostRollup:
+        """Mark each pending cost ingested, or a duplicate or conflict of one in ``stored``
+        (key → id and content hash, stored before or by a concurrent writer), and return
+        the rollup deltas of the ingested ones."""
+        # Summed per (hour, dimensions) first: far fewer keys than costs.
         totals: dict[_Dims, list[int]] = {}
-        for cost, row in zip(pending, rows, strict=True):
+        for cost, row in zip(self.pending, rows, strict=True):
             result = cost.result
             found = stored.get(cost.key)
             if found is not None and found[0] != result.id:
-                # Stored before (or by a concurrent writer): this item is not.
                 result.id = found[0]
                 if found[1] == cost.digest:
                     result.status = "duplicate"
@@ -397,6 +440,7 @@ class TraceCosts:
                 total[2] += 1
             else:
                 total[0] += nanos
+        rollup = CostRollup()
         for dims, (nanos, records, unpriced) in totals.items():
             rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
         return rollup

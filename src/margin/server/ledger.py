@@ -180,6 +180,7 @@ class Ledger:
         horizon = now + self.settings.max_future_seconds * 1_000_000
         batch = self._plan(signal_items, SignalIn, signals, self._store_signals, now, horizon)
         built = TraceCosts(cost_items, self.pricer.batch(org_id), now, horizon)
+        built.prepare(org_id, source)
         if batch.drafts or built.pending or before_commit is not None:
             with self.db.write() as conn:
                 if batch.drafts:

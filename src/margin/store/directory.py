@@ -157,6 +157,18 @@ class Directory:
                 result[row.external_id] = row.id
         return result
 
+    def known(self, org_id: str, external_ids: Iterable[str]) -> dict[str, str] | None:
+        """The ids of parties already resolved in this process, or None if one is not (no
+        store access: ``resolve`` answers the same for these, without a query)."""
+        result: dict[str, str] = {}
+        ids = self._ids
+        for ext in external_ids:
+            cached = ids.get((org_id, ext))
+            if cached is None:
+                return None
+            result[ext] = cached
+        return result
+
     def remember(self, org_id: str, found: Mapping[str, str]) -> None:
         """Cache resolved ids once the transaction that may have created them committed."""
         with self._lock:
