@@ -78,8 +78,10 @@ class Runtime:
         is the provider's only one and the sampler is the default (nobody else would see
         them, and every span is kept); otherwise they go through the provider as usual."""
         global _decided
-        active = getattr(self.provider, "_active_span_processor", None)
-        processors = getattr(active, "_span_processors", None)
+        try:  # plain attribute reads: this runs for every span Margin records
+            processors = self.provider._active_span_processor._span_processors
+        except AttributeError:
+            processors = None
         # The SDK replaces this tuple when a processor is added: decided once per tuple.
         seen, direct = _decided
         if processors is seen and processors is not None:
