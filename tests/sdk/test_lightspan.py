@@ -322,6 +322,34 @@ def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_cho
     assert "gen_ai.input.messages" not in chats[1].attributes
 
 
+def test_a_failed_call_with_nothing_recorded_before_it_is_an_error_span(
+    sdk: Configure, collector: Collector
+) -> None:
+    # A plain call (no stream, no prompt kept) makes no recorder unless it fails.
+    sdk()
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        body = {"error": {"message": "bad model", "type": "invalid_request_error"}}
+        return httpx2.Response(400, json=body)
+
+    client = openai.OpenAI(
+        api_key="sk-test",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(refuse)),
+    )
+    with (
+        instrument_openai(client),
+        margin.trace("cus_1", "sdr"),
+        pytest.raises(openai.BadRequestError),
+    ):
+        client.chat.completions.create(model="gpt-nope", messages=MESSAGES)
+    (failed,) = [s for s in _flush(collector) if s.name == "chat gpt-nope"]
+    assert failed.status_code == StatusCode.ERROR.value
+    assert failed.attributes["error.type"] == "BadRequestError"
+    assert failed.attributes["margin.customer.external_id"] == "cus_1"
+    assert "gen_ai.usage.input_tokens" not in failed.attributes
+
+
 def test_a_result_that_cannot_be_read_still_exports_its_span(
     sdk: Configure, collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,11 +11,20 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.trace import Span
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from margin.sdk import runtime as _runtime_state
 from margin.sdk._context import otel_attach, otel_current, otel_reset, scope_var
-from margin.sdk.wrappers._span import SpanRecorder, direct_recorder, guard, report, start_span
+from margin.sdk.wrappers._span import (
+    SpanRecorder,
+    direct_recorder,
+    direct_span,
+    guard,
+    read_later,
+    report,
+    start_span,
+)
 
 __all__ = [
     "CallSpec",
@@ -169,12 +178,14 @@ class CallSpec:
         return result
 
 
-_Started = tuple[SpanRecorder, dict[str, Any], Any, bool, object | None]
+_Started = tuple[SpanRecorder | None, Span, str | None, dict[str, Any], Any, bool, object | None]
 
 
 def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Started | None:
-    """Start the span of one call and make it the current span: (recorder, kwargs to call
-    with, state, streamed, context token); None when the call is not traced."""
+    """Start the span of one call and make it the current span: (recorder, span, model,
+    kwargs to call with, state, streamed, context token); None when the call is not traced.
+    The recorder is None for a call Margin records directly with nothing to note before it
+    ends (no stream, no prompt): see ``read_later``."""
     try:
         runtime = _runtime_state._runtime  # ``current_runtime()``, without a call
         direct = runtime if runtime is not None and runtime.records_directly() else None
@@ -190,33 +201,54 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
         else:
             model = spec.model(args, kwargs)
         context = otel_current()
+        rec: SpanRecorder | None
+        span: Span
         if direct is not None and scope is not None:
-            rec = direct_recorder(
-                direct, scope, spec.operation, spec.provider, model, stream, context
-            )
+            args_of_span = (direct, scope, spec.operation, spec.provider, model, stream, context)
+            if default_begin and not stream and not scope.store_prompt:
+                rec, span = None, direct_span(*args_of_span)
+            else:
+                rec = direct_recorder(*args_of_span)
+                span = rec.span
         else:
             rec = start_span(spec.operation, spec.provider, model, stream=stream)
             if not rec.recording:
                 return None
+            span = rec.span
         call_kwargs, state = spec.prepare_stream(kwargs) if stream else (kwargs, None)
     except Exception:
         report(f"{spec.provider} {spec.operation} start")
         return None
-    try:
-        if not default_begin:
-            spec.begin(rec, kwargs)
-        elif rec.content:
-            rec.input_messages(kwargs.get("messages"))
-    except Exception:
-        report(f"{spec.provider} request")
+    if rec is not None:
+        try:
+            if not default_begin:
+                spec.begin(rec, kwargs)
+            elif rec.content:
+                rec.input_messages(kwargs.get("messages"))
+        except Exception:
+            report(f"{spec.provider} request")
     # Our span is the current one during the call: the provider's own spans (anthropic's
     # native span, say) become its children. (``_context.with_span``, inline: every call.)
     try:
-        token = otel_attach(Context({**context, _SPAN_KEY: rec.span}))
+        token = otel_attach(Context({**context, _SPAN_KEY: span}))
     except Exception:
         report("context attach")
         token = None
-    return rec, call_kwargs, state, stream, token
+    return rec, span, model, call_kwargs, state, stream, token
+
+
+def _ended(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
+    """End the span of a call that returned ``result``; what the caller gets back."""
+    try:
+        if not stream and rec.end_reading_later(spec.finish, result, state):
+            return result
+    except Exception:
+        report(f"{spec.provider} {spec.operation} end")
+    return _complete(spec, rec, result, state, stream)
+
+
+def _failed(rec: SpanRecorder | None, span: Span, model: str | None, exc: BaseException) -> None:
+    (rec or SpanRecorder(span, model, True, False)).fail(exc)
 
 
 def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
@@ -252,11 +284,11 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
         started = _begin(spec, args, kwargs)
         if started is None:
             return original(*args, **kwargs)
-        rec, call_kwargs, state, stream, token = started
+        rec, span, model, call_kwargs, state, stream, token = started
         try:
             result = original(*args, **call_kwargs)
         except BaseException as exc:
-            rec.fail(exc)
+            _failed(rec, span, model, exc)
             raise
         finally:
             if token is not None:
@@ -264,12 +296,14 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
                     otel_reset(token)
                 except Exception:
                     report("context detach")
-        try:  # ``_complete``'s common case, inline
-            if not stream and rec.end_reading_later(spec.finish, result, state):
-                return result
-        except Exception:
-            report(f"{spec.provider} {spec.operation} end")
-        return _complete(spec, rec, result, state, stream)
+        if rec is None:  # nothing recorded yet: the result is read on the delivery thread
+            try:
+                end = span.end_deferred  # type: ignore[attr-defined]
+                end(functools.partial(read_later, span, model, spec.finish, result, state))
+            except Exception:
+                report(f"{spec.provider} {spec.operation} end")
+            return result
+        return _ended(spec, rec, result, state, stream)
 
     return wrapper
 
@@ -282,11 +316,11 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
         started = _begin(spec, args, kwargs)
         if started is None:
             return await original(*args, **kwargs)
-        rec, call_kwargs, state, stream, token = started
+        rec, span, model, call_kwargs, state, stream, token = started
         try:
             result = await original(*args, **call_kwargs)
         except BaseException as exc:
-            rec.fail(exc)
+            _failed(rec, span, model, exc)
             raise
         finally:
             if token is not None:
@@ -294,12 +328,14 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
                     otel_reset(token)
                 except Exception:
                     report("context detach")
-        try:  # ``_complete``'s common case, inline
-            if not stream and rec.end_reading_later(spec.finish, result, state):
-                return result
-        except Exception:
-            report(f"{spec.provider} {spec.operation} end")
-        return _complete(spec, rec, result, state, stream)
+        if rec is None:  # nothing recorded yet: the result is read on the delivery thread
+            try:
+                end = span.end_deferred  # type: ignore[attr-defined]
+                end(functools.partial(read_later, span, model, spec.finish, result, state))
+            except Exception:
+                report(f"{spec.provider} {spec.operation} end")
+            return result
+        return _ended(spec, rec, result, state, stream)
 
     return wrapper
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -34,8 +35,10 @@ __all__ = [
     "Usage",
     "dig",
     "direct_recorder",
+    "direct_span",
     "fields",
     "guard",
+    "read_later",
     "report",
     "start_span",
     "to_int",
@@ -205,7 +208,6 @@ class SpanRecorder:
     before it ends (or fails), instead of one locked, re-validated write each."""
 
     __slots__ = (
-        "_deferred",
         "_pending",
         "content",
         "ended",
@@ -231,7 +233,6 @@ class SpanRecorder:
         self.content = want_content() if content is None else content
         self.ended = False
         self._pending: dict[str, Any] = {}
-        self._deferred: Any = None
 
     def set(self, name: str, value: Any) -> None:
         """Set one attribute, ignoring None."""
@@ -315,22 +316,36 @@ class SpanRecorder:
             except Exception:
                 report("span.set")
             self._pending = {}
-        self._deferred = (read, result, state)
-        span.end_deferred(self._read_deferred)
+        span.end_deferred(partial(_read_result, self, read, result, state))
         return True
 
-    def _read_deferred(self) -> None:
-        read, result, state = self._deferred
-        self._deferred = None
-        try:
-            read(self, result, state)
-        except Exception:
-            report("response (deferred)")
-        pending = self._pending
-        if pending:
-            self._pending = {}
-            span: Any = self.span
-            span.attributes.update(clean_attributes(pending))
+
+def _read_result(
+    rec: SpanRecorder, read: Callable[[SpanRecorder, Any, Any], None], result: Any, state: Any
+) -> None:
+    # A deferred reading, on the delivery thread: what ``read`` records joins the span.
+    try:
+        read(rec, result, state)
+    except Exception:
+        report("response (deferred)")
+    pending = rec._pending
+    if pending:
+        rec._pending = {}
+        span: Any = rec.span
+        span.attributes.update(clean_attributes(pending))
+
+
+def read_later(
+    span: Span,
+    model: str | None,
+    read: Callable[[SpanRecorder, Any, Any], None],
+    result: Any,
+    state: Any,
+) -> None:
+    """``SpanRecorder.end_reading_later``'s reading for a ``LightSpan`` ended without a
+    recorder (nothing was recorded during the call; pass it, bound, to ``end_deferred``): the
+    recorder is made here, on the delivery thread, and never on the caller's."""
+    _read_result(SpanRecorder(span, model, True, False), read, result, state)
 
 
 # Types OpenTelemetry stores as they are; anything else goes through its validation.
@@ -448,6 +463,21 @@ def direct_recorder(
 ) -> SpanRecorder:
     """``start_span`` when Margin records directly (``runtime.records_directly()``) inside
     ``scope``: a ``LightSpan``, child of the span in ``context`` (None: the current one)."""
+    span = direct_span(runtime, scope, operation, provider, model, stream, context, attributes)
+    return SpanRecorder(span, model, True, scope.store_prompt)
+
+
+def direct_span(
+    runtime: Runtime,
+    scope: TraceScope,
+    operation: str,
+    provider: str,
+    model: str | None,
+    stream: bool,
+    context: Context | None,
+    attributes: Mapping[str, Any] | None = None,
+) -> LightSpan:
+    """The span of ``direct_recorder``, without a recorder (see ``end_span_reading_later``)."""
     label = model if type(model) is str else (str(model) if model else None)
     if attributes:
         name, static = _static_part(operation, provider, label, stream)
@@ -458,10 +488,9 @@ def direct_recorder(
         found = None if memo is None else memo.get((operation, provider, label, stream))
         name, shared = found or _scope_part(scope, operation, provider, label, stream)
         own = dict(shared)
-    span = LightSpan(
+    return LightSpan(
         name, own, SpanKind.CLIENT, context, runtime._resource, runtime.scope, runtime._sink
     )
-    return SpanRecorder(span, model, True, scope.store_prompt)
 
 
 def _scope_part(
