@@ -477,7 +477,7 @@ def direct_span(
     context: Context | None,
     attributes: Mapping[str, Any] | None = None,
 ) -> LightSpan:
-    """The span of ``direct_recorder``, without a recorder (see ``end_span_reading_later``)."""
+    """The span of ``direct_recorder``, without a recorder (see ``read_later``)."""
     label = model if type(model) is str else (str(model) if model else None)
     if attributes:
         name, static = _static_part(operation, provider, label, stream)
