@@ -23,7 +23,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from margin.sdk._lightspan import LightSpan
+from margin.sdk._lightspan import LightSpan, start_light_span
 from margin.sdk._wire import encode_request
 from margin.sdk.payloads import ATTR_STORE_PROMPT, encode_traces
 
@@ -118,7 +118,7 @@ def test_true_and_one_under_one_key_stay_distinct() -> None:
 
 def _light(attributes: dict[str, object]) -> LightSpan:
     parent = SpanContext(0x1234, 0x9999, False, TraceFlags(1))
-    span = LightSpan(
+    span = start_light_span(
         "chat gpt-4o",
         dict(attributes),
         SpanKind.CLIENT,

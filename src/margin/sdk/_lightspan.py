@@ -41,7 +41,7 @@ from opentelemetry.util import types
 
 from margin.sdk._context import otel_current as _current
 
-__all__ = ["LightSpan", "clean_attributes"]
+__all__ = ["LightSpan", "clean_attributes", "start_light_span"]
 
 log = logging.getLogger("margin")
 
@@ -52,6 +52,7 @@ _bits = random.getrandbits
 _INVALID = INVALID_SPAN_CONTEXT
 _NO_STATE = DEFAULT_TRACE_STATE
 _tuple_new = tuple.__new__
+_new = object.__new__
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -83,50 +84,20 @@ class LightSpan(trace_api.Span):
     dropped_attributes = 0
     dropped_events = 0
     dropped_links = 0
-
-    def __init__(
-        self,
-        name: str,
-        attributes: dict[str, Any],
-        kind: SpanKind,
-        parent_context: Context | None,
-        resource: Resource,
-        scope: InstrumentationScope,
-        sink: Callable[[LightSpan], None],
-    ) -> None:
-        """Start a span: the child of the span in ``parent_context`` (the current context
-        when None), or the root of a new trace. ``attributes`` becomes the span's own dict."""
-        current: Any = (_current() if parent_context is None else parent_context).get(_SPAN_KEY)
-        parent: SpanContext
-        if current is None:
-            parent = _INVALID
-        elif type(current) is LightSpan:
-            parent = current.context
-        else:
-            parent = current.get_span_context()
-        # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by
-        # construction, so the same tuple is built directly: (trace id, span id, remote,
-        # flags, state, valid). The parent's are read by index (``[5]`` is ``is_valid``).
-        if parent[5]:
-            ids = (parent[0], _bits(64) or 1, False, _SAMPLED, parent[4], True)
-            self.parent: SpanContext | None = parent
-        else:
-            ids = (_bits(128) or 1, _bits(64) or 1, False, _SAMPLED, _NO_STATE, True)
-            self.parent = None
-        self.context: SpanContext = _tuple_new(SpanContext, ids)
-        self.name = name
-        self.kind = kind
-        self.attributes = attributes
-        # Shared empty tuples until the first event or link: most spans have neither.
-        self.events: list[Event] | tuple[()] = ()
-        self.links: list[Link] | tuple[()] = ()
-        self.status = _UNSET
-        self.resource = resource
-        self.instrumentation_scope = scope
-        self._sink = sink
-        self._settle: Callable[[], None] | None = None
-        self.start_time = time_ns()
-        self.end_time: int | None = None
+    name: str
+    context: SpanContext
+    parent: SpanContext | None
+    kind: SpanKind
+    attributes: dict[str, Any]
+    events: list[Event] | tuple[()]
+    links: list[Link] | tuple[()]
+    status: Status
+    resource: Resource
+    instrumentation_scope: InstrumentationScope
+    _sink: Callable[[LightSpan], None]
+    _settle: Callable[[], None] | None
+    start_time: int
+    end_time: int | None
 
     def get_span_context(self) -> SpanContext:
         return self.context
@@ -257,3 +228,51 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
+
+
+def start_light_span(
+    name: str,
+    attributes: dict[str, Any],
+    kind: SpanKind,
+    parent_context: Context | None,
+    resource: Resource,
+    scope: InstrumentationScope,
+    sink: Callable[[LightSpan], None],
+) -> LightSpan:
+    """A started ``LightSpan``: the child of the span in ``parent_context`` (the current
+    context when None), or the root of a new trace. ``attributes`` becomes the span's own
+    dict. (A function, not ``__init__``: it runs for every span, and a class's Python
+    ``__init__`` costs the interpreter a separate entry.)"""
+    span: LightSpan = _new(LightSpan)
+    current: Any = (_current() if parent_context is None else parent_context).get(_SPAN_KEY)
+    parent: SpanContext
+    if current is None:
+        parent = _INVALID
+    elif type(current) is LightSpan:
+        parent = current.context
+    else:
+        parent = current.get_span_context()
+    # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by construction,
+    # so the same tuple is built directly: (trace id, span id, remote, flags, state, valid).
+    # The parent's fields are read by index (``[5]`` is ``is_valid``).
+    if parent[5]:
+        ids = (parent[0], _bits(64) or 1, False, _SAMPLED, parent[4], True)
+        span.parent = parent
+    else:
+        ids = (_bits(128) or 1, _bits(64) or 1, False, _SAMPLED, _NO_STATE, True)
+        span.parent = None
+    span.context = _tuple_new(SpanContext, ids)
+    span.name = name
+    span.kind = kind
+    span.attributes = attributes
+    # Shared empty tuples until the first event or link: most spans have neither.
+    span.events = ()
+    span.links = ()
+    span.status = _UNSET
+    span.resource = resource
+    span.instrumentation_scope = scope
+    span._sink = sink
+    span._settle = None
+    span.start_time = time_ns()
+    span.end_time = None
+    return span

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 from margin._version import __version__
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
-from margin.sdk._lightspan import LightSpan, clean_attributes
+from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.delivery import Delivery, DeliveryConfig
 from margin.sdk.processor import MarginSpanProcessor, attributes_for
 from margin.sdk.spool import default_spool_dir
@@ -127,7 +127,7 @@ class Runtime:
         """``start_span(name, context=context)`` for a span of ``scope`` (the current one)."""
         if not self.records_directly():
             return self.tracer.start_span(name, context=context)
-        return LightSpan(
+        return start_light_span(
             name,
             dict(attributes_for(scope)),
             SpanKind.INTERNAL,
@@ -146,7 +146,7 @@ class Runtime:
     ) -> LightSpan:
         """A ``LightSpan`` with exactly ``attributes`` (valid values, the scope's included);
         for callers that checked ``records_directly()`` and the scope themselves."""
-        return LightSpan(
+        return start_light_span(
             name,
             attributes,
             kind,

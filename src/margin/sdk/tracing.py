@@ -38,7 +38,7 @@ from margin.sdk._context import (
     scope_var,
     with_span,
 )
-from margin.sdk._lightspan import LightSpan
+from margin.sdk._lightspan import start_light_span
 from margin.sdk.processor import attributes_for
 from margin.sdk.runtime import get_runtime
 
@@ -112,6 +112,10 @@ class Trace:
     """One ``margin.trace(...)`` call; see ``trace``."""
 
     __slots__ = ("_args", "_open", "_outer", "_scope")
+    _args: tuple[str, str | None, str | None, Mapping[str, Any] | None, bool]
+    _scope: TraceScope
+    _open: _Entry | None
+    _outer: list[_Entry] | None
 
     def __init__(
         self,
@@ -121,15 +125,7 @@ class Trace:
         metadata: Mapping[str, Any] | None,
         store_prompt: bool,
     ) -> None:
-        self._args = (customer, agent, token, metadata, store_prompt)
-        scope = None
-        if metadata is None and token is None and type(customer) is str:
-            scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
-        self._scope = scope or _scope_for(customer, agent, token, metadata, store_prompt)
-        # The innermost open ``with`` of this object, and the ones it is nested in (rare:
-        # only when one Trace object is entered again before it exits).
-        self._open: _Entry | None = None
-        self._outer: list[_Entry] | None = None
+        _fill(self, customer, agent, token, metadata, store_prompt)
 
     def __enter__(self) -> Trace:
         scope = self._scope
@@ -144,7 +140,7 @@ class Trace:
                 if token is None and runtime.records_directly():
                     attributes = scope.__dict__.get("_margin_attributes") or attributes_for(scope)
                     context = otel_current()
-                    span = LightSpan(
+                    span = start_light_span(
                         "margin.trace",
                         dict(attributes),
                         SpanKind.INTERNAL,
@@ -210,17 +206,42 @@ class Trace:
 
             @functools.wraps(fn)
             async def run_async(*a: _P.args, **kw: _P.kwargs) -> Any:
-                async with Trace(*args):
+                async with _fill(_new(Trace), *args):
                     return await async_fn(*a, **kw)
 
             return cast(Callable[_P, _T], run_async)
 
         @functools.wraps(fn)
         def run(*a: _P.args, **kw: _P.kwargs) -> _T:
-            with Trace(*args):
+            with _fill(_new(Trace), *args):
                 return fn(*a, **kw)
 
         return run
+
+
+def _fill(
+    obj: Trace,
+    customer: str,
+    agent: str | None,
+    token: str | None,
+    metadata: Mapping[str, Any] | None,
+    store_prompt: bool,
+) -> Trace:
+    """Set up ``obj`` (``Trace.__init__``). ``trace`` calls it on a bare object, which
+    saves the interpreter the separate entry a class's Python ``__init__`` takes."""
+    obj._args = (customer, agent, token, metadata, store_prompt)
+    scope = None
+    if metadata is None and token is None and type(customer) is str:
+        scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
+    obj._scope = scope or _scope_for(customer, agent, token, metadata, store_prompt)
+    # The innermost open ``with`` of this object, and the ones it is nested in (rare: only
+    # when one Trace object is entered again before it exits).
+    obj._open = None
+    obj._outer = None
+    return obj
+
+
+_new = object.__new__
 
 
 def trace(
@@ -239,4 +260,4 @@ def trace(
     one trace id (``token`` from ``new_trace_token()`` makes it that id, across processes).
     Prompts and completions are stripped before export unless ``store_prompt`` is True.
     Without an API key this runs your code unchanged and records nothing."""
-    return Trace(customer, agent, token, metadata, store_prompt)
+    return _fill(_new(Trace), customer, agent, token, metadata, store_prompt)

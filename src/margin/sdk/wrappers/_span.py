@@ -22,7 +22,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from margin.sdk import runtime as _runtime_state
 from margin.sdk._context import TraceScope, current_scope, scope_var
-from margin.sdk._lightspan import LightSpan, clean_attributes
+from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.processor import attributes_for
 
 if TYPE_CHECKING:
@@ -488,7 +488,7 @@ def direct_span(
         found = None if memo is None else memo.get((operation, provider, label, stream))
         name, shared = found or _scope_part(scope, operation, provider, label, stream)
         own = dict(shared)
-    return LightSpan(
+    return start_light_span(
         name, own, SpanKind.CLIENT, context, runtime._resource, runtime.scope, runtime._sink
     )
 
