@@ -18,7 +18,6 @@ from margin.sdk import runtime as _runtime_state
 from margin.sdk._context import otel_attach, otel_current, otel_reset, scope_var
 from margin.sdk.wrappers._span import (
     SpanRecorder,
-    direct_recorder,
     direct_span,
     guard,
     read_later,
@@ -208,8 +207,8 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
             if default_begin and not stream and not scope.store_prompt:
                 rec, span = None, direct_span(*args_of_span)
             else:
-                rec = direct_recorder(*args_of_span)
-                span = rec.span
+                span = direct_span(*args_of_span)
+                rec = SpanRecorder(span, model, True, scope.store_prompt)
         else:
             rec = start_span(spec.operation, spec.provider, model, stream=stream)
             if not rec.recording:

@@ -34,7 +34,6 @@ __all__ = [
     "SpanRecorder",
     "Usage",
     "dig",
-    "direct_recorder",
     "direct_span",
     "fields",
     "guard",
@@ -442,29 +441,14 @@ def start_span(
         scope = scope_var.get()
         if scope is None:  # nothing outside a margin.trace is exported: record nothing
             return SpanRecorder(trace.INVALID_SPAN, model, recording=False, content=False)
-        return direct_recorder(runtime, scope, operation, provider, model, stream, None, attributes)
+        span = direct_span(runtime, scope, operation, provider, model, stream, None, attributes)
+        return SpanRecorder(span, model, True, scope.store_prompt)
     name, static = _static_part(operation, provider, str(model) if model else None, stream)
     given = {k: v for k, v in attributes.items() if v is not None} if attributes else None
     attrs = {**static, **given} if given else dict(static)
     if runtime is not None:
         return SpanRecorder(runtime.start_span(name, attrs, kind=SpanKind.CLIENT), model)
     return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
-
-
-def direct_recorder(
-    runtime: Runtime,
-    scope: TraceScope,
-    operation: str,
-    provider: str,
-    model: str | None,
-    stream: bool,
-    context: Context | None,
-    attributes: Mapping[str, Any] | None = None,
-) -> SpanRecorder:
-    """``start_span`` when Margin records directly (``runtime.records_directly()``) inside
-    ``scope``: a ``LightSpan``, child of the span in ``context`` (None: the current one)."""
-    span = direct_span(runtime, scope, operation, provider, model, stream, context, attributes)
-    return SpanRecorder(span, model, True, scope.store_prompt)
 
 
 def direct_span(
@@ -477,7 +461,9 @@ def direct_span(
     context: Context | None,
     attributes: Mapping[str, Any] | None = None,
 ) -> LightSpan:
-    """The span of ``direct_recorder``, without a recorder (see ``read_later``)."""
+    """``start_span``'s span when Margin records directly (``runtime.records_directly()``)
+    inside ``scope``: a ``LightSpan``, child of the span in ``context`` (None: the current
+    one). A wrapped call gives it a recorder only when it needs one (see ``read_later``)."""
     label = model if type(model) is str else (str(model) if model else None)
     if attributes:
         name, static = _static_part(operation, provider, label, stream)
