@@ -138,6 +138,18 @@ def test_one_trace_object_entered_twice_unwinds_in_order(
     assert in_outer.parent_span_id == outer_id
 
 
+def test_an_unhashable_customer_or_agent_is_recorded_not_raised(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    with margin.trace("cus_1", ["agent", "list"]):  # type: ignore[arg-type]
+        pass
+    with margin.trace(["cus", "list"], "agent"):  # type: ignore[arg-type]
+        pass
+    spans = _by_name(_flush(collector), "margin.trace")
+    assert len(spans) == 2
+
+
 async def test_concurrent_tasks_do_not_leak(sdk: Configure, collector: Collector) -> None:
     sdk()
     tracer = trace_api.get_tracer("t")

@@ -231,8 +231,11 @@ def _fill(
     saves the interpreter the separate entry a class's Python ``__init__`` takes."""
     obj._args = (customer, agent, token, metadata, store_prompt)
     scope = None
-    if metadata is None and token is None and type(customer) is str:
-        scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
+    if metadata is None and token is None:
+        try:
+            scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
+        except TypeError:  # unhashable: ``_scope_for`` makes a scope of its own
+            scope = None
     obj._scope = scope or _scope_for(customer, agent, token, metadata, store_prompt)
     # The innermost open ``with`` of this object, and the ones it is nested in (rare: only
     # when one Trace object is entered again before it exits).
