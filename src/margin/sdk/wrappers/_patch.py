@@ -203,12 +203,9 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
         rec: SpanRecorder | None
         span: Span
         if direct is not None and scope is not None:
-            args_of_span = (direct, scope, spec.operation, spec.provider, model, stream, context)
-            if default_begin and not stream and not scope.store_prompt:
-                rec, span = None, direct_span(*args_of_span)
-            else:
-                span = direct_span(*args_of_span)
-                rec = SpanRecorder(span, model, True, scope.store_prompt)
+            span = direct_span(direct, scope, spec.operation, spec.provider, model, stream, context)
+            lite = default_begin and not stream and not scope.store_prompt
+            rec = None if lite else SpanRecorder(span, model, True, scope.store_prompt)
         else:
             rec = start_span(spec.operation, spec.provider, model, stream=stream)
             if not rec.recording:
@@ -234,16 +231,6 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
         report("context attach")
         token = None
     return rec, span, model, call_kwargs, state, stream, token
-
-
-def _ended(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream: bool) -> Any:
-    """End the span of a call that returned ``result``; what the caller gets back."""
-    try:
-        if not stream and rec.end_reading_later(spec.finish, result, state):
-            return result
-    except Exception:
-        report(f"{spec.provider} {spec.operation} end")
-    return _complete(spec, rec, result, state, stream)
 
 
 def _failed(rec: SpanRecorder | None, span: Span, model: str | None, exc: BaseException) -> None:
@@ -302,7 +289,7 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             except Exception:
                 report(f"{spec.provider} {spec.operation} end")
             return result
-        return _ended(spec, rec, result, state, stream)
+        return _complete(spec, rec, result, state, stream)
 
     return wrapper
 
@@ -334,7 +321,7 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             except Exception:
                 report(f"{spec.provider} {spec.operation} end")
             return result
-        return _ended(spec, rec, result, state, stream)
+        return _complete(spec, rec, result, state, stream)
 
     return wrapper
 
