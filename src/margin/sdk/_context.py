@@ -16,7 +16,6 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
     "TraceScope",
@@ -26,7 +25,6 @@ __all__ = [
     "otel_detach",
     "otel_reset",
     "scope_var",
-    "with_span",
 ]
 
 # Span attribute names Margin writes (and reads on the server). Paid's names are read too.
@@ -86,9 +84,3 @@ else:  # pragma: no cover - another runtime context was configured
     def otel_detach(token: object) -> None:
         """``opentelemetry.context.detach``."""
         otel_context.detach(token)  # type: ignore[arg-type]
-
-
-def with_span(span: object) -> Context:
-    """The current OpenTelemetry context with ``span`` as its current span
-    (``trace.set_span_in_context(span)``)."""
-    return Context({**otel_current(), _SPAN_KEY: span})

@@ -21,7 +21,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 from margin._version import __version__
-from margin.sdk._context import TraceScope, scope_var
+from margin.sdk._context import scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
 from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
 from margin.sdk.delivery import Delivery, DeliveryConfig
@@ -120,22 +120,6 @@ class Runtime:
         merged = attributes_for(scope)
         merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
         return self.light_span(name, merged, kind, context)
-
-    def scope_span(
-        self, name: str, scope: TraceScope, context: Context | None = None
-    ) -> trace_api.Span:
-        """``start_span(name, context=context)`` for a span of ``scope`` (the current one)."""
-        if not self.records_directly():
-            return self.tracer.start_span(name, context=context)
-        return start_light_span(
-            name,
-            dict(attributes_for(scope)),
-            SpanKind.INTERNAL,
-            context,
-            self._resource,
-            self.scope,
-            self._sink,
-        )
 
     def light_span(
         self,

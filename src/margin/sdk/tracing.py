@@ -36,7 +36,6 @@ from margin.sdk._context import (
     otel_current,
     otel_reset,
     scope_var,
-    with_span,
 )
 from margin.sdk._lightspan import start_light_span
 from margin.sdk.processor import attributes_for
@@ -136,25 +135,25 @@ class Trace:
             # ``get_runtime()``, without a call once configured: this is every trace.
             runtime = _runtime_state._runtime if _runtime_state._configured else get_runtime()
             if runtime is not None:
+                context = otel_current()
                 token = scope.token
-                if token is None and runtime.records_directly():
+                # A token names a trace of another process (None if invalid: a new trace);
+                # else the current span, if any, is the parent.
+                parent = context if token is None else _parent_context(token)
+                if runtime.records_directly():
                     attributes = scope.__dict__.get("_margin_attributes") or attributes_for(scope)
-                    context = otel_current()
                     span = start_light_span(
                         "margin.trace",
                         dict(attributes),
                         SpanKind.INTERNAL,
-                        context,
+                        parent,
                         runtime._resource,
                         runtime.scope,
                         runtime._sink,
                     )
-                    ctx_token = otel_attach(Context({**context, _SPAN_KEY: span}))
                 else:
-                    span = runtime.scope_span(
-                        "margin.trace", scope, None if token is None else _parent_context(token)
-                    )
-                    ctx_token = otel_attach(with_span(span))
+                    span = runtime.tracer.start_span("margin.trace", context=parent)
+                ctx_token = otel_attach(Context({**context, _SPAN_KEY: span}))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
         if self._open is not None:

@@ -224,7 +224,7 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
         except Exception:
             report(f"{spec.provider} request")
     # Our span is the current one during the call: the provider's own spans (anthropic's
-    # native span, say) become its children. (``_context.with_span``, inline: every call.)
+    # native span, say) become its children.
     try:
         token = otel_attach(Context({**context, _SPAN_KEY: span}))
     except Exception:
