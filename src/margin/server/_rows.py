@@ -46,14 +46,13 @@ def insert_rows(
         return set()
     shape = _shape(table)
     values = _values(shape, rows)
-    where = key_predicate(table.name) if tuple(conflict) == KEY_CONFLICT else None
     if returning is None:
-        insert_tuples(conn, table.name, shape.columns, values, conflict, where)
+        insert_tuples(conn, table.name, shape.columns, values, conflict)
         return set()
     # Only idempotency keys are asked for (other tables ask for no result).
     assert returning == "idempotency_key"
     assert tuple(conflict) == KEY_CONFLICT
-    if insert_tuples(conn, table.name, shape.columns, values, conflict, where) == len(rows):
+    if insert_tuples(conn, table.name, shape.columns, values, conflict) == len(rows):
         return {row[returning] for row in rows}
     org_id = rows[0]["org_id"]
     ids = {row["id"] for row in rows}
@@ -71,9 +70,12 @@ def insert_tuples(
 ) -> int:
     """Insert rows given as values in ``columns`` order (JSON already as text), skipping
     those that collide on the unique ``conflict`` columns (of the partial index with
-    predicate ``where``, if given); returns how many were inserted."""
+    predicate ``where``; for the idempotency key, ``key_predicate``'s by default); returns
+    how many were inserted."""
     if not rows:
         return 0
+    if where is None and tuple(conflict) == KEY_CONFLICT:
+        where = key_predicate(table)
     names = ", ".join(columns)
     target = ", ".join(conflict)
     on_conflict = f"ON CONFLICT ({target}) {f'WHERE {where} ' if where else ''}DO NOTHING"

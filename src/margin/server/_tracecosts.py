@@ -33,7 +33,7 @@ from margin.server._results import (
     mark_invalid,
     settle_repeats,
 )
-from margin.server._rows import KEY_CONFLICT, existing, insert_tuples, key_predicate
+from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
 from margin.server.items import CostIn
 from margin.store.attribution import otlp_trace_costs, winners
 from margin.store.directory import AGENTS, CUSTOMERS
@@ -358,8 +358,7 @@ class TraceCosts:
             # Kept unique by the index that also finds them by trace (see ``schema.costs``).
             inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, _OTLP_CONFLICT, OTLP)
         else:
-            where = key_predicate(costs.name)
-            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT, where)
+            inserted = insert_tuples(conn, costs.name, _COLUMNS, rows, KEY_CONFLICT)
         if inserted == len(rows) and rollup is not None:
             return rollup
         stored = {} if inserted == len(rows) else self._stored(conn, org_id, source)
