@@ -17,7 +17,7 @@ from sqlalchemy import JSON, Connection, Table, select, text
 
 from margin.store.schema import NOT_OTLP
 
-__all__ = ["KEY_CONFLICT", "existing", "insert_rows", "insert_tuples", "key_predicate"]
+__all__ = ["KEY_CONFLICT", "existing", "insert_rows", "insert_tuples"]
 
 #: The unique key of every fact table (signals, costs, events).
 KEY_CONFLICT = ("org_id", "idempotency_key")
@@ -27,7 +27,7 @@ _CHUNK = 500
 _KEY_PREDICATES = {"costs": NOT_OTLP}
 
 
-def key_predicate(table: str) -> str | None:
+def _key_predicate(table: str) -> str | None:
     """The predicate of ``table``'s partial unique key index, None when it holds every row."""
     return _KEY_PREDICATES.get(table)
 
@@ -70,12 +70,12 @@ def insert_tuples(
 ) -> int:
     """Insert rows given as values in ``columns`` order (JSON already as text), skipping
     those that collide on the unique ``conflict`` columns (of the partial index with
-    predicate ``where``; for the idempotency key, ``key_predicate``'s by default); returns
+    predicate ``where``; for the idempotency key, ``_key_predicate``'s by default); returns
     how many were inserted."""
     if not rows:
         return 0
     if where is None and tuple(conflict) == KEY_CONFLICT:
-        where = key_predicate(table)
+        where = _key_predicate(table)
     names = ", ".join(columns)
     target = ", ".join(conflict)
     on_conflict = f"ON CONFLICT ({target}) {f'WHERE {where} ' if where else ''}DO NOTHING"
@@ -137,7 +137,7 @@ def existing(
     found: dict[str, tuple[str, str]] = {}
     if not wanted:
         return found
-    where = key_predicate(table.name)
+    where = _key_predicate(table.name)
     if conn.dialect.name == "postgresql":
         # One array parameter: an IN list of hundreds of parameters plans and binds slowly.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
