@@ -147,6 +147,13 @@ signals = Table(
 OTLP = "source = 'otlp'"
 NOT_OTLP = "source != 'otlp'"
 
+
+def _partial(name: str, columns: tuple[str, ...], where: str, *, unique: bool = False) -> Index:
+    """An index holding only the rows where ``where`` holds, on both stores."""
+    predicate = text(where)
+    return Index(name, *columns, unique=unique, sqlite_where=predicate, postgresql_where=predicate)
+
+
 costs = Table(
     "costs",
     metadata,
@@ -180,46 +187,13 @@ costs = Table(
     # trace (``otlp:{trace_id}:…``): one index keeps it unique and finds it by trace. The
     # other costs have a unique key index and a trace index. So an OTLP cost, nearly every
     # cost of a busy store, is inserted at a random place of one B-tree instead of two.
-    Index(
-        "uq_costs_otlp",
-        "org_id",
-        "trace_id",
-        "idempotency_key",
-        unique=True,
-        sqlite_where=text(OTLP),
-        postgresql_where=text(OTLP),
-    ),
-    Index(
-        "uq_costs_key",
-        "org_id",
-        "idempotency_key",
-        unique=True,
-        sqlite_where=text(NOT_OTLP),
-        postgresql_where=text(NOT_OTLP),
-    ),
-    Index(
-        "ix_costs_traced",
-        "org_id",
-        "trace_id",
-        sqlite_where=text(NOT_OTLP),
-        postgresql_where=text(NOT_OTLP),
-    ),
+    _partial("uq_costs_otlp", ("org_id", "trace_id", "idempotency_key"), OTLP, unique=True),
+    _partial("uq_costs_key", ("org_id", "idempotency_key"), NOT_OTLP, unique=True),
+    _partial("ix_costs_traced", ("org_id", "trace_id"), NOT_OTLP),
     Index(None, "org_id", "ts"),
     # Partial (see migration 0006): only the rows looked up this way pay for the index.
-    Index(
-        "ix_costs_unpriced",
-        "org_id",
-        "ts",
-        sqlite_where=text("priced_by = 'unpriced'"),
-        postgresql_where=text("priced_by = 'unpriced'"),
-    ),
-    Index(
-        "ix_costs_attributed",
-        "org_id",
-        "signal_id",
-        sqlite_where=text("signal_id IS NOT NULL"),
-        postgresql_where=text("signal_id IS NOT NULL"),
-    ),
+    _partial("ix_costs_unpriced", ("org_id", "ts"), "priced_by = 'unpriced'"),
+    _partial("ix_costs_attributed", ("org_id", "signal_id"), "signal_id IS NOT NULL"),
 )
 
 events = Table(
