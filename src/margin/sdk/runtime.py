@@ -10,7 +10,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -119,26 +118,7 @@ class Runtime:
             return trace_api.INVALID_SPAN
         merged = attributes_for(scope)
         merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
-        return self.light_span(name, merged, kind, context)
-
-    def light_span(
-        self,
-        name: str,
-        attributes: dict[str, Any],
-        kind: SpanKind = SpanKind.INTERNAL,
-        context: Context | None = None,
-    ) -> LightSpan:
-        """A ``LightSpan`` with exactly ``attributes`` (valid values, the scope's included);
-        for callers that checked ``records_directly()`` and the scope themselves."""
-        return start_light_span(
-            name,
-            attributes,
-            kind,
-            context,
-            self._resource,
-            self.scope,
-            self._sink,
-        )
+        return start_light_span(name, merged, kind, context, self._resource, self.scope, self._sink)
 
 
 _DEFAULT_SAMPLERS = (DEFAULT_ON, ALWAYS_ON)
