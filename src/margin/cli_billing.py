@@ -7,7 +7,6 @@ reports from the command line, straight on the store (no server needed).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from margin._money import format_decimal, from_nanos
-from margin._time import from_micros, to_micros
+from margin._time import DAY_US, HOUR_US, from_micros, now_micros, parse_bound
 from margin.billing import invoices as billing
 from margin.billing.invoice_html import invoice_html
 from margin.billing.periods import month_bounds
@@ -188,18 +187,12 @@ def list_(
 
 def _period(days: int, start: str | None, end: str | None) -> tuple[int, int]:
     try:
-        hi = datetime.fromisoformat(end).replace(tzinfo=UTC) if end else datetime.now(UTC)
-        lo = (
-            datetime.fromisoformat(start).replace(tzinfo=UTC)
-            if start
-            else hi - timedelta(days=days)
-        )
+        hi = parse_bound(end, "--to") if end else now_micros()
+        lo = parse_bound(start, "--from") if start else hi - days * DAY_US
     except ValueError as exc:
-        _fail(f"--from/--to: {exc}")
+        _fail(str(exc))
         raise
-    lo_us, hi_us = to_micros(lo), to_micros(hi)
-    hour = 3_600_000_000
-    return lo_us - lo_us % hour, hi_us + (-hi_us % hour)
+    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
 
 
 @report_app.command("margin")

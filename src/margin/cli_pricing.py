@@ -7,7 +7,6 @@ These work on the local store (like ``margin keys``), for the first organization
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from margin._money import format_decimal
-from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin._time import isoformat, now_micros, parse_bound
 
 __all__ = ["EXTRA_APPS", "app"]
 
@@ -50,11 +49,9 @@ def _when(text: str | None, option: str) -> int:
     if text is None:
         return now_micros()
     try:
-        if len(text) == 10:
-            return to_micros(datetime.fromisoformat(text).replace(tzinfo=UTC))
-        return to_micros(parse_timestamp(text))
-    except ValueError:
-        err.print(f"{option}: '{text}' is not a date or an RFC 3339 time")
+        return parse_bound(text, option)
+    except ValueError as exc:
+        err.print(str(exc))
         raise typer.Exit(2) from None
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from billing_support import outcome, setup_plan
-from margin.reports.daily import DAY_US, rebuild
+from margin._time import DAY_US
+from margin.reports.daily import rebuild
 
 if TYPE_CHECKING:  # the api fixture comes from tests/conftest.py
     from tests.conftest import Api

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from margin._time import from_micros, to_micros
+from margin._time import DAY_US, from_micros, to_micros
 
-__all__ = ["DAY_US", "days_between", "month_bounds", "period_of", "shift"]
+__all__ = ["days_between", "month_bounds", "period_of", "shift"]
 
-DAY_US = 86_400_000_000
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from margin._money import MoneyError, to_nanos
+from margin._time import DAY_US
 from margin.pricing.calculator import Plan, UnpricedError
 from margin.pricing.catalog import catalog_plan
 from margin.pricing.overrides import PriceOverride, load_overrides
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PriceBatch", "PriceResult", "Priced", "Pricer"]
 
-_DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
 _KEYS = frozenset(USAGE_KEYS)
 _MAX_CACHE = 100_000
@@ -151,7 +151,7 @@ class Pricer:
         context: Mapping[str, str] | None,
     ) -> Plan:
         ctx = tuple(sorted(context.items())) if context else ()
-        key = (org_id, provider, model, at_us // _DAY_US, ctx)
+        key = (org_id, provider, model, at_us // DAY_US, ctx)
         plan = self._plans.get(key)
         if plan is None or plan.volatility:
             plan = self._plan_for(key, org_id, provider, model, at_us, context, plan)
@@ -204,8 +204,8 @@ class Pricer:
                 plan = catalog_plan(provider, model, at_us, context)
                 self._store(minute_key, plan)
             return plan
-        day_start = at_us - at_us % _DAY_US
-        day_end = day_start + _DAY_US
+        day_start = at_us - at_us % DAY_US
+        day_end = day_start + DAY_US
         relevant = [o for o in self.overrides(org_id) if o.covers(provider, model)]
         matching = [o for o in relevant if o.active(at_us)]
         # An override starting or ending inside this day makes the day's answer time-dependent.
@@ -268,7 +268,7 @@ class PriceBatch:
             return Priced(None, "USD", "unpriced", None, "model is required", counts)
         if not counts:
             return Priced(None, "USD", "unpriced", None, "missing usage", counts)
-        key = (provider, model, at_us // _DAY_US)
+        key = (provider, model, at_us // DAY_US)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._pricer._resolve(self._org_id, provider, model, at_us, None)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
-from margin.store.rollups import DAY_US
+from margin._time import DAY_US
 
 __all__ = ["DAY_US", "rebuild", "split"]
 

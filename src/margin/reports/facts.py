@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from margin._money import to_nanos
-from margin.billing.periods import DAY_US, month_bounds, period_of
+from margin._time import DAY_US, HOUR_US
+from margin.billing.periods import month_bounds, period_of
 from margin.billing.plans import load_orders, outcome_price
 from margin.reports.daily import split
-from margin.store.rollups import HOUR_US
 from margin.store.schema import (
     agents,
     cost_rollups,

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from margin._money import MoneyError, to_nanos
-from margin._time import to_micros
+from margin._time import HOUR_US, to_micros
 from margin.pricing.pricer import PriceBatch
 from margin.server._results import (
     BatchResult,
@@ -37,7 +37,7 @@ from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
 from margin.server.items import CostIn
 from margin.store.attribution import otlp_trace_costs, winners
 from margin.store.directory import AGENTS, CUSTOMERS
-from margin.store.rollups import HOUR_US, CostRollup, cost_key
+from margin.store.rollups import CostRollup, cost_key
 from margin.store.schema import OTLP, costs
 
 __all__ = ["TraceCosts"]

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import BigInteger, Connection, Table
 
+from margin._time import DAY_US, HOUR_US
 from margin.store.schema import (
     cost_rollups,
     cost_rollups_daily,
@@ -21,8 +22,6 @@ from margin.store.schema import (
 )
 
 __all__ = [
-    "DAY_US",
-    "HOUR_US",
     "CostKey",
     "CostRollup",
     "SignalRollup",
@@ -31,8 +30,6 @@ __all__ = [
     "hour_bucket",
 ]
 
-HOUR_US = 3_600_000_000
-DAY_US = 86_400_000_000
 _COST_VALUES = ("amount_nanos", "records", "unpriced")
 _SIGNAL_KEYS = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
 

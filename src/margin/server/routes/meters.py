@@ -14,8 +14,8 @@ from margin.billing.metering import MeterQuery, render_value, run_query, window_
 from margin.billing.meters import MeterIn, MeterStore, render_meter, unit_cost
 from margin.reports.windows import load_zone
 from margin.server.auth import require
+from margin.server.params import period_param
 from margin.server.problems import Problem
-from margin.server.routes.reports import parse_period
 from margin.server.state import AppState
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import Principal
@@ -95,7 +95,7 @@ def query_meter(
     """``filter[dim]=value`` (repeatable) keeps events whose dimension equals a value;
     ``customer`` takes external ids; ``group_by`` takes dimension names (or ``customer``),
     repeated or comma-separated."""
-    lo, hi = parse_period(from_, to, whole_hours=False)
+    lo, hi = period_param(from_, to, whole_hours=False)
     try:
         zone = load_zone(tz)
     except ValueError as exc:

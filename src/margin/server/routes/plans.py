@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,9 +10,10 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from margin._ids import new_id
-from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin._time import isoformat, now_micros
 from margin.billing.plans import OrderIn, PlanIn, apply_overrides, load_orders
 from margin.server.auth import require
+from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.directory import AGENTS, CUSTOMERS
@@ -26,17 +26,6 @@ router = APIRouter(tags=["plans"])
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]
-
-
-def _time(text: str, field: str) -> int:
-    try:
-        if len(text) == 10:
-            return to_micros(datetime.fromisoformat(text).replace(tzinfo=UTC))
-        return to_micros(parse_timestamp(text))
-    except ValueError:
-        raise Problem(
-            422, f"{field}: '{text}' is not an RFC 3339 time or a date", field=field
-        ) from None
 
 
 def render_plan(row: dict[str, Any]) -> dict[str, Any]:
@@ -115,8 +104,8 @@ def get_plan(ref: str, request: Request, principal: Reader) -> dict[str, Any]:
 
 @router.post("/v1/orders", status_code=201, summary="Subscribe a customer to a plan")
 def create_order(body: OrderIn, request: Request, principal: Admin) -> dict[str, Any]:
-    starts = _time(body.starts_at, "starts_at")
-    ends = _time(body.ends_at, "ends_at") if body.ends_at else None
+    starts = time_param(body.starts_at, "starts_at")
+    ends = time_param(body.ends_at, "ends_at") if body.ends_at else None
     if ends is not None and ends <= starts:
         raise Problem(422, "ends_at: must be after starts_at", field="ends_at")
     with AppState.of(request).db.write() as conn:
@@ -178,10 +167,10 @@ class OrderEnd(BaseModel):
 
 @router.patch("/v1/orders/{order_id}", summary="End (or reopen) an order")
 def end_order(order_id: str, body: OrderEnd, request: Request, principal: Admin) -> dict[str, Any]:
-    ends = _time(body.ends_at, "ends_at") if body.ends_at else None
+    ends = time_param(body.ends_at, "ends_at") if body.ends_at else None
     with AppState.of(request).db.write() as conn:
         current = _order(conn, principal.org_id, order_id)
-        if ends is not None and ends <= to_micros(parse_timestamp(current["starts_at"])):
+        if ends is not None and ends <= time_param(current["starts_at"], "starts_at"):
             raise Problem(422, "ends_at: must be after starts_at", field="ends_at")
         conn.execute(
             update(orders)

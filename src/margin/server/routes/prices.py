@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from margin._money import format_decimal
-from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin._time import isoformat, now_micros
 from margin.pricing import (
     CATALOG_VERSION,
     OverrideError,
@@ -21,6 +21,7 @@ from margin.pricing import (
 )
 from margin.pricing.catalog import catalog_plan
 from margin.server.auth import require
+from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -54,14 +55,7 @@ class QuoteIn(BaseModel):
 
 
 def _micros(text: str | None, field: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        return to_micros(parse_timestamp(text))
-    except ValueError:
-        raise Problem(
-            422, f"{field}: '{text}' is not an RFC 3339 time with an offset", field=field
-        ) from None
+    return None if text is None else time_param(text, field)
 
 
 def render_override(override: PriceOverride) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -12,19 +11,19 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 
 from margin._money import format_decimal, from_nanos
-from margin._time import from_micros, isoformat, parse_timestamp, to_micros
+from margin._time import from_micros, isoformat
 from margin.reports.facts import DIMENSIONS, Filters, read_facts
 from margin.reports.tables import build_table, margin_pct, render_row, to_csv
 from margin.reports.windows import boundaries, load_zone
 from margin.server.auth import require
+from margin.server.params import period_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.keys import Principal
-from margin.store.rollups import HOUR_US
 from margin.store.schema import agents, cost_rollups, customers, signal_rollups
 
-__all__ = ["parse_period", "router"]
+__all__ = ["router"]
 
 
 def _money(nanos: int | None) -> str | None:
@@ -43,34 +42,6 @@ _COLUMN = {
 }
 
 
-def parse_period(
-    start: str | None, end: str | None, *, whole_hours: bool = True
-) -> tuple[int, int]:
-    """Period bounds in µs from RFC 3339 times or dates; default: the last 30 days.
-    Bounds are widened to whole hours (the resolution of the rollups) unless
-    ``whole_hours`` is false."""
-    try:
-        end_dt = _parse(end, "to") if end else datetime.now(UTC)
-        start_dt = _parse(start, "from") if start else end_dt - timedelta(days=30)
-    except ValueError as exc:
-        raise Problem(422, str(exc), field=str(exc).split(":", 1)[0]) from None
-    lo, hi = to_micros(start_dt), to_micros(end_dt)
-    if hi <= lo:
-        raise Problem(422, "'to' must be after 'from'", field="to")
-    if not whole_hours:
-        return lo, hi
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
-
-
-def _parse(text: str, name: str) -> datetime:
-    try:
-        if len(text) == 10:
-            return datetime.fromisoformat(text).replace(tzinfo=UTC)
-        return parse_timestamp(text)
-    except ValueError:
-        raise ValueError(f"{name}: '{text}' is not an RFC 3339 time or a date") from None
-
-
 @router.get("/summary", summary="Cost and revenue per group over a period")
 def summary(
     request: Request,
@@ -79,7 +50,7 @@ def summary(
     to: str | None = None,
     group_by: GroupBy = "customer",
 ) -> dict[str, Any]:
-    lo, hi = parse_period(from_, to)
+    lo, hi = period_param(from_, to)
     column = cost_rollups.c[_COLUMN[group_by]]
     state = AppState.of(request)
     with state.db.read() as conn:
@@ -279,7 +250,7 @@ def margin_report(
     rows per currency by ``sort`` and folds the rest into an "Other" row; ``compare`` adds the
     prior period of the same length. ``format=csv`` answers CSV. Revenue of provider/model
     groups and of cost-only parties is null, cost of revenue-only parties is null."""
-    lo, hi = parse_period(from_, to)
+    lo, hi = period_param(from_, to)
     dims = _dims(group_by)
     _zone(tz)
     windows = _windows(lo, hi, window, tz)
@@ -348,7 +319,7 @@ def cost_per_outcome(
 ) -> dict[str, Any]:
     """AI cost attributed to signals named ``event_name`` (costs sharing a trace with a
     cost-tracing signal) ÷ the number of those signals, per currency (and group)."""
-    lo, hi = parse_period(from_, to)
+    lo, hi = period_param(from_, to)
     dims = [group_by] if group_by else []
     with AppState.of(request).db.read() as conn:
         filters = _filters(conn, principal.org_id, customer, agent, [event_name])
@@ -391,7 +362,7 @@ def unit_economics(
 ) -> dict[str, Any]:
     """One row per customer and currency: outcomes (signals), revenue, AI cost, profit,
     margin %, and revenue, cost and profit per outcome."""
-    lo, hi = parse_period(from_, to)
+    lo, hi = period_param(from_, to)
     with AppState.of(request).db.read() as conn:
         filters = _filters(conn, principal.org_id, customer, None, None)
         rows = build_table(conn, principal.org_id, lo, hi, ["customer"], filters)
@@ -445,7 +416,7 @@ def overview(
            "profit", "margin_pct", "signals", "records", "unpriced"}
     ```
     """
-    lo, hi = parse_period(from_, to)
+    lo, hi = period_param(from_, to)
     zone = _zone(tz)
     days = _windows(lo, hi, "day", tz)
     org = principal.org_id

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._money import format_decimal, from_nanos
-from margin._time import isoformat, now_micros, parse_timestamp, to_micros
+from margin._time import isoformat, now_micros
 from margin.server._rows import insert_tuples
 from margin.server.auth import require
 from margin.server.ledger import BatchResult, Ledger
@@ -36,6 +35,7 @@ from margin.server.otlp import (
     decode,
     spans_of,
 )
+from margin.server.params import time_param
 from margin.server.problems import Problem, problem_response
 from margin.server.responses import JSONResponse
 from margin.server.state import AppState
@@ -388,17 +388,7 @@ def get_signal(signal_id: str, request: Request, principal: Read) -> JSONRespons
 
 
 def _bound(text: str | None, name: str) -> int | None:
-    """A time filter (RFC 3339 with an offset, or a date meaning its UTC midnight) in µs."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            return to_micros(datetime.fromisoformat(text).replace(tzinfo=UTC))
-        return to_micros(parse_timestamp(text))
-    except ValueError:
-        raise Problem(
-            422, f"{name}: '{text}' is not an RFC 3339 time or a date", field=name
-        ) from None
+    return None if text is None else time_param(text, name)
 
 
 def _party_filter(conn: Connection, table: Table, org: str, external: str | None) -> str | None:
