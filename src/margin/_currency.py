@@ -13,6 +13,7 @@ from functools import cache
 __all__ = [
     "WITHDRAWN",
     "check_currency",
+    "currency_problem",
     "current_currencies",
     "is_currency",
     "minor_units",
@@ -40,15 +41,21 @@ def is_currency(code: str, *, withdrawn: bool = False) -> bool:
     return code in _table() or (withdrawn and code in WITHDRAWN)
 
 
+def currency_problem(value: object, *, withdrawn: bool = False) -> str | None:
+    """Why ``value`` is not a currency code (see ``is_currency``); None when it is one."""
+    if isinstance(value, str) and is_currency(value, withdrawn=withdrawn):
+        return None
+    shown = value if isinstance(value, str) else type(value).__name__
+    return f"{str(shown)[:16]!r} is not an ISO 4217 currency code (three capitals, e.g. EUR)"
+
+
 def check_currency(value: object, name: str = "currency", *, withdrawn: bool = False) -> str:
     """``value`` if it is a currency code (see ``is_currency``), else ``ValueError`` whose
     message starts with ``name``."""
-    if not isinstance(value, str) or not is_currency(value, withdrawn=withdrawn):
-        shown = value if isinstance(value, str) else type(value).__name__
-        raise ValueError(
-            f"{name}: {str(shown)[:16]!r} is not an ISO 4217 currency code "
-            "(three capital letters, e.g. EUR)"
-        )
+    problem = currency_problem(value, withdrawn=withdrawn)
+    if problem is not None:
+        raise ValueError(f"{name}: {problem}")
+    assert isinstance(value, str)
     return value
 
 

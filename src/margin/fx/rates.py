@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from margin._currency import check_currency
+from margin._currency import currency_problem
 from margin._money import format_decimal
 from margin._time import DAY_US, EARLIEST, LATEST, now_micros
 from margin.store.organization import check_text
@@ -133,10 +133,9 @@ def check_rate(
 ) -> Rate:
     """A validated ``Rate``; ``RateError`` names the first bad field."""
     for name, code in (("base", base), ("quote", quote)):
-        try:
-            check_currency(code, name, withdrawn=True)
-        except ValueError as exc:
-            raise RateError(name, str(exc).partition(": ")[2]) from None
+        problem = currency_problem(code, withdrawn=True)
+        if problem is not None:
+            raise RateError(name, problem)
     if base == quote:
         raise RateError("quote", "must differ from base")
     try:

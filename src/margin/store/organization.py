@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from margin._currency import check_currency
+from margin._currency import currency_problem
 from margin._time import now_micros
 from margin.store.schema import organization_settings, organizations
 
@@ -174,7 +174,9 @@ def _validated(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check(key: str, value: Any) -> Any:
     if key == "reporting_currency":
-        check_currency(value, "reporting_currency")
+        problem = currency_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
     if value is None:
         return None
