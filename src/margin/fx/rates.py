@@ -153,18 +153,6 @@ def check_rate(
     )
 
 
-def _row(org_id: str, rate: Rate, now: int) -> dict[str, Any]:
-    return {
-        "org_id": org_id,
-        "base": rate.base,
-        "quote": rate.quote,
-        "day": day_micros(rate.day),
-        "rate": format_decimal(rate.rate),
-        "source": rate.source,
-        "created_at": now,
-    }
-
-
 def _from_row(row: Any) -> Rate:
     return Rate(
         base=row.base,
@@ -179,17 +167,26 @@ def _from_row(row: Any) -> Rate:
 def set_rates(conn: Connection, org_id: str, rates: Sequence[Rate]) -> Written:
     """Store validated rates (see ``check_rate``), replacing those of the same pair and date.
     A rate equal to the stored one, from the same source, is left as it is."""
-    latest: dict[tuple[str, str, int], Rate] = {}
+    latest: dict[tuple[str, str, int], tuple[str, str]] = {}
     for rate in rates:
-        latest[(rate.base, rate.quote, day_micros(rate.day))] = rate
+        key = (rate.base, rate.quote, day_micros(rate.day))
+        latest[key] = (format_decimal(rate.rate), rate.source)
     if not latest:
         return Written(0, 0, 0)
     existing = _existing(conn, org_id, latest)
     now = now_micros()
     changed = [
-        _row(org_id, rate, now)
-        for key, rate in latest.items()
-        if (old := existing.get(key)) is None or (old.rate, old.source) != (rate.rate, rate.source)
+        {
+            "org_id": org_id,
+            "base": key[0],
+            "quote": key[1],
+            "day": key[2],
+            "rate": value[0],
+            "source": value[1],
+            "created_at": now,
+        }
+        for key, value in latest.items()
+        if existing.get(key) != value
     ]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     stmt = dialect.insert(exchange_rates)
@@ -204,21 +201,25 @@ def set_rates(conn: Connection, org_id: str, rates: Sequence[Rate]) -> Written:
 
 
 def _existing(
-    conn: Connection, org_id: str, wanted: dict[tuple[str, str, int], Rate]
-) -> dict[tuple[str, str, int], Rate]:
+    conn: Connection, org_id: str, wanted: dict[tuple[str, str, int], tuple[str, str]]
+) -> dict[tuple[str, str, int], tuple[str, str]]:
+    """The stored (rate, source) of the wanted pairs and dates (rates are stored canonical,
+    so equal rates have equal text)."""
     t = exchange_rates
     days = [key[2] for key in wanted]
-    bases = sorted({key[0] for key in wanted})
     rows = conn.execute(
-        select(t).where(
+        select(t.c.base, t.c.quote, t.c.day, t.c.rate, t.c.source).where(
             t.c.org_id == org_id,
             t.c.day >= min(days),
             t.c.day <= max(days),
-            t.c.base.in_(bases),
+            t.c.base.in_(sorted({key[0] for key in wanted})),
         )
     )
-    found = {(r.base, r.quote, r.day): r for r in rows}
-    return {key: _from_row(found[key]) for key in wanted if key in found}
+    found: dict[tuple[str, str, int], tuple[str, str]] = {}
+    for base, quote, day, rate, source in rows:
+        if (base, quote, day) in wanted:
+            found[(base, quote, day)] = (rate, source)
+    return found
 
 
 def get_rate(conn: Connection, org_id: str, base: str, quote: str, day: date) -> Rate | None:
