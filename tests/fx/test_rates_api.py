@@ -326,3 +326,18 @@ def test_openapi_describes_the_routes(api: Api) -> None:
         assert ok["schema"] == {"$ref": f"#/components/schemas/{model}"}, (path, method)
     upload = paths[f"{RATES}/import"]["post"]["requestBody"]["content"]
     assert set(upload) == {"text/csv", "application/xml"}
+
+
+def test_list_refuses_bad_parameters(api: Api) -> None:
+    for params, field in (
+        ({"cursor": "2026-03-05/EU\u0000/USD"}, "cursor"),
+        ({"cursor": "garbage"}, "cursor"),
+        ({"source": "ecb\u0000"}, "source"),
+        ({"from": "2026-3-5"}, "from"),
+        ({"to": "2200-01-01"}, "to"),
+        ({"base": "eur"}, "base"),
+        ({"limit": "0"}, "limit"),
+    ):
+        response = api.get(RATES, params=params, scope="read")
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["field"] == field, params

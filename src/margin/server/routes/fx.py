@@ -4,6 +4,7 @@ ECB XML), list, delete — and a conversion of one amount with them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -34,7 +35,7 @@ from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
-from margin.store.organization import reporting_currency
+from margin.store.organization import check_text, reporting_currency
 
 __all__ = ["router"]
 
@@ -49,6 +50,7 @@ Source = Annotated[str, Field(min_length=1, max_length=SOURCE_MAX)]
 PathCode = Annotated[str, PathParam(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
 PathDate = Annotated[str, PathParam(max_length=10, examples=["2026-03-02"])]
 _MAX_BATCH = 10_000
+_CODE = re.compile(r"[A-Z]{3}")
 
 
 class RateOut(BaseModel):
@@ -178,9 +180,15 @@ def list_(
 ) -> RateList:
     after = None
     if cursor:
-        day, _, pair = cursor.partition("/")
-        b, _, q = pair.partition("/")
+        day, b, q = [*cursor.split("/"), "", ""][:3]
+        if not (_CODE.fullmatch(b) and _CODE.fullmatch(q)):
+            raise Problem(422, "cursor: not a cursor this listing returned", field="cursor")
         after = (_day(day, "cursor"), b, q)
+    if source is not None:
+        try:
+            check_text(source, SOURCE_MAX)
+        except ValueError as exc:
+            raise Problem(422, f"source: {exc}", field="source") from None
     with AppState.of(request).db.read() as conn:
         rows = list_rates(
             conn,
@@ -299,7 +307,11 @@ def get(
     return render_rate(found)
 
 
-@router.put("/{base}/{quote}/{date}", summary="Set the rate of a pair on a date")
+@router.put(
+    "/{base}/{quote}/{date}",
+    summary="Set the rate of a pair on a date",
+    responses={201: {"model": RateOut, "description": "Created: the pair had no rate that date."}},
+)
 def put(
     base: PathCode,
     quote: PathCode,
