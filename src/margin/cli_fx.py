@@ -194,7 +194,7 @@ def fx_import(
     data_dir: DataDir = None,
 ) -> None:
     """Import rates from a file, all or none (a bad line refuses the file)."""
-    from margin.fx import FORMATS, RateFileError, import_rates
+    from margin.fx import FORMATS, RateFileError, import_rates, read_rates
 
     if format is not None and format not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}")
@@ -203,12 +203,13 @@ def fx_import(
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
     try:
-        with _store(data_dir, org) as (db, org_id), db.write() as conn:
-            done = import_rates(conn, org_id, data, format)
+        rates = read_rates(data, format)
     except RateFileError as exc:
         for problem in exc.problems:
             err.print(f"{file}: {problem}", highlight=False)
         raise typer.Exit(2) from None
+    with _store(data_dir, org) as (db, org_id), db.write() as conn:
+        done = import_rates(conn, org_id, rates)
     if as_json:
         _print_json(asdict(done))
         return

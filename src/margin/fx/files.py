@@ -26,6 +26,7 @@ __all__ = [
     "FORMATS",
     "Format",
     "Imported",
+    "RateFile",
     "RateFileError",
     "detect_format",
     "import_rates",
@@ -81,28 +82,34 @@ def detect_format(data: bytes) -> Format:
     return "ecb" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") else "csv"
 
 
-def read_rates(data: bytes, format: Format | None = None) -> tuple[Format, list[Rate]]:
-    """The rates of a file, in the given format or the detected one."""
+@dataclass(frozen=True)
+class RateFile:
+    """The rates read from a file, ready to store."""
+
+    format: Format
+    rates: list[Rate]
+
+
+def read_rates(data: bytes, format: Format | None = None) -> RateFile:
+    """The rates of a file, in the given format or the detected one. Reading needs no store,
+    so a caller reads before it opens a write transaction."""
     chosen = format or detect_format(data)
-    return chosen, parse_ecb(data) if chosen == "ecb" else parse_csv(data)
+    return RateFile(chosen, parse_ecb(data) if chosen == "ecb" else parse_csv(data))
 
 
-def import_rates(
-    conn: Connection, org_id: str, data: bytes, format: Format | None = None
-) -> Imported:
-    """Read a rate file and store its rates (replacing those of the same pair and date)."""
-    chosen, rates = read_rates(data, format)
-    written = set_rates(conn, org_id, rates)
-    days = [r.day for r in rates]
+def import_rates(conn: Connection, org_id: str, file: RateFile) -> Imported:
+    """Store a file's rates (replacing those of the same pair and date)."""
+    written = set_rates(conn, org_id, file.rates)
+    days = [r.day for r in file.rates]
     return Imported(
-        format=chosen,
-        rates=len(rates),
+        format=file.format,
+        rates=len(file.rates),
         created=written.created,
         updated=written.updated,
         unchanged=written.unchanged,
         first_date=min(days),
         last_date=max(days),
-        currencies=tuple(sorted({c for r in rates for c in (r.base, r.quote)})),
+        currencies=tuple(sorted({c for r in file.rates for c in (r.base, r.quote)})),
     )
 
 

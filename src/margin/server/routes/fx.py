@@ -16,7 +16,6 @@ from margin._time import isoformat, now_micros
 from margin.fx import (
     Conversion,
     Format,
-    Imported,
     Rate,
     RateError,
     RateFileError,
@@ -27,6 +26,7 @@ from margin.fx import (
     import_rates,
     list_rates,
     parse_day,
+    read_rates,
     set_rates,
 )
 from margin.fx.rates import SOURCE_MAX
@@ -256,11 +256,12 @@ def import_file(
         kind = request.headers.get("content-type", "")
         format = "ecb" if "xml" in kind else "csv" if "csv" in kind else None
     try:
-        with AppState.of(request).db.write() as conn:
-            done: Imported = import_rates(conn, principal.org_id, data, format)
+        file = read_rates(data, format)
     except RateFileError as exc:
         errors = [{"field": p.field, "where": p.where, "detail": p.message} for p in exc.problems]
         raise Problem(422, str(exc), field=exc.field, errors=errors) from None
+    with AppState.of(request).db.write() as conn:
+        done = import_rates(conn, principal.org_id, file)
     return ImportOut(
         format=done.format,
         rates=done.rates,
