@@ -15,6 +15,7 @@ from margin._time import DAY_US, HOUR_US, to_micros
 from margin.fx import (
     Conversion,
     RateTable,
+    Total,
     check_rate,
     convert,
     convert_many,
@@ -249,3 +250,30 @@ def test_a_table_built_from_rates_needs_no_store() -> None:
     table = RateTable([check_rate("EUR", "USD", "2026-03-05", "1.0867")])
     assert table.convert(20 * UNIT, "EUR", "USD", at("2026-03-06")).amount_nanos == 21_734_000_000
     assert table.quote("USD", "JPY", at("2026-03-06")) is None
+
+
+def test_a_total_keeps_what_could_not_be_converted_apart(db: Database, ecb: str) -> None:
+    when = at("2026-03-05")
+    with db.read() as conn:
+        found = convert_many(
+            conn,
+            ecb,
+            [
+                (20 * UNIT, "EUR", when),
+                (3 * UNIT, "USD", when),
+                (5 * UNIT, "CHF", when),
+                (2 * UNIT, "CHF", when),
+                (UNIT, "NOK", when),
+            ],
+            "EUR",
+        )
+    total = Total("EUR")
+    for conversion in found:
+        total.add(conversion)
+    assert (total.amount_nanos, total.missing, total.complete) == (
+        22_760_651_514,
+        {"CHF": 7 * UNIT, "NOK": UNIT},
+        False,
+    )
+    with pytest.raises(ValueError, match="a EUR figure added to a USD total"):
+        Total("USD").add(found[0])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
@@ -42,6 +42,7 @@ __all__ = [
     "Method",
     "Quote",
     "RateTable",
+    "Total",
     "convert",
     "convert_many",
     "rate_table",
@@ -80,6 +81,31 @@ class Conversion:
     method: Method | None
     via: str | None
     missing: bool
+
+
+@dataclass
+class Total:
+    """A sum of converted figures in one currency, with the figures that could not be
+    converted kept apart per original currency (never dropped, never mixed in)."""
+
+    currency: str
+    amount_nanos: int = 0
+    #: Original currency → the sum of its figures that had no rate.
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def add(self, conversion: Conversion) -> None:
+        if conversion.currency != self.currency:
+            raise ValueError(f"a {conversion.currency} figure added to a {self.currency} total")
+        if conversion.amount_nanos is None:
+            ccy = conversion.source_currency
+            self.missing[ccy] = self.missing.get(ccy, 0) + conversion.source_nanos
+        else:
+            self.amount_nanos += conversion.amount_nanos
+
+    @property
+    def complete(self) -> bool:
+        """Whether every figure added was converted."""
+        return not self.missing
 
 
 @dataclass(frozen=True, slots=True)
