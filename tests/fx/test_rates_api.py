@@ -139,13 +139,18 @@ def test_a_bad_item_refuses_the_whole_batch(api: Api) -> None:
                 {"date": "2026-03-05", "base": "EUR", "quote": "USD", "rate": "1.0867"},
                 {"date": "2026-03-05", "base": "EUR", "quote": "ABC", "rate": "1"},
                 {"date": "2026-03-05", "base": "EUR", "quote": "GBP", "rate": "-1"},
+                {"date": "2026-03-05", "base": "EUR", "quote": "USD", "rate": "1.0868"},
             ]
         },
     )
     assert response.status_code == 422
     problem = response.json()
     assert problem["field"] == "rates.1.quote"
-    assert [e["field"] for e in problem["errors"]] == ["rates.1.quote", "rates.2.rate"]
+    assert [e["field"] for e in problem["errors"]] == [
+        "rates.1.quote",
+        "rates.2.rate",
+        "rates.3.rate",
+    ]
     assert rates(api) == []
 
 

@@ -210,20 +210,26 @@ def list_(
 
 @router.post("", summary="Set many exchange rates (all or none)")
 def set_many(body: RateBatch, request: Request, principal: Admin) -> WrittenOut:
-    rates: list[Rate] = []
+    rates: dict[tuple[str, str, dt.date], Rate] = {}
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(body.rates):
         try:
-            rates.append(check_rate(item.base, item.quote, item.date, item.rate, item.source))
+            rate = check_rate(item.base, item.quote, item.date, item.rate, item.source)
         except RateError as exc:
             errors.append({"field": f"rates.{i}.{exc.field}", "detail": exc.message})
+            continue
+        key = (rate.base, rate.quote, rate.day)
+        if key in rates and rates[key].rate != rate.rate:
+            detail = f"a different rate for {rate.base}/{rate.quote} on {rate.day} above"
+            errors.append({"field": f"rates.{i}.rate", "detail": detail})
+        rates[key] = rate
     if errors:
         first = errors[0]
         raise Problem(
             422, f"{first['field']}: {first['detail']}", field=first["field"], errors=errors[:20]
         )
     with AppState.of(request).db.write() as conn:
-        written = set_rates(conn, principal.org_id, rates)
+        written = set_rates(conn, principal.org_id, list(rates.values()))
     return WrittenOut(created=written.created, updated=written.updated, unchanged=written.unchanged)
 
 
