@@ -211,13 +211,15 @@ def report_summary(
 
 def _mount_features() -> None:
     """Sub-commands that live beside their feature (billing, pricing)."""
-    from margin import cli_billing, cli_pricing
+    from margin import cli_billing, cli_fx, cli_pricing
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
     for name, sub in cli_pricing.EXTRA_APPS:
         app.add_typer(sub, name=name)
+    app.add_typer(cli_fx.org_app, name="org")
+    app.add_typer(cli_fx.fx_app, name="fx")
 
 
 def main() -> None:

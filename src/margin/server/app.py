@@ -31,6 +31,8 @@ _ROUTERS = (
     "margin.server.routes.meters",
     "margin.server.routes.plans",
     "margin.server.routes.invoices",
+    "margin.server.routes.organization",
+    "margin.server.routes.fx",
 )
 
 
