@@ -2,6 +2,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What running needs (the server extra), without the dev tools; `make test` installs .[dev].
+SERVER_STAMP := $(VENV)/.installed-server
 HOST ?= 127.0.0.1
 PORT ?= 8400
 
@@ -13,8 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+$(SERVER_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[server]'
+	touch $(SERVER_STAMP)
+
 ## Start the server on the embedded SQLite store, with demo data and the dashboard.
-run: $(STAMP)
+run: $(SERVER_STAMP)
 	$(BIN)/margin serve --demo --host $(HOST) --port $(PORT)
 
 ## Lint, type-check and run the whole test suite.

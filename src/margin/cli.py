@@ -1,24 +1,39 @@
-"""The ``margin`` command: run the server, manage keys and the store, read reports."""
+"""The ``margin`` command: run the server, manage organizations, keys and the store, read
+reports.
+
+Sub-commands that live beside their feature are added in ``_mount_features`` (one place).
+Failures a user can fix (no store here, an unreachable database, a malformed setting) end
+as one line on stderr that says what to do, never as a traceback.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from margin._version import __version__
-from margin.settings import Settings
+from margin.cli_store import StoreError, describe_store, explain_database_error, open_store
+from margin.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from margin.store.db import Database
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Margin: cost, revenue and margin of AI agents.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Create and list organizations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The store.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
@@ -30,18 +45,21 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where the SQLite store lives (MARGIN_DATA_DIR)."),
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _settings(data_dir: Path | None) -> Settings:
     return Settings.from_env(data_dir=data_dir)
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
-    from margin.store.db import Database
+def _store(data_dir: Path | None) -> Database:
+    """The existing store of this command (never created here)."""
+    return open_store(_settings(data_dir))
 
-    db = Database(settings.resolved_database_url)
-    db.upgrade()
-    return db
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -58,23 +76,30 @@ def serve(
     data_dir: DataDir = None,
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data on first start.")] = False,
 ) -> None:
-    """Run the API, the OTLP receiver and the dashboard."""
+    """Run the API, the OTLP receiver and the dashboard (creates the store on first start)."""
     import uvicorn
 
     from margin.server.bootstrap import bootstrap
 
     settings = _settings(data_dir)
-    db = _database(settings)
+    db = open_store(settings, create=True, console=console)
     info = bootstrap(db, settings, demo=demo)
     db.dispose()
     url = f"http://{host}:{port}"
-    console.print(f"Store: {settings.resolved_database_url}")
     if info.seeded:
         console.print(f"Demo data: {info.seeded}")
     if info.secret:
         console.print(f"API key: {info.secret}", highlight=False, soft_wrap=True)
         console.print(
             f"  try: curl -H 'Authorization: Bearer {info.secret}' {url}/v1/reports/summary",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        where = f" --data-dir {settings.data_dir}" if not settings.database_url else ""
+        console.print(
+            "Admin key: printed only at the first start. Make another with: "
+            f"margin keys create --scope admin{where}",
             highlight=False,
             soft_wrap=True,
         )
@@ -91,7 +116,54 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        log_config=_log_config(),
     )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with Margin's own loggers (errors and their correlation ids) on
+    the same stream."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["margin"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="The organization's name.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Create an organization; prints its id (pass it to `margin keys create --org`)."""
+    from margin.store.keys import create_org
+
+    if not name.strip() or len(name) > 200 or "\x00" in name:
+        raise _fail("the name must be 1 to 200 characters", 2)
+    db = _store(data_dir)
+    with db.write() as conn:
+        org_id = create_org(conn, name.strip())
+    console.print(org_id)
+
+
+@orgs_app.command("list")
+def orgs_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List organizations, oldest first."""
+    from margin._time import isoformat
+    from margin.store.keys import list_orgs
+
+    db = _store(data_dir)
+    with db.read() as conn:
+        orgs = list_orgs(conn)
+    rows = [{"id": o.id, "name": o.name, "created_at": isoformat(o.created_at)} for o in orgs]
+    if as_json:
+        console.print_json(orjson.dumps(rows).decode())
+        return
+    table = Table("id", "name", "created")
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["created_at"])
+    console.print(table)
 
 
 @keys_app.command("create")
@@ -102,64 +174,82 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key. The secret is shown once."""
-    from margin.store.keys import SCOPES, create_key, first_org
+    from margin.store.keys import SCOPES, create_key, first_org, get_org
 
     if scope not in SCOPES:
-        err.print(f"--scope must be one of: {', '.join(SCOPES)}")
-        raise typer.Exit(2)
-    db = _database(_settings(data_dir))
+        raise _fail(f"--scope must be one of: {', '.join(SCOPES)}", 2)
+    db = _store(data_dir)
     with db.write() as conn:
         org_id = org or first_org(conn)
         if org_id is None:
-            err.print("no organization yet: run `margin serve` once, or pass --org")
-            raise typer.Exit(1)
+            raise _fail("this store has no organization yet: create one with `margin orgs create`")
+        if get_org(conn, org_id) is None:
+            raise _fail(f"no organization {org_id} in this store: see `margin orgs list`")
         key, secret = create_key(conn, org_id, scope, name)
-    console.print(f"{key.id} ({key.scope}, org {key.org_id})")
+    console.print(f"{key.id} ({key.scope}, org {key.org_id})", highlight=False, soft_wrap=True)
     console.print(secret, highlight=False, soft_wrap=True)
 
 
 @keys_app.command("list")
-def keys_list(data_dir: DataDir = None) -> None:
+def keys_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List keys (never their secrets)."""
     from margin._time import isoformat
     from margin.store.keys import list_keys
 
-    db = _database(_settings(data_dir))
+    db = _store(data_dir)
     with db.read() as conn:
         keys = list_keys(conn)
+    rows = [
+        {
+            "id": k.id,
+            "org_id": k.org_id,
+            "scope": k.scope,
+            "name": k.name,
+            "prefix": k.prefix,
+            "created_at": isoformat(k.created_at),
+            "revoked_at": isoformat(k.revoked_at) if k.revoked_at else None,
+        }
+        for k in keys
+    ]
+    if as_json:
+        console.print_json(orjson.dumps(rows).decode())
+        return
     table = Table("id", "org", "scope", "name", "prefix", "created", "revoked")
-    for k in keys:
+    for column in table.columns[:2]:
+        column.no_wrap = True
+    for r in rows:
         table.add_row(
-            k.id,
-            k.org_id,
-            k.scope,
-            k.name,
-            k.prefix + "…",
-            isoformat(k.created_at),
-            isoformat(k.revoked_at) if k.revoked_at else "",
+            r["id"],
+            r["org_id"],
+            r["scope"],
+            r["name"],
+            f"{r['prefix']}…",
+            r["created_at"],
+            r["revoked_at"] or "",
         )
     console.print(table)
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
-    """Revoke a key by id."""
+    """Revoke a key by id (its dashboard sessions end with it)."""
     from margin.store.keys import revoke_key
 
-    db = _database(_settings(data_dir))
+    db = _store(data_dir)
     with db.write() as conn:
         if not revoke_key(conn, key_id):
-            err.print(f"no live key {key_id}")
-            raise typer.Exit(1)
+            raise _fail(f"no live key {key_id}: see `margin keys list`")
     console.print(f"revoked {key_id}")
 
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
-    """Apply migrations."""
+    """Create the store, or bring it to the newest schema."""
     settings = _settings(data_dir)
-    _database(settings)
-    console.print(f"store at head: {settings.resolved_database_url}")
+    open_store(settings, create=True).dispose()
+    console.print(
+        f"store at head: {describe_store(settings)}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 @report_app.command("summary")
@@ -176,22 +266,25 @@ def report_summary(
     import httpx
 
     if not api_key:
-        err.print("set MARGIN_API_KEY or pass --api-key (a read or admin key)")
-        raise typer.Exit(2)
+        raise _fail("set MARGIN_API_KEY or pass --api-key (a read or admin key)", 2)
     params = {
         "group_by": group_by,
         **({"from": from_} if from_ else {}),
         **({"to": to} if to else {}),
     }
-    response = httpx.get(
-        f"{base_url.rstrip('/')}/v1/reports/summary",
-        params=params,
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    try:
+        response = httpx.get(
+            f"{base_url.rstrip('/')}/v1/reports/summary",
+            params=params,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(
+            f"cannot reach the server at {base_url}: {exc}; is `margin serve` running?"
+        ) from None
     if response.status_code != 200:
-        err.print(f"{response.status_code}: {response.text}")
-        raise typer.Exit(1)
+        raise _fail(f"{response.status_code}: {response.text}")
     body = response.json()
     table = Table(title=f"{body['from']} → {body['to']} by {group_by}")
     for column in ("group", "currency", "cost", "revenue", "records", "unpriced", "signals"):
@@ -210,7 +303,7 @@ def report_summary(
 
 
 def _mount_features() -> None:
-    """Sub-commands that live beside their feature (billing, pricing)."""
+    """Sub-commands that live beside their feature: one line each here."""
     from margin import cli_billing, cli_fx, cli_pricing
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
@@ -223,9 +316,19 @@ def _mount_features() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``margin`` script."""
+    """Entry point of the ``margin`` command (through ``margin.__main__``)."""
+    from sqlalchemy.exc import DBAPIError
+
     _mount_features()
-    app(prog_name="margin")
+    try:
+        app(prog_name="margin")
+    except (StoreError, SettingsError) as exc:
+        _fail(str(exc))
+        sys.exit(1)
+    except DBAPIError as exc:
+        # A database failure past opening the store (it went away mid-command).
+        _fail(explain_database_error(exc, Settings.from_env()))
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,17 +1,25 @@
-"""The ``margin`` command, run as a user would: keys, db upgrade, prices, costs reprice."""
+"""The ``margin`` command, run as a user would: organizations, keys, the store it uses and
+how it fails (one line, no secrets), db upgrade, prices, costs reprice."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
 
 from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import authenticate, create_org
+from margin_testing import free_port
 
 MARGIN = str(Path(sys.executable).with_name("margin"))
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -120,3 +128,136 @@ def test_version_and_db_upgrade(tmp_path: Path) -> None:
 
     out = subprocess.run([MARGIN, "version"], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == __version__
+
+
+def run_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``margin`` run from ``cwd`` with only the given MARGIN_* variables set."""
+    return subprocess.run(
+        [MARGIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", **env},
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_orgs_create_and_list_then_keys_for_them(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    created = run(tmp_path, "orgs", "create", "Acme Corp")
+    assert created.returncode == 0, created.stderr
+    org_id = created.stdout.strip()
+    assert org_id.startswith("org_")
+    assert f"store: SQLite file {(tmp_path / 'margin.db').resolve()}" in created.stderr
+    other = run(tmp_path, "orgs", "create", "Globex").stdout.strip()
+    listed = run(tmp_path, "orgs", "list", "--json")
+    assert [(o["id"], o["name"]) for o in json.loads(listed.stdout)] == [
+        (org_id, "Acme Corp"),
+        (other, "Globex"),
+    ]
+    table = run(tmp_path, "orgs", "list").stdout
+    assert org_id in table  # never cut
+    key = run(tmp_path, "keys", "create", "--org", other, "--scope", "admin")
+    assert key.returncode == 0, key.stderr
+    assert f"org {other}" in key.stdout
+    assert run(tmp_path, "orgs", "create", " ").returncode == 2
+
+
+def test_keys_create_for_a_missing_org_is_one_line(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    no_org = _one_line_error(run(tmp_path, "keys", "create"))
+    assert "margin orgs create" in no_org
+    run(tmp_path, "orgs", "create", "acme")
+    missing = _one_line_error(run(tmp_path, "keys", "create", "--org", "org_nope"))
+    assert "no organization org_nope" in missing
+    assert "margin orgs list" in missing
+
+
+def test_a_command_never_creates_a_store_where_there_is_none(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (("keys", "create"), ("keys", "list"), ("orgs", "list"), ("orgs", "create", "x")):
+        result = run_in(elsewhere, *args)
+        line = _one_line_error(result)
+        assert str(elsewhere / ".margin" / "margin.db") in line, args
+        assert "margin serve" in line
+        assert "--data-dir" in line
+        assert list(elsewhere.iterdir()) == [], args  # no ./.margin made
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+def test_postgres_urls_as_users_type_them_and_no_password_printed(
+    store_kind: str, empty_url: str, tmp_path: Path
+) -> None:
+    url = make_url(empty_url)
+    # Trust authentication ignores the password; it must still never be printed.
+    typed = f"postgres://{url.username}:s3cret-pw@{url.host}:{url.port}/{url.database}"
+    upgraded = run_in(tmp_path, "db", "upgrade", MARGIN_DATABASE_URL=typed)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "s3cret-pw" not in upgraded.stdout + upgraded.stderr
+    assert f"postgres:***@{url.host}:{url.port}/{url.database}" in upgraded.stdout
+    spelled = typed.replace("postgres://", "postgresql://", 1)
+    org = run_in(tmp_path, "orgs", "create", "acme", MARGIN_DATABASE_URL=spelled)
+    assert org.returncode == 0, org.stderr
+    key = run_in(tmp_path, "keys", "create", "--scope", "read", MARGIN_DATABASE_URL=spelled)
+    assert key.returncode == 0, key.stderr
+    assert "s3cret-pw" not in key.stdout + key.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing made on disk for a PostgreSQL store
+
+
+def test_database_failures_are_one_line_without_the_password(tmp_path: Path) -> None:
+    unreachable = "postgresql://margin:s3cret-pw@127.0.0.1:9/margin"
+    for args in (("db", "upgrade"), ("keys", "list")):
+        result = run_in(tmp_path, *args, MARGIN_DATABASE_URL=unreachable)
+        line = _one_line_error(result)
+        assert "s3cret-pw" not in result.stdout + result.stderr
+        assert "margin:***@127.0.0.1:9/margin" in line
+        assert "Check that it runs" in line
+    missing_db = make_url(os.environ.get("MARGIN_TEST_POSTGRES_URL", PG)).set(
+        database="margin_no_such_database"
+    )
+    line = _one_line_error(
+        run_in(tmp_path, "keys", "list", MARGIN_DATABASE_URL=missing_db.render_as_string(False))
+    )
+    assert "does not exist" in line
+    assert "createdb" in line
+    other = _one_line_error(run_in(tmp_path, "keys", "list", MARGIN_DATABASE_URL="mysql://u:p@h/x"))
+    assert "SQLite or PostgreSQL" in other
+    assert ":p@" not in other
+    bad = _one_line_error(run_in(tmp_path, "keys", "list", MARGIN_MAX_BODY_BYTES="lots"))
+    assert "MARGIN_MAX_BODY_BYTES" in bad
+
+
+def test_a_restart_says_how_to_get_an_admin_key(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    run(tmp_path, "orgs", "create", "acme")  # not a first start: no key will be printed
+    port = str(free_port())
+    proc = subprocess.Popen(
+        [MARGIN, "serve", "--port", port, "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "300"},
+    )
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Dashboard:"):
+                break
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        proc.stdout.close()
+    out = "".join(lines)
+    assert "mgn_admin_" not in out
+    assert f"margin keys create --scope admin --data-dir {tmp_path}" in out

@@ -1,4 +1,4 @@
-"""Migration 0014 on both stores: organizations made before it keep their data and get the
+"""Migration 0010 on both stores: organizations made before it keep their data and get the
 default settings; its downgrade removes only its own tables."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from margin.store.keys import create_org
 from margin.store.organization import get_settings, update_settings
 
 
-def test_0014_keeps_organizations_and_downgrades_cleanly(empty_url: str) -> None:
+def test_0010_keeps_organizations_and_downgrades_cleanly(empty_url: str) -> None:
     db = Database(empty_url)
     try:
         upgrade(db.engine, "0008_otlp_cost_keys")

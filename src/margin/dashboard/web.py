@@ -2,8 +2,10 @@
 
 Pages are server-rendered shells; the data on them is fetched by the browser from the same
 ``/v1`` JSON API any client uses, authenticated by the ``margin_session`` cookie that
-``POST /session`` sets (``margin.server.auth`` accepts it beside ``Authorization: Bearer``).
-There is no private path into the store: the only store access here is checking the key.
+``POST /session`` sets (``margin.server.auth`` accepts it beside ``Authorization: Bearer``,
+and refuses cookie-authenticated changes without the ``X-Margin-CSRF`` header). The cookie
+holds a server-side session's random token, never the key; signing out ends the session.
+There is no private path into the store: the only store access here is the sign-in.
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from margin._version import __version__
+from margin.server.auth import COOKIE, CSRF_HEADER, session_from_request, session_token
 from margin.server.problems import Problem, problem_response
 from margin.server.state import AppState
 from margin.store.keys import Principal, authenticate
+from margin.store.sessions import open_session, revoke_session
 
-__all__ = ["COOKIE", "CSRF_HEADER", "CsrfGuard", "mount"]
+__all__ = ["COOKIE", "CSRF_HEADER", "mount"]
 
-COOKIE = "margin_session"
-CSRF_HEADER = "x-margin-csrf"
 STATIC_PREFIX = "/dashboard/static"
 
 # page name -> (title, nav entry it highlights)
@@ -51,48 +52,10 @@ _NAV = (
     ("invoices", "/invoices", "Invoices"),
     ("prices", "/prices", "Prices"),
 )
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _template(name: str) -> str:
     return (resources.files("margin.dashboard") / "templates" / name).read_text("utf-8")
-
-
-class CsrfGuard:
-    """Refuse cookie-authenticated state changes under ``/v1`` that lack ``X-Margin-CSRF``.
-
-    Once a cookie authenticates API calls, another site could make the browser send one; the
-    custom header cannot be set cross-site without a CORS preflight, which this server never
-    grants. Bearer-authenticated calls carry no ambient credential, so they pass untouched.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._refuse(scope):
-            problem = Problem(
-                403,
-                "cookie-authenticated requests that change state need the header "
-                "'X-Margin-CSRF: 1'",
-                field="x-margin-csrf",
-            )
-            await problem_response(problem)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    def _refuse(scope: Scope) -> bool:
-        if scope["method"] in _SAFE_METHODS or not str(scope["path"]).startswith("/v1/"):
-            return False
-        headers: dict[bytes, bytes] = dict(scope["headers"])
-        auth = headers.get(b"authorization", b"")
-        if auth[:7].lower() == b"bearer " and auth[7:].strip():
-            return False
-        cookie = headers.get(b"cookie", b"")
-        if COOKIE.encode() not in cookie:
-            return False
-        return not headers.get(CSRF_HEADER.encode())
 
 
 def _cross_site(request: Request) -> bool:
@@ -108,12 +71,8 @@ def _cross_site(request: Request) -> bool:
 
 
 def _session_principal(request: Request) -> Principal | None:
-    """The principal behind the session cookie, if it is a live read or admin key."""
-    secret = request.cookies.get(COOKIE, "")
-    if not secret:
-        return None
-    with AppState.of(request).db.read() as conn:
-        principal = authenticate(conn, secret)
+    """The principal behind the session cookie, if the session is live."""
+    principal = session_from_request(request)
     if principal is None or principal.scope not in ("read", "admin"):
         return None
     return principal
@@ -179,8 +138,7 @@ async def _read_api_key(request: Request) -> tuple[str, bool, str]:
 
 
 def mount(app: FastAPI) -> None:
-    """Add the dashboard to ``app``: pages, sign-in/out, static files and the CSRF guard."""
-    app.add_middleware(CsrfGuard)
+    """Add the dashboard to ``app``: pages, sign-in/out and static files."""
     app.mount(
         STATIC_PREFIX,
         StaticFiles(packages=[("margin.dashboard", "static")]),
@@ -211,6 +169,10 @@ def mount(app: FastAPI) -> None:
             if as_json:
                 return problem_response(Problem(status, detail, field="api_key"))
             return _login_page(detail, status, next_url)
+        state = AppState.of(request)
+        ttl = state.settings.session_ttl_seconds
+        with state.db.write() as conn:
+            token = open_session(conn, principal, now=state.clock(), ttl_us=ttl * 1_000_000)
         response: Response
         if as_json:
             response = Response(
@@ -221,7 +183,8 @@ def mount(app: FastAPI) -> None:
             response = RedirectResponse(next_url, status_code=303)
         response.set_cookie(
             COOKIE,
-            key,
+            token,
+            max_age=ttl,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -233,6 +196,11 @@ def mount(app: FastAPI) -> None:
     def logout(request: Request) -> Response:
         if _cross_site(request):
             return problem_response(Problem(403, "sign-out from another site", field="origin"))
+        token = session_token(request)
+        if token:
+            state = AppState.of(request)
+            with state.db.write() as conn:
+                revoke_session(conn, token, now=state.clock())
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -5,13 +5,18 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
 from margin._version import __version__
 from margin.pricing import Pricer
+from margin.server.docs import mount_docs
+from margin.server.headers import SecurityHeaders
 from margin.server.limits import BodyLimit
-from margin.server.problems import install_handlers
+from margin.server.params import NulGuard, reject_nul_in_path
+from margin.server.problems import ErrorBoundary, describe_problems, install_handlers
 from margin.server.state import AppState
 from margin.settings import Settings
 from margin.store.db import Database
@@ -21,6 +26,7 @@ __all__ = ["create_app", "prepare_process", "serve_app"]
 log = logging.getLogger("margin.server")
 
 # Each module exposes `router`; they are looked up by name so that a resource is one file.
+# A new resource adds its module here.
 _ROUTERS = (
     "margin.server.routes.customers",
     "margin.server.routes.agents",
@@ -36,6 +42,20 @@ _ROUTERS = (
 )
 
 
+class _MarginApp(FastAPI):
+    """FastAPI with two layers outside all of Starlette's: the security headers, and the
+    boundary that keeps an unexpected error from closing the connection (they must see the
+    500 that Starlette's outermost middleware answers)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(ErrorBoundary(super().build_middleware_stack()))
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = describe_problems(super().openapi())
+        return self.openapi_schema
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, migrate: bool = True
 ) -> FastAPI:
@@ -44,16 +64,21 @@ def create_app(
     db = db or Database(settings.resolved_database_url)
     if migrate:
         db.upgrade()
-    app = FastAPI(
+    app = _MarginApp(
         title="Margin",
         version=__version__,
         summary="Cost, revenue and margin of AI agents, per customer, agent and outcome.",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(reject_nul_in_path)],
     )
     app.state.margin = AppState(settings=settings, db=db, pricer=Pricer(db))
     install_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulGuard)
     for name in _ROUTERS:
         app.include_router(importlib.import_module(name).router)
+    mount_docs(app)
     _mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

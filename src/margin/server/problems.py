@@ -1,19 +1,41 @@
-"""RFC 9457 problem details: every error the API returns, and the handlers that produce them."""
+"""RFC 9457 problem details: every error the API returns, and the handlers that produce them.
+
+Every problem carries a correlation id, in its body (``correlation_id``) and in the
+``X-Correlation-ID`` header. An unexpected error is logged with its traceback under that id,
+so that what a client quotes can be found in the server's log.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Problem", "field_path", "install_handlers", "problem_response"]
+from margin._ids import new_id
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "PROBLEM_JSON",
+    "ErrorBoundary",
+    "Problem",
+    "describe_problems",
+    "field_path",
+    "install_handlers",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-ID"
+
+log = logging.getLogger("margin.server")
 
 _TITLES = {
     400: "Bad request",
@@ -26,7 +48,12 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    500: "Internal server error",
 }
+_INTERNAL = (
+    "the server failed to handle this request; it was logged: quote the correlation id "
+    "when reporting it"
+)
 
 
 class Problem(Exception):
@@ -68,12 +95,21 @@ class Problem(Exception):
         return body
 
 
-def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    problem: Problem,
+    headers: dict[str, str] | None = None,
+    *,
+    correlation_id: str | None = None,
+) -> Response:
+    """The response for ``problem``, with a new correlation id unless one is given."""
+    correlation_id = correlation_id or new_id("err")
+    body = problem.body()
+    body["correlation_id"] = correlation_id
     return Response(
-        orjson.dumps(problem.body()),
+        orjson.dumps(body),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers={**(headers or {}), CORRELATION_HEADER: correlation_id},
     )
 
 
@@ -92,8 +128,15 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, f"{first['field']}: {first['detail']}", field=first["field"], errors=errors)
 
 
+def _internal_error(request: Request | None, exc: BaseException) -> Response:
+    correlation_id = new_id("err")
+    where = f"{request.method} {request.url.path}" if request is not None else "a request"
+    log.error("unexpected error %s in %s", correlation_id, where, exc_info=exc)
+    return problem_response(Problem(500, _INTERNAL), correlation_id=correlation_id)
+
+
 def install_handlers(app: FastAPI) -> None:
-    """Answer every error, including FastAPI's own, as problem+json."""
+    """Answer every error, FastAPI's own and unexpected ones included, as problem+json."""
 
     async def on_problem(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -109,6 +152,117 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         return problem_response(Problem(exc.status_code, detail), headers)
 
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        return _internal_error(request, exc)
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    # Registered for Exception, Starlette's outermost middleware answers with it.
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class ErrorBoundary:
+    """The outermost layer of the app: an unexpected error never costs the connection.
+
+    Starlette's outermost middleware answers an unexpected error with the handler's 500
+    problem and then raises the error again, for the server to log; uvicorn then closes the
+    keep-alive connection without saying so, and the client's next request on it fails with
+    "connection reset". The error was already logged with its correlation id, so once its
+    answer is complete it is dropped here. An error in the middle of a streamed body can no
+    longer be answered: it is raised, and the server closing the connection is what tells
+    the client the body is cut short.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = complete = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, complete
+            if message["type"] == "http.response.start":
+                started = True
+                # Errors answered by other layers (e.g. the body limit) get an id too.
+                headers = MutableHeaders(scope=message)
+                if message["status"] >= 400 and CORRELATION_HEADER not in headers:
+                    headers.append(CORRELATION_HEADER, new_id("err"))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if complete:
+                return
+            if started:
+                raise
+            await _internal_error(None, exc)(scope, receive, send)
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error (RFC 9457). `field` names the offending input; quote "
+    "`correlation_id` (also in the X-Correlation-ID header) when reporting a 5xx.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "detail"],
+                "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+        "correlation_id": {"type": "string"},
+    },
+}
+
+
+def _problem_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {
+            CORRELATION_HEADER: {
+                "description": "The error's id, as in the body's `correlation_id`.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document in an OpenAPI document the errors every operation may answer, as they are
+    answered: problem+json (FastAPI's own 422 schema describes a body Margin never sends)."""
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = _PROBLEM_SCHEMA
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = _problem_answer("")["content"]
+                    response["headers"] = _problem_answer("")["headers"]
+            responses.setdefault(
+                "4XX", _problem_answer("Bad input, authentication or a missing resource")
+            )
+            responses.setdefault("500", _problem_answer("Unexpected error (logged by its id)"))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{name}"'.encode() not in orjson.dumps(spec):
+            components.pop(name, None)
+    return spec

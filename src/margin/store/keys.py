@@ -12,18 +12,22 @@ from sqlalchemy import Connection, insert, select, update
 
 from margin._ids import new_id
 from margin._time import now_micros
-from margin.store.schema import api_keys, organizations
+from margin.store.schema import api_keys, organizations, sessions
 
 __all__ = [
     "SCOPES",
     "ApiKey",
+    "Organization",
     "Principal",
     "Scope",
     "authenticate",
     "create_key",
     "create_org",
+    "first_org",
+    "get_org",
     "hash_key",
     "list_keys",
+    "list_orgs",
     "revoke_key",
 ]
 
@@ -53,6 +57,13 @@ class ApiKey:
     scope: Scope
     created_at: int
     revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    created_at: int
 
 
 def hash_key(secret: str) -> str:
@@ -125,11 +136,18 @@ def list_keys(conn: Connection, org_id: str | None = None) -> list[ApiKey]:
 
 
 def revoke_key(conn: Connection, key_id: str) -> bool:
-    """Revoke a key; False when there is no such live key."""
+    """Revoke a key and end the dashboard sessions opened with it; False when there is no
+    such live key."""
+    now = now_micros()
     result = conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now_micros())
+        .values(revoked_at=now)
+    )
+    conn.execute(
+        update(sessions)
+        .where(sessions.c.key_id == key_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
     return result.rowcount == 1
 
@@ -139,3 +157,14 @@ def first_org(conn: Connection) -> str | None:
     return conn.execute(
         select(organizations.c.id).order_by(organizations.c.created_at).limit(1)
     ).scalar_one_or_none()
+
+
+def get_org(conn: Connection, org_id: str) -> Organization | None:
+    row = conn.execute(select(organizations).where(organizations.c.id == org_id)).first()
+    return Organization(id=row.id, name=row.name, created_at=row.created_at) if row else None
+
+
+def list_orgs(conn: Connection) -> list[Organization]:
+    """Every organization, oldest first."""
+    rows = conn.execute(select(organizations).order_by(organizations.c.created_at))
+    return [Organization(id=r.id, name=r.name, created_at=r.created_at) for r in rows]

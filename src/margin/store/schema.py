@@ -45,6 +45,7 @@ __all__ = [
     "organizations",
     "plans",
     "price_overrides",
+    "sessions",
     "signal_rollups",
     "signal_rollups_daily",
     "signals",
@@ -86,6 +87,20 @@ api_keys = Table(
     Column("scope", String(16), nullable=False),
     Column("created_at", Micros, nullable=False),
     Column("revoked_at", Micros),
+)
+
+#: Dashboard sign-ins. The cookie holds a random token; only its SHA-256 is stored.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("key_id", Id, ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", Micros, nullable=False),
+    Column("expires_at", Micros, nullable=False),
+    Column("revoked_at", Micros),
+    Index("ix_sessions_key_id", "key_id"),
+    Index("ix_sessions_expires_at", "expires_at"),
 )
 
 customers = Table(
@@ -411,7 +426,7 @@ cost_repricings = Table(
     Index(None, "org_id", "cost_id"),
 )
 
-# -- currencies (migration 0014): organization settings and exchange rates ------------------
+# -- currencies (migration 0010): organization settings and exchange rates ------------------
 
 # One row per organization once it has changed a setting (absent: the defaults). The
 # organization's display name is ``organizations.name``.

@@ -3,8 +3,8 @@
 The reporting currency and the seller's details of each organization, and the exchange
 rates it manages (set by hand or imported from CSV or the ECB's reference-rate XML).
 
-Revision ID: 0014_exchange_rates
-Revises: 0008_otlp_cost_keys
+Revision ID: 0010_exchange_rates
+Revises: 0009_sessions
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0014_exchange_rates"
-down_revision = "0008_otlp_cost_keys"
+revision = "0010_exchange_rates"
+down_revision = "0009_sessions"
 branch_labels = None
 depends_on = None
 

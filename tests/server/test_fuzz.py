@@ -1,0 +1,170 @@
+"""The whole API fuzzed from its OpenAPI document with schemathesis, on both stores, with an
+admin key: no server error, and every response as the document describes it (status code,
+content type, headers, body schema).
+
+Each operation gets valid inputs and, where it takes a body or query parameters, invalid
+ones, over a store that already holds a few customers, agents, signals and costs. The seed
+is fixed, so a failure reproduces; ``MARGIN_FUZZ_SEED=<int>`` explores other cases. At least
+``MIN_CASES`` cases run per store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from margin_testing import Api
+
+MIN_CASES = 2000
+#: Cases per operation and mode (a few operations have fewer distinct inputs than this).
+EXAMPLES_PER_RUN = 28
+CHECKS = {
+    "not_a_server_error": not_a_server_error,
+    "status_code_conformance": status_code_conformance,
+    "content_type_conformance": content_type_conformance,
+    "response_headers_conformance": response_headers_conformance,
+    "response_schema_conformance": response_schema_conformance,
+}
+
+#: Checks left out for an operation, with the failure each shows today. Every entry is a
+#: defect outside the app's edges, for the area that owns the route to fix and remove here.
+KNOWN_FAILING: dict[str, dict[str, str]] = {
+    "POST /v1/customers": {
+        "status_code_conformance": "answers 200 when the external_id exists (an upsert) "
+        "but documents only 201",
+    },
+    "POST /v1/agents": {
+        "status_code_conformance": "answers 200 when the external_id exists (an upsert) "
+        "but documents only 201",
+    },
+    "GET /v1/reports/margin": {
+        "content_type_conformance": "answers text/csv for format=csv but documents only "
+        "application/json",
+    },
+}
+
+
+def _seed_data(api: Api) -> None:
+    """A few facts, so that lists, reports and lookups answer with rows, not only 404s."""
+    for external_id in ("acme", "globex"):
+        assert api.post("/v1/customers", json={"external_id": external_id}).status_code == 201
+    assert api.post("/v1/agents", json={"external_id": "sdr"}).status_code == 201
+    signals = [
+        {
+            "event_name": "meeting_booked",
+            "customer": "acme",
+            "agent": "sdr",
+            "timestamp": f"2026-10-0{day}T12:00:00Z",
+            "idempotency_key": f"seed-signal-{day}",
+        }
+        for day in range(1, 4)
+    ]
+    assert api.post("/v1/signals", json={"items": signals}).json()["ingested"] == 3
+    costs = [
+        {
+            "customer": "globex",
+            "agent": "sdr",
+            "provider": "openai",
+            "model": "gpt-4o",
+            "usage": {"input_tokens": 1000, "output_tokens": 100},
+            "timestamp": "2026-10-02T12:00:00Z",
+            "idempotency_key": "seed-cost-1",
+        }
+    ]
+    assert api.post("/v1/costs", json={"items": costs}).json()["ingested"] == 1
+
+
+def _modes(operation: Any) -> tuple[GenerationMode, ...]:
+    # Path parameters are plain strings: no value of them is invalid, so only operations
+    # with a body or a query have invalid inputs to generate.
+    if operation.body or list(operation.query):
+        return (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    return (GenerationMode.POSITIVE,)
+
+
+def _fuzz(
+    operation: Any,
+    mode: GenerationMode,
+    send: Callable[[Any], Any],
+    checks: list[Any],
+    failures: list[str],
+) -> int:
+    """Run one operation's cases of one mode; returns how many ran."""
+    ran = 0
+    fuzz_seed = os.environ.get("MARGIN_FUZZ_SEED")
+
+    @settings(
+        max_examples=EXAMPLES_PER_RUN,
+        deadline=None,
+        database=None,
+        derandomize=fuzz_seed is None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def call(case: Any) -> None:
+        nonlocal ran
+        ran += 1
+        response = send(case)
+        try:
+            case.validate_response(response, checks=checks)
+        except (AssertionError, BaseExceptionGroup) as exc:
+            lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+            detail = " | ".join(lines[:8])
+            failures.append(f"{operation.label} [{mode.value}] → {response.status_code}: {detail}")
+
+    if fuzz_seed is not None:
+        call = seed(int(fuzz_seed))(call)
+    with contextlib.suppress(Unsatisfiable):  # nothing (more) to generate for this one
+        call()
+    return ran
+
+
+def test_fuzz_every_operation(api: Api) -> None:
+    _seed_data(api)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
+    # A stale entry would silently switch a check off: each names an operation and a check.
+    labels = {result.ok().label for result in schema.get_all_operations()}
+    for label, skipped in KNOWN_FAILING.items():
+        assert label in labels, label
+        assert set(skipped) <= set(CHECKS), label
+    headers = api.tenant.headers("admin")
+    cases = 0
+    failures: list[str] = []
+    with asgi.get_client(api.client.app) as client:
+
+        def send(case: Any) -> Any:
+            return case.call(headers=headers, session=client)
+
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            skipped = KNOWN_FAILING.get(operation.label, {})
+            checks = [check for name, check in CHECKS.items() if name not in skipped]
+            for mode in _modes(operation):
+                cases += _fuzz(operation, mode, send, checks, failures)
+    assert cases >= MIN_CASES, f"only {cases} cases generated"
+    assert not failures, f"{len(failures)} of {cases} cases failed:\n" + "\n".join(
+        sorted(set(failures))[:40]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _quiet_server_log(caplog: pytest.LogCaptureFixture) -> None:
+    # A server error is reported as a failure above; its traceback is not needed twice.
+    caplog.set_level("CRITICAL", logger="margin.server")
