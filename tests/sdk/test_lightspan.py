@@ -25,7 +25,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 import margin
-from margin.sdk._lightspan import LightSpan, start_light_span
+from margin.sdk._lightspan import LightSpan
 from margin.sdk.instrument import instrument_anthropic, instrument_openai
 from margin.sdk.runtime import current_runtime
 from margin.sdk.wrappers import openai as openai_wrapper
@@ -43,7 +43,7 @@ def _flush(collector: Collector) -> list[ReceivedSpan]:
 
 
 def _light(sink: Callable[[LightSpan], None]) -> LightSpan:
-    return start_light_span(
+    return LightSpan(
         "s",
         {},
         SpanKind.INTERNAL,

@@ -75,8 +75,9 @@ def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
     return _result(None, "USD", "unpriced", None, reason, usage)
 
 
-def _counts(usage: Mapping[str, Any]) -> dict[str, Any] | PriceResult:
-    """The non-zero canonical counts of a usage block, or ``unpriced`` naming the problem."""
+def _counts(usage: Mapping[str, Any], provider: str | None) -> dict[str, Any] | PriceResult:
+    """The non-zero canonical counts of a usage block (of ``provider``'s shape, when it is a
+    provider's own block), or ``unpriced`` naming the problem."""
     try:
         if usage.keys() <= _KEYS:
             counts = {k: v for k, v in usage.items() if v}
@@ -84,7 +85,7 @@ def _counts(usage: Mapping[str, Any]) -> dict[str, Any] | PriceResult:
                 if value.__class__ is not int or value < 0:
                     counts = check_counts(usage)  # raises, naming the key
         else:
-            counts = normalize_usage(usage).to_dict()
+            counts = normalize_usage(usage, provider).to_dict()
     except ValueError as exc:
         return _unpriced(str(exc), {})
     return counts
@@ -125,7 +126,7 @@ class Pricer:
     ) -> PriceResult:
         """Price one record. ``usage`` is an API usage block (canonical keys, or a provider's
         native usage shape); a bad block yields ``unpriced`` with the reason, never an error."""
-        counts = _counts(usage)
+        counts = _counts(usage, provider)
         if isinstance(counts, PriceResult):
             return counts
         if not model:
@@ -261,7 +262,7 @@ class PriceBatch:
     ) -> Priced:
         """``to_nanos(Pricer.price(…).amount)``, with the same outcome when it is unpriced
         (or its amount cannot be stored: ``unpriced``, reason ``amount: …``)."""
-        counts = _counts(usage)
+        counts = _counts(usage, provider)
         if isinstance(counts, PriceResult):
             return Priced(None, "USD", "unpriced", None, counts.unpriced_reason, {})
         if not model:

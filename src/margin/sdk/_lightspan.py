@@ -27,8 +27,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
-    DEFAULT_TRACE_STATE,
-    INVALID_SPAN_CONTEXT,
     Link,
     SpanContext,
     SpanKind,
@@ -36,23 +34,17 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util import types
 
-from margin.sdk._context import otel_current as _current
+from margin.sdk import _otel
 
-__all__ = ["LightSpan", "clean_attributes", "start_light_span"]
+__all__ = ["LightSpan", "clean_attributes"]
 
 log = logging.getLogger("margin")
 
 _PLAIN = frozenset({str, bool, int, float})
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_bits = random.getrandbits
-_INVALID = INVALID_SPAN_CONTEXT
-_NO_STATE = DEFAULT_TRACE_STATE
-_tuple_new = tuple.__new__
-_new = object.__new__
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -66,7 +58,7 @@ class LightSpan(trace_api.Span):
     when it ends."""
 
     __slots__ = (
-        "_settle",
+        "_reader",
         "_sink",
         "attributes",
         "context",
@@ -95,9 +87,46 @@ class LightSpan(trace_api.Span):
     resource: Resource
     instrumentation_scope: InstrumentationScope
     _sink: Callable[[LightSpan], None]
-    _settle: Callable[[], None] | None
+    _reader: Callable[[], None] | None
     start_time: int
     end_time: int | None
+
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        kind: SpanKind,
+        parent_context: Context | None,
+        resource: Resource,
+        scope: InstrumentationScope,
+        sink: Callable[[LightSpan], None],
+    ) -> None:
+        """A started span: the child of the span in ``parent_context`` (the current context
+        when None), or the root of a new trace. ``attributes`` becomes the span's own dict."""
+        context = _otel.current_context() if parent_context is None else parent_context
+        current: Any = context.get(_otel.SPAN_KEY)
+        parent = None if current is None else current.get_span_context()
+        if parent is not None and parent.is_valid:
+            trace_id, state = parent.trace_id, parent.trace_state
+            self.parent = parent
+        else:
+            trace_id, state = random.getrandbits(128) or 1, None
+            self.parent = None
+        span_id = random.getrandbits(64) or 1
+        self.context = SpanContext(trace_id, span_id, False, _SAMPLED, state)
+        self.name = name
+        self.kind = kind
+        self.attributes = attributes
+        # Shared empty tuples until the first event or link: most spans have neither.
+        self.events = ()
+        self.links = ()
+        self.status = _UNSET
+        self.resource = resource
+        self.instrumentation_scope = scope
+        self._sink = sink
+        self._reader = None
+        self.start_time = time_ns()
+        self.end_time = None
 
     def get_span_context(self) -> SpanContext:
         return self.context
@@ -177,24 +206,24 @@ class LightSpan(trace_api.Span):
         except Exception:
             log.warning("margin: could not queue a span", exc_info=True)
 
-    def end_deferred(self, settle: Callable[[], None]) -> None:
-        """End the span now, leaving ``settle`` (which adds the attributes read from a call's
-        result) to whoever exports it: see ``settle``."""
+    def end_deferred(self, reader: Callable[[], None]) -> None:
+        """End the span now, leaving ``reader`` (which adds the attributes read from a call's
+        result) to whoever exports it: see ``read_result``."""
         if self.end_time is not None:
             return
-        self._settle = settle
+        self._reader = reader
         self.end_time = time_ns()
         try:
             self._sink(self)
         except Exception:
             log.warning("margin: could not queue a span", exc_info=True)
 
-    def settle(self) -> None:
-        """Run the work ``end_deferred`` left, once; exporters call it before reading."""
-        settle, self._settle = self._settle, None
-        if settle is not None:
+    def read_result(self) -> None:
+        """Run the reading ``end_deferred`` left, once; exporters call it before encoding."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
             try:
-                settle()
+                reader()
             except Exception:
                 log.warning("margin: could not complete a span", exc_info=True)
 
@@ -228,51 +257,3 @@ def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
-
-
-def start_light_span(
-    name: str,
-    attributes: dict[str, Any],
-    kind: SpanKind,
-    parent_context: Context | None,
-    resource: Resource,
-    scope: InstrumentationScope,
-    sink: Callable[[LightSpan], None],
-) -> LightSpan:
-    """A started ``LightSpan``: the child of the span in ``parent_context`` (the current
-    context when None), or the root of a new trace. ``attributes`` becomes the span's own
-    dict. (A function, not ``__init__``: it runs for every span, and a class's Python
-    ``__init__`` costs the interpreter a separate entry.)"""
-    span: LightSpan = _new(LightSpan)
-    current: Any = (_current() if parent_context is None else parent_context).get(_SPAN_KEY)
-    parent: SpanContext
-    if current is None:
-        parent = _INVALID
-    elif type(current) is LightSpan:
-        parent = current.context
-    else:
-        parent = current.get_span_context()
-    # ``SpanContext(...)`` checks the ids' ranges in Python; these are valid by construction,
-    # so the same tuple is built directly: (trace id, span id, remote, flags, state, valid).
-    # The parent's fields are read by index (``[5]`` is ``is_valid``).
-    if parent[5]:
-        ids = (parent[0], _bits(64) or 1, False, _SAMPLED, parent[4], True)
-        span.parent = parent
-    else:
-        ids = (_bits(128) or 1, _bits(64) or 1, False, _SAMPLED, _NO_STATE, True)
-        span.parent = None
-    span.context = _tuple_new(SpanContext, ids)
-    span.name = name
-    span.kind = kind
-    span.attributes = attributes
-    # Shared empty tuples until the first event or link: most spans have neither.
-    span.events = ()
-    span.links = ()
-    span.status = _UNSET
-    span.resource = resource
-    span.instrumentation_scope = scope
-    span._sink = sink
-    span._settle = None
-    span.start_time = time_ns()
-    span.end_time = None
-    return span
