@@ -217,7 +217,7 @@ class Pricer:
             if edge is not None
         )
         if matching:
-            plan = max(matching, key=PriceOverride.specificity).plan()
+            plan = max(matching, key=lambda o: o.specificity(model)).plan()
         else:
             plan = catalog_plan(provider, model, at_us, context)
         if boundary:
