@@ -48,6 +48,7 @@ _EMPTY_STATS = dict.fromkeys(
         "replayed",
         "dropped",
         "rejected",
+        "dead_lettered",
         "failed_attempts",
         "queued",
     ),
@@ -158,7 +159,8 @@ def configure(
     ``spool_dir`` (default ``MARGIN_SPOOL_DIR`` or ``~/.cache/margin/spool``) holds batches
     the server has not acknowledged yet; ``max_queue`` spans wait in memory before the queue
     spills there; ``max_batch`` spans go per request, at least every ``export_interval``
-    seconds; a failing request is tried ``max_attempts`` times before it is spooled.
+    seconds; a failing request is tried ``max_attempts`` times before it is spooled (or,
+    when the server fails on that batch alone, split to set the failing items aside).
     Calling it again replaces the previous configuration (after flushing it)."""
     global _runtime, _configured, _atexit_registered, _last_delivery
     with _lock:
@@ -254,8 +256,10 @@ def shutdown(timeout: float = 5.0) -> None:
 
 def delivery_stats() -> dict[str, int]:
     """Counters of ``enqueued, exported, spooled, replayed, dropped, rejected,
-    failed_attempts`` items, and ``queued`` (in memory now). ``exported`` includes
-    ``replayed`` (delivered from the spool)."""
+    dead_lettered`` items, ``failed_attempts`` (requests), and ``queued`` (items in memory
+    now). ``exported`` includes ``replayed`` (delivered from the spool); ``dead_lettered``
+    items are the ones the server kept failing on, set aside in the spool directory's
+    ``dead-letters.jsonl``."""
     delivery = _last_delivery
     return delivery.stats() if delivery is not None else dict(_EMPTY_STATS)
 
