@@ -68,17 +68,17 @@ def show(
 ) -> None:
     """The catalog price of MODEL and the organization's overrides for it."""
     from margin.pricing import list_overrides
-    from margin.pricing.catalog import catalog_plan
+    from margin.pricing.catalog import catalog_sheet
 
     at_us = _when(at, "--at")
-    plan = catalog_plan(provider, model, at_us, None)
-    if plan.reason:
-        console.print(f"catalog: {plan.reason}")
+    sheet = catalog_sheet(provider, model, at_us, None)
+    if sheet.reason:
+        console.print(f"catalog: {sheet.reason}")
     else:
-        table = Table(title=f"{plan.ref} at {isoformat(at_us)}")
+        table = Table(title=f"{sheet.ref} at {isoformat(at_us)}")
         for column in ("kind", "price", "per", "tiers"):
             table.add_column(column)
-        for term in plan.terms:
+        for term in sheet.terms:
             tiers = ", ".join(f"≥{s}: {format_decimal(p)}" for s, p in term.tiers)
             table.add_row(term.name, format_decimal(term.price), f"{term.per:,}", tiers)
         console.print(table)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, delete, insert, select
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount
 from margin._time import now_micros
-from margin.pricing.calculator import Plan, Unit, compile_terms
+from margin.pricing.calculator import PriceSheet, Unit, compile_terms
 from margin.pricing.model_names import covers, is_glob
 from margin.store.schema import price_overrides
 from margin.usage import canonical_provider
@@ -155,10 +155,10 @@ class PriceOverride:
         named = not is_glob(self.model_pattern)
         return (own, named, self.provider != "*", self.effective_from, self.created_at, self.id)
 
-    def plan(self) -> Plan:
-        """The compiled price of this override."""
+    def sheet(self) -> PriceSheet:
+        """The price this override sets, ready to apply."""
         entries = [(KINDS[kind], price, ()) for kind, price in self.prices.items()]
-        return Plan("override", self.currency, self.id, compile_terms(entries))
+        return PriceSheet("override", self.currency, self.id, compile_terms(entries))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (amounts as decimal strings)."""

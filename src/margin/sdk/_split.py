@@ -69,4 +69,3 @@ def split_payload(kind: str, payload: bytes) -> tuple[Part, Part] | None:
         (half, orjson.dumps({"items": items[:half]})),
         (len(items) - half, orjson.dumps({"items": items[half:]})),
     )
-

@@ -20,7 +20,7 @@ from margin.pricing import (
     get_override,
     list_overrides,
 )
-from margin.pricing.catalog import catalog_plan
+from margin.pricing.catalog import catalog_sheet
 from margin.server.auth import require
 from margin.server.params import time_param
 from margin.server.problems import Problem
@@ -270,15 +270,15 @@ def catalog(
     at: str | None = None,
 ) -> CatalogOut:
     at_us = _micros(at, "at") or now_micros()
-    plan = catalog_plan(provider, model, at_us, None)
-    if plan.reason is not None:
-        raise Problem(404, plan.reason, field="model")
+    sheet = catalog_sheet(provider, model, at_us, None)
+    if sheet.reason is not None:
+        raise Problem(404, sheet.reason, field="model")
     db = AppState.of(request).db
     overrides = list_overrides(db, principal.org_id, provider=provider, model=model, at_us=at_us)
     return CatalogOut(
         catalog=CATALOG_VERSION,
-        ref=plan.ref,
-        currency=plan.currency,
+        ref=sheet.ref,
+        currency=sheet.currency,
         at=isoformat(at_us),
         prices=[
             CatalogRate(
@@ -287,7 +287,7 @@ def catalog(
                 per=term.per,
                 tiers=[Tier(start=s, price=format_decimal(p)) for s, p in term.tiers],
             )
-            for term in plan.terms
+            for term in sheet.terms
         ],
         overrides=[render_override(o) for o in overrides],
     )
