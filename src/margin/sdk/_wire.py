@@ -7,7 +7,8 @@ the caller's threads pay for under the GIL. Spans repeat most of their attribute
 protobuf itself and its bytes are reused; the envelope around them (ids, times, name,
 status, flags) is written here. Events and links, which Margin's spans rarely carry, are
 serialised by protobuf per span. The output is byte-for-byte what protobuf serialises for
-the request OpenTelemetry's encoder builds; the tests hold it to that."""
+the request OpenTelemetry's encoder builds (the tests hold it to that with the newest
+release allowed; 1.30's encoder also leaves out a scope's schema URL, which this writes)."""
 
 from __future__ import annotations
 
