@@ -464,7 +464,7 @@ def test_langchain_usage_metadata_is_already_inclusive() -> None:
         "output_token_details": {"reasoning": 200},
     }
     assert langchain_usage(meta).to_dict() == EXPECTED
-    assert langchain_usage(meta) + langchain_usage(meta) == Usage(
+    assert langchain_usage(meta).plus(langchain_usage(meta)) == Usage(
         **{k: 2 * v for k, v in EXPECTED.items()}
     )
 

@@ -38,7 +38,7 @@ from opentelemetry.util import types
 
 from margin.sdk import _otel
 
-__all__ = ["LightSpan", "clean_attributes"]
+__all__ = ["LightSpan", "clean_attributes", "is_clean"]
 
 log = logging.getLogger("margin")
 
@@ -242,17 +242,21 @@ class LightSpan(trace_api.Span):
         return f'LightSpan(name="{self.name}", context={self.context})'
 
 
+def is_clean(value: Any) -> bool:
+    """Whether OpenTelemetry stores ``value`` as it is: a plain scalar, or a tuple of str
+    (finish reasons); anything else goes through its validation."""
+    kind = type(value)
+    return kind in _PLAIN or (kind is tuple and all(type(v) is str for v in value))
+
+
 def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    """``attributes`` itself when every value is a plain scalar (the common case), else a
+    """``attributes`` itself when every value is stored as it is (the common case), else a
     copy with each value validated as OpenTelemetry does (invalid ones left out)."""
-    for value in attributes.values():
-        if type(value) not in _PLAIN:
-            break
-    else:
+    if all(is_clean(value) for value in attributes.values()):
         return attributes
     out = {}
     for key, value in attributes.items():
-        if type(value) not in _PLAIN:
+        if not is_clean(value):
             value = _cleaned(key, value)
         if value is not None:
             out[key] = value

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from margin._fields import to_int
 
 __all__ = ["USAGE_KEYS", "Usage", "apply_rules", "build", "check_counts", "count", "seconds"]
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """What one AI call consumed. Every count is a non-negative int (see the package's
     counting rules)."""
 
@@ -39,7 +37,7 @@ class Usage:
 
     def to_dict(self) -> dict[str, int]:
         """The non-zero counts, keyed by field name, in field order (the stored/wire shape)."""
-        return {key: value for key in USAGE_KEYS if (value := getattr(self, key))}
+        return {key: value for key, value in zip(USAGE_KEYS, self, strict=True) if value}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
@@ -47,12 +45,12 @@ class Usage:
         ``ValueError`` naming the key."""
         return cls(**check_counts(data))
 
-    def __add__(self, other: Usage) -> Usage:
+    def plus(self, other: Usage) -> Usage:
         """Field-wise sum: the usage of two calls (or two parts of one) together."""
-        return Usage(*(getattr(self, key) + getattr(other, key) for key in USAGE_KEYS))
+        return Usage(*(a + b for a, b in zip(self, other, strict=True)))
 
 
-USAGE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+USAGE_KEYS: tuple[str, ...] = Usage._fields
 _KEYSET = frozenset(USAGE_KEYS)
 
 
@@ -72,6 +70,8 @@ def check_counts(data: Mapping[str, Any]) -> dict[str, int]:
 def count(value: Any) -> int:
     """A count from a reported value (int, integral float, digit string); 0 for anything
     else, negatives included."""
+    if type(value) is int:
+        return value if value > 0 else 0
     found = to_int(value)
     return found if found is not None and found > 0 else 0
 
@@ -101,4 +101,4 @@ def apply_rules(counts: dict[str, int], *, input_excludes_cache: bool = False) -
 def build(counts: dict[str, int], *, input_excludes_cache: bool = False) -> Usage:
     """A ``Usage`` from raw counts, after the counting rules (``apply_rules``)."""
     apply_rules(counts, input_excludes_cache=input_excludes_cache)
-    return Usage(**{key: value for key, value in counts.items() if value})
+    return Usage(**counts)

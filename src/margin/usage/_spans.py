@@ -18,10 +18,13 @@ from margin.usage._provider_ids import canonical_provider
 __all__ = ["SpanModel", "SpanReader", "from_span_attributes", "usage_attributes"]
 
 
+_ATTRIBUTE_NAMES = tuple(USAGE_ATTRIBUTES[key] for key in USAGE_KEYS)
+
+
 def usage_attributes(usage: Usage) -> dict[str, int]:
     """The span attributes Margin's wrappers record for ``usage``: one per non-zero count,
     named as ``semconv.USAGE_ATTRIBUTES`` says (and read back as the same ``Usage``)."""
-    return {USAGE_ATTRIBUTES[key]: value for key, value in usage.to_dict().items()}
+    return {name: value for name, value in zip(_ATTRIBUTE_NAMES, usage, strict=True) if value}
 
 
 class SpanModel(NamedTuple):

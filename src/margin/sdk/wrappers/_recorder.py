@@ -6,7 +6,7 @@ before it ends (or fails), instead of one locked, re-validated write each."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from margin import semconv
 from margin.sdk import _otel
 from margin.sdk._context import current_scope
-from margin.sdk._lightspan import LightSpan, clean_attributes
+from margin.sdk._lightspan import LightSpan, clean_attributes, is_clean
 from margin.sdk.wrappers._guard import report
 from margin.usage import Usage, usage_attributes
 
@@ -176,22 +176,10 @@ def read_later(
     _read_result(SpanRecorder(span, model, True, False), read, result, state)
 
 
-# Types OpenTelemetry stores as they are; anything else goes through its validation.
-_PLAIN = frozenset({str, bool, int, float})
-
-
-def _all_clean(values: Iterable[Any]) -> bool:
-    for value in values:
-        kind = type(value)
-        if kind not in _PLAIN and not (kind is tuple and all(type(v) is str for v in value)):
-            return False
-    return True
-
-
 def _write(span: Span, attributes: dict[str, Any]) -> None:
     # Values already in the form OpenTelemetry stores (plain scalars, tuples of str) are
     # merged in one step; anything else goes through the span's own validation.
-    if not _all_clean(attributes.values()):
+    if not all(is_clean(value) for value in attributes.values()):
         span.set_attributes(attributes)
     elif type(span) is LightSpan:
         if span.end_time is None:

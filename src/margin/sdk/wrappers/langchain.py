@@ -54,7 +54,10 @@ def result_usage(result: LLMResult) -> Usage:
     ]
     if not metas:
         return openai_usage(dig(result.llm_output, "token_usage"))
-    return sum((langchain_usage(meta) for meta in metas), Usage())
+    total = Usage()
+    for meta in metas:
+        total = total.plus(langchain_usage(meta))
+    return total
 
 
 def _response_ids(result: LLMResult) -> tuple[Any, Any]:
