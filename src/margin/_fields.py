@@ -9,26 +9,12 @@ from typing import Any
 
 __all__ = ["dig", "field", "fields", "to_int"]
 
-# Whether a type is a Mapping, by type: ``isinstance`` against the ABC costs about a
-# microsecond for an SDK model object, and every response field read asks.
-_mapping_types: dict[type, bool] = {dict: True, type(None): False}
-
-
-def _is_mapping(obj: object) -> bool:
-    kind = type(obj)
-    found = _mapping_types.get(kind)
-    if found is None:
-        found = isinstance(obj, Mapping)
-        if len(_mapping_types) < 1024:
-            _mapping_types[kind] = found
-    return found
-
 
 def field(obj: Any, name: str) -> Any:
     """``obj[name]`` of a mapping, ``obj.name`` of an object; None when absent."""
     if obj is None:
         return None
-    if _is_mapping(obj):
+    if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
 
@@ -38,7 +24,7 @@ def dig(obj: Any, *path: str) -> Any:
     for name in path:
         if obj is None:
             return None
-        obj = obj.get(name) if _is_mapping(obj) else getattr(obj, name, None)
+        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
     return obj
 
 
@@ -46,7 +32,7 @@ def fields(obj: Any, *names: str) -> list[Any]:
     """``[field(obj, name) for name in names]``."""
     if obj is None:
         return [None] * len(names)
-    if _is_mapping(obj):
+    if isinstance(obj, Mapping):
         get = obj.get
         return [get(name) for name in names]
     return [getattr(obj, name, None) for name in names]

@@ -10,9 +10,8 @@ from importlib.metadata import requires, version
 from pathlib import Path
 
 import pytest
-from opentelemetry import context, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -54,18 +53,6 @@ def test_the_installed_release_is_the_newest_the_pinned_range_allows(package: st
     ), spec
 
 
-def test_context_fast_path_is_the_api_context() -> None:
-    span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
-    token = _otel.attach(context.set_value(_otel.SPAN_KEY, span))
-    try:
-        assert _otel.current_context() is context.get_current()
-        assert trace.get_current_span() is span
-    finally:
-        _otel.reset(token)
-    assert trace.get_current_span() is not span
-    assert _otel.SPAN_KEY in trace.set_span_in_context(span)
-
-
 def test_span_processors_are_read_and_change_with_each_added_processor() -> None:
     provider = TracerProvider()
     assert _otel.span_processors(provider) == ()
@@ -76,21 +63,6 @@ def test_span_processors_are_read_and_change_with_each_added_processor() -> None
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     assert _otel.span_processors(provider) is not first
     assert _otel.provider_disabled(provider) is False
-
-
-def test_attributes_merged_into_an_sdk_span_are_exported_like_set_attributes() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    span = provider.get_tracer("t").start_span("s", kind=SpanKind.CLIENT)
-    assert _otel.merge_attributes(span, {"a": 1, "b": "x", "c": ("y", "z")})
-    span.end()
-    assert not _otel.merge_attributes(span, {"late": 1})  # ended: left to the SDK
-    [done] = exporter.get_finished_spans()
-    assert dict(done.attributes or {}) == {"a": 1, "b": "x", "c": ("y", "z")}
-    limited = TracerProvider(span_limits=SpanLimits(max_span_attributes=1))
-    small = limited.get_tracer("t").start_span("s")
-    assert not _otel.merge_attributes(small, {"a": 1, "b": 2})  # over the limit: the SDK's way
 
 
 def test_readable_parts_and_the_private_encoders_encode_as_the_exporter() -> None:

@@ -33,7 +33,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, AttributeValue]) -> None:
 @dataclass(eq=False)
 class TraceScope:
     """Who the work inside a ``margin.trace`` block is for, and how to record it. Treat it
-    as immutable: ``margin.trace`` shares one scope between equal blocks."""
+    as immutable."""
 
     customer: str
     agent: str | None = None
@@ -43,10 +43,6 @@ class TraceScope:
     token: str | None = None
     #: The attributes every span inside this scope carries (do not mutate).
     attributes: dict[str, AttributeValue] = field(init=False, repr=False)
-    #: Wrapper span names and attributes made in this scope, by the wrappers' own key.
-    spans: dict[Any, tuple[str, dict[str, Any]]] = field(
-        init=False, repr=False, default_factory=dict
-    )
 
     def __post_init__(self) -> None:
         attributes: dict[str, AttributeValue] = {

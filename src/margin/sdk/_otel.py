@@ -8,70 +8,20 @@ fallback through the public API exists, it is taken instead of failing ``import 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
 from typing import Any, NamedTuple
 
-from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
-    "SPAN_KEY",
     "Encoders",
-    "attach",
     "attribute_items",
-    "current_context",
-    "detach",
-    "merge_attributes",
     "provider_disabled",
     "readable_parts",
-    "reset",
     "span_processors",
     "wire_encoders",
 ]
-
-#: The context key the current span is stored under (``trace.set_span_in_context`` uses it):
-#: Margin builds a context holding its span in one step instead of two API calls.
-SPAN_KEY: str = _SPAN_KEY
-
-_log = logging.getLogger("opentelemetry.context")
-
-# The context API is three Python calls deep around one ContextVar. With the default runtime
-# context, Margin's hot paths use that ContextVar directly (same values, same tokens); with
-# any other runtime context they go through the API.
-_runtime_context = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-
-current_context: Callable[[], Context]
-attach: Callable[[Context], object]
-#: ``detach`` without its logging: raises what ``ContextVar.reset`` raises.
-reset: Callable[[Any], None]
-
-if type(_runtime_context) is ContextVarsRuntimeContext:
-    _var: ContextVar[Context] = _runtime_context._current_context
-    current_context = _var.get
-    attach = _var.set
-    reset = _var.reset
-
-    def detach(token: object) -> None:
-        """``opentelemetry.context.detach``: a failure is logged, never raised."""
-        try:
-            _var.reset(token)  # type: ignore[arg-type]
-        except Exception:
-            _log.exception("Failed to detach context")
-
-else:  # pragma: no cover - another runtime context was configured
-    current_context = otel_context.get_current
-    attach = otel_context.attach
-    reset = otel_context.detach
-
-    def detach(token: object) -> None:
-        """``opentelemetry.context.detach``."""
-        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 def span_processors(provider: TracerProvider) -> tuple[SpanProcessor, ...] | None:
@@ -87,25 +37,6 @@ def span_processors(provider: TracerProvider) -> tuple[SpanProcessor, ...] | Non
 def provider_disabled(provider: TracerProvider) -> bool:
     """Whether the provider was made with ``OTEL_SDK_DISABLED`` (it records nothing)."""
     return bool(getattr(provider, "_disabled", False))
-
-
-def merge_attributes(span: Any, attributes: Mapping[str, Any]) -> bool:
-    """Add already valid attributes (plain scalars, tuples of str) to an SDK span that is
-    still open, in one locked update instead of ``set_attributes``' validation of each value;
-    False (nothing done) when the span's container is not the one known here, is limited in
-    value length, or would overflow its count limit: call ``set_attributes`` then."""
-    bounded = getattr(span, "_attributes", None)
-    if (
-        type(bounded) is not BoundedAttributes
-        or bounded._immutable
-        or bounded.max_value_len is not None
-        or getattr(span, "_end_time", 0) is not None
-        or (bounded.maxlen is not None and len(bounded._dict) + len(attributes) > bounded.maxlen)
-    ):
-        return False
-    with bounded._lock:
-        bounded._dict.update(attributes)
-    return True
 
 
 def readable_parts(span: Any) -> tuple[Any, Any, Any]:

@@ -8,7 +8,6 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from margin import semconv
-from margin.sdk import _otel
 from margin.sdk._context import scope_var
 from margin.sdk.delivery import Delivery
 
@@ -26,12 +25,7 @@ class MarginSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         scope = scope_var.get()
-        # The scope's attributes were validated once, when it was made: merged directly.
-        if (
-            scope is not None
-            and self.delivery is not None
-            and not _otel.merge_attributes(span, scope.attributes)
-        ):
+        if scope is not None and self.delivery is not None:
             span.set_attributes(scope.attributes)
 
     def on_end(self, span: ReadableSpan) -> None:

@@ -29,7 +29,7 @@ from opentelemetry.trace import (
 )
 
 from margin import semconv
-from margin.sdk import _otel, runtime
+from margin.sdk import runtime
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._lightspan import LightSpan
 
@@ -70,33 +70,7 @@ def _parent_context(token: str | None) -> otel_context.Context | None:
     return trace_api.set_span_in_context(NonRecordingSpan(remote))
 
 
-# Scopes without metadata or token (the common case, often one per call of a decorated
-# function) are shared, so what is derived from a scope (span attributes) is built once.
-_scopes: dict[tuple[str, str | None, bool], TraceScope] = {}
-
-
-def _scope_for(
-    customer: str,
-    agent: str | None,
-    token: str | None,
-    metadata: Mapping[str, Any] | None,
-    store_prompt: bool,
-) -> TraceScope:
-    if metadata or token is not None:
-        return TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
-    key = (customer, agent, store_prompt)
-    try:
-        scope = _scopes.get(key)
-    except TypeError:  # an unhashable customer or agent: recorded as given, not shared
-        return TraceScope(customer, agent, {}, store_prompt)
-    if scope is None:
-        if len(_scopes) >= 4096:
-            _scopes.clear()
-        scope = _scopes[key] = TraceScope(customer, agent, {}, store_prompt)
-    return scope
-
-
-_Entry = tuple[Token[TraceScope | None], trace_api.Span | None, object | None]
+_Entry = tuple[Token[TraceScope | None], trace_api.Span | None, Token[Context] | None]
 
 
 class Trace:
@@ -113,7 +87,7 @@ class Trace:
         store_prompt: bool,
     ) -> None:
         self._args = (customer, agent, token, metadata, store_prompt)
-        self._scope = _scope_for(customer, agent, token, metadata, store_prompt)
+        self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
         #: The innermost open ``with`` of this object, and the ones it is nested in (rare:
         #: only when one Trace object is entered again before it exits).
         self._open: _Entry | None = None
@@ -123,11 +97,11 @@ class Trace:
         scope = self._scope
         scope_token = scope_var.set(scope)
         span: trace_api.Span | None = None
-        ctx_token: object | None = None
+        ctx_token: Token[Context] | None = None
         try:
             active = runtime.active()
             if active is not None:
-                context = _otel.current_context()
+                context = otel_context.get_current()
                 token = scope.token
                 # A token names a trace of another process (None if invalid: a new trace);
                 # else the current span, if any, is the parent.
@@ -144,7 +118,7 @@ class Trace:
                     )
                 else:
                     span = active.tracer.start_span(semconv.TRACE_SPAN, context=parent)
-                ctx_token = _otel.attach(Context({**context, _otel.SPAN_KEY: span}))
+                ctx_token = otel_context.attach(trace_api.set_span_in_context(span, context))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
         if self._open is not None:
@@ -171,7 +145,7 @@ class Trace:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.end()
             if ctx_token is not None:
-                _otel.reset(ctx_token)
+                otel_context.detach(ctx_token)
         except Exception:
             _warn_once("error-exit", "margin: could not end a trace")
         finally:

@@ -26,9 +26,6 @@ _PROVIDER_IDS: dict[str, str] = {
     "x_ai": "x-ai",
     "together_ai": "together",
 }
-# Names seen so far (a bounded memo: a sender inventing names gets no more entries).
-_seen: dict[str, str] = {}
-_SEEN_MAX = 4096
 
 
 def canonical_provider(name: str | None) -> str | None:
@@ -36,10 +33,5 @@ def canonical_provider(name: str | None) -> str | None:
     an unknown name is returned lower-cased."""
     if not name:
         return None
-    found = _seen.get(name)
-    if found is None:
-        key = name.strip().lower()
-        found = _PROVIDER_IDS.get(key, key)
-        if len(_seen) < _SEEN_MAX:
-            _seen[name] = found
-    return found
+    key = name.strip().lower()
+    return _PROVIDER_IDS.get(key, key)

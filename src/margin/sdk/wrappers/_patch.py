@@ -7,13 +7,16 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import Token
 from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-from margin.sdk import _otel, runtime
+from margin.sdk import runtime
 from margin.sdk._context import scope_var
 from margin.sdk.wrappers._guard import guard, report
 from margin.sdk.wrappers._recorder import SpanRecorder, read_later
@@ -160,7 +163,9 @@ class CallSpec:
         return result
 
 
-_Started = tuple[SpanRecorder | None, Span, str | None, dict[str, Any], Any, bool, object | None]
+_Started = tuple[
+    SpanRecorder | None, Span, str | None, dict[str, Any], Any, bool, Token[Context] | None
+]
 
 
 def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Started | None:
@@ -176,7 +181,7 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
             return None  # nothing outside a margin.trace is exported: record nothing
         stream = spec.is_stream(kwargs)
         model = spec.model(args, kwargs)
-        context = _otel.current_context()
+        context = otel_context.get_current()
         rec: SpanRecorder | None
         span: Span
         if direct is not None and scope is not None:
@@ -201,7 +206,7 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
     # Our span is the current one during the call: the provider's own spans (anthropic's
     # native span, say) become its children.
     try:
-        token = _otel.attach(Context({**context, _otel.SPAN_KEY: span}))
+        token = otel_context.attach(trace.set_span_in_context(span, context))
     except Exception:
         report("context attach")
         token = None
@@ -222,7 +227,8 @@ def _complete(spec: CallSpec, rec: SpanRecorder, result: Any, state: Any, stream
         return result
     try:
         # Spans Margin exports itself are read on the delivery thread (see
-        # ``end_reading_later``): the caller gets its result without waiting for that.
+        # ``end_reading_later``): the caller gets its result without waiting for that
+        # (bench/sdk_overhead.py --mode warm: an 11 µs median call, 22 µs reading it here).
         if rec.end_reading_later(spec.finish, result, state):
             return result
     except Exception:
@@ -253,10 +259,7 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             raise
         finally:
             if token is not None:
-                try:
-                    _otel.reset(token)
-                except Exception:
-                    report("context detach")
+                otel_context.detach(token)
         if rec is None:  # nothing recorded yet: the result is read on the delivery thread
             try:
                 end = span.end_deferred  # type: ignore[attr-defined]
@@ -285,10 +288,7 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             raise
         finally:
             if token is not None:
-                try:
-                    _otel.reset(token)
-                except Exception:
-                    report("context detach")
+                otel_context.detach(token)
         if rec is None:  # nothing recorded yet: the result is read on the delivery thread
             try:
                 end = span.end_deferred  # type: ignore[attr-defined]

@@ -13,9 +13,8 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from margin import semconv
-from margin.sdk import _otel
 from margin.sdk._context import current_scope
-from margin.sdk._lightspan import LightSpan, clean_attributes, is_clean
+from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.wrappers._guard import report
 from margin.usage import Usage, usage_attributes
 
@@ -177,12 +176,7 @@ def read_later(
 
 
 def _write(span: Span, attributes: dict[str, Any]) -> None:
-    # Values already in the form OpenTelemetry stores (plain scalars, tuples of str) are
-    # merged in one step; anything else goes through the span's own validation.
-    if not all(is_clean(value) for value in attributes.values()):
-        span.set_attributes(attributes)
-    elif type(span) is LightSpan:
-        if span.end_time is None:
-            span.attributes.update(attributes)
-    elif not _otel.merge_attributes(span, attributes):
+    if type(span) is LightSpan and span.end_time is None:
+        span.attributes.update(clean_attributes(attributes))
+    else:
         span.set_attributes(attributes)

@@ -29,46 +29,20 @@ __all__ = ["TRACER_NAME", "direct_span", "start_span"]
 TRACER_NAME = "margin"
 
 
-# ``trace.get_tracer`` builds two scope objects and takes a lock on every call; the tracer is
-# cached per global provider, so a provider set (or swapped) later is still picked up.
-_tracer_cache: tuple[object, trace.Tracer] | None = None
-
-
-def _tracer() -> trace.Tracer:
-    global _tracer_cache
-    provider = trace.get_tracer_provider()
-    cached = _tracer_cache
-    if cached is not None and cached[0] is provider:
-        return cached[1]
-    tracer = provider.get_tracer(TRACER_NAME)
-    _tracer_cache = (provider, tracer)
-    return tracer
-
-
-# Name and static attributes of wrapper spans, by (operation, provider, model, stream).
-_static: dict[tuple[str, str, str | None, bool], tuple[str, dict[str, Any]]] = {}
-
-
 def _static_part(
     operation: str, provider: str, model: str | None, stream: bool
 ) -> tuple[str, dict[str, Any]]:
-    key = (operation, provider, model, stream)
-    found = _static.get(key)
-    if found is None:
-        attrs: dict[str, Any] = {
-            semconv.OPERATION: operation,
-            semconv.PROVIDER: provider,
-            semconv.INSTRUMENTATION: "margin",
-        }
-        if model:
-            attrs[semconv.REQUEST_MODEL] = model
-        if stream:
-            attrs[semconv.REQUEST_STREAM] = True
-        found = (f"{operation} {model}" if model else operation, clean_attributes(attrs))
-        if len(_static) >= 1024:
-            _static.clear()
-        _static[key] = found
-    return found
+    """The name and the attributes of a wrapper span that do not depend on the call."""
+    attrs: dict[str, Any] = {
+        semconv.OPERATION: operation,
+        semconv.PROVIDER: provider,
+        semconv.INSTRUMENTATION: "margin",
+    }
+    if model:
+        attrs[semconv.REQUEST_MODEL] = model
+    if stream:
+        attrs[semconv.REQUEST_STREAM] = True
+    return (f"{operation} {model}" if model else operation), attrs
 
 
 def start_span(
@@ -88,12 +62,13 @@ def start_span(
             return SpanRecorder(trace.INVALID_SPAN, model, recording=False, content=False)
         span = direct_span(current, scope, operation, provider, model, stream, None, attributes)
         return SpanRecorder(span, model, True, scope.store_prompt)
-    name, static = _static_part(operation, provider, str(model) if model else None, stream)
-    given = {k: v for k, v in attributes.items() if v is not None} if attributes else None
-    attrs = {**static, **given} if given else dict(static)
+    name, attrs = _static_part(operation, provider, str(model) if model else None, stream)
+    if attributes:
+        attrs.update({k: v for k, v in attributes.items() if v is not None})
     if current is not None:
         return SpanRecorder(current.start_span(name, attrs, kind=SpanKind.CLIENT), model)
-    return SpanRecorder(_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
+    tracer = trace.get_tracer(TRACER_NAME)
+    return SpanRecorder(tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
 
 
 def direct_span(
@@ -109,28 +84,10 @@ def direct_span(
     """``start_span``'s span when Margin records directly inside ``scope``: a ``LightSpan``,
     child of the span in ``context`` (None: the current one)."""
     label = model if type(model) is str else (str(model) if model else None)
+    name, own = _static_part(operation, provider, label, stream)
     if attributes:
-        name, static = _static_part(operation, provider, label, stream)
-        extra = clean_attributes({k: v for k, v in attributes.items() if v is not None})
-        own = {**static, **extra, **scope.attributes}
-    else:
-        name, shared = _scope_part(scope, operation, provider, label, stream)
-        own = dict(shared)
+        own.update(clean_attributes({k: v for k, v in attributes.items() if v is not None}))
+    own.update(scope.attributes)
     return LightSpan(
         name, own, SpanKind.CLIENT, context, current.resource, current.scope, current.sink
     )
-
-
-def _scope_part(
-    scope: TraceScope, operation: str, provider: str, model: str | None, stream: bool
-) -> tuple[str, dict[str, Any]]:
-    """The name and attributes (static ones and the scope's) of a wrapper span in ``scope``,
-    built once per scope object: do not mutate them."""
-    key = (operation, provider, model, stream)
-    found = scope.spans.get(key)
-    if found is None:
-        name, static = _static_part(operation, provider, model, stream)
-        found = (name, {**static, **scope.attributes})
-        if len(scope.spans) < 256:
-            scope.spans[key] = found
-    return found
