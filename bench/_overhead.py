@@ -1,15 +1,15 @@
 """Cost per call as a user pays it, for the SDK benchmarks.
 
 Blocks of calls without the SDK and with it alternate. Before each block without it, what
-the SDK still has queued is delivered (``settle``): those blocks are the clean baseline, and
+the SDK still has queued is delivered (``flush``): those blocks are the clean baseline, and
 the process CPU time that delivery took (all threads: encoding and sending run in a
 background thread that shares the caller's process) is added to the block with the SDK
 before it. So the overhead per call is
 
-    wall: (block with SDK + its settling CPU − block without) / calls per block
-    CPU:  (process CPU of the block with SDK + its settling CPU − of the block without) / …
+    wall: (block with SDK + its flushing CPU − block without) / calls per block
+    CPU:  (process CPU of the block with SDK + its flushing CPU − of the block without) / …
 
-averaged over the blocks. The settling CPU counts in wall time too: in a busy process the
+averaged over the blocks. The flushing CPU counts in wall time too: in a busy process the
 delivery thread's CPU is time the caller's thread cannot run."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Overhead:
 def interleaved_blocks(
     raw: Callable[[], Any],
     traced: Callable[[], Any],
-    settle: Callable[[], Any],
+    flush: Callable[[], Any],
     *,
     blocks: int = 20,
     size: int = 300,
@@ -56,7 +56,7 @@ def interleaved_blocks(
     base: list[float] = []
     walls: list[float] = []
     cpus: list[float] = []
-    settle()
+    flush()
     for _ in range(blocks):
         w0, c0 = wall(), cpu()
         for _ in range(size):
@@ -65,12 +65,12 @@ def interleaved_blocks(
         for _ in range(size):
             traced()
         w2, c2 = wall(), cpu()
-        settle()
+        flush()
         c3 = cpu()
-        settling = c3 - c2
+        flushing = c3 - c2
         base.append((w1 - w0) / size * 1e6)
-        walls.append(((w2 - w1) + settling - (w1 - w0)) / size * 1e6)
-        cpus.append(((c2 - c1) + settling - (c1 - c0)) / size * 1e6)
+        walls.append(((w2 - w1) + flushing - (w1 - w0)) / size * 1e6)
+        cpus.append(((c2 - c1) + flushing - (c1 - c0)) / size * 1e6)
     return Overhead(
         statistics.fmean(base), statistics.fmean(walls), statistics.fmean(cpus), walls, cpus
     )

@@ -1,4 +1,4 @@
-"""Sending one request body until it is settled, for the delivery worker.
+"""Sending one request body until it is done with, for the delivery worker.
 
 A body is retried a bounded number of times. When the server stays unavailable (no
 connection, 408, 429, 502–504), the body waits in the spool and the server is probed again
@@ -33,12 +33,12 @@ _FAILED_MAX = 4096
 
 
 class Result(Enum):
-    """What became of a body: settled (delivered, refused, or its failing items
+    """What became of a body: done (delivered, refused, or its failing items
     dead-lettered and the rest delivered or spooled); the server is down (stop, wait: it is
     marked down); kept (the server failed on it, and nothing tells yet whether it takes
     other writes: try others, and this one again later)."""
 
-    SETTLED = "settled"
+    DONE = "done"
     DOWN = "down"
     KEPT = "kept"
 
@@ -92,13 +92,13 @@ class Sender:
         depth: int = 0,
     ) -> Result:
         """Deliver one body of ``n`` items (see ``Result``). Nothing of a body that is not
-        settled was delivered: the caller keeps it."""
+        done was delivered: the caller keeps it."""
         if origin is None:
             origin = self._accepted
         outcome = self._attempt(kind, payload, attempts)
         if outcome.kind in ("ok", "reject"):
             self._record(outcome, n, replayed=replayed)
-            return Result.SETTLED
+            return Result.DONE
         if outcome.kind == "unavailable":
             self.mark_down(outcome.retry_after)
             return Result.DOWN
@@ -110,7 +110,7 @@ class Sender:
             halves = split_payload(kind, payload)
             if halves is None:
                 self._dead_letter(kind, n, payload, outcome.detail)
-                return Result.SETTLED
+                return Result.DONE
         elif seen is None and depth < _BLIND_DEPTH:
             # Nothing tells yet: a few halvings show whether parts of it go through.
             halves = split_payload(kind, payload)
@@ -129,9 +129,9 @@ class Sender:
             sent = self.send(
                 kind, part_n, part, 1, replayed=replayed, origin=origin, depth=depth + 1
             )
-            if sent is not Result.SETTLED:
+            if sent is not Result.DONE:
                 self.persist(kind, part_n, part)
-        return Result.SETTLED
+        return Result.DONE
 
     def mark_down(self, retry_after: float | None) -> None:
         """The server is unavailable: spool, and try again after a backoff."""

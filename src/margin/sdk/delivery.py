@@ -229,7 +229,7 @@ class Delivery:
 
     def _deliver(self, kind: str, n: int, payload: bytes) -> None:
         sent = self._sender.send(kind, n, payload, self.config.max_attempts, replayed=False)
-        if sent is not Result.SETTLED:
+        if sent is not Result.DONE:
             self._persist(kind, n, payload)
         if sent is Result.KEPT:  # new batches wait in the spool until the next replay
             self._sender.mark_down(None)
@@ -257,17 +257,17 @@ class Delivery:
             self._sender.up()
 
     def _replay_one(self, spooled: SpoolFile) -> Result:
-        """Send one spooled batch (see ``Sender.send``): it stays spooled unless settled."""
+        """Send one spooled batch (see ``Sender.send``): it stays spooled unless done."""
         claimed = self.spool.claim(spooled)
         if claimed is None:
-            return Result.SETTLED  # another process sharing the directory is replaying it
+            return Result.DONE  # another process sharing the directory is replaying it
         try:
             payload = claimed.read()
         except OSError:
             self.spool.release(claimed)
-            return Result.SETTLED
+            return Result.DONE
         result = self._sender.send(claimed.kind, claimed.count, payload, 1, replayed=True)
-        if result is Result.SETTLED:
+        if result is Result.DONE:
             self.spool.remove(claimed)
         else:
             self.spool.release(claimed)
