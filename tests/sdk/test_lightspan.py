@@ -284,9 +284,9 @@ def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_cho
     ended: list[LightSpan] = []
     original = LightSpan.end_deferred
 
-    def spy(span: LightSpan, settle: Callable[[], None]) -> None:
+    def spy(span: LightSpan, reader: Callable[[], None]) -> None:
         ended.append(span)
-        original(span, settle)
+        original(span, reader)
 
     monkeypatch.setattr(LightSpan, "end_deferred", spy)
     readers: set[str] = set()
