@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,23 @@ import pytest
 from google.genai import types as genai_types
 from mistralai.client import models as mistral_models
 
+from margin.semconv import USAGE_ATTRIBUTES
 from margin.usage import (
     USAGE_KEYS,
     SpanModel,
     SpanReader,
     Usage,
+    anthropic_usage,
+    bedrock_usage,
     canonical_provider,
-    from_paid,
-    from_paygent,
     from_provider,
     from_span_attributes,
+    gemini_usage,
+    langchain_usage,
+    mistral_usage,
     normalize_usage,
-    span_model,
-    span_usage,
+    openai_usage,
+    usage_attributes,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "usage"
@@ -36,6 +41,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "usage"
 def _load(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return data
+
+
+def span_model(attributes: dict[str, Any]) -> SpanModel:
+    return SpanReader(attributes).model(attributes)
 
 
 # --- the wire shape ------------------------------------------------------------------------
@@ -297,11 +306,12 @@ _ODD_SPANS: list[tuple[dict[str, Any], dict[str, int]]] = [
 @pytest.mark.parametrize(
     ("attrs", "expected"), [*((a, EXPECTED) for a in SPANS.values()), *_ODD_SPANS]
 )
-def test_span_usage_equals_the_usage_path_in_value_and_key_order(
+def test_span_reader_equals_the_usage_path_in_value_and_key_order(
     attrs: dict[str, Any], expected: dict[str, int]
 ) -> None:
-    for _ in range(2):  # a shape's first span makes its plan, the second one uses it
-        fast = span_usage(attrs)
+    reader = SpanReader(attrs)
+    for _ in range(2):  # a reader serves every span of its layout
+        fast = reader.usage(attrs)
         slow = from_span_attributes(attrs).to_dict()
         assert fast == slow == expected
         assert list(fast) == list(slow) == [k for k in USAGE_KEYS if k in expected]
@@ -338,12 +348,10 @@ def test_span_model_prefers_response_model_and_maps_providers() -> None:
     assert span_model(attrs) == SpanModel(
         "aws", "anthropic.claude-3-5-sonnet-20240620-v1:0", "chat", "msg_1"
     )
-    assert span_model({"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}) == SpanModel(
-        "openai", "gpt-4o", None, None
-    )
-    assert span_model({"llm.provider": "openai", "llm.model_name": "gpt-4o-2024-08-06"}).model == (
-        "gpt-4o-2024-08-06"
-    )
+    old = {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}
+    assert span_model(old) == SpanModel("openai", "gpt-4o", None, None)
+    openinference = {"llm.provider": "openai", "llm.model_name": "gpt-4o-2024-08-06"}
+    assert span_model(openinference).model == "gpt-4o-2024-08-06"
 
 
 @pytest.mark.parametrize(
@@ -362,57 +370,19 @@ def test_canonical_provider(name: str | None, expected: str | None) -> None:
     assert canonical_provider(name) == expected
 
 
-# --- Paid and Paygent shapes ------------------------------------------------------------------
-
-
-def test_paid_cost_data_attributes() -> None:
-    cost_data = {
-        "vendor": "openai",
-        "attributes": {
-            "gen_ai.response.model": "gpt-4o",
-            "gen_ai.usage.input_tokens": 1200,
-            "gen_ai.usage.output_tokens": 300,
-            "gen_ai.usage.cached_input_tokens": 1000,
-            "gen_ai.usage.cache_creation_input_tokens": 150,
-        },
+def test_paid_cost_data_attributes_are_a_usage_block() -> None:
+    attributes = {
+        "gen_ai.response.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cached_input_tokens": 1000,
+        "gen_ai.usage.cache_creation_input_tokens": 150,
     }
-    expected = {
+    assert normalize_usage(attributes).to_dict() == {
         "input_tokens": 1200,
         "cache_read_tokens": 1000,
         "cache_write_tokens": 150,
         "output_tokens": 300,
-    }
-    assert from_paid(cost_data).to_dict() == expected
-    assert from_paid(cost_data["attributes"]).to_dict() == expected
-
-
-def test_paygent_usage_data_and_raw_usage() -> None:
-    usage_data = {
-        "service_provider": "openai",
-        "model": "gpt-4o",
-        "prompt_tokens": 1000,
-        "completion_tokens": 200,
-        "total_tokens": 1200,
-        "cached_tokens": 400,
-    }
-    assert from_paygent(usage_data).to_dict() == {
-        "input_tokens": 1000,
-        "cache_read_tokens": 400,
-        "output_tokens": 200,
-    }
-    raw = {"provider": "openai", "model": "whisper-1", "plan": "default", "audioDuration": 1.5}
-    assert from_paygent(raw).to_dict() == {"audio_seconds": 90}
-    raw_tokens = {
-        "provider": "anthropic",
-        "model": "claude",
-        "inputTokens": 10,
-        "outputTokens": 5,
-        "cachedTokens": 4,
-    }
-    assert from_paygent(raw_tokens).to_dict() == {
-        "input_tokens": 10,
-        "cache_read_tokens": 4,
-        "output_tokens": 5,
     }
 
 
@@ -431,13 +401,80 @@ def test_a_span_reader_serves_every_span_of_its_layout() -> None:
         "gen_ai.usage.input_tokens": "12",
         "gen_ai.usage.output_tokens": 0,
     }
-    reader = SpanReader.of(first)
-    assert SpanReader.of(second) is reader  # same names in the same order: one reader
-    assert SpanReader.of(dict(reversed(first.items()))) is not reader
+    reader = SpanReader(first)
     assert reader.model(first) == SpanModel("anthropic", "claude-sonnet-4-5", None, None)
     assert reader.usage(first) == {"input_tokens": 100, "output_tokens": 7}
     assert reader.model(second) == SpanModel("openai", "gpt-4o", None, None)
     assert reader.usage(second) == {"input_tokens": 12}
     for attrs in (first, second):
-        assert reader.usage(attrs) == span_usage(attrs) == from_span_attributes(attrs).to_dict()
+        assert reader.usage(attrs) == from_span_attributes(attrs).to_dict()
         assert reader.model(attrs) == span_model(attrs)
+
+
+# --- one normalizer per provider shape, the same from SDK objects and from JSON ----------------
+
+
+def test_each_shape_reads_sdk_objects_and_json_alike() -> None:
+    message = anthropic.types.Message.model_validate(_load("anthropic_message.json"))
+    assert anthropic_usage(message.usage) == anthropic_usage(
+        _load("anthropic_message.json")["usage"]
+    )
+    chat = openai.types.chat.ChatCompletion.model_validate(_load("openai_chat.json"))
+    assert openai_usage(chat.usage) == openai_usage(_load("openai_chat.json")["usage"])
+    gemini = genai_types.GenerateContentResponse.model_validate(_load("gemini_response.json"))
+    assert gemini_usage(gemini.usage_metadata) == from_provider(_load("gemini_response.json"))
+    assert bedrock_usage(_load("bedrock_converse.json")["usage"]).input_tokens == 4000
+
+
+def test_anthropic_thinking_without_cache_fields_needs_the_provider() -> None:
+    block = {
+        "input_tokens": 100,
+        "output_tokens": 900,
+        "output_tokens_details": {"thinking_tokens": 600},
+    }
+    assert normalize_usage(block, "anthropic").to_dict() == {
+        "input_tokens": 100,
+        "output_tokens": 900,
+        "reasoning_tokens": 600,
+    }
+    assert anthropic_usage(block) == normalize_usage(block, "anthropic")
+
+
+def test_durations_round_to_the_nearest_second() -> None:
+    assert openai_usage({"type": "duration", "seconds": 12.5}).audio_seconds == 13
+    assert openai_usage({"type": "duration", "seconds": 12.49}).audio_seconds == 12
+    assert mistral_usage({"prompt_tokens": 4, "prompt_audio_seconds": 7.6}).to_dict() == {
+        "input_tokens": 4,
+        "audio_seconds": 8,
+    }
+    verbose = {"text": "hi", "duration": 41.7, "language": "en"}
+    assert from_provider(verbose).to_dict() == {"audio_seconds": 42}
+
+
+def test_images_without_a_usage_block_count_images() -> None:
+    dalle = {"created": 1, "data": [{"url": "a"}, {"url": "b"}]}
+    assert normalize_usage(dalle).to_dict() == {"images": 2}
+
+
+def test_langchain_usage_metadata_is_already_inclusive() -> None:
+    meta = {
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "input_token_details": {"cache_read": 1000, "cache_creation": 150},
+        "output_token_details": {"reasoning": 200},
+    }
+    assert langchain_usage(meta).to_dict() == EXPECTED
+    assert langchain_usage(meta).plus(langchain_usage(meta)) == Usage(
+        **{k: 2 * v for k, v in EXPECTED.items()}
+    )
+
+
+def test_what_the_sdk_writes_reads_back_as_the_same_usage() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        raw = {key: rng.choice((0, 0, 1, rng.randrange(10**7))) for key in USAGE_KEYS}
+        usage = from_span_attributes(usage_attributes(Usage(**raw)))  # rules applied once
+        attributes = usage_attributes(usage)
+        assert from_span_attributes(attributes) == usage
+        assert normalize_usage(attributes) == usage
+        assert set(attributes) <= set(USAGE_ATTRIBUTES.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 
 from margin._money import format_decimal
 from margin._time import isoformat, now_micros, parse_bound
+
+if TYPE_CHECKING:
+    from margin.pricing import PriceOverride
 
 __all__ = ["EXTRA_APPS", "app"]
 
@@ -65,17 +68,17 @@ def show(
 ) -> None:
     """The catalog price of MODEL and the organization's overrides for it."""
     from margin.pricing import list_overrides
-    from margin.pricing.catalog import catalog_plan
+    from margin.pricing.catalog import catalog_sheet
 
     at_us = _when(at, "--at")
-    plan = catalog_plan(provider, model, at_us, None)
-    if plan.reason:
-        console.print(f"catalog: {plan.reason}")
+    sheet = catalog_sheet(provider, model, at_us, None)
+    if sheet.reason:
+        console.print(f"catalog: {sheet.reason}")
     else:
-        table = Table(title=f"{plan.ref} at {isoformat(at_us)}")
+        table = Table(title=f"{sheet.ref} at {isoformat(at_us)}")
         for column in ("kind", "price", "per", "tiers"):
             table.add_column(column)
-        for term in plan.terms:
+        for term in sheet.terms:
             tiers = ", ".join(f"≥{s}: {format_decimal(p)}" for s, p in term.tiers)
             table.add_row(term.name, format_decimal(term.price), f"{term.per:,}", tiers)
         console.print(table)
@@ -87,9 +90,34 @@ def show(
         )
 
 
+def _preview(override: PriceOverride) -> bool:
+    """Show the catalog models the override will price; whether any."""
+    from margin.pricing import covered_models
+
+    models = covered_models(override.provider, override.model_pattern)
+    target = f"{override.provider}/{override.model_pattern}"
+    if not models:
+        console.print(
+            f"{target} matches no catalog model: it prices only records naming such a model."
+        )
+        return False
+    table = Table("provider", "model", "also named", title=f"{target} will price")
+    for found in models:
+        others = [n for n in found.names if n != found.model]
+        table.add_row(found.provider, found.model, ", ".join(others))
+    console.print(table)
+    return True
+
+
 @app.command("set")
 def set_(
-    model: Annotated[str, typer.Argument(help="Model id or glob pattern.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model id (covers its dated snapshots, as the catalog resolves them) or a "
+            "glob pattern (matches names as text)."
+        ),
+    ],
     price: Annotated[
         list[str],
         typer.Option("--price", help="KIND=AMOUNT per million tokens, e.g. input=0.10 (repeat)."),
@@ -103,11 +131,15 @@ def set_(
         str | None, typer.Option("--to", help="Date or time (open-ended if absent).")
     ] = None,
     note: str | None = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Save without asking to confirm the models.")
+    ] = False,
     org: Org = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Set a tenant price override."""
-    from margin.pricing import OverrideError, create_override
+    """Set a tenant price override. The catalog models it will price are listed first, and
+    it is saved once you confirm them (or with --yes)."""
+    from margin.pricing import OverrideError, check_override, store_override
 
     prices: dict[str, str] = {}
     for entry in price:
@@ -118,8 +150,7 @@ def set_(
         prices[kind.strip()] = amount.strip()
     db, org_id = _open(data_dir, org)
     try:
-        override = create_override(
-            db,
+        override = check_override(
             org_id,
             provider=provider,
             model=model,
@@ -132,6 +163,10 @@ def set_(
     except OverrideError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
+    if _preview(override) and not yes and not typer.confirm("Save this override?"):
+        err.print("not saved")
+        raise typer.Exit(1)
+    store_override(db, override)
     console.print(f"override {override.id} set for {override.provider}/{override.model_pattern}")
 
 
@@ -139,7 +174,9 @@ def set_(
 def quote(
     model: str,
     usage: Annotated[str, typer.Option(help="Usage JSON, e.g. '{\"input_tokens\": 1000}'.")],
-    provider: str | None = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Provider id (default: the catalog's, from the model).")
+    ] = None,
     at: str | None = None,
     batch: Annotated[bool, typer.Option("--batch", help="Batch API prices.")] = False,
     org: Org = None,

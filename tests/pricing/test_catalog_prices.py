@@ -289,6 +289,7 @@ def test_unpriced_with_reason_never_zero(
         amount=None,
         currency="USD",
         priced_by="unpriced",
+        price_ref=None,
         unpriced_reason=reason,
         usage=result.usage,
     )

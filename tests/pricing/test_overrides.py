@@ -12,6 +12,7 @@ from margin._time import to_micros
 from margin.pricing import (
     OverrideError,
     Pricer,
+    covered_models,
     create_override,
     delete_override,
     get_override,
@@ -196,3 +197,79 @@ def test_effective_window_inside_a_day(db: Database, org: str) -> None:
     assert pricer.price(org, "openai", "gpt-4o", usage, end - 1).amount == Decimal(1)
     assert pricer.price(org, "openai", "gpt-4o", usage, end).amount == Decimal("2.5")
     assert pricer.price(org, "openai", "gpt-4o", usage, end - DAY).amount == Decimal("2.5")
+
+
+# --- overrides name models as the catalog does -----------------------------------------------
+
+
+def test_a_model_override_covers_its_snapshots_but_not_other_models(db: Database, org: str) -> None:
+    override = create_override(
+        db, org, provider="openai", model="gpt-4o", prices={"input": "1"}, effective_from=T0
+    )
+    pricer = Pricer(db)
+    usage = {"input_tokens": 1_000_000}
+    for snapshot in ("gpt-4o", "gpt-4o-2024-08-06", "GPT-4o-2024-11-20", "openai/gpt-4o"):
+        result = pricer.price(org, "openai", snapshot, usage, NOON)
+        assert (result.amount, result.price_ref) == (Decimal(1), override.id), snapshot
+    # Other catalog models: their own catalog price (gpt-4o-mini $0.15/M; the May 2024
+    # snapshot is a model of its own in the catalog, at $5/M).
+    assert pricer.price(org, "openai", "gpt-4o-mini", usage, NOON).amount == Decimal("0.15")
+    assert pricer.price(org, "openai", "gpt-4o-2024-05-13", usage, NOON).amount == Decimal(5)
+    assert list_overrides(db, org, model="gpt-4o-2024-08-06") == [override]
+    assert list_overrides(db, org, model="gpt-4o-mini") == []
+
+
+def test_the_record_own_model_name_beats_another_name_of_it(db: Database, org: str) -> None:
+    family = create_override(
+        db, org, provider="openai", model="gpt-4o", prices={"input": "1"}, effective_from=T0
+    )
+    dated = create_override(
+        db,
+        org,
+        provider="*",
+        model="gpt-4o-2024-08-06",
+        prices={"input": "2"},
+        effective_from=T0,
+    )
+    pricer = Pricer(db)
+    usage = {"input_tokens": 1_000_000}
+    assert pricer.price(org, "openai", "gpt-4o-2024-08-06", usage, NOON).price_ref == dated.id
+    assert pricer.price(org, "openai", "gpt-4o-2024-11-20", usage, NOON).price_ref == family.id
+
+
+def test_a_record_without_provider_is_the_catalog_provider_of_its_model(
+    db: Database, org: str
+) -> None:
+    # gpt-4o-mini: input $0.15/M, output $0.60/M in the catalog.
+    create_override(
+        db,
+        org,
+        provider="openai",
+        model="gpt-4o-mini",
+        prices={"input": "0.10", "output": "0.40"},
+        effective_from=T0,
+    )
+    usage = {"input_tokens": 2_000_000, "output_tokens": 2_500_000}
+    result = Pricer(db).price(org, None, "gpt-4o-mini", usage, NOON)
+    assert (result.priced_by, result.amount) == ("override", Decimal("1.2"))
+    catalog = Pricer(db).price(org, None, "gpt-4o-mini", usage, T0 - 1)
+    assert (catalog.priced_by, catalog.amount) == ("catalog", Decimal("1.8"))
+    # An override for another provider does not apply to it.
+    create_override(
+        db, org, provider="azure", model="gpt-4o", prices={"input": "9"}, effective_from=T0
+    )
+    assert Pricer(db).price(org, None, "gpt-4o", {"input_tokens": 10**6}, NOON).amount == Decimal(
+        "2.5"
+    )
+
+
+def test_covered_models_lists_what_a_pattern_prices() -> None:
+    [model] = covered_models("openai", "gpt-4o")
+    assert (model.provider, model.model) == ("openai", "gpt-4o")
+    assert "gpt-4o-2024-08-06" in model.names
+    globbed = {m.model for m in covered_models("openai", "gpt-4o*")}
+    assert {"gpt-4o", "gpt-4o-mini", "gpt-4o-2024-05-13"} <= globbed
+    anywhere = {(m.provider, m.model) for m in covered_models("*", "gpt-4o")}
+    assert ("openai", "gpt-4o") in anywhere
+    assert len(anywhere) > 1  # gateways and clouds sell it too
+    assert covered_models("openai", "house-*") == []

@@ -67,7 +67,9 @@ def test_catalog_prices_match_pricer_price() -> None:
             assert batch.nanos(provider, model, usage, AT) == expected(
                 pricer, "org", provider, model, usage
             ), (provider, model, usage)
-        whole += pricer._resolve("org", provider, model, AT, None).nanos is not None
+        whole += (
+            pricer._resolve("org", provider, model, AT, None).nanos({"input_tokens": 1}) is not None
+        )
     # Most catalog prices are whole nano-units per token: the integer path is the usual one.
     assert whole > len(models) // 2
 
@@ -118,8 +120,10 @@ def test_overrides_whole_and_fractional_rates_match(db: Database) -> None:
             got = batch.nanos("openai", model, usage, AT)
             assert got == expected(pricer, org, "openai", model, usage)
             assert got.priced_by == "override"
-    assert pricer._resolve(org, "openai", "gpt-4o", AT, None).nanos is not None
-    assert pricer._resolve(org, "openai", "gpt-4o-mini", AT, None).nanos is None
+    assert pricer._resolve(org, "openai", "gpt-4o", AT, None).nanos({"input_tokens": 1}) is not None
+    assert (
+        pricer._resolve(org, "openai", "gpt-4o-mini", AT, None).nanos({"input_tokens": 1}) is None
+    )
     # Another tenant's batch never sees these overrides.
     other = pricer.batch("another-org").nanos("openai", "gpt-4o", {"input_tokens": 10}, AT)
     assert other.priced_by == "catalog"

@@ -38,6 +38,8 @@ class Collector:
 
     status: int | None = None
     fail_next: int = 0
+    #: Answer 500 to every request whose (decompressed) body holds these bytes.
+    poison: bytes | None = None
     retry_after: str | None = None
     gate: threading.Event = field(default_factory=threading.Event)
     spans: list[ReceivedSpan] = field(default_factory=list)
@@ -95,6 +97,10 @@ class Collector:
             if failing is None and self.fail_next > 0:
                 self.fail_next -= 1
                 failing = 503
+            if failing is None and self.poison is not None:
+                raw = gzip.decompress(body) if request.path == "/v1/traces" else body
+                if self.poison in raw:
+                    failing = 500
             if failing is None:
                 if request.path == "/v1/traces":
                     self._record_spans(body)

@@ -25,7 +25,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 import margin
-from margin.sdk._lightspan import LightSpan, start_light_span
+from margin.sdk._lightspan import LightSpan
 from margin.sdk.instrument import instrument_anthropic, instrument_openai
 from margin.sdk.runtime import current_runtime
 from margin.sdk.wrappers import openai as openai_wrapper
@@ -43,7 +43,7 @@ def _flush(collector: Collector) -> list[ReceivedSpan]:
 
 
 def _light(sink: Callable[[LightSpan], None]) -> LightSpan:
-    return start_light_span(
+    return LightSpan(
         "s",
         {},
         SpanKind.INTERNAL,
@@ -284,9 +284,9 @@ def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_cho
     ended: list[LightSpan] = []
     original = LightSpan.end_deferred
 
-    def spy(span: LightSpan, settle: Callable[[], None]) -> None:
+    def spy(span: LightSpan, reader: Callable[[], None]) -> None:
         ended.append(span)
-        original(span, settle)
+        original(span, reader)
 
     monkeypatch.setattr(LightSpan, "end_deferred", spy)
     readers: set[str] = set()

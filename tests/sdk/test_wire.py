@@ -23,9 +23,10 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from margin.sdk._lightspan import LightSpan, start_light_span
+from margin.sdk._lightspan import LightSpan
 from margin.sdk._wire import encode_request
-from margin.sdk.payloads import ATTR_STORE_PROMPT, encode_traces
+from margin.sdk.payloads import encode_traces
+from margin.semconv import STORE_PROMPT as ATTR_STORE_PROMPT
 
 
 def _spans() -> list[ReadableSpan]:
@@ -118,7 +119,7 @@ def test_true_and_one_under_one_key_stay_distinct() -> None:
 
 def _light(attributes: dict[str, object]) -> LightSpan:
     parent = SpanContext(0x1234, 0x9999, False, TraceFlags(1))
-    span = start_light_span(
+    span = LightSpan(
         "chat gpt-4o",
         dict(attributes),
         SpanKind.CLIENT,

@@ -169,3 +169,44 @@ def test_a_cost_keeps_its_price_context_and_repricing_applies_it(api: Api) -> No
     assert reprice(api.db, state.pricer, api.tenant.org_id, 0, 2**62, only_unpriced=False) == []
     again = api.get("/v1/costs", scope="read").json()["data"]
     assert sorted(c["amount"] for c in again) == ["3", "6"]
+
+
+def test_an_override_on_a_model_covers_its_snapshots_and_says_so(api: Api) -> None:
+    preview = api.get(
+        "/v1/prices/coverage", params={"provider": "openai", "model": "gpt-4o"}, scope="read"
+    ).json()["data"]
+    assert [(m["provider"], m["model"]) for m in preview] == [("openai", "gpt-4o")]
+    assert "gpt-4o-2024-08-06" in preview[0]["names"]
+    globbed = api.get(
+        "/v1/prices/coverage", params={"provider": "openai", "model": "gpt-4o*"}, scope="read"
+    ).json()["data"]
+    assert "gpt-4o-mini" in {m["model"] for m in globbed}
+    created = api.post(
+        "/v1/prices", json={"provider": "openai", "model": "gpt-4o", "prices": {"input": "1"}}
+    ).json()
+    assert created["covers"] == preview
+    params = {"provider": "openai", "input_tokens": 1_000_000}
+    dated = api.get(
+        "/v1/prices/quote", params={**params, "model": "gpt-4o-2024-08-06"}, scope="read"
+    ).json()
+    assert (dated["amount"], dated["price_ref"]) == ("1", created["id"])
+    mini = api.get("/v1/prices/quote", params={**params, "model": "gpt-4o-mini"}, scope="read")
+    assert (mini.json()["amount"], mini.json()["priced_by"]) == ("0.15", "catalog")
+    # Without a provider the catalog's provider of the model applies: the override too.
+    bare = api.get(
+        "/v1/prices/quote",
+        params={"model": "gpt-4o-2024-08-06", "input_tokens": 1_000_000},
+        scope="read",
+    ).json()
+    assert bare["price_ref"] == created["id"]
+
+
+def test_the_openapi_document_describes_every_prices_response(api: Api) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    for path, methods in paths.items():
+        if not path.startswith("/v1/prices"):
+            continue
+        for method, operation in methods.items():
+            ok = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+            schema = ok["content"]["application/json"]["schema"]
+            assert "$ref" in schema, (method, path, schema)

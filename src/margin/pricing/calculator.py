@@ -11,21 +11,18 @@ integer sums and Decimal multiplications per record.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
-__all__ = ["Plan", "Term", "Unit", "UnpricedError", "compile_terms"]
+__all__ = ["PriceSheet", "Term", "Unit", "UnpricedError", "compile_terms"]
 
-
-Evaluator = Callable[[Mapping[str, int]], Decimal]
-NanoEvaluator = Callable[[Mapping[str, int]], int]
 #: Nano-units per currency unit: amounts are stored as integer counts of 10⁻⁹.
 _NANOS = 10**9
 
 
 class UnpricedError(ValueError):
-    """The usage cannot be priced by this plan (for example inconsistent nested counts)."""
+    """The usage cannot be priced by this price (for example inconsistent nested counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,118 +85,148 @@ def _rate(price: Decimal, per: int) -> tuple[Decimal, int]:
     return price, per
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
+class _Compiled(NamedTuple):
+    """One term, ready to evaluate: the counts it adds and subtracts, how many per record it
+    bills, its rate per input-size band, and a divisor (1 when the rate is already per unit)."""
+
     name: str
     plus: tuple[str, ...]
     minus: tuple[str, ...]
     per_request: int
-    rates: tuple[Decimal | int, ...]  # one per input-size band (see Plan)
+    rates: tuple[Decimal, ...]
     divisor: int
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A resolved price for (org, provider, model, time, context), ready to evaluate."""
-
-    priced_by: Literal["catalog", "override", "unpriced"]
-    currency: str
-    ref: str | None
-    terms: tuple[Term, ...] = ()
-    reason: str | None = None
-    # 0: valid for the whole UTC day; 1: varies within the day by time of day (per minute);
-    # 2: an override starts/ends inside the day, so resolve per record.
-    volatility: int = 0
-    # Tier thresholds of all terms; band b = how many of them the record's input exceeds.
-    _starts: tuple[int, ...] = field(init=False, default=())
-    _compiled: tuple[_Compiled, ...] = field(init=False, default=())
-    #: ``evaluate(usage) -> Decimal``: the amount for canonical usage counts; raises
-    #: ``UnpricedError`` on inconsistent usage (nested counts above their total).
-    evaluate: Evaluator = field(init=False, repr=False, compare=False, default=None)  # type: ignore[assignment]
-    #: ``nanos(usage) -> int``: the same amount in integer nano-units, when every rate is a
-    #: whole number of nano-units per counted unit (most prices are): integer sums are
-    #: exact and several times cheaper than Decimal ones. None otherwise.
-    nanos: NanoEvaluator | None = field(init=False, repr=False, compare=False, default=None)
-
-    def __post_init__(self) -> None:
-        starts = tuple(sorted({start for t in self.terms for start, _ in t.tiers}))
-        compiled = []
-        for t in self.terms:
-            rates = []
-            for band in range(len(starts) + 1):
-                price = t.price
-                for start, tier_price in t.tiers:
-                    if band and start <= starts[band - 1]:
-                        price = tier_price
-                rates.append(_rate(price, t.per))
-            plus = tuple(k for k, c in t.counts for _ in range(c) if c > 0 and k != "*request")
-            minus = tuple(k for k, c in t.counts for _ in range(-c) if c < 0 and k != "*request")
-            per_request = sum(c for k, c in t.counts if k == "*request")
-            divisor = rates[0][1]
-            compiled.append(
-                _Compiled(t.name, plus, minus, per_request, tuple(r for r, _ in rates), divisor)
-            )
-        object.__setattr__(self, "_starts", starts)
-        object.__setattr__(self, "_compiled", tuple(compiled))
-        object.__setattr__(self, "evaluate", _codegen(starts, tuple(compiled)))
-        nano_rates = [_nano_rates(c) for c in compiled]
-        if all(rates is not None for rates in nano_rates):
-            whole = tuple(
-                _Compiled(c.name, c.plus, c.minus, c.per_request, rates, 1)
-                for c, rates in zip(compiled, nano_rates, strict=True)
-                if rates is not None
-            )
-            object.__setattr__(self, "nanos", _codegen(starts, whole, zero=0))
+def _compile(term: Term, starts: tuple[int, ...]) -> _Compiled:
+    rates = []
+    for band in range(len(starts) + 1):
+        price = term.price
+        for start, tier_price in term.tiers:
+            if band and start <= starts[band - 1]:
+                price = tier_price
+        rates.append(_rate(price, term.per))
+    return _Compiled(
+        term.name,
+        tuple(k for k, c in term.counts for _ in range(c) if c > 0 and k != "*request"),
+        tuple(k for k, c in term.counts for _ in range(-c) if c < 0 and k != "*request"),
+        sum(c for k, c in term.counts if k == "*request"),
+        tuple(rate for rate, _ in rates),
+        rates[0][1],
+    )
 
 
-def _nano_rates(compiled: _Compiled) -> tuple[int, ...] | None:
+def _nano_rates(term: _Compiled) -> tuple[int, ...] | None:
     """A term's rates in nano-units per unit, when all are whole numbers."""
     rates = []
-    for rate in compiled.rates:
-        nanos = Decimal(rate) * _NANOS / compiled.divisor
+    for rate in term.rates:
+        nanos = rate * _NANOS / term.divisor
         if nanos != nanos.to_integral_value():
             return None
         rates.append(int(nanos))
     return tuple(rates)
 
 
-def _codegen(
-    starts: tuple[int, ...], compiled: tuple[_Compiled, ...], zero: Decimal | int = Decimal(0)
-) -> Any:
-    """Generate straight-line Python for one plan: each usage count is read once and each term
-    is one integer sum and one multiply (by a Decimal rate, or an integer one in nano-units).
-    A generic loop over terms costs ~3× more, and this runs once per record. Only our own
-    usage key names reach the source text; prices are bound as values."""
-    keys = sorted(
-        {k for c in compiled for k in (*c.plus, *c.minus)} | ({"input_tokens"} if starts else set())
+class PriceSheet:
+    """The price of one (org, provider, model, time, context), resolved and ready to apply
+    to canonical usage counts: from the catalog, an override, or ``unpriced`` with a reason.
+    Immutable once made."""
+
+    __slots__ = (
+        "_compiled",
+        "_nano_rates",
+        "_starts",
+        "currency",
+        "priced_by",
+        "reason",
+        "ref",
+        "terms",
+        "volatility",
     )
-    var = {k: f"v{i}" for i, k in enumerate(keys)}
-    env: dict[str, Any] = {"ZERO": zero, "UnpricedError": UnpricedError}
-    lines = ["def evaluate(usage):", "    get = usage.get"]
-    lines += [f"    {var[k]} = get({k!r}, 0)" for k in keys]
-    if any(c.per_request for c in compiled):
-        lines.append("    requests = get('requests') or 1")
-    band = "[band]" if starts else ""
-    if starts:
-        lines.append(
-            "    band = " + " + ".join(f"({var['input_tokens']} > {int(s)})" for s in starts)
+
+    def __init__(
+        self,
+        priced_by: Literal["catalog", "override", "unpriced"],
+        currency: str,
+        ref: str | None,
+        terms: tuple[Term, ...] = (),
+        reason: str | None = None,
+        volatility: int = 0,
+    ) -> None:
+        self.priced_by = priced_by
+        self.currency = currency
+        self.ref = ref
+        self.terms = terms
+        self.reason = reason
+        #: 0: valid for the whole UTC day; 1: varies within the day by time of day (per
+        #: minute); 2: an override starts/ends inside the day, so resolve per record.
+        self.volatility = volatility
+        # Tier thresholds of all terms; a record's band is how many of them its input exceeds.
+        self._starts = tuple(sorted({start for t in terms for start, _ in t.tiers}))
+        self._compiled = tuple(_compile(t, self._starts) for t in terms)
+        nano_rates = [_nano_rates(c) for c in self._compiled]
+        self._nano_rates: tuple[tuple[int, ...], ...] | None = (
+            None if any(r is None for r in nano_rates) else tuple(r for r in nano_rates if r)
         )
-    lines.append("    total = ZERO")
-    for j, c in enumerate(compiled):
-        parts = [var[k] for k in c.plus] + [f"- {var[k]}" for k in c.minus]
-        if c.per_request:
-            parts.append(f"{int(c.per_request)} * requests")
-        expr = " + ".join(parts).replace("+ -", "-") or "0"
-        env[f"R{j}"] = c.rates if starts else c.rates[0]
-        env[f"M{j}"] = f"invalid usage: nested counts exceed their total for {c.name}"
-        divide = f" / {int(c.divisor)}" if c.divisor != 1 else ""
-        lines += [
-            f"    n = {expr}",
-            "    if n:",
-            "        if n < 0:",
-            f"            raise UnpricedError(M{j})",
-            f"        total += R{j}{band} * n{divide}",
-        ]
-    lines.append("    return total")
-    exec("\n".join(lines), env)
-    return env["evaluate"]
+
+    def with_volatility(self, volatility: int) -> PriceSheet:
+        """The same price, resolved again as often as ``volatility`` says."""
+        return PriceSheet(
+            self.priced_by, self.currency, self.ref, self.terms, self.reason, volatility
+        )
+
+    def _band(self, usage: Mapping[str, int]) -> int:
+        band = 0
+        if self._starts:
+            tokens = usage.get("input_tokens", 0)
+            for start in self._starts:
+                band += tokens > start
+        return band
+
+    def evaluate(self, usage: Mapping[str, int]) -> Decimal:
+        """The amount for canonical usage counts; raises ``UnpricedError`` on inconsistent
+        usage (nested counts above their total)."""
+        get = usage.get
+        band = self._band(usage)
+        total = Decimal(0)
+        for name, plus, minus, per_request, rates, divisor in self._compiled:
+            n = _count(get, plus, minus, per_request, name)
+            if n:
+                total += rates[band] * n / divisor if divisor != 1 else rates[band] * n
+        return total
+
+    def nanos(self, usage: Mapping[str, int]) -> int | None:
+        """``evaluate`` in integer nano-units, when every rate is a whole number of
+        nano-units per counted unit (most prices are): integer sums are exact and cheaper than
+        Decimal ones. None otherwise (use ``evaluate``)."""
+        nano_rates = self._nano_rates
+        if nano_rates is None:
+            return None
+        get = usage.get
+        band = self._band(usage)
+        total = 0
+        for (name, plus, minus, per_request, _, _), rates in zip(
+            self._compiled, nano_rates, strict=True
+        ):
+            n = _count(get, plus, minus, per_request, name)
+            if n:
+                total += rates[band] * n
+        return total
+
+
+def _count(
+    get: Callable[[str, int], int],
+    plus: tuple[str, ...],
+    minus: tuple[str, ...],
+    per_request: int,
+    name: str,
+) -> int:
+    n = 0
+    for key in plus:
+        n += get(key, 0)
+    for key in minus:
+        n -= get(key, 0)
+    if per_request:
+        n += per_request * (get("requests", 0) or 1)
+    if n < 0:
+        raise UnpricedError(f"invalid usage: nested counts exceed their total for {name}")
+    return n

@@ -1,5 +1,5 @@
 """The model price catalog: genai-prices' bundled data (pinned, never fetched at run time),
-resolved to a compiled :class:`Plan` for a provider, model, instant and request context."""
+resolved to a compiled :class:`PriceSheet` for a provider, model, instant and request context."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from genai_prices.data_snapshot import get_snapshot
 from genai_prices.units import _get_registry
 
 from margin._time import from_micros
-from margin.pricing.calculator import Plan, Unit, compile_terms
+from margin.pricing.calculator import PriceSheet, Unit, compile_terms
 from margin.usage import canonical_provider
 
-__all__ = ["CATALOG_VERSION", "catalog_plan", "find_model"]
+__all__ = ["CATALOG_VERSION", "catalog_sheet", "find_model"]
 
 CATALOG_VERSION = f"genai-prices@{version('genai-prices')}"
 
@@ -132,13 +132,13 @@ def _resolve(
     return resolved, f"{suffix}[{','.join(dict.fromkeys(matched))}]"
 
 
-def catalog_plan(
+def catalog_sheet(
     provider: str | None, model: str, at_us: int, context: Mapping[str, str] | None
-) -> Plan:
+) -> PriceSheet:
     """The catalog price of ``model`` at ``at_us`` (µs) for a request ``context``."""
     found = find_model(provider, model)
     if isinstance(found, str):
-        return Plan("unpriced", "USD", None, reason=found)
+        return PriceSheet("unpriced", "USD", None, reason=found)
     prov, info = found
     at = from_micros(at_us)
     # genai-prices ignores variants for a model reached through a fallback provider.
@@ -164,4 +164,4 @@ def catalog_plan(
             entries.append((unit, value, ()))
     ref = f"{CATALOG_VERSION}:{prov.id}/{info.id}{suffix}"
     volatility = 1 if time_of_day_sensitive(info) else 0
-    return Plan("catalog", "USD", ref[:256], compile_terms(entries), volatility=volatility)
+    return PriceSheet("catalog", "USD", ref[:256], compile_terms(entries), volatility=volatility)

@@ -1,19 +1,20 @@
 """Tenant price overrides: negotiated rates that beat the catalog, and their storage service.
 
-An override covers records whose provider equals ``provider`` (``"*"``: any) and whose model
-matches the glob ``model_pattern`` (case-insensitive), at times in
-``[effective_from, effective_to)``. It is a complete price list for those records, billed with
-the same nesting rule as the catalog: a kind it does not price falls under its parent kind
-(cache reads without a ``cache_read`` rate are billed as ``input``, reasoning as ``output``).
-When several match, the most specific wins: an exact model over a glob, a named provider over
-``"*"``, then the latest ``effective_from``, then the newest.
+An override covers records whose provider is ``provider`` (``"*"``: any) and whose model is
+``model_pattern`` as the catalog resolves names (its dated snapshots and aliases too), or
+matches it as a glob (see ``model_names``), at times in ``[effective_from, effective_to)``.
+It is a complete price list for those records, billed with the same nesting rule as the
+catalog: a kind it does not price falls under its parent kind (cache reads without a
+``cache_read`` rate are billed as ``input``, reasoning as ``output``). When several match,
+the most specific wins: the record's own model name over another name of it, a model name
+over a glob, a named provider over ``"*"``, then the latest ``effective_from``, then the
+newest.
 
 Callers that change overrides must call ``Pricer.invalidate(org_id)`` afterwards.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from sqlalchemy import Connection, delete, insert, select
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount
 from margin._time import now_micros
-from margin.pricing.calculator import Plan, Unit, compile_terms
+from margin.pricing.calculator import PriceSheet, Unit, compile_terms
+from margin.pricing.model_names import covers, is_glob
 from margin.store.schema import price_overrides
 from margin.usage import canonical_provider
 
@@ -33,11 +35,13 @@ __all__ = [
     "KINDS",
     "OverrideError",
     "PriceOverride",
+    "check_override",
     "create_override",
     "delete_override",
     "get_override",
     "list_overrides",
     "load_overrides",
+    "store_override",
 ]
 
 
@@ -133,9 +137,7 @@ class PriceOverride:
 
     def covers(self, provider: str | None, model: str) -> bool:
         """Whether this override is for ``model`` from ``provider`` (at some time)."""
-        if self.provider != "*" and self.provider != canonical_provider(provider):
-            return False
-        return fnmatch.fnmatchcase(model.lower(), self.model_pattern.lower())
+        return covers(self.provider, self.model_pattern, provider, model)
 
     def active(self, at_us: int) -> bool:
         """Whether ``at_us`` falls in ``[effective_from, effective_to)``."""
@@ -147,14 +149,16 @@ class PriceOverride:
         """Whether this override prices ``model`` from ``provider`` at ``at_us``."""
         return self.active(at_us) and self.covers(provider, model)
 
-    def specificity(self) -> tuple[bool, bool, int, int, str]:
-        exact = not any(c in self.model_pattern for c in "*?[")
-        return (exact, self.provider != "*", self.effective_from, self.created_at, self.id)
+    def specificity(self, model: str) -> tuple[bool, bool, bool, int, int, str]:
+        """How closely this override names ``model`` (of a record it covers): higher wins."""
+        own = self.model_pattern.lower() == model.lower()
+        named = not is_glob(self.model_pattern)
+        return (own, named, self.provider != "*", self.effective_from, self.created_at, self.id)
 
-    def plan(self) -> Plan:
-        """The compiled price of this override."""
+    def sheet(self) -> PriceSheet:
+        """The price this override sets, ready to apply."""
         entries = [(KINDS[kind], price, ()) for kind, price in self.prices.items()]
-        return Plan("override", self.currency, self.id, compile_terms(entries))
+        return PriceSheet("override", self.currency, self.id, compile_terms(entries))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (amounts as decimal strings)."""
@@ -218,8 +222,7 @@ def _micros(field: str, value: Any) -> int:
     return value
 
 
-def create_override(
-    db: Any,
+def check_override(
     org_id: str,
     *,
     provider: str,
@@ -230,8 +233,9 @@ def create_override(
     effective_to: int | None = None,
     note: str | None = None,
 ) -> PriceOverride:
-    """Validate and store an override; raises ``OverrideError`` (a ``ValueError``) naming the
-    field. ``effective_from`` defaults to now."""
+    """The override these fields describe, validated but not stored; raises
+    ``OverrideError`` (a ``ValueError``) naming the field. ``effective_from`` defaults to
+    now."""
     provider_id = _text("provider", provider, 64)
     provider_id = "*" if provider_id == "*" else (canonical_provider(provider_id) or "")
     pattern = _text("model", model, 256)
@@ -244,7 +248,7 @@ def create_override(
         raise OverrideError("effective_to", "must be after effective_from")
     if note is not None and (not isinstance(note, str) or len(note) > 512):
         raise OverrideError("note", "must be text of at most 512 characters")
-    row = PriceOverride(
+    return PriceOverride(
         new_id("prc"),
         org_id,
         provider_id,
@@ -256,22 +260,32 @@ def create_override(
         note,
         now_micros(),
     )
+
+
+def store_override(db: Any, override: PriceOverride) -> PriceOverride:
+    """Store an override made by ``check_override``."""
     with db.write() as conn:
         conn.execute(
             insert(price_overrides).values(
-                id=row.id,
-                org_id=org_id,
-                provider=row.provider,
-                model_pattern=row.model_pattern,
-                prices={k: format_decimal(v) for k, v in parsed.items()},
-                currency=currency,
-                effective_from=start,
-                effective_to=end,
-                note=note,
-                created_at=row.created_at,
+                id=override.id,
+                org_id=override.org_id,
+                provider=override.provider,
+                model_pattern=override.model_pattern,
+                prices={k: format_decimal(v) for k, v in override.prices.items()},
+                currency=override.currency,
+                effective_from=override.effective_from,
+                effective_to=override.effective_to,
+                note=override.note,
+                created_at=override.created_at,
             )
         )
-    return row
+    return override
+
+
+def create_override(db: Any, org_id: str, **fields: Any) -> PriceOverride:
+    """Validate and store an override (``check_override``'s fields); raises
+    ``OverrideError`` naming the field."""
+    return store_override(db, check_override(org_id, **fields))
 
 
 def load_overrides(conn: Connection, org_id: str) -> list[PriceOverride]:
@@ -291,14 +305,15 @@ def list_overrides(
     model: str | None = None,
     at_us: int | None = None,
 ) -> list[PriceOverride]:
-    """An organization's overrides, optionally only those covering a provider/model/time."""
+    """An organization's overrides, optionally only those that price a provider's model, or
+    are for a provider, at a time."""
     with db.read() as conn:
         rows = load_overrides(conn, org_id)
-    if provider is not None:
+    if model is not None:
+        rows = [r for r in rows if r.covers(provider, model)]
+    elif provider is not None:
         pid = canonical_provider(provider)
         rows = [r for r in rows if r.provider in ("*", pid)]
-    if model is not None:
-        rows = [r for r in rows if fnmatch.fnmatchcase(model.lower(), r.model_pattern.lower())]
     if at_us is not None:
         rows = [r for r in rows if r.active(at_us)]
     return rows

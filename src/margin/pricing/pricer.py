@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from margin._money import MoneyError, to_nanos
 from margin._time import DAY_US
-from margin.pricing.calculator import Plan, UnpricedError
-from margin.pricing.catalog import catalog_plan
+from margin.pricing.calculator import PriceSheet, UnpricedError
+from margin.pricing.catalog import catalog_sheet
 from margin.pricing.overrides import PriceOverride, load_overrides
 from margin.usage import USAGE_KEYS, check_counts, normalize_usage
 
@@ -34,49 +33,25 @@ _MAX_CACHE = 100_000
 _MAX_NANOS = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class PriceResult:
+class PriceResult(NamedTuple):
     """The outcome of pricing one usage record."""
 
     amount: Decimal | None
     currency: str
     priced_by: Literal["catalog", "override", "unpriced"]
-    price_ref: str | None = None
-    unpriced_reason: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-_new = object.__new__
-
-
-def _result(
-    amount: Decimal | None,
-    currency: str,
-    priced_by: str,
-    price_ref: str | None,
-    reason: str | None,
-    usage: dict[str, Any],
-) -> PriceResult:
-    # The frozen dataclass __init__ (six object.__setattr__ calls) is a third of the per-record
-    # budget; filling the instance dict directly builds the same, equal, immutable value.
-    result: PriceResult = _new(PriceResult)
-    result.__dict__.update(
-        amount=amount,
-        currency=currency,
-        priced_by=priced_by,
-        price_ref=price_ref,
-        unpriced_reason=reason,
-        usage=usage,
-    )
-    return result
+    price_ref: str | None
+    unpriced_reason: str | None
+    #: The canonical usage that was priced (its non-zero counts).
+    usage: dict[str, Any]
 
 
 def _unpriced(reason: str, usage: dict[str, Any]) -> PriceResult:
-    return _result(None, "USD", "unpriced", None, reason, usage)
+    return PriceResult(None, "USD", "unpriced", None, reason, usage)
 
 
-def _counts(usage: Mapping[str, Any]) -> dict[str, Any] | PriceResult:
-    """The non-zero canonical counts of a usage block, or ``unpriced`` naming the problem."""
+def _counts(usage: Mapping[str, Any], provider: str | None) -> dict[str, Any] | PriceResult:
+    """The non-zero canonical counts of a usage block (of ``provider``'s shape, when it is a
+    provider's own block), or ``unpriced`` naming the problem."""
     try:
         if usage.keys() <= _KEYS:
             counts = {k: v for k, v in usage.items() if v}
@@ -84,20 +59,20 @@ def _counts(usage: Mapping[str, Any]) -> dict[str, Any] | PriceResult:
                 if value.__class__ is not int or value < 0:
                     counts = check_counts(usage)  # raises, naming the key
         else:
-            counts = normalize_usage(usage).to_dict()
+            counts = normalize_usage(usage, provider).to_dict()
     except ValueError as exc:
         return _unpriced(str(exc), {})
     return counts
 
 
-def _apply(plan: Plan, counts: dict[str, Any]) -> PriceResult:
-    if plan.reason is not None:
-        return _unpriced(plan.reason, counts)
+def _apply(sheet: PriceSheet, counts: dict[str, Any]) -> PriceResult:
+    if sheet.reason is not None:
+        return _unpriced(sheet.reason, counts)
     try:
-        amount = plan.evaluate(counts)
+        amount = sheet.evaluate(counts)
     except UnpricedError as exc:
         return _unpriced(str(exc), counts)
-    return _result(amount, plan.currency, plan.priced_by, plan.ref, None, counts)
+    return PriceResult(amount, sheet.currency, sheet.priced_by, sheet.ref, None, counts)
 
 
 #: How long an organization's overrides are trusted before they are read again.
@@ -109,7 +84,7 @@ class Pricer:
 
     def __init__(self, db: Database | None = None) -> None:
         self.db = db
-        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self._sheets: dict[tuple[Any, ...], PriceSheet] = {}
         self._overrides: dict[str, list[PriceOverride]] = {}
         self._loaded_at: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -125,7 +100,7 @@ class Pricer:
     ) -> PriceResult:
         """Price one record. ``usage`` is an API usage block (canonical keys, or a provider's
         native usage shape); a bad block yields ``unpriced`` with the reason, never an error."""
-        counts = _counts(usage)
+        counts = _counts(usage, provider)
         if isinstance(counts, PriceResult):
             return counts
         if not model:
@@ -133,7 +108,7 @@ class Pricer:
         if not counts:
             return _unpriced("missing usage", counts)
         if time.monotonic() - self._loaded_at.get(org_id, 0.0) >= OVERRIDE_TTL_SECONDS:
-            self.overrides(org_id)  # drops this org's cached plans if its overrides changed
+            self.overrides(org_id)  # drops this org's cached sheets if its overrides changed
         return _apply(self._resolve(org_id, provider, model, at_us, context), counts)
 
     def batch(self, org_id: str) -> PriceBatch:
@@ -149,24 +124,24 @@ class Pricer:
         model: str,
         at_us: int,
         context: Mapping[str, str] | None,
-    ) -> Plan:
+    ) -> PriceSheet:
         ctx = tuple(sorted(context.items())) if context else ()
         key = (org_id, provider, model, at_us // DAY_US, ctx)
-        plan = self._plans.get(key)
-        if plan is None or plan.volatility:
-            plan = self._plan_for(key, org_id, provider, model, at_us, context, plan)
-        return plan
+        sheet = self._sheets.get(key)
+        if sheet is None or sheet.volatility:
+            sheet = self._sheet_for(key, org_id, provider, model, at_us, context, sheet)
+        return sheet
 
     def invalidate(self, org_id: str | None = None) -> None:
         """Forget cached resolutions (after a tenant price override changes)."""
         with self._lock:
             if org_id is None:
-                self._plans.clear()
+                self._sheets.clear()
                 self._overrides.clear()
             else:
                 self._overrides.pop(org_id, None)
-                for key in [k for k in self._plans if k[0] == org_id]:
-                    self._plans.pop(key, None)
+                for key in [k for k in self._sheets if k[0] == org_id]:
+                    self._sheets.pop(key, None)
 
     def overrides(self, org_id: str) -> list[PriceOverride]:
         """The organization's overrides, cached; re-read every few seconds so that a change
@@ -186,7 +161,7 @@ class Pricer:
         self._loaded_at[org_id] = now
         return fresh
 
-    def _plan_for(
+    def _sheet_for(
         self,
         key: tuple[Any, ...],
         org_id: str,
@@ -194,16 +169,16 @@ class Pricer:
         model: str,
         at_us: int,
         context: Mapping[str, str] | None,
-        cached: Plan | None,
-    ) -> Plan:
+        cached: PriceSheet | None,
+    ) -> PriceSheet:
         if cached is not None and cached.volatility == 1:
             # Off-peak catalog pricing: resolve per minute of the day.
             minute_key = (*key[:3], ("minute", at_us // _MINUTE_US), key[4])
-            plan = self._plans.get(minute_key)
-            if plan is None:
-                plan = catalog_plan(provider, model, at_us, context)
-                self._store(minute_key, plan)
-            return plan
+            sheet = self._sheets.get(minute_key)
+            if sheet is None:
+                sheet = catalog_sheet(provider, model, at_us, context)
+                self._store(minute_key, sheet)
+            return sheet
         day_start = at_us - at_us % DAY_US
         day_end = day_start + DAY_US
         relevant = [o for o in self.overrides(org_id) if o.covers(provider, model)]
@@ -216,20 +191,20 @@ class Pricer:
             if edge is not None
         )
         if matching:
-            plan = max(matching, key=PriceOverride.specificity).plan()
+            sheet = max(matching, key=lambda o: o.specificity(model)).sheet()
         else:
-            plan = catalog_plan(provider, model, at_us, context)
+            sheet = catalog_sheet(provider, model, at_us, context)
         if boundary:
-            plan = Plan(plan.priced_by, plan.currency, plan.ref, plan.terms, plan.reason, 2)
+            sheet = sheet.with_volatility(2)
         if cached is None:
-            self._store(key, plan)
-        return plan
+            self._store(key, sheet)
+        return sheet
 
-    def _store(self, key: tuple[Any, ...], plan: Plan) -> None:
+    def _store(self, key: tuple[Any, ...], sheet: PriceSheet) -> None:
         with self._lock:
-            if len(self._plans) >= _MAX_CACHE:
-                self._plans.clear()
-            self._plans[key] = plan
+            if len(self._sheets) >= _MAX_CACHE:
+                self._sheets.clear()
+            self._sheets[key] = sheet
 
 
 class Priced(NamedTuple):
@@ -247,21 +222,21 @@ class Priced(NamedTuple):
 class PriceBatch:
     """Prices the records of one ingest request of one organization, as ``Pricer.price``
     does (without a price context). Its overrides are looked at once, when the batch is made,
-    and each (provider, model, UTC day) resolves its plan once; a plan that varies within the
+    and each (provider, model, UTC day) resolves its sheet once; a sheet that varies within the
     day (off-peak prices, an override starting that day) is resolved per record, as by
     ``Pricer.price``. A batch lives for one request: nothing is shared between tenants."""
 
     def __init__(self, pricer: Pricer, org_id: str) -> None:
         self._pricer = pricer
         self._org_id = org_id
-        self._plans: dict[tuple[str | None, str, int], Plan] = {}
+        self._sheets: dict[tuple[str | None, str, int], PriceSheet] = {}
 
     def nanos(
         self, provider: str | None, model: str | None, usage: Mapping[str, Any], at_us: int
     ) -> Priced:
         """``to_nanos(Pricer.price(…).amount)``, with the same outcome when it is unpriced
         (or its amount cannot be stored: ``unpriced``, reason ``amount: …``)."""
-        counts = _counts(usage)
+        counts = _counts(usage, provider)
         if isinstance(counts, PriceResult):
             return Priced(None, "USD", "unpriced", None, counts.unpriced_reason, {})
         if not model:
@@ -269,23 +244,22 @@ class PriceBatch:
         if not counts:
             return Priced(None, "USD", "unpriced", None, "missing usage", counts)
         key = (provider, model, at_us // DAY_US)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._pricer._resolve(self._org_id, provider, model, at_us, None)
-            if not plan.volatility:
-                self._plans[key] = plan
-        if plan.reason is not None:
-            return Priced(None, "USD", "unpriced", None, plan.reason, counts)
+        sheet = self._sheets.get(key)
+        if sheet is None:
+            sheet = self._pricer._resolve(self._org_id, provider, model, at_us, None)
+            if not sheet.volatility:
+                self._sheets[key] = sheet
+        if sheet.reason is not None:
+            return Priced(None, "USD", "unpriced", None, sheet.reason, counts)
         try:
-            if plan.nanos is not None:
-                nanos = plan.nanos(counts)
-                if -_MAX_NANOS <= nanos <= _MAX_NANOS:
-                    return Priced(nanos, plan.currency, plan.priced_by, plan.ref, None, counts)
-            amount = plan.evaluate(counts)
+            nanos = sheet.nanos(counts)
+            if nanos is not None and -_MAX_NANOS <= nanos <= _MAX_NANOS:
+                return Priced(nanos, sheet.currency, sheet.priced_by, sheet.ref, None, counts)
+            amount = sheet.evaluate(counts)
         except UnpricedError as exc:
             return Priced(None, "USD", "unpriced", None, str(exc), counts)
         try:
             nanos = to_nanos(amount)
         except MoneyError as exc:
-            return Priced(None, plan.currency, "unpriced", None, f"amount: {exc}", counts)
-        return Priced(nanos, plan.currency, plan.priced_by, plan.ref, None, counts)
+            return Priced(None, sheet.currency, "unpriced", None, f"amount: {exc}", counts)
+        return Priced(nanos, sheet.currency, sheet.priced_by, sheet.ref, None, counts)

@@ -7,7 +7,8 @@ the caller's threads pay for under the GIL. Spans repeat most of their attribute
 protobuf itself and its bytes are reused; the envelope around them (ids, times, name,
 status, flags) is written here. Events and links, which Margin's spans rarely carry, are
 serialised by protobuf per span. The output is byte-for-byte what protobuf serialises for
-the request OpenTelemetry's encoder builds; the tests hold it to that."""
+the request OpenTelemetry's encoder builds (the tests hold it to that with the newest
+release allowed; 1.30's encoder also leaves out a scope's schema URL, which this writes)."""
 
 from __future__ import annotations
 
@@ -16,25 +17,18 @@ from collections.abc import Callable, Mapping, Sequence
 from struct import Struct
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.exporter.otlp.proto.common._internal import (
-    _encode_instrumentation_scope,
-    _encode_resource,
-    _encode_value,
-)
-from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
-    _SPAN_KIND_MAP,
-    _encode_events,
-    _encode_links,
-)
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from margin import semconv
+from margin.sdk import _otel
 
 __all__ = ["encode_request"]
 
 _logger = logging.getLogger("margin")
+# Raises ImportError if a release moved them: ``payloads`` then uses the public encoder.
+_encoders = _otel.wire_encoders()
 
 _FIXED64 = Struct("<Q").pack
 _FIXED32 = Struct("<I").pack
@@ -86,9 +80,9 @@ _LONG = 256
 # Values of these differ on every span: caching them would only evict the ones that repeat.
 _UNIQUE = frozenset(
     {
-        "gen_ai.response.id",
-        "margin.signal.idempotency_key",
-        "margin.signal.data",
+        semconv.RESPONSE_ID,
+        semconv.SIGNAL_IDEMPOTENCY_KEY,
+        semconv.SIGNAL_DATA,
         "exception.stacktrace",
     }
 )
@@ -107,7 +101,7 @@ def _serialise(key: str, value: Any) -> bytes:
     elif kind is float:
         any_value = b"\x21" + _DOUBLE(value)
     else:
-        encoded: bytes = KeyValue(key=key, value=_encode_value(value)).SerializeToString()
+        encoded: bytes = KeyValue(key=key, value=_encoders.value(value)).SerializeToString()
         return encoded
     name = key.encode()
     head = b"\x0a" + _varint(len(name)) + name if name else b""
@@ -120,10 +114,7 @@ def _attributes(
     out: list[bytes] = []
     if not attributes:
         return out
-    # The SDK's BoundedAttributes iterates through the Mapping ABC, a lock and a lookup per key.
-    items = (
-        attributes._dict.items() if type(attributes) is BoundedAttributes else attributes.items()
-    )
+    items = _otel.attribute_items(attributes)
     cache, get = _kv_cache, _kv_cache.get
     for key, value in items:
         if private is not None and private(key):
@@ -164,11 +155,7 @@ def _status(status: Any) -> bytes:
 def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> bytes:
     """One ``Span`` message (without its field tag) for an SDK ``ReadableSpan`` or any object
     with the same attributes; attributes whose key is ``private`` are left out."""
-    if isinstance(span, ReadableSpan):
-        # Its properties wrap (attributes) or copy (events, links) on every read.
-        attributes, events, links = span._attributes, span._events, span._links
-    else:
-        attributes, events, links = span.attributes, span.events, span.links
+    attributes, events, links = _otel.readable_parts(span)
     context = span.get_span_context()
     parts = [
         _TRACE_ID,
@@ -186,7 +173,7 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
     name = span.name.encode() if span.name else b""
     if name:
         parts += (_NAME, _varint(len(name)), name)
-    kind = _SPAN_KIND_MAP[span.kind]
+    kind = _encoders.kinds[span.kind]
     if kind:
         parts += (_KIND, _varint(kind))
     if span.start_time:
@@ -197,11 +184,11 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
     if span.dropped_attributes:
         parts += (_DROPPED_ATTRIBUTES, _varint(span.dropped_attributes))
     if events:
-        parts += [_field(_EVENT, e.SerializeToString()) for e in _encode_events(events) or ()]
+        parts += [_field(_EVENT, e.SerializeToString()) for e in _encoders.events(events) or ()]
     if span.dropped_events:
         parts += (_DROPPED_EVENTS, _varint(span.dropped_events))
     if links:
-        parts += [_field(_LINK, link.SerializeToString()) for link in _encode_links(links)]
+        parts += [_field(_LINK, link.SerializeToString()) for link in _encoders.links(links)]
     if span.dropped_links:
         parts += (_DROPPED_LINKS, _varint(span.dropped_links))
     parts.append(_status(span.status))
@@ -210,7 +197,7 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
 
 
 def _scope_bytes(scope: InstrumentationScope | None) -> bytes:
-    return _field(b"\x0a", _encode_instrumentation_scope(scope).SerializeToString())  # type: ignore[arg-type]
+    return _field(b"\x0a", _encoders.scope(scope).SerializeToString())
 
 
 def encode_request(
@@ -244,7 +231,7 @@ def encode_request(
         )
     out = []
     for resource, scopes in groups:
-        body = [_field(b"\x0a", _encode_resource(resource).SerializeToString())]
+        body = [_field(b"\x0a", _encoders.resource(resource).SerializeToString())]
         for scope, encoded_spans in scopes.items():
             scope_body = [_scope_bytes(scope), *encoded_spans]
             if scope is not None and scope.schema_url:

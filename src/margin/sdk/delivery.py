@@ -1,6 +1,9 @@
 """Background delivery: spans and signals leave the caller's thread at once and reach the
 server from one daemon thread, in batches, with retries that resend the same bytes, and an
-on-disk spool instead of loss when the queue overflows or the server is down."""
+on-disk spool instead of loss when the queue overflows or the server is down.
+
+How one batch is sent, retried, and split to set aside what the server keeps failing on,
+is ``_sender``'s job."""
 
 from __future__ import annotations
 
@@ -14,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from margin._version import __version__
-from margin.sdk._http import RETRYABLE_STATUS, backoff_delay, retry_after_seconds
+from margin.sdk._endpoint import Endpoint
+from margin.sdk._sender import Result, Sender
+from margin.sdk.dead_letters import DeadLetters
 from margin.sdk.payloads import encode_signals, encode_traces
 from margin.sdk.spool import Spool, SpoolFile
 
@@ -26,13 +29,6 @@ __all__ = ["Delivery", "DeliveryConfig"]
 
 log = logging.getLogger("margin")
 
-_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
-    "traces": (
-        "/v1/traces",
-        {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
-    ),
-    "signals": ("/v1/signals", {"Content-Type": "application/json"}),
-}
 _ENCODERS: dict[str, Callable[[Sequence[Any]], bytes]] = {
     "traces": encode_traces,
     "signals": encode_signals,
@@ -44,10 +40,9 @@ _COUNTERS = (
     "replayed",
     "dropped",
     "rejected",
+    "dead_lettered",
     "failed_attempts",
 )
-# A server asking for a longer pause than this gets the batch spooled instead of a blocked worker.
-_MAX_INLINE_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,19 +60,13 @@ class DeliveryConfig:
     retry_backoff: float = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    kind: str  # "ok" | "retry" | "reject"
-    rejected: int = 0
-    retry_after: float | None = None
-
-
 class Delivery:
     """The queue, the worker thread and the spool of one configured SDK."""
 
     def __init__(self, config: DeliveryConfig, http: httpx.Client | None = None) -> None:
         self.config = config
         self.spool = Spool(config.spool_dir)
+        self.dead_letters = DeadLetters(config.spool_dir)
         self._headers = {
             "Authorization": f"Bearer {config.api_key}",
             "User-Agent": f"margin-python/{__version__}",
@@ -94,11 +83,17 @@ class Delivery:
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._taken = 0
         self._in_flight = 0
-        self._down = False
-        self._streak = 0
-        self._next_probe = 0.0
         self._wake = threading.Event()
         self._abort = threading.Event()
+        self._sender = Sender(
+            Endpoint(self._http, self.config.base_url, self._headers, self._warn),
+            self.dead_letters,
+            retry_backoff=self.config.retry_backoff,
+            abort=self._abort,
+            count=self._add,
+            persist=self._persist,
+            warn=self._warn,
+        )
         self._closed = False
         self._warned: set[str] = set()
         self._spill_wake = threading.Event()
@@ -164,7 +159,7 @@ class Delivery:
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything queued and spooled; False if that did not finish in time."""
         deadline = time.monotonic() + (30.0 if timeout is None else timeout)
-        self._next_probe = 0.0
+        self._sender.next_probe = 0.0
         self._wake.set()
         with self._cond:
             while not self._idle():
@@ -222,7 +217,7 @@ class Delivery:
                 items = self._take(kind, self.config.max_batch)
                 try:
                     payload = _ENCODERS[kind](items)
-                    if self._down:
+                    if self._sender.down:
                         self._persist(kind, len(items), payload)
                     else:
                         self._deliver(kind, len(items), payload)
@@ -230,28 +225,19 @@ class Delivery:
                     self._warn("encode", "margin: cannot encode a batch", exc_info=True)
                     self._add("dropped", len(items))
                 finally:
-                    self._settle(len(items))
+                    self._finished(len(items))
 
     def _deliver(self, kind: str, n: int, payload: bytes) -> None:
-        for attempt in range(self.config.max_attempts):
-            outcome = self._post(kind, payload)
-            if outcome.kind != "retry":
-                self._record(outcome, n, replayed=False)
-                return
-            self._add("failed_attempts", 1)
-            delay = outcome.retry_after
-            if delay is None:
-                delay = backoff_delay(attempt, self.config.retry_backoff)
-            if attempt + 1 == self.config.max_attempts or delay > _MAX_INLINE_WAIT:
-                break
-            if self._abort.wait(delay):
-                break
-        self._mark_down(None)
-        self._persist(kind, n, payload)
+        sent = self._sender.send(kind, n, payload, self.config.max_attempts, replayed=False)
+        if sent is not Result.DONE:
+            self._persist(kind, n, payload)
+        if sent is Result.KEPT:  # new batches wait in the spool until the next replay
+            self._sender.mark_down(None)
 
     def _replay(self) -> None:
-        if time.monotonic() < self._next_probe:
+        if time.monotonic() < self._sender.next_probe:
             return
+        kept = False
         for spooled in self.spool.files():
             if self._abort.is_set():
                 return
@@ -259,77 +245,35 @@ class Delivery:
             with self._cond:
                 self._in_flight += 1
             try:
-                if not self._replay_one(spooled):
-                    return
+                result = self._replay_one(spooled)
             finally:
-                self._settle(1)
-        self._down = False
-        self._streak = 0
+                self._finished(1)
+            if result is Result.DOWN:
+                return
+            kept = kept or result is Result.KEPT  # a kept batch does not stop the replay
+        if kept:
+            self._sender.mark_down(None)  # try it again after a pause
+        else:
+            self._sender.up()
 
-    def _replay_one(self, spooled: SpoolFile) -> bool:
-        """Send one spooled batch; False when the server is still unavailable."""
+    def _replay_one(self, spooled: SpoolFile) -> Result:
+        """Send one spooled batch (see ``Sender.send``): it stays spooled unless done."""
         claimed = self.spool.claim(spooled)
         if claimed is None:
-            return True  # another process sharing the directory is replaying it
+            return Result.DONE  # another process sharing the directory is replaying it
         try:
             payload = claimed.read()
         except OSError:
             self.spool.release(claimed)
-            return True
-        outcome = self._post(claimed.kind, payload)
-        if outcome.kind == "retry":
+            return Result.DONE
+        result = self._sender.send(claimed.kind, claimed.count, payload, 1, replayed=True)
+        if result is Result.DONE:
+            self.spool.remove(claimed)
+        else:
             self.spool.release(claimed)
-            self._add("failed_attempts", 1)
-            self._mark_down(outcome.retry_after)
-            return False
-        self.spool.remove(claimed)
-        self._record(outcome, claimed.count, replayed=True)
-        return True
-
-    def _post(self, kind: str, payload: bytes) -> _Outcome:
-        path, headers = _ENDPOINTS[kind]
-        try:
-            response = self._http.post(
-                self.config.base_url + path, content=payload, headers={**self._headers, **headers}
-            )
-        except httpx.HTTPError as exc:
-            self._warn(
-                "connection", "margin: cannot reach %s (%s); spooling", self.config.base_url, exc
-            )
-            return _Outcome("retry")
-        status = response.status_code
-        if 200 <= status < 300:
-            return _Outcome("ok", rejected=_partial_rejections(kind, response))
-        if status in RETRYABLE_STATUS:
-            self._warn(f"status-{status}", "margin: server answered %s; will retry", status)
-            return _Outcome(
-                "retry", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
-            )
-        self._warn(
-            f"rejected-{status}",
-            "margin: server rejected a %s batch with %s: %s",
-            kind,
-            status,
-            response.text[:300],
-        )
-        return _Outcome("reject")
+        return result
 
     # -- bookkeeping ---------------------------------------------------------------------------
-
-    def _record(self, outcome: _Outcome, n: int, *, replayed: bool) -> None:
-        if outcome.kind == "reject":
-            self._add("rejected", n)
-            return
-        self._add("exported", n - outcome.rejected)
-        self._add("rejected", outcome.rejected)
-        if replayed:
-            self._add("replayed", n - outcome.rejected)
-
-    def _mark_down(self, retry_after: float | None) -> None:
-        self._down = True
-        self._streak += 1
-        wait = backoff_delay(self._streak - 1, self.config.retry_backoff, cap=30.0)
-        self._next_probe = time.monotonic() + max(wait, retry_after or 0.0)
 
     def _spill(self, kind: str) -> None:
         items = self._take(kind, len(self._queues[kind]))
@@ -341,7 +285,7 @@ class Delivery:
             self._warn("encode", "margin: cannot encode a batch", exc_info=True)
             self._add("dropped", len(items))
         finally:
-            self._settle(len(items))
+            self._finished(len(items))
 
     def _persist(self, kind: str, n: int, payload: bytes) -> SpoolFile | None:
         try:
@@ -363,7 +307,7 @@ class Delivery:
             self._in_flight += len(items)
         return items
 
-    def _settle(self, n: int) -> None:
+    def _finished(self, n: int) -> None:
         with self._cond:
             self._in_flight -= n
             self._cond.notify_all()
@@ -382,18 +326,3 @@ class Delivery:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(message, *args, exc_info=exc_info)
-
-
-def _partial_rejections(kind: str, response: httpx.Response) -> int:
-    if not response.content:
-        return 0
-    try:
-        if kind == "traces":
-            if "protobuf" not in response.headers.get("Content-Type", ""):
-                return 0
-            result = ExportTraceServiceResponse.FromString(response.content)
-            return int(result.partial_success.rejected_spans)
-        body = orjson.loads(response.content)
-        return len(body.get("failed") or ()) if isinstance(body, dict) else 0
-    except Exception:
-        return 0

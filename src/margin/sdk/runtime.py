@@ -8,7 +8,6 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from opentelemetry import trace as trace_api
@@ -20,15 +19,17 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 from margin._version import __version__
+from margin.sdk import _otel
 from margin.sdk._context import scope_var
 from margin.sdk._http import resolve_api_key, resolve_base_url
-from margin.sdk._lightspan import LightSpan, clean_attributes, start_light_span
+from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.delivery import Delivery, DeliveryConfig
-from margin.sdk.processor import MarginSpanProcessor, attributes_for
+from margin.sdk.processor import MarginSpanProcessor
 from margin.sdk.spool import default_spool_dir
 
 __all__ = [
     "Runtime",
+    "active",
     "configure",
     "current_runtime",
     "delivery_stats",
@@ -47,6 +48,7 @@ _EMPTY_STATS = dict.fromkeys(
         "replayed",
         "dropped",
         "rejected",
+        "dead_lettered",
         "failed_attempts",
         "queued",
     ),
@@ -54,45 +56,44 @@ _EMPTY_STATS = dict.fromkeys(
 )
 
 
-@dataclass(frozen=True)
 class Runtime:
     """A configured SDK: where spans are recorded and how they are delivered."""
 
-    tracer: trace_api.Tracer
-    delivery: Delivery
-    provider: TracerProvider
-    scope: InstrumentationScope
-    # Read on every span Margin records directly: looked up once.
-    _resource: Resource = field(init=False, repr=False, compare=False)
-    _sink: Callable[[LightSpan], None] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_resource", self.provider.resource)
-        # Straight to the queue: a span open when ``configure`` or ``shutdown`` closes this
-        # delivery is spooled by it, and a forked child restarts the same object.
-        object.__setattr__(self, "_sink", self.delivery.submit_span)
+    def __init__(
+        self,
+        tracer: trace_api.Tracer,
+        delivery: Delivery,
+        provider: TracerProvider,
+        scope: InstrumentationScope,
+    ) -> None:
+        self.tracer = tracer
+        self.delivery = delivery
+        self.provider = provider
+        self.scope = scope
+        self.resource: Resource = provider.resource
+        #: Where a span Margin records itself goes when it ends: straight to the queue (a span
+        #: open when ``configure`` or ``shutdown`` closes this delivery is spooled by it, and
+        #: a forked child restarts the same object).
+        self.sink: Callable[[LightSpan], None] = delivery.submit_span
+        # ``records_directly``'s answer, and the processors tuple it was decided for.
+        self._decided: tuple[object, bool] = (None, False)
 
     def records_directly(self) -> bool:
         """Whether Margin's own spans skip the OpenTelemetry SDK: true while Margin's processor
         is the provider's only one and the sampler is the default (nobody else would see
         them, and every span is kept); otherwise they go through the provider as usual."""
-        global _decided
-        try:  # plain attribute reads: this runs for every span Margin records
-            processors = self.provider._active_span_processor._span_processors
-        except AttributeError:
-            processors = None
-        # The SDK replaces this tuple when a processor is added: decided once per tuple.
-        seen, direct = _decided
+        processors = _otel.span_processors(self.provider)
+        seen, direct = self._decided
         if processors is seen and processors is not None:
-            return direct
+            return direct  # the SDK makes a new tuple when a processor is added
         direct = (
-            type(processors) is tuple
+            processors is not None
             and len(processors) == 1
             and processors[0] is _processor
             and getattr(self.provider, "sampler", None) in _DEFAULT_SAMPLERS
-            and not getattr(self.provider, "_disabled", False)
+            and not _otel.provider_disabled(self.provider)
         )
-        _decided = (processors, direct)
+        self._decided = (processors, direct)
         return direct
 
     def start_span(
@@ -116,13 +117,19 @@ class Runtime:
         scope = scope_var.get()
         if scope is None:
             return trace_api.INVALID_SPAN
-        merged = attributes_for(scope)
-        merged = {**clean_attributes(attributes), **merged} if attributes else dict(merged)
-        return start_light_span(name, merged, kind, context, self._resource, self.scope, self._sink)
+        merged = {**clean_attributes(attributes), **scope.attributes} if attributes else None
+        return LightSpan(
+            name,
+            merged or dict(scope.attributes),
+            kind,
+            context,
+            self.resource,
+            self.scope,
+            self.sink,
+        )
 
 
 _DEFAULT_SAMPLERS = (DEFAULT_ON, ALWAYS_ON)
-_decided: tuple[object, bool] = (None, False)
 _SCOPE = InstrumentationScope("margin", __version__)
 _lock = threading.RLock()
 _processor = MarginSpanProcessor()
@@ -152,7 +159,8 @@ def configure(
     ``spool_dir`` (default ``MARGIN_SPOOL_DIR`` or ``~/.cache/margin/spool``) holds batches
     the server has not acknowledged yet; ``max_queue`` spans wait in memory before the queue
     spills there; ``max_batch`` spans go per request, at least every ``export_interval``
-    seconds; a failing request is tried ``max_attempts`` times before it is spooled.
+    seconds; a failing request is tried ``max_attempts`` times before it is spooled (or,
+    when the server fails on that batch alone, split to set the failing items aside).
     Calling it again replaces the previous configuration (after flushing it)."""
     global _runtime, _configured, _atexit_registered, _last_delivery
     with _lock:
@@ -219,6 +227,12 @@ def current_runtime() -> Runtime | None:
     return _runtime
 
 
+def active() -> Runtime | None:
+    """The runtime to record with: ``get_runtime()``, configuring from the environment on
+    first use, then the configured runtime (or None) without further work."""
+    return _runtime if _configured else get_runtime()
+
+
 def flush(timeout: float | None = None) -> bool:
     """Deliver everything recorded so far; True when nothing is left queued or spooled."""
     runtime = _runtime
@@ -242,8 +256,10 @@ def shutdown(timeout: float = 5.0) -> None:
 
 def delivery_stats() -> dict[str, int]:
     """Counters of ``enqueued, exported, spooled, replayed, dropped, rejected,
-    failed_attempts`` items, and ``queued`` (in memory now). ``exported`` includes
-    ``replayed`` (delivered from the spool)."""
+    dead_lettered`` items, ``failed_attempts`` (requests), and ``queued`` (items in memory
+    now). ``exported`` includes ``replayed`` (delivered from the spool); ``dead_lettered``
+    items are the ones the server kept failing on, set aside in the spool directory's
+    ``dead-letters.jsonl``."""
     delivery = _last_delivery
     return delivery.stats() if delivery is not None else dict(_EMPTY_STATS)
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from margin.sdk._context import ATTR_SIGNAL, current_scope
+from margin import semconv
+from margin.sdk._context import current_scope
 from margin.sdk._http import new_idempotency_key
 from margin.sdk.runtime import get_runtime
 
@@ -18,11 +19,6 @@ __all__ = ["signal"]
 
 log = logging.getLogger("margin")
 _warned: set[str] = set()
-
-ATTR_EVENT_NAME = f"{ATTR_SIGNAL}.event_name"
-ATTR_COST_TRACING = f"{ATTR_SIGNAL}.cost_tracing"
-ATTR_DATA = f"{ATTR_SIGNAL}.data"
-ATTR_IDEMPOTENCY_KEY = f"{ATTR_SIGNAL}.idempotency_key"
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -54,12 +50,12 @@ def signal(
         encoded = orjson.dumps(dict(data or {}), default=str).decode()
         if current_scope() is not None and customer is None:
             attributes: dict[str, object] = {
-                ATTR_EVENT_NAME: event_name,
-                ATTR_COST_TRACING: cost_tracing,
-                ATTR_DATA: encoded,
-                ATTR_IDEMPOTENCY_KEY: key,
+                semconv.SIGNAL_EVENT_NAME: event_name,
+                semconv.SIGNAL_COST_TRACING: cost_tracing,
+                semconv.SIGNAL_DATA: encoded,
+                semconv.SIGNAL_IDEMPOTENCY_KEY: key,
             }
-            runtime.start_span("margin.signal", attributes).end()
+            runtime.start_span(semconv.SIGNAL_SPAN, attributes).end()
             return key
         if not customer:
             _warn_once("customer", "margin: signal() outside margin.trace needs customer=; dropped")

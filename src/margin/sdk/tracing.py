@@ -27,19 +27,11 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
-from opentelemetry.trace.propagation import _SPAN_KEY
 
-from margin.sdk import runtime as _runtime_state
-from margin.sdk._context import (
-    TraceScope,
-    otel_attach,
-    otel_current,
-    otel_reset,
-    scope_var,
-)
-from margin.sdk._lightspan import start_light_span
-from margin.sdk.processor import attributes_for
-from margin.sdk.runtime import get_runtime
+from margin import semconv
+from margin.sdk import runtime
+from margin.sdk._context import TraceScope, scope_var
+from margin.sdk._lightspan import LightSpan
 
 __all__ = ["Trace", "new_trace_token", "trace"]
 
@@ -78,43 +70,13 @@ def _parent_context(token: str | None) -> otel_context.Context | None:
     return trace_api.set_span_in_context(NonRecordingSpan(remote))
 
 
-# Scopes without metadata or token (the common case, often one per call of a decorated
-# function) are shared, so what is derived from a scope (span attributes) is built once.
-_scopes: dict[tuple[str, str | None, bool], TraceScope] = {}
-
-
-def _scope_for(
-    customer: str,
-    agent: str | None,
-    token: str | None,
-    metadata: Mapping[str, Any] | None,
-    store_prompt: bool,
-) -> TraceScope:
-    if metadata or token is not None:
-        return TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
-    key = (customer, agent, store_prompt)
-    try:
-        scope = _scopes.get(key)
-    except TypeError:  # an unhashable customer or agent: recorded as given, not shared
-        return TraceScope(customer, agent, {}, store_prompt)
-    if scope is None:
-        if len(_scopes) >= 4096:
-            _scopes.clear()
-        scope = _scopes[key] = TraceScope(customer, agent, {}, store_prompt)
-    return scope
-
-
-_Entry = tuple[Token[TraceScope | None], trace_api.Span | None, object | None]
+_Entry = tuple[Token[TraceScope | None], trace_api.Span | None, Token[Context] | None]
 
 
 class Trace:
     """One ``margin.trace(...)`` call; see ``trace``."""
 
     __slots__ = ("_args", "_open", "_outer", "_scope")
-    _args: tuple[str, str | None, str | None, Mapping[str, Any] | None, bool]
-    _scope: TraceScope
-    _open: _Entry | None
-    _outer: list[_Entry] | None
 
     def __init__(
         self,
@@ -124,36 +86,39 @@ class Trace:
         metadata: Mapping[str, Any] | None,
         store_prompt: bool,
     ) -> None:
-        _fill(self, customer, agent, token, metadata, store_prompt)
+        self._args = (customer, agent, token, metadata, store_prompt)
+        self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
+        #: The innermost open ``with`` of this object, and the ones it is nested in (rare:
+        #: only when one Trace object is entered again before it exits).
+        self._open: _Entry | None = None
+        self._outer: list[_Entry] | None = None
 
     def __enter__(self) -> Trace:
         scope = self._scope
         scope_token = scope_var.set(scope)
         span: trace_api.Span | None = None
-        ctx_token: object | None = None
+        ctx_token: Token[Context] | None = None
         try:
-            # ``get_runtime()``, without a call once configured: this is every trace.
-            runtime = _runtime_state._runtime if _runtime_state._configured else get_runtime()
-            if runtime is not None:
-                context = otel_current()
+            active = runtime.active()
+            if active is not None:
+                context = otel_context.get_current()
                 token = scope.token
                 # A token names a trace of another process (None if invalid: a new trace);
                 # else the current span, if any, is the parent.
                 parent = context if token is None else _parent_context(token)
-                if runtime.records_directly():
-                    attributes = scope.__dict__.get("_margin_attributes") or attributes_for(scope)
-                    span = start_light_span(
-                        "margin.trace",
-                        dict(attributes),
+                if active.records_directly():
+                    span = LightSpan(
+                        semconv.TRACE_SPAN,
+                        dict(scope.attributes),
                         SpanKind.INTERNAL,
                         parent,
-                        runtime._resource,
-                        runtime.scope,
-                        runtime._sink,
+                        active.resource,
+                        active.scope,
+                        active.sink,
                     )
                 else:
-                    span = runtime.tracer.start_span("margin.trace", context=parent)
-                ctx_token = otel_attach(Context({**context, _SPAN_KEY: span}))
+                    span = active.tracer.start_span(semconv.TRACE_SPAN, context=parent)
+                ctx_token = otel_context.attach(trace_api.set_span_in_context(span, context))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
         if self._open is not None:
@@ -180,7 +145,7 @@ class Trace:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.end()
             if ctx_token is not None:
-                otel_reset(ctx_token)
+                otel_context.detach(ctx_token)
         except Exception:
             _warn_once("error-exit", "margin: could not end a trace")
         finally:
@@ -205,45 +170,17 @@ class Trace:
 
             @functools.wraps(fn)
             async def run_async(*a: _P.args, **kw: _P.kwargs) -> Any:
-                async with _fill(_new(Trace), *args):
+                async with Trace(*args):
                     return await async_fn(*a, **kw)
 
             return cast(Callable[_P, _T], run_async)
 
         @functools.wraps(fn)
         def run(*a: _P.args, **kw: _P.kwargs) -> _T:
-            with _fill(_new(Trace), *args):
+            with Trace(*args):
                 return fn(*a, **kw)
 
         return run
-
-
-def _fill(
-    obj: Trace,
-    customer: str,
-    agent: str | None,
-    token: str | None,
-    metadata: Mapping[str, Any] | None,
-    store_prompt: bool,
-) -> Trace:
-    """Set up ``obj`` (``Trace.__init__``). ``trace`` calls it on a bare object, which
-    saves the interpreter the separate entry a class's Python ``__init__`` takes."""
-    obj._args = (customer, agent, token, metadata, store_prompt)
-    scope = None
-    if metadata is None and token is None:
-        try:
-            scope = _scopes.get((customer, agent, store_prompt))  # ``_scope_for``'s shared case
-        except TypeError:  # unhashable: ``_scope_for`` makes a scope of its own
-            scope = None
-    obj._scope = scope or _scope_for(customer, agent, token, metadata, store_prompt)
-    # The innermost open ``with`` of this object, and the ones it is nested in (rare: only
-    # when one Trace object is entered again before it exits).
-    obj._open = None
-    obj._outer = None
-    return obj
-
-
-_new = object.__new__
 
 
 def trace(
@@ -262,4 +199,4 @@ def trace(
     one trace id (``token`` from ``new_trace_token()`` makes it that id, across processes).
     Prompts and completions are stripped before export unless ``store_prompt`` is True.
     Without an API key this runs your code unchanged and records nothing."""
-    return _fill(_new(Trace), customer, agent, token, metadata, store_prompt)
+    return Trace(customer, agent, token, metadata, store_prompt)

@@ -12,7 +12,7 @@ from opentelemetry.trace import StatusCode
 from wrapper_helpers import SpanGetter, one_span
 
 from margin.sdk.instrument import instrument_langchain
-from margin.sdk.wrappers.langchain import usage_from_langchain
+from margin.sdk.wrappers.langchain import result_usage
 
 
 def reply(n: int = 1) -> Any:
@@ -85,6 +85,5 @@ def test_llm_output_token_usage_fallback() -> None:
             }
         },
     )
-    usage = usage_from_langchain(result)
-    assert usage is not None
-    assert (usage.input_tokens, usage.output_tokens, usage.cache_read) == (70, 20, 40)
+    usage = result_usage(result)
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (70, 20, 40)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from margin.sdk.wrappers._span import SpanRecorder, guard
+from margin.sdk.wrappers._guard import guard
+from margin.sdk.wrappers._recorder import SpanRecorder
 
 __all__ = ["AsyncStreamProxy", "StreamObserver", "StreamProxy"]
 

@@ -13,37 +13,31 @@ from typing import Any
 
 from opentelemetry import context, trace
 
+from margin._fields import dig, field
+from margin.sdk.wrappers._guard import guard
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int
+from margin.sdk.wrappers._recorder import SpanRecorder
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
+from margin.usage import anthropic_usage
 
-__all__ = ["instrument_anthropic", "usage_from_anthropic"]
+__all__ = ["instrument_anthropic"]
 
 PROVIDER = "anthropic"
-
-
-def usage_from_anthropic(usage: Any) -> Usage | None:
-    """Canonical usage from an Anthropic ``Usage`` (input made inclusive of cache)."""
-    if usage is None:
-        return None
-    raw_input = to_int(dig(usage, "input_tokens"))
-    cache_read = to_int(dig(usage, "cache_read_input_tokens"))
-    cache_write = to_int(dig(usage, "cache_creation_input_tokens"))
-    total_input = None
-    if raw_input is not None:
-        total_input = raw_input + (cache_read or 0) + (cache_write or 0)
-    return Usage(
-        input_tokens=total_input,
-        output_tokens=to_int(dig(usage, "output_tokens")),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        reasoning=to_int(dig(usage, "output_tokens_details", "thinking_tokens")),
-    )
+# The usage fields a stream reports, in ``message_start`` and (cumulative) ``message_delta``.
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "output_tokens_details",
+    "server_tool_use",
+)
 
 
 def _record_message(rec: SpanRecorder, message: Any) -> None:
     rec.response(dig(message, "id"), dig(message, "model"), dig(message, "stop_reason"))
-    rec.usage(usage_from_anthropic(dig(message, "usage")))
+    rec.usage(anthropic_usage(dig(message, "usage")))
     if rec.content:
         parts = [
             {"type": "text", "content": dig(block, "text")}
@@ -76,22 +70,14 @@ class _EventObserver(StreamObserver):
 
     def _merge(self, usage: Any) -> None:
         # Later values replace earlier ones: message_delta counts are cumulative.
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ):
-            value = to_int(dig(usage, name))
+        for name in _USAGE_FIELDS:
+            value = field(usage, name)
             if value is not None:
                 self.usage[name] = value
-        thinking = to_int(dig(usage, "output_tokens_details", "thinking_tokens"))
-        if thinking is not None:
-            self.usage["output_tokens_details"] = {"thinking_tokens": thinking}
 
     def done(self, rec: SpanRecorder) -> None:
         rec.response(dig(self.message, "id"), dig(self.message, "model"), self.stop_reason)
-        rec.usage(usage_from_anthropic(self.usage or None))
+        rec.usage(anthropic_usage(self.usage))
         if self.text:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]

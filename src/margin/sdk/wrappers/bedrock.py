@@ -2,14 +2,15 @@
 
 botocore builds client classes at runtime, so there is no stable class to patch: with no
 client given, Margin hooks ``ClientCreator.create_client`` and instruments every
-``bedrock-runtime`` client created afterwards. Bedrock's ``inputTokens`` excludes cache
-reads and writes; the span's input is the sum.
+``bedrock-runtime`` client created afterwards.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from margin._fields import dig
+from margin.sdk.wrappers._guard import guard
 from margin.sdk.wrappers._patch import (
     CallSpec,
     Instrumentation,
@@ -18,30 +19,14 @@ from margin.sdk.wrappers._patch import (
     patch_methods,
     require,
 )
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, to_int
+from margin.sdk.wrappers._recorder import SpanRecorder
 from margin.sdk.wrappers._stream import StreamObserver, StreamProxy
+from margin.usage import bedrock_usage
 
-__all__ = ["instrument_bedrock", "usage_from_bedrock"]
+__all__ = ["instrument_bedrock"]
 
 PROVIDER = "aws.bedrock"
 SERVICE = "bedrock-runtime"
-
-
-def usage_from_bedrock(usage: Any) -> Usage | None:
-    """Canonical usage from a Converse ``usage`` block (input made inclusive of cache)."""
-    if usage is None:
-        return None
-    raw_input = to_int(dig(usage, "inputTokens"))
-    cache_read = to_int(dig(usage, "cacheReadInputTokens"))
-    cache_write = to_int(dig(usage, "cacheWriteInputTokens"))
-    return Usage(
-        input_tokens=None
-        if raw_input is None
-        else raw_input + (cache_read or 0) + (cache_write or 0),
-        output_tokens=to_int(dig(usage, "outputTokens")),
-        cache_read=cache_read,
-        cache_write=cache_write,
-    )
 
 
 def _request_id(result: Any) -> str | None:
@@ -66,7 +51,7 @@ class _Observer(StreamObserver):
 
     def done(self, rec: SpanRecorder) -> None:
         rec.response(finish=self.stop)
-        rec.usage(usage_from_bedrock(self.usage))
+        rec.usage(bedrock_usage(self.usage))
         if self.text:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]
@@ -93,7 +78,7 @@ class _Converse(CallSpec):
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.set("aws.request_id", _request_id(result))
         rec.response(finish=dig(result, "stopReason"))
-        rec.usage(usage_from_bedrock(dig(result, "usage")))
+        rec.usage(bedrock_usage(dig(result, "usage")))
         if rec.content:
             message = dig(result, "output", "message")
             parts = [

@@ -1,43 +1,22 @@
 """Gemini (``google-genai``): ``models.generate_content`` and ``generate_content_stream``,
 sync and ``client.aio``.
 
-Gemini's ``candidates_token_count`` excludes thinking tokens, so output is candidates plus
-thoughts; ``prompt_token_count`` already includes cached content.
+Streamed chunks carry running usage totals: the last one is recorded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from margin._fields import dig
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int
+from margin.sdk.wrappers._recorder import SpanRecorder
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
+from margin.usage import gemini_usage
 
-__all__ = ["instrument_gemini", "usage_from_gemini"]
+__all__ = ["instrument_gemini"]
 
 PROVIDER = "gcp.gemini"
-
-
-def usage_from_gemini(meta: Any) -> Usage | None:
-    """Canonical usage from a ``GenerateContentResponseUsageMetadata``."""
-    if meta is None:
-        return None
-    prompt = to_int(dig(meta, "prompt_token_count"))
-    tool_prompt = to_int(dig(meta, "tool_use_prompt_token_count"))
-    candidates = to_int(dig(meta, "candidates_token_count"))
-    thoughts = to_int(dig(meta, "thoughts_token_count"))
-    total_in = (
-        None if prompt is None and tool_prompt is None else (prompt or 0) + (tool_prompt or 0)
-    )
-    total_out = (
-        None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-    )
-    return Usage(
-        input_tokens=total_in,
-        output_tokens=total_out,
-        cache_read=to_int(dig(meta, "cached_content_token_count")),
-        reasoning=thoughts,
-    )
 
 
 def _text(response: Any) -> str:
@@ -73,7 +52,7 @@ class _Observer(StreamObserver):
         rec.response(dig(self.last, "response_id"), dig(self.last, "model_version"))
         if self.last is not None:
             rec.response(finish=_finish(self.last))
-        rec.usage(usage_from_gemini(self.meta))
+        rec.usage(gemini_usage(self.meta))
         if self.text:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]
@@ -95,7 +74,7 @@ class _Generate(CallSpec):
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(dig(result, "response_id"), dig(result, "model_version"), _finish(result))
-        rec.usage(usage_from_gemini(dig(result, "usage_metadata")))
+        rec.usage(gemini_usage(dig(result, "usage_metadata")))
         if rec.content:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": _text(result)}]}]

@@ -12,9 +12,12 @@ from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
+from margin._fields import dig
+from margin.sdk.wrappers._guard import guard
 from margin.sdk.wrappers._patch import Instrumentation
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, start_span, to_int
-from margin.sdk.wrappers.openai import usage_from_openai
+from margin.sdk.wrappers._recorder import SpanRecorder
+from margin.sdk.wrappers._span import start_span
+from margin.usage import Usage, langchain_usage, openai_usage
 
 try:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -24,7 +27,7 @@ except ImportError as exc:  # the handler must subclass LangChain's, so import e
         "langchain_core is not installed; install it with: pip install 'margin[langchain]'"
     ) from exc
 
-__all__ = ["MarginCallbackHandler", "instrument_langchain", "usage_from_langchain"]
+__all__ = ["MarginCallbackHandler", "instrument_langchain", "result_usage"]
 
 # LangChain's ``ls_provider`` → GenAI ``gen_ai.provider.name``.
 _PROVIDERS = {
@@ -40,29 +43,21 @@ _PROVIDERS = {
 }
 
 
-def usage_from_langchain(result: LLMResult) -> Usage | None:
-    """Canonical usage summed over a result's generations, or from ``llm_output``."""
+def result_usage(result: LLMResult) -> Usage:
+    """A run's usage: its generations' ``usage_metadata`` summed, else the provider's
+    (OpenAI-shaped) ``llm_output['token_usage']``."""
     metas = [
-        dig(gen, "message", "usage_metadata")
+        meta
         for batch in result.generations
         for gen in batch
-        if dig(gen, "message", "usage_metadata")
+        if (meta := dig(gen, "message", "usage_metadata"))
     ]
     if not metas:
-        return usage_from_openai(dig(result.llm_output, "token_usage"))
-    usage = Usage()
+        return openai_usage(dig(result.llm_output, "token_usage"))
+    total = Usage()
     for meta in metas:
-        for attr, value in (
-            ("input_tokens", dig(meta, "input_tokens")),
-            ("output_tokens", dig(meta, "output_tokens")),
-            ("cache_read", dig(meta, "input_token_details", "cache_read")),
-            ("cache_write", dig(meta, "input_token_details", "cache_creation")),
-            ("reasoning", dig(meta, "output_token_details", "reasoning")),
-        ):
-            count = to_int(value)
-            if count is not None:
-                setattr(usage, attr, (getattr(usage, attr) or 0) + count)
-    return usage
+        total = total.plus(langchain_usage(meta))
+    return total
 
 
 def _response_ids(result: LLMResult) -> tuple[Any, Any]:
@@ -145,7 +140,7 @@ class MarginCallbackHandler(BaseCallbackHandler):
         with guard("langchain end"):
             rid, model = _response_ids(response)
             rec.response(rid, model)
-            rec.usage(usage_from_langchain(response))
+            rec.usage(result_usage(response))
             texts = [gen.text for batch in response.generations for gen in batch]
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": t}]} for t in texts]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from margin._fields import dig
+from margin.sdk.wrappers._guard import guard
 from margin.sdk.wrappers._patch import Instrumentation
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, guard, start_span, to_int
-from margin.sdk.wrappers.anthropic import usage_from_anthropic
-from margin.sdk.wrappers.openai import usage_from_openai
+from margin.sdk.wrappers._recorder import SpanRecorder
+from margin.sdk.wrappers._span import start_span
+from margin.usage import Usage, from_provider, openai_usage
 
 try:
     from llama_index.core.instrumentation import (  # type: ignore[attr-defined]  # re-exported
@@ -28,7 +30,7 @@ except ImportError as exc:  # the handlers must subclass LlamaIndex's, so import
         "llama-index-core is not installed; install it with: pip install 'margin[llamaindex]'"
     ) from exc
 
-__all__ = ["MarginEventHandler", "instrument_llamaindex", "usage_from_llamaindex"]
+__all__ = ["MarginEventHandler", "instrument_llamaindex", "response_usage"]
 
 _PROVIDERS = (
     ("azure", "azure.ai.openai"),
@@ -46,26 +48,17 @@ def _provider(model_dict: Any) -> str:
     return next((semconv for key, semconv in _PROVIDERS if key in name), name)
 
 
-def _has(obj: Any, name: str) -> bool:
-    return name in obj if isinstance(obj, dict) else hasattr(obj, name)
-
-
-def usage_from_llamaindex(response: Any) -> Usage | None:
-    """Canonical usage from a ``ChatResponse`` / ``CompletionResponse``."""
-    usage = dig(dig(response, "raw"), "usage")
+def response_usage(response: Any) -> Usage:
+    """A ``ChatResponse`` / ``CompletionResponse``'s usage: the provider's raw usage block
+    (its shape tells the provider), else the token counts LlamaIndex puts in
+    ``additional_kwargs``."""
+    usage = dig(response, "raw", "usage")
     if usage is not None:
-        # Anthropic's input excludes cache and names it differently; OpenAI's includes it.
-        anthropic_shaped = any(
-            _has(usage, k) for k in ("cache_read_input_tokens", "cache_creation_input_tokens")
-        )
-        return usage_from_anthropic(usage) if anthropic_shaped else usage_from_openai(usage)
-    extra = dig(response, "additional_kwargs") or {}
-    if to_int(dig(extra, "prompt_tokens")) is None:
-        return None
-    return Usage(
-        input_tokens=to_int(dig(extra, "prompt_tokens")),
-        output_tokens=to_int(dig(extra, "completion_tokens")),
-    )
+        try:
+            return from_provider(usage)
+        except ValueError:
+            pass
+    return openai_usage(dig(response, "additional_kwargs"))
 
 
 class MarginEventHandler(BaseEventHandler):
@@ -118,7 +111,7 @@ class MarginEventHandler(BaseEventHandler):
         with guard("llamaindex end"):
             raw = dig(event.response, "raw")
             rec.response(dig(raw, "id"), dig(raw, "model"))
-            rec.usage(usage_from_llamaindex(event.response))
+            rec.usage(response_usage(event.response))
             text = dig(event.response, "message", "content") or dig(event.response, "text")
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]

@@ -1,32 +1,22 @@
 """Mistral (``mistralai``): ``chat.complete`` / ``chat.stream`` and ``embeddings.create``,
 with their ``*_async`` twins.
 
-Mistral's usage is OpenAI-shaped (``prompt_tokens``, ``prompt_tokens_details.cached_tokens``,
-the latter as an extra field); streams put it on the last chunk without being asked.
+Streams put the usage on the last chunk without being asked.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from margin._fields import dig
 from margin.sdk.wrappers._patch import CallSpec, Instrumentation, building, patch_methods, require
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, to_int
+from margin.sdk.wrappers._recorder import SpanRecorder
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
-from margin.sdk.wrappers.openai import usage_from_openai
+from margin.usage import mistral_usage
 
-__all__ = ["instrument_mistral", "usage_from_mistral"]
+__all__ = ["instrument_mistral"]
 
 PROVIDER = "mistral_ai"
-
-
-def usage_from_mistral(usage: Any) -> Usage | None:
-    """Canonical usage from a Mistral ``UsageInfo``."""
-    result = usage_from_openai(usage)
-    if result is not None:
-        seconds = to_int(dig(usage, "prompt_audio_seconds"))
-        if seconds:
-            result.units["audio_seconds"] = seconds
-    return result
 
 
 def _output(choices: Any) -> list[dict[str, Any]]:
@@ -63,7 +53,7 @@ class _Observer(StreamObserver):
 
     def done(self, rec: SpanRecorder) -> None:
         rec.response(self.id, self.model, self.finish)
-        rec.usage(usage_from_mistral(self.usage))
+        rec.usage(mistral_usage(self.usage))
         if self.text:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]
@@ -88,7 +78,7 @@ class _Chat(CallSpec):
             if isinstance(dig(c, "finish_reason"), str)
         ]
         rec.response(dig(result, "id"), dig(result, "model"), finish)
-        rec.usage(usage_from_mistral(dig(result, "usage")))
+        rec.usage(mistral_usage(dig(result, "usage")))
         if rec.content:
             rec.output_messages(_output(choices))
 
@@ -110,7 +100,7 @@ class _Embeddings(CallSpec):
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(dig(result, "id"), dig(result, "model"))
-        rec.usage(usage_from_mistral(dig(result, "usage")))
+        rec.usage(mistral_usage(dig(result, "usage")))
 
 
 _CHAT: list[tuple[str, CallSpec]] = [

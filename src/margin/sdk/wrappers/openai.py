@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from margin._fields import dig, fields
 from margin.sdk.wrappers._patch import (
     CallSpec,
     Instrumentation,
@@ -17,50 +18,14 @@ from margin.sdk.wrappers._patch import (
     patch_methods,
     require,
 )
-from margin.sdk.wrappers._span import SpanRecorder, Usage, dig, fields, to_int
+from margin.sdk.wrappers._recorder import SpanRecorder
 from margin.sdk.wrappers._stream import AsyncStreamProxy, StreamObserver, StreamProxy
+from margin.usage import openai_image_usage, openai_transcription_usage, openai_usage
 
-__all__ = ["instrument_openai", "usage_from_openai"]
+__all__ = ["instrument_openai"]
 
 PROVIDER = "openai"
 _RAW_HEADER = "x-stainless-raw-response"
-
-
-def usage_from_openai(usage: Any) -> Usage | None:
-    """Canonical usage from a Chat (``prompt_tokens``) or Responses (``input_tokens``) usage."""
-    if usage is None:
-        return None
-    prompt, details_in, completion, details_out = fields(
-        usage,
-        "prompt_tokens",
-        "prompt_tokens_details",
-        "completion_tokens",
-        "completion_tokens_details",
-    )
-    prompt = to_int(prompt)
-    completion = to_int(completion)
-    if prompt is None or completion is None:  # the Responses / transcription names
-        input_tokens, input_details, output_tokens, output_details = fields(
-            usage, "input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"
-        )
-        if prompt is None:
-            prompt, details_in = to_int(input_tokens), input_details
-        if completion is None:
-            completion, details_out = to_int(output_tokens), output_details
-    cache_read, cache_write = fields(details_in, "cached_tokens", "cache_write_tokens")
-    result = Usage(
-        input_tokens=prompt,
-        output_tokens=completion,
-        cache_read=to_int(cache_read),
-        cache_write=to_int(cache_write),
-        reasoning=to_int(dig(details_out, "reasoning_tokens")),
-    )
-    # Whisper-style transcription usage is billed by duration, not tokens.
-    if prompt is None:
-        kind, seconds = fields(usage, "type", "seconds")
-        if kind == "duration" and seconds is not None:
-            result.units["audio_seconds"] = float(seconds)
-    return result
 
 
 def _choices_output(choices: Any) -> list[dict[str, Any]]:
@@ -125,7 +90,7 @@ class _ChatObserver(StreamObserver):
 
     def done(self, rec: SpanRecorder) -> None:
         rec.response(self.id, self.model, self.finish)
-        rec.usage(usage_from_openai(self.usage))
+        rec.usage(openai_usage(self.usage))
         if self.text:
             rec.output_messages(
                 [{"role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}]}]
@@ -153,7 +118,7 @@ class _Chat(_Spec):
             if reason:
                 finish.append(reason)
         rec.response(response_id, model, finish)
-        rec.usage(usage_from_openai(usage))
+        rec.usage(openai_usage(usage))
         if rec.content:
             rec.output_messages(_choices_output(choices))
 
@@ -172,7 +137,7 @@ class _ResponsesObserver(StreamObserver):
 
     def done(self, rec: SpanRecorder) -> None:
         rec.response(dig(self.response, "id"), dig(self.response, "model"))
-        rec.usage(usage_from_openai(dig(self.response, "usage")))
+        rec.usage(openai_usage(dig(self.response, "usage")))
 
 
 class _Responses(_Spec):
@@ -184,7 +149,7 @@ class _Responses(_Spec):
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(dig(result, "id"), dig(result, "model"))
-        rec.usage(usage_from_openai(dig(result, "usage")))
+        rec.usage(openai_usage(dig(result, "usage")))
         if rec.content:
             rec.output_messages(
                 [
@@ -207,29 +172,20 @@ class _Embeddings(_Spec):
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         rec.response(model=dig(result, "model"))
-        rec.usage(usage_from_openai(dig(result, "usage")))
+        rec.usage(openai_usage(dig(result, "usage")))
 
 
 class _Images(_Spec):
     operation = "image_generation"
 
     def begin(self, rec: SpanRecorder, kwargs: dict[str, Any]) -> None:
-        rec.set(
-            "margin.request.image.size",
-            kwargs.get("size") if isinstance(kwargs.get("size"), str) else None,
-        )
-        rec.set(
-            "margin.request.image.quality",
-            kwargs.get("quality") if isinstance(kwargs.get("quality"), str) else None,
-        )
+        size, quality = kwargs.get("size"), kwargs.get("quality")
+        rec.set("margin.request.image.size", size if isinstance(size, str) else None)
+        rec.set("margin.request.image.quality", quality if isinstance(quality, str) else None)
         rec.input_messages(kwargs.get("prompt"))
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        usage = usage_from_openai(dig(result, "usage")) or Usage()
-        data = dig(result, "data")
-        if isinstance(data, list):
-            usage.units["images"] = len(data)
-        rec.usage(usage)
+        rec.usage(openai_image_usage(result))
 
 
 class _Transcriptions(_Spec):
@@ -239,11 +195,7 @@ class _Transcriptions(_Spec):
         pass  # the input is an audio file, never recorded
 
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        usage = usage_from_openai(dig(result, "usage"))
-        duration = dig(result, "duration")  # verbose_json responses without a usage block
-        if usage is None and isinstance(duration, int | float):
-            usage = Usage(units={"audio_seconds": float(duration)})
-        rec.usage(usage)
+        rec.usage(openai_transcription_usage(result))
 
 
 Methods = list[tuple[str, CallSpec]]

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from margin._fields import dig
+from margin.sdk.wrappers._guard import guard
 from margin.sdk.wrappers._patch import Instrumentation, require
-from margin.sdk.wrappers._span import SpanRecorder, dig, guard, start_span
-from margin.sdk.wrappers.openai import usage_from_openai
+from margin.sdk.wrappers._recorder import SpanRecorder
+from margin.sdk.wrappers._span import start_span
+from margin.usage import openai_usage
 
 try:
     from agents.tracing import TracingProcessor
@@ -67,7 +70,7 @@ class MarginTracingProcessor(TracingProcessor):
                 rec.span.update_name(f"chat {model}")
             rec.response(dig(response, "id"), dig(response, "model"))
             usage = dig(response, "usage") or dig(data, "usage")
-            rec.usage(usage_from_openai(usage))
+            rec.usage(openai_usage(usage))
             error = dig(span, "error")
             if error:
                 rec.fail(RuntimeError(str(dig(error, "message") or error)))

@@ -14,18 +14,19 @@ from margin.pricing import (
     OverrideError,
     PriceOverride,
     PriceResult,
+    covered_models,
     create_override,
     delete_override,
     get_override,
     list_overrides,
 )
-from margin.pricing.catalog import catalog_plan
+from margin.pricing.catalog import catalog_sheet
 from margin.server.auth import require
 from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
-from margin.usage import USAGE_KEYS
+from margin.usage import USAGE_KEYS, canonical_provider
 
 __all__ = ["render_quote", "router"]
 
@@ -36,7 +37,11 @@ class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: str = Field(description="Provider id, or '*' for any provider.")
-    model: str = Field(description="Model id or glob pattern, e.g. 'gpt-4o*'.")
+    model: str = Field(
+        description="A model name, e.g. 'gpt-4o': covers the names the catalog resolves to "
+        "the same model (its dated snapshots), not other models. A glob ('*', '?', '[') "
+        "matches names as text: 'gpt-4o*' also matches 'gpt-4o-mini'."
+    )
     prices: dict[str, Any] = Field(description="Usage kind → decimal price (per million tokens).")
     currency: str = "USD"
     effective_from: str | None = Field(None, description="RFC 3339; default now.")
@@ -54,27 +59,111 @@ class QuoteIn(BaseModel):
     price_context: dict[str, str] | None = None
 
 
+class OverrideOut(BaseModel):
+    """A tenant price override."""
+
+    id: str
+    provider: str
+    model: str = Field(description="The model name or glob pattern it was set for.")
+    prices: dict[str, str] = Field(description="Usage kind → decimal price.")
+    currency: str
+    effective_from: str
+    effective_to: str | None
+    note: str | None
+    created_at: str
+
+
+class CoveredModel(BaseModel):
+    """A catalog model whose records an override prices."""
+
+    provider: str
+    model: str
+    names: list[str] = Field(description="The exact names the catalog knows it by.")
+
+
+class OverrideCreated(OverrideOut):
+    covers: list[CoveredModel] = Field(description="The catalog models this override prices.")
+
+
+class OverrideList(BaseModel):
+    data: list[OverrideOut]
+
+
+class Coverage(BaseModel):
+    data: list[CoveredModel]
+
+
+class QuoteOut(BaseModel):
+    """The price of a usage block, and how it was found."""
+
+    amount: str | None = Field(description="Decimal amount; null when unpriced.")
+    currency: str
+    priced_by: str = Field(description="'override', 'catalog' or 'unpriced'.")
+    price_ref: str | None
+    unpriced_reason: str | None
+    usage: dict[str, int] = Field(description="The canonical usage that was priced.")
+
+
+class Tier(BaseModel):
+    start: int
+    price: str
+
+
+class CatalogRate(BaseModel):
+    kind: str
+    price: str
+    per: int
+    tiers: list[Tier]
+
+
+class CatalogOut(BaseModel):
+    catalog: str
+    ref: str | None
+    currency: str
+    at: str
+    prices: list[CatalogRate]
+    overrides: list[OverrideOut] = Field(description="This organization's overrides for it.")
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool
+
+
 def _micros(text: str | None, field: str) -> int | None:
     return None if text is None else time_param(text, field)
 
 
-def render_override(override: PriceOverride) -> dict[str, Any]:
-    body = override.to_dict()
-    body["effective_from"] = isoformat(override.effective_from)
-    body["effective_to"] = isoformat(override.effective_to) if override.effective_to else None
-    body["created_at"] = isoformat(override.created_at)
-    return body
+def render_override(override: PriceOverride) -> OverrideOut:
+    return OverrideOut(
+        id=override.id,
+        provider=override.provider,
+        model=override.model_pattern,
+        prices={k: format_decimal(v) for k, v in override.prices.items()},
+        currency=override.currency,
+        effective_from=isoformat(override.effective_from),
+        effective_to=isoformat(override.effective_to) if override.effective_to else None,
+        note=override.note,
+        created_at=isoformat(override.created_at),
+    )
 
 
-def render_quote(result: PriceResult) -> dict[str, Any]:
-    return {
-        "amount": format_decimal(result.amount) if result.amount is not None else None,
-        "currency": result.currency,
-        "priced_by": result.priced_by,
-        "price_ref": result.price_ref,
-        "unpriced_reason": result.unpriced_reason,
-        "usage": result.usage,
-    }
+def _covered(provider: str, model: str) -> list[CoveredModel]:
+    return [
+        CoveredModel(provider=m.provider, model=m.model, names=list(m.names))
+        for m in covered_models(provider, model)
+    ]
+
+
+def render_quote(result: PriceResult) -> QuoteOut:
+    return QuoteOut(
+        amount=format_decimal(result.amount) if result.amount is not None else None,
+        currency=result.currency,
+        priced_by=result.priced_by,
+        price_ref=result.price_ref,
+        unpriced_reason=result.unpriced_reason,
+        usage=result.usage,
+    )
 
 
 @router.get("", summary="List tenant price overrides")
@@ -82,18 +171,31 @@ def list_(
     request: Request,
     principal: Annotated[Principal, Depends(require("read"))],
     provider: str | None = None,
-    model: str | None = None,
+    model: Annotated[
+        str | None, Query(description="Only the overrides that price this model.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> OverrideList:
     db = AppState.of(request).db
     rows = list_overrides(db, principal.org_id, provider=provider, model=model)
-    return {"data": [render_override(o) for o in rows[:limit]]}
+    return OverrideList(data=[render_override(o) for o in rows[:limit]])
+
+
+@router.get("/coverage", summary="The catalog models an override would price")
+def coverage(
+    principal: Annotated[Principal, Depends(require("read"))],
+    model: Annotated[str, Query(description="A model name or glob pattern, as in an override.")],
+    provider: Annotated[str, Query(description="Provider id, or '*'.")] = "*",
+) -> Coverage:
+    """What ``POST /v1/prices`` with this provider and model would price, before it is set."""
+    provider_id = "*" if provider.strip() == "*" else canonical_provider(provider.strip()) or ""
+    return Coverage(data=_covered(provider_id, model.strip()))
 
 
 @router.post("", status_code=201, summary="Set a tenant price override")
 def create(
     body: OverrideIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
-) -> dict[str, Any]:
+) -> OverrideCreated:
     state = AppState.of(request)
     try:
         override = create_override(
@@ -110,7 +212,10 @@ def create(
     except OverrideError as exc:
         raise Problem(422, str(exc), field=exc.field) from None
     state.pricer.invalidate(principal.org_id)
-    return render_override(override)
+    return OverrideCreated(
+        **render_override(override).model_dump(),
+        covers=_covered(override.provider, override.model_pattern),
+    )
 
 
 def _usage_from_query(request: Request) -> dict[str, int]:
@@ -132,7 +237,7 @@ def quote(
     provider: str | None = None,
     at: str | None = None,
     processing: str | None = Query(None, description="Price context, e.g. 'batch'."),
-) -> dict[str, Any]:
+) -> QuoteOut:
     """Usage counts are query parameters named as in a cost's usage block
     (``input_tokens``, ``output_tokens``, ``cache_read_tokens``, …)."""
     state = AppState.of(request)
@@ -147,7 +252,7 @@ def quote(
 @router.post("/quote", summary="Price a usage block (JSON) without storing it")
 def quote_body(
     body: QuoteIn, request: Request, principal: Annotated[Principal, Depends(require("read"))]
-) -> dict[str, Any]:
+) -> QuoteOut:
     state = AppState.of(request)
     at_us = _micros(body.at, "at") or now_micros()
     result = state.pricer.price(
@@ -163,35 +268,35 @@ def catalog(
     model: str,
     provider: str | None = None,
     at: str | None = None,
-) -> dict[str, Any]:
+) -> CatalogOut:
     at_us = _micros(at, "at") or now_micros()
-    plan = catalog_plan(provider, model, at_us, None)
-    if plan.reason is not None:
-        raise Problem(404, plan.reason, field="model")
+    sheet = catalog_sheet(provider, model, at_us, None)
+    if sheet.reason is not None:
+        raise Problem(404, sheet.reason, field="model")
     db = AppState.of(request).db
     overrides = list_overrides(db, principal.org_id, provider=provider, model=model, at_us=at_us)
-    return {
-        "catalog": CATALOG_VERSION,
-        "ref": plan.ref,
-        "currency": plan.currency,
-        "at": isoformat(at_us),
-        "prices": [
-            {
-                "kind": term.name,
-                "price": format_decimal(term.price),
-                "per": term.per,
-                "tiers": [{"start": s, "price": format_decimal(p)} for s, p in term.tiers],
-            }
-            for term in plan.terms
+    return CatalogOut(
+        catalog=CATALOG_VERSION,
+        ref=sheet.ref,
+        currency=sheet.currency,
+        at=isoformat(at_us),
+        prices=[
+            CatalogRate(
+                kind=term.name,
+                price=format_decimal(term.price),
+                per=term.per,
+                tiers=[Tier(start=s, price=format_decimal(p)) for s, p in term.tiers],
+            )
+            for term in sheet.terms
         ],
-        "overrides": [render_override(o) for o in overrides],
-    }
+        overrides=[render_override(o) for o in overrides],
+    )
 
 
 @router.get("/{override_id}", summary="Get a tenant price override")
 def get(
     override_id: str, request: Request, principal: Annotated[Principal, Depends(require("read"))]
-) -> dict[str, Any]:
+) -> OverrideOut:
     found = get_override(AppState.of(request).db, principal.org_id, override_id)
     if found is None:
         raise Problem(404, f"no price override '{override_id}'", field="id")
@@ -201,9 +306,9 @@ def get(
 @router.delete("/{override_id}", summary="Delete a tenant price override")
 def delete(
     override_id: str, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
-) -> dict[str, Any]:
+) -> Deleted:
     state = AppState.of(request)
     if not delete_override(state.db, principal.org_id, override_id):
         raise Problem(404, f"no price override '{override_id}'", field="id")
     state.pricer.invalidate(principal.org_id)
-    return {"id": override_id, "deleted": True}
+    return Deleted(id=override_id, deleted=True)

@@ -1,0 +1,89 @@
+"""Cost per call as a user pays it, for the SDK benchmarks.
+
+Blocks of calls without the SDK and with it alternate. Before each block without it, what
+the SDK still has queued is delivered (``flush``): those blocks are the clean baseline, and
+the process CPU time that delivery took (all threads: encoding and sending run in a
+background thread that shares the caller's process) is added to the block with the SDK
+before it. So the overhead per call is
+
+    wall: (block with SDK + its flushing CPU − block without) / calls per block
+    CPU:  (process CPU of the block with SDK + its flushing CPU − of the block without) / …
+
+averaged over the blocks. The flushing CPU counts in wall time too: in a busy process the
+delivery thread's CPU is time the caller's thread cannot run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Overhead", "interleaved_blocks", "median_single_calls"]
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Per-call figures in µs (means over blocks) and the blocks' spread."""
+
+    base_wall: float
+    wall: float
+    cpu: float
+    wall_blocks: list[float]
+    cpu_blocks: list[float]
+
+    def line(self, name: str) -> str:
+        spread = (min(self.wall_blocks), max(self.wall_blocks))
+        return (
+            f"[{name}] mean over {len(self.wall_blocks)} blocks: baseline {self.base_wall:.1f} µs; "
+            f"overhead wall {self.wall:+.1f} µs, CPU {self.cpu:+.1f} µs per call "
+            f"(blocks from {spread[0]:+.1f} to {spread[1]:+.1f} µs wall)"
+        )
+
+
+def interleaved_blocks(
+    raw: Callable[[], Any],
+    traced: Callable[[], Any],
+    flush: Callable[[], Any],
+    *,
+    blocks: int = 20,
+    size: int = 300,
+) -> Overhead:
+    """``blocks`` pairs of ``size`` calls, without (``raw``) and with (``traced``) the SDK."""
+    wall = time.perf_counter
+    cpu = time.process_time
+    base: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
+    flush()
+    for _ in range(blocks):
+        w0, c0 = wall(), cpu()
+        for _ in range(size):
+            raw()
+        w1, c1 = wall(), cpu()
+        for _ in range(size):
+            traced()
+        w2, c2 = wall(), cpu()
+        flush()
+        c3 = cpu()
+        flushing = c3 - c2
+        base.append((w1 - w0) / size * 1e6)
+        walls.append(((w2 - w1) + flushing - (w1 - w0)) / size * 1e6)
+        cpus.append(((c2 - c1) + flushing - (c1 - c0)) / size * 1e6)
+    return Overhead(
+        statistics.fmean(base), statistics.fmean(walls), statistics.fmean(cpus), walls, cpus
+    )
+
+
+def median_single_calls(fns: list[Callable[[], Any]], calls: int) -> list[float]:
+    """The median time of single calls (µs) of each function, called in turn in one loop.
+    It leaves out background work that lands between calls: see ``interleaved_blocks``."""
+    samples: list[list[int]] = [[] for _ in fns]
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        for fn, out in zip(fns, samples, strict=True):
+            start = clock()
+            fn()
+            out.append(clock() - start)
+    return [statistics.median(out) / 1000 for out in samples]

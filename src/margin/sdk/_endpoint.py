@@ -1,0 +1,101 @@
+"""The server's ingest endpoints as delivery sees them: one body posted, and the answer
+classified as delivered, refused, unavailable or failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from margin.sdk._http import retry_after_seconds
+
+__all__ = ["Endpoint", "Outcome"]
+
+_PATHS: dict[str, tuple[str, dict[str, str]]] = {
+    "traces": (
+        "/v1/traces",
+        {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+    ),
+    "signals": ("/v1/signals", {"Content-Type": "application/json"}),
+}
+# Answers that say the server (or the way to it) is unavailable, not that it failed on this
+# body: the body waits in the spool and is sent again later.
+_UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the server answered one body.
+
+    ``ok``: delivered (``rejected`` items refused inside it); ``reject``: refused whole (4xx);
+    ``unavailable``: not reachable or overloaded (``retry_after`` when it said so);
+    ``failed``: it answered 5xx for this body."""
+
+    kind: Literal["ok", "reject", "unavailable", "failed"]
+    rejected: int = 0
+    retry_after: float | None = None
+    detail: str = ""
+
+
+class Endpoint:
+    """Posts bodies to one server; ``warn`` reports a failure (once per kind of failure)."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        headers: dict[str, str],
+        warn: Callable[..., None],
+    ) -> None:
+        self.http = http
+        self.base_url = base_url
+        self.headers = headers
+        self.warn = warn
+
+    def post(self, kind: str, payload: bytes) -> Outcome:
+        path, headers = _PATHS[kind]
+        try:
+            response = self.http.post(
+                self.base_url + path, content=payload, headers={**self.headers, **headers}
+            )
+        except httpx.HTTPError as exc:
+            self.warn("connection", "margin: cannot reach %s (%s); spooling", self.base_url, exc)
+            return Outcome("unavailable", detail=str(exc))
+        status = response.status_code
+        if 200 <= status < 300:
+            return Outcome("ok", rejected=_partial_rejections(kind, response))
+        detail = f"server answered {status}: {response.text[:300]}"
+        if status in _UNAVAILABLE:
+            self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return Outcome("unavailable", retry_after=wait, detail=detail)
+        if status >= 500:
+            self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
+            return Outcome("failed", detail=detail)
+        self.warn(
+            f"rejected-{status}",
+            "margin: server rejected a %s batch with %s: %s",
+            kind,
+            status,
+            response.text[:300],
+        )
+        return Outcome("reject", detail=detail)
+
+
+def _partial_rejections(kind: str, response: httpx.Response) -> int:
+    if not response.content:
+        return 0
+    try:
+        if kind == "traces":
+            if "protobuf" not in response.headers.get("Content-Type", ""):
+                return 0
+            result = ExportTraceServiceResponse.FromString(response.content)
+            return int(result.partial_success.rejected_spans)
+        body = orjson.loads(response.content)
+        return len(body.get("failed") or ()) if isinstance(body, dict) else 0
+    except Exception:
+        return 0

@@ -1,0 +1,185 @@
+"""Sending one request body until it is done with, for the delivery worker.
+
+A body is retried a bounded number of times. When the server stays unavailable (no
+connection, 408, 429, 502–504), the body waits in the spool and the server is probed again
+with backoff. When the server answers 5xx for this body while it takes others (it accepted
+a part of this body, or another body since this one first failed), the body is split in
+halves, each sent on its own, until the items it fails on are found: the others are
+delivered and those go to the dead-letter file, so nothing waits behind them. A server that
+fails every body (its database is down, say) sets nothing aside: the bodies wait in the
+spool, and the replay goes on past them."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from enum import Enum
+from threading import Event
+
+from margin.sdk._endpoint import Endpoint, Outcome
+from margin.sdk._http import backoff_delay
+from margin.sdk._split import split_payload
+from margin.sdk.dead_letters import DeadLetters
+
+__all__ = ["Result", "Sender"]
+
+# A server asking for a longer pause than this gets the batch spooled instead of a blocked worker.
+_MAX_INLINE_WAIT = 5.0
+# How many times a failing body is halved while nothing shows the server takes other writes.
+_BLIND_DEPTH = 3
+# Bodies the server failed on are remembered (by digest) up to this many.
+_FAILED_MAX = 4096
+
+
+class Result(Enum):
+    """What became of a body: done (delivered, refused, or its failing items
+    dead-lettered and the rest delivered or spooled); the server is down (stop, wait: it is
+    marked down); kept (the server failed on it, and nothing tells yet whether it takes
+    other writes: try others, and this one again later)."""
+
+    DONE = "done"
+    DOWN = "down"
+    KEPT = "kept"
+
+
+class Sender:
+    """Sends bodies for one delivery: counts what happens through ``count``, spools through
+    ``persist``, sets failing items aside in ``dead_letters``."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        dead_letters: DeadLetters,
+        *,
+        retry_backoff: float,
+        abort: Event,
+        count: Callable[[str, int], None],
+        persist: Callable[[str, int, bytes], object],
+        warn: Callable[..., None],
+    ) -> None:
+        self.endpoint = endpoint
+        self.dead_letters = dead_letters
+        self.retry_backoff = retry_backoff
+        self.abort = abort
+        self.count = count
+        self.persist = persist
+        self.warn = warn
+        #: Whether the server is unavailable: new batches go straight to the spool.
+        self.down = False
+        #: When (``time.monotonic``) to try the spool again.
+        self.next_probe = 0.0
+        self._streak = 0
+        #: Bodies accepted so far; and for a body the server failed on, how many had been
+        #: accepted then (by the body's digest).
+        self._accepted = 0
+        self._failed: dict[bytes, int] = {}
+
+    def up(self) -> None:
+        """The spool was replayed: the server is available again."""
+        self.down = False
+        self._streak = 0
+
+    def send(
+        self,
+        kind: str,
+        n: int,
+        payload: bytes,
+        attempts: int,
+        *,
+        replayed: bool,
+        origin: int | None = None,
+        depth: int = 0,
+    ) -> Result:
+        """Deliver one body of ``n`` items (see ``Result``). Nothing of a body that is not
+        done was delivered: the caller keeps it."""
+        if origin is None:
+            origin = self._accepted
+        outcome = self._attempt(kind, payload, attempts)
+        if outcome.kind in ("ok", "reject"):
+            self._record(outcome, n, replayed=replayed)
+            return Result.DONE
+        if outcome.kind == "unavailable":
+            self.mark_down(outcome.retry_after)
+            return Result.DOWN
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        seen = self._failed.get(digest)
+        # The server fails on this body: does it take others?
+        works = self._accepted > origin or (seen is not None and self._accepted > seen)
+        if works:
+            halves = split_payload(kind, payload)
+            if halves is None:
+                self._dead_letter(kind, n, payload, outcome.detail)
+                return Result.DONE
+        elif seen is None and depth < _BLIND_DEPTH:
+            # Nothing tells yet: a few halvings show whether parts of it go through.
+            halves = split_payload(kind, payload)
+        else:
+            halves = None
+        if halves is None:
+            if seen is None:
+                if len(self._failed) >= _FAILED_MAX:
+                    self._failed.clear()
+                self._failed[digest] = self._accepted
+            return Result.KEPT
+        for part_n, part in halves:
+            if self.down:
+                self.persist(kind, part_n, part)
+                continue
+            sent = self.send(
+                kind, part_n, part, 1, replayed=replayed, origin=origin, depth=depth + 1
+            )
+            if sent is not Result.DONE:
+                self.persist(kind, part_n, part)
+        return Result.DONE
+
+    def mark_down(self, retry_after: float | None) -> None:
+        """The server is unavailable: spool, and try again after a backoff."""
+        self.down = True
+        self._streak += 1
+        wait = backoff_delay(self._streak - 1, self.retry_backoff, cap=30.0)
+        self.next_probe = time.monotonic() + max(wait, retry_after or 0.0)
+
+    def _attempt(self, kind: str, payload: bytes, attempts: int) -> Outcome:
+        """Post ``payload`` up to ``attempts`` times while the server fails, with backoff."""
+        outcome = Outcome("unavailable")
+        for attempt in range(attempts):
+            outcome = self.endpoint.post(kind, payload)
+            if outcome.kind in ("ok", "reject"):
+                return outcome
+            self.count("failed_attempts", 1)
+            delay = outcome.retry_after
+            if delay is None:
+                delay = backoff_delay(attempt, self.retry_backoff)
+            if attempt + 1 == attempts or delay > _MAX_INLINE_WAIT or self.abort.wait(delay):
+                break
+        return outcome
+
+    def _record(self, outcome: Outcome, n: int, *, replayed: bool) -> None:
+        if outcome.kind == "reject":
+            self.count("rejected", n)
+            return
+        self._accepted += 1
+        self.count("exported", n - outcome.rejected)
+        self.count("rejected", outcome.rejected)
+        if replayed:
+            self.count("replayed", n - outcome.rejected)
+
+    def _dead_letter(self, kind: str, n: int, payload: bytes, reason: str) -> None:
+        try:
+            self.dead_letters.write(kind, n, payload, reason)
+        except OSError as exc:
+            self.warn(
+                "dead-letter", "margin: cannot write %s (%s); dropping", self.dead_letters.path, exc
+            )
+            self.count("dropped", n)
+            return
+        self.warn(
+            f"dead-{kind}",
+            "margin: the server keeps failing on %s %s item(s) (%s); set aside in %s",
+            n,
+            kind,
+            reason,
+            self.dead_letters.path,
+        )
+        self.count("dead_lettered", n)
