@@ -223,17 +223,24 @@ class _Rater:
                     continue
                 rows = [r for r in self.facts.events.get(meter["event_type"], []) if a <= r.ts < b]
                 read = list(readings(meter, rows))
+                numbered = [(r, n) for r, _raw, n in read if n is not None]
                 if charge["model"] == "percentage":
-                    result = price_percentage(charge, [n for _r, _raw, n in read if n is not None])
-                    weights = [_scaled(part) for part in result.parts]
-                    at = [r.ts for r, _raw, n in read if n is not None]
+                    result = price_percentage(charge, [n for _r, n in numbered])
+                    pieces = [
+                        Piece(r.ts, agent, "", _scaled(part))
+                        for (r, _n), part in zip(numbered, result.parts, strict=True)
+                    ]
                 else:
                     value = measure(meter, rows, MeterQuery(a, b)).total.value()
                     result = price_quantity(charge, value or Decimal(0))
-                    additive = meter["aggregation"] in _ADDITIVE
-                    weights = [1 if n is None else _scaled(n) for _r, _raw, n in read]
-                    at = [r.ts for r, _raw, _n in read] if additive else []
-                pieces = [Piece(ts, agent, "", w) for ts, w in zip(at, weights, strict=True)]
+                    # Where the quantity adds up event by event, the charge lies on the
+                    # events; a peak, a latest or a count of unique values lies on the days.
+                    pieces = []
+                    if meter["aggregation"] in _ADDITIVE:
+                        pieces = [
+                            Piece(r.ts, agent, "", 1 if n is None else _scaled(n))
+                            for r, _raw, n in read
+                        ]
                 if not pieces or sum(p.weight for p in pieces) == 0:
                     pieces = self.day_pieces(order, a, b)
                 nanos: dict[str, int] = defaultdict(int)
