@@ -213,7 +213,7 @@ def _build(db: Database, ledger: Ledger, seed: int) -> World:
                 world.ordered.add(row["id"])
     signals, costs, events = [], [], []
     agents = [*AGENT_MODES, None]
-    for cid, external in world.externals.items():
+    for external in world.externals.values():
         quiet = external == "c21"  # an auto customer with no order and no cost
         for _ in range(rng.randint(8, 30)):
             ts, agent = _at(rng), rng.choice(agents)
