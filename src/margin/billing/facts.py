@@ -29,6 +29,7 @@ from margin.store.schema import (
 )
 
 __all__ = [
+    "Counts",
     "LateSignal",
     "PeriodFacts",
     "read_events",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from margin._money import format_decimal, from_nanos
 from margin._rounding import allocate, minor_digits, to_minor
@@ -22,8 +22,7 @@ from margin._rounding import allocate, minor_digits, to_minor
 __all__ = ["Line", "Piece", "from_minor"]
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     """A part of a line at one time (a stretch start, a day or an event), by weight."""
 
     ts: int

@@ -16,7 +16,7 @@ from margin._time import isoformat, now_micros, parse_bound
 from margin.billing.errors import BillingError
 from margin.billing.plans import apply_overrides, effective_charges, get_plan
 from margin.store.directory import CUSTOMERS
-from margin.store.schema import orders, plans
+from margin.store.schema import customers, orders, plans
 
 __all__ = [
     "OrderEnd",
@@ -81,12 +81,18 @@ def load_orders(
 ) -> list[dict[str, Any]]:
     """Orders of an organization (or one customer) joined with their plan, oldest first.
 
-    Each item holds the order's columns plus ``plan`` (the plan row), ``plan_key`` and
-    ``charges`` (the plan's charges with the order's overrides).
+    Each item holds the order's columns plus ``plan`` (the plan row), ``plan_key``,
+    ``charges`` (the plan's charges with the order's overrides) and ``customer_mode`` (the
+    customer's tracking mode).
     """
     stmt = (
-        select(orders, plans.c.key.label("plan_key"))
+        select(
+            orders,
+            plans.c.key.label("plan_key"),
+            customers.c.tracking_mode.label("customer_mode"),
+        )
         .join(plans, plans.c.id == orders.c.plan_id)
+        .join(customers, customers.c.id == orders.c.customer_id)
         .where(orders.c.org_id == org_id)
     )
     if customer_id is not None:

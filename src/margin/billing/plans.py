@@ -206,7 +206,10 @@ def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[
 
 
 def effective_charges(plan: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
-    """The charges an order bills: its plan's, with the order's overrides."""
+    """The charges an order bills: its plan's, with the order's overrides (the plan's own
+    document, not a copy, when there are none: callers read charges, never change them)."""
+    if not order["overrides"]:
+        return plan["charges"]  # type: ignore[no-any-return]
     return apply_overrides(plan["charges"], order["overrides"])
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from margin._calendar import day_starts, month_bounds, period_of, shift
@@ -47,6 +48,12 @@ __all__ = ["Rated", "rate_period"]
 #: Lines per currency.
 Rated = dict[str, list[Line]]
 _ADDITIVE = ("sum", "count")
+
+
+@cache
+def _day_shares(units: int, days: int) -> tuple[int, ...]:
+    """A monthly fee of ``units`` minor units split over ``days`` days."""
+    return tuple(allocate(units, [1] * days))
 
 
 def _scaled(value: Decimal) -> int:
@@ -110,7 +117,7 @@ class _Rater:
                     billed, exact = round_minor(amount, currency), amount
                     pieces = [Piece(a - a % DAY_US, agent, "", 1)]
                 else:
-                    shares = allocate(to_minor(amount, currency), [1] * days)
+                    shares = _day_shares(to_minor(amount, currency), days)
                     pieces = [
                         Piece(day, agent, "", shares[(day - self.lo) // DAY_US])
                         for day in day_starts(a, b)

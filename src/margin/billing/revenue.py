@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 from margin._calendar import month_bounds
 from margin._money import to_nanos
 from margin.billing.facts import (
+    Counts,
     PeriodFacts,
     read_events,
     read_late,
@@ -32,9 +33,9 @@ from margin.billing.lines import Line, Piece
 from margin.billing.meters import MeterStore
 from margin.billing.orders import load_orders
 from margin.billing.rating import rate_period
-from margin.store.schema import agents, customers, invoices
+from margin.store.schema import agents, invoices
 
-__all__ = ["PeriodLines", "agent_modes", "finalized_invoices", "rate_customers"]
+__all__ = ["PeriodLines", "finalized_invoices", "rate_customers", "read_agent_modes"]
 
 
 @dataclass
@@ -49,7 +50,7 @@ class PeriodLines:
     invoice_id: str | None = None
 
 
-def agent_modes(conn: Connection, org_id: str) -> dict[str, str]:
+def read_agent_modes(conn: Connection, org_id: str) -> dict[str, str]:
     """Agents not tracked in full, with their mode."""
     rows = conn.execute(
         select(agents.c.id, agents.c.tracking_mode).where(
@@ -109,11 +110,19 @@ def rate_customers(
     cuts: Iterable[int] = (),
     exact: bool = False,
     with_costs: bool = False,
+    agent_modes: Mapping[str, str] | None = None,
+    finals: list[dict[str, Any]] | None = None,
+    counts: dict[str, Counts] | None = None,
 ) -> list[PeriodLines]:
     """The lines of every customer with an order (or of ``customer_ids``) for each of the
     consecutive ``periods``. ``cuts`` are times no piece of a line may straddle (a report's
     window bounds); ``exact`` counts signals one by one instead of from the rollups;
-    ``with_costs`` adds the AI cost behind each line (what invoices show the seller)."""
+    ``with_costs`` adds the AI cost behind each line (what invoices show the seller).
+
+    A caller that already knows them may pass ``agent_modes`` (the agents not tracked in
+    full) and ``finals`` (the finalized invoices). ``counts``, when given, is filled with the
+    signal counts read (per customer, for every customer in scope, whether it has an order
+    or not), so that a report needs to read them only once."""
     if not periods:
         return []
     lo, hi = month_bounds(periods[0])[0], month_bounds(periods[-1])[1]
@@ -122,24 +131,25 @@ def rate_customers(
     for order in load_orders(conn, org_id):
         if order["starts_at"] < hi and (wanted is None or order["customer_id"] in wanted):
             by_customer[order["customer_id"]].append(order)
-    if not by_customer:
+    if not by_customer and counts is None:
         return []
     parties = {
-        r.id: dict(r._mapping)
-        for r in conn.execute(
-            select(customers).where(
-                customers.c.org_id == org_id,
-                customers.c.id.in_(sorted(by_customer)),
-                customers.c.tracking_mode != "cost_only",
-            )
-        )
+        cid: {"id": cid, "tracking_mode": orders[0]["customer_mode"]}
+        for cid, orders in by_customer.items()
+        if orders[0]["customer_mode"] != "cost_only"
     }
     ids = sorted(parties)
     edges = {lo, hi, *(month_bounds(p)[1] for p in periods), *cuts}
     for orders in by_customer.values():
         edges.update(e for o in orders for e in (o["starts_at"], o["ends_at"]) if e is not None)
-    outcomes = read_outcomes(conn, org_id, ids, lo, hi, edges, exact=exact)
-    meters = {m["key"]: m for m in MeterStore(conn, org_id).list()}
+    scope = ids if counts is None else customer_ids
+    outcomes = read_outcomes(conn, org_id, scope, lo, hi, edges, exact=exact)
+    if counts is not None:
+        counts.update(outcomes)
+    if not ids:
+        return []
+    charged = any(o["charges"]["usage"] for orders in by_customer.values() for o in orders)
+    meters = {m["key"]: m for m in MeterStore(conn, org_id).list()} if charged else {}
     types = {
         meters[c["meter"]]["event_type"]
         for orders in by_customer.values()
@@ -148,19 +158,19 @@ def rate_customers(
         if c["meter"] in meters
     }
     events = read_events(conn, org_id, ids, types, lo, hi) if types else {}
-    finals: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for invoice in finalized_invoices(conn, org_id, ids):
-        finals[invoice["customer_id"]].append(invoice)
-    modes = agent_modes(conn, org_id)
+    final_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for invoice in finalized_invoices(conn, org_id, ids) if finals is None else finals:
+        final_of[invoice["customer_id"]].append(invoice)
+    modes = read_agent_modes(conn, org_id) if agent_modes is None else agent_modes
     starts = [month_bounds(period)[0] for period in periods]
     out: list[PeriodLines] = []
     for customer_id in ids:
-        counts: dict[str, dict[tuple[int, str, str], int]] = defaultdict(dict)
+        per_period: dict[str, Counts] = defaultdict(dict)
         for key, n in outcomes[customer_id].items():
-            counts[periods[bisect_right(starts, key[0]) - 1]][key] = n
+            per_period[periods[bisect_right(starts, key[0]) - 1]][key] = n
         marks: dict[str, dict[str, int]] = defaultdict(dict)
         frozen: dict[tuple[str, str], dict[str, Any]] = {}
-        for invoice in finals[customer_id]:
+        for invoice in final_of[customer_id]:
             marks[invoice["currency"]][invoice["period"]] = invoice["as_of"]
             frozen[(invoice["period"], invoice["currency"])] = invoice
         late = []
@@ -171,7 +181,7 @@ def rate_customers(
         for period in periods:
             p_lo, p_hi = month_bounds(period)
             facts = PeriodFacts(
-                outcomes=counts[period],
+                outcomes=per_period[period],
                 outcome_costs=read_outcome_costs(conn, org_id, customer_id, p_lo, p_hi, edges)
                 if with_costs
                 else None,

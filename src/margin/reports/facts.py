@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, union_all
 
 from margin._calendar import periods_between, split_days
 from margin._rounding import nanos_per_minor
-from margin.billing.facts import stretch_expr
+from margin.billing.facts import Counts, stretch_expr
 from margin.billing.metering import readings
 from margin.billing.meters import MeterStore, event_cost
 from margin.billing.revenue import PeriodLines, rate_customers
@@ -33,6 +33,8 @@ from margin.store.schema import (
     cost_rollups_daily,
     customers,
     events,
+    invoices,
+    meters,
     signal_rollups,
     signal_rollups_daily,
 )
@@ -81,16 +83,46 @@ class Facts:
     signals: dict[tuple[Any, ...], int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _excluded(conn: Connection, org_id: str) -> list[str]:
-    """Customers and agents whose cost is not tracked (``revenue_only``)."""
-    out: list[str] = []
-    for table in (customers, agents):
-        out += conn.execute(
-            select(table.c.id).where(
-                table.c.org_id == org_id, table.c.tracking_mode == "revenue_only"
-            )
-        ).scalars()
-    return out
+@dataclass
+class Modes:
+    """What a report needs to know before it reads, in one query."""
+
+    #: Customers and agents whose cost is not tracked (``revenue_only``).
+    excluded: list[str]
+    #: Agents not tracked in full.
+    agents: dict[str, str]
+    #: Whether a cost meter exists; whether a finalized invoice exists.
+    metered: bool
+    finalized: bool
+
+
+def _modes(conn: Connection, org_id: str) -> Modes:
+    rows = conn.execute(
+        union_all(
+            select(
+                literal("customer").label("kind"), customers.c.id, customers.c.tracking_mode
+            ).where(customers.c.org_id == org_id, customers.c.tracking_mode == "revenue_only"),
+            select(literal("agent").label("kind"), agents.c.id, agents.c.tracking_mode).where(
+                agents.c.org_id == org_id, agents.c.tracking_mode != "full"
+            ),
+            *(
+                select(literal(kind).label("kind"), literal(""), literal("")).where(
+                    exists().where(table.c.org_id == org_id, condition)
+                )
+                for kind, table, condition in (
+                    ("meter", meters, meters.c.kind == "cost"),
+                    ("invoice", invoices, invoices.c.status == "finalized"),
+                )
+            ),
+        )
+    ).all()
+    kinds = {r.kind for r in rows}
+    return Modes(
+        [r.id for r in rows if r.tracking_mode == "revenue_only"],
+        {r.id: r.tracking_mode for r in rows if r.kind == "agent"},
+        "meter" in kinds,
+        "invoice" in kinds,
+    )
 
 
 def _where(table: Any, org_id: str, ranges: list[tuple[int, int]], filters: Filters) -> list[Any]:
@@ -129,24 +161,33 @@ def read_facts(
     facts = Facts()
     starts = list(windows) if windows is not None else [lo]
     hourly, daily = _levels(lo, hi, windows)
-    excluded = _excluded(conn, org_id)
+    modes = _modes(conn, org_id)
+    excluded = modes.excluded
     for table, ranges in ((cost_rollups, hourly), (cost_rollups_daily, daily)):
         if ranges:
             _costs(conn, table, org_id, ranges, dims, filters, starts, facts, excluded)
-    _meter_costs(conn, org_id, lo, hi, dims, filters, starts, facts, excluded)
+    if modes.metered:
+        _meter_costs(conn, org_id, lo, hi, dims, filters, starts, facts, excluded)
     if any(d in ("provider", "model") for d in dims):
         return facts
-    for table, ranges in ((signal_rollups, hourly), (signal_rollups_daily, daily)):
-        if ranges:
-            _signals(conn, table, org_id, ranges, dims, filters, starts, facts)
     if lines is None:
+        # One read of the signal counts serves the rating and the report's signal column.
+        counts: dict[str, Counts] = {}
         lines = rate_customers(
             conn,
             org_id,
             periods_between(lo, hi),
             customer_ids=filters.customers,
             cuts=[lo, hi, *starts],
+            agent_modes=modes.agents,
+            finals=None if modes.finalized else [],
+            counts=counts,
         )
+        _counted(counts, lo, hi, dims, filters, starts, facts)
+    else:
+        for table, ranges in ((signal_rollups, hourly), (signal_rollups_daily, daily)):
+            if ranges:
+                _signals(conn, table, org_id, ranges, dims, filters, starts, facts)
     _revenue(lines, lo, hi, dims, filters, starts, facts)
     return facts
 
@@ -163,20 +204,20 @@ def _costs(
     excluded: list[str],
 ) -> None:
     win = stretch_expr(table.c.bucket, starts).label("win")
-    manual = (table.c.model == "").label("manual")
     cols = [table.c[_COLUMN[d]] for d in dims]
+    manual = case((table.c.model == "", table.c.amount_nanos), else_=0)
     stmt = (
         select(
             *cols,
             win,
-            manual,
             table.c.currency,
             func.sum(table.c.amount_nanos).label("amount"),
+            func.sum(manual).label("manual"),
             func.sum(table.c.records).label("records"),
             func.sum(table.c.unpriced).label("unpriced"),
         )
         .where(*_where(table, org_id, ranges, filters))
-        .group_by(*cols, win, manual, table.c.currency)
+        .group_by(*cols, win, table.c.currency)
     )
     if excluded:
         stmt = stmt.where(table.c.customer_id.not_in(excluded), table.c.agent_id.not_in(excluded))
@@ -184,10 +225,10 @@ def _costs(
         if not int(r.records):
             continue
         row = facts.rows[(*r[: len(dims)], int(r.win), r.currency)]
-        source = "manual" if r.manual else "ai"
-        amount = int(r.amount or 0)
+        amount, by_hand = int(r.amount or 0), int(r.manual or 0)
         row.cost += amount
-        row.sources[source] = row.sources.get(source, 0) + amount
+        row.sources["ai"] = row.sources.get("ai", 0) + amount - by_hand
+        row.sources["manual"] = row.sources.get("manual", 0) + by_hand
         row.records += int(r.records)
         row.unpriced += int(r.unpriced)
         row.has_cost = True
@@ -256,6 +297,34 @@ def _signals(
         facts.signals[(*r[: len(dims)], int(r.win))] += int(r.n)
 
 
+def _counted(
+    counts: dict[str, Counts],
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    starts: list[int],
+    facts: Facts,
+) -> None:
+    """Signal counts per stretch (cut at ``lo``, ``hi`` and the windows) into the report's
+    dimensions and windows."""
+    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
+    picks = [at[d] for d in dims]
+    agents_kept = None if filters.agents is None else set(filters.agents)
+    events_kept = None if filters.event_names is None else set(filters.event_names)
+    for customer, by_stretch in counts.items():
+        for (ts, agent, event), n in by_stretch.items():
+            if not lo <= ts < hi:
+                continue
+            if (agents_kept is not None and agent not in agents_kept) or (
+                events_kept is not None and event not in events_kept
+            ):
+                continue
+            values = (customer, agent, event)
+            window = starts[bisect_right(starts, ts) - 1]
+            facts.signals[(*[values[i] for i in picks], window)] += n
+
+
 def _revenue(
     lines: list[PeriodLines],
     lo: int,
@@ -268,6 +337,9 @@ def _revenue(
     """Each line's parts that fall in [lo, hi), into the rows of their window."""
     agents_kept = None if filters.agents is None else set(filters.agents)
     events_kept = None if filters.event_names is None else set(filters.event_names)
+    rows = facts.rows
+    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
+    picks = [at[d] for d in dims]
     for period in lines:
         scale = nanos_per_minor(period.currency)
         for line in period.lines:
@@ -278,12 +350,8 @@ def _revenue(
                     continue
                 if events_kept is not None and piece.event_name not in events_kept:
                     continue
-                values = {
-                    "customer": period.customer_id,
-                    "agent": piece.agent_id,
-                    "event_name": piece.event_name,
-                }
+                values = (period.customer_id, piece.agent_id, piece.event_name)
                 window = starts[bisect_right(starts, piece.ts) - 1]
-                row = facts.rows[(*(values[d] for d in dims), window, period.currency)]
+                row = rows[(*[values[i] for i in picks], window, period.currency)]
                 row.revenue += units * scale
                 row.has_revenue = True

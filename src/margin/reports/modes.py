@@ -43,18 +43,32 @@ class Tracking:
         self.modes: dict[str, dict[str, str]] = {"customer": {}, "agent": {}}
         self.costed: dict[str, set[str]] = {"customer": set(), "agent": set()}
         self._checked: dict[str, set[str]] = {"customer": set(), "agent": set()}
-        ordered = conn.execute(
-            select(orders.c.customer_id, plans.c.agent_id)
-            .join(plans, plans.c.id == orders.c.plan_id)
-            .where(orders.c.org_id == org_id)
-            .distinct()
-        ).all()
-        self.ordered_customers = {r.customer_id for r in ordered}
-        self.priced_agents = {r.agent_id for r in ordered if r.agent_id is not None}
-        self.open_plan = any(r.agent_id is None for r in ordered)
+        self._ordered: tuple[set[str], set[str], bool] | None = None
+        self._rows: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], bool] = {}
         self._any_cost: bool | None = None
 
     # -- loading -----------------------------------------------------------------------------
+
+    def _orders(self) -> tuple[set[str], set[str], bool]:
+        """(customers with an order, agents an ordered plan names, whether an ordered plan
+        names no agent), read once."""
+        if self._ordered is None:
+            rows = self.conn.execute(
+                select(orders.c.customer_id, plans.c.agent_id)
+                .join(plans, plans.c.id == orders.c.plan_id)
+                .where(orders.c.org_id == self.org_id)
+                .distinct()
+            ).all()
+            self._ordered = (
+                {r.customer_id for r in rows},
+                {r.agent_id for r in rows if r.agent_id is not None},
+                any(r.agent_id is None for r in rows),
+            )
+        return self._ordered
+
+    def remember(self, kind: str, modes: Mapping[str, str]) -> None:
+        """Modes already read elsewhere (with the parties' names)."""
+        self.modes[kind].update(modes)
 
     def know(self, kind: str, ids: Iterable[str], costed: Iterable[str] = ()) -> None:
         """Load the modes of ``ids`` (ids of ``kind``); ``costed`` are known to have costs."""
@@ -132,13 +146,14 @@ class Tracking:
         """Whether one party tracks ``measure`` (``revenue`` or ``cost``)."""
         mode = self.mode(kind, party)
         if measure == "revenue":
-            if mode == "unassigned":
-                return kind == "agent" and self.open_plan
-            if mode != "auto":
+            if mode not in ("auto", "unassigned"):
                 return mode != "cost_only"
+            ordered, priced, open_plan = self._orders()
+            if mode == "unassigned":
+                return kind == "agent" and open_plan
             if kind == "customer":
-                return party in self.ordered_customers
-            return self.open_plan or party in self.priced_agents
+                return party in ordered
+            return open_plan or party in priced
         if mode == "unassigned":
             return True
         if mode != "auto":
@@ -147,6 +162,13 @@ class Tracking:
 
     def row(self, measure: str, pinned: dict[str, Sequence[str]]) -> bool:
         """Whether a row about the ``pinned`` parties (kind → ids) tracks ``measure``."""
+        key = (measure, tuple((k, tuple(ids)) for k, ids in pinned.items()))
+        found = self._rows.get(key)
+        if found is None:
+            found = self._rows[key] = self._row(measure, pinned)
+        return found
+
+    def _row(self, measure: str, pinned: dict[str, Sequence[str]]) -> bool:
         kinds = [k for k, ids in pinned.items() if ids]
         if not kinds:
             if measure == "revenue":
@@ -155,8 +177,9 @@ class Tracking:
         return all(any(self.tracks(k, p, measure) for p in pinned[k]) for k in kinds)
 
     def _ordered_known(self) -> list[str]:
-        self.know("customer", self.ordered_customers)
-        return sorted(self.ordered_customers)
+        ordered = self._orders()[0]
+        self.know("customer", ordered)
+        return sorted(ordered)
 
     def reason(self, kind: str, party: str, measure: str) -> str:
         """Why a party's ``measure`` is not tracked, for people."""

@@ -62,9 +62,14 @@ def money(nanos: int | None) -> str | None:
 
 
 def labels(
-    conn: Connection, org_id: str, dims: Sequence[str], keys: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    org_id: str,
+    dims: Sequence[str],
+    keys: Sequence[tuple[Any, ...]],
+    tracking: Tracking | None = None,
 ) -> dict[tuple[str, str], str]:
-    """Display names of the customers and agents among ``keys``."""
+    """Display names of the customers and agents among ``keys`` (and their modes, for
+    ``tracking``)."""
     out: dict[tuple[str, str], str] = {}
     for dim, table in (("customer", customers), ("agent", agents)):
         if dim not in dims:
@@ -73,11 +78,13 @@ def labels(
         wanted = sorted({k[index] for k in keys if k[index]})
         for start in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(table.c.id, table.c.external_id, table.c.name).where(
+                select(table.c.id, table.c.external_id, table.c.name, table.c.tracking_mode).where(
                     table.c.org_id == org_id, table.c.id.in_(wanted[start : start + 500])
                 )
-            )
+            ).all()
             out.update({(dim, r.id): r.name or r.external_id for r in rows})
+            if tracking is not None:
+                tracking.remember(dim, {r.id: r.tracking_mode for r in rows})
     return out
 
 
@@ -94,14 +101,20 @@ def _numbers(
             costed = [key[at] for key, row in facts.rows.items() if row.has_cost]
         tracking.know(kind, known, costed)
     no_revenue = any(d in ("provider", "model") for d in dims)
+    # Rows of one group (per window and currency) share their tracking decisions.
+    decided: dict[tuple[Any, ...], tuple[bool, bool]] = {}
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, row in facts.rows.items():
         if not row.has_cost and not row.has_revenue:
             continue
         group, window, currency = key[: len(dims)], key[len(dims)], key[len(dims) + 1]
-        pinned = pinned_of(dict(zip(dims, group, strict=True)), pins)
-        cost = row.cost if tracking.row("cost", pinned) else None
-        revenue = None if no_revenue or not tracking.row("revenue", pinned) else row.revenue
+        tracked = decided.get(group)
+        if tracked is None:
+            pinned = pinned_of(dict(zip(dims, group, strict=True)), pins)
+            has_revenue = not no_revenue and tracking.row("revenue", pinned)
+            tracked = decided[group] = (tracking.row("cost", pinned), has_revenue)
+        cost = row.cost if tracked[0] else None
+        revenue = row.revenue if tracked[1] else None
         out[key] = {
             "group": group,
             "window": window,
@@ -195,17 +208,20 @@ def build_table(
     ``lines`` are the rated lines to place (``revenue_lines``), when the caller shares them
     between tables; ``idle`` keeps groups that only have signals (no cost, no revenue)."""
     tracking = tracking or Tracking(conn, org_id)
-    if lines is None and not any(d in ("provider", "model") for d in dims):
-        start = lo - (hi - lo) if compare else lo
-        lines = revenue_lines(conn, org_id, start, hi, filters, [lo, *(windows or [])])
+    if lines is None and compare and not any(d in ("provider", "model") for d in dims):
+        # One rating for both periods: the lines cover them, cut at their common bound.
+        lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, [lo, *(windows or [])])
     facts = read_facts(conn, org_id, lo, hi, dims, filters, windows, lines=lines)
+    groups = [key[: len(dims)] for key in facts.rows]
+    if idle:
+        groups += [key[: len(dims)] for key in facts.signals]
+    names = labels(conn, org_id, dims, groups, tracking)
     numbers = _numbers(facts, dims, filters, tracking, idle)
     prior: dict[tuple[Any, ...], dict[str, Any]] = {}
     if compare:
         earlier = read_facts(conn, org_id, lo - (hi - lo), lo, dims, filters, lines=lines)
         before = _numbers(earlier, dims, filters, tracking)
         prior = {(*v["group"], v["currency"]): v for v in before.values()}
-    names = labels(conn, org_id, dims, [v["group"] for v in numbers.values()])
     rows = []
     for value in numbers.values():
         parts = [
