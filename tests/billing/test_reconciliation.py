@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from margin._calendar import month_bounds
 from margin._money import from_nanos, to_nanos
-from margin._time import parse_timestamp, to_micros
+from margin._time import isoformat, parse_timestamp, to_micros
 from margin.billing import invoices
 from margin.billing.meters import MeterIn, create_meter
 from margin.billing.orders import OrderIn, create_order
@@ -148,8 +148,6 @@ AGENT_MODES = {"a-auto": "auto", "a-full": "full", "a-cost": "cost_only", "a-rev
 
 
 def _iso(ts: int) -> str:
-    from margin._time import isoformat
-
     return isoformat(ts)
 
 

@@ -113,6 +113,7 @@ def rate_customers(
     agent_modes: Mapping[str, str] | None = None,
     finals: list[dict[str, Any]] | None = None,
     counts: dict[str, Counts] | None = None,
+    orders: list[dict[str, Any]] | None = None,
 ) -> list[PeriodLines]:
     """The lines of every customer with an order (or of ``customer_ids``) for each of the
     consecutive ``periods``. ``cuts`` are times no piece of a line may straddle (a report's
@@ -122,13 +123,15 @@ def rate_customers(
     A caller that already knows them may pass ``agent_modes`` (the agents not tracked in
     full) and ``finals`` (the finalized invoices). ``counts``, when given, is filled with the
     signal counts read (per customer, for every customer in scope, whether it has an order
-    or not), so that a report needs to read them only once."""
+    or not), so that a report needs to read them only once. ``orders`` replaces the stored
+    orders (shaped as ``load_orders`` returns them): candidate plans are rated on the
+    recorded facts without storing anything."""
     if not periods:
         return []
     lo, hi = month_bounds(periods[0])[0], month_bounds(periods[-1])[1]
     wanted = None if customer_ids is None else set(customer_ids)
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for order in load_orders(conn, org_id):
+    for order in load_orders(conn, org_id) if orders is None else orders:
         if order["starts_at"] < hi and (wanted is None or order["customer_id"] in wanted):
             by_customer[order["customer_id"]].append(order)
     if not by_customer and counts is None:
