@@ -46,6 +46,7 @@ class Tracking:
         self._ordered: tuple[set[str], set[str], bool] | None = None
         self._rows: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], bool] = {}
         self._any_cost: bool | None = None
+        self._any_revenue: bool | None = None
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -126,6 +127,17 @@ class Tracking:
         self._checked[kind].add(party)
         return party in self.costed[kind]
 
+    def any_revenue(self) -> bool:
+        """Whether an order of a customer whose revenue is tracked exists."""
+        if self._any_revenue is None:
+            ordered = exists().where(
+                orders.c.org_id == self.org_id,
+                customers.c.id == orders.c.customer_id,
+                customers.c.tracking_mode != "cost_only",
+            )
+            self._any_revenue = bool(self.conn.execute(select(ordered)).scalar())
+        return self._any_revenue
+
     def any_cost(self) -> bool:
         """Whether the organization ever recorded a cost (or measures costs with a meter)."""
         if self._any_cost is None:
@@ -171,15 +183,9 @@ class Tracking:
     def _row(self, measure: str, pinned: dict[str, Sequence[str]]) -> bool:
         kinds = [k for k, ids in pinned.items() if ids]
         if not kinds:
-            if measure == "revenue":
-                return any(self.mode("customer", c) != "cost_only" for c in self._ordered_known())
-            return self.any_cost()
+            return self.any_revenue() if measure == "revenue" else self.any_cost()
         return all(any(self.tracks(k, p, measure) for p in pinned[k]) for k in kinds)
 
-    def _ordered_known(self) -> list[str]:
-        ordered = self._orders()[0]
-        self.know("customer", ordered)
-        return sorted(ordered)
 
     def reason(self, kind: str, party: str, measure: str) -> str:
         """Why a party's ``measure`` is not tracked, for people."""
