@@ -186,7 +186,6 @@ class Tracking:
             return self.any_revenue() if measure == "revenue" else self.any_cost()
         return all(any(self.tracks(k, p, measure) for p in pinned[k]) for k in kinds)
 
-
     def reason(self, kind: str, party: str, measure: str) -> str:
         """Why a party's ``measure`` is not tracked, for people."""
         mode = self.mode(kind, party)
