@@ -23,6 +23,7 @@ from margin._calendar import split_days
 from margin.store.schema import (
     costs,
     events,
+    invoices,
     signal_rollups,
     signal_rollups_daily,
     signals,
@@ -165,50 +166,57 @@ def read_outcome_costs(
 def read_late(
     conn: Connection,
     org_id: str,
-    customer_id: str,
-    since: int,
+    customer_ids: Iterable[str],
     before: int,
-    created_after: int,
     *,
     with_costs: bool,
-) -> list[LateSignal]:
-    """Signals of [since, before) stored after ``created_after`` (candidates for late lines),
-    with their attributed AI cost when asked."""
+) -> dict[str, list[LateSignal]]:
+    """Per customer, the signals before ``before`` that were stored after their own period's
+    invoice was finalized (the candidates for late lines), with their attributed AI cost when
+    asked. One query, driven by the finalized invoices."""
+    wanted = sorted(set(customer_ids))
+    out: dict[str, list[LateSignal]] = defaultdict(list)
+    if not wanted:
+        return out
+    finalized = and_(
+        invoices.c.org_id == signals.c.org_id,
+        invoices.c.customer_id == signals.c.customer_id,
+        invoices.c.status == "finalized",
+        signals.c.ts >= invoices.c.period_start,
+        signals.c.ts < invoices.c.period_end,
+        signals.c.created_at > invoices.c.as_of,
+    )
     rows = conn.execute(
         select(
             signals.c.id,
+            signals.c.customer_id,
             signals.c.agent_id,
             signals.c.event_name,
             signals.c.ts,
             signals.c.created_at,
         )
+        .select_from(signals.join(invoices, finalized))
         .where(
             signals.c.org_id == org_id,
-            signals.c.customer_id == customer_id,
-            signals.c.ts >= since,
+            signals.c.customer_id.in_(wanted),
             signals.c.ts < before,
-            signals.c.created_at > created_after,
         )
+        .distinct()
         .order_by(signals.c.ts, signals.c.id)
     ).all()
     nanos: dict[str, dict[str, int]] = defaultdict(dict)
-    if with_costs and rows:
-        ids = [r.id for r in rows]
-        for start in range(0, len(ids), 500):
-            for c in conn.execute(
-                select(
-                    costs.c.signal_id,
-                    costs.c.currency,
-                    func.sum(costs.c.amount_nanos).label("amount"),
-                )
-                .where(costs.c.org_id == org_id, costs.c.signal_id.in_(ids[start : start + 500]))
-                .group_by(costs.c.signal_id, costs.c.currency)
-            ):
-                nanos[c.signal_id][c.currency] = int(c.amount or 0)
-    return [
-        LateSignal(r.ts, r.created_at, r.agent_id or "", r.event_name, nanos.get(r.id, {}))
-        for r in rows
-    ]
+    ids = [r.id for r in rows] if with_costs else []
+    for start in range(0, len(ids), 500):
+        for c in conn.execute(
+            select(costs.c.signal_id, costs.c.currency, func.sum(costs.c.amount_nanos).label("n"))
+            .where(costs.c.org_id == org_id, costs.c.signal_id.in_(ids[start : start + 500]))
+            .group_by(costs.c.signal_id, costs.c.currency)
+        ):
+            nanos[c.signal_id][c.currency] = int(c.n or 0)
+    for r in rows:
+        late = LateSignal(r.ts, r.created_at, r.agent_id or "", r.event_name, nanos.get(r.id, {}))
+        out[r.customer_id].append(late)
+    return out
 
 
 def read_events(

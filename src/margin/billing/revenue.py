@@ -130,89 +130,96 @@ def rate_customers(
         return []
     lo, hi = month_bounds(periods[0])[0], month_bounds(periods[-1])[1]
     wanted = None if customer_ids is None else set(customer_ids)
-    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    held: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for order in load_orders(conn, org_id) if orders is None else orders:
         if order["starts_at"] < hi and (wanted is None or order["customer_id"] in wanted):
-            by_customer[order["customer_id"]].append(order)
-    if not by_customer and counts is None:
-        return []
-    parties = {
-        cid: {"id": cid, "tracking_mode": orders[0]["customer_mode"]}
-        for cid, orders in by_customer.items()
-        if orders[0]["customer_mode"] != "cost_only"
-    }
-    ids = sorted(parties)
+            held[order["customer_id"]].append(order)
+    rated = {c: o for c, o in held.items() if o[0]["customer_mode"] != "cost_only"}
     edges = {lo, hi, *(month_bounds(p)[1] for p in periods), *cuts}
-    for orders in by_customer.values():
-        edges.update(e for o in orders for e in (o["starts_at"], o["ends_at"]) if e is not None)
-    scope = ids if counts is None else customer_ids
+    edges.update(e for os in held.values() for o in os for e in (o["starts_at"], o["ends_at"]))
+    edges.discard(None)
+    if counts is None and not rated:
+        return []
+    scope = sorted(rated) if counts is None else customer_ids
     outcomes = read_outcomes(conn, org_id, scope, lo, hi, edges, exact=exact)
     if counts is not None:
         counts.update(outcomes)
-    if not ids:
+    if not rated:
         return []
-    charged = any(o["charges"]["usage"] for orders in by_customer.values() for o in orders)
-    meters = {m["key"]: m for m in MeterStore(conn, org_id).list()} if charged else {}
-    types = {
-        meters[c["meter"]]["event_type"]
-        for orders in by_customer.values()
-        for o in orders
-        for c in o["charges"]["usage"]
-        if c["meter"] in meters
-    }
-    events = read_events(conn, org_id, ids, types, lo, hi) if types else {}
-    final_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for invoice in finalized_invoices(conn, org_id, ids) if finals is None else finals:
-        final_of[invoice["customer_id"]].append(invoice)
+    reader = _Reader(conn, org_id, rated, lo, hi, with_costs, finals)
     modes = read_agent_modes(conn, org_id) if agent_modes is None else agent_modes
     starts = [month_bounds(period)[0] for period in periods]
     out: list[PeriodLines] = []
-    for customer_id in ids:
+    for customer_id, customer_orders in sorted(rated.items()):
         per_period: dict[str, Counts] = defaultdict(dict)
         for key, n in outcomes[customer_id].items():
             per_period[periods[bisect_right(starts, key[0]) - 1]][key] = n
+        frozen = reader.frozen(customer_id)
         marks: dict[str, dict[str, int]] = defaultdict(dict)
-        frozen: dict[tuple[str, str], dict[str, Any]] = {}
-        for invoice in final_of[customer_id]:
-            marks[invoice["currency"]][invoice["period"]] = invoice["as_of"]
-            frozen[(invoice["period"], invoice["currency"])] = invoice
-        late = []
-        if frozen:
-            since = min(month_bounds(period)[0] for period, _c in frozen)
-            after = min(inv["as_of"] for inv in frozen.values())
-            late = read_late(conn, org_id, customer_id, since, hi, after, with_costs=with_costs)
+        for (period, currency), invoice in frozen.items():
+            marks[currency][period] = invoice["as_of"]
+        party = {"id": customer_id, "tracking_mode": customer_orders[0]["customer_mode"]}
         for period in periods:
-            p_lo, p_hi = month_bounds(period)
-            facts = PeriodFacts(
-                outcomes=per_period[period],
-                outcome_costs=read_outcome_costs(conn, org_id, customer_id, p_lo, p_hi, edges)
-                if with_costs
-                else None,
-                late=late,
-                events={t: events.get((customer_id, t), []) for t in types},
-                meters=meters,
+            facts = reader.facts(customer_id, period, per_period[period], edges)
+            lines = rate_period(
+                period, party, customer_orders, facts, marks=marks, agent_modes=modes
             )
-            rated = rate_period(
-                period,
-                parties[customer_id],
-                by_customer[customer_id],
-                facts,
-                marks=marks,
-                agent_modes=modes,
-            )
-            currencies = set(rated) | {c for (p, c) in frozen if p == period}
-            for currency in sorted(currencies):
-                lines = rated.get(currency, [])
+            for currency in sorted(set(lines) | {c for (p, c) in frozen if p == period}):
                 final = frozen.get((period, currency))
+                found = lines.get(currency, [])
                 if final is not None:
-                    lines = _frozen(final, lines, p_lo)
-                out.append(
-                    PeriodLines(
-                        customer_id,
-                        period,
-                        currency,
-                        lines,
-                        None if final is None else final["id"],
-                    )
-                )
+                    found = _frozen(final, found, month_bounds(period)[0])
+                invoice_id = None if final is None else final["id"]
+                out.append(PeriodLines(customer_id, period, currency, found, invoice_id))
     return out
+
+
+class _Reader:
+    """The facts of the rated customers that are read once for all of them: metering
+    events, meters, finalized invoices and late signals."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        org_id: str,
+        rated: Mapping[str, list[dict[str, Any]]],
+        lo: int,
+        hi: int,
+        with_costs: bool,
+        finals: list[dict[str, Any]] | None,
+    ) -> None:
+        self.conn, self.org_id, self.with_costs = conn, org_id, with_costs
+        ids = sorted(rated)
+        usage = [c for os in rated.values() for o in os for c in o["charges"]["usage"]]
+        self.meters = {m["key"]: m for m in MeterStore(conn, org_id).list()} if usage else {}
+        self.types = {
+            self.meters[c["meter"]]["event_type"] for c in usage if c["meter"] in self.meters
+        }
+        self.events = read_events(conn, org_id, ids, self.types, lo, hi) if self.types else {}
+        self.finals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for invoice in finalized_invoices(conn, org_id, ids) if finals is None else finals:
+            self.finals[invoice["customer_id"]].append(invoice)
+        self.late = (
+            read_late(conn, org_id, list(self.finals), hi, with_costs=with_costs)
+            if self.finals
+            else {}
+        )
+
+    def frozen(self, customer_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The customer's finalized invoices by (period, currency)."""
+        return {(i["period"], i["currency"]): i for i in self.finals.get(customer_id, [])}
+
+    def facts(
+        self, customer_id: str, period: str, counts: Counts, edges: Iterable[int]
+    ) -> PeriodFacts:
+        lo, hi = month_bounds(period)
+        attributed = None
+        if self.with_costs:
+            attributed = read_outcome_costs(self.conn, self.org_id, customer_id, lo, hi, edges)
+        return PeriodFacts(
+            outcomes=counts,
+            outcome_costs=attributed,
+            late=self.late.get(customer_id, []),
+            events={t: self.events.get((customer_id, t), []) for t in self.types},
+            meters=self.meters,
+        )
