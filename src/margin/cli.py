@@ -289,7 +289,7 @@ def report_summary(
     table = Table(title=f"{body['from']} → {body['to']} by {group_by}")
     for column in ("group", "currency", "cost", "revenue", "records", "unpriced", "signals"):
         table.add_column(column, justify="left" if column == "group" else "right")
-    for g in body["groups"]:
+    for g in body["rows"]:
         table.add_row(
             str(g["label"]),
             g["currency"] or "",

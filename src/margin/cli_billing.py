@@ -1,8 +1,10 @@
-"""``margin invoices …`` and ``margin report margin|cost-per-outcome``: billing and margin
-reports from the command line, straight on the store (no server needed).
+"""``margin invoices …`` (and ``margin report …``, from ``margin.cli_reports``): billing from
+the command line, straight on the store (no server needed), through the same services as
+the API.
 
 ``app`` holds both groups (``invoices`` and ``report``); ``invoices_app`` and
-``report_app`` can also be mounted separately.
+``report_app`` can also be mounted separately. Tables show money rounded to the currency's
+minor unit and never cut ids; ``--json`` prints the exact values.
 """
 
 from __future__ import annotations
@@ -15,83 +17,55 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
-from margin._money import format_decimal, from_nanos
-from margin._time import DAY_US, HOUR_US, from_micros, now_micros, parse_bound
+from margin._rounding import display
 from margin.billing import invoices as billing
-from margin.billing.invoice_html import invoice_html
-from margin.billing.periods import month_bounds
-from margin.reports.facts import Filters
-from margin.reports.tables import build_table, render_row, to_csv
-from margin.settings import Settings
-from margin.store.db import Database
-from margin.store.keys import first_org
-from margin.store.schema import customers, invoices
+from margin.billing.errors import BillingError
+from margin.billing.invoice_html import invoice_html, seller_of
+from margin.cli_reports import fail, open_store, report_app
 
 __all__ = ["app", "invoices_app", "report_app"]
 
 app = typer.Typer(help="Invoices and margin reports.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Generate, finalize, void and show invoices.", no_args_is_help=True)
-report_app = typer.Typer(help="Margin reports.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(report_app, name="report")
 
 console = Console()
-err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (exact amounts).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def _open(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
-    db.upgrade()
-    with db.read() as conn:
-        org_id = org or first_org(conn)
-    if org_id is None:
-        err.print("no organization in this store; run `margin serve` once")
-        raise typer.Exit(1)
-    return db, org_id
+def _money(amount: str | None, currency: str) -> str:
+    return display(None if amount is None else Decimal(amount), currency)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-def _print_invoices(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        console.print_json(orjson.dumps(rows).decode())
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table("id", "number", "status", "customer", "period", "total", "AI cost", "margin")
+    table = Table()
+    for name in ("id", "number", "status", "customer", "period"):
+        table.add_column(name, overflow="fold", no_wrap=False)
+    for name in ("total", "AI cost", "margin"):
+        table.add_column(name, justify="right", no_wrap=True)
     for inv in rows:
-        who = (inv["customer"] or {}).get("external_id") or inv["customer_id"]
+        cur = inv["currency"]
+        customer = inv["customer"] or {}
         table.add_row(
             inv["id"],
             inv["number"] or "",
             inv["status"],
-            who,
+            customer.get("name") or customer.get("external_id") or inv["customer_id"],
             inv["period"],
-            f"{inv['total']} {inv['currency']}",
-            inv["cost"] or "—",
-            inv["margin"] or "—",
+            _money(inv["total"], cur),
+            _money(inv["cost"], cur),
+            _money(inv["margin"], cur),
         )
     console.print(table)
-
-
-def _render(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ids = {r["customer_id"] for r in rows}
-    who: dict[str, dict[str, Any]] = {}
-    if ids:
-        found = conn.execute(
-            select(customers.c.id, customers.c.external_id, customers.c.name).where(
-                customers.c.id.in_(ids)
-            )
-        )
-        who = {r.id: {"id": r.id, "external_id": r.external_id, "name": r.name} for r in found}
-    return [billing.render_invoice(r, who.get(r["customer_id"])) for r in rows]
 
 
 @invoices_app.command("generate")
@@ -102,35 +76,38 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Write or refresh the draft invoices of a period."""
+    db, org_id = open_store(data_dir, org)
     try:
-        month_bounds(period)
-    except ValueError as exc:
-        _fail(str(exc))
-    db, org_id = _open(data_dir, org)
-    with db.write() as conn:
-        rows = _render(conn, billing.generate(conn, org_id, period))
-    _print_invoices(rows, as_json)
+        with db.write() as conn:
+            rows = billing.render_invoices(conn, org_id, billing.generate(conn, org_id, period))
+    except BillingError as exc:
+        fail(exc.detail)
+        raise
+    _print(rows, as_json)
 
 
 def _change(
     action: str, invoice_id: str, data_dir: Path | None, org: str | None, reason: str = ""
 ) -> None:
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_store(data_dir, org)
     try:
         with db.write() as conn:
             if action == "finalize":
                 row = billing.finalize(conn, org_id, invoice_id)
             else:
                 row = billing.void(conn, org_id, invoice_id, reason)
-            rendered = _render(conn, [row])
-    except billing.InvoiceError as exc:
-        _fail(exc.detail)
-    _print_invoices(rendered, False)
+            rendered = billing.render_invoices(conn, org_id, [row])
+    except BillingError as exc:
+        fail(exc.detail)
+        raise
+    _print(rendered, False)
 
 
 @invoices_app.command("finalize")
-def finalize(invoice_id: str, data_dir: DataDir = None, org: Org = None) -> None:
-    """Finalize a draft: immutable, numbered."""
+def finalize(invoice_id: str, data_dir: DataDir = None, org: Org = None, yes: Yes = False) -> None:
+    """Finalize a draft: immutable and numbered (asks first, unless --yes)."""
+    if not yes:
+        typer.confirm(f"Finalize {invoice_id}? It cannot be changed afterwards", abort=True)
     _change("finalize", invoice_id, data_dir, org)
 
 
@@ -140,8 +117,11 @@ def void(
     reason: Annotated[str, typer.Option("--reason", help="Why it is void.")],
     data_dir: DataDir = None,
     org: Org = None,
+    yes: Yes = False,
 ) -> None:
-    """Void an invoice."""
+    """Void an invoice (asks first, unless --yes)."""
+    if not yes:
+        typer.confirm(f"Void {invoice_id}?", abort=True)
     _change("void", invoice_id, data_dir, org, reason)
 
 
@@ -156,16 +136,18 @@ def show(
     internal: Annotated[bool, typer.Option(help="With AI cost and margin in the HTML.")] = False,
 ) -> None:
     """Print an invoice as JSON (and write its HTML page with ``--html``)."""
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_store(data_dir, org)
     with db.read() as conn:
-        row = billing.get(conn, org_id, invoice_id)
-        if row is None:
-            _fail(f"no invoice '{invoice_id}'")
-        assert row is not None
-        [rendered] = _render(conn, [row])
-    console.print_json(orjson.dumps(rendered).decode())
+        try:
+            row = billing.get(conn, org_id, invoice_id)
+        except BillingError as exc:
+            fail(exc.detail)
+            raise
+        [rendered] = billing.render_invoices(conn, org_id, [row])
+        seller = seller_of(conn, org_id)
+    typer.echo(orjson.dumps(rendered, option=orjson.OPT_INDENT_2).decode())
     if html is not None:
-        html.write_text(invoice_html(rendered, internal=internal), encoding="utf-8")
+        html.write_text(invoice_html(rendered, seller, internal=internal), encoding="utf-8")
 
 
 @invoices_app.command("list")
@@ -176,97 +158,8 @@ def list_(
     as_json: AsJson = False,
 ) -> None:
     """List invoices."""
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_store(data_dir, org)
     with db.read() as conn:
-        stmt = invoices.select().where(invoices.c.org_id == org_id)
-        if period:
-            stmt = stmt.where(invoices.c.period == period)
-        rows = _render(conn, [dict(r._mapping) for r in conn.execute(stmt.order_by(invoices.c.id))])
-    _print_invoices(rows, as_json)
-
-
-def _period(days: int, start: str | None, end: str | None) -> tuple[int, int]:
-    try:
-        hi = parse_bound(end, "--to") if end else now_micros()
-        lo = parse_bound(start, "--from") if start else hi - days * DAY_US
-    except ValueError as exc:
-        _fail(str(exc))
-        raise
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
-
-
-@report_app.command("margin")
-def margin(
-    group_by: Annotated[
-        str,
-        typer.Option(
-            "--by", help="customer, agent, event_name, provider, model (comma-separated)."
-        ),
-    ] = "customer",
-    days: Annotated[int, typer.Option(help="The last N days (unless --from).")] = 30,
-    start: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD (UTC).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (UTC).")] = None,
-    top: Annotated[int | None, typer.Option(help="Top N + Other.")] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    data_dir: DataDir = None,
-    org: Org = None,
-) -> None:
-    """Cost, revenue, profit and margin % by group."""
-    dims = [d for d in group_by.split(",") if d]
-    bad = [d for d in dims if d not in ("customer", "agent", "event_name", "provider", "model")]
-    if bad:
-        _fail(f"--by: unknown dimension '{bad[0]}'")
-    lo, hi = _period(days, start, end)
-    db, org_id = _open(data_dir, org)
-    with db.read() as conn:
-        rows = [
-            render_row(r, dims, False)
-            for r in build_table(conn, org_id, lo, hi, dims, Filters(), top=top)
-        ]
-    if csv:
-        typer.echo(to_csv(rows, dims), nl=False)
-        return
-    table = Table(
-        " / ".join(dims) or "all", "currency", "cost", "revenue", "profit", "margin %", "outcomes"
-    )
-    for r in rows:
-        table.add_row(
-            r["label"],
-            r["currency"],
-            r["cost"] or "—",
-            r["revenue"] or "—",
-            r["profit"] or "—",
-            r["margin_pct"] or "—",
-            str(r["signals"]),
-        )
-    console.print(f"{from_micros(lo):%Y-%m-%d %H:%M} – {from_micros(hi):%Y-%m-%d %H:%M} UTC")
-    console.print(table)
-
-
-@report_app.command("cost-per-outcome")
-def cost_per_outcome(
-    event_name: Annotated[str, typer.Argument(help="The signal, e.g. meeting_booked.")],
-    days: Annotated[int, typer.Option(help="The last N days (unless --from).")] = 30,
-    start: Annotated[str | None, typer.Option("--from")] = None,
-    end: Annotated[str | None, typer.Option("--to")] = None,
-    data_dir: DataDir = None,
-    org: Org = None,
-) -> None:
-    """Average attributed AI cost of one outcome."""
-    lo, hi = _period(days, start, end)
-    db, org_id = _open(data_dir, org)
-    with db.read() as conn:
-        rows = build_table(conn, org_id, lo, hi, [], Filters(event_names=[event_name]))
-    if not rows:
-        console.print(f"no '{event_name}' outcomes in the period")
-        return
-    for r in rows:
-        n, cost = r["signals"], r["cost"]
-        per = (
-            "—"
-            if cost is None or not n
-            else format_decimal((from_nanos(cost) / n).quantize(Decimal("0.000000001")))
-        )
-        console.print(
-            f"{event_name}: {n} outcomes, AI cost {format_decimal(from_nanos(cost or 0))} {r['currency']}, {per} {r['currency']} per outcome"
-        )
+        rows = billing.list_invoices(conn, org_id, period=period, limit=100_000)
+        rendered = billing.render_invoices(conn, org_id, rows)
+    _print(rendered, as_json)

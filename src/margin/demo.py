@@ -1,7 +1,7 @@
 """Demo data: an AI SDR agent selling to a few customers, 30 days of AI calls and outcomes.
 
-Seeded through the same ``Ledger`` the API uses, with fixed idempotency keys, so seeding
-twice stores nothing new.
+Seeded through the services the API calls (``Ledger`` for facts, with fixed idempotency
+keys; ``margin.billing`` for the plan and orders), in process: no HTTP, no second app.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from margin.billing.orders import OrderIn, create_order
+from margin.billing.plans import PlanIn, create_plan, get_plan
 from margin.server.ledger import Ledger
+from margin.store.directory import AGENTS
+from margin.store.directory import CUSTOMERS as DIRECTORY
 
 __all__ = ["AGENT", "CUSTOMERS", "seed_demo"]
 
@@ -98,16 +102,26 @@ def demo_items(
 
 
 def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[str, int]:
-    """Store the demo's customers, agent, signals and costs; returns what was ingested."""
-    from margin.store.directory import AGENTS
-    from margin.store.directory import CUSTOMERS as DIRECTORY
-
+    """Store the demo's customers, agent, plan, orders, signals and costs through the same
+    services the API calls; returns what was ingested."""
+    moment = now or datetime.now(UTC)
+    start = (moment - timedelta(days=60)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with ledger.db.write() as conn:
         AGENTS.upsert(conn, org_id, AGENT)
         for customer in CUSTOMERS:
             DIRECTORY.upsert(conn, org_id, customer)
-    signals, costs = demo_items(now)
-    _seed_plan(ledger, org_id, now)
+        fresh = get_plan(conn, org_id, str(PLAN["key"]), missing_ok=True) is None
+        if fresh:
+            create_plan(conn, org_id, PlanIn.model_validate(PLAN))
+        for customer in CUSTOMERS if fresh else []:
+            if customer.get("tracking_mode") != "cost_only":
+                order = {
+                    "customer": customer["external_id"],
+                    "plan": PLAN["key"],
+                    "starts_at": start.isoformat(),
+                }
+                create_order(conn, org_id, OrderIn.model_validate(order))
+    signals, costs = demo_items(moment)
     cost_result = ledger.ingest_costs(org_id, costs, source="demo")
     signal_result = ledger.ingest_signals(org_id, signals, source="demo")
     return {
@@ -115,35 +129,3 @@ def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[
         "signals": signal_result.ingested,
         "duplicates": cost_result.duplicates + signal_result.duplicates,
     }
-
-
-def _seed_plan(ledger: Ledger, org_id: str, now: datetime | None) -> None:
-    """The demo plan and an order for each billed customer, through the same API a user
-    calls (an in-process client with a short-lived admin key)."""
-    from fastapi.testclient import TestClient
-
-    from margin.server.app import create_app
-    from margin.store.keys import create_key, revoke_key
-
-    with ledger.db.write() as conn:
-        key, secret = create_key(conn, org_id, "admin", "demo seeding")
-    start = (now or datetime.now(UTC)) - timedelta(days=60)
-    app = create_app(ledger.settings, db=ledger.db, migrate=False)
-    headers = {"Authorization": f"Bearer {secret}"}
-    try:
-        with TestClient(app) as client:
-            client.post("/v1/plans", json=PLAN, headers=headers).raise_for_status()
-            for customer in CUSTOMERS:
-                if customer.get("tracking_mode") == "cost_only":
-                    continue
-                order = {
-                    "customer": customer["external_id"],
-                    "plan": PLAN["key"],
-                    "starts_at": start.replace(
-                        day=1, hour=0, minute=0, second=0, microsecond=0
-                    ).isoformat(),
-                }
-                client.post("/v1/orders", json=order, headers=headers).raise_for_status()
-    finally:
-        with ledger.db.write() as conn:
-            revoke_key(conn, key.id)

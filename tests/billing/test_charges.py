@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from margin._calendar import days_between, month_bounds, shift
 from margin.billing.charges import price_percentage, price_quantity, validate_tiers
-from margin.billing.periods import days_between, month_bounds, shift
 
 TIERS = [
     {"up_to": "100", "unit_price": "1", "flat_fee": "0"},

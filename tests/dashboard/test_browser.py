@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
@@ -83,22 +84,27 @@ def test_overview_totals_match_the_reports_api(page: Any, server: Server) -> Non
     assert lo
     assert hi
     # The same question, asked of the API with the same key.
-    if totals.get_attribute("data-source") == "overview":
-        report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
-        expected = {t["currency"]: t["cost"] for t in report["totals"]}
-        first = report["totals"][0]
-        for kpi, field in (("revenue", "revenue"), ("profit", "profit"), ("margin", "margin_pct")):
-            shown = page.locator(f"[data-kpi={kpi}] .value").first.get_attribute("data-amount")
-            assert shown == (first[field] or ""), kpi
-    else:
-        report = server.get("/v1/reports/summary", **{"from": lo, "to": hi})
-        expected = {t["currency"]: t["cost"] for t in report["totals"]}
+    report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
+    expected = {t["currency"]: t["cost"] for t in report["totals"]}
+    first = report["totals"][0]
+    for kpi, field in (("revenue", "revenue"), ("profit", "profit"), ("margin", "margin_pct")):
+        shown = page.locator(f"[data-kpi={kpi}] .value").first.get_attribute("data-amount")
+        assert shown == (first[field] or ""), kpi
     assert expected[currency] == amount
     assert amount != "0"
-    # Shown formatted as money: the currency sign and the integer part are on screen.
-    text = cost.inner_text()
-    assert "$" in text
-    assert amount.split(".")[0] in text.replace(",", "")
+    # Shown rounded half-even to the cent, with the exact amount on hover.
+    cents = Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    assert cost.inner_text() == f"${cents:,}"
+    assert cost.get_attribute("title") == f"{amount} USD"
+    # The headline profit explains itself: Umbrella Health is a cost-only customer.
+    notes = page.locator("#explained").inner_text()
+    assert first["notes"]
+    for note in first["notes"]:
+        assert note in notes
+    assert "cost-only customer" in notes
+    parts = sum(Decimal(p["amount"]) for p in first["parts"])
+    assert parts == Decimal(first["profit"])
+    assert page.locator("#cost-by-source [data-source=ai]").is_visible()
     page.wait_for_selector("#chart canvas")
     assert page.locator("text=Top customers by profit").is_visible()
     assert page.locator("text=Acme Corp").first.is_visible()
@@ -147,7 +153,7 @@ def test_customers_table_and_a_customer_page(page: Any, server: Server) -> None:
     assert lo is not None
     cost = page.locator("[data-kpi=cost] .value").first
     report = server.get("/v1/reports/summary", group_by="customer")
-    mine = [g for g in report["groups"] if g["key"] == cust_id and g["currency"]]
+    mine = [g for g in report["rows"] if g["key"] == cust_id and g["currency"]]
     assert mine
     assert cost.get_attribute("data-amount")
     page.wait_for_selector("#chart canvas")
@@ -290,9 +296,13 @@ def test_signals_page(page: Any, server: Server) -> None:
     shoot(page, "signals")
 
 
-def _sell_to_acme(server: Server) -> None:
-    """A plan (a price per booked meeting and a monthly fee) that Acme has bought."""
-    start = (datetime.now(UTC).replace(day=1) - timedelta(days=40)).strftime("%Y-%m-01")
+#: A month long past, so that the test does not depend on today's date.
+MONTH = "2024-03"
+
+
+def _sell_to_northwind(server: Server) -> None:
+    """A plan (a price per booked meeting and a monthly fee) that Northwind bought in
+    March 2024, and two meetings it booked then."""
     plan = {
         "key": "sdr-pro",
         "name": "AI SDR Pro",
@@ -301,23 +311,30 @@ def _sell_to_acme(server: Server) -> None:
         "fees": [{"key": "platform", "amount": "99", "name": "Platform fee"}],
     }
     with server.client() as c:
+        customer = {"external_id": "northwind", "name": "Northwind"}
+        assert c.post("/v1/customers", json=customer).status_code in (200, 201)
         made = c.post("/v1/plans", json=plan)
         assert made.status_code in (201, 409), made.text
         if made.status_code == 201:
-            order = {"customer": "acme", "plan": "sdr-pro", "starts_at": start}
+            order = {"customer": "northwind", "plan": "sdr-pro", "starts_at": "2024-03-11"}
             assert c.post("/v1/orders", json=order).status_code == 201
+            signals = [
+                {
+                    "customer": "northwind",
+                    "agent": "ai-sdr",
+                    "event_name": "meeting_booked",
+                    "timestamp": f"2024-03-{day}T10:00:00Z",
+                }
+                for day in (12, 28)
+            ]
+            assert c.post("/v1/signals", json={"items": signals}).status_code == 200
 
 
 def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
-    if not _exists(server, "POST", "/v1/invoices/generate"):
-        page.goto(server.url + "/invoices")
-        wait_ready(page)
-        assert page.locator("#invoices-list [data-unavailable]").is_visible()
-        pytest.skip("POST /v1/invoices/generate is not on this server yet")
-    _sell_to_acme(server)
+    _sell_to_northwind(server)
     page.goto(server.url + "/invoices")
     wait_ready(page)
-    page.fill("#generate input[name=period]", datetime.now(UTC).strftime("%Y-%m"))
+    page.fill("#generate input[name=period]", MONTH)
     page.click("#generate button[type=submit]")
     page.wait_for_selector("#invoices-list tbody a:has-text('inv_')")
     shoot(page, "invoices")
@@ -326,19 +343,31 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     wait_ready(page)
     assert page.locator("#status").inner_text() == "draft"
     invoice_id = page.url.rsplit("/", 1)[1]
-    total = page.locator("[data-kpi=revenue] .value").get_attribute("data-amount")
-    assert total == server.get(f"/v1/invoices/{invoice_id}")["total"]
+    invoice = server.get(f"/v1/invoices/{invoice_id}")
+    # In force from the 11th: days 11…31 of 31 of a 99.00 fee, then 2 × 25.
+    assert invoice["total"] == str(Decimal("67.07") + 50)
+    total = page.locator("[data-kpi=revenue] .value")
+    assert total.get_attribute("data-amount") == invoice["total"]
+    assert total.inner_text() == "$117.07"
+    assert "Northwind" in page.locator("[data-kpi=status]").inner_text()
     assert "Meeting" in page.locator("text=meeting").first.inner_text().title()
     shoot(page, "invoice")
     shoot(page, "invoice-phone", phone=True)
     page.click("#actions button:has-text('Finalize')")
     page.wait_for_selector("#status:has-text('finalized')")
-    assert server.get(f"/v1/invoices/{invoice_id}")["status"] == "finalized"
+    final = server.get(f"/v1/invoices/{invoice_id}")
+    assert final["status"] == "finalized"
     assert page.locator("#actions button:has-text('Finalize')").count() == 0
-    # The printable page opens with the session cookie, like every /v1 read.
+    # The printable page opens with the session cookie, like every /v1 read: formatted
+    # amounts, the issue and due dates, the seller.
     printable = page.context.new_page()
     printable.goto(f"{server.url}/v1/invoices/{invoice_id}.html")
-    assert server.get(f"/v1/invoices/{invoice_id}")["number"] in printable.content()
+    content = printable.content()
+    assert final["number"] in content
+    assert "117.07 USD" in content
+    assert f"<dt>Issued</dt><dd>{final['issued_at'][:10]}</dd>" in content
+    assert f"<dt>Due</dt><dd>{final['due_at'][:10]}</dd>" in content
+    assert "Northwind" in content
     shoot(printable, "invoice-printable")
     printable.close()
     # Void asks for a reason, then the invoice is void (and stays listed).

@@ -142,7 +142,16 @@ def test_ai_sdr_month_invoice_cost_and_margin(api: Api) -> None:
     assert final["total"] == "664.5"
     page = api.get(f"/v1/invoices/{invoice['id']}.html", scope="read").text
     assert final["number"] in page
-    assert "664.5 USD" in page
+    # Formatted to the cent, with the seller (the organization), the issue and due dates.
+    assert "664.50 USD" in page
+    assert "199.00 USD" in page
+    assert "0.25 USD" in page  # the unit price of an email
+    issued = final["issued_at"][:10]
+    assert final["due_at"][:10] > issued
+    assert f"<dt>Issued</dt><dd>{issued}</dd>" in page
+    assert f"<dt>Due</dt><dd>{final['due_at'][:10]}</dd>" in page
+    assert "<strong>acme</strong>" in page  # the organization's name, as the seller
+    assert "2026-10-01 – 2026-10-31" in page
 
     # The report adds the unattributed research cost: 0.4556 + 0.5 = 0.9556;
     # revenue 664.5 (the fee accrues daily, 31 days = 199); profit 663.5444.

@@ -77,9 +77,9 @@ def test_demo_server_prints_a_key_that_reads_demo_data(tmp_path: Path) -> None:
         summary = httpx.get(
             f"http://127.0.0.1:{port}/v1/reports/summary", headers=headers, timeout=30
         ).json()
-        labels = {g["label"] for g in summary["groups"]}
+        labels = {g["label"] for g in summary["rows"]}
         assert labels == {"Acme Corp", "Globex", "Initech", "Umbrella Health"}
-        for group in summary["groups"]:
+        for group in summary["rows"]:
             assert Decimal(group["cost"]) > 0
             assert group["unpriced"] == 0
             billed = group["label"] != "Umbrella Health"

@@ -122,9 +122,10 @@ def test_top_n_other_prior_period_and_csv(api: Api) -> None:
     lines = csv.text.strip().splitlines()
     assert (
         lines[0]
-        == "customer,label,currency,cost,revenue,profit,margin_pct,signals,records,unpriced"
+        == "customer,label,currency,cost,revenue,profit,margin_pct,signals,records,unpriced,"
+        "cost_ai,cost_manual,cost_meter"
     )
-    assert any(",shadow,USD,2,,,," in line for line in lines)
+    assert any(line.endswith(",shadow,USD,2,,,,1,1,0,2,0,0") for line in lines)
 
 
 def test_cost_per_outcome_and_unit_economics(api: Api) -> None:
@@ -161,7 +162,20 @@ def test_overview_and_summary(api: Api) -> None:
     assert body["cost_by_provider"][0]["cost"] == "2.9"
     assert body["cost_by_model"][0]["key"] == {"provider": "openai", "model": "gpt-4o"}
     assert body["unpriced"] == {"records": 0}
+    # The headline profit is the customers' profits and the figures of those whose cost or
+    # revenue is not tracked: 350.1 (acme) − 2 (shadow's cost) + 325 (blind's revenue).
+    assert [(p["part"], p["reason"], p["customers"], p["amount"]) for p in total["parts"]] == [
+        ("customers_with_profit", None, 1, "350.1"),
+        ("cost_without_revenue", "cost-only", 1, "-2"),
+        ("revenue_without_cost", "revenue-only", 1, "325"),
+    ]
+    assert sum(Decimal(p["amount"]) for p in total["parts"]) == Decimal(total["profit"])
+    assert total["notes"] == [
+        "includes 2.00 USD cost of 1 cost-only customer",
+        "includes 325.00 USD revenue of 1 revenue-only customer",
+    ]
+    assert total["cost_by_source"] == {"ai": "2.9", "manual": "0", "meter": "0"}
     summary = api.get("/v1/reports/summary", params=OCT, scope="read").json()
-    groups = _by_label(summary["groups"])
+    groups = _by_label(summary["rows"])
     assert groups["acme"]["revenue"] == "351"
     assert groups["shadow"]["revenue"] is None

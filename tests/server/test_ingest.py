@@ -210,7 +210,7 @@ def test_usage_without_a_price_is_unpriced_never_zero(api: Api) -> None:
     assert row.priced_by == "unpriced"
     assert row.unpriced_reason
     report = api.get("/v1/reports/summary", params={"from": "2000-01-01"}, scope="read").json()
-    assert report["groups"][0]["unpriced"] == 1
+    assert report["rows"][0]["unpriced"] == 1
 
 
 @pytest.mark.parametrize("signal_first", [True, False])
@@ -246,7 +246,7 @@ def test_costs_belong_to_the_earliest_cost_tracing_signal(api: Api, signal_first
     by_event = api.get(
         "/v1/reports/summary", params={"from": "2000-01-01", "group_by": "event_name"}, scope="read"
     ).json()
-    costed = {g["key"]: g["cost"] for g in by_event["groups"] if g["cost"] is not None}
+    costed = {g["key"]: g["cost"] for g in by_event["rows"] if g["cost"] is not None}
     assert costed == {"meeting_booked": "0.03"}
 
 

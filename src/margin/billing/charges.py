@@ -50,6 +50,8 @@ class ChargeResult:
     quantity: Decimal
     tiers: list[TierLine] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    #: Per event, the fee each one added (percentage charges only).
+    parts: list[Decimal] = field(default_factory=list)
 
 
 def _d(value: Any, default: str = "0") -> Decimal:
@@ -139,6 +141,7 @@ def price_percentage(charge: dict[str, Any], values: Iterable[Decimal]) -> Charg
     high = None if charge.get("max_per_event") is None else _d(charge["max_per_event"])
     amount = quantity = Decimal(0)
     count = clamped = 0
+    parts = []
     for value in values:
         fee = value * rate
         if low is not None and fee < low:
@@ -148,5 +151,6 @@ def price_percentage(charge: dict[str, Any], values: Iterable[Decimal]) -> Charg
         amount += fee
         quantity += value
         count += 1
+        parts.append(fee)
     detail = {"rate": format_decimal(_d(charge["rate"])), "events": count, "clamped": clamped}
-    return ChargeResult(amount, quantity, detail=detail)
+    return ChargeResult(amount, quantity, detail=detail, parts=parts)

@@ -8,7 +8,7 @@ later measures past events too. Values are exact: numbers and decimal strings be
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,12 +17,22 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Connection, select
 
+from margin._calendar import Window, window_end, window_start
 from margin._money import format_decimal
 from margin.billing.jsonpath import MISSING, compile_path
-from margin.reports.windows import Window, window_end, window_start
+from margin.billing.meters import event_cost
 from margin.store.schema import events
 
-__all__ = ["Aggregate", "MeterQuery", "MeterResult", "numeric", "run_query"]
+__all__ = [
+    "Aggregate",
+    "MeterQuery",
+    "MeterResult",
+    "fetch_events",
+    "measure",
+    "numeric",
+    "readings",
+    "run_query",
+]
 
 
 def numeric(value: Any) -> Decimal | None:
@@ -53,6 +63,8 @@ class Aggregate:
     high: Decimal | None = None
     latest: tuple[int, str, Decimal] | None = None
     seen: set[bytes] = field(default_factory=set)
+    #: A cost meter's cost of these events, in nano-units (each event's cost rounded).
+    cost: int = 0
 
     def add(self, raw: Any, number: Decimal | None, ts: int, event_id: str) -> None:
         self.events += 1
@@ -128,39 +140,58 @@ def fetch_events(
     return conn.execute(stmt.order_by(events.c.ts, events.c.id))
 
 
-def run_query(
-    conn: Connection, org_id: str, meter: Mapping[str, Any], query: MeterQuery
-) -> MeterResult:
-    """Aggregate the meter over the query's events."""
-    aggregation = meter["aggregation"]
+def readings(
+    meter: Mapping[str, Any], rows: Iterable[Any]
+) -> Iterator[tuple[Any, Any, Decimal | None]]:
+    """(event row, raw value, number) for each event the meter counts: an event whose value
+    is missing is skipped, and so is one whose value is not a number unless the meter counts
+    unique values. A ``count`` meter reads no value (raw and number are None)."""
     value_of = compile_path(meter["value_property"]) if meter["value_property"] else None
+    unique = meter["aggregation"] == "unique_count"
+    for row in rows:
+        if value_of is None:
+            yield row, None, None
+            continue
+        raw = value_of(row.data)
+        if raw is MISSING:
+            continue
+        number = numeric(raw)
+        if number is None and not unique:
+            continue
+        yield row, raw, number
+
+
+def measure(meter: Mapping[str, Any], rows: Iterable[Any], query: MeterQuery) -> MeterResult:
+    """Aggregate the meter over event rows (``id``, ``customer_id``, ``ts``, ``data``) in time
+    order: in total, per window and per group."""
+    aggregation = meter["aggregation"]
+    costs = meter.get("kind") == "cost"
     dims = {name: compile_path(path) for name, path in meter["group_by"].items()}
     result = MeterResult(Aggregate(aggregation), {}, {})
-    for row in fetch_events(conn, org_id, meter["event_type"], query):
-        data = row.data
-        values = {name: _dimension(get(data)) for name, get in dims.items()}
+    for row, raw, number in readings(meter, rows):
+        values = {name: _dimension(get(row.data)) for name, get in dims.items()}
         values["customer"] = row.customer_id
         if any(values.get(dim) not in allowed for dim, allowed in query.filters.items()):
             continue
-        raw: Any = None
-        number = None
-        if value_of is not None:
-            raw = value_of(data)
-            if raw is MISSING:
-                continue
-            number = numeric(raw)
-            if number is None and aggregation != "unique_count":
-                continue
-        result.total.add(raw, number, row.ts, row.id)
+        cost = event_cost(meter, number) if costs else 0
+        touched = [result.total]
         if query.window is not None and query.zone is not None:
             start = window_start(row.ts, query.window, query.zone)
-            result.windows.setdefault(start, Aggregate(aggregation)).add(
-                raw, number, row.ts, row.id
-            )
+            touched.append(result.windows.setdefault(start, Aggregate(aggregation)))
         if query.group_by:
             key = tuple(values.get(dim) for dim in query.group_by)
-            result.groups.setdefault(key, Aggregate(aggregation)).add(raw, number, row.ts, row.id)
+            touched.append(result.groups.setdefault(key, Aggregate(aggregation)))
+        for aggregate in touched:
+            aggregate.add(raw, number, row.ts, row.id)
+            aggregate.cost += cost
     return result
+
+
+def run_query(
+    conn: Connection, org_id: str, meter: Mapping[str, Any], query: MeterQuery
+) -> MeterResult:
+    """Aggregate the meter over the query's events in the store."""
+    return measure(meter, fetch_events(conn, org_id, meter["event_type"], query), query)
 
 
 def render_value(value: Decimal | None) -> str | None:

@@ -4,10 +4,15 @@ A meter reads events of one ``event_type``; ``value_property`` (JSONPath) picks 
 ``aggregation`` combines values, ``group_by`` names dimensions (dimension → JSONPath). A
 ``cost`` meter turns its quantity into money (quantity × ``unit_cost`` in ``currency``); a
 ``billable`` meter feeds usage charges of plans. Several meters may read one event type.
+
+A cost meter aggregates by ``sum`` or ``count``: its cost is the sum of its events' costs
+(value × unit cost, or the unit cost for each event), each rounded half-even to the
+nano-unit, so the cost of any stretch of time is the sum of the costs of its parts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -15,12 +20,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, delete, select, update
 
 from margin._ids import new_id
-from margin._money import format_decimal, storable_amount
+from margin._money import format_decimal, storable_amount, to_nanos
 from margin._time import isoformat, now_micros
+from margin.billing.errors import BillingError
 from margin.billing.jsonpath import JsonPathError, compile_path
 from margin.store.schema import meters
 
-__all__ = ["Aggregation", "MeterIn", "MeterStore", "render_meter"]
+__all__ = [
+    "Aggregation",
+    "MeterIn",
+    "MeterStore",
+    "create_meter",
+    "delete_meter",
+    "event_cost",
+    "get_meter",
+    "render_meter",
+    "replace_meter",
+    "unit_cost",
+]
 
 Aggregation = Literal["sum", "count", "unique_count", "avg", "min", "max", "latest"]
 Dimension = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -83,6 +100,10 @@ class MeterIn(BaseModel):
             raise ValueError(f"value_property: required by aggregation '{self.aggregation}'")
         if self.kind == "cost" and (self.unit_cost is None or self.currency is None):
             raise ValueError("unit_cost: a cost meter needs unit_cost and currency")
+        if self.kind == "cost" and self.aggregation not in ("sum", "count"):
+            raise ValueError(
+                "aggregation: a cost meter sums its events' costs: use 'sum' or 'count'"
+            )
         if self.kind == "billable" and self.unit_cost is not None:
             raise ValueError("unit_cost: only cost meters carry a unit cost")
         if self.value_property is not None and self.value_property in self.group_by.values():
@@ -98,9 +119,18 @@ def render_meter(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def unit_cost(row: dict[str, Any]) -> Decimal | None:
+def unit_cost(row: Mapping[str, Any]) -> Decimal | None:
     """The unit cost of a cost meter, exactly."""
     return Decimal(row["unit_cost"]) if row.get("unit_cost") is not None else None
+
+
+def event_cost(meter: Mapping[str, Any], number: Decimal | None) -> int:
+    """The cost of one event a cost meter reads, in nano-units of the meter's currency: its
+    value × the unit cost (each event costs the unit cost for a ``count`` meter)."""
+    rate = unit_cost(meter) or Decimal(0)
+    if meter["aggregation"] == "count":
+        return to_nanos(rate)
+    return to_nanos((number or Decimal(0)) * rate)
 
 
 class MeterStore:
@@ -144,3 +174,35 @@ class MeterStore:
             delete(meters).where(meters.c.org_id == self.org_id, meters.c.key == key)
         )
         return bool(result.rowcount)
+
+
+def get_meter(conn: Connection, org_id: str, key: str) -> dict[str, Any]:
+    """A meter by key; raises ``BillingError`` (404) when missing."""
+    row = MeterStore(conn, org_id).get(key)
+    if row is None:
+        raise BillingError(404, f"no meter '{key}'", "key")
+    return row
+
+
+def create_meter(conn: Connection, org_id: str, spec: MeterIn) -> dict[str, Any]:
+    """Store a meter; raises ``BillingError`` (409) when its key is taken."""
+    store = MeterStore(conn, org_id)
+    if store.get(spec.key) is not None:
+        raise BillingError(409, f"a meter '{spec.key}' exists", "key")
+    return store.create(spec)
+
+
+def replace_meter(conn: Connection, org_id: str, key: str, spec: MeterIn) -> dict[str, Any]:
+    """Replace a meter's definition (its key stays)."""
+    if spec.key != key:
+        raise BillingError(422, "key: the body's key must match the path", "key")
+    get_meter(conn, org_id, key)
+    replaced = MeterStore(conn, org_id).replace(key, spec)
+    assert replaced is not None
+    return replaced
+
+
+def delete_meter(conn: Connection, org_id: str, key: str) -> None:
+    """Delete a meter; raises ``BillingError`` (404) when missing."""
+    if not MeterStore(conn, org_id).delete(key):
+        raise BillingError(404, f"no meter '{key}'", "key")

@@ -1,8 +1,9 @@
-"""Plans (what is sold: outcome prices, recurring fees, usage charges, a minimum) and orders
-(a customer subscribed to a plan over [starts_at, ends_at), with price overrides).
+"""Plans: what is sold — outcome prices, recurring fees, usage charges on billable meters and
+a minimum commitment, in one currency, optionally on one agent — and the services that
+create and read them (the API, the CLI and the demo call these).
 
-Charges are stored as a JSON document with decimal strings; ``effective_charges`` applies an
-order's overrides to its plan's charges.
+Charges are stored as a JSON document with decimal strings; ``apply_overrides`` applies an
+order's price overrides to a plan's charges.
 """
 
 from __future__ import annotations
@@ -11,21 +12,36 @@ import copy
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
+from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
+from margin._time import isoformat, now_micros
 from margin.billing.charges import validate_tiers
-from margin.store.schema import orders, plans
+from margin.billing.errors import BillingError
+from margin.store.directory import AGENTS
+from margin.store.schema import plans
 
 __all__ = [
     "FeeIn",
-    "OrderIn",
     "OutcomeIn",
     "PlanIn",
     "UsageIn",
+    "apply_overrides",
+    "create_plan",
     "effective_charges",
-    "load_orders",
+    "get_plan",
+    "list_plans",
+    "render_plan",
 ]
 
 Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
@@ -146,18 +162,6 @@ class PlanIn(_Strict):
         return self.model_dump(include={"outcomes", "fees", "usage", "minimum"})
 
 
-class OrderIn(_Strict):
-    """A customer's subscription to a plan; ``overrides`` replace prices of this order:
-    ``{"outcomes": {event_name: price}, "fees": {key: amount}, "usage": {key: {field: v}},
-    "minimum": amount}``."""
-
-    customer: Annotated[str, Field(min_length=1, max_length=256)]
-    plan: Key
-    starts_at: str
-    ends_at: str | None = None
-    overrides: dict[str, Any] = Field(default_factory=dict)
-
-
 def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Charges with an order's overrides applied; raises ``ValueError`` naming the field."""
     out = copy.deepcopy(charges)
@@ -187,7 +191,13 @@ def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[
             patch = usage[charge["key"]]
             if not isinstance(patch, dict):
                 raise ValueError(f"overrides.usage.{charge['key']}: must be an object")
-            merged = UsageIn.model_validate({**charge, **patch})
+            try:
+                merged = UsageIn.model_validate({**charge, **patch})
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                prefix = f"overrides.usage.{charge['key']}" + (f".{where}" if where else "")
+                raise ValueError(f"{prefix}: {error['msg']}") from None
             out["usage"][position] = merged.model_dump()
     unknown = set(usage) - {c["key"] for c in out["usage"]}
     if unknown:
@@ -196,62 +206,67 @@ def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[
 
 
 def effective_charges(plan: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
-    """The charges an order bills: its plan's, with the order's overrides."""
+    """The charges an order bills: its plan's, with the order's overrides (the plan's own
+    document, not a copy, when there are none: callers read charges, never change them)."""
+    if not order["overrides"]:
+        return plan["charges"]  # type: ignore[no-any-return]
     return apply_overrides(plan["charges"], order["overrides"])
 
 
-def load_orders(
-    conn: Connection, org_id: str, customer_id: str | None = None
-) -> list[dict[str, Any]]:
-    """Orders of an organization (or one customer) joined with their plan, oldest first.
-
-    Each item holds the order's columns plus ``plan`` (the plan row) and ``charges``.
-    """
-    stmt = (
-        select(orders, plans.c.key.label("plan_key"))
-        .join(plans, plans.c.id == orders.c.plan_id)
-        .where(orders.c.org_id == org_id)
-    )
-    if customer_id is not None:
-        stmt = stmt.where(orders.c.customer_id == customer_id)
-    rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(orders.c.created_at, orders.c.id))]
-    plan_rows = (
-        {
-            r.id: dict(r._mapping)
-            for r in conn.execute(select(plans).where(plans.c.id.in_({r["plan_id"] for r in rows})))
-        }
-        if rows
-        else {}
-    )
-    for row in rows:
-        row["plan"] = plan_rows[row["plan_id"]]
-        row["charges"] = effective_charges(row["plan"], row)
-    return rows
+def render_plan(row: dict[str, Any]) -> dict[str, Any]:
+    """The API shape of a stored plan: its columns with the charges inlined."""
+    out = {k: v for k, v in row.items() if k not in ("org_id", "charges")}
+    out.update(row["charges"])
+    out["created_at"] = isoformat(row["created_at"])
+    out["updated_at"] = isoformat(row["updated_at"])
+    return out
 
 
-def active(order: dict[str, Any], ts_us: int) -> bool:
-    """Whether an order is in force at ``ts_us``."""
-    return bool(
-        order["starts_at"] <= ts_us and (order["ends_at"] is None or ts_us < order["ends_at"])
-    )
+def create_plan(
+    conn: Connection, org_id: str, spec: PlanIn, *, now: int | None = None
+) -> dict[str, Any]:
+    """Store a plan; raises ``BillingError`` for an unknown agent or a taken key."""
+    agent_id = None
+    if spec.agent is not None:
+        found = AGENTS.resolve(conn, org_id, [spec.agent], create=False)
+        if spec.agent not in found:
+            raise BillingError(422, f"agent: no agent '{spec.agent}'", "agent")
+        agent_id = found[spec.agent]
+    stamp = now_micros() if now is None else now
+    row = {
+        "id": new_id("plan"),
+        "org_id": org_id,
+        "key": spec.key,
+        "name": spec.name,
+        "agent_id": agent_id,
+        "currency": spec.currency,
+        "charges": spec.charges(),
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    if get_plan(conn, org_id, spec.key, missing_ok=True) is not None:
+        raise BillingError(409, f"a plan '{spec.key}' exists", "key")
+    try:
+        with conn.begin_nested():
+            conn.execute(plans.insert().values(**row))
+    except IntegrityError:
+        raise BillingError(409, f"a plan '{spec.key}' exists", "key") from None
+    return row
 
 
-def outcome_price(
-    candidates: list[dict[str, Any]],
-    customer_id: str,
-    agent_id: str | None,
-    event_name: str,
-    ts_us: int,
-) -> tuple[dict[str, Any], Decimal] | None:
-    """The first order in force for the customer whose plan (on this agent, or on any agent)
-    prices ``event_name``, and that price; None when the signal is not billable."""
-    for order in candidates:
-        if order["customer_id"] != customer_id or not active(order, ts_us):
-            continue
-        plan_agent = order["plan"]["agent_id"]
-        if plan_agent is not None and plan_agent != (agent_id or None):
-            continue
-        for outcome in order["charges"]["outcomes"]:
-            if outcome["event_name"] == event_name:
-                return order, Decimal(outcome["price"])
-    return None
+def get_plan(
+    conn: Connection, org_id: str, ref: str, *, missing_ok: bool = False
+) -> dict[str, Any] | None:
+    """A plan by key or id; raises ``BillingError`` (404) when missing unless ``missing_ok``."""
+    row = conn.execute(
+        select(plans).where(plans.c.org_id == org_id, (plans.c.key == ref) | (plans.c.id == ref))
+    ).first()
+    if row is None and not missing_ok:
+        raise BillingError(404, f"no plan '{ref}'", "plan")
+    return dict(row._mapping) if row else None
+
+
+def list_plans(conn: Connection, org_id: str) -> list[dict[str, Any]]:
+    """The organization's plans, by key."""
+    rows = conn.execute(select(plans).where(plans.c.org_id == org_id).order_by(plans.c.key))
+    return [dict(r._mapping) for r in rows]

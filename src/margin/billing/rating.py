@@ -1,401 +1,297 @@
-"""Rating: the invoice lines one customer owes for one period, per currency.
+"""Rating: the one function that turns facts and orders into revenue — the lines a customer
+owes for one billing period (a UTC month), per currency. Invoices are these lines; reports,
+the overview, the dashboard and the CLI place these lines in time; a simulator can rate
+facts under candidate orders, since ``rate_period`` is pure (facts and orders in, lines out).
 
-Rules (documented in ``docs`` of the invoices routes too):
+Rules (``docs/billing.md`` explains them for users):
 
-- **Fees** are billed in advance in the period they cover. A monthly fee is prorated by
-  days: amount × (UTC calendar days of the period on which the order is in force, for any
-  part of the day) ÷ (days in the period), rounded half-even to the nano-unit. A yearly fee
-  is billed in full in the month of each anniversary of the order's start.
-- **Outcomes**: each signal is priced by the first-created order in force at its timestamp
-  whose plan (on the signal's agent, or on any agent) prices its ``event_name``. A signal is
-  billed in the period its timestamp falls in — unless that period's invoice (same customer
-  and currency) is finalized and the signal was ingested after that invoice's ``as_of``
-  watermark: then it is *late* and rolls into the first later period whose invoice is not
-  finalized (or was finalized after the signal arrived), as a separate ``late_from`` line.
-- **Usage** charges price the billable meter's value over the part of the period the order
-  is in force (by event timestamp).
-- A **minimum** commitment tops an order's lines up to the minimum.
-- Tracking modes: a ``cost_only`` customer or agent is never rated; a ``revenue_only`` one
-  shows no AI cost (``cost: null``).
+- Every line is rounded half-even to the currency's minor unit when it is rated; an
+  invoice's total is the sum of its lines.
+- **Fees** are billed in advance for the period. A monthly fee is split over the period's
+  UTC days (day k gets ⌊F·(k+1)/D⌋ − ⌊F·k/D⌋ minor units, so the days add up to the fee);
+  an order pays the days it is in force for any part of. A yearly fee is billed in full in
+  the month of each anniversary of the order's start.
+- **Outcomes**: a signal is priced by the first-created order in force at its time whose
+  plan (on the signal's agent, or on any agent) prices its event name. A signal is billed
+  in its own period, unless that period's invoice (same currency) was finalized before the
+  signal arrived: then it is *late* and billed in the first later period not finalized
+  before it arrived, on a separate ``late_from`` line.
+- **Usage** charges price the billable meter's reading over the part of the period the
+  order is in force.
+- A **minimum** tops an order's lines in the period up to the minimum.
+- Modes: a ``cost_only`` customer is never rated; a ``cost_only`` agent's signals are never
+  billed, nor are orders on a plan for that agent; a ``revenue_only`` customer or agent
+  shows no AI cost on lines (``cost: null``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import pairwise
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select
-
-from margin._money import format_decimal, from_nanos, to_nanos
+from margin._calendar import day_starts, month_bounds, period_of, shift
+from margin._money import NANO
+from margin._rounding import allocate, round_minor, to_minor
+from margin._time import DAY_US
 from margin.billing.charges import price_percentage, price_quantity
-from margin.billing.jsonpath import MISSING, compile_path
-from margin.billing.metering import MeterQuery, fetch_events, numeric, run_query
-from margin.billing.meters import MeterStore, unit_cost
-from margin.billing.periods import days_between, month_bounds, period_of, shift
-from margin.billing.plans import active, load_orders, outcome_price
-from margin.store.schema import agents, costs, signals
+from margin.billing.facts import PeriodFacts
+from margin.billing.lines import Line, Piece, from_minor
+from margin.billing.metering import MeterQuery, measure, readings
+from margin.billing.meters import event_cost
+from margin.billing.orders import active, outcome_price
 
-__all__ = ["Line", "RatedPeriod", "rate_customer"]
+__all__ = ["Rated", "rate_period"]
 
-
-@dataclass
-class Line:
-    """One invoice line; money in exact Decimal, costs per currency in nano-units."""
-
-    type: str
-    key: str
-    description: str
-    currency: str
-    order_id: str
-    amount: Decimal
-    quantity: Decimal | None = None
-    unit_price: Decimal | None = None
-    event_name: str | None = None
-    late_from: str | None = None
-    tiers: list[dict[str, Any]] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
-    costs: dict[str, int] | None = field(default_factory=dict)
-
-    def render(self) -> dict[str, Any]:
-        amount = from_nanos(to_nanos(self.amount))
-        cost = None if self.costs is None else self.costs.get(self.currency, 0)
-        out: dict[str, Any] = {
-            "type": self.type,
-            "key": self.key,
-            "description": self.description,
-            "order_id": self.order_id,
-            "event_name": self.event_name,
-            "late_from": self.late_from,
-            "quantity": None if self.quantity is None else format_decimal(self.quantity),
-            "unit_price": None if self.unit_price is None else format_decimal(self.unit_price),
-            "amount": format_decimal(amount),
-            "tiers": self.tiers,
-            "detail": self.detail,
-            # Seller-only: the AI cost behind the line and the margin it leaves.
-            "cost": None if cost is None else format_decimal(from_nanos(cost)),
-            "cost_other_currencies": {
-                c: format_decimal(from_nanos(n))
-                for c, n in sorted((self.costs or {}).items())
-                if c != self.currency
-            },
-            "margin": None if cost is None else format_decimal(amount - from_nanos(cost)),
-        }
-        return out
+#: Lines per currency.
+Rated = dict[str, list[Line]]
+_ADDITIVE = ("sum", "count")
 
 
-@dataclass
-class RatedPeriod:
-    """Lines per currency for one customer and period."""
-
-    lines: dict[str, list[Line]] = field(default_factory=lambda: defaultdict(list))
-
-
-def _segments(lo: int, hi: int, orders: list[dict[str, Any]]) -> list[int]:
-    cuts = {lo}
-    for order in orders:
-        for edge in (order["starts_at"], order["ends_at"]):
-            if edge is not None and lo < edge < hi:
-                cuts.add(edge)
-    return sorted(cuts)
+@cache
+def _day_shares(units: int, days: int) -> tuple[int, ...]:
+    """A monthly fee of ``units`` minor units split over ``days`` days."""
+    return tuple(allocate(units, [1] * days))
 
 
-def _segment_expr(column: Any, cuts: list[int]) -> Any:
-    if len(cuts) == 1:
-        return literal(cuts[0])
-    return case(*[(column < nxt, start) for start, nxt in pairwise(cuts)], else_=cuts[-1])
-
-
-def _fee_amount(
-    fee: Mapping[str, Any], order: Mapping[str, Any], lo: int, hi: int, period: str
-) -> Decimal | None:
-    amount = Decimal(fee["amount"])
-    start, end = order["starts_at"], order["ends_at"]
-    if fee["interval"] == "yearly":
-        if period[5:] != period_of(start)[5:] or not (start < hi and (end is None or end > lo)):
-            return None
-        return amount
-    days = days_between(max(lo, start), min(hi, end) if end is not None else hi)
-    if days <= 0:
-        return None
-    total = days_between(lo, hi)
-    return amount if days == total else from_nanos(to_nanos(amount * days / total))
+def _scaled(value: Decimal) -> int:
+    """A weight from an exact quantity (nano resolution)."""
+    return int((value / NANO).to_integral_value())
 
 
 class _Rater:
     def __init__(
         self,
-        conn: Connection,
-        org_id: str,
-        customer: Mapping[str, Any],
         period: str,
-        finalized: dict[str, dict[str, int]],
+        customer: Mapping[str, Any],
+        orders: list[dict[str, Any]],
+        facts: PeriodFacts,
+        marks: Mapping[str, Mapping[str, int]],
+        agent_modes: Mapping[str, str],
     ) -> None:
-        self.conn, self.org_id, self.customer, self.period = conn, org_id, customer, period
+        self.period, self.customer, self.facts = period, customer, facts
         self.lo, self.hi = month_bounds(period)
-        self.finalized = finalized  # currency → period → as_of watermark
-        self.orders = [
-            o for o in load_orders(conn, org_id, customer["id"]) if o["starts_at"] < self.hi
-        ]
-        agent_ids = {o["plan"]["agent_id"] for o in self.orders} - {None}
-        self.modes = (
-            {
-                r.id: r.tracking_mode
-                for r in conn.execute(
-                    select(agents.c.id, agents.c.tracking_mode).where(agents.c.id.in_(agent_ids))
-                )
-            }
-            if agent_ids
-            else {}
-        )
+        self.orders = [o for o in orders if o["starts_at"] < self.hi]
+        self.marks, self.modes = marks, agent_modes
         self.no_cost = customer["tracking_mode"] == "revenue_only"
-        self.result = RatedPeriod()
+        self.rated: Rated = defaultdict(list)
 
-    def rated(self, order: Mapping[str, Any]) -> bool:
-        mode: str = self.modes.get(order["plan"]["agent_id"] or "", "full")
-        return mode != "cost_only"
+    # -- modes and helpers -----------------------------------------------------------------
+
+    def billable(self, order: Mapping[str, Any]) -> bool:
+        return self.modes.get(order["plan"]["agent_id"] or "") != "cost_only"
 
     def costs_for(self, order: Mapping[str, Any], nanos: dict[str, int]) -> dict[str, int] | None:
         if self.no_cost or self.modes.get(order["plan"]["agent_id"] or "") == "revenue_only":
             return None
         return nanos
 
+    def span(self, order: Mapping[str, Any]) -> tuple[int, int]:
+        """The part [a, b) of the period the order is in force (empty when b <= a)."""
+        end = order["ends_at"]
+        return max(self.lo, order["starts_at"]), self.hi if end is None else min(self.hi, end)
+
+    def day_pieces(self, order: Mapping[str, Any], a: int, b: int) -> list[Piece]:
+        agent = order["plan"]["agent_id"] or ""
+        return [Piece(day, agent, "", 1) for day in day_starts(a, b)]
+
     def add(self, line: Line) -> None:
-        self.result.lines[line.currency].append(line)
+        self.rated[line.currency].append(line)
+
+    # -- fees ------------------------------------------------------------------------------
 
     def fees(self) -> None:
+        days = (self.hi - self.lo) // DAY_US
         for order in self.orders:
-            if not self.rated(order):
+            a, b = self.span(order)
+            if b <= a or not self.billable(order):
                 continue
+            currency, agent = order["plan"]["currency"], order["plan"]["agent_id"] or ""
             for fee in order["charges"]["fees"]:
-                amount = _fee_amount(fee, order, self.lo, self.hi, self.period)
-                if amount is not None:
-                    label = fee.get("name") or fee["key"]
-                    self.add(
-                        Line(
-                            "fee",
-                            f"fee:{fee['key']}",
-                            f"{label} ({fee['interval']})",
-                            order["plan"]["currency"],
-                            order["id"],
-                            amount,
-                            Decimal(1),
-                            amount,
-                            detail={"fee": fee["amount"]},
-                            costs=self.costs_for(order, {}),
-                        )
+                amount = Decimal(fee["amount"])
+                if fee["interval"] == "yearly":
+                    if self.period[5:] != period_of(order["starts_at"])[5:]:
+                        continue
+                    billed, exact = round_minor(amount, currency), amount
+                    pieces = [Piece(a - a % DAY_US, agent, "", 1)]
+                else:
+                    shares = _day_shares(to_minor(amount, currency), days)
+                    pieces = [
+                        Piece(day, agent, "", shares[(day - self.lo) // DAY_US])
+                        for day in day_starts(a, b)
+                    ]
+                    billed = from_minor(sum(p.weight for p in pieces), currency)
+                    exact = (amount * len(pieces) / days).quantize(NANO)
+                label = fee.get("name") or fee["key"]
+                self.add(
+                    Line(
+                        "fee",
+                        f"fee:{fee['key']}",
+                        f"{label} ({fee['interval']})",
+                        currency,
+                        order["id"],
+                        billed,
+                        exact,
+                        Decimal(1),
+                        billed,
+                        detail={"fee": fee["amount"]},
+                        costs=self.costs_for(order, {}),
+                        pieces=pieces,
                     )
+                )
+
+    # -- outcomes --------------------------------------------------------------------------
 
     def _billing_period(self, ts: int, created: int, currency: str) -> str:
         """The period a signal is billed in, given the finalized invoices' watermarks."""
-        marks = self.finalized.get(currency, {})
+        marks = self.marks.get(currency, {})
         period = period_of(ts)
         while period in marks and created > marks[period]:
             period = shift(period, 1)
         return period
 
     def outcomes(self) -> None:
-        cuts = _segments(self.lo, self.hi, self.orders)
-        seg = _segment_expr(signals.c.ts, cuts).label("seg")
-        where = and_(
-            signals.c.org_id == self.org_id,
-            signals.c.customer_id == self.customer["id"],
-            signals.c.ts >= self.lo,
-            signals.c.ts < self.hi,
-        )
-        groups: dict[tuple[str, str | None, str | None], list[Any]] = {}
-        rows = self.conn.execute(
-            select(signals.c.agent_id, signals.c.event_name, seg, func.count().label("n"))
-            .where(where)
-            .group_by(signals.c.agent_id, signals.c.event_name, seg)
-        )
-        cost_rows = self.conn.execute(
-            select(
-                signals.c.agent_id,
-                signals.c.event_name,
-                seg,
-                costs.c.currency,
-                func.sum(costs.c.amount_nanos).label("amount"),
-            )
-            .select_from(
-                costs.join(
-                    signals,
-                    and_(costs.c.signal_id == signals.c.id, costs.c.org_id == signals.c.org_id),
-                )
-            )
-            .where(where, costs.c.org_id == self.org_id)
-            .group_by(signals.c.agent_id, signals.c.event_name, seg, costs.c.currency)
-        ).all()
-        cost_of: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
-        for r in cost_rows:
-            cost_of[(r.agent_id, r.event_name, int(r.seg))][r.currency] = int(r.amount or 0)
-        for r in rows:
-            self._bill(
-                groups,
-                r.agent_id,
-                r.event_name,
-                int(r.seg),
-                int(r.n),
-                cost_of[(r.agent_id, r.event_name, int(r.seg))],
-                None,
-            )
-        self._late(groups)
-        for (order_id, event_name, late_from), (order, price, count, nanos) in groups.items():
-            label = f"{event_name} × {count}" + (f" (late, from {late_from})" if late_from else "")
-            key = f"outcome:{event_name}" + (f":{late_from}" if late_from else "")
+        groups: dict[tuple[str, str, str | None], list[Any]] = {}
+        attributed = self.facts.outcome_costs or {}
+        for (ts, agent, event), n in sorted(self.facts.outcomes.items()):
+            if self.lo <= ts < self.hi:
+                costs = attributed.get((ts, agent, event), {})
+                self._bill(groups, Piece(ts, agent, event, n), ts, None, costs)
+        for signal in self.facts.late:
+            if signal.ts >= self.lo:
+                continue
+            piece = Piece(self.lo, signal.agent_id, signal.event_name, 1)
+            self._bill(groups, piece, signal.ts, signal.created_at, signal.costs)
+        for (_order_id, event, late), (order, price, n, pieces, nanos) in groups.items():
+            currency = order["plan"]["currency"]
+            label = f"{event} × {n}" + (f" (late, from {late})" if late else "")
             self.add(
                 Line(
                     "outcome",
-                    key,
+                    f"outcome:{event}" + (f":{late}" if late else ""),
                     label,
-                    order["plan"]["currency"],
-                    order_id,
-                    price * count,
-                    Decimal(count),
+                    currency,
+                    order["id"],
+                    round_minor(price * n, currency),
+                    price * n,
+                    Decimal(n),
                     price,
-                    event_name,
-                    late_from,
-                    costs=self.costs_for(order, nanos),
+                    event,
+                    late,
+                    costs=self.costs_for(order, dict(nanos)),
+                    pieces=pieces,
                 )
             )
 
     def _bill(
         self,
-        groups: dict[Any, list[Any]],
-        agent_id: str | None,
-        event_name: str,
+        groups: dict[tuple[str, str, str | None], list[Any]],
+        piece: Piece,
         ts: int,
-        count: int,
-        nanos: dict[str, int],
-        late_from: str | None,
+        created: int | None,
+        costs: Mapping[str, int],
     ) -> None:
-        found = outcome_price(self.orders, self.customer["id"], agent_id, event_name, ts)
-        if found is None or not self.rated(found[0]):
+        """Add ``piece.weight`` signals at ``ts`` to their line (``created`` is set for a
+        signal of an earlier period, billed here only if it is late into this period)."""
+        agent, event = piece.agent_id, piece.event_name
+        if self.modes.get(agent) == "cost_only":
+            return
+        found = outcome_price(self.orders, self.customer["id"], agent or None, event, ts)
+        if found is None or not self.billable(found[0]):
             return
         order, price = found
+        late = None
+        if created is not None:
+            if self._billing_period(ts, created, order["plan"]["currency"]) != self.period:
+                return
+            late = period_of(ts)
         slot = groups.setdefault(
-            (order["id"], event_name, late_from), [order, price, 0, defaultdict(int)]
+            (order["id"], event, late), [order, price, 0, [], defaultdict(int)]
         )
-        slot[2] += count
-        for currency, amount in nanos.items():
-            slot[3][currency] += amount
+        slot[2] += piece.weight
+        slot[3].append(piece)
+        if self.modes.get(agent) != "revenue_only":
+            for currency, nanos in costs.items():
+                slot[4][currency] += nanos
 
-    def _late(self, groups: dict[Any, list[Any]]) -> None:
-        marks = [m for per in self.finalized.values() for m in per.values()]
-        if not marks:
-            return
-        first = min(month_bounds(p)[0] for per in self.finalized.values() for p in per)
-        rows = self.conn.execute(
-            select(
-                signals.c.id,
-                signals.c.agent_id,
-                signals.c.event_name,
-                signals.c.ts,
-                signals.c.created_at,
-            ).where(
-                signals.c.org_id == self.org_id,
-                signals.c.customer_id == self.customer["id"],
-                signals.c.ts >= first,
-                signals.c.ts < self.lo,
-                signals.c.created_at > min(marks),
-            )
-        ).all()
-        billed = []
-        for r in rows:
-            found = outcome_price(self.orders, self.customer["id"], r.agent_id, r.event_name, r.ts)
-            if (
-                found
-                and self._billing_period(r.ts, r.created_at, found[0]["plan"]["currency"])
-                == self.period
-            ):
-                billed.append(r)
-        if not billed:
-            return
-        nanos: dict[str, dict[str, int]] = defaultdict(dict)
-        for c in self.conn.execute(
-            select(
-                costs.c.signal_id, costs.c.currency, func.sum(costs.c.amount_nanos).label("amount")
-            )
-            .where(costs.c.org_id == self.org_id, costs.c.signal_id.in_([r.id for r in billed]))
-            .group_by(costs.c.signal_id, costs.c.currency)
-        ):
-            nanos[c.signal_id][c.currency] = int(c.amount or 0)
-        for r in billed:
-            self._bill(groups, r.agent_id, r.event_name, r.ts, 1, nanos[r.id], period_of(r.ts))
+    # -- usage -----------------------------------------------------------------------------
 
     def usage(self) -> None:
-        store = MeterStore(self.conn, self.org_id)
         for order in self.orders:
-            if not self.rated(order):
+            a, b = self.span(order)
+            if b <= a or not self.billable(order):
                 continue
-            lo = max(self.lo, order["starts_at"])
-            hi = self.hi if order["ends_at"] is None else min(self.hi, order["ends_at"])
-            if hi <= lo:
-                continue
+            currency, agent = order["plan"]["currency"], order["plan"]["agent_id"] or ""
             for charge in order["charges"]["usage"]:
-                meter = store.get(charge["meter"])
+                meter = self.facts.meters.get(charge["meter"])
                 if meter is None:
                     continue
-                query = MeterQuery(lo, hi, customers=[self.customer["id"]])
+                rows = [r for r in self.facts.events.get(meter["event_type"], []) if a <= r.ts < b]
+                read = list(readings(meter, rows))
+                numbered = [(r, n) for r, _raw, n in read if n is not None]
                 if charge["model"] == "percentage":
-                    result = price_percentage(charge, self._values(meter, query))
+                    result = price_percentage(charge, [n for _r, n in numbered])
+                    pieces = [
+                        Piece(r.ts, agent, "", _scaled(part))
+                        for (r, _n), part in zip(numbered, result.parts, strict=True)
+                    ]
                 else:
-                    quantity = run_query(
-                        self.conn, self.org_id, meter, query
-                    ).total.value() or Decimal(0)
-                    result = price_quantity(charge, quantity)
+                    value = measure(meter, rows, MeterQuery(a, b)).total.value()
+                    result = price_quantity(charge, value or Decimal(0))
+                    # Where the quantity adds up event by event, the charge lies on the
+                    # events; a peak, a latest or a count of unique values lies on the days.
+                    pieces = []
+                    if meter["aggregation"] in _ADDITIVE:
+                        pieces = [
+                            Piece(r.ts, agent, "", 1 if n is None else _scaled(n))
+                            for r, _raw, n in read
+                        ]
+                if not pieces or sum(p.weight for p in pieces) == 0:
+                    pieces = self.day_pieces(order, a, b)
                 nanos: dict[str, int] = defaultdict(int)
-                for cost_meter in store.list(meter["event_type"]):
-                    rate = unit_cost(cost_meter)
-                    if cost_meter["kind"] == "cost" and rate is not None:
-                        value = run_query(self.conn, self.org_id, cost_meter, query).total.value()
-                        nanos[cost_meter["currency"]] += to_nanos((value or Decimal(0)) * rate)
+                for cost_meter in self.facts.meters.values():
+                    if (
+                        cost_meter["kind"] == "cost"
+                        and cost_meter["event_type"] == meter["event_type"]
+                    ):
+                        for _row, _raw, number in readings(cost_meter, rows):
+                            nanos[cost_meter["currency"]] += event_cost(cost_meter, number)
                 unit = Decimal(charge["unit_price"]) if charge["model"] == "per_unit" else None
                 self.add(
                     Line(
                         "usage",
                         f"usage:{charge['key']}",
                         f"{charge.get('name') or charge['key']} ({charge['model']})",
-                        order["plan"]["currency"],
+                        currency,
                         order["id"],
+                        round_minor(result.amount, currency),
                         result.amount,
                         result.quantity,
                         unit,
                         tiers=[t.render() for t in result.tiers],
                         detail={"meter": meter["key"], **result.detail},
                         costs=self.costs_for(order, dict(nanos)),
+                        pieces=pieces,
                     )
                 )
 
-    def _values(self, meter: Mapping[str, Any], query: MeterQuery) -> list[Decimal]:
-        get = compile_path(meter["value_property"] or "$")
-        out = []
-        for row in fetch_events(self.conn, self.org_id, meter["event_type"], query):
-            raw = get(row.data)
-            number = None if raw is MISSING else numeric(raw)
-            if number is not None:
-                out.append(number)
-        return out
+    # -- minimums --------------------------------------------------------------------------
 
     def minimums(self) -> None:
         for order in self.orders:
             minimum = order["charges"].get("minimum")
-            if (
-                minimum is None
-                or not self.rated(order)
-                or not active(order, max(self.lo, order["starts_at"]))
-                or order["starts_at"] >= self.hi
-            ):
+            a, b = self.span(order)
+            if minimum is None or b <= a or not self.billable(order) or not active(order, a):
                 continue
             currency = order["plan"]["currency"]
+            floor = round_minor(Decimal(minimum), currency)
             subtotal = sum(
-                (ln.amount for ln in self.result.lines[currency] if ln.order_id == order["id"]),
+                (ln.amount for ln in self.rated[currency] if ln.order_id == order["id"]),
                 Decimal(0),
             )
-            if subtotal < Decimal(minimum):
+            if subtotal < floor:
                 self.add(
                     Line(
                         "minimum",
@@ -403,27 +299,35 @@ class _Rater:
                         f"Minimum commitment {minimum} {currency}",
                         currency,
                         order["id"],
+                        floor - subtotal,
                         Decimal(minimum) - subtotal,
-                        detail={"minimum": minimum, "subtotal": format_decimal(subtotal)},
+                        detail={"minimum": minimum, "subtotal": str(subtotal)},
                         costs=self.costs_for(order, {}),
+                        pieces=self.day_pieces(order, a, b),
                     )
                 )
 
 
-def rate_customer(
-    conn: Connection,
-    org_id: str,
-    customer: Mapping[str, Any],
+def rate_period(
     period: str,
-    finalized: dict[str, dict[str, int]],
-) -> RatedPeriod:
-    """Rate one customer's period. ``finalized`` maps currency → period → the ``as_of``
-    watermark of that period's finalized invoice."""
+    customer: Mapping[str, Any],
+    orders: list[dict[str, Any]],
+    facts: PeriodFacts,
+    *,
+    marks: Mapping[str, Mapping[str, int]] | None = None,
+    agent_modes: Mapping[str, str] | None = None,
+) -> Rated:
+    """The lines ``customer`` owes for ``period``, per currency.
+
+    ``orders`` are the customer's (as ``load_orders`` returns them, or candidates);
+    ``marks`` maps currency → period → the ``as_of`` watermark of that period's finalized
+    invoice; ``agent_modes`` maps agent ids to their tracking mode (absent: full).
+    """
     if customer["tracking_mode"] == "cost_only":
-        return RatedPeriod()
-    rater = _Rater(conn, org_id, customer, period, finalized)
+        return {}
+    rater = _Rater(period, customer, orders, facts, marks or {}, agent_modes or {})
     rater.fees()
     rater.outcomes()
     rater.usage()
     rater.minimums()
-    return rater.result
+    return {currency: lines for currency, lines in rater.rated.items() if lines}

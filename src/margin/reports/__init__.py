@@ -1,1 +1,2 @@
-"""Reports: cost, revenue, profit and margin read from the hourly rollups."""
+"""Reports: cost (by source), revenue as billed (placed in time), profit and margin, read
+from the rollups and the rating function; tracking modes decide what is null."""

@@ -1,5 +1,5 @@
-"""Daily rollups: the hourly rollups summed per UTC day, and the plan that splits a report
-period into whole clean days (read daily) and ragged hours.
+"""Daily rollups: the hourly rollups summed per UTC day (``margin._calendar.split_days``
+says which parts of a report period are read from which level).
 
 Both levels are written together by ``CostRollup.flush`` / ``SignalRollup.flush``
 (``margin.store.rollups``), in the same transaction as the facts, so they always agree.
@@ -7,13 +7,11 @@ Both levels are written together by ``CostRollup.flush`` / ``SignalRollup.flush`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import Connection, text
 
 from margin._time import DAY_US
 
-__all__ = ["DAY_US", "rebuild", "split"]
+__all__ = ["rebuild"]
 
 _COST_KEYS = (
     "org_id",
@@ -26,33 +24,6 @@ _COST_KEYS = (
     "currency",
 )
 _SIGNAL_KEYS = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
-
-
-def split(
-    lo: int, hi: int, cuts: Iterable[int]
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """(hourly ranges, daily ranges) covering [lo, hi): whole UTC days with no cut strictly
-    inside them are read from the daily rollups, everything else from the hourly ones."""
-    first, last = lo + (-lo % DAY_US), hi - hi % DAY_US
-    dirty = {c - c % DAY_US for c in cuts if lo < c < hi and c % DAY_US}
-    hourly: list[tuple[int, int]] = []
-    daily: list[tuple[int, int]] = []
-
-    def add(ranges: list[tuple[int, int]], a: int, b: int) -> None:
-        if b <= a:
-            return
-        if ranges and ranges[-1][1] == a:
-            ranges[-1] = (ranges[-1][0], b)
-        else:
-            ranges.append((a, b))
-
-    if first >= last:
-        return [(lo, hi)], []
-    add(hourly, lo, first)
-    for day in range(first, last, DAY_US):
-        add(hourly if day in dirty else daily, day, day + DAY_US)
-    add(hourly, last, hi)
-    return hourly, daily
 
 
 def rebuild(conn: Connection, org_id: str) -> None:

@@ -1,11 +1,14 @@
-"""Report facts read from the hourly rollups: cost rows and revenue rows keyed by dimensions.
+"""Report facts: cost, revenue and signal counts over a period, keyed by dimensions, window
+and currency.
 
-Cost comes from ``cost_rollups``. Revenue is rated, not stored: outcome revenue is
-``signal_rollups`` × the outcome price of the order in force at the start of each hour bucket
-(orders change prices only at their edges, so the rollups are read once per stretch between
-order edges, grouped by customer × agent × event — latency does not grow with raw records),
-plus recurring fees accrued per UTC day. Usage charges are billed per period on invoices and
-are not spread over report windows.
+- **Cost** has three sources: ``ai`` (recorded costs naming a model), ``manual`` (recorded
+  costs naming none) — both read from the cost rollups — and ``meter`` (events measured by
+  cost meters, each event's cost rounded to the nano-unit). Costs of ``revenue_only``
+  customers and agents are left out.
+- **Revenue** is the billing periods' lines as billed (``margin.billing.revenue``: a
+  finalized invoice's lines, else the lines rated now), each line's amount placed in time by
+  its pieces; the periods are rated whole, so a window holds exactly its part of each line.
+- **Signals** are counted from the signal rollups.
 """
 
 from __future__ import annotations
@@ -14,31 +17,40 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, union_all
 
-from margin._money import to_nanos
-from margin._time import DAY_US, HOUR_US
-from margin.billing.periods import month_bounds, period_of
-from margin.billing.plans import load_orders, outcome_price
-from margin.reports.daily import split
+from margin._calendar import periods_between, split_days
+from margin._rounding import nanos_per_minor
+from margin.billing.facts import Counts, stretch_expr
+from margin.billing.metering import readings
+from margin.billing.meters import MeterStore, event_cost
+from margin.billing.revenue import PeriodLines, rate_customers
 from margin.store.schema import (
     agents,
     cost_rollups,
     cost_rollups_daily,
     customers,
+    events,
+    invoices,
+    meters,
     signal_rollups,
     signal_rollups_daily,
 )
 
-__all__ = ["DIMENSIONS", "Facts", "Filters", "Row", "read_facts"]
+__all__ = ["DIMENSIONS", "SOURCES", "Facts", "Filters", "Row", "read_facts"]
 
 DIMENSIONS = ("customer", "agent", "event_name", "provider", "model")
-_COLUMN = {"customer": "customer_id", "agent": "agent_id", "event_name": "event_name"}
-_COST_COLUMN = {**_COLUMN, "provider": "provider", "model": "model"}
+#: Where a cost comes from.
+SOURCES = ("ai", "manual", "meter")
+_COLUMN = {
+    "customer": "customer_id",
+    "agent": "agent_id",
+    "event_name": "event_name",
+    "provider": "provider",
+    "model": "model",
+}
 
 
 @dataclass
@@ -56,28 +68,61 @@ class Row:
 
     cost: int = 0
     revenue: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
     records: int = 0
     unpriced: int = 0
-    signals: int = 0
     has_cost: bool = False
     has_revenue: bool = False
 
 
 @dataclass
 class Facts:
-    """Rows keyed by ``(dims…, window, currency)`` plus the parties' tracking modes."""
+    """Rows keyed by ``(dims…, window, currency)``, and signal counts by ``(dims…, window)``."""
 
     rows: dict[tuple[Any, ...], Row] = field(default_factory=lambda: defaultdict(Row))
-    modes: dict[str, str] = field(default_factory=dict)
     signals: dict[tuple[Any, ...], int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _window_expr(column: Any, starts: Sequence[int] | None) -> Any:
-    if starts is None:
-        return literal(0)
-    if len(starts) == 1:
-        return literal(starts[0])
-    return case(*[(column < nxt, lo) for lo, nxt in pairwise(starts)], else_=starts[-1])
+@dataclass
+class Modes:
+    """What a report needs to know before it reads, in one query."""
+
+    #: Customers and agents whose cost is not tracked (``revenue_only``).
+    excluded: list[str]
+    #: Agents not tracked in full.
+    agents: dict[str, str]
+    #: Whether a cost meter exists; whether a finalized invoice exists.
+    metered: bool
+    finalized: bool
+
+
+def _modes(conn: Connection, org_id: str) -> Modes:
+    rows = conn.execute(
+        union_all(
+            select(
+                literal("customer").label("kind"), customers.c.id, customers.c.tracking_mode
+            ).where(customers.c.org_id == org_id, customers.c.tracking_mode == "revenue_only"),
+            select(literal("agent").label("kind"), agents.c.id, agents.c.tracking_mode).where(
+                agents.c.org_id == org_id, agents.c.tracking_mode != "full"
+            ),
+            *(
+                select(literal(kind).label("kind"), literal(""), literal("")).where(
+                    exists().where(table.c.org_id == org_id, condition)
+                )
+                for kind, table, condition in (
+                    ("meter", meters, meters.c.kind == "cost"),
+                    ("invoice", invoices, invoices.c.status == "finalized"),
+                )
+            ),
+        )
+    ).all()
+    kinds = {r.kind for r in rows}
+    return Modes(
+        [r.id for r in rows if r.tracking_mode == "revenue_only"],
+        {r.id: r.tracking_mode for r in rows if r.kind == "agent"},
+        "meter" in kinds,
+        "invoice" in kinds,
+    )
 
 
 def _where(table: Any, org_id: str, ranges: list[tuple[int, int]], filters: Filters) -> list[Any]:
@@ -92,35 +137,9 @@ def _where(table: Any, org_id: str, ranges: list[tuple[int, int]], filters: Filt
     return conds
 
 
-def _order_cuts(orders: list[dict[str, Any]], lo: int, hi: int) -> set[int]:
-    """Hour buckets where an order's price starts or stops applying."""
-    cuts = set()
-    for order in orders:
-        for edge in (order["starts_at"], order["ends_at"]):
-            if edge is not None:
-                edge += -edge % HOUR_US  # the first bucket priced by the new state
-                if lo < edge < hi:
-                    cuts.add(edge)
-    return cuts
-
-
-def _modes(conn: Connection, org_id: str) -> dict[str, str]:
-    """Ids of customers and agents not tracked in full, with their mode."""
-    modes: dict[str, str] = {}
-    for table in (customers, agents):
-        rows = conn.execute(
-            select(table.c.id, table.c.tracking_mode).where(
-                table.c.org_id == org_id, table.c.tracking_mode != "full"
-            )
-        )
-        modes.update({r.id: r.tracking_mode for r in rows})
-    return modes
-
-
-def _window_of(starts: Sequence[int] | None, ts: int) -> int:
-    if starts is None:
-        return 0
-    return starts[max(bisect_right(starts, ts) - 1, 0)]
+def _levels(lo: int, hi: int, windows: Sequence[int] | None) -> tuple[Any, Any]:
+    exact, hourly, daily = split_days(lo, hi, windows or [])
+    return sorted(exact + hourly), daily
 
 
 def read_facts(
@@ -131,27 +150,45 @@ def read_facts(
     dims: Sequence[str],
     filters: Filters,
     windows: Sequence[int] | None = None,
+    *,
+    lines: list[PeriodLines] | None = None,
 ) -> Facts:
-    """Cost and revenue over [lo, hi) grouped by ``dims`` (and window starts, if given)."""
-    facts = Facts(modes=_modes(conn, org_id))
-    no_cost = {k for k, m in facts.modes.items() if m == "revenue_only"}
-    no_revenue = {k for k, m in facts.modes.items() if m == "cost_only"}
-    orders = [o for o in load_orders(conn, org_id) if o["starts_at"] < hi]
-    order_cuts = _order_cuts(orders, lo, hi)
-    levels = split(lo, hi, {*order_cuts, *(windows or [])})
-    for table, ranges in zip((cost_rollups, cost_rollups_daily), levels, strict=True):
+    """Cost, revenue and signals over [lo, hi) by ``dims`` (and window starts, if given).
+
+    ``lines`` are the rated lines whose parts in [lo, hi) are revenue; they must cover the
+    billing periods of [lo, hi) with pieces cut at ``lo``, ``hi`` and the window starts
+    (default: rated here)."""
+    facts = Facts()
+    starts = list(windows) if windows is not None else [lo]
+    hourly, daily = _levels(lo, hi, windows)
+    modes = _modes(conn, org_id)
+    excluded = modes.excluded
+    for table, ranges in ((cost_rollups, hourly), (cost_rollups_daily, daily)):
         if ranges:
-            _costs(conn, table, org_id, ranges, dims, filters, windows, facts, no_cost)
+            _costs(conn, table, org_id, ranges, dims, filters, starts, facts, excluded)
+    if modes.metered:
+        _meter_costs(conn, org_id, lo, hi, dims, filters, starts, facts, excluded)
     if any(d in ("provider", "model") for d in dims):
         return facts
-    segs = sorted({lo, *order_cuts})
-    for table, ranges in zip((signal_rollups, signal_rollups_daily), levels, strict=True):
-        if ranges:
-            _outcome_revenue(
-                conn, table, org_id, ranges, segs, orders, dims, filters, windows, facts, no_revenue
-            )
-    if filters.event_names is None:
-        _fee_revenue(orders, lo, hi, dims, filters, windows, facts, no_revenue)
+    if lines is None:
+        # One read of the signal counts serves the rating and the report's signal column.
+        counts: dict[str, Counts] = {}
+        lines = rate_customers(
+            conn,
+            org_id,
+            periods_between(lo, hi),
+            customer_ids=filters.customers,
+            cuts=[lo, hi, *starts],
+            agent_modes=modes.agents,
+            finals=None if modes.finalized else [],
+            counts=counts,
+        )
+        _counted(counts, lo, hi, dims, filters, starts, facts)
+    else:
+        for table, ranges in ((signal_rollups, hourly), (signal_rollups_daily, daily)):
+            if ranges:
+                _signals(conn, table, org_id, ranges, dims, filters, starts, facts)
+    _revenue(lines, lo, hi, dims, filters, starts, facts)
     return facts
 
 
@@ -162,120 +199,159 @@ def _costs(
     ranges: list[tuple[int, int]],
     dims: Sequence[str],
     filters: Filters,
-    windows: Sequence[int] | None,
+    starts: list[int],
     facts: Facts,
-    no_cost: set[str],
+    excluded: list[str],
 ) -> None:
-    win = _window_expr(table.c.bucket, windows).label("win")
-    cols = [table.c[_COST_COLUMN[d]] for d in dims]
+    win = stretch_expr(table.c.bucket, starts).label("win")
+    cols = [table.c[_COLUMN[d]] for d in dims]
+    manual = case((table.c.model == "", table.c.amount_nanos), else_=0)
     stmt = (
         select(
             *cols,
             win,
             table.c.currency,
             func.sum(table.c.amount_nanos).label("amount"),
+            func.sum(manual).label("manual"),
             func.sum(table.c.records).label("records"),
             func.sum(table.c.unpriced).label("unpriced"),
         )
         .where(*_where(table, org_id, ranges, filters))
         .group_by(*cols, win, table.c.currency)
     )
-    if no_cost:
-        stmt = stmt.where(table.c.customer_id.not_in(no_cost), table.c.agent_id.not_in(no_cost))
+    if excluded:
+        stmt = stmt.where(table.c.customer_id.not_in(excluded), table.c.agent_id.not_in(excluded))
     for r in conn.execute(stmt):
+        if not int(r.records):
+            continue
         row = facts.rows[(*r[: len(dims)], int(r.win), r.currency)]
-        row.cost += int(r.amount or 0)
+        amount, by_hand = int(r.amount or 0), int(r.manual or 0)
+        row.cost += amount
+        row.sources["ai"] = row.sources.get("ai", 0) + amount - by_hand
+        row.sources["manual"] = row.sources.get("manual", 0) + by_hand
         row.records += int(r.records)
         row.unpriced += int(r.unpriced)
         row.has_cost = True
 
 
-def _outcome_revenue(
+def _meter_costs(
     conn: Connection,
-    table: Any,
     org_id: str,
-    ranges: list[tuple[int, int]],
-    segs: list[int],
-    orders: list[dict[str, Any]],
-    dims: Sequence[str],
-    filters: Filters,
-    windows: Sequence[int] | None,
-    facts: Facts,
-    no_revenue: set[str],
-) -> None:
-    seg = _window_expr(table.c.bucket, segs).label("seg")
-    win = _window_expr(table.c.bucket, windows).label("win")
-    keys = [table.c.customer_id, table.c.agent_id, table.c.event_name]
-    stmt = (
-        select(*keys, seg, win, func.sum(table.c.signals).label("n"))
-        .where(*_where(table, org_id, ranges, filters))
-        .group_by(*keys, seg, win)
-    )
-    for r in conn.execute(stmt):
-        values = {"customer": r.customer_id, "agent": r.agent_id, "event_name": r.event_name}
-        key = tuple(values[d] for d in dims)
-        facts.signals[(*key, int(r.win))] += int(r.n)
-        if r.customer_id in no_revenue or r.agent_id in no_revenue:
-            continue
-        found = outcome_price(orders, r.customer_id, r.agent_id or None, r.event_name, int(r.seg))
-        if found is None:
-            continue
-        order, price = found
-        row = facts.rows[(*key, int(r.win), order["plan"]["currency"])]
-        row.revenue += to_nanos(price * int(r.n))
-        row.has_revenue = True
-
-
-def _fee_revenue(
-    orders: list[dict[str, Any]],
     lo: int,
     hi: int,
     dims: Sequence[str],
     filters: Filters,
-    windows: Sequence[int] | None,
+    starts: list[int],
     facts: Facts,
-    no_revenue: set[str],
+    excluded: list[str],
 ) -> None:
-    """Monthly fees accrue per UTC day (the month's fee split over its days, exactly);
-    a yearly fee is recognised on the first day of its anniversary month."""
-    for order in orders:
-        agent = order["plan"]["agent_id"] or ""
-        customer = order["customer_id"]
-        if customer in no_revenue or agent in no_revenue:
-            continue
-        if (filters.customers is not None and customer not in filters.customers) or (
-            filters.agents is not None and agent not in filters.agents
-        ):
-            continue
-        values = {"customer": customer, "agent": agent, "event_name": ""}
-        key = tuple(values[d] for d in dims)
-        currency = order["plan"]["currency"]
-        # Days whose start lies in the period; a day counts if the order is in force for
-        # any part of it (the invoices' proration rule).
-        first = max(lo, order["starts_at"] - order["starts_at"] % DAY_US)
-        day = first + (-first % DAY_US)
-        last = hi if order["ends_at"] is None else min(hi, order["ends_at"])
-        while day < last:
-            ends = order["ends_at"]
-            if order["starts_at"] < day + DAY_US and (ends is None or ends > day):
-                amount = _fee_day(order, day)
-                if amount:
-                    row = facts.rows[(*key, _window_of(windows, max(day, lo)), currency)]
-                    row.revenue += amount
-                    row.has_revenue = True
-            day += DAY_US
+    """Costs of events measured by cost meters (no agent, no signal, no model)."""
+    if filters.event_names is not None or (filters.agents is not None and "" not in filters.agents):
+        return
+    cost_meters = [m for m in MeterStore(conn, org_id).list() if m["kind"] == "cost"]
+    if not cost_meters:
+        return
+    stmt = select(events.c.id, events.c.customer_id, events.c.type, events.c.ts, events.c.data)
+    stmt = stmt.where(
+        events.c.org_id == org_id,
+        events.c.type.in_(sorted({m["event_type"] for m in cost_meters})),
+        events.c.ts >= lo,
+        events.c.ts < hi,
+    )
+    if filters.customers is not None:
+        stmt = stmt.where(events.c.customer_id.in_(filters.customers))
+    by_type: dict[str, list[Any]] = defaultdict(list)
+    for event in conn.execute(stmt.order_by(events.c.ts, events.c.id)):
+        if (event.customer_id or "") not in excluded:
+            by_type[event.type].append(event)
+    for meter in cost_meters:
+        for event, _raw, number in readings(meter, by_type.get(meter["event_type"], [])):
+            values = {"customer": event.customer_id or "", "agent": "", "event_name": ""}
+            values.update(provider="", model="")
+            window = starts[bisect_right(starts, event.ts) - 1]
+            row = facts.rows[(*(values[d] for d in dims), window, meter["currency"])]
+            nanos = event_cost(meter, number)
+            row.cost += nanos
+            row.sources["meter"] = row.sources.get("meter", 0) + nanos
+            row.has_cost = True
 
 
-def _fee_day(order: dict[str, Any], day: int) -> int:
-    period = period_of(day)
-    start, end = month_bounds(period)
-    days = (end - start) // DAY_US
-    index = (day - start) // DAY_US
-    total = 0
-    for fee in order["charges"]["fees"]:
-        nanos = to_nanos(Decimal(fee["amount"]))
-        if fee["interval"] == "monthly":
-            total += nanos * (index + 1) // days - nanos * index // days
-        elif index == 0 and period[5:] == period_of(order["starts_at"])[5:]:
-            total += nanos
-    return total
+def _signals(
+    conn: Connection,
+    table: Any,
+    org_id: str,
+    ranges: list[tuple[int, int]],
+    dims: Sequence[str],
+    filters: Filters,
+    starts: list[int],
+    facts: Facts,
+) -> None:
+    win = stretch_expr(table.c.bucket, starts).label("win")
+    cols = [table.c[_COLUMN[d]] for d in dims]
+    stmt = (
+        select(*cols, win, func.sum(table.c.signals).label("n"))
+        .where(*_where(table, org_id, ranges, filters))
+        .group_by(*cols, win)
+    )
+    for r in conn.execute(stmt):
+        facts.signals[(*r[: len(dims)], int(r.win))] += int(r.n)
+
+
+def _counted(
+    counts: dict[str, Counts],
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    starts: list[int],
+    facts: Facts,
+) -> None:
+    """Signal counts per stretch (cut at ``lo``, ``hi`` and the windows) into the report's
+    dimensions and windows."""
+    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
+    picks = [at[d] for d in dims]
+    agents_kept = None if filters.agents is None else set(filters.agents)
+    events_kept = None if filters.event_names is None else set(filters.event_names)
+    for customer, by_stretch in counts.items():
+        for (ts, agent, event), n in by_stretch.items():
+            if not lo <= ts < hi:
+                continue
+            if (agents_kept is not None and agent not in agents_kept) or (
+                events_kept is not None and event not in events_kept
+            ):
+                continue
+            values = (customer, agent, event)
+            window = starts[bisect_right(starts, ts) - 1]
+            facts.signals[(*[values[i] for i in picks], window)] += n
+
+
+def _revenue(
+    lines: list[PeriodLines],
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    filters: Filters,
+    starts: list[int],
+    facts: Facts,
+) -> None:
+    """Each line's parts that fall in [lo, hi), into the rows of their window."""
+    agents_kept = None if filters.agents is None else set(filters.agents)
+    events_kept = None if filters.event_names is None else set(filters.event_names)
+    rows = facts.rows
+    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
+    picks = [at[d] for d in dims]
+    for period in lines:
+        scale = nanos_per_minor(period.currency)
+        for line in period.lines:
+            for piece, units in line.shares():
+                if not lo <= piece.ts < hi:
+                    continue
+                if agents_kept is not None and piece.agent_id not in agents_kept:
+                    continue
+                if events_kept is not None and piece.event_name not in events_kept:
+                    continue
+                values = (period.customer_id, piece.agent_id, piece.event_name)
+                window = starts[bisect_right(starts, piece.ts) - 1]
+                row = rows[(*[values[i] for i in picks], window, period.currency)]
+                row.revenue += units * scale
+                row.has_revenue = True

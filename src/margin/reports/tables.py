@@ -1,9 +1,9 @@
-"""Report tables: rows of cost, revenue, profit and margin % per group (and window), with
-tracking modes honoured, sorting, top N + "Other", the prior period and CSV.
+"""Report tables: rows of cost (with its sources), revenue, profit and margin % per group
+(and window), with tracking modes honoured, sorting, top N + "Other", the prior period and
+CSV.
 
-A value that was not recorded is ``None`` (JSON null), never zero: revenue of a cost-only
-customer or agent (and of provider/model groups, which revenue does not reach), cost of a
-revenue-only one.
+A value that is not tracked is ``None`` (JSON null), never zero, and no profit or margin is
+computed from it (``margin.reports.modes``); revenue never reaches provider/model groups.
 """
 
 from __future__ import annotations
@@ -16,15 +16,29 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from margin._calendar import periods_between
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
-from margin.reports.facts import Facts, Filters, read_facts
+from margin.billing.revenue import PeriodLines, rate_customers
+from margin.reports.facts import SOURCES, Facts, Filters, read_facts
+from margin.reports.modes import Tracking, pinned_of
 from margin.store.schema import agents, customers
 
-__all__ = ["Table", "build_table", "change_pct", "margin_pct", "to_csv"]
+__all__ = [
+    "Table",
+    "build_table",
+    "change_pct",
+    "fold_top",
+    "labels",
+    "margin_pct",
+    "money",
+    "render_row",
+    "revenue_lines",
+    "to_csv",
+]
 
 Table = list[dict[str, Any]]
-_SORTS = ("profit", "revenue", "cost", "margin_pct", "signals", "label")
+_COLUMNS = ["cost", "revenue", "profit", "margin_pct", "signals", "records", "unpriced"]
 
 
 def margin_pct(profit: int | None, revenue: int | None) -> str | None:
@@ -42,14 +56,20 @@ def change_pct(now: int | None, before: int | None) -> str | None:
     return format_decimal(change.quantize(Decimal("0.01")))
 
 
-def _money(nanos: int | None) -> str | None:
+def money(nanos: int | None) -> str | None:
+    """Nano-units as a decimal string (None stays None)."""
     return None if nanos is None else format_decimal(from_nanos(nanos))
 
 
 def labels(
-    conn: Connection, org_id: str, dims: Sequence[str], keys: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    org_id: str,
+    dims: Sequence[str],
+    keys: Sequence[tuple[Any, ...]],
+    tracking: Tracking | None = None,
 ) -> dict[tuple[str, str], str]:
-    """Display names of the customers and agents among ``keys``."""
+    """Display names of the customers and agents among ``keys`` (and their modes, for
+    ``tracking``)."""
     out: dict[tuple[str, str], str] = {}
     for dim, table in (("customer", customers), ("agent", agents)):
         if dim not in dims:
@@ -58,51 +78,76 @@ def labels(
         wanted = sorted({k[index] for k in keys if k[index]})
         for start in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(table.c.id, table.c.external_id, table.c.name).where(
+                select(table.c.id, table.c.external_id, table.c.name, table.c.tracking_mode).where(
                     table.c.org_id == org_id, table.c.id.in_(wanted[start : start + 500])
                 )
-            )
+            ).all()
             out.update({(dim, r.id): r.name or r.external_id for r in rows})
+            if tracking is not None:
+                tracking.remember(dim, {r.id: r.tracking_mode for r in rows})
     return out
 
 
-def _mode(key: tuple[Any, ...], dims: Sequence[str], modes: dict[str, str]) -> tuple[bool, bool]:
-    """(cost recorded, revenue recorded) for a group."""
-    cost = revenue = True
-    for dim, value in zip(dims, key, strict=False):
-        mode = modes.get(value) if dim in ("customer", "agent") else None
-        cost &= mode != "revenue_only"
-        revenue &= mode != "cost_only"
-    if any(d in ("provider", "model") for d in dims):
-        revenue = False
-    return cost, revenue
-
-
-def _numbers(facts: Facts, dims: Sequence[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def _numbers(
+    facts: Facts, dims: Sequence[str], filters: Filters, tracking: Tracking, idle: bool = False
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    pins = {"customer": filters.customers, "agent": filters.agents}
+    for kind in ("customer", "agent"):
+        known = list(filters.customers or []) if kind == "customer" else list(filters.agents or [])
+        costed: list[str] = []
+        if kind in dims:
+            at = list(dims).index(kind)
+            known += [key[at] for key in facts.rows]
+            costed = [key[at] for key, row in facts.rows.items() if row.has_cost]
+        tracking.know(kind, known, costed)
+    no_revenue = any(d in ("provider", "model") for d in dims)
+    # Rows of one group (per window and currency) share their tracking decisions.
+    decided: dict[tuple[Any, ...], tuple[bool, bool]] = {}
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, row in facts.rows.items():
-        group, window, currency = key[: len(dims)], key[len(dims)], key[len(dims) + 1]
-        has_cost, has_revenue = _mode(group, dims, facts.modes)
-        cost = row.cost if has_cost else None
-        revenue = row.revenue if has_revenue else None
         if not row.has_cost and not row.has_revenue:
             continue
-        profit = None if cost is None or revenue is None else revenue - cost
+        group, window, currency = key[: len(dims)], key[len(dims)], key[len(dims) + 1]
+        tracked = decided.get(group)
+        if tracked is None:
+            pinned = pinned_of(dict(zip(dims, group, strict=True)), pins)
+            has_revenue = not no_revenue and tracking.row("revenue", pinned)
+            tracked = decided[group] = (tracking.row("cost", pinned), has_revenue)
+        cost = row.cost if tracked[0] else None
+        revenue = row.revenue if tracked[1] else None
         out[key] = {
             "group": group,
             "window": window,
             "currency": currency,
             "cost": cost,
+            "sources": None if cost is None else {s: row.sources.get(s, 0) for s in SOURCES},
             "revenue": revenue,
-            "profit": profit,
+            "profit": None if cost is None or revenue is None else revenue - cost,
             "records": row.records,
             "unpriced": row.unpriced,
             "signals": facts.signals.get((*group, window), 0),
         }
+    if idle:
+        seen = {(*key[: len(dims)], key[len(dims)]) for key in out}
+        for signal_key, n in facts.signals.items():
+            group, window = signal_key[: len(dims)], signal_key[len(dims)]
+            if signal_key not in seen:
+                out[(*signal_key, None)] = {
+                    "group": group,
+                    "window": window,
+                    "currency": None,
+                    "cost": None,
+                    "sources": None,
+                    "revenue": None,
+                    "profit": None,
+                    "records": 0,
+                    "unpriced": 0,
+                    "signals": n,
+                }
     return out
 
 
-def _fold(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+def fold_top(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
     """Keep ``top`` rows per currency; sum the rest into one "Other" row per currency."""
     kept: list[dict[str, Any]] = []
     other: dict[str, dict[str, Any]] = {}
@@ -124,6 +169,7 @@ def _fold(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
                 "records": 0,
                 "unpriced": 0,
                 "cost": None,
+                "sources": None,
                 "revenue": None,
                 "profit": None,
             },
@@ -131,6 +177,10 @@ def _fold(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
         for name in ("cost", "revenue", "profit"):
             if row[name] is not None:
                 acc[name] = (acc[name] or 0) + row[name]
+        if row["sources"] is not None:
+            acc["sources"] = {
+                s: (acc["sources"] or {}).get(s, 0) + n for s, n in row["sources"].items()
+            }
         for name in ("signals", "records", "unpriced"):
             acc[name] += row[name]
     return kept + list(other.values())
@@ -149,14 +199,29 @@ def build_table(
     descending: bool = True,
     top: int | None = None,
     compare: bool = False,
+    tracking: Tracking | None = None,
+    lines: list[PeriodLines] | None = None,
+    idle: bool = False,
 ) -> Table:
-    """The report rows (money still in nano-units; see ``render_row``)."""
-    numbers = _numbers(read_facts(conn, org_id, lo, hi, dims, filters, windows), dims)
+    """The report rows (money still in nano-units; see ``render_row``).
+
+    ``lines`` are the rated lines to place (``revenue_lines``), when the caller shares them
+    between tables; ``idle`` keeps groups that only have signals (no cost, no revenue)."""
+    tracking = tracking or Tracking(conn, org_id)
+    if lines is None and compare and not any(d in ("provider", "model") for d in dims):
+        # One rating for both periods: the lines cover them, cut at their common bound.
+        lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, [lo, *(windows or [])])
+    facts = read_facts(conn, org_id, lo, hi, dims, filters, windows, lines=lines)
+    groups = [key[: len(dims)] for key in facts.rows]
+    if idle:
+        groups += [key[: len(dims)] for key in facts.signals]
+    names = labels(conn, org_id, dims, groups, tracking)
+    numbers = _numbers(facts, dims, filters, tracking, idle)
     prior: dict[tuple[Any, ...], dict[str, Any]] = {}
     if compare:
-        before = _numbers(read_facts(conn, org_id, lo - (hi - lo), lo, dims, filters), dims)
+        earlier = read_facts(conn, org_id, lo - (hi - lo), lo, dims, filters, lines=lines)
+        before = _numbers(earlier, dims, filters, tracking)
         prior = {(*v["group"], v["currency"]): v for v in before.values()}
-    names = labels(conn, org_id, dims, [v["group"] for v in numbers.values()])
     rows = []
     for value in numbers.values():
         parts = [
@@ -176,16 +241,36 @@ def build_table(
         value = row[sort]
         return Decimal("-Infinity") if value is None else Decimal(value)
 
-    rows.sort(key=lambda r: (r["window"], r["currency"]))
+    rows.sort(key=lambda r: (r["window"], r["currency"] or "", r["label"]))
     rows.sort(key=sort_key, reverse=descending)
     rows.sort(key=lambda r: r["window"])
     if top is not None and windows is None:
-        rows = _fold(rows, top)
+        rows = fold_top(rows, top)
     return rows
 
 
+def revenue_lines(
+    conn: Connection,
+    org_id: str,
+    lo: int,
+    hi: int,
+    filters: Filters,
+    cuts: Sequence[int] = (),
+) -> list[PeriodLines]:
+    """The lines of the billing periods overlapping [lo, hi), with pieces cut at ``lo``,
+    ``hi`` and ``cuts`` (window starts), for ``build_table`` to place."""
+    return rate_customers(
+        conn,
+        org_id,
+        periods_between(lo, hi),
+        customer_ids=filters.customers,
+        cuts=[lo, hi, *cuts],
+    )
+
+
 def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict[str, Any]:
-    """The JSON shape of one report row: decimal strings, nulls where not recorded."""
+    """The JSON shape of one report row: decimal strings, nulls where not tracked."""
+    sources = row["sources"]
     out: dict[str, Any] = {
         "key": None
         if row["group"] is None
@@ -193,9 +278,12 @@ def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict
         "label": row["label"],
         "is_other": row["is_other"],
         "currency": row["currency"],
-        "cost": _money(row["cost"]),
-        "revenue": _money(row["revenue"]),
-        "profit": _money(row["profit"]),
+        "cost": money(row["cost"]),
+        "cost_by_source": None
+        if sources is None
+        else {s: money(sources.get(s, 0)) for s in SOURCES},
+        "revenue": money(row["revenue"]),
+        "profit": money(row["profit"]),
         "margin_pct": margin_pct(row["profit"], row["revenue"]),
         "signals": row["signals"],
         "records": row["records"],
@@ -206,9 +294,9 @@ def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict
     if "prior" in row:
         prior = row["prior"] or {}
         out["prior"] = {
-            "cost": _money(prior.get("cost")),
-            "revenue": _money(prior.get("revenue")),
-            "profit": _money(prior.get("profit")),
+            "cost": money(prior.get("cost")),
+            "revenue": money(prior.get("revenue")),
+            "profit": money(prior.get("profit")),
             "margin_pct": margin_pct(prior.get("profit"), prior.get("revenue")),
         }
         out["change_pct"] = {
@@ -218,28 +306,19 @@ def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict
 
 
 def to_csv(rows: list[dict[str, Any]], dims: Sequence[str]) -> str:
-    """CSV of rendered rows (one column per dimension, then the numbers)."""
+    """CSV of rendered rows: one column per dimension, then the numbers (exact), then the
+    cost by source."""
     buffer = io.StringIO()
     windowed = any("window_start" in r for r in rows)
-    head = ([*dims] if dims else []) + (["window_start"] if windowed else [])
-    head += [
-        "label",
-        "currency",
-        "cost",
-        "revenue",
-        "profit",
-        "margin_pct",
-        "signals",
-        "records",
-        "unpriced",
-    ]
+    head = [*dims] + (["window_start"] if windowed else []) + ["label", "currency", *_COLUMNS]
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(head)
+    writer.writerow([*head, *(f"cost_{s}" for s in SOURCES)])
     for row in rows:
         key = row["key"] or {}
         cells = [key.get(d) or "" for d in dims] + ([row["window_start"]] if windowed else [])
-        cells += [row["label"], row["currency"]] + [
-            "" if row[n] is None else row[n] for n in head[len(cells) + 2 :]
-        ]
+        cells += [row["label"], row["currency"]]
+        cells += ["" if row[n] is None else row[n] for n in _COLUMNS]
+        sources = row["cost_by_source"] or {}
+        cells += [sources.get(s) or "" for s in SOURCES]
         writer.writerow(cells)
     return buffer.getvalue()

@@ -36,6 +36,7 @@ _ROUTERS = (
     "margin.server.routes.traces",
     "margin.server.routes.meters",
     "margin.server.routes.plans",
+    "margin.server.routes.orders",
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",

@@ -17,9 +17,12 @@ from margin._ids import new_id
 from margin._time import now_micros
 from margin.store.schema import agents, customers
 
-__all__ = ["AGENTS", "CUSTOMERS", "TRACKING_MODES", "Directory"]
+__all__ = ["AGENTS", "CUSTOMERS", "DEFAULT_TRACKING_MODE", "TRACKING_MODES", "Directory"]
 
-TRACKING_MODES = ("full", "cost_only", "revenue_only")
+TRACKING_MODES = ("auto", "full", "cost_only", "revenue_only")
+#: The mode of a new customer or agent: revenue is tracked once something can produce it
+#: (an order), cost once a cost is recorded (``margin.reports.modes``).
+DEFAULT_TRACKING_MODE = "auto"
 
 
 class Directory:
@@ -185,7 +188,7 @@ class Directory:
         defaults: Mapping[str, Any] | None = None,
     ) -> int:
         now = now_micros()
-        base: dict[str, Any] = {"tracking_mode": "full", "metadata": {}}
+        base: dict[str, Any] = {"tracking_mode": DEFAULT_TRACKING_MODE, "metadata": {}}
         if "currency" in self.fields:
             base["currency"] = "USD"
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})

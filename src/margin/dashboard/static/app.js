@@ -152,25 +152,42 @@ function marginPct(profit, revenue) {
 }
 
 // ---------- formatting ----------
+// Money shown to people is rounded half-even to the currency's minor unit (Intl knows each
+// currency's); the exact decimal string stays in data-amount and shows on hover. Prices
+// (per token, per unit, per outcome) keep every digit they have.
+const NOT_TRACKED = "Not tracked: the tracking mode leaves it out, or nothing that produces it has been recorded yet";
 const fmtCache = new Map();
+function moneyFormat(currency, exact) {
+  const key = `${currency}|${exact}`;
+  if (!fmtCache.has(key)) {
+    const opts = { roundingMode: "halfEven" };
+    if (currency) Object.assign(opts, { style: "currency", currency });
+    else opts.maximumFractionDigits = 2;
+    if (exact) opts.maximumFractionDigits = 9;
+    let f;
+    try {
+      f = new Intl.NumberFormat(undefined, opts);
+    } catch {
+      f = new Intl.NumberFormat(undefined, { maximumFractionDigits: exact ? 9 : 2 });
+    }
+    fmtCache.set(key, f);
+  }
+  return fmtCache.get(key);
+}
 function fmtMoney(amount, currency) {
   if (amount === null || amount === undefined || amount === "") return "—";
-  const s = String(amount);
-  // Sub-unit AI costs need more digits than cents to be readable.
-  const small = /^-?0(\.|$)/.test(s) && s !== "0";
-  const key = `${currency}|${small}`;
-  if (!fmtCache.has(key)) {
-    try {
-      fmtCache.set(key, new Intl.NumberFormat(undefined, {
-        style: currency ? "currency" : "decimal", currency: currency || undefined,
-        minimumFractionDigits: 2, maximumFractionDigits: small ? 6 : 2,
-      }));
-    } catch {
-      fmtCache.set(key, new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 }));
-    }
+  const f = moneyFormat(currency, false);
+  const digits = f.resolvedOptions().maximumFractionDigits;
+  const nanos = toNanos(amount);
+  const half = 10n ** BigInt(9 - digits) / 2n;
+  // Not zero, but less than the smallest coin: say so rather than show a zero.
+  if (nanos !== 0n && (nanos < 0n ? -nanos : nanos) <= half) {
+    const unit = f.format(digits ? `0.${"0".repeat(digits - 1)}1` : "1");
+    return nanos > 0n ? `< ${unit}` : `> -${unit}`;
   }
-  return fmtCache.get(key).format(s);
+  return f.format(String(amount));
 }
+const fmtPrice = (amount, currency) => (amount == null || amount === "" ? "—" : moneyFormat(currency, true).format(String(amount)));
 const fmtInt = (n) => (n === null || n === undefined ? "—" : new Intl.NumberFormat().format(n));
 function fmtPct(p) {
   if (p === null || p === undefined) return "—";
@@ -189,7 +206,11 @@ function moneyMap(m) {
   return e.length ? e.map(([c, a], i) => [i ? " + " : "", money(a, c)]) : "—";
 }
 function money(amount, currency) {
-  return h("span", { class: "num", dataset: { amount: amount ?? "", currency: currency ?? "" } }, fmtMoney(amount, currency));
+  const title = amount == null ? NOT_TRACKED : `${amount} ${currency || ""}`.trim();
+  return h("span", { class: "num", title, dataset: { amount: amount ?? "", currency: currency ?? "" } }, fmtMoney(amount, currency));
+}
+function price(amount, currency) {
+  return h("span", { class: "num", title: amount == null ? null : `${amount} ${currency || ""}`.trim(), dataset: { amount: amount ?? "", currency: currency ?? "" } }, fmtPrice(amount, currency));
 }
 
 // ---------- period & time zone ----------
@@ -301,7 +322,12 @@ const moneyCol = (key, label, opts = {}) => ({
   value: (r) => toNanos(r[key]),
   render: (r) => h("span", { class: key === "profit" ? signClass(r[key]) : "" }, money(r[key], r.currency)),
 });
-const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin) }, fmtPct(r.margin)) };
+const priceCol = (key, label, opts = {}) => ({
+  key, label, num: true, ...opts,
+  value: (r) => toNanos(r[key]),
+  render: (r) => price(r[key], r.currency),
+});
+const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)) };
 
 // ---------- charts ----------
 function lineChart(target, days, seriesDefs) {
@@ -315,43 +341,17 @@ function lineChart(target, days, seriesDefs) {
     width: width(), height: 280,
     scales: { x: { time: true } },
     axes: [{ stroke: "#5f6b7a", grid: { stroke: "#eef1f5" } },
-      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, size: 70, values: (u, vals) => vals.map((v) => fmtMoney(String(v), seriesDefs[0].currency)) }],
+      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, size: 70, values: (u, vals) => vals.map((v) => moneyFormat(seriesDefs[0].currency, false).format(v)) }],
     series: [{ value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
       ...seriesDefs.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.color + "18", points: { show: days.length < 40 },
-        value: (u, v) => (v == null ? "—" : fmtMoney(String(v), s.currency)) }))],
+        value: (u, v) => (v == null ? "—" : moneyFormat(s.currency, false).format(v)) }))],
   };
   target.replaceChildren();
   const plot = new uPlot(opts, [xs, ...seriesDefs.map((s) => s.values)], target);
   new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
 }
 
-// ---------- reports (overview, with a fallback onto /v1/reports/summary) ----------
-async function summary(from, to, group_by) {
-  return api("/v1/reports/summary" + qs({ from, to, group_by }));
-}
-async function pool(tasks, n = 4) {
-  const out = new Array(tasks.length);
-  let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
-    while (i < tasks.length) { const k = i++; out[k] = await tasks[k](); }
-  }));
-  return out;
-}
-// Daily cost per currency from one summary per day (only when the overview report is absent).
-async function dailyFromSummaries(p, group_by, key) {
-  if (p.days > 92) return null;
-  const days = Array.from({ length: p.days }, (_, i) => addDays(p.fromDate, i));
-  const results = await pool(days.map((d) => () => summary(startOf(d, p.tz), startOf(addDays(d, 1), p.tz), group_by)));
-  const byCurrency = {};
-  results.forEach((r, i) => {
-    const rows = key ? r.groups.filter((g) => g.key === key && g.currency) : r.totals;
-    for (const t of rows) {
-      byCurrency[t.currency] ??= { cost: days.map(() => 0), revenue: null };
-      byCurrency[t.currency].cost[i] = Number(t.cost);
-    }
-  });
-  return { days, byCurrency };
-}
+// ---------- reports ----------
 // Report rows carry `key` as {dimension: id} and `margin_pct`/`change_pct`; pages use a flat
 // id and `margin`/`change`. Profit and margin come from the API when it sends them.
 function withProfit(row) {
@@ -376,6 +376,7 @@ function normalizeOverview(d) {
     source: "overview", from: d.from, to: d.to, totals, series,
     customers: top(d.top_customers || d.customers), agents: top(d.top_agents || d.agents),
     providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
+    sources: listOf(d.cost_by_source),
     unpriced: typeof d.unpriced === "object" && d.unpriced ? d.unpriced.records : d.unpriced ?? null,
   };
 }
@@ -402,27 +403,7 @@ async function marginReport(p, params) {
   return { ...d, rows: listOf(d.rows).map(withProfit), totals: listOf(d.totals).map(withProfit) };
 }
 async function overviewReport(p) {
-  try {
-    return normalizeOverview(await api("/v1/reports/overview" + qs({ from: p.from, to: p.to, tz: p.tz })));
-  } catch (err) {
-    if (!(err instanceof ApiError && err.unavailable)) throw err;
-  }
-  const [byCustomer, byAgent, byProvider, byModel, prior] = await Promise.all(
-    ["customer", "agent", "provider", "model"].map((g) => summary(p.from, p.to, g)).concat([summary(p.priorFrom, p.priorTo, "provider")]));
-  const priorBy = Object.fromEntries(prior.totals.map((t) => [t.currency, t]));
-  const totals = byCustomer.totals.map((t) => withProfit({
-    currency: t.currency, cost: t.cost, revenue: null,
-    prior: priorBy[t.currency] ? { cost: priorBy[t.currency].cost } : { cost: "0" },
-    change: { cost: pctChange(t.cost, priorBy[t.currency]?.cost) },
-  }));
-  const groups = (r) => r.groups.filter((g) => g.currency).map(withProfit);
-  let unpriced = 0;
-  for (const g of byProvider.groups) unpriced += g.unpriced || 0;
-  return {
-    source: "summary", from: byCustomer.from, to: byCustomer.to, totals, series: null,
-    customers: groups(byCustomer), agents: groups(byAgent), providers: groups(byProvider), models: groups(byModel),
-    unpriced, lazySeries: () => dailyFromSummaries(p, "provider"),
-  };
+  return normalizeOverview(await api("/v1/reports/overview" + qs({ from: p.from, to: p.to, tz: p.tz })));
 }
 
 // ---------- pages ----------
@@ -430,9 +411,10 @@ function pageHead(title, sub, ...right) {
   return h("div", { class: "head" }, h("div", {}, h("h1", {}, title), sub ? h("p", { class: "muted small", style: "margin:0" }, sub) : null), ...right);
 }
 function kpi(cls, label, amount, currency, delta) {
+  const exact = amount == null ? NOT_TRACKED : cls === "margin" ? `${amount} %` : `${amount} ${currency || ""}`.trim();
   return h("div", { class: `kpi ${cls}`, dataset: { kpi: cls } },
     h("div", { class: "label" }, label),
-    h("div", { class: "value", dataset: { amount: amount ?? "", currency: currency ?? "" } },
+    h("div", { class: "value", title: exact, dataset: { amount: amount ?? "", currency: currency ?? "" } },
       cls === "margin" ? fmtPct(amount) : amount == null ? "—" : fmtMoney(amount, currency)),
     h("div", { class: "delta" }, delta ?? ""));
 }
@@ -445,18 +427,29 @@ function deltaText(change, goodWhenUp = true) {
 function partyRowsLink(kind) {
   return (r) => (r.key ? link(`/${kind}/${encodeURIComponent(r.key)}`, r.label || r.key) : h("span", { class: "muted" }, r.label || "(none)"));
 }
-function rankList(rows, kind, sorted) {
-  // The overview report ranks by profit itself (with an "Other" row last); the fallback does not.
-  const top = sorted ? rows : [...rows].sort((a, b) => {
-    const va = toNanos(a.profit ?? (a.cost != null ? "-" + a.cost : "0")), vb = toNanos(b.profit ?? (b.cost != null ? "-" + b.cost : "0"));
-    return va < vb ? 1 : va > vb ? -1 : 0;
-  }).slice(0, 8);
+function rankList(rows, kind) {
+  // The overview ranks by profit itself, with an "Other" row last.
   const hasRevenue = rows.some((r) => r.revenue != null);
   const cols = [{ key: "label", label: kind === "customers" ? "Customer" : "Agent", render: partyRowsLink(kind) }, moneyCol("cost", "Cost")];
   if (hasRevenue) cols.push(moneyCol("revenue", "Revenue"), moneyCol("profit", "Profit"), marginCol);
   else cols.push({ key: "signals", label: "Signals", num: true, render: (r) => fmtInt(r.signals) });
-  return h("div", {}, hasRevenue ? null : h("p", { class: "muted small" }, "No revenue recorded: ranked by lowest cost."),
-    dataTable(cols, top, { filter: false, empty: "Nothing recorded in this period." }));
+  return h("div", {}, hasRevenue ? null : h("p", { class: "muted small" }, "No revenue tracked in this period."),
+    dataTable(cols, rows, { filter: false, empty: "Nothing recorded in this period." }));
+}
+// Where the cost comes from: AI calls, costs recorded by hand, cost meters.
+const SOURCE_LABELS = { ai: "AI calls (costs naming a model)", manual: "Recorded costs (no model)", meter: "Cost meters" };
+function sourceBreakdown(rows) {
+  return dataTable([
+    { key: "source", label: "Source", render: (r) => h("span", { dataset: { source: r.source } }, SOURCE_LABELS[r.source] || r.source) },
+    moneyCol("cost", "Cost"),
+  ], rows, { filter: false, empty: "No cost tracked in this period." });
+}
+// How the headline profit is made: the customers' profits, plus what the modes leave out.
+function explanation(totals) {
+  const notes = totals.flatMap((t) => (t.notes || []).map((n) => ({ currency: t.currency, note: n, profit: t.profit })));
+  if (!notes.length) return null;
+  return h("div", { class: "notes", id: "explained" }, notes.map((n) =>
+    h("p", { class: "muted small", dataset: { note: n.currency } }, `Profit · ${n.currency} ${n.note}.`)));
 }
 function costBreakdown(rows) {
   const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
@@ -471,16 +464,20 @@ function costBreakdown(rows) {
 async function overviewPage() {
   const p = period();
   const totalsEl = h("div", { class: "kpis", id: "totals" }, h("p", { class: "muted" }, "Loading…"));
+  const explainedEl = h("div", {});
   const chartEl = h("div", { class: "chart", id: "chart" }, h("p", { class: "muted" }, "Loading chart…"));
   const customersEl = h("div", {}), agentsEl = h("div", {}), providersEl = h("div", {}), modelsEl = h("div", {});
+  const sourcesEl = h("div", { id: "cost-by-source" });
   const warnEl = h("div", { id: "warnings" }), flaggedEl = h("div", {}), unpricedEl = h("div", {});
   main.replaceChildren(
     pageHead("Overview", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
     totalsEl,
+    explainedEl,
     card("Warnings", warnEl, unpricedEl, flaggedEl),
     card("Cost vs revenue per day", chartEl),
     h("div", { class: "grid" }, card("Top customers by profit", customersEl), card("Top agents by profit", agentsEl)),
-    h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by provider", providersEl), card("Cost by model", modelsEl)));
+    h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by source", sourcesEl), card("Cost by provider", providersEl)),
+    h("div", { style: "margin-top:1rem" }, card("Cost by model", modelsEl)));
   let report;
   try {
     report = await overviewReport(p);
@@ -494,12 +491,14 @@ async function overviewPage() {
   if (!report.totals.length) totalsEl.replaceChildren(notice("Nothing recorded in this period."));
   else totalsEl.replaceChildren(...report.totals.flatMap((t) => [
     kpi("cost", `Cost · ${t.currency}`, t.cost, t.currency, t.cost == null ? "cost not tracked" : deltaText(t.change?.cost, false)),
-    kpi("revenue", `Revenue · ${t.currency}`, t.revenue, t.currency, t.revenue == null ? "no revenue recorded" : deltaText(t.change?.revenue)),
-    kpi("profit", `Profit · ${t.currency}`, t.profit, t.currency, t.profit == null ? "needs revenue" : deltaText(t.change?.profit)),
+    kpi("revenue", `Revenue · ${t.currency}`, t.revenue, t.currency, t.revenue == null ? "revenue not tracked" : deltaText(t.change?.revenue)),
+    kpi("profit", `Profit · ${t.currency}`, t.profit, t.currency, t.profit == null ? "needs cost and revenue" : deltaText(t.change?.profit)),
     kpi("margin", "Margin", t.margin, null, t.margin == null ? "needs revenue" : "profit ÷ revenue"),
   ]));
-  customersEl.replaceChildren(rankList(report.customers, "customers", report.source === "overview"));
-  agentsEl.replaceChildren(rankList(report.agents, "agents", report.source === "overview"));
+  explainedEl.replaceChildren(explanation(report.totals) || "");
+  customersEl.replaceChildren(rankList(report.customers, "customers"));
+  agentsEl.replaceChildren(rankList(report.agents, "agents"));
+  sourcesEl.replaceChildren(sourceBreakdown(report.sources));
   providersEl.replaceChildren(costBreakdown(report.providers));
   modelsEl.replaceChildren(costBreakdown(report.models));
   if (report.unpriced) {
@@ -514,10 +513,9 @@ async function overviewPage() {
       rows.map((t, i) => [i ? ", " : "", link(`/traces/${t.trace_id || t.id}`, String(t.trace_id || t.id).slice(0, 12) + "…")]));
   });
   if (!report.unpriced) unpricedEl.append(h("p", { class: "muted" }, "✓ Every cost in this period is priced."));
-  const series = report.series && report.series.days.length ? report.series : report.lazySeries ? await report.lazySeries() : null;
-  drawSeries(chartEl, series, report.source === "summary");
+  drawSeries(chartEl, report.series);
 }
-function drawSeries(chartEl, series, costOnly) {
+function drawSeries(chartEl, series) {
   if (!series || !series.days.length) {
     chartEl.replaceChildren(notice("No daily series for this period."));
     return;
@@ -526,7 +524,6 @@ function drawSeries(chartEl, series, costOnly) {
   const defs = [{ label: `Cost (${currency})`, color: "#d9480f", values: s.cost, currency }];
   if (s.revenue) defs.push({ label: `Revenue (${currency})`, color: "#1c7ed6", values: s.revenue, currency });
   lineChart(chartEl, series.days, defs);
-  if (costOnly) chartEl.append(h("p", { class: "muted small" }, "Revenue per day appears once the overview report is available."));
 }
 
 async function partyListPage(kind) {
@@ -553,14 +550,9 @@ async function partyListPage(kind) {
     ], rows, { sort: { key: "profit", dir: -1 } });
   });
 }
-// Cost, revenue, profit and margin per party: the margin report, else the older summary.
+// Cost, revenue, profit and margin per party, from the margin report.
 async function partyGroups(p, singular) {
-  try {
-    return (await marginReport(p, { group_by: singular })).rows;
-  } catch (err) {
-    if (!(err instanceof ApiError && err.unavailable)) throw err;
-  }
-  return (await summary(p.from, p.to, singular)).groups.map(withProfit);
+  return (await marginReport(p, { group_by: singular })).rows;
 }
 
 async function partyDetailPage(kind) {
@@ -598,7 +590,7 @@ async function partyDetailPage(kind) {
   section(chartEl, "daily series (GET /v1/reports/margin?window=day)", async () => {
     const r = await marginReport(p, { ...only, window: "day" });
     const box = h("div", {});
-    setTimeout(() => drawSeries(box, seriesOf(r.rows, p.tz), false));
+    setTimeout(() => drawSeries(box, seriesOf(r.rows, p.tz)));
     return box;
   });
   section(signalsEl, "margin report by signal (GET /v1/reports/margin)", async () =>
@@ -619,8 +611,8 @@ function signalsByType(rows) {
   return dataTable([
     { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
     { key: "signals", label: "Count", num: true, render: (r) => fmtInt(r.signals) },
-    moneyCol("cost", "Attributed cost", { hideSm: true }), moneyCol("per", "Cost / outcome"),
-    ...(list.some((r) => r.rev_per != null) ? [moneyCol("rev_per", "Revenue / outcome", { hideSm: true })] : []),
+    moneyCol("cost", "Attributed cost", { hideSm: true }), priceCol("per", "Cost / outcome"),
+    ...(list.some((r) => r.rev_per != null) ? [priceCol("rev_per", "Revenue / outcome", { hideSm: true })] : []),
   ], list, { filter: false, sort: { key: "signals", dir: -1 }, empty: "No signals in this period." });
 }
 function recentTraces(sigs, costs) {
@@ -798,7 +790,7 @@ async function invoicePage() {
       card("Lines", dataTable([
         { key: "description", label: "Description", render: (r) => [r.description || r.key || r.type || "—", r.type ? [" ", badge(r.type)] : null] },
         { key: "quantity", label: "Qty", num: true, render: (r) => (r.quantity == null ? "—" : new Intl.NumberFormat().format(r.quantity)) },
-        { key: "unit_price", label: "Unit price", num: true, hideSm: true, render: (r) => money(r.unit_price, cur) },
+        { key: "unit_price", label: "Unit price", num: true, hideSm: true, render: (r) => price(r.unit_price, cur) },
         { key: "amount", label: "Amount", num: true, value: (r) => toNanos(r.amount), render: (r) => money(r.amount, cur) },
         { key: "cost", label: "AI cost", num: true, hideSm: true, value: (r) => toNanos(r.cost), render: (r) => money(r.cost, cur) },
       ], listOf(inv.lines), { filter: false, empty: "No lines." })),
@@ -870,7 +862,7 @@ async function pricesPage() {
         h("p", { class: "muted small" }, `${c.ref} · catalog ${c.catalog} · at ${fmtTime(c.at)}`),
         dataTable([
           { key: "kind", label: "Usage kind", render: (r) => h("code", {}, r.kind) },
-          { key: "price", label: "Price", num: true, value: (r) => toNanos(r.price), render: (r) => money(r.price, c.currency) },
+          { key: "price", label: "Price", num: true, value: (r) => toNanos(r.price), render: (r) => price(r.price, c.currency) },
           { key: "per", label: "", render: (r) => h("span", { class: "muted small" }, per(r.per), r.tiers?.length ? " · tiered" : "") },
         ], listOf(c.prices), { filter: false, empty: "No prices." }),
         listOf(c.overrides).length ? h("p", { class: "badge ok" }, `${listOf(c.overrides).length} tenant override(s) in force for this model`) : null,
@@ -880,7 +872,7 @@ async function pricesPage() {
   function loadOverrides() {
     return section(overridesEl, "overrides (GET /v1/prices)", async () => dataTable([
       { key: "model", label: "Model", render: (r) => h("span", {}, `${r.provider} / `, h("code", {}, r.model)) },
-      { key: "prices", label: "Prices (per 1M tokens)", render: (r) => Object.entries(r.prices || {}).map(([k, v]) => `${k} ${fmtMoney(v, r.currency)}`).join(" · ") || "—" },
+      { key: "prices", label: "Prices (per 1M tokens)", render: (r) => Object.entries(r.prices || {}).map(([k, v]) => `${k} ${fmtPrice(v, r.currency)}`).join(" · ") || "—" },
       { key: "effective_from", label: "From", render: (r) => h("span", { class: "nowrap" }, fmtTime(r.effective_from)) },
       { key: "note", label: "Note", hideSm: true, render: (r) => r.note || "" },
       ...(IS_ADMIN ? [{ key: "id", label: "", render: (r) => h("button", { class: "danger", type: "button", onclick: async () => {

@@ -16,7 +16,7 @@ from margin.store.keys import Principal
 
 __all__ = ["PartyCreate", "PartyUpdate", "party_router", "render_party"]
 
-TrackingMode = Literal["full", "cost_only", "revenue_only"]
+TrackingMode = Literal["auto", "full", "cost_only", "revenue_only"]
 ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 

@@ -1,4 +1,5 @@
-"""``/v1/meters``: meter CRUD and queries; ``GET /v1/events`` lists (unmatched) raw events."""
+"""``/v1/meters``: meter CRUD and queries; ``GET /v1/events`` lists (unmatched) raw events.
+The services are in ``margin.billing.meters`` and ``margin.billing.metering``."""
 
 from __future__ import annotations
 
@@ -6,16 +7,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from margin._money import format_decimal
+from margin._calendar import load_zone
+from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
+from margin.billing.errors import BillingError
 from margin.billing.metering import MeterQuery, render_value, run_query, window_rows
-from margin.billing.meters import MeterIn, MeterStore, render_meter, unit_cost
-from margin.reports.windows import load_zone
+from margin.billing.meters import (
+    MeterIn,
+    MeterStore,
+    create_meter,
+    delete_meter,
+    get_meter,
+    render_meter,
+    replace_meter,
+)
 from margin.server.auth import require
 from margin.server.params import period_param
 from margin.server.problems import Problem
+from margin.server.routes._billing_api import EventList, MeterList, MeterOut, MeterQueryOut, problem
 from margin.server.state import AppState
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import Principal
@@ -29,66 +39,67 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]
 
 
-def _found(row: dict[str, Any] | None, key: str) -> dict[str, Any]:
-    if row is None:
-        raise Problem(404, f"no meter '{key}'", field="key")
-    return row
+@router.post("/v1/meters", status_code=201, response_model=MeterOut, summary="Create a meter")
+def create(body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
+    with AppState.of(request).db.write() as conn:
+        try:
+            return render_meter(create_meter(conn, principal.org_id, body))
+        except BillingError as exc:
+            raise problem(exc) from None
 
 
-@router.post("/v1/meters", status_code=201, summary="Create a meter")
-def create_meter(body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
-    try:
-        with AppState.of(request).db.write() as conn:
-            store = MeterStore(conn, principal.org_id)
-            if store.get(body.key) is not None:
-                raise Problem(409, f"a meter '{body.key}' exists", field="key")
-            return render_meter(store.create(body))
-    except IntegrityError:
-        raise Problem(409, f"a meter '{body.key}' exists", field="key") from None
-
-
-@router.get("/v1/meters", summary="List meters")
-def list_meters(
-    request: Request, principal: Reader, event_type: str | None = None
+@router.get("/v1/meters", response_model=MeterList, summary="List meters")
+def list_(
+    request: Request,
+    principal: Reader,
+    event_type: Annotated[str | None, Query(max_length=256)] = None,
 ) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
         rows = MeterStore(conn, principal.org_id).list(event_type)
     return {"data": [render_meter(r) for r in rows]}
 
 
-@router.get("/v1/meters/{key}", summary="Get a meter")
-def get_meter(key: str, request: Request, principal: Reader) -> dict[str, Any]:
+@router.get("/v1/meters/{key}", response_model=MeterOut, summary="Get a meter")
+def get(key: str, request: Request, principal: Reader) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        return render_meter(_found(MeterStore(conn, principal.org_id).get(key), key))
+        try:
+            return render_meter(get_meter(conn, principal.org_id, key))
+        except BillingError as exc:
+            raise problem(exc) from None
 
 
-@router.put("/v1/meters/{key}", summary="Replace a meter's definition")
-def replace_meter(key: str, body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
-    if body.key != key:
-        raise Problem(422, "key: the body's key must match the path", field="key")
+@router.put("/v1/meters/{key}", response_model=MeterOut, summary="Replace a meter's definition")
+def replace(key: str, body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        store = MeterStore(conn, principal.org_id)
-        _found(store.get(key), key)
-        return render_meter(_found(store.replace(key, body), key))
+        try:
+            return render_meter(replace_meter(conn, principal.org_id, key, body))
+        except BillingError as exc:
+            raise problem(exc) from None
 
 
 @router.delete("/v1/meters/{key}", status_code=204, summary="Delete a meter")
-def delete_meter(key: str, request: Request, principal: Admin) -> Response:
+def delete(key: str, request: Request, principal: Admin) -> Response:
     with AppState.of(request).db.write() as conn:
-        if not MeterStore(conn, principal.org_id).delete(key):
-            raise Problem(404, f"no meter '{key}'", field="key")
+        try:
+            delete_meter(conn, principal.org_id, key)
+        except BillingError as exc:
+            raise problem(exc) from None
     return Response(status_code=204)
 
 
-@router.get("/v1/meters/{key}/query", summary="Query a meter: total, windows and groups")
-def query_meter(
+@router.get(
+    "/v1/meters/{key}/query",
+    response_model=MeterQueryOut,
+    summary="Query a meter: total, windows and groups",
+)
+def query(
     key: str,
     request: Request,
     principal: Reader,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
     window: Literal["minute", "hour", "day", "month"] | None = None,
-    tz: str = "UTC",
+    tz: Annotated[str, Query(max_length=64)] = "UTC",
     customer: Annotated[list[str] | None, Query()] = None,
     group_by: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -106,7 +117,10 @@ def query_meter(
         if name.startswith("filter[") and name.endswith("]"):
             filters.setdefault(name[7:-1], []).append(value)
     with AppState.of(request).db.read() as conn:
-        meter = _found(MeterStore(conn, principal.org_id).get(key), key)
+        try:
+            meter = get_meter(conn, principal.org_id, key)
+        except BillingError as exc:
+            raise problem(exc) from None
         known = {*meter["group_by"], "customer"}
         for dim in [*dims, *filters]:
             if dim not in known:
@@ -116,12 +130,12 @@ def query_meter(
         if customer:
             found = CUSTOMERS.resolve(conn, principal.org_id, customer, create=False)
             customer_ids = [found[c] for c in customer if c in found]
-        query = MeterQuery(lo, hi, window, zone, customer_ids, dims, filters)
-        result = run_query(conn, principal.org_id, meter, query)
-    cost = unit_cost(meter)
+        meter_query = MeterQuery(lo, hi, window, zone, customer_ids, dims, filters)
+        result = run_query(conn, principal.org_id, meter, meter_query)
+    costs = meter["kind"] == "cost"
 
-    def money(value: Any) -> str | None:
-        return None if cost is None or value is None else format_decimal(value * cost)
+    def money(aggregate: Any) -> str | None:
+        return format_decimal(from_nanos(aggregate.cost)) if costs else None
 
     total = result.total.value()
     return {
@@ -135,37 +149,37 @@ def query_meter(
         "value": render_value(total),
         "events": result.total.events,
         "currency": meter["currency"],
-        "cost": money(total),
+        "cost": money(result.total),
         "windows": [
             {
                 "window_start": isoformat(w["window_start"]),
                 "window_end": isoformat(w["window_end"]),
                 "value": render_value(w["value"]),
                 "events": w["events"],
-                "cost": money(w["value"]),
+                "cost": money(result.windows[w["window_start"]]),
             }
-            for w in (window_rows(result, query) if window else [])
+            for w in (window_rows(result, meter_query) if window else [])
         ],
         "groups": [
             {
                 "group_by": dict(zip(dims, group, strict=True)),
                 "value": render_value(agg.value()),
                 "events": agg.events,
-                "cost": money(agg.value()),
+                "cost": money(agg),
             }
             for group, agg in sorted(result.groups.items(), key=lambda kv: str(kv[0]))
         ],
     }
 
 
-@router.get("/v1/events", tags=["ingest"], summary="List raw metering events")
+@router.get("/v1/events", tags=["ingest"], response_model=EventList, summary="List raw events")
 def list_events(
     request: Request,
     principal: Reader,
     unmatched: bool = False,
-    type: str | None = None,
+    type: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Events newest-id first; ``unmatched=true`` keeps those no meter reads (they are stored
     all the same, and a meter created later measures them)."""

@@ -1,0 +1,197 @@
+"""``margin report margin|cost-per-outcome``: margin reports from the command line, straight
+on the store (no server needed), with the numbers of the API and the dashboard.
+
+Tables show money rounded to the currency's minor unit; ``--json`` and ``--csv`` print the
+exact values. Without ``--from``/``--to`` a report covers the default period: the last
+``--days`` days in ``--tz``, today included (the API and the dashboard use the same).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from margin._calendar import DEFAULT_DAYS, last_days, load_zone
+from margin._money import format_decimal, from_nanos
+from margin._rounding import display
+from margin._time import HOUR_US, from_micros, now_micros, parse_bound
+from margin.reports.facts import DIMENSIONS, Filters
+from margin.reports.tables import build_table, margin_pct, money, render_row, to_csv
+from margin.settings import Settings
+from margin.store.db import Database
+from margin.store.keys import first_org
+
+__all__ = ["open_store", "report_app"]
+
+report_app = typer.Typer(help="Margin reports.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
+Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (exact amounts).")]
+Days = Annotated[int, typer.Option(help="The last N days, today included (unless --from).")]
+Start = Annotated[str | None, typer.Option("--from", help="Date or RFC 3339 time.")]
+End = Annotated[str | None, typer.Option("--to", help="Date or RFC 3339 time (exclusive).")]
+Tz = Annotated[str, typer.Option("--tz", help="IANA time zone of the days.")]
+
+
+def fail(message: str) -> None:
+    """Print an error and exit with status 2."""
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def open_store(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
+    """The store of ``data_dir`` (or the environment's) and the organization to read."""
+    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
+    db.upgrade()
+    with db.read() as conn:
+        org_id = org or first_org(conn)
+    if org_id is None:
+        err.print("no organization in this store; run `margin serve` once")
+        raise typer.Exit(1)
+    return db, org_id
+
+
+def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int, int]:
+    try:
+        zone = load_zone(tz)
+        if start or end:
+            hi = parse_bound(end, "--to") if end else now_micros()
+            lo = parse_bound(start, "--from") if start else hi - days * 24 * HOUR_US
+        else:
+            lo, hi = last_days(now_micros(), zone, days)
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    if hi <= lo:
+        fail("--to must be after --from")
+    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+
+
+def _shown(amount: str | None, currency: str | None) -> str:
+    return display(None if amount is None else Decimal(amount), currency)
+
+
+def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "currency": r["currency"],
+            "cost": money(r["cost"]),
+            "revenue": money(r["revenue"]),
+            "profit": money(r["profit"]),
+            "margin_pct": margin_pct(r["profit"], r["revenue"]),
+        }
+        for r in rows
+    ]
+
+
+@report_app.command("margin")
+def margin(
+    group_by: Annotated[
+        str,
+        typer.Option("--group-by", "--by", help=f"{', '.join(DIMENSIONS)} (comma-separated)."),
+    ] = "customer",
+    days: Days = DEFAULT_DAYS,
+    start: Start = None,
+    end: End = None,
+    tz: Tz = "UTC",
+    top: Annotated[int | None, typer.Option(help="Top N + Other.")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV (exact amounts).")] = False,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Cost, revenue, profit and margin % by group."""
+    dims = [d for d in group_by.split(",") if d]
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad:
+        fail(f"--group-by: unknown dimension '{bad[0]}'")
+    lo, hi = _period(days, start, end, tz)
+    db, org_id = open_store(data_dir, org)
+    with db.read() as conn:
+        table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top)
+        totals = build_table(conn, org_id, lo, hi, [], Filters()) if dims else table
+    rows = [render_row(r, dims, False) for r in table]
+    if csv:
+        typer.echo(to_csv(rows, dims), nl=False)
+        return
+    if as_json:
+        body = {"group_by": dims, "rows": rows, "totals": _totals(totals)}
+        typer.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    out = Table(" / ".join(dims) or "all", "currency", "cost", "revenue", "profit", "margin %")
+    out.add_column("outcomes", justify="right")
+    for column in out.columns[2:6]:
+        column.justify = "right"
+    for r in rows:
+        cur = r["currency"]
+        out.add_row(
+            r["label"],
+            cur,
+            _shown(r["cost"], cur),
+            _shown(r["revenue"], cur),
+            _shown(r["profit"], cur),
+            r["margin_pct"] or "—",
+            str(r["signals"]),
+        )
+    if dims:
+        for t in _totals(totals):
+            cur = t["currency"]
+            out.add_row(
+                "[b]Total[/b]",
+                cur,
+                _shown(t["cost"], cur),
+                _shown(t["revenue"], cur),
+                _shown(t["profit"], cur),
+                t["margin_pct"] or "—",
+                "",
+            )
+    console.print(f"{from_micros(lo):%Y-%m-%d %H:%M} – {from_micros(hi):%Y-%m-%d %H:%M} UTC")
+    console.print(out)
+    console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
+
+
+@report_app.command("cost-per-outcome")
+def cost_per_outcome(
+    event_name: Annotated[str, typer.Argument(help="The signal, e.g. meeting_booked.")],
+    days: Days = DEFAULT_DAYS,
+    start: Start = None,
+    end: End = None,
+    tz: Tz = "UTC",
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Average attributed AI cost of one outcome."""
+    lo, hi = _period(days, start, end, tz)
+    db, org_id = open_store(data_dir, org)
+    with db.read() as conn:
+        rows = build_table(conn, org_id, lo, hi, [], Filters(event_names=[event_name]))
+    found = []
+    for r in rows:
+        n, cost = r["signals"], r["cost"]
+        per = None
+        if cost is not None and n:
+            per = format_decimal((from_nanos(cost) / n).quantize(Decimal("0.000000001")))
+        found.append({"currency": r["currency"], "outcomes": n, "cost": money(cost), "per": per})
+    if as_json:
+        typer.echo(orjson.dumps({"event_name": event_name, "rows": found}).decode())
+        return
+    if not found:
+        console.print(f"no '{event_name}' outcomes in the period")
+        return
+    for f in found:
+        cur = f["currency"]
+        console.print(
+            f"{event_name}: {f['outcomes']} outcomes, AI cost {_shown(f['cost'], cur)}, "
+            f"{_shown(f['per'], cur)} per outcome",
+            highlight=False,
+        )
