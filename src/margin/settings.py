@@ -32,6 +32,8 @@ class Settings:
     max_batch_items: int = 10_000
     max_future_seconds: int = 24 * 3600
     default_currency: str = "USD"
+    #: OTLP exports a process decodes and stores at once; more are answered 429.
+    max_otlp_exports: int = 4
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -44,6 +46,7 @@ class Settings:
             "max_batch_items": _int("MARGIN_MAX_BATCH_ITEMS", 10_000),
             "max_future_seconds": _int("MARGIN_MAX_FUTURE_SECONDS", 24 * 3600),
             "default_currency": os.environ.get("MARGIN_DEFAULT_CURRENCY", "USD"),
+            "max_otlp_exports": _int("MARGIN_MAX_OTLP_EXPORTS", 4),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -137,7 +137,12 @@ def test_malformed_and_oversized_bodies(api: Api) -> None:
     raw = api.post("/v1/signals", content=b"{not json", scope="ingest")
     assert raw.status_code == 400
     assert raw.json()["field"] == "body"
-    assert api.post("/v1/signals", content=b"", scope="ingest").status_code == 400
+    empty = api.post("/v1/signals", content=b"", scope="ingest")
+    assert (empty.status_code, empty.json()["field"]) == (422, "body")
+    typed = api.post(
+        "/v1/signals", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (typed.status_code, typed.json()["field"]) == (400, "body")
     huge = (
         b'{"event_name": "x", "customer": "a", "data": {"pad": "'
         + b"x" * (17 * 1024 * 1024)

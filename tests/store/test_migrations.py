@@ -28,7 +28,7 @@ def test_upgrade_is_idempotent(db: Database) -> None:
     db.upgrade()
     with db.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == "0008_otlp_cost_keys"
+    assert version == "0010_cost_totals"
 
 
 def test_lookups_of_unpriced_and_attributed_costs_use_the_partial_indexes(tmp_path: Path) -> None:

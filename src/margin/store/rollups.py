@@ -2,6 +2,12 @@
 
 Every change is an additive delta on a row keyed by (org, hour, dimensions), written as an
 upsert, so rollups from concurrent writers never lose an update and can be rebuilt from facts.
+
+Sums stay exact integers on both stores because each organization's costs in one currency
+total at most ``MAX_TOTAL_NANOS`` (``cost_totals``, checked as the rollups are written): every
+rollup row, daily row and sum a report takes of them is a part of that total, so none
+overflows a signed 64-bit integer (where PostgreSQL would fail and SQLite would silently
+turn to floating point).
 """
 
 from __future__ import annotations
@@ -11,24 +17,31 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Table
+from sqlalchemy import BigInteger, Connection, Table, select
 
 from margin._time import DAY_US, HOUR_US
 from margin.store.schema import (
     cost_rollups,
     cost_rollups_daily,
+    cost_totals,
     signal_rollups,
     signal_rollups_daily,
 )
 
 __all__ = [
+    "MAX_TOTAL_NANOS",
     "CostKey",
     "CostRollup",
+    "CostTotals",
     "SignalRollup",
+    "TotalExceeded",
     "add_to",
     "cost_key",
     "hour_bucket",
 ]
+
+#: The most an organization's costs in one currency may add up to, in nano-units.
+MAX_TOTAL_NANOS = 2**63 - 1
 
 _COST_VALUES = ("amount_nanos", "records", "unpriced")
 _SIGNAL_KEYS = ("org_id", "bucket", "customer_id", "agent_id", "event_name")
@@ -136,18 +149,87 @@ class CostRollup:
         delta[2] += unpriced
 
     def flush(self, conn: Connection) -> None:
+        """Write the deltas (hourly, daily, then the totals they change, which raises
+        ``TotalExceeded`` if one would pass ``MAX_TOTAL_NANOS``: the caller's transaction
+        must then be rolled back)."""
         if not self.deltas:
             return
         days: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+        totals: dict[tuple[str, str], int] = defaultdict(int)
         for key, d in self.deltas.items():
             day = days[(key.org_id, _day(key.bucket), *key[2:])]
             day[0] += d[0]
             day[1] += d[1]
             day[2] += d[2]
+            totals[(key.org_id, key.currency)] += d[0]
         for table, deltas in ((cost_rollups, self.deltas), (cost_rollups_daily, days)):
             rows = [(*key, *d) for key, d in sorted(deltas.items())]
             add_to(conn, table, CostKey._fields, _COST_VALUES, rows)
+        _add_totals(conn, {key: n for key, n in totals.items() if n})
         self.deltas.clear()
+
+
+class TotalExceeded(Exception):
+    """Costs that would take an organization's total in a currency past ``MAX_TOTAL_NANOS``."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(f"the organization's {currency} costs would total more than the maximum")
+        self.currency = currency
+
+
+def _add_totals(conn: Connection, deltas: dict[tuple[str, str], int]) -> None:
+    """Add to ``cost_totals`` and check the new totals. The column is NUMERIC: PostgreSQL
+    returns the exact new total, SQLite a float once it passes 64 bits; both are refused."""
+    if not deltas:
+        return
+    rows = sorted(deltas.items())
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        f"INSERT INTO cost_totals (org_id, currency, amount_nanos) VALUES "
+        f"({placeholder}, {placeholder}, {placeholder}) ON CONFLICT (org_id, currency) DO UPDATE "
+        "SET amount_nanos = cost_totals.amount_nanos + excluded.amount_nanos "
+        "RETURNING currency, amount_nanos"
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for (org_id, currency), delta in rows:
+        cursor.execute(sql, (org_id, currency, delta))
+        _currency, total = cursor.fetchone()
+        if isinstance(total, float) or int(total) > MAX_TOTAL_NANOS:
+            raise TotalExceeded(currency)
+
+
+class CostTotals:
+    """An organization's cost totals per currency during one write transaction: what is
+    stored, plus what this transaction admitted so far. ``admit`` refuses an amount that
+    would take a total past ``MAX_TOTAL_NANOS``, so that one such item fails alone; the
+    rollups' flush checks again against what concurrent writers committed meanwhile."""
+
+    def __init__(self, conn: Connection, org_id: str) -> None:
+        self._conn = conn
+        self._org_id = org_id
+        self._totals: dict[str, int] = {}
+
+    def admit(self, currency: str, nanos: int | None) -> bool:
+        if not nanos:
+            return True
+        total = self._totals.get(currency)
+        if total is None:
+            stored = self._conn.execute(
+                select(cost_totals.c.amount_nanos).where(
+                    cost_totals.c.org_id == self._org_id, cost_totals.c.currency == currency
+                )
+            ).scalar()
+            total = int(stored or 0)
+        if total + nanos > MAX_TOTAL_NANOS:
+            self._totals[currency] = total
+            return False
+        self._totals[currency] = total + nanos
+        return True
+
+    def release(self, currency: str, nanos: int | None) -> None:
+        """Give back an admitted amount that was not stored after all (a duplicate)."""
+        if nanos:
+            self._totals[currency] -= nanos
 
 
 class SignalRollup:

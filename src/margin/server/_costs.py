@@ -1,0 +1,284 @@
+"""Costs: one row type and one path from a checked ``CostIn`` to a stored row, whichever way
+the cost arrived (``POST /v1/costs``, a signal's ``data.costData``, an OTLP span, an
+adapter). Each is validated by ``CostIn`` (see ``items``), priced here before the write
+transaction, and inserted by ``insert_costs`` inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from margin._ids import new_id
+from margin._money import MoneyError, format_decimal, from_nanos, to_nanos
+from margin.pricing import Pricer
+from margin.server._drafts import Draft
+from margin.server._results import ItemResult, content_hash, mark_conflict
+from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
+from margin.server.items import MAX_AMOUNT, CostIn
+from margin.store.attribution import otlp_trace_costs
+from margin.store.rollups import MAX_TOTAL_NANOS, CostRollup, CostTotals, cost_key
+from margin.store.schema import OTLP, costs
+
+__all__ = [
+    "COST_COLUMNS",
+    "CostPrice",
+    "CostRow",
+    "Link",
+    "admit",
+    "digest_without_customer",
+    "insert_costs",
+    "price_cost",
+    "signal_cost",
+]
+
+_MAX_NANOS = to_nanos(MAX_AMOUNT)
+#: The unique index of costs received over OTLP (``uq_costs_otlp``).
+_OTLP_CONFLICT = ("org_id", "trace_id", "idempotency_key")
+_CHUNK = 500
+
+
+class CostRow(NamedTuple):
+    """One row of ``costs``, JSON columns as text, in the table's column order."""
+
+    id: str
+    org_id: str
+    customer_id: str | None
+    agent_id: str | None
+    signal_id: str | None
+    trace_id: str | None
+    span_id: str | None
+    response_id: str | None
+    provider: str | None
+    model: str | None
+    operation: str | None
+    usage: str | None
+    amount_nanos: int | None
+    currency: str
+    priced_by: str
+    price_ref: str | None
+    unpriced_reason: str | None
+    ts: int
+    idempotency_key: str
+    content_hash: str
+    source: str
+    created_at: int
+    price_context: str | None
+
+
+COST_COLUMNS = CostRow._fields
+assert tuple(c.name for c in costs.columns) == COST_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class CostPrice:
+    """How much a cost is and how that was decided (``provided``, ``catalog``, ``override``
+    or ``unpriced`` with a reason: never a silent zero)."""
+
+    nanos: int | None
+    currency: str
+    priced_by: str
+    price_ref: str | None
+    reason: str | None
+    usage: dict[str, Any] | None
+
+
+def price_cost(pricer: Pricer, org_id: str, item: CostIn, ts: int) -> CostPrice:
+    """The caller's amount, else the price of the item's usage at ``ts``."""
+    if item.amount is not None:
+        assert item.currency is not None
+        return CostPrice(to_nanos(item.amount), item.currency, "provided", None, None, item.usage)
+    assert item.usage is not None
+    priced = pricer.price(org_id, item.provider, item.model, item.usage, ts, item.price_context)
+    usage = priced.usage or dict(item.usage)
+    if priced.amount is None:
+        reason = priced.unpriced_reason
+        return CostPrice(None, priced.currency, priced.priced_by, None, reason, usage)
+    try:
+        nanos = to_nanos(priced.amount)
+    except MoneyError as exc:
+        return CostPrice(None, priced.currency, "unpriced", None, f"amount: {exc}", usage)
+    if nanos > _MAX_NANOS:
+        reason = f"amount: {priced.amount} is more than the maximum {format_decimal(MAX_AMOUNT)}"
+        return CostPrice(None, priced.currency, "unpriced", None, reason, usage)
+    return CostPrice(nanos, priced.currency, priced.priced_by, priced.price_ref, None, usage)
+
+
+# -- a signal's manual cost (Paid's ``data.costData``) ------------------------------------
+
+_MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model")
+_COST_DATA = "data.costData"
+
+
+def signal_cost(cost_data: Mapping[str, Any]) -> tuple[CostIn | None, tuple[str, str] | None]:
+    """The cost a signal's ``data.costData`` records (``vendor``, ``cost.amount`` and
+    ``cost.currency`` (default USD), or usage in ``attributes``; the model in
+    ``attributes`` or ``gen_ai.response.model``), validated as any cost is: (the cost, None),
+    (None, None) when it records none, or (None, (field, detail)) naming what is wrong."""
+    cost, attributes = cost_data.get("cost"), cost_data.get("attributes")
+    item: dict[str, Any] = {}
+    where = {"provider": f"{_COST_DATA}.vendor"}
+    if cost_data.get("vendor") is not None:
+        item["provider"] = cost_data["vendor"]
+    model, where["model"] = (
+        cost_data.get("gen_ai.response.model"),
+        f"{_COST_DATA}.gen_ai.response.model",
+    )
+    if isinstance(attributes, Mapping):
+        for key in _MODEL_KEYS:
+            if attributes.get(key):
+                model, where["model"] = attributes[key], f"{_COST_DATA}.attributes.{key}"
+                break
+    if model is not None:
+        item["model"] = model
+    if isinstance(cost, Mapping) and "amount" in cost:
+        item["amount"] = cost["amount"]
+        item["currency"] = cost.get("currency") or "USD"
+        where.update(amount=f"{_COST_DATA}.cost.amount", currency=f"{_COST_DATA}.cost.currency")
+    elif isinstance(attributes, Mapping) and attributes:
+        item["usage"] = dict(attributes)
+        where["usage"] = f"{_COST_DATA}.attributes"
+    else:
+        return None, None
+    try:
+        return CostIn.model_validate(item), None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(p) for p in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        name = where.get(loc[0], _COST_DATA) if loc else _COST_DATA
+        return None, (name, message)
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+class Link(NamedTuple):
+    """Who a cost belongs to: its customer and agent ids, and the signal it is attributed to
+    (with that signal's event name, a rollup dimension)."""
+
+    customer_id: str | None
+    agent_id: str | None
+    signal_id: str | None
+    event_name: str
+
+
+def _row(draft: Draft, link: Link, org_id: str, source: str, now: int) -> CostRow:
+    item: CostIn = draft.item
+    price: CostPrice = draft.extra
+    context = item.price_context if item.amount is None else None
+    return CostRow(
+        new_id("cst"),
+        org_id,
+        link.customer_id,
+        link.agent_id,
+        link.signal_id,
+        item.trace_id,
+        item.span_id,
+        item.response_id,
+        item.provider,
+        item.model,
+        item.operation,
+        None if price.usage is None else orjson.dumps(price.usage).decode(),
+        price.nanos,
+        price.currency,
+        price.priced_by,
+        price.price_ref,
+        price.reason,
+        draft.ts,
+        draft.key,
+        draft.digest,
+        source,
+        now,
+        None if context is None else orjson.dumps(context).decode(),
+    )
+
+
+def insert_costs(
+    conn: Connection,
+    org_id: str,
+    entries: Sequence[tuple[Draft, Link]],
+    source: str,
+    now: int,
+    rollup: CostRollup,
+    totals: CostTotals,
+    *,
+    admitted: bool = False,
+) -> None:
+    """Insert the costs, in key order (concurrent writers lock keys in one order); mark each
+    ingested, duplicate or conflict (its key stored before, with other content), or failed
+    when it would take the organization's total past the maximum (unless ``admitted`` to
+    ``totals`` already). The rollup deltas of the ingested ones go to ``rollup``."""
+    rows: list[CostRow] = []
+    drafts: dict[str, tuple[Draft, Link]] = {}
+    for draft, link in sorted(entries, key=lambda entry: entry[0].key):
+        price: CostPrice = draft.extra
+        if not admitted and not admit(totals, draft.result, price):
+            continue
+        rows.append(_row(draft, link, org_id, source, now))
+        drafts[draft.key] = (draft, link)
+    if source == "otlp":
+        # Kept unique by the index that also finds them by trace (see ``schema.costs``).
+        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, _OTLP_CONFLICT, OTLP)
+    else:
+        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, KEY_CONFLICT)
+    stored = {} if inserted == len(rows) else _stored(conn, org_id, source, rows)
+    for row in rows:
+        draft, link = drafts[row.idempotency_key]
+        result, price = draft.result, draft.extra
+        found = stored.get(row.idempotency_key)
+        if found is not None and found[0] != row.id:
+            totals.release(price.currency, price.nanos)
+            result.id = found[0]
+            if found[1] == row.content_hash:
+                result.status = "duplicate"
+            else:
+                mark_conflict(result)
+            continue
+        result.id, result.status = row.id, "ingested"
+        key = cost_key(
+            org_id, row.ts, *link[:2], link.event_name, row.provider, row.model, row.currency
+        )
+        rollup.add(key, row.amount_nanos)
+
+
+def admit(totals: CostTotals, result: ItemResult, price: CostPrice) -> bool:
+    """Whether the organization's total in the cost's currency can take it; if not, the
+    item fails naming its amount."""
+    if totals.admit(price.currency, price.nanos):
+        return True
+    result.field = "amount"
+    result.detail = (
+        f"the organization's {price.currency} costs would total more than "
+        f"{format_decimal(from_nanos(MAX_TOTAL_NANOS))}, the most Margin sums exactly"
+    )
+    return False
+
+
+def _stored(
+    conn: Connection, org_id: str, source: str, rows: list[CostRow]
+) -> dict[str, tuple[str, str]]:
+    """key → (id, content hash) of these rows' keys as stored (by them or before them)."""
+    keys = {row.idempotency_key for row in rows}
+    if source != "otlp":
+        return existing(conn, costs, org_id, keys)
+    traces = sorted({row.trace_id for row in rows if row.trace_id})
+    columns = (costs.c.idempotency_key, costs.c.id, costs.c.content_hash)
+    found = {}
+    for start in range(0, len(traces), _CHUNK):
+        query = otlp_trace_costs(org_id, traces[start : start + _CHUNK], columns)
+        for key, cost_id, digest in conn.execute(query):
+            if key in keys:
+                found[key] = (cost_id, digest)
+    return found
+
+
+def digest_without_customer(draft: Draft) -> str:
+    """The digest of an OTLP cost kept without its customer (one that could not be made):
+    what its row records, so that a retry is a duplicate of it."""
+    return content_hash({**draft.raw, "customer": None})
