@@ -215,31 +215,35 @@ def insert_costs(
     when it would take the organization's total past the maximum (unless ``admitted`` to
     ``totals`` already). The rollup deltas of the ingested ones go to ``rollup``."""
     rows: list[CostRow] = []
+    refused: list[CostRow] = []  # past the total, unless they turn out to be stored already
     drafts: dict[str, tuple[Draft, Link]] = {}
     for draft, link in sorted(entries, key=lambda entry: entry[0].key):
-        price: CostPrice = draft.extra
-        if not admitted and not admit(totals, draft.result, price):
-            continue
-        rows.append(_row(draft, link, org_id, source, now))
+        fits = admitted or admit(totals, draft.result, draft.extra)
+        (rows if fits else refused).append(_row(draft, link, org_id, source, now))
         drafts[draft.key] = (draft, link)
     if source == "otlp":
         # Kept unique by the index that also finds them by trace (see ``schema.costs``).
         inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, _OTLP_CONFLICT, OTLP)
     else:
         inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, KEY_CONFLICT)
-    stored = {} if inserted == len(rows) else _stored(conn, org_id, source, rows)
-    for row in rows:
+    late = refused if inserted == len(rows) else rows + refused
+    stored = _stored(conn, org_id, source, late) if late else {}
+    failed = {row.idempotency_key for row in refused}
+    for row in rows + refused:
         draft, link = drafts[row.idempotency_key]
         result, price = draft.result, draft.extra
         found = stored.get(row.idempotency_key)
         if found is not None and found[0] != row.id:
-            totals.release(price.currency, price.nanos)
-            result.id = found[0]
+            if row.idempotency_key not in failed:
+                totals.release(price.currency, price.nanos)
+            result.id, result.field, result.detail = found[0], None, None
             if found[1] == row.content_hash:
                 result.status = "duplicate"
             else:
                 mark_conflict(result)
             continue
+        if row.idempotency_key in failed:
+            continue  # failed by ``admit``
         result.id, result.status = row.id, "ingested"
         key = cost_key(
             org_id, row.ts, *link[:2], link.event_name, row.provider, row.model, row.currency
