@@ -149,9 +149,9 @@ class CostRollup:
         delta[2] += unpriced
 
     def flush(self, conn: Connection) -> None:
-        """Write the deltas (hourly, daily, then the totals they change, which raises
-        ``TotalExceeded`` if one would pass ``MAX_TOTAL_NANOS``: the caller's transaction
-        must then be rolled back)."""
+        """Write the deltas: first to the totals they change (``TotalExceeded`` if one would
+        pass ``MAX_TOTAL_NANOS``: the caller's transaction must then be rolled back; no
+        rollup row, a part of its total, can pass it then), then hourly and daily."""
         if not self.deltas:
             return
         days: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -162,10 +162,10 @@ class CostRollup:
             day[1] += d[1]
             day[2] += d[2]
             totals[(key.org_id, key.currency)] += d[0]
+        _add_totals(conn, {key: n for key, n in totals.items() if n})
         for table, deltas in ((cost_rollups, self.deltas), (cost_rollups_daily, days)):
             rows = [(*key, *d) for key, d in sorted(deltas.items())]
             add_to(conn, table, CostKey._fields, _COST_VALUES, rows)
-        _add_totals(conn, {key: n for key, n in totals.items() if n})
         self.deltas.clear()
 
 
@@ -178,23 +178,28 @@ class TotalExceeded(Exception):
 
 
 def _add_totals(conn: Connection, deltas: dict[tuple[str, str], int]) -> None:
-    """Add to ``cost_totals`` and check the new totals. The column is NUMERIC: PostgreSQL
-    returns the exact new total, SQLite a float once it passes 64 bits; both are refused."""
+    """Add to ``cost_totals`` and check the new totals: past 64 bits, PostgreSQL fails the
+    statement and SQLite returns a float; either way ``TotalExceeded``."""
     if not deltas:
         return
-    rows = sorted(deltas.items())
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
     sql = (
-        f"INSERT INTO cost_totals (org_id, currency, amount_nanos) VALUES "
-        f"({placeholder}, {placeholder}, {placeholder}) ON CONFLICT (org_id, currency) DO UPDATE "
+        f"INSERT INTO cost_totals (org_id, currency, amount_nanos) VALUES ({mark}, {mark}, "
+        f"{mark}) ON CONFLICT (org_id, currency) DO UPDATE "
         "SET amount_nanos = cost_totals.amount_nanos + excluded.amount_nanos "
-        "RETURNING currency, amount_nanos"
+        "RETURNING amount_nanos"
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    for (org_id, currency), delta in rows:
-        cursor.execute(sql, (org_id, currency, delta))
-        _currency, total = cursor.fetchone()
-        if isinstance(total, float) or int(total) > MAX_TOTAL_NANOS:
+    for (org_id, currency), delta in sorted(deltas.items()):
+        try:
+            cursor.execute(sql, (org_id, currency, delta))
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == "22003":  # PostgreSQL: bigint out of range
+                raise TotalExceeded(currency) from None
+            raise
+        (total,) = cursor.fetchone()
+        if not isinstance(total, int):
             raise TotalExceeded(currency)
 
 
@@ -219,7 +224,7 @@ class CostTotals:
                     cost_totals.c.org_id == self._org_id, cost_totals.c.currency == currency
                 )
             ).scalar()
-            total = int(stored or 0)
+            total = stored or 0
         if total + nanos > MAX_TOTAL_NANOS:
             self._totals[currency] = total
             return False

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
@@ -251,14 +250,13 @@ cost_rollups = Table(
 
 # Each organization's costs per currency, all time (migration 0010): kept with the rollups
 # and never past 2⁶³−1 nano-units, so that every rollup and every sum of them a report takes
-# is an exact 64-bit integer on both stores (see ``margin.store.rollups``). NUMERIC, so that
-# the check sees a total that would pass the limit instead of an overflow error.
+# is an exact 64-bit integer on both stores (see ``margin.store.rollups``).
 cost_totals = Table(
     "cost_totals",
     metadata,
     Column("org_id", Id, primary_key=True),
     Column("currency", String(3), primary_key=True),
-    Column("amount_nanos", Numeric(38, 0), nullable=False),
+    Column("amount_nanos", Nanos, nullable=False),
 )
 
 signal_rollups = Table(

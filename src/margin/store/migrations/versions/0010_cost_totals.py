@@ -36,7 +36,7 @@ def upgrade() -> None:
         "cost_totals",
         sa.Column("org_id", sa.String(40), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("amount_nanos", sa.Numeric(38, 0), nullable=False),
+        sa.Column("amount_nanos", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "currency", name="pk_cost_totals"),
     )
     conn = op.get_bind()
@@ -64,7 +64,7 @@ def upgrade() -> None:
                 "cost_totals",
                 sa.column("org_id", sa.String),
                 sa.column("currency", sa.String),
-                sa.column("amount_nanos", sa.Numeric),
+                sa.column("amount_nanos", sa.BigInteger),
             ),
             [
                 {"org_id": org, "currency": cur, "amount_nanos": min(total, _MAX)}
