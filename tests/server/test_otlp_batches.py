@@ -17,7 +17,9 @@ from test_otlp import PB, costs_of, export, gen_ai, new_trace, post, signal_attr
 from margin.pricing import Pricer
 from margin.server.app import create_app
 from margin.server.ledger import Ledger
-from margin.server.otlp import convert, receive, span_chunks
+from margin.server.otlp import receive
+from margin.server.otlp.convert import convert
+from margin.server.otlp.decode import span_chunks
 from margin.server.state import AppState
 from margin.settings import Settings
 from margin.store.db import Database

@@ -7,7 +7,6 @@ transaction, and inserted by ``insert_costs`` inside it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -17,6 +16,7 @@ from sqlalchemy import Connection
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, from_nanos, to_nanos
 from margin.pricing import Pricer
+from margin.pricing.pricer import Priced
 from margin.server._drafts import Draft
 from margin.server._results import ItemResult, content_hash, mark_conflict
 from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
@@ -27,13 +27,12 @@ from margin.store.schema import OTLP, costs
 
 __all__ = [
     "COST_COLUMNS",
-    "CostPrice",
     "CostRow",
     "Link",
+    "Prices",
     "admit",
     "digest_without_customer",
     "insert_costs",
-    "price_cost",
     "signal_cost",
 ]
 
@@ -75,38 +74,46 @@ COST_COLUMNS = CostRow._fields
 assert tuple(c.name for c in costs.columns) == COST_COLUMNS
 
 
-@dataclass(frozen=True, slots=True)
-class CostPrice:
-    """How much a cost is and how that was decided (``provided``, ``catalog``, ``override``
-    or ``unpriced`` with a reason: never a silent zero)."""
+class Prices:
+    """Prices the costs of one request of one organization: the caller's amount, else the
+    price of the usage at the cost's time (``priced_by`` ``catalog`` or ``override``, or
+    ``unpriced`` with the reason: never a silent zero), as a ``Priced`` in nano-units."""
 
-    nanos: int | None
-    currency: str
-    priced_by: str
-    price_ref: str | None
-    reason: str | None
-    usage: dict[str, Any] | None
+    def __init__(self, pricer: Pricer, org_id: str) -> None:
+        self._pricer = pricer
+        self._org_id = org_id
+        self._batch = pricer.batch(org_id)
 
+    def of(self, item: CostIn, ts: int) -> Priced:
+        if item.amount is not None:
+            assert item.currency is not None
+            nanos = to_nanos(item.amount)
+            return Priced(nanos, item.currency, "provided", None, None, item.usage or {})
+        usage = item.usage
+        assert usage is not None
+        if item.price_context:
+            priced = self._in_context(item, usage, ts)
+        else:
+            priced = self._batch.nanos(item.provider, item.model, usage, ts)
+        if priced.nanos is not None and priced.nanos > _MAX_NANOS:
+            amount = format_decimal(from_nanos(priced.nanos))
+            reason = f"amount: {amount} is more than the maximum {format_decimal(MAX_AMOUNT)}"
+            return Priced(None, priced.currency, "unpriced", None, reason, priced.usage or usage)
+        return priced if priced.usage else priced._replace(usage=dict(usage))
 
-def price_cost(pricer: Pricer, org_id: str, item: CostIn, ts: int) -> CostPrice:
-    """The caller's amount, else the price of the item's usage at ``ts``."""
-    if item.amount is not None:
-        assert item.currency is not None
-        return CostPrice(to_nanos(item.amount), item.currency, "provided", None, None, item.usage)
-    assert item.usage is not None
-    priced = pricer.price(org_id, item.provider, item.model, item.usage, ts, item.price_context)
-    usage = priced.usage or dict(item.usage)
-    if priced.amount is None:
-        reason = priced.unpriced_reason
-        return CostPrice(None, priced.currency, priced.priced_by, None, reason, usage)
-    try:
-        nanos = to_nanos(priced.amount)
-    except MoneyError as exc:
-        return CostPrice(None, priced.currency, "unpriced", None, f"amount: {exc}", usage)
-    if nanos > _MAX_NANOS:
-        reason = f"amount: {priced.amount} is more than the maximum {format_decimal(MAX_AMOUNT)}"
-        return CostPrice(None, priced.currency, "unpriced", None, reason, usage)
-    return CostPrice(nanos, priced.currency, priced.priced_by, priced.price_ref, None, usage)
+    def _in_context(self, item: CostIn, usage: dict[str, Any], ts: int) -> Priced:
+        context = item.price_context
+        found = self._pricer.price(self._org_id, item.provider, item.model, usage, ts, context)
+        counts = found.usage
+        if found.amount is None:
+            return Priced(
+                None, found.currency, found.priced_by, None, found.unpriced_reason, counts
+            )
+        try:
+            nanos = to_nanos(found.amount)
+        except MoneyError as exc:
+            return Priced(None, found.currency, "unpriced", None, f"amount: {exc}", counts)
+        return Priced(nanos, found.currency, found.priced_by, found.price_ref, None, counts)
 
 
 # -- a signal's manual cost (Paid's ``data.costData``) ------------------------------------
@@ -170,7 +177,7 @@ class Link(NamedTuple):
 
 def _row(draft: Draft, link: Link, org_id: str, source: str, now: int) -> CostRow:
     item: CostIn = draft.item
-    price: CostPrice = draft.extra
+    price: Priced = draft.extra
     context = item.price_context if item.amount is None else None
     return CostRow(
         new_id("cst"),
@@ -184,12 +191,12 @@ def _row(draft: Draft, link: Link, org_id: str, source: str, now: int) -> CostRo
         item.provider,
         item.model,
         item.operation,
-        None if price.usage is None else orjson.dumps(price.usage).decode(),
+        orjson.dumps(price.usage).decode() if price.usage else None,
         price.nanos,
         price.currency,
         price.priced_by,
         price.price_ref,
-        price.reason,
+        price.unpriced_reason,
         draft.ts,
         draft.key,
         draft.digest,
@@ -251,7 +258,7 @@ def insert_costs(
         rollup.add(key, row.amount_nanos)
 
 
-def admit(totals: CostTotals, result: ItemResult, price: CostPrice) -> bool:
+def admit(totals: CostTotals, result: ItemResult, price: Priced) -> bool:
     """Whether the organization's total in the cost's currency can take it; if not, the
     item fails naming its amount."""
     if totals.admit(price.currency, price.nanos):

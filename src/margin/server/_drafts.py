@@ -19,11 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from margin._time import to_micros
-from margin.server._payload import PayloadError, check_json
+from margin.server._payload import PayloadError, canonical_json
 from margin.server._results import (
     BatchResult,
     ItemResult,
-    content_hash,
+    digest,
     mark_invalid,
     settle_repeats,
 )
@@ -94,9 +94,10 @@ def plan(
     """Check and digest a batch's items (``horizon``: the latest time a fact may have)."""
     drafts = Drafts([ItemResult(index=i, status="failed") for i in range(len(items))])
     for raw, result in zip(items, drafts.results, strict=True):
-        item = _checked(raw, model, result)
-        if item is None:
+        checked = _checked(raw, model, result)
+        if checked is None:
             continue
+        item, canonical = checked
         ts = now if item.timestamp is None else to_micros(item.timestamp)
         if ts > horizon:
             result.field = "timestamp"
@@ -105,15 +106,15 @@ def plan(
                 "(MARGIN_MAX_FUTURE_SECONDS)"
             )
             continue
-        digest = content_hash(raw)
+        content = digest(canonical)
         key = item.idempotency_key or (
-            f"auto:{digest}" if dedupe == "content" else f"unique:{os.urandom(16).hex()}"
+            f"auto:{content}" if dedupe == "content" else f"unique:{os.urandom(16).hex()}"
         )
         result.idempotency_key = key
         if key in drafts.first_of:
-            drafts.repeats.append((result, key, digest))
+            drafts.repeats.append((result, key, content))
             continue
-        draft = Draft(result, raw, item, key, digest, ts)
+        draft = Draft(result, raw, item, key, content, ts)
         if prepare is not None:
             problem = prepare(draft)
             if problem is not None:
@@ -124,17 +125,18 @@ def plan(
     return drafts
 
 
-def _checked(raw: Any, model: type[BaseModel], result: ItemResult) -> Any:
+def _checked(raw: Any, model: type[BaseModel], result: ItemResult) -> tuple[Any, bytes] | None:
+    """The item validated by its model, and its canonical JSON; None if it failed."""
     if not isinstance(raw, dict):
         result.field, result.detail = "body", "each item must be a JSON object"
         return None
     try:
-        check_json(raw)
+        canonical = canonical_json(raw, model.free_form)  # type: ignore[attr-defined]
     except PayloadError as exc:
         result.field, result.detail = exc.field, exc.detail
         return None
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw), canonical
     except ValidationError as exc:
         mark_invalid(result, exc)
         return None

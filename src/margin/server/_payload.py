@@ -13,11 +13,14 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_INT",
     "MIN_INT",
     "PayloadError",
+    "canonical_json",
     "check_json",
     "check_text",
     "parse_json",
@@ -76,6 +79,59 @@ def check_json(value: Any, path: str = "", depth: int = 0) -> None:
     """Check a parsed JSON value (an item, or a free-form field at ``path``): its text and
     keys (``check_text``), its nesting (at most ``MAX_DEPTH`` levels), its integers (signed
     64-bit) and its numbers (finite). Raises ``PayloadError`` naming the first bad value."""
+    _walk(value, path, depth)
+
+
+def canonical_json(item: dict[str, Any], free_form: tuple[str, ...]) -> bytes:
+    """An item's canonical JSON (keys sorted; what its content digest is taken of), once
+    ``check_json`` would pass it (else ``PayloadError`` from it, naming the field).
+
+    The per-item path of every ingest. The encoder itself refuses lone surrogates and
+    integers past 64 bits, and writes NUL as ``\\u0000`` (one search finds it); the item's
+    model types its other fields, so only its ``free_form`` fields (``data``…) are walked
+    in Python, for nesting and numbers. The full walk runs for an item found bad."""
+    try:
+        dumped: bytes | None = orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:
+        dumped = None
+    if dumped is None or b"\\u0000" in dumped or not _free_form_sound(item, free_form):
+        _walk(item, "", 0)
+    if dumped is None:  # pragma: no cover - the walk refuses whatever the encoder does
+        raise PayloadError("body", "the item cannot be stored as JSON")
+    return dumped
+
+
+def _free_form_sound(item: dict[str, Any], free_form: tuple[str, ...]) -> bool:
+    for name in free_form:
+        value = item.get(name)
+        if (value.__class__ is dict or value.__class__ is list) and not _numbers_and_nesting(
+            value, 2
+        ):
+            return False
+    return True
+
+
+def _numbers_and_nesting(value: dict[str, Any] | list[Any], depth: int) -> bool:
+    """Whether a container at nesting ``depth`` holds only storable numbers and nests no
+    deeper than ``MAX_DEPTH`` (text is the encoder's to check)."""
+    if depth > MAX_DEPTH:
+        return False
+    values: Any = value.values() if isinstance(value, dict) else value
+    for item in values:
+        kind = item.__class__
+        if kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                return False
+        elif kind is dict or kind is list:
+            if not _numbers_and_nesting(item, depth + 1):
+                return False
+        elif kind is float and not math.isfinite(item):
+            return False
+    return True
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    """``check_json``'s walk, naming the first bad value's path."""
     kind = value.__class__
     if kind is str:
         check_text(value, path or "body")
@@ -92,10 +148,10 @@ def check_json(value: Any, path: str = "", depth: int = 0) -> None:
                 except PayloadError as exc:
                     shown = json.dumps(key)
                     raise PayloadError(exc.field, f"key {shown}: {exc.detail}") from None
-                check_json(item, _join(path, key), depth)
+                _walk(item, _join(path, key), depth)
         else:
             for index, item in enumerate(value):
-                check_json(item, _join(path, index), depth)
+                _walk(item, _join(path, index), depth)
     elif kind is int:
         if not MIN_INT <= value <= MAX_INT:
             raise PayloadError(path or "body", "integer is outside the signed 64-bit range")

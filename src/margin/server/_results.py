@@ -20,6 +20,7 @@ __all__ = [
     "ItemStatus",
     "SingleAnswer",
     "content_hash",
+    "digest",
     "mark_conflict",
     "mark_invalid",
     "settle_repeats",
@@ -29,9 +30,12 @@ __all__ = [
 def content_hash(item: Mapping[str, Any]) -> str:
     """A digest of an item as sent: a retry hashes the same. (Hashes are only compared
     between items with the same idempotency key, so the key itself may be part of it.)"""
-    return hashlib.blake2b(
-        orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
-    ).hexdigest()
+    return digest(orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str))
+
+
+def digest(canonical: bytes) -> str:
+    """The content digest of an item's canonical JSON (keys sorted, as ``content_hash``)."""
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)

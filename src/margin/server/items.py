@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -20,7 +20,6 @@ from pydantic import (
     Field,
     PlainValidator,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
@@ -121,6 +120,9 @@ Currency = Annotated[
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    #: The fields holding free-form JSON (the caller's own structure).
+    free_form: ClassVar[tuple[str, ...]] = ()
+
     customer: Ref | None = Field(None, description="The customer's external id.")
     customer_id: Ref | None = Field(None, description="The customer's Margin id.")
     timestamp: FactTime | None = Field(None, description="When it happened (default: now).")
@@ -138,6 +140,8 @@ class SignalIn(_Item):
     data: dict[str, Any] = Field(default_factory=dict)
     trace_id: TraceId | None = None
     cost_tracing: bool = False
+
+    free_form: ClassVar[tuple[str, ...]] = ("data",)
 
     @model_validator(mode="after")
     def _needs_customer(self) -> SignalIn:
@@ -162,20 +166,17 @@ class CostIn(_Item):
     usage: dict[str, Any] | None = None
     price_context: dict[str, str] | None = None
 
-    @field_validator("usage")
-    @classmethod
-    def _counts_not_negative(cls, usage: dict[str, Any] | None) -> dict[str, Any] | None:
-        # Other problems of a usage block are the pricer's to name (``unpriced``); a negative
-        # count is never usage, so it is refused rather than priced as if it were 0.
-        for key, value in (usage or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                raise ValueError(f"usage {key!r} must not be negative")
-        return usage
+    free_form: ClassVar[tuple[str, ...]] = ("usage", "price_context")
 
     @model_validator(mode="after")
     def _amount_or_usage(self) -> CostIn:
         if self.amount is None and not self.usage:
             raise ValueError("amount or usage is required")
+        # Other problems of a usage block are the pricer's to name (``unpriced``); a negative
+        # count is never usage, so it is refused rather than priced as if it were 0.
+        for key, value in (self.usage or {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ValueError(f"usage {key!r} must not be negative")
         if self.amount is not None and self.currency is None:
             raise ValueError("currency is required with amount")
         return self
@@ -186,6 +187,8 @@ class EventIn(_Item):
 
     type: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
     data: dict[str, Any] = Field(default_factory=dict)
+
+    free_form: ClassVar[tuple[str, ...]] = ("data",)
 
 
 class SignalBatch(BaseModel):

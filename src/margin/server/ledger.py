@@ -20,10 +20,10 @@ from margin._time import now_micros
 from margin.pricing import Pricer
 from margin.server._costs import (
     Link,
+    Prices,
     admit,
     digest_without_customer,
     insert_costs,
-    price_cost,
     signal_cost,
 )
 from margin.server._drafts import Dedupe, Draft, Drafts, derived_key, plan
@@ -167,13 +167,15 @@ class Ledger:
     def _signals(
         self, org_id: str, items: Sequence[Any], now: int, horizon: int, dedupe: Dedupe
     ) -> _Batch:
+        prices = Prices(self.pricer, org_id)
+
         def prepare(draft: Draft) -> tuple[str, str] | None:
             cost_data = draft.item.data.get("costData")
             if not isinstance(cost_data, dict):
                 return None
             cost, problem = signal_cost(cost_data)
             if cost is not None:
-                price = price_cost(self.pricer, org_id, cost, draft.ts)
+                price = prices.of(cost, draft.ts)
                 key = derived_key(draft.key, "cost")
                 result = ItemResult(index=draft.result.index, status="failed")
                 draft.extra = Draft(result, cost_data, cost, key, content_hash(cost_data), draft.ts)
@@ -191,8 +193,10 @@ class Ledger:
         dedupe: Dedupe,
         keep_unknown: bool,
     ) -> _Batch:
+        prices = Prices(self.pricer, org_id)
+
         def prepare(draft: Draft) -> None:
-            draft.extra = price_cost(self.pricer, org_id, draft.item, draft.ts)
+            draft.extra = prices.of(draft.item, draft.ts)
 
         def store(txn: _Txn, drafts: list[Draft]) -> None:
             _store_costs(txn, drafts, keep_unknown)

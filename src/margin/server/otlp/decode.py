@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -32,6 +33,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+_FIRST = itemgetter(0)
 
 
 class OtlpError(ValueError):
@@ -193,11 +195,17 @@ def span_chunks(
     large export is converted and stored a part at a time, so that its spans are never all
     in memory as Python objects at once); with each chunk, the reasons of spans refused:
     invalid ids, or a time more than ``horizon_ns`` ahead (span, cost and signal refused)."""
-    traces: dict[bytes, list[tuple[int, int, int]]] = {}
+    total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    whole = total <= chunk_spans  # the common case: one chunk, spans in request order
+    # (position in the request, resource index, span), per trace unless ``whole``.
+    traces: dict[bytes, list[tuple[int, int, Any]]] = {}
+    everything: list[tuple[int, int, Any]] = []
     rejected: list[str] = []
+    position = 0
     for r, rs in enumerate(request.resource_spans):
-        for s, ss in enumerate(rs.scope_spans):
-            for n, sp in enumerate(ss.spans):
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                position += 1
                 trace_id, span_id = sp.trace_id, sp.span_id
                 if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
                     rejected.append(f"span '{sp.name[:64]}': invalid trace_id")
@@ -209,45 +217,56 @@ def span_chunks(
                         f"span {span_id.hex()}: time {at} is too far in the future "
                         "(MARGIN_MAX_FUTURE_SECONDS): span, cost and signal refused"
                     )
+                elif whole:
+                    everything.append((position, r, sp))
                 else:
-                    traces.setdefault(trace_id, []).append((r, s, n))
-    chunk: list[tuple[int, int, int]] = []
+                    traces.setdefault(trace_id, []).append((position, r, sp))
+    if whole:
+        yield _spans(request, everything, rejected)
+        return
+    chunk: list[tuple[int, int, Any]] = []
     for places in traces.values():
         chunk += places
         if len(chunk) >= chunk_spans:
-            yield _spans(request, sorted(chunk), rejected)
+            yield _spans(request, sorted(chunk, key=_FIRST), rejected)
             chunk, rejected = [], []
     if chunk or rejected:
-        yield _spans(request, sorted(chunk), rejected)
+        yield _spans(request, sorted(chunk, key=_FIRST), rejected)
 
 
-def _has_nul(value: Any) -> bool:
+def _has_nul(attributes: dict[str, Any]) -> bool:
+    # JSON escapes NUL as \u0000, in keys and nested values alike: one search in C finds
+    # any (or text that spells it out, which the walk below tells apart).
+    return b"\\u0000" in orjson.dumps(attributes) and _holds_nul(attributes)
+
+
+def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_holds_nul(v) for v in value)
     return False
 
 
 def _spans(
-    request: ExportTraceServiceRequest, places: list[tuple[int, int, int]], rejected: list[str]
+    request: ExportTraceServiceRequest, places: list[tuple[int, int, Any]], rejected: list[str]
 ) -> tuple[list[Span], list[str]]:
     spans: list[Span] = []
     kinds: dict[str, str] = {}
     resources: dict[int, dict[str, Any]] = {}
     status = _STATUS
-    for r, s, n in places:
-        rs = request.resource_spans[r]
+    for _position, r, sp in places:
         resource = resources.get(r)
         if resource is None:
-            resource = resources[r] = _attributes(rs.resource.attributes, kinds)
-        sp = rs.scope_spans[s].spans[n]
+            resource = resources[r] = _attributes(
+                request.resource_spans[r].resource.attributes, kinds
+            )
         parent = sp.parent_span_id
         start = sp.start_time_unix_nano
         attributes = _attributes(sp.attributes, kinds)
-        if _has_nul(sp.name) or _has_nul(attributes):
+        if "\x00" in sp.name or _has_nul(attributes):
             # No store keeps NUL (U+0000) in text; Margin stores none anywhere.
             rejected.append(
                 f"span {sp.span_id.hex()}: its name or an attribute contains the NUL "

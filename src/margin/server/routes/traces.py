@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from margin.server.auth import require
 from margin.server.limits import Busy, Slots
-from margin.server.otlp import JSON, PROTOBUF, OtlpError, Received, TooLarge, decode, receive
+from margin.server.otlp import Received, receive
+from margin.server.otlp.decode import JSON, PROTOBUF, OtlpError, TooLarge, decode
 from margin.server.problems import Problem, problem_response
 from margin.server.responses import JSONResponse
 from margin.server.routes._views import (
