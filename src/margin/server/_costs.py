@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, from_nanos, to_nanos
+from margin._time import HOUR_US
 from margin.pricing import Pricer
 from margin.pricing.pricer import Priced
 from margin.server._drafts import Draft
@@ -27,12 +28,15 @@ from margin.store.schema import OTLP, costs
 
 __all__ = [
     "COST_COLUMNS",
+    "CostBody",
     "CostRow",
     "Link",
+    "PlannedCost",
     "Prices",
     "admit",
     "digest_without_customer",
     "insert_costs",
+    "plan_cost",
     "signal_cost",
 ]
 
@@ -175,28 +179,61 @@ class Link(NamedTuple):
     event_name: str
 
 
-def _row(draft: Draft, link: Link, org_id: str, source: str, now: int) -> CostRow:
+class CostBody(NamedTuple):
+    """A cost row's columns from ``trace_id`` on: all that is known before the write
+    transaction (the parties and the attributed signal are resolved inside it)."""
+
+    trace_id: str | None
+    span_id: str | None
+    response_id: str | None
+    provider: str | None
+    model: str | None
+    operation: str | None
+    usage: str | None
+    amount_nanos: int | None
+    currency: str
+    priced_by: str
+    price_ref: str | None
+    unpriced_reason: str | None
+    ts: int
+    idempotency_key: str
+    content_hash: str
+    source: str
+    created_at: int
+    price_context: str | None
+
+
+assert COST_COLUMNS[5:] == CostBody._fields
+
+
+class PlannedCost(NamedTuple):
+    """A checked and priced cost, ready to become a row once its links are known: made
+    before the write transaction, so that the store's one writer (SQLite) waits on less."""
+
+    id: str
+    body: CostBody
+
+    def with_digest(self, digest: str) -> PlannedCost:
+        return self._replace(body=self.body._replace(content_hash=digest))
+
+
+def plan_cost(draft: Draft, priced: Priced, source: str, now: int) -> PlannedCost:
+    """The row-to-be of a checked cost (``draft.item``, a ``CostIn``) priced as ``priced``."""
     item: CostIn = draft.item
-    price: Priced = draft.extra
     context = item.price_context if item.amount is None else None
-    return CostRow(
-        new_id("cst"),
-        org_id,
-        link.customer_id,
-        link.agent_id,
-        link.signal_id,
+    body = CostBody(
         item.trace_id,
         item.span_id,
         item.response_id,
         item.provider,
         item.model,
         item.operation,
-        orjson.dumps(price.usage).decode() if price.usage else None,
-        price.nanos,
-        price.currency,
-        price.priced_by,
-        price.price_ref,
-        price.unpriced_reason,
+        orjson.dumps(priced.usage).decode() if priced.usage else None,
+        priced.nanos,
+        priced.currency,
+        priced.priced_by,
+        priced.price_ref,
+        priced.unpriced_reason,
         draft.ts,
         draft.key,
         draft.digest,
@@ -204,6 +241,7 @@ def _row(draft: Draft, link: Link, org_id: str, source: str, now: int) -> CostRo
         now,
         None if context is None else orjson.dumps(context).decode(),
     )
+    return PlannedCost(new_id("cst"), body)
 
 
 def insert_costs(
@@ -211,22 +249,24 @@ def insert_costs(
     org_id: str,
     entries: Sequence[tuple[Draft, Link]],
     source: str,
-    now: int,
     rollup: CostRollup,
     totals: CostTotals,
     *,
     admitted: bool = False,
 ) -> None:
-    """Insert the costs, in key order (concurrent writers lock keys in one order); mark each
-    ingested, duplicate or conflict (its key stored before, with other content), or failed
-    when it would take the organization's total past the maximum (unless ``admitted`` to
-    ``totals`` already). The rollup deltas of the ingested ones go to ``rollup``."""
+    """Insert the planned costs (``draft.extra``: ``PlannedCost``) with their links, in key
+    order (concurrent writers lock keys in one order); mark each ingested, duplicate or
+    conflict (its key stored before, with other content), or failed when it would take the
+    organization's total past the maximum (unless ``admitted`` to ``totals`` already). The
+    rollup deltas of the ingested ones go to ``rollup``."""
     rows: list[CostRow] = []
     refused: list[CostRow] = []  # past the total, unless they turn out to be stored already
     drafts: dict[str, tuple[Draft, Link]] = {}
     for draft, link in sorted(entries, key=lambda entry: entry[0].key):
-        fits = admitted or admit(totals, draft.result, draft.extra)
-        (rows if fits else refused).append(_row(draft, link, org_id, source, now))
+        planned: PlannedCost = draft.extra
+        fits = admitted or admit(totals, draft.result, planned.body)
+        row = CostRow._make((planned.id, org_id, *link[:3], *planned.body))
+        (rows if fits else refused).append(row)
         drafts[draft.key] = (draft, link)
     if source == "otlp":
         # Kept unique by the index that also finds them by trace (see ``schema.costs``).
@@ -236,13 +276,14 @@ def insert_costs(
     late = refused if inserted == len(rows) else rows + refused
     stored = _stored(conn, org_id, source, late) if late else {}
     failed = {row.idempotency_key for row in refused}
+    sums: dict[tuple[Any, ...], list[int]] = {}  # per rollup row: amount, records, unpriced
     for row in rows + refused:
         draft, link = drafts[row.idempotency_key]
-        result, price = draft.result, draft.extra
+        result = draft.result
         found = stored.get(row.idempotency_key)
         if found is not None and found[0] != row.id:
             if row.idempotency_key not in failed:
-                totals.release(price.currency, price.nanos)
+                totals.release(row.currency, row.amount_nanos)
             result.id, result.field, result.detail = found[0], None, None
             if found[1] == row.content_hash:
                 result.status = "duplicate"
@@ -252,20 +293,28 @@ def insert_costs(
         if row.idempotency_key in failed:
             continue  # failed by ``admit``
         result.id, result.status = row.id, "ingested"
-        key = cost_key(
-            org_id, row.ts, *link[:2], link.event_name, row.provider, row.model, row.currency
-        )
-        rollup.add(key, row.amount_nanos)
+        bucket = row.ts - row.ts % HOUR_US
+        dims = (bucket, *link[:2], link.event_name, row.provider, row.model, row.currency)
+        total = sums.get(dims)
+        if total is None:
+            total = sums[dims] = [0, 0, 0]
+        total[1] += 1
+        if row.amount_nanos is None:
+            total[2] += 1
+        else:
+            total[0] += row.amount_nanos
+    for dims, (nanos, records, unpriced) in sums.items():
+        rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
 
 
-def admit(totals: CostTotals, result: ItemResult, price: Priced) -> bool:
+def admit(totals: CostTotals, result: ItemResult, cost: CostBody) -> bool:
     """Whether the organization's total in the cost's currency can take it; if not, the
     item fails naming its amount."""
-    if totals.admit(price.currency, price.nanos):
+    if totals.admit(cost.currency, cost.amount_nanos):
         return True
     result.field = "amount"
     result.detail = (
-        f"the organization's {price.currency} costs would total more than "
+        f"the organization's {cost.currency} costs would total more than "
         f"{format_decimal(from_nanos(MAX_TOTAL_NANOS))}, the most Margin sums exactly"
     )
     return False

@@ -24,6 +24,7 @@ from margin.server._costs import (
     admit,
     digest_without_customer,
     insert_costs,
+    plan_cost,
     signal_cost,
 )
 from margin.server._drafts import Dedupe, Draft, Drafts, derived_key, plan
@@ -120,7 +121,7 @@ class Ledger:
     ) -> BatchResult:
         """Store costs, pricing usage that arrives without an amount."""
         now, horizon = self._clock()
-        batch = self._costs(org_id, items, now, horizon, dedupe, keep_unknown=False)
+        batch = self._costs(org_id, items, (now, horizon), source, dedupe)
         self._write(org_id, now, source, [batch], before_commit)
         return batch.drafts.settle()
 
@@ -154,7 +155,8 @@ class Ledger:
         not created) is kept, attributed to no customer."""
         now, horizon = self._clock()
         signal_batch = self._signals(org_id, signal_items, now, horizon, "content")
-        cost_batch = self._costs(org_id, cost_items, now, horizon, "content", keep_unknown=True)
+        at = (now, horizon)
+        cost_batch = self._costs(org_id, cost_items, at, source, "content", keep_unknown=True)
         self._write(org_id, now, source, [signal_batch, cost_batch], before_commit)
         return signal_batch.drafts.settle(), cost_batch.drafts.settle()
 
@@ -175,11 +177,11 @@ class Ledger:
                 return None
             cost, problem = signal_cost(cost_data)
             if cost is not None:
-                price = prices.of(cost, draft.ts)
                 key = derived_key(draft.key, "cost")
                 result = ItemResult(index=draft.result.index, status="failed")
-                draft.extra = Draft(result, cost_data, cost, key, content_hash(cost_data), draft.ts)
-                draft.extra.extra = price
+                manual = Draft(result, cost_data, cost, key, content_hash(cost_data), draft.ts)
+                manual.extra = plan_cost(manual, prices.of(cost, draft.ts), "signal", now)
+                draft.extra = manual
             return problem
 
         return _Batch(plan(items, SignalIn, now, horizon, dedupe, prepare), _store_signals)
@@ -188,15 +190,16 @@ class Ledger:
         self,
         org_id: str,
         items: Sequence[Any],
-        now: int,
-        horizon: int,
+        at: tuple[int, int],
+        source: str,
         dedupe: Dedupe,
-        keep_unknown: bool,
+        keep_unknown: bool = False,
     ) -> _Batch:
         prices = Prices(self.pricer, org_id)
+        now, horizon = at
 
         def prepare(draft: Draft) -> None:
-            draft.extra = prices.of(draft.item, draft.ts)
+            draft.extra = plan_cost(draft, prices.of(draft.item, draft.ts), source, now)
 
         def store(txn: _Txn, drafts: list[Draft]) -> None:
             _store_costs(txn, drafts, keep_unknown)
@@ -230,15 +233,16 @@ class Ledger:
             txn.costs.flush(conn)
             return txn
 
-        for attempt in range(1, _TOTAL_ATTEMPTS + 1):
-            try:
-                txn = self.db.transact(work)
-                break
-            except TotalExceeded:
-                if attempt == _TOTAL_ATTEMPTS:
-                    raise
-        for refs in txn.refs:
+        for refs in self._transact(work).refs:
             refs.remember(org_id)
+
+    def _transact(self, work: Callable[[Connection], _Txn]) -> _Txn:
+        for _attempt in range(_TOTAL_ATTEMPTS - 1):
+            try:
+                return self.db.transact(work)
+            except TotalExceeded:
+                continue  # another writer took the room this one counted on: count again
+        return self.db.transact(work)
 
 
 def _insert_facts(
@@ -297,7 +301,7 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
     for draft in drafts:
         customer_id, agent_id, problem = refs.resolve(draft.item)
         cost: Draft | None = draft.extra
-        if problem is None and cost is not None and not admit(txn.totals, draft.result, cost.extra):
+        if problem is None and cost and not admit(txn.totals, draft.result, cost.extra.body):
             problem = ("data.costData.cost.amount", draft.result.detail or "")
         if problem:
             draft.result.field, draft.result.detail = problem
@@ -317,8 +321,8 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
     inserted = {id(draft) for draft, _row in done}
     for draft, _row in pairs:  # a duplicate signal stores no cost: give back its amount
         if id(draft) not in inserted and draft.extra is not None:
-            price = draft.extra.extra
-            txn.totals.release(price.currency, price.nanos)
+            body = draft.extra.extra.body
+            txn.totals.release(body.currency, body.amount_nanos)
     for _draft, row in done:
         txn.signals.add(
             txn.org_id, row["ts"], row["customer_id"], row["agent_id"], row["event_name"]
@@ -332,9 +336,7 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
         if draft.extra is not None
     ]
     if manual:
-        insert_costs(
-            txn.conn, txn.org_id, manual, "signal", txn.now, txn.costs, txn.totals, admitted=True
-        )
+        insert_costs(txn.conn, txn.org_id, manual, "signal", txn.costs, txn.totals, admitted=True)
 
 
 def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
@@ -349,10 +351,11 @@ def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
             # kept, attributed to no customer, as if sent without one.
             customer_id, agent_id, problem = None, refs.agents.get(item.agent or ""), None
             draft.digest = digest_without_customer(draft)
+            draft.extra = draft.extra.with_digest(draft.digest)
         if problem:
             draft.result.field, draft.result.detail = problem
             continue
         winner = won.get(item.trace_id or "")
         link = Link(customer_id, agent_id, *(winner if winner else (None, "")))
         entries.append((draft, link))
-    insert_costs(txn.conn, txn.org_id, entries, txn.source, txn.now, txn.costs, txn.totals)
+    insert_costs(txn.conn, txn.org_id, entries, txn.source, txn.costs, txn.totals)

@@ -37,7 +37,8 @@ __all__ = ["SPAN_COLUMNS", "Converted", "StoredParties", "convert"]
 Parties = tuple[str | None, str | None]
 #: (customer, agent) external ids recorded on already stored spans of the given traces.
 StoredParties = Callable[[set[str]], Mapping[str, Parties]]
-#: The columns of a span row as ``convert`` builds it, in order (the store adds the tenant).
+#: The columns of a span row as ``convert`` builds it, in order (attributes as JSON text;
+#: the store adds the tenant).
 SPAN_COLUMNS = (
     "trace_id",
     "span_id",
@@ -67,6 +68,10 @@ class Converted:
     merged: int = 0
 
 
+#: The fields of a call read from the attributes their item names them by (the usual case).
+_READ_AS_NAMED: dict[str, str] = {}
+
+
 def _call(span: Span, names: Layout) -> Call | str | None:
     """The AI call a span records, a reason its cost is refused, or None for other spans."""
     attributes = span.attributes
@@ -80,7 +85,7 @@ def _call(span: Span, names: Layout) -> Call | str | None:
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 usage[key] = round(value)
     amount = currency = None
-    sources: dict[str, str] = {}
+    sources = _READ_AS_NAMED
     if names.amounts:
         for amount_key, currency_key in AMOUNTS:
             if amount_key in attributes:
@@ -208,7 +213,7 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
                 span.kind,
                 span.start_ns // 1000,
                 span.end_ns // 1000,
-                stored_attributes(a, names),
+                stored_attributes(a, span.attributes_json, names),
                 span.status,
             )
         )

@@ -60,6 +60,8 @@ class Span:
     start_ns: int
     end_ns: int
     attributes: dict[str, Any]
+    #: ``attributes`` as JSON text (what a span row stores, unless prompts are dropped).
+    attributes_json: bytes
     status: str
     resource: dict[str, Any] = field(default_factory=dict)
     #: The customer and agent external ids of the span's own attributes (set by ``convert``).
@@ -194,50 +196,37 @@ def span_chunks(
     """The request's spans, whole traces at a time, about ``chunk_spans`` spans a chunk (a
     large export is converted and stored a part at a time, so that its spans are never all
     in memory as Python objects at once); with each chunk, the reasons of spans refused:
-    invalid ids, or a time more than ``horizon_ns`` ahead (span, cost and signal refused)."""
+    invalid ids, a time more than ``horizon_ns`` ahead, or NUL in the name or an attribute
+    (span, cost and signal refused)."""
+    reader = _Reader(request, horizon_ns)
     total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-    whole = total <= chunk_spans  # the common case: one chunk, spans in request order
-    # (position in the request, resource index, span), per trace unless ``whole``.
+    if total <= chunk_spans:  # the common case: one chunk, read in one pass
+        spans = [
+            span
+            for r, rs in enumerate(request.resource_spans)
+            for ss in rs.scope_spans
+            for sp in ss.spans
+            if (span := reader.span(r, sp)) is not None
+        ]
+        yield spans, reader.take_rejected()
+        return
+    # (position in the request, resource index, span message) of each trace's spans.
     traces: dict[bytes, list[tuple[int, int, Any]]] = {}
-    everything: list[tuple[int, int, Any]] = []
-    rejected: list[str] = []
     position = 0
     for r, rs in enumerate(request.resource_spans):
         for ss in rs.scope_spans:
             for sp in ss.spans:
                 position += 1
-                trace_id, span_id = sp.trace_id, sp.span_id
-                if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
-                    rejected.append(f"span '{sp.name[:64]}': invalid trace_id")
-                elif len(span_id) != 8 or span_id == _ZERO_SPAN:
-                    rejected.append(f"span '{sp.name[:64]}': invalid span_id")
-                elif max(sp.start_time_unix_nano, sp.end_time_unix_nano) > horizon_ns:
-                    at = _iso(max(sp.start_time_unix_nano, sp.end_time_unix_nano))
-                    rejected.append(
-                        f"span {span_id.hex()}: time {at} is too far in the future "
-                        "(MARGIN_MAX_FUTURE_SECONDS): span, cost and signal refused"
-                    )
-                elif whole:
-                    everything.append((position, r, sp))
-                else:
-                    traces.setdefault(trace_id, []).append((position, r, sp))
-    if whole:
-        yield _spans(request, everything, rejected)
-        return
+                if reader.valid(sp):
+                    traces.setdefault(sp.trace_id, []).append((position, r, sp))
     chunk: list[tuple[int, int, Any]] = []
     for places in traces.values():
         chunk += places
         if len(chunk) >= chunk_spans:
-            yield _spans(request, sorted(chunk, key=_FIRST), rejected)
-            chunk, rejected = [], []
-    if chunk or rejected:
-        yield _spans(request, sorted(chunk, key=_FIRST), rejected)
-
-
-def _has_nul(attributes: dict[str, Any]) -> bool:
-    # JSON escapes NUL as \u0000, in keys and nested values alike: one search in C finds
-    # any (or text that spells it out, which the walk below tells apart).
-    return b"\\u0000" in orjson.dumps(attributes) and _holds_nul(attributes)
+            yield reader.spans(sorted(chunk, key=_FIRST)), reader.take_rejected()
+            chunk = []
+    if chunk or reader.rejected:
+        yield reader.spans(sorted(chunk, key=_FIRST)), reader.take_rejected()
 
 
 def _holds_nul(value: Any) -> bool:
@@ -250,41 +239,72 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _spans(
-    request: ExportTraceServiceRequest, places: list[tuple[int, int, Any]], rejected: list[str]
-) -> tuple[list[Span], list[str]]:
-    spans: list[Span] = []
-    kinds: dict[str, str] = {}
-    resources: dict[int, dict[str, Any]] = {}
-    status = _STATUS
-    for _position, r, sp in places:
-        resource = resources.get(r)
-        if resource is None:
-            resource = resources[r] = _attributes(
-                request.resource_spans[r].resource.attributes, kinds
+class _Reader:
+    """Reads the spans of one request as ``Span`` values, collecting the reasons of those
+    it refuses."""
+
+    def __init__(self, request: ExportTraceServiceRequest, horizon_ns: int) -> None:
+        self.request = request
+        self.horizon_ns = horizon_ns
+        self.rejected: list[str] = []
+        self._kinds: dict[str, str] = {}
+        self._resources: dict[int, dict[str, Any]] = {}
+
+    def take_rejected(self) -> list[str]:
+        rejected, self.rejected = self.rejected, []
+        return rejected
+
+    def valid(self, sp: Any) -> bool:
+        """Whether a span's ids and time are acceptable (else its reason is noted)."""
+        trace_id, span_id = sp.trace_id, sp.span_id
+        if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+            self.rejected.append(f"span '{sp.name[:64]}': invalid trace_id")
+        elif len(span_id) != 8 or span_id == _ZERO_SPAN:
+            self.rejected.append(f"span '{sp.name[:64]}': invalid span_id")
+        elif max(sp.start_time_unix_nano, sp.end_time_unix_nano) > self.horizon_ns:
+            at = _iso(max(sp.start_time_unix_nano, sp.end_time_unix_nano))
+            self.rejected.append(
+                f"span {span_id.hex()}: time {at} is too far in the future "
+                "(MARGIN_MAX_FUTURE_SECONDS): span, cost and signal refused"
             )
-        parent = sp.parent_span_id
-        start = sp.start_time_unix_nano
-        attributes = _attributes(sp.attributes, kinds)
-        if "\x00" in sp.name or _has_nul(attributes):
+        else:
+            return True
+        return False
+
+    def spans(self, places: list[tuple[int, int, Any]]) -> list[Span]:
+        return [span for _, r, sp in places if (span := self.span(r, sp, checked=True))]
+
+    def span(self, r: int, sp: Any, *, checked: bool = False) -> Span | None:
+        """The span ``sp`` of the ``r``-th resource, or None if refused."""
+        if not checked and not self.valid(sp):
+            return None
+        resource = self._resources.get(r)
+        if resource is None:
+            resource = self._resources[r] = _attributes(
+                self.request.resource_spans[r].resource.attributes, self._kinds
+            )
+        attributes = _attributes(sp.attributes, self._kinds)
+        text = orjson.dumps(attributes)
+        # JSON escapes NUL as \u0000, in keys and nested values alike: one search finds any
+        # (or text that spells it out, which the walk tells apart).
+        if "\x00" in sp.name or (b"\\u0000" in text and _holds_nul(attributes)):
             # No store keeps NUL (U+0000) in text; Margin stores none anywhere.
-            rejected.append(
+            self.rejected.append(
                 f"span {sp.span_id.hex()}: its name or an attribute contains the NUL "
                 "character: span, cost and signal refused"
             )
-            continue
-        spans.append(
-            Span(
-                sp.trace_id.hex(),
-                sp.span_id.hex(),
-                parent.hex() if len(parent) == 8 else None,
-                sp.name[:512],
-                sp.kind,
-                start,
-                sp.end_time_unix_nano or start,
-                attributes,
-                status.get(sp.status.code, "unset"),
-                resource,
-            )
+            return None
+        parent, start = sp.parent_span_id, sp.start_time_unix_nano
+        return Span(
+            sp.trace_id.hex(),
+            sp.span_id.hex(),
+            parent.hex() if len(parent) == 8 else None,
+            sp.name[:512],
+            sp.kind,
+            start,
+            sp.end_time_unix_nano or start,
+            attributes,
+            text,
+            _STATUS.get(sp.status.code, "unset"),
+            resource,
         )
-    return spans, rejected

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from sqlalchemy import Connection, select
 
@@ -63,12 +62,11 @@ def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str,
 
 
 def _span_values(org_id: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Span rows as inserted: the tenant first, attributes as JSON text, in key order (one
-    lock order for concurrent writers, shared index pages). Made before the write
-    transaction, so the store's one writer does not wait on it."""
+    """Span rows as inserted: the tenant first, in key order (one lock order for concurrent
+    writers, shared index pages). Made before the write transaction, so the store's one
+    writer does not wait on it."""
     now = now_micros()
-    dumps = orjson.dumps
-    values = [(org_id, *row[:7], dumps(row[7]).decode(), row[8], now) for row in rows]
+    values = [(org_id, *row, now) for row in rows]
     values.sort(key=_SPAN_ORDER)
     return values
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from margin.usage import SpanReader
 
 __all__ = [
@@ -112,13 +114,13 @@ def layout(attributes: Mapping[str, Any]) -> Layout:
     return found
 
 
-def stored_attributes(attributes: dict[str, Any], names: Layout) -> dict[str, Any]:
-    """The attributes as stored: without prompts and completions, unless the trace asked to
-    keep them (``margin.store_prompt``)."""
+def stored_attributes(attributes: dict[str, Any], text: bytes, names: Layout) -> str:
+    """The attributes as stored (JSON ``text`` as received): without prompts and
+    completions, unless the trace asked to keep them (``margin.store_prompt``)."""
     if not names.prompts or attributes.get(_STORE_PROMPT) is True:
-        return attributes  # no prompt keys (the common case), or the trace asked to keep them
+        return text.decode()  # no prompt keys (the common case), or the trace keeps them
     prompts = names.prompts
-    return {k: v for k, v in attributes.items() if k not in prompts}
+    return orjson.dumps({k: v for k, v in attributes.items() if k not in prompts}).decode()
 
 
 def negative_count(attributes: Mapping[str, Any], names: Layout) -> str | None:
