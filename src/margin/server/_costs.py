@@ -217,8 +217,11 @@ class PlannedCost(NamedTuple):
         return self._replace(body=self.body._replace(content_hash=digest))
 
 
-def plan_cost(draft: Draft, priced: Priced, source: str, now: int) -> PlannedCost:
-    """The row-to-be of a checked cost (``draft.item``, a ``CostIn``) priced as ``priced``."""
+def plan_cost(
+    draft: Draft, priced: Priced, source: str, now: int, cost_id: str | None = None
+) -> PlannedCost:
+    """The row-to-be of a checked cost (``draft.item``, a ``CostIn``) priced as ``priced``
+    (with ``cost_id``, else a new id)."""
     item: CostIn = draft.item
     context = item.price_context if item.amount is None else None
     body = CostBody(
@@ -241,7 +244,7 @@ def plan_cost(draft: Draft, priced: Priced, source: str, now: int) -> PlannedCos
         now,
         None if context is None else orjson.dumps(context).decode(),
     )
-    return PlannedCost(new_id("cst"), body)
+    return PlannedCost(cost_id or new_id("cst"), body)
 
 
 def insert_costs(
@@ -262,6 +265,7 @@ def insert_costs(
     rows: list[CostRow] = []
     refused: list[CostRow] = []  # past the total, unless they turn out to be stored already
     drafts: dict[str, tuple[Draft, Link]] = {}
+    admitted = admitted or _admit_all(totals, entries)
     for draft, link in sorted(entries, key=lambda entry: entry[0].key):
         planned: PlannedCost = draft.extra
         fits = admitted or admit(totals, draft.result, planned.body)
@@ -305,6 +309,24 @@ def insert_costs(
             total[0] += row.amount_nanos
     for dims, (nanos, records, unpriced) in sums.items():
         rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
+
+
+def _admit_all(totals: CostTotals, entries: Sequence[tuple[Draft, Link]]) -> bool:
+    """Admit every cost at once when each currency's total can take all of them (nearly
+    always; else nothing is admitted, and each cost is, or is not, on its own)."""
+    sums: dict[str, int] = {}
+    for draft, _link in entries:
+        body: CostBody = draft.extra.body
+        if body.amount_nanos:
+            sums[body.currency] = sums.get(body.currency, 0) + body.amount_nanos
+    taken: list[tuple[str, int]] = []
+    for currency, nanos in sums.items():
+        if not totals.admit(currency, nanos):
+            for done, amount in taken:
+                totals.release(done, amount)
+            return False
+        taken.append((currency, nanos))
+    return True
 
 
 def admit(totals: CostTotals, result: ItemResult, cost: CostBody) -> bool:

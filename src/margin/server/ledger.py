@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from margin._ids import new_id
+from margin._ids import new_id, new_ids
 from margin._time import now_micros
 from margin.pricing import Pricer
 from margin.server._costs import (
@@ -199,12 +199,16 @@ class Ledger:
         now, horizon = at
 
         def prepare(draft: Draft) -> None:
-            draft.extra = plan_cost(draft, prices.of(draft.item, draft.ts), source, now)
+            draft.extra = prices.of(draft.item, draft.ts)
 
         def store(txn: _Txn, drafts: list[Draft]) -> None:
             _store_costs(txn, drafts, keep_unknown)
 
-        return _Batch(plan(items, CostIn, now, horizon, dedupe, prepare), store)
+        drafts = plan(items, CostIn, now, horizon, dedupe, prepare)
+        ids = new_ids("cst", len(drafts.fresh))
+        for draft, cost_id in zip(drafts.fresh, ids, strict=True):
+            draft.extra = plan_cost(draft, draft.extra, source, now, cost_id)
+        return _Batch(drafts, store)
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Table, select
+from sqlalchemy import BigInteger, Connection, Table
 
 from margin._time import DAY_US, HOUR_US
 from margin.store.schema import (
     cost_rollups,
     cost_rollups_daily,
-    cost_totals,
     signal_rollups,
     signal_rollups_daily,
 )
@@ -219,12 +218,14 @@ class CostTotals:
             return True
         total = self._totals.get(currency)
         if total is None:
-            stored = self._conn.execute(
-                select(cost_totals.c.amount_nanos).where(
-                    cost_totals.c.org_id == self._org_id, cost_totals.c.currency == currency
-                )
-            ).scalar()
-            total = stored or 0
+            mark = "?" if self._conn.dialect.name == "sqlite" else "%s"
+            cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(
+                f"SELECT amount_nanos FROM cost_totals WHERE org_id = {mark} AND currency = {mark}",
+                (self._org_id, currency),
+            )
+            found = cursor.fetchone()
+            total = found[0] if found else 0
         if total + nanos > MAX_TOTAL_NANOS:
             self._totals[currency] = total
             return False
