@@ -7,6 +7,7 @@ transaction, and inserted by ``insert_costs`` inside it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -30,10 +31,12 @@ __all__ = [
     "COST_COLUMNS",
     "CostBody",
     "CostRow",
+    "CostRows",
     "Link",
     "PlannedCost",
     "Prices",
     "admit",
+    "cost_rows",
     "digest_without_customer",
     "insert_costs",
     "plan_cost",
@@ -247,56 +250,37 @@ def plan_cost(
     return PlannedCost(cost_id or new_id("cst"), body)
 
 
-def insert_costs(
-    conn: Connection,
-    org_id: str,
-    entries: Sequence[tuple[Draft, Link]],
-    source: str,
-    rollup: CostRollup,
-    totals: CostTotals,
-    *,
-    admitted: bool = False,
-) -> None:
-    """Insert the planned costs (``draft.extra``: ``PlannedCost``) with their links, in key
-    order (concurrent writers lock keys in one order); mark each ingested, duplicate or
-    conflict (its key stored before, with other content), or failed when it would take the
-    organization's total past the maximum (unless ``admitted`` to ``totals`` already). The
-    rollup deltas of the ingested ones go to ``rollup``."""
-    rows: list[CostRow] = []
-    refused: list[CostRow] = []  # past the total, unless they turn out to be stored already
-    drafts: dict[str, tuple[Draft, Link]] = {}
-    admitted = admitted or _admit_all(totals, entries)
-    for draft, link in sorted(entries, key=lambda entry: entry[0].key):
-        planned: PlannedCost = draft.extra
-        fits = admitted or admit(totals, draft.result, planned.body)
-        row = CostRow._make((planned.id, org_id, *link[:3], *planned.body))
-        (rows if fits else refused).append(row)
-        drafts[draft.key] = (draft, link)
-    if source == "otlp":
-        # Kept unique by the index that also finds them by trace (see ``schema.costs``).
-        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, _OTLP_CONFLICT, OTLP)
-    else:
-        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, KEY_CONFLICT)
-    late = refused if inserted == len(rows) else rows + refused
-    stored = _stored(conn, org_id, source, late) if late else {}
-    failed = {row.idempotency_key for row in refused}
-    sums: dict[tuple[Any, ...], list[int]] = {}  # per rollup row: amount, records, unpriced
-    for row in rows + refused:
-        draft, link = drafts[row.idempotency_key]
-        result = draft.result
-        found = stored.get(row.idempotency_key)
-        if found is not None and found[0] != row.id:
-            if row.idempotency_key not in failed:
-                totals.release(row.currency, row.amount_nanos)
-            result.id, result.field, result.detail = found[0], None, None
-            if found[1] == row.content_hash:
-                result.status = "duplicate"
-            else:
-                mark_conflict(result)
-            continue
-        if row.idempotency_key in failed:
-            continue  # failed by ``admit``
-        result.id, result.status = row.id, "ingested"
+@dataclass
+class CostRows:
+    """The rows of a batch of costs with their links, in key order (concurrent writers lock
+    keys in one order), and what they add to the rollups and to each currency's total if
+    all of them are stored (the usual case)."""
+
+    entries: list[tuple[Draft, Link]]
+    rows: list[CostRow]
+    sums: dict[tuple[Any, ...], list[int]]
+    by_currency: dict[str, int]
+
+
+def cost_rows(org_id: str, entries: Sequence[tuple[Draft, Link]]) -> CostRows:
+    """The rows of planned costs (``draft.extra``: ``PlannedCost``) with their links."""
+    ordered = sorted(entries, key=lambda entry: entry[0].key)
+    rows = [
+        CostRow._make((draft.extra.id, org_id, *link[:3], *draft.extra.body))
+        for draft, link in ordered
+    ]
+    sums, by_currency = _sums(rows, [link for _draft, link in ordered])
+    return CostRows(ordered, rows, sums, by_currency)
+
+
+def _sums(
+    rows: Sequence[CostRow], links: Sequence[Link]
+) -> tuple[dict[tuple[Any, ...], list[int]], dict[str, int]]:
+    """Per rollup row (hour and dimensions): amount, records and unpriced records; and the
+    amount per currency."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    by_currency: dict[str, int] = {}
+    for row, link in zip(rows, links, strict=True):
         bucket = row.ts - row.ts % HOUR_US
         dims = (bucket, *link[:2], link.event_name, row.provider, row.model, row.currency)
         total = sums.get(dims)
@@ -307,20 +291,71 @@ def insert_costs(
             total[2] += 1
         else:
             total[0] += row.amount_nanos
+            by_currency[row.currency] = by_currency.get(row.currency, 0) + row.amount_nanos
+    return sums, by_currency
+
+
+def insert_costs(
+    conn: Connection,
+    org_id: str,
+    batch: CostRows,
+    source: str,
+    rollup: CostRollup,
+    totals: CostTotals,
+    *,
+    admitted: bool = False,
+) -> None:
+    """Insert a batch of cost rows; mark each ingested, duplicate or conflict (its key stored
+    before, with other content), or failed when it would take the organization's total past
+    the maximum (unless ``admitted`` to ``totals`` already). The rollup deltas of the
+    ingested ones go to ``rollup``."""
+    admitted = admitted or _admit_all(totals, batch.by_currency)
+    rows, refused = batch.rows, []  # refused: past the total, unless stored already
+    if not admitted:
+        fits = [admit(totals, draft.result, draft.extra.body) for draft, _ in batch.entries]
+        rows = [row for row, fit in zip(batch.rows, fits, strict=True) if fit]
+        refused = [row for row, fit in zip(batch.rows, fits, strict=True) if not fit]
+    if source == "otlp":
+        # Kept unique by the index that also finds them by trace (see ``schema.costs``).
+        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, _OTLP_CONFLICT, OTLP)
+    else:
+        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, KEY_CONFLICT)
+    if inserted == len(batch.rows):  # every row stored: the usual case
+        for (draft, _link), row in zip(batch.entries, rows, strict=True):
+            draft.result.id, draft.result.status = row.id, "ingested"
+        _add(rollup, org_id, batch.sums)
+        return
+    late = refused if inserted == len(rows) else rows + refused
+    stored = _stored(conn, org_id, source, late) if late else {}
+    failed = {row.idempotency_key for row in refused}
+    done: list[tuple[CostRow, Link]] = []
+    for (draft, link), row in zip(batch.entries, batch.rows, strict=True):
+        result = draft.result
+        found = stored.get(row.idempotency_key)
+        if found is not None and found[0] != row.id:
+            if row.idempotency_key not in failed:
+                totals.release(row.currency, row.amount_nanos)
+            result.id, result.field, result.detail = found[0], None, None
+            if found[1] == row.content_hash:
+                result.status = "duplicate"
+            else:
+                mark_conflict(result)
+        elif row.idempotency_key not in failed:
+            result.id, result.status = row.id, "ingested"
+            done.append((row, link))
+    _add(rollup, org_id, _sums([row for row, _ in done], [link for _, link in done])[0])
+
+
+def _add(rollup: CostRollup, org_id: str, sums: dict[tuple[Any, ...], list[int]]) -> None:
     for dims, (nanos, records, unpriced) in sums.items():
         rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
 
 
-def _admit_all(totals: CostTotals, entries: Sequence[tuple[Draft, Link]]) -> bool:
+def _admit_all(totals: CostTotals, by_currency: dict[str, int]) -> bool:
     """Admit every cost at once when each currency's total can take all of them (nearly
     always; else nothing is admitted, and each cost is, or is not, on its own)."""
-    sums: dict[str, int] = {}
-    for draft, _link in entries:
-        body: CostBody = draft.extra.body
-        if body.amount_nanos:
-            sums[body.currency] = sums.get(body.currency, 0) + body.amount_nanos
     taken: list[tuple[str, int]] = []
-    for currency, nanos in sums.items():
+    for currency, nanos in by_currency.items():
         if not totals.admit(currency, nanos):
             for done, amount in taken:
                 totals.release(done, amount)

@@ -22,6 +22,7 @@ from margin.server._costs import (
     Link,
     Prices,
     admit,
+    cost_rows,
     digest_without_customer,
     insert_costs,
     plan_cost,
@@ -201,13 +202,14 @@ class Ledger:
         def prepare(draft: Draft) -> None:
             draft.extra = prices.of(draft.item, draft.ts)
 
-        def store(txn: _Txn, drafts: list[Draft]) -> None:
-            _store_costs(txn, drafts, keep_unknown)
-
         drafts = plan(items, CostIn, now, horizon, dedupe, prepare)
         ids = new_ids("cst", len(drafts.fresh))
         for draft, cost_id in zip(drafts.fresh, ids, strict=True):
             draft.extra = plan_cost(draft, draft.extra, source, now, cost_id)
+
+        def store(txn: _Txn, drafts: list[Draft]) -> None:
+            _store_costs(txn, drafts, keep_unknown)
+
         return _Batch(drafts, store)
 
     # -- writing -----------------------------------------------------------------------------
@@ -340,7 +342,8 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
         if draft.extra is not None
     ]
     if manual:
-        insert_costs(txn.conn, txn.org_id, manual, "signal", txn.costs, txn.totals, admitted=True)
+        batch = cost_rows(txn.org_id, manual)
+        insert_costs(txn.conn, txn.org_id, batch, "signal", txn.costs, txn.totals, admitted=True)
 
 
 def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
@@ -362,4 +365,5 @@ def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
         winner = won.get(item.trace_id or "")
         link = Link(customer_id, agent_id, *(winner if winner else (None, "")))
         entries.append((draft, link))
-    insert_costs(txn.conn, txn.org_id, entries, txn.source, txn.costs, txn.totals)
+    batch = cost_rows(txn.org_id, entries)
+    insert_costs(txn.conn, txn.org_id, batch, txn.source, txn.costs, txn.totals)
