@@ -77,6 +77,8 @@ class Settings:
     default_currency: str = "USD"
     #: How long a dashboard sign-in lasts, from sign-in (absolute, not renewed by use).
     session_ttl_seconds: int = 12 * 3600
+    #: OTLP exports a process decodes and stores at once; more are answered 429.
+    max_otlp_exports: int = 4
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -91,6 +93,7 @@ class Settings:
             "max_future_seconds": _int("MARGIN_MAX_FUTURE_SECONDS", 24 * 3600, minimum=0),
             "default_currency": os.environ.get("MARGIN_DEFAULT_CURRENCY") or "USD",
             "session_ttl_seconds": _int("MARGIN_SESSION_TTL_SECONDS", 12 * 3600, minimum=60),
+            "max_otlp_exports": _int("MARGIN_MAX_OTLP_EXPORTS", 4, minimum=1),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

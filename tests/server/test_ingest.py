@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from margin._money import from_nanos
-from margin.store.schema import cost_rollups, costs, customers, events, signals
+from margin.store.schema import costs, customers, events, signals
 from margin_testing import Api
 
 
@@ -57,21 +55,6 @@ def test_key_reused_with_other_content_is_a_conflict(api: Api) -> None:
     ).json()
     assert [i["status"] for i in mixed["items"]] == ["ingested", "conflict", "duplicate"]
     assert count(api, signals) == 2
-
-
-def test_a_million_tiny_costs_sum_exactly(api: Api) -> None:
-    item = {"customer": "acme", "amount": "0.0000001", "currency": "USD"}
-    for start in range(0, 1_000_000, 10_000):
-        batch = [{**item, "idempotency_key": f"c{start + i}"} for i in range(10_000)]
-        answer = api.post("/v1/costs", json={"items": batch}, scope="ingest")
-        assert answer.json()["ingested"] == 10_000
-    with api.db.read() as conn:
-        stored = conn.execute(select(func.sum(costs.c.amount_nanos))).scalar_one()
-        rolled = conn.execute(select(func.sum(cost_rollups.c.amount_nanos))).scalar_one()
-    assert from_nanos(int(stored)) == Decimal("0.1")
-    assert from_nanos(int(rolled)) == Decimal("0.1")
-    report = api.get("/v1/reports/summary", params={"from": "2000-01-01"}, scope="read").json()
-    assert report["totals"] == [{"currency": "USD", "cost": "0.1"}]
 
 
 BAD_SIGNALS: list[tuple[Any, int, str]] = [
@@ -137,7 +120,12 @@ def test_malformed_and_oversized_bodies(api: Api) -> None:
     raw = api.post("/v1/signals", content=b"{not json", scope="ingest")
     assert raw.status_code == 400
     assert raw.json()["field"] == "body"
-    assert api.post("/v1/signals", content=b"", scope="ingest").status_code == 400
+    empty = api.post("/v1/signals", content=b"", scope="ingest")
+    assert (empty.status_code, empty.json()["field"]) == (422, "body")
+    typed = api.post(
+        "/v1/signals", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (typed.status_code, typed.json()["field"]) == (400, "body")
     huge = (
         b'{"event_name": "x", "customer": "a", "data": {"pad": "'
         + b"x" * (17 * 1024 * 1024)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from margin.store.attribution import trace_costs
 from margin.store.db import Database, downgrade, upgrade
-from margin.store.schema import costs, metadata
+from margin.store.schema import costs, metadata, signals
 
 
 def test_migrated_store_matches_the_declared_schema(db: Database) -> None:
@@ -143,3 +143,65 @@ def test_the_costs_of_traces_are_read_through_indexes(db: Database) -> None:
     assert "ix_costs_traced" in plan, plan
     assert "uq_costs_otlp" in plan, plan
     assert ("SCAN costs" if db.is_sqlite else "Seq Scan") not in plan, plan
+
+
+def test_0011_totals_the_stored_costs_and_makes_float_rollups_exact_again(
+    empty_url: str,
+) -> None:
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0008_otlp_cost_keys")
+        half = 5 * 10**18  # two in one rollup row passed 64 bits: SQLite made a float of it
+        hour = 3_600_000_000
+        rows = [
+            _cost(i, source="api") | {"amount_nanos": half, "ts": hour, "signal_id": signal}
+            for i, signal in ((1, "sig_won"), (2, None))  # the first later moved to its signal
+        ]
+        rows.append(_cost(3, "org_b", source="api") | {"amount_nanos": 7, "currency": "EUR"})
+        rows.append(_cost(4, source="api") | {"amount_nanos": None, "priced_by": "unpriced"})
+        for row in rows:
+            row.setdefault("signal_id", None)
+        with db.write() as conn:
+            conn.execute(insert(costs), rows)
+            conn.execute(
+                insert(signals).values(
+                    id="sig_won",
+                    org_id="org_a",
+                    customer_id="cus_a",
+                    event_name="won",
+                    ts=hour,
+                    data={},
+                    idempotency_key="won",
+                    content_hash="h",
+                    cost_tracing=True,
+                    source="api",
+                    created_at=1,
+                )
+            )
+            if db.is_sqlite:  # the rows as SQLite left them: '' a float, 'won' exact
+                for table, bucket in (("cost_rollups", hour), ("cost_rollups_daily", 0)):
+                    for event_name, nanos in (("", "5e18"), ("won", str(half))):
+                        conn.exec_driver_sql(
+                            f"INSERT INTO {table} VALUES ('org_a', {bucket}, '', '', "
+                            f"'{event_name}', '', '', 'USD', {nanos}, 1, 0)"
+                        )
+        db.upgrade()
+        with db.read() as conn:
+            totals = conn.exec_driver_sql(
+                "SELECT org_id, currency, amount_nanos FROM cost_totals ORDER BY org_id"
+            ).all()
+            assert [(o, c, int(n)) for o, c, n in totals] == [
+                ("org_a", "USD", 2**63 - 1),  # more than sums exactly: held at the most
+                ("org_b", "EUR", 7),
+            ]
+            if db.is_sqlite:
+                rolled = conn.exec_driver_sql(
+                    "SELECT event_name, typeof(amount_nanos), amount_nanos FROM cost_rollups "
+                    "UNION ALL SELECT event_name, typeof(amount_nanos), amount_nanos "
+                    "FROM cost_rollups_daily"
+                ).all()
+                assert (
+                    sorted(rolled) == [("", "integer", half)] * 2 + [("won", "integer", half)] * 2
+                )
+    finally:
+        db.dispose()

@@ -6,15 +6,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 __all__ = [
+    "BatchAnswer",
     "BatchResult",
+    "FailedItem",
+    "IngestProblem",
     "ItemResult",
+    "ItemStatus",
+    "SingleAnswer",
     "content_hash",
+    "digest",
     "mark_conflict",
     "mark_invalid",
     "settle_repeats",
@@ -24,9 +30,12 @@ __all__ = [
 def content_hash(item: Mapping[str, Any]) -> str:
     """A digest of an item as sent: a retry hashes the same. (Hashes are only compared
     between items with the same idempotency key, so the key itself may be part of it.)"""
-    return hashlib.blake2b(
-        orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str), digest_size=16
-    ).hexdigest()
+    return digest(orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str))
+
+
+def digest(canonical: bytes) -> str:
+    """The content digest of an item's canonical JSON (keys sorted, as ``content_hash``)."""
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
@@ -52,7 +61,7 @@ def mark_invalid(result: ItemResult, exc: ValidationError) -> None:
     loc = [str(p) for p in err.get("loc", ())]
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     result.field = ".".join(loc) if loc else message.split(" ", 1)[0]
-    result.detail = message
+    result.detail = message.removeprefix(f"{result.field}: ")
 
 
 class _First(Protocol):
@@ -109,3 +118,49 @@ class BatchResult:
             ],
             "items": [{"index": i.index, "id": i.id, "status": i.status} for i in self.items],
         }
+
+
+# -- what the ingest endpoints answer (response models, for /openapi.json) -----------------
+
+ItemStatus = Literal["ingested", "duplicate", "conflict", "failed"]
+
+
+class ItemOutcome(BaseModel):
+    index: int
+    id: str | None
+    status: ItemStatus
+
+
+class FailedItem(BaseModel):
+    index: int
+    idempotency_key: str | None
+    status: Literal["conflict", "failed"]
+    field: str | None
+    detail: str | None
+
+
+class BatchAnswer(BaseModel):
+    """The result of every item of a batch, in order (200)."""
+
+    ingested: int
+    duplicates: int
+    failed: list[FailedItem]
+    items: list[ItemOutcome]
+
+
+class SingleAnswer(BatchAnswer):
+    """One item: 201 when stored now, 200 when it was stored before (a duplicate)."""
+
+    id: str | None
+    status: ItemStatus
+
+
+class IngestProblem(BatchAnswer):
+    """No item stored (422: every item invalid; 409: a key reused with other content):
+    a problem naming the first failed item's field, with every item's result."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str

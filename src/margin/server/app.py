@@ -34,6 +34,8 @@ _ROUTERS = (
     "margin.server.routes.reports",
     "margin.server.routes.prices",
     "margin.server.routes.traces",
+    "margin.server.routes.signals",
+    "margin.server.routes.costs",
     "margin.server.routes.meters",
     "margin.server.routes.plans",
     "margin.server.routes.orders",

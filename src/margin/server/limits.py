@@ -1,11 +1,47 @@
-"""Request body size limit: answered 413 before the body is parsed."""
+"""Request limits: the body size (answered 413 before the body is parsed), and how many
+requests of a kind a process works on at once (beyond it, 429 with ``Retry-After``)."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "Busy", "Slots"]
+
+
+class Busy(Exception):
+    """Every slot is taken: the request is refused now rather than queued."""
+
+
+class Slots:
+    """At most ``size`` holders at once in this process. A request that finds them all
+    taken is refused (``Busy``) instead of waiting: what a waiting request holds (its body,
+    its decoded form) is the memory the limit is there to bound."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            if self._held >= self.size:
+                raise Busy
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
 
 
 class _TooLarge(Exception):

@@ -120,6 +120,10 @@ def field_path(loc: Sequence[int | str]) -> str:
 
 
 def _validation_problem(exc: RequestValidationError) -> Problem:
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":  # located by its offset in the body
+            reason = (err.get("ctx") or {}).get("error", "")
+            return Problem(400, f"body is not valid JSON: {reason}", field="body")
     errors = [
         {"field": field_path(err.get("loc", ())), "detail": str(err.get("msg", "invalid"))}
         for err in exc.errors()

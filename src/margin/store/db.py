@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from margin.store._checkpoint import Checkpointer
 from margin.store._writelock import WriteLock
@@ -18,6 +21,12 @@ from margin.store._writelock import WriteLock
 __all__ = ["Database", "downgrade", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
+#: PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be
+#: run again as it was.
+_RETRYABLE = frozenset({"40001", "40P01"})
+#: How many times a write that lost such a race is run in all.
+WRITE_ATTEMPTS = 5
 
 
 def _json_dumps(value: Any) -> str:
@@ -80,6 +89,22 @@ class Database:
                 yield conn
         if self.checkpointer is not None:
             self.checkpointer.written()
+
+    def transact(self, work: Callable[[Connection], T], attempts: int = WRITE_ATTEMPTS) -> T:
+        """Run ``work`` in a write transaction and commit; run it again (up to ``attempts``
+        times in all, after a short random pause) when PostgreSQL ends it as the loser of a
+        deadlock or a serialization conflict. ``work`` must start from scratch each time:
+        nothing of a rolled-back attempt remains."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in _RETRYABLE or attempt == attempts:
+                    raise
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

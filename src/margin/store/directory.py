@@ -43,6 +43,8 @@ class Directory:
         self._lock = threading.Lock()
 
     def get(self, conn: Connection, org_id: str, party_id: str) -> dict[str, Any] | None:
+        if "\x00" in party_id:  # no id holds NUL (and PostgreSQL cannot compare it)
+            return None
         row = conn.execute(
             select(self.table).where(self.table.c.org_id == org_id, self.table.c.id == party_id)
         ).first()
@@ -51,6 +53,8 @@ class Directory:
     def get_by_external(
         self, conn: Connection, org_id: str, external_id: str
     ) -> dict[str, Any] | None:
+        if "\x00" in external_id:  # refused at creation (and PostgreSQL cannot compare it)
+            return None
         row = conn.execute(
             select(self.table).where(
                 self.table.c.org_id == org_id, self.table.c.external_id == external_id
@@ -125,7 +129,7 @@ class Directory:
 
     def existing_ids(self, conn: Connection, org_id: str, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are this organization's parties (for id references in ingest)."""
-        wanted = set(ids)
+        wanted = sorted(set(ids))
         if not wanted:
             return set()
         t = self.table
@@ -135,10 +139,13 @@ class Directory:
     def resolve(
         self, conn: Connection, org_id: str, external_ids: Iterable[str], *, create: bool
     ) -> dict[str, str]:
-        """Map external ids to ids, creating missing parties when ``create`` is set."""
+        """Map external ids to ids, creating missing parties when ``create`` is set.
+
+        Missing parties are created in external id order: concurrent writers creating the
+        same new parties then lock their rows in one order, and never deadlock."""
         result: dict[str, str] = {}
         missing: list[str] = []
-        for ext in set(external_ids):
+        for ext in sorted(set(external_ids)):
             cached = self._ids.get((org_id, ext))
             if cached is None:
                 missing.append(ext)

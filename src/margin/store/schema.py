@@ -32,6 +32,7 @@ __all__ = [
     "cost_repricings",
     "cost_rollups",
     "cost_rollups_daily",
+    "cost_totals",
     "costs",
     "customers",
     "events",
@@ -262,6 +263,17 @@ cost_rollups = Table(
     Column("amount_nanos", Nanos, nullable=False),
     Column("records", BigInteger, nullable=False),
     Column("unpriced", BigInteger, nullable=False),
+)
+
+# Each organization's costs per currency, all time (migration 0011): kept with the rollups
+# and never past 2⁶³−1 nano-units, so that every rollup and every sum of them a report takes
+# is an exact 64-bit integer on both stores (see ``margin.store.rollups``).
+cost_totals = Table(
+    "cost_totals",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount_nanos", Nanos, nullable=False),
 )
 
 signal_rollups = Table(

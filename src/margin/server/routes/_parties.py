@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from margin._time import isoformat
+from margin.server._payload import PayloadError, check_json
 from margin.server.auth import require
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -21,9 +23,23 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
-class PartyCreate(BaseModel):
+class _Storable(BaseModel):
+    """Refuses, naming the field, what no store can hold (NUL, lone surrogates, 64-bit
+    overflow, deep nesting: see ``margin.server._payload``), the same on both stores."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        try:
+            check_json(value, info.field_name or "body", depth=1)
+        except PayloadError as exc:
+            raise PydanticCustomError("storable", "{detail}", {"detail": exc.args[0]}) from None
+        return value
+
+
+class PartyCreate(_Storable):
     external_id: ExternalId
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -33,15 +49,34 @@ class PartyCreate(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-class PartyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PartyUpdate(_Storable):
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     description: Annotated[str, Field(max_length=4000)] | None = None
     currency: Currency | None = None
     tracking_mode: TrackingMode | None = None
     metadata: dict[str, Any] | None = None
+
+
+class PartyView(BaseModel):
+    """A customer (with ``currency``) or an agent (with ``description``)."""
+
+    id: str
+    external_id: str
+    name: str | None = None
+    email: str | None = None
+    description: str | None = None
+    currency: str | None = None
+    tracking_mode: str
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    archived_at: str | None = None
+
+
+class PartyPage(BaseModel):
+    data: list[PartyView]
+    next_cursor: str | None
 
 
 def render_party(row: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +95,9 @@ def _reject_foreign_fields(directory: Directory, body: BaseModel) -> dict[str, A
     return values
 
 
+_ONE: dict[str, Any] = {"response_model": PartyView, "response_model_exclude_unset": True}
+
+
 def party_router(directory: Directory, path: str) -> APIRouter:
     """CRUD routes for one party kind under ``path`` (e.g. ``/v1/customers``)."""
     router = APIRouter(prefix=path, tags=[f"{directory.kind}s"])
@@ -70,7 +108,7 @@ def party_router(directory: Directory, path: str) -> APIRouter:
             raise Problem(404, f"no {kind} '{ref}'", field="id")
         return render_party(row)
 
-    @router.post("", status_code=201, summary=f"Create a {kind} (upsert by external_id)")
+    @router.post("", status_code=201, summary=f"Create a {kind} (upsert by external_id)", **_ONE)
     def create(
         body: PartyCreate,
         request: Request,
@@ -85,7 +123,9 @@ def party_router(directory: Directory, path: str) -> APIRouter:
             response.status_code = 200
         return render_party(row)
 
-    @router.get("", summary=f"List {kind}s")
+    @router.get(
+        "", summary=f"List {kind}s", response_model=PartyPage, response_model_exclude_unset=True
+    )
     def list_(
         request: Request,
         principal: Annotated[Principal, Depends(require("read"))],
@@ -109,7 +149,7 @@ def party_router(directory: Directory, path: str) -> APIRouter:
         next_cursor = page[-1]["id"] if len(rows) > limit else None
         return {"data": [render_party(r) for r in page], "next_cursor": next_cursor}
 
-    @router.get("/external/{external_id}", summary=f"Get a {kind} by external id")
+    @router.get("/external/{external_id}", summary=f"Get a {kind} by external id", **_ONE)
     def get_external(
         external_id: str,
         request: Request,
@@ -120,14 +160,14 @@ def party_router(directory: Directory, path: str) -> APIRouter:
                 directory.get_by_external(conn, principal.org_id, external_id), external_id
             )
 
-    @router.get("/{party_id}", summary=f"Get a {kind}")
+    @router.get("/{party_id}", summary=f"Get a {kind}", **_ONE)
     def get(
         party_id: str, request: Request, principal: Annotated[Principal, Depends(require("read"))]
     ) -> dict[str, Any]:
         with AppState.of(request).db.read() as conn:
             return found(directory.get(conn, principal.org_id, party_id), party_id)
 
-    @router.patch("/{party_id}", summary=f"Update a {kind}")
+    @router.patch("/{party_id}", summary=f"Update a {kind}", **_ONE)
     def patch(
         party_id: str,
         body: PartyUpdate,
@@ -140,7 +180,7 @@ def party_router(directory: Directory, path: str) -> APIRouter:
                 raise Problem(404, f"no {kind} '{party_id}'", field="id")
             return found(directory.update(conn, principal.org_id, party_id, values), party_id)
 
-    @router.delete("/{party_id}", summary=f"Archive a {kind}")
+    @router.delete("/{party_id}", summary=f"Archive a {kind}", **_ONE)
     def archive(
         party_id: str, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
     ) -> dict[str, Any]:

@@ -1,33 +1,66 @@
-"""``POST /v1/signals``, ``/v1/costs``, ``/v1/events``: one item, or a batch of them."""
+"""``POST /v1/signals``, ``/v1/costs``, ``/v1/events``: one item, or a batch of them.
+
+Each item is answered on its own (``ingested``, ``duplicate``, ``conflict`` or ``failed``
+with the field and the reason): one bad item never fails its batch. The body's schema is
+documented from the item models, but items are validated one by one by the ``Ledger`` (a
+batch is not refused as a whole for one bad item), so FastAPI passes the parsed JSON on
+unchecked (``SkipValidation``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import SkipValidation
+from starlette.concurrency import run_in_threadpool
 
+from margin.server._payload import PayloadError, parse_json
+from margin.server._results import BatchAnswer, BatchResult, IngestProblem, SingleAnswer
 from margin.server.auth import require
-from margin.server.ledger import BatchResult, Ledger
+from margin.server.items import CostBody, EventBody, SignalBody
+from margin.server.ledger import Dedupe, Ledger
 from margin.server.problems import Problem
 from margin.server.responses import JSONResponse
 from margin.server.state import AppState
 from margin.store.keys import Principal
 
-__all__ = ["read_items", "router"]
+__all__ = ["batch_items", "router"]
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
+Ingest = Annotated[Principal, Depends(require("ingest"))]
+DedupeParam = Annotated[
+    Literal["content", "none"],
+    Query(
+        description=(
+            "How items without an idempotency_key are told apart. `content` (default): by "
+            "their content, forever: identical items are stored once (a retry is a "
+            "duplicate). `none`: each such item is a new fact (a retried request stores it "
+            "again: send keys to retry safely)."
+        )
+    ),
+]
+_PROBLEM = {"content": {"application/problem+json": {}}, "model": IngestProblem}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": BatchAnswer, "description": "A batch (or one item stored before)."},
+    201: {"model": SingleAnswer, "description": "One item, stored now."},
+    409: {**_PROBLEM, "description": "The idempotency key was used with other content."},
+    422: {**_PROBLEM, "description": "No item could be stored (each one's reason listed)."},
+    413: {"description": "Too many items, or the body is too large."},
+}
 
-async def read_items(request: Request) -> tuple[list[Any], bool]:
+
+def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
     """The items of an ingest body and whether it was a single item (not a batch)."""
-    raw = await request.body()
-    if not raw:
-        raise Problem(400, "request body is empty", field="body")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Problem(400, f"body is not valid JSON: {exc}", field="body") from None
+    if isinstance(body, bytes | str):  # a body not sent as application/json
+        if not body:
+            raise Problem(400, "request body is empty", field="body")
+        try:
+            body = parse_json(body)
+        except PayloadError as exc:
+            raise Problem(400, exc.detail, field=exc.field) from None
     if isinstance(body, dict) and "items" in body:
         items = body["items"]
         if not isinstance(items, list):
@@ -37,9 +70,8 @@ async def read_items(request: Request) -> tuple[list[Any], bool]:
             raise Problem(422, f"unexpected field '{extra}' beside items", field=extra)
         if not items:
             raise Problem(422, "items must not be empty", field="items")
-        limit = AppState.of(request).settings.max_batch_items
-        if len(items) > limit:
-            raise Problem(413, f"a batch holds at most {limit} items", field="items")
+        if len(items) > max_items:
+            raise Problem(413, f"a batch holds at most {max_items} items", field="items")
         return items, False
     if isinstance(body, dict):
         return [body], True
@@ -70,41 +102,69 @@ def _answer(result: BatchResult, single: bool) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _ledger(request: Request) -> Ledger:
+async def _ingest(
+    request: Request, body: Any, work: Callable[[Ledger, list[Any]], BatchResult]
+) -> JSONResponse:
     state = AppState.of(request)
-    return Ledger(state.db, state.pricer, state.settings)
-
-
-@router.post("/signals", summary="Record signals (business outcomes)")
-async def post_signals(
-    request: Request, principal: Annotated[Principal, Depends(require("ingest"))]
-) -> JSONResponse:
-    items, single = await read_items(request)
-    result = await _run(request, lambda: _ledger(request).ingest_signals(principal.org_id, items))
-    return _answer(result, single)
-
-
-@router.post("/costs", summary="Record AI / provider costs")
-async def post_costs(
-    request: Request, principal: Annotated[Principal, Depends(require("ingest"))]
-) -> JSONResponse:
-    items, single = await read_items(request)
-    result = await _run(request, lambda: _ledger(request).ingest_costs(principal.org_id, items))
-    return _answer(result, single)
-
-
-@router.post("/events", summary="Record generic metering events")
-async def post_events(
-    request: Request, principal: Annotated[Principal, Depends(require("ingest"))]
-) -> JSONResponse:
-    items, single = await read_items(request)
-    result = await _run(request, lambda: _ledger(request).ingest_events(principal.org_id, items))
-    return _answer(result, single)
-
-
-async def _run(request: Request, work: Any) -> BatchResult:
+    items, single = batch_items(body, state.settings.max_batch_items)
+    ledger = Ledger(state.db, state.pricer, state.settings)
     # The store is synchronous; keep the event loop free while it works.
-    from starlette.concurrency import run_in_threadpool
+    result: BatchResult = await run_in_threadpool(work, ledger, items)
+    return _answer(result, single)
 
-    result: BatchResult = await run_in_threadpool(work)
-    return result
+
+@router.post(
+    "/signals",
+    summary="Record signals (business outcomes)",
+    response_model=BatchAnswer,
+    responses=_RESPONSES,
+)
+async def post_signals(
+    request: Request,
+    principal: Ingest,
+    body: Annotated[SignalBody, SkipValidation, Body()],
+    dedupe: DedupeParam = "content",
+) -> JSONResponse:
+    mode: Dedupe = dedupe
+    return await _ingest(
+        request,
+        body,
+        lambda ledger, items: ledger.ingest_signals(principal.org_id, items, dedupe=mode),
+    )
+
+
+@router.post(
+    "/costs", summary="Record AI / provider costs", response_model=BatchAnswer, responses=_RESPONSES
+)
+async def post_costs(
+    request: Request,
+    principal: Ingest,
+    body: Annotated[CostBody, SkipValidation, Body()],
+    dedupe: DedupeParam = "content",
+) -> JSONResponse:
+    mode: Dedupe = dedupe
+    return await _ingest(
+        request,
+        body,
+        lambda ledger, items: ledger.ingest_costs(principal.org_id, items, dedupe=mode),
+    )
+
+
+@router.post(
+    "/events",
+    summary="Record generic metering events",
+    response_model=BatchAnswer,
+    responses=_RESPONSES,
+)
+async def post_events(
+    request: Request,
+    principal: Ingest,
+    body: Annotated[EventBody, SkipValidation, Body()],
+    dedupe: DedupeParam = "content",
+) -> JSONResponse:
+    mode: Dedupe = dedupe
+    return await _ingest(
+        request,
+        body,
+        lambda ledger, items: ledger.ingest_events(principal.org_id, items, dedupe=mode),
+    )

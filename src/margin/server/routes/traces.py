@@ -1,135 +1,80 @@
-"""``POST /v1/traces`` (OTLP/HTTP, protobuf or JSON, gzip) and the attribution views: a trace
-with its spans, costs and signals; a signal with its attributed cost; flagged traces; costs.
-"""
+"""``POST /v1/traces`` (OTLP/HTTP, protobuf or JSON, gzip) and the trace views: a trace with
+its spans, costs, signals and attribution; the list of traces (or of flagged ones)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from operator import itemgetter
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from sqlalchemy import ColumnElement, Connection, Table, func, select
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from margin._money import format_decimal, from_nanos
-from margin._time import isoformat, now_micros
-from margin.server._rows import insert_tuples
 from margin.server.auth import require
-from margin.server.ledger import BatchResult, Ledger
-from margin.server.otlp import (
-    AGENT_KEYS,
-    CUSTOMER_KEYS,
-    JSON,
-    PROTOBUF,
-    SPAN_COLUMNS,
-    Converted,
-    OtlpError,
-    TooLarge,
-    convert,
-    decode,
-    spans_of,
-)
-from margin.server.params import time_param
+from margin.server.limits import Busy, Slots
+from margin.server.otlp import Received, receive
+from margin.server.otlp.decode import JSON, PROTOBUF, OtlpError, TooLarge, decode
 from margin.server.problems import Problem, problem_response
 from margin.server.responses import JSONResponse
+from margin.server.routes._views import (
+    CostView,
+    Limit,
+    SignalView,
+    Since,
+    Until,
+    bound,
+    cost_view,
+    money,
+    signal_view,
+    time_text,
+    trace_id_param,
+)
 from margin.server.state import AppState
 from margin.store.attribution import trace_costs
-from margin.store.db import Database
 from margin.store.keys import Principal
-from margin.store.schema import agents, costs, customers, signals, spans
+from margin.store.schema import costs, signals, spans
 
-__all__ = ["Received", "receive", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["traces"])
 
 Ingest = Annotated[Principal, Depends(require("ingest"))]
 Read = Annotated[Principal, Depends(require("read"))]
-Limit = Annotated[int, Query(ge=1, le=500)]
+#: Seconds a client refused for load is asked to wait.
+RETRY_AFTER = "1"
 
 
-@dataclass
-class Received:
-    """The outcome of one export: spans accepted, and the reasons of those rejected."""
-
-    spans: int
-    rejected: list[str]
+class PartialSuccess(BaseModel):
+    rejectedSpans: str = Field(description="How many spans were refused (an int64 as text).")
+    errorMessage: str = Field(description="Why, for the first refused spans.")
 
 
-def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str, Any]:
-    """(customer, agent) of traces from their spans stored by earlier exports."""
-    found: dict[str, tuple[str | None, str | None]] = {}
-    with db.read() as conn:
-        rows = conn.execute(
-            select(spans.c.trace_id, spans.c.attributes).where(
-                spans.c.org_id == org_id, spans.c.trace_id.in_(sorted(trace_ids))
-            )
-        )
-        for row in rows:
-            attrs = row.attributes or {}
-            customer = next((str(attrs[k]) for k in CUSTOMER_KEYS if attrs.get(k)), None)
-            agent = next((str(attrs[k]) for k in AGENT_KEYS if attrs.get(k)), None)
-            old = found.get(row.trace_id, (None, None))
-            found[row.trace_id] = (old[0] or customer, old[1] or agent)
-    return found
+class ExportAnswer(BaseModel):
+    """OTLP's ``ExportTraceServiceResponse`` (JSON); empty when every span was accepted."""
+
+    partialSuccess: PartialSuccess | None = None
 
 
-_SPAN_KEY = ("org_id", "trace_id", "span_id")
-_SPAN_COLUMNS = ("org_id", *SPAN_COLUMNS, "created_at")
-_SPAN_ORDER = itemgetter(1, 2)  # trace_id, span_id
-
-
-def _span_values(org_id: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Span rows as inserted: the tenant first, attributes as JSON text, in key order (one
-    lock order for concurrent writers, shared index pages). Made before the write
-    transaction, so the store's one writer does not wait on it."""
-    now = now_micros()
-    dumps = orjson.dumps
-    values = [(org_id, *row[:7], dumps(row[7]).decode(), row[8], now) for row in rows]
-    values.sort(key=_SPAN_ORDER)
-    return values
-
-
-def _failures(result: BatchResult, items: list[dict[str, Any]], kind: str) -> list[str]:
-    reasons = []
-    for r in result.items:
-        if r.status == "conflict" and ":resp:" in (r.idempotency_key or ""):
-            # The same provider response recorded by another span of the call: one cost.
-            r.status = "duplicate"
-        elif r.status in ("failed", "conflict"):
-            span = items[r.index].get("span_id") or items[r.index]["idempotency_key"]
-            reasons.append(f"{kind} of span {span}: {r.field}: {r.detail}")
-    return reasons
-
-
-def receive(state: AppState, org_id: str, request: Any) -> Received:
-    """Store an ``ExportTraceServiceRequest``'s spans, signals and costs in one transaction;
-    returns after its commit, so an acknowledgement means durable."""
-    found, rejected = spans_of(request)
-    converted: Converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
-    rejected += converted.rejected
-    pending = _span_values(org_id, converted.span_rows)
-
-    def store_spans(conn: Connection) -> None:
-        # A span stored by an earlier export is kept as it was.
-        insert_tuples(conn, spans.name, _SPAN_COLUMNS, pending, _SPAN_KEY)
-
-    ledger = Ledger(state.db, state.pricer, state.settings)
-    signal_result, cost_result = ledger.ingest_export(
-        org_id,
-        converted.signals,
-        converted.costs,
-        source="otlp",
-        before_commit=store_spans if pending else None,
-    )
-    rejected += _failures(signal_result, converted.signals, "signal")
-    rejected += _failures(cost_result, converted.costs, "cost")
-    return Received(len(found), rejected)
+_EXPORT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            JSON: {"schema": {"type": "object", "description": "ExportTraceServiceRequest"}},
+        },
+    }
+}
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {PROTOBUF: {}}, "description": "Stored (see partialSuccess)."},
+    400: {"description": "Not an ExportTraceServiceRequest."},
+    413: {"description": "The body, or what it inflates to, is too large."},
+    415: {"description": "Not protobuf or JSON, or an unknown Content-Encoding."},
+    429: {"description": "The server is busy with other exports: retry after Retry-After."},
+}
 
 
 def _answer(received: Received, media_type: str) -> Response:
@@ -149,86 +94,90 @@ def _answer(received: Received, media_type: str) -> Response:
 
 
 def _error(status: int, detail: str, field: str, media_type: str) -> Response:
+    headers = {"Retry-After": RETRY_AFTER} if status == 429 else None
     if media_type == PROTOBUF:
         code = 3 if status == 400 else 8  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED
         body = Status(code=code, message=f"{field}: {detail}").SerializeToString()
-        return Response(body, status_code=status, media_type=PROTOBUF)
-    return problem_response(Problem(status, detail, field=field))
+        return Response(body, status_code=status, media_type=PROTOBUF, headers=headers)
+    return problem_response(Problem(status, detail, field=field), headers)
 
 
-@router.post("/v1/traces", summary="Receive OpenTelemetry traces (OTLP/HTTP)")
+def _slots(request: Request) -> Slots:
+    """This process's OTLP export slots (one set per app)."""
+    app_state = request.app.state
+    slots: Slots | None = getattr(app_state, "otlp_slots", None)
+    if slots is None:
+        slots = app_state.otlp_slots = Slots(AppState.of(request).settings.max_otlp_exports)
+    return slots
+
+
+@router.post(
+    "/v1/traces",
+    summary="Receive OpenTelemetry traces (OTLP/HTTP)",
+    response_model=ExportAnswer,
+    responses=_EXPORT_RESPONSES,
+    openapi_extra=_EXPORT_DOC,
+)
 async def export_traces(request: Request, principal: Ingest) -> Response:
-    """OTLP/HTTP: ``application/x-protobuf`` or ``application/json``, optionally gzip."""
+    """OTLP/HTTP: ``application/x-protobuf`` or ``application/json``, optionally gzip. A
+    process works on at most ``MARGIN_MAX_OTLP_EXPORTS`` exports at once (their bodies and
+    decoded spans are its largest use of memory); beyond it, 429 with ``Retry-After``,
+    which OTLP exporters honour."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in (PROTOBUF, JSON):
         raise Problem(415, f"content type must be {PROTOBUF} or {JSON}", field="content-type")
     state = AppState.of(request)
-    body = await request.body()
-    encoding = request.headers.get("content-encoding", "")
     try:
-        message = decode(body, media_type, encoding, state.settings.max_body_bytes)
-    except OtlpError as exc:
-        if exc.field == "content-encoding":
-            raise Problem(415, str(exc), field=exc.field) from None
-        return _error(400, str(exc), exc.field, media_type)
-    except TooLarge as exc:
-        return _error(413, str(exc), "body", media_type)
-    received = await run_in_threadpool(receive, state, principal.org_id, message)
+        with _slots(request).hold():
+            body = await request.body()
+            encoding = request.headers.get("content-encoding", "")
+            try:
+                message = decode(body, media_type, encoding, state.settings.max_body_bytes)
+            except OtlpError as exc:
+                if exc.field == "content-encoding":
+                    raise Problem(415, str(exc), field=exc.field) from None
+                return _error(400, str(exc), exc.field, media_type)
+            except TooLarge as exc:
+                return _error(413, str(exc), "body", media_type)
+            del body
+            received = await run_in_threadpool(receive, state, principal.org_id, message)
+    except Busy:
+        detail = "the server is storing as many exports as it may at once; retry later"
+        return _error(429, detail, "body", media_type)
     return _answer(received, media_type)
 
 
 # -- views ------------------------------------------------------------------------------------
 
 
-def _money(totals: Mapping[str, int]) -> dict[str, str]:
-    return {cur: format_decimal(from_nanos(n)) for cur, n in sorted(totals.items())}
+class SpanView(BaseModel):
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    start: str
+    end: str
+    status: str
+    attributes: dict[str, Any]
 
 
-def _cost_view(row: Any) -> dict[str, Any]:
-    amount = row.amount_nanos
-    return {
-        "id": row.id,
-        "customer_id": row.customer_id,
-        "agent_id": row.agent_id,
-        "signal_id": row.signal_id,
-        "trace_id": row.trace_id,
-        "span_id": row.span_id,
-        "response_id": row.response_id,
-        "provider": row.provider,
-        "model": row.model,
-        "operation": row.operation,
-        "usage": row.usage,
-        "amount": format_decimal(from_nanos(amount)) if amount is not None else None,
-        "currency": row.currency,
-        "priced_by": row.priced_by,
-        "price_ref": row.price_ref,
-        "unpriced_reason": row.unpriced_reason,
-        "price_context": row.price_context,
-        "ts": isoformat(row.ts),
-        "source": row.source,
-    }
+class Attribution(BaseModel):
+    signal_id: str | None
+    event_name: str | None
+    reason: str
+    cost_total: dict[str, str]
+    attributed_cost: dict[str, str]
+    unpriced: int
+    flagged: bool
+    flag_reason: str | None
 
 
-def _signal_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "event_name": row.event_name,
-        "customer_id": row.customer_id,
-        "agent_id": row.agent_id,
-        "ts": isoformat(row.ts),
-        "data": row.data,
-        "trace_id": row.trace_id,
-        "cost_tracing": row.cost_tracing,
-        "idempotency_key": row.idempotency_key,
-        "source": row.source,
-    }
-
-
-def _trace_id(value: str) -> str:
-    value = value.strip().lower()
-    if len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
-        raise Problem(422, "trace_id must be 32 hexadecimal digits", field="trace_id")
-    return value
+class TraceView(BaseModel):
+    trace_id: str
+    spans: list[SpanView]
+    costs: list[CostView]
+    signals: list[SignalView]
+    attribution: Attribution
 
 
 def _attribution(signal_rows: list[Any], cost_rows: list[Any]) -> dict[str, Any]:
@@ -249,8 +198,8 @@ def _attribution(signal_rows: list[Any], cost_rows: list[Any]) -> dict[str, Any]
         "reason": "the earliest cost-tracing signal of the trace"
         if winner
         else "no cost-tracing signal in this trace",
-        "cost_total": _money(total),
-        "attributed_cost": _money(attributed),
+        "cost_total": money(total),
+        "attributed_cost": money(attributed),
         "unpriced": sum(1 for r in cost_rows if r.priced_by == "unpriced"),
         "flagged": flagged,
         "flag_reason": (
@@ -261,10 +210,14 @@ def _attribution(signal_rows: list[Any], cost_rows: list[Any]) -> dict[str, Any]
     }
 
 
-@router.get("/v1/traces/{trace_id}", summary="A trace: spans, costs, signals, attribution")
+@router.get(
+    "/v1/traces/{trace_id}",
+    summary="A trace: spans, costs, signals, attribution",
+    response_model=TraceView,
+)
 def get_trace(trace_id: str, request: Request, principal: Read) -> JSONResponse:
     """Everything recorded for one trace, and which signal its costs are attributed to."""
-    tid, org = _trace_id(trace_id), principal.org_id
+    tid, org = trace_id_param(trace_id), principal.org_id
     with AppState.of(request).db.read() as conn:
         span_rows = conn.execute(
             select(spans)
@@ -289,21 +242,37 @@ def get_trace(trace_id: str, request: Request, principal: Read) -> JSONResponse:
                     "parent_span_id": s.parent_span_id,
                     "name": s.name,
                     "kind": s.kind,
-                    "start": isoformat(s.start_us),
-                    "end": isoformat(s.end_us),
+                    "start": time_text(s.start_us),
+                    "end": time_text(s.end_us),
                     "status": s.status,
                     "attributes": s.attributes,
                 }
                 for s in span_rows
             ],
-            "costs": [_cost_view(r) for r in cost_rows],
-            "signals": [_signal_view(r) for r in signal_rows],
+            "costs": [cost_view(r) for r in cost_rows],
+            "signals": [signal_view(r) for r in signal_rows],
             "attribution": _attribution(list(signal_rows), list(cost_rows)),
         }
     )
 
 
-@router.get("/v1/traces", summary="List traces (flagged=true: several cost-tracing signals)")
+class TraceItem(BaseModel):
+    trace_id: str
+    spans: int | None = None
+    cost_tracing_signals: int | None = None
+    flagged: bool | None = None
+
+
+class TracePage(BaseModel):
+    data: list[TraceItem]
+    next_cursor: str | None
+
+
+@router.get(
+    "/v1/traces",
+    summary="List traces (flagged=true: several cost-tracing signals)",
+    response_model=TracePage,
+)
 def list_traces(
     request: Request,
     principal: Read,
@@ -316,7 +285,7 @@ def list_traces(
     """Traces by id; with ``flagged=true`` only those holding several cost-tracing signals.
     ``from``/``to`` keep the traces active in that time: a span ending in it, or (flagged) a
     cost-tracing signal in it. Counts are over the whole trace."""
-    lo, hi = _bound(from_, "from"), _bound(to, "to")
+    lo, hi = bound(from_, "from"), bound(to, "to")
     org = principal.org_id
     if flagged:
         count = func.count(signals.c.id).label("n")
@@ -358,168 +327,3 @@ def list_traces(
             item.pop("flagged")
     next_cursor = page[-1].trace_id if len(rows) > limit else None
     return JSONResponse({"data": data, "next_cursor": next_cursor})
-
-
-@router.get("/v1/signals/{signal_id}", summary="A signal and the cost attributed to it")
-def get_signal(signal_id: str, request: Request, principal: Read) -> JSONResponse:
-    """The signal, with ``attributed_cost`` per currency and the number of its costs."""
-    org = principal.org_id
-    with AppState.of(request).db.read() as conn:
-        row = conn.execute(
-            select(signals).where(signals.c.org_id == org, signals.c.id == signal_id)
-        ).first()
-        if row is None:
-            raise Problem(404, f"no signal '{signal_id}'", field="signal_id")
-        sums = conn.execute(
-            select(
-                costs.c.currency,
-                func.coalesce(func.sum(costs.c.amount_nanos), 0).label("nanos"),
-                func.count(costs.c.id).label("n"),
-                func.count(costs.c.amount_nanos).label("priced"),
-            )
-            .where(costs.c.org_id == org, costs.c.signal_id == signal_id)
-            .group_by(costs.c.currency)
-        ).all()
-    body = _signal_view(row)
-    body["attributed_cost"] = _money({r.currency: int(r.nanos) for r in sums if r.priced})
-    body["costs"] = sum(int(r.n) for r in sums)
-    body["unpriced_costs"] = sum(int(r.n) - int(r.priced) for r in sums)
-    return JSONResponse(body)
-
-
-def _bound(text: str | None, name: str) -> int | None:
-    return None if text is None else time_param(text, name)
-
-
-def _party_filter(conn: Connection, table: Table, org: str, external: str | None) -> str | None:
-    """The id of the customer or agent (``table``) with that external id: None for no
-    filter, "" (matching nothing) for an unknown one."""
-    if external is None:
-        return None
-    found = conn.execute(
-        select(table.c.id).where(table.c.org_id == org, table.c.external_id == external)
-    ).scalar()
-    return found or ""
-
-
-Since = Annotated[str | None, Query(alias="from", description="From this time (inclusive).")]
-Until = Annotated[str | None, Query(description="Until this time (exclusive).")]
-AgentRef = Annotated[str | None, Query(description="The agent's external id.")]
-
-
-def _page(
-    request: Request,
-    org: str,
-    table: Table,
-    view: Callable[[Any], dict[str, Any]],
-    equals: Mapping[str, Any],
-    customer: str | None,
-    agent: str | None,
-    from_: str | None,
-    to: str | None,
-    limit: int,
-    cursor: str | None,
-    *where: ColumnElement[bool],
-) -> JSONResponse:
-    """One page of a fact table (signals or costs), oldest id first, with the filters the
-    list endpoints share: column equality, customer and agent external ids, time, and any
-    further conditions."""
-    stmt = select(table).where(table.c.org_id == org, *where)
-    lo, hi = _bound(from_, "from"), _bound(to, "to")
-    if lo is not None:
-        stmt = stmt.where(table.c.ts >= lo)
-    if hi is not None:
-        stmt = stmt.where(table.c.ts < hi)
-    for column, value in equals.items():
-        if value is not None:
-            stmt = stmt.where(table.c[column] == value)
-    if cursor:
-        stmt = stmt.where(table.c.id > cursor)
-    with AppState.of(request).db.read() as conn:
-        for column, ref in (
-            ("customer_id", _party_filter(conn, customers, org, customer)),
-            ("agent_id", _party_filter(conn, agents, org, agent)),
-        ):
-            if ref is not None:
-                stmt = stmt.where(table.c[column] == ref)
-        rows = conn.execute(stmt.order_by(table.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
-    next_cursor = page[-1].id if len(rows) > limit else None
-    return JSONResponse({"data": [view(r) for r in page], "next_cursor": next_cursor})
-
-
-@router.get("/v1/signals", summary="List signals")
-def list_signals(
-    request: Request,
-    principal: Read,
-    trace_id: str | None = None,
-    customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
-    event_name: str | None = None,
-    agent: AgentRef = None,
-    from_: Since = None,
-    to: Until = None,
-    limit: Limit = 100,
-    cursor: str | None = None,
-) -> JSONResponse:
-    """Signals by id, filtered by trace, customer and agent (external ids), event name and
-    time (``from`` inclusive, ``to`` exclusive)."""
-    refs = {
-        "trace_id": _trace_id(trace_id) if trace_id is not None else None,
-        "event_name": event_name,
-    }
-    return _page(
-        request,
-        principal.org_id,
-        signals,
-        _signal_view,
-        refs,
-        customer,
-        agent,
-        from_,
-        to,
-        limit,
-        cursor,
-    )
-
-
-PricedBy = Annotated[
-    str | None, Query(pattern="^(provided|catalog|override|unpriced)$", description="How priced.")
-]
-
-
-@router.get("/v1/costs", summary="List costs")
-def list_costs(
-    request: Request,
-    principal: Read,
-    priced_by: PricedBy = None,
-    trace_id: str | None = None,
-    signal_id: str | None = None,
-    customer: Annotated[str | None, Query(description="The customer's external id.")] = None,
-    agent: AgentRef = None,
-    from_: Since = None,
-    to: Until = None,
-    limit: Limit = 100,
-    cursor: str | None = None,
-) -> JSONResponse:
-    """Costs by id, filtered by how they were priced, trace, signal, customer and agent
-    (external ids) and time (``from`` inclusive, ``to`` exclusive)."""
-    refs = {"priced_by": priced_by, "signal_id": signal_id}
-    where: list[ColumnElement[bool]] = []
-    if trace_id is not None:
-        # Through the indexes that hold a trace's costs (see ``trace_costs``).
-        ids = trace_costs(principal.org_id, [_trace_id(trace_id)], [costs.c.id])
-        where.append(costs.c.id.in_(ids))
-    return _page(
-        request,
-        principal.org_id,
-        costs,
-        _cost_view,
-        refs,
-        customer,
-        agent,
-        from_,
-        to,
-        limit,
-        cursor,
-        *where,
-    )

@@ -1,0 +1,70 @@
+"""The customers and agents a batch's items name, resolved to their ids inside the write
+transaction (unknown external ids are created, customers only when the settings allow)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from margin.store.directory import AGENTS, CUSTOMERS
+
+__all__ = ["PartyRefs"]
+
+#: (customer id, agent id, problem as (field, detail) or None) of an item.
+Resolved = tuple[str | None, str | None, tuple[str, str] | None]
+
+
+class PartyRefs:
+    """Customer and agent ids for a batch's references.
+
+    Id references are checked before any party is created, so an item refused for a bad
+    reference never creates a customer or agent as a side effect."""
+
+    def __init__(
+        self, conn: Connection, org_id: str, items: Sequence[Any], create_customers: bool
+    ) -> None:
+        self.customer_ids = CUSTOMERS.existing_ids(
+            conn, org_id, [i.customer_id for i in items if i.customer_id]
+        )
+        self.agent_ids = AGENTS.existing_ids(
+            conn, org_id, [a for i in items if (a := getattr(i, "agent_id", None))]
+        )
+        sound = [i for i in items if self._id_problem(i) is None]
+        self.customers = CUSTOMERS.resolve(
+            conn, org_id, [i.customer for i in sound if i.customer], create=create_customers
+        )
+        self.agents = AGENTS.resolve(
+            conn, org_id, [a for i in sound if (a := getattr(i, "agent", None))], create=True
+        )
+
+    def _id_problem(self, item: Any) -> tuple[str, str] | None:
+        if item.customer_id and item.customer_id not in self.customer_ids:
+            return "customer_id", f"no customer '{item.customer_id}'"
+        agent_id = getattr(item, "agent_id", None)
+        if agent_id and agent_id not in self.agent_ids:
+            return "agent_id", f"no agent '{agent_id}'"
+        return None
+
+    def resolve(self, item: Any) -> Resolved:
+        """The item's customer and agent ids, or the problem with its references (a
+        customer external id that is unknown and was not created: field ``customer``)."""
+        problem = self._id_problem(item)
+        if problem:
+            return None, None, problem
+        customer_id = item.customer_id
+        if customer_id is None and item.customer:
+            customer_id = self.customers.get(item.customer)
+            if customer_id is None:
+                return None, None, ("customer", f"no customer with external id '{item.customer}'")
+        agent_id = getattr(item, "agent_id", None)
+        agent = getattr(item, "agent", None)
+        if agent_id is None and agent:
+            agent_id = self.agents.get(agent)
+        return customer_id, agent_id, None
+
+    def remember(self, org_id: str) -> None:
+        """Cache the resolved ids, once the transaction that may have created them committed."""
+        CUSTOMERS.remember(org_id, self.customers)
+        AGENTS.remember(org_id, self.agents)

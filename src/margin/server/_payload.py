@@ -1,0 +1,161 @@
+"""What JSON Margin accepts and stores, the same on SQLite and PostgreSQL.
+
+PostgreSQL cannot hold NUL (U+0000) in text or JSONB, a lone UTF-16 surrogate is not text at
+all, the JSON encoder stops at 255 levels of nesting and at 64-bit integers, and a non-finite
+number has no JSON form. So every JSON document an API caller sends (an ingest item, a
+customer's metadata) is checked once, here, before anything is stored: what either store
+could not keep exactly is refused with the path of the offending value, on both stores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "MIN_INT",
+    "PayloadError",
+    "canonical_json",
+    "check_json",
+    "check_text",
+    "parse_json",
+]
+
+#: The deepest nesting of objects and arrays in one item or body (the item itself counts).
+MAX_DEPTH = 32
+#: The range of integers kept exactly (signed 64-bit).
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+
+
+class PayloadError(ValueError):
+    """A JSON value Margin cannot store as sent; ``field`` is its dotted path."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+def _refuse_constant(name: str) -> Any:
+    raise PayloadError("body", f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a request body: integers exactly (the standard parser keeps every digit, where a
+    fast parser turns a large integer into an inexact float), ``NaN``/``Infinity`` refused.
+    Raises ``PayloadError`` (field ``body``) for anything that is not such JSON."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except PayloadError:
+        raise
+    except RecursionError:
+        raise PayloadError("body", f"JSON is nested more than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError("body", f"body is not valid JSON: {exc}") from None
+
+
+def check_text(value: str, field: str) -> None:
+    """Refuse text that a store cannot hold: NUL, or a lone surrogate (not Unicode text)."""
+    if "\x00" in value:
+        raise PayloadError(field, "text must not contain the NUL character (U+0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PayloadError(field, "text must be valid Unicode (no lone surrogate)") from None
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def check_json(value: Any, path: str = "", depth: int = 0) -> None:
+    """Check a parsed JSON value (an item, or a free-form field at ``path``): its text and
+    keys (``check_text``), its nesting (at most ``MAX_DEPTH`` levels), its integers (signed
+    64-bit) and its numbers (finite). Raises ``PayloadError`` naming the first bad value."""
+    _walk(value, path, depth)
+
+
+def canonical_json(item: dict[str, Any], free_form: tuple[str, ...]) -> bytes:
+    """An item's canonical JSON (keys sorted; what its content digest is taken of), once
+    ``check_json`` would pass it (else ``PayloadError`` from it, naming the field).
+
+    The per-item path of every ingest. The encoder itself refuses lone surrogates and
+    integers past 64 bits, and writes NUL as ``\\u0000`` (one search finds it); the item's
+    model types its other fields, so only its ``free_form`` fields (``data``…) are walked
+    in Python, for nesting and numbers. The full walk runs for an item found bad."""
+    try:
+        dumped: bytes | None = orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:
+        dumped = None
+    if dumped is None or b"\\u0000" in dumped or not _free_form_sound(item, free_form):
+        _walk(item, "", 0)
+    if dumped is None:  # pragma: no cover - the walk refuses whatever the encoder does
+        raise PayloadError("body", "the item cannot be stored as JSON")
+    return dumped
+
+
+def _free_form_sound(item: dict[str, Any], free_form: tuple[str, ...]) -> bool:
+    for name in free_form:
+        value = item.get(name)
+        if (value.__class__ is dict or value.__class__ is list) and not _numbers_and_nesting(
+            value, 2
+        ):
+            return False
+    return True
+
+
+def _numbers_and_nesting(value: dict[str, Any] | list[Any], depth: int) -> bool:
+    """Whether a container at nesting ``depth`` holds only storable numbers and nests no
+    deeper than ``MAX_DEPTH`` (text is the encoder's to check)."""
+    if depth > MAX_DEPTH:
+        return False
+    values: Any = value.values() if isinstance(value, dict) else value
+    for item in values:
+        kind = item.__class__
+        if kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                return False
+        elif kind is dict or kind is list:
+            if not _numbers_and_nesting(item, depth + 1):
+                return False
+        elif kind is float and not math.isfinite(item):
+            return False
+    return True
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    """``check_json``'s walk, naming the first bad value's path."""
+    kind = value.__class__
+    if kind is str:
+        check_text(value, path or "body")
+    elif kind is dict or kind is list:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise PayloadError(path or "body", f"JSON is nested more than {MAX_DEPTH} levels")
+        if kind is dict:
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise PayloadError(path or "body", "object keys must be strings")
+                try:
+                    check_text(key, path or "body")
+                except PayloadError as exc:
+                    shown = json.dumps(key)
+                    raise PayloadError(exc.field, f"key {shown}: {exc.detail}") from None
+                _walk(item, _join(path, key), depth)
+        else:
+            for index, item in enumerate(value):
+                _walk(item, _join(path, index), depth)
+    elif kind is int:
+        if not MIN_INT <= value <= MAX_INT:
+            raise PayloadError(path or "body", "integer is outside the signed 64-bit range")
+    elif kind is float and not math.isfinite(value):
+        raise PayloadError(path or "body", "number must be finite")
+    # None, booleans, and objects that are not parsed JSON (a datetime from the OTLP
+    # converter): nothing to check here; the item's model decides about the latter.
