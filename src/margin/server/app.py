@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 from margin._version import __version__
+from margin.compat import ROUTERS as COMPAT_ROUTERS
 from margin.pricing import Pricer
 from margin.server.docs import mount_docs
 from margin.server.headers import SecurityHeaders
@@ -42,6 +43,7 @@ _ROUTERS = (
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",
+    *COMPAT_ROUTERS,
 )
 
 

@@ -32,11 +32,16 @@ from margin.server.otlp.names import (
     stored_attributes,
 )
 
-__all__ = ["SPAN_COLUMNS", "Converted", "StoredParties", "convert"]
+__all__ = ["SPAN_COLUMNS", "USAGE_HOOKS", "Converted", "StoredParties", "UsageHook", "convert"]
 
 Parties = tuple[str | None, str | None]
 #: (customer, agent) external ids recorded on already stored spans of the given traces.
 StoredParties = Callable[[set[str]], Mapping[str, Parties]]
+#: A vendor correction of a span's usage, (span name, attributes, usage) → usage, added by a
+#: compatibility layer for an instrumentation whose counts follow another rule (see
+#: ``margin.compat.paid.spans``).
+UsageHook = Callable[[str, Mapping[str, Any], dict[str, int]], dict[str, int]]
+USAGE_HOOKS: list[UsageHook] = []
 #: The columns of a span row as ``convert`` builds it, in order (attributes as JSON text;
 #: the store adds the tenant).
 SPAN_COLUMNS = (
@@ -79,6 +84,8 @@ def _call(span: Span, names: Layout) -> Call | str | None:
     if negative is not None:
         return f"cost of span {span.span_id}: {negative}: a usage count must not be negative"
     usage = names.reader.usage(attributes)
+    for hook in USAGE_HOOKS:
+        usage = hook(span.name, attributes, usage)
     if names.extras:
         for key, name in EXTRA_USAGE.items():
             value = attributes.get(name)

@@ -9,6 +9,7 @@ is committed before the export is acknowledged, and a retried export stores noth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -20,19 +21,24 @@ from margin._time import now_micros
 from margin.server._rows import insert_tuples
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.otlp.convert import SPAN_COLUMNS, convert
-from margin.server.otlp.decode import span_chunks
+from margin.server.otlp.decode import Span, span_chunks
 from margin.server.otlp.names import AGENT_KEYS, CUSTOMER_KEYS
 from margin.server.state import AppState
 from margin.store.db import Database
 from margin.store.schema import spans
 
-__all__ = ["CHUNK_SPANS", "Received", "receive"]
+__all__ = ["CHUNK_SPANS", "EXPORT_HOOKS", "ExportHook", "Received", "receive"]
 
 #: About how many spans of an export are converted and stored at a time.
 CHUNK_SPANS = 2_000
 _SPAN_KEY = ("org_id", "trace_id", "span_id")
 _SPAN_COLUMNS = ("org_id", *SPAN_COLUMNS, "created_at")
 _SPAN_ORDER = itemgetter(1, 2)  # trace_id, span_id
+
+#: Work a compatibility layer adds to each chunk's write transaction, after its costs are
+#: written: (connection, org id, the chunk's spans, its cost items). See ``margin.compat``.
+ExportHook = Callable[[Connection, str, list[Span], list[dict[str, Any]]], None]
+EXPORT_HOOKS: list[ExportHook] = []
 
 
 @dataclass
@@ -104,13 +110,21 @@ def receive(
         count += len(found)
         rejected += refused
         converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
-        del found
         rejected += converted.rejected
         pending = _span_values(org_id, converted.span_rows)
+        hooked = found if EXPORT_HOOKS else []
+        del found
 
-        def store_spans(conn: Connection, pending: list[tuple[Any, ...]] = pending) -> None:
+        def store_spans(
+            conn: Connection,
+            pending: list[tuple[Any, ...]] = pending,
+            hooked: list[Span] = hooked,
+            costs: list[dict[str, Any]] = converted.costs,
+        ) -> None:
             # A span stored by an earlier export is kept as it was.
             insert_tuples(conn, spans.name, _SPAN_COLUMNS, pending, _SPAN_KEY)
+            for hook in EXPORT_HOOKS:
+                hook(conn, org_id, hooked, costs)
 
         signal_result, cost_result = ledger.ingest_export(
             org_id,

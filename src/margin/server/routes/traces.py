@@ -38,7 +38,7 @@ from margin.store.attribution import trace_costs
 from margin.store.keys import Principal
 from margin.store.schema import costs, signals, spans
 
-__all__ = ["router"]
+__all__ = ["RETRY_AFTER", "export_slots", "router"]
 
 router = APIRouter(tags=["traces"])
 
@@ -102,7 +102,7 @@ def _error(status: int, detail: str, field: str, media_type: str) -> Response:
     return problem_response(Problem(status, detail, field=field), headers)
 
 
-def _slots(request: Request) -> Slots:
+def export_slots(request: Request) -> Slots:
     """This process's OTLP export slots (one set per app)."""
     app_state = request.app.state
     slots: Slots | None = getattr(app_state, "otlp_slots", None)
@@ -128,7 +128,7 @@ async def export_traces(request: Request, principal: Ingest) -> Response:
         raise Problem(415, f"content type must be {PROTOBUF} or {JSON}", field="content-type")
     state = AppState.of(request)
     try:
-        with _slots(request).hold():
+        with export_slots(request).hold():
             body = await request.body()
             encoding = request.headers.get("content-encoding", "")
             try:
