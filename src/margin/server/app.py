@@ -43,6 +43,8 @@ _ROUTERS = (
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",
+    "margin.server.routes.control_entitlements",
+    "margin.server.routes.control_credits",
     *COMPAT_ROUTERS,
 )
 

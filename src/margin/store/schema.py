@@ -514,3 +514,6 @@ paid_scope_costs = Table(
     Column("scope_id", BigInteger, nullable=False),
     Index(None, "org_id", "customer", "scope_id"),
 )
+
+# The control plane's tables share this metadata (a module of their own).
+from margin.store import schema_control as _schema_control  # noqa: E402,F401
