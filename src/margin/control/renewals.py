@@ -44,7 +44,9 @@ def _expire(conn: Connection, row: object, now: int) -> None:
     lock_account(conn, r["org_id"], r["customer_id"], r["currency"])
     at = r["expires_at"]
     done = conn.execute(
-        update(g).where(g.c.id == r["id"], g.c.closed_at.is_(None)).values(closed_at=at)
+        update(g)
+        .where(g.c.id == r["id"], g.c.closed_at.is_(None))
+        .values(closed_at=at, remaining_nanos=0)
     )
     if not done.rowcount:  # another sweeper took it
         return
