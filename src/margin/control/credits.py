@@ -38,6 +38,7 @@ __all__ = [
     "list_grants",
     "lock_account",
     "record",
+    "render_balances",
     "render_grant",
 ]
 
@@ -265,6 +266,18 @@ def balances(conn: Connection, org_id: str, customer_id: str, now: int) -> list[
             }
         )
     return out
+
+
+def render_balances(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "currency": r["currency"],
+            "balance": render_quantity(r["balance_nanos"]),
+            "granted": render_quantity(r["granted_nanos"]),
+            "overage": render_quantity(r["overage_nanos"]),
+        }
+        for r in rows
+    ]
 
 
 def balance_of(conn: Connection, org_id: str, customer_id: str, currency: str, now: int) -> int:

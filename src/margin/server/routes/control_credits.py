@@ -14,10 +14,10 @@ from margin.control.credits import (
     create_grant,
     history,
     list_grants,
+    render_balances,
     render_grant,
 )
 from margin.control.errors import ControlError
-from margin.control.quantities import render_quantity
 from margin.server.routes._control_api import Admin, Reader, customer_id, problem
 from margin.server.state import AppState
 
@@ -50,17 +50,7 @@ def balances_(customer: str, request: Request, principal: Reader) -> dict[str, A
     with state.db.read() as conn:
         cid = customer_id(conn, principal.org_id, customer)
         rows = balances(conn, principal.org_id, cid, state.clock())
-    return {
-        "data": [
-            {
-                "currency": r["currency"],
-                "balance": render_quantity(r["balance_nanos"]),
-                "granted": render_quantity(r["granted_nanos"]),
-                "overage": render_quantity(r["overage_nanos"]),
-            }
-            for r in rows
-        ]
-    }
+    return {"data": render_balances(rows)}
 
 
 @router.get("/v1/customers/{customer}/credits/ledger", summary="Every change of a balance")
