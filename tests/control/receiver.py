@@ -19,6 +19,10 @@ class Received:
 class Receiver:
     fail_first: int = 0
     always_fail: bool = False
+    #: Hold the first request unanswered until ``release`` is set (``holding`` says it came).
+    hold_first: bool = False
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
     log: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -28,6 +32,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if owner.hold_first and not owner.holding.is_set():
+                    owner.log.append(Received(0, dict(self.headers.items()), body))
+                    owner.holding.set()
+                    owner.release.wait(60)
+                    return
                 with owner.lock:
                     failing = owner.always_fail or len(owner.log) < owner.fail_first
                     status = 500 if failing else 204
