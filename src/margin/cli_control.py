@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from margin._time import now_micros
 from margin.cli_reports import fail, open_store
-from margin.control import alerts, credits, entitlements, features, outbox
+from margin.control import alerts, credits, entitlements, features, grants, outbox
 from margin.control.delivery import delivery_log
 from margin.control.errors import ControlError
 from margin.store.directory import CUSTOMERS
@@ -85,7 +85,7 @@ def grant(
     """Grant credits to a customer."""
 
     def work(conn: Connection, org_id: str) -> dict[str, Any]:
-        body = credits.GrantIn.model_validate(
+        body = grants.GrantIn.model_validate(
             {
                 "currency": currency,
                 "amount": amount,
@@ -97,7 +97,7 @@ def grant(
             }
         )
         cid = _customer(conn, org_id, customer)
-        return credits.render_grant(credits.create_grant(conn, org_id, cid, body, now_micros()))
+        return grants.render_grant(grants.create_grant(conn, org_id, cid, body, now_micros()))
 
     _print(_run(data_dir, org, work))
 

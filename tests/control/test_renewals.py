@@ -7,7 +7,8 @@ from decimal import Decimal
 from control_support import at
 
 from margin._time import isoformat
-from margin.control.credits import GrantIn, balances, burn, create_grant, history, list_grants
+from margin.control.credits import balances, burn, history
+from margin.control.grants import GrantIn, create_grant, list_grants
 from margin.control.renewals import expire_due
 from margin.store.db import Database
 from margin.store.directory import CUSTOMERS

@@ -13,50 +13,28 @@ SQLite has one writer), so concurrent burns queue instead of spending a grant tw
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from margin._calendar import Window, load_zone, window_end, window_start
 from margin._ids import new_id
-from margin._time import isoformat, parse_bound
+from margin._time import isoformat
 from margin.control._rows import insert_ignore
-from margin.control.errors import ControlError
-from margin.control.features import CREDIT_CURRENCY
-from margin.control.quantities import check_zone, parse_quantity, render_quantity
+from margin.control.quantities import render_quantity
 from margin.store.schema_control import credit_accounts, credit_grants, credit_ledger
 
 __all__ = [
-    "GrantIn",
     "balance_of",
     "balances",
     "burn",
-    "create_grant",
     "history",
     "insert_grant",
-    "list_grants",
     "lock_account",
     "record",
     "render_balances",
-    "render_grant",
 ]
 
 g = credit_grants
-
-
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
-    amount: str | int
-    priority: Annotated[int, Field(ge=0, le=1000)] = 10
-    effective_at: str | None = None
-    expires_at: str | None = None
-    recurrence: Window | None = None
-    rollover_max: str | int | None = None
-    time_zone: Annotated[str, Field(max_length=64)] = "UTC"
-    description: Annotated[str, Field(max_length=256)] | None = None
 
 
 def record(
@@ -152,43 +130,6 @@ def burn(
     return int(sum(r for _id, r in rows)) - amount - overage
 
 
-def create_grant(
-    conn: Connection, org_id: str, customer_id: str, body: GrantIn, now: int
-) -> dict[str, Any]:
-    amount = parse_quantity(body.amount, "amount")
-    rollover = (
-        None if body.rollover_max is None else parse_quantity(body.rollover_max, "rollover_max")
-    )
-    zone = check_zone(body.time_zone)
-    effective = _bound(body.effective_at, "effective_at", now)
-    expires = None if body.expires_at is None else _bound(body.expires_at, "expires_at", now)
-    if body.recurrence is not None and expires is None:
-        expires = window_end(
-            window_start(effective, body.recurrence, load_zone(zone)),
-            body.recurrence,
-            load_zone(zone),
-        )
-    if expires is not None and expires <= effective:
-        raise ControlError(422, "expires_at: must be after effective_at", "expires_at")
-    return insert_grant(
-        conn,
-        org_id,
-        customer_id,
-        body.currency,
-        amount,
-        now,
-        {
-            "priority": body.priority,
-            "effective_at": effective,
-            "expires_at": expires,
-            "rollover_max_nanos": rollover,
-            "recurrence": body.recurrence,
-            "time_zone": zone,
-            "description": body.description,
-        },
-    )
-
-
 def insert_grant(
     conn: Connection,
     org_id: str,
@@ -226,15 +167,6 @@ def insert_grant(
         record(conn, org_id, customer_id, currency, settle, "overage", now)
     conn.execute(g.insert().values(**row))
     return row
-
-
-def _bound(value: str | None, field: str, now: int) -> int:
-    if value is None:
-        return now
-    try:
-        return parse_bound(value, field)
-    except ValueError as exc:
-        raise ControlError(422, str(exc), field) from None
 
 
 def balances(conn: Connection, org_id: str, customer_id: str, now: int) -> list[dict[str, Any]]:
@@ -287,15 +219,6 @@ def balance_of(conn: Connection, org_id: str, customer_id: str, currency: str, n
     return 0
 
 
-def list_grants(conn: Connection, org_id: str, customer_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(g)
-        .where(g.c.org_id == org_id, g.c.customer_id == customer_id)
-        .order_by(g.c.effective_at, g.c.id)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
 def history(
     conn: Connection, org_id: str, customer_id: str, currency: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
@@ -316,25 +239,3 @@ def history(
         }
         for r in rows
     ]
-
-
-def render_grant(row: dict[str, Any]) -> dict[str, Any]:
-    def at(v: int | None) -> str | None:
-        return None if v is None else isoformat(v)
-
-    return {
-        "id": row["id"],
-        "customer_id": row["customer_id"],
-        "currency": row["currency"],
-        "amount": render_quantity(row["amount_nanos"]),
-        "remaining": render_quantity(row["remaining_nanos"]),
-        "priority": row["priority"],
-        "effective_at": at(row["effective_at"]),
-        "expires_at": at(row["expires_at"]),
-        "recurrence": row["recurrence"],
-        "rollover_max": render_quantity(row["rollover_max_nanos"]),
-        "time_zone": row["time_zone"],
-        "parent_id": row["parent_id"],
-        "description": row["description"],
-        "closed_at": at(row["closed_at"]),
-    }

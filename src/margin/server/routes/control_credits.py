@@ -8,16 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from margin.control.credits import (
-    GrantIn,
-    balances,
-    create_grant,
-    history,
-    list_grants,
-    render_balances,
-    render_grant,
-)
+from margin.control.credits import balances, history, render_balances
 from margin.control.errors import ControlError
+from margin.control.grants import GrantIn, create_grant, list_grants, render_grant
 from margin.server.routes._control_api import Admin, Reader, customer_id, problem
 from margin.server.state import AppState
 
