@@ -17,6 +17,7 @@ EXPECTED = {
     "shutdown", "delivery_stats", "__version__", "instrument_openai", "instrument_anthropic",
     "instrument_mistral", "instrument_gemini", "instrument_bedrock", "instrument_langchain",
     "instrument_llamaindex", "instrument_openai_agents", "autoinstrument",
+    "check", "Check", "EntitlementExceeded", "configure_checks",
 }  # fmt: skip
 LAZY = {n for n in EXPECTED if n.startswith("instrument_") or n == "autoinstrument"}
 
