@@ -10,6 +10,7 @@ of making an empty ``./.margin``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -74,10 +75,15 @@ def explain_database_error(exc: BaseException, settings: Settings) -> str:
 
 
 def open_store(
-    settings: Settings, *, create: bool = False, console: Console | None = None
+    settings: Settings,
+    *,
+    create: bool = False,
+    console: Console | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Database:
     """Open the store (bringing its schema to the newest migration); with ``create``, make it
-    when missing. Says which store on ``console`` (stderr by default).
+    when missing. Says which store on ``console`` (stderr by default); ``progress`` is told
+    of each migration applied.
 
     Raises ``StoreError`` with a one-line message when there is no store, when the database
     cannot be reached, or when the URL or its driver is wrong.
@@ -109,7 +115,7 @@ def open_store(
                         f"the database at {where} holds no Margin store: "
                         f"create it with `margin db upgrade`, or {_HINT}"
                     )
-        db.upgrade()
+        db.upgrade(progress)
     except DBAPIError as exc:
         db.dispose()
         raise StoreError(explain_database_error(exc, settings)) from None
