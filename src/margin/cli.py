@@ -19,7 +19,13 @@ from rich.console import Console
 
 from margin._version import __version__
 from margin.cli_output import AsCsv, AsJson, Column, emit, progress, totals
-from margin.cli_store import StoreError, describe_store, explain_database_error, open_store
+from margin.cli_store import (
+    StoreError,
+    close_stores,
+    describe_store,
+    explain_database_error,
+    open_store,
+)
 from margin.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -44,6 +50,12 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where the SQLite store lives (MARGIN_DATA_DIR)."),
 ]
+
+
+@app.callback()
+def _each_command(ctx: typer.Context) -> None:
+    # Whatever a command opened is closed when it ends, in a test's process too.
+    ctx.call_on_close(close_stores)
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -301,8 +313,12 @@ def report_summary(
 
 
 def _mount_features() -> None:
-    """Sub-commands that live beside their feature: one line each here."""
+    """Sub-commands that live beside their feature: one line each here (once per process,
+    so that tests can mount them too)."""
     from margin import cli_billing, cli_fx, cli_pricing
+
+    if any(group.name == "invoices" for group in app.registered_groups):
+        return
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import click
 import orjson
 import typer
 from rich.console import Console
@@ -238,8 +237,8 @@ def confirm(question: str, yes: bool) -> None:
         return
     try:
         if not typer.confirm(question, default=False, err=True):
-            raise click.exceptions.Abort
-    except click.exceptions.Abort:
+            raise typer.Abort
+    except typer.Abort:
         Console(stderr=True).print(
             "not confirmed: nothing changed (pass --yes to confirm without a question)",
             markup=False,

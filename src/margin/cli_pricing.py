@@ -45,12 +45,11 @@ Org = Annotated[str | None, typer.Option(help="Organization id (default: the fir
 
 
 def _open(data_dir: Path | None, org: str | None):  # type: ignore[no-untyped-def]
+    from margin.cli_store import open_store
     from margin.settings import Settings
-    from margin.store.db import Database
     from margin.store.keys import first_org
 
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
-    db.upgrade()
+    db = open_store(Settings.from_env(data_dir=data_dir))
     with db.read() as conn:
         org_id = org or first_org(conn)
     if org_id is None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from margin import cli_store
 from margin._calendar import DEFAULT_DAYS, default_period, load_zone
 from margin._money import format_decimal, from_nanos
 from margin._rounding import display
@@ -50,8 +51,7 @@ def fail(message: str) -> None:
 
 def open_store(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
     """The store of ``data_dir`` (or the environment's) and the organization to read."""
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
-    db.upgrade()
+    db = cli_store.open_store(Settings.from_env(data_dir=data_dir))
     with db.read() as conn:
         org_id = org or first_org(conn)
     if org_id is None:

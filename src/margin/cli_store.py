@@ -21,10 +21,20 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from margin.settings import Settings, display_url
 from margin.store.db import Database
 
-__all__ = ["StoreError", "describe_store", "explain_database_error", "open_store"]
+__all__ = ["StoreError", "close_stores", "describe_store", "explain_database_error", "open_store"]
 
 _BACKENDS = ("sqlite", "postgresql")
 _HINT = "pass --data-dir, or set MARGIN_DATA_DIR or MARGIN_DATABASE_URL"
+
+
+#: The stores opened by the running command, closed when it ends (``close_stores``).
+_OPENED: list[Database] = []
+
+
+def close_stores() -> None:
+    """Close the stores the command opened: their pools hold database connections."""
+    while _OPENED:
+        _OPENED.pop().dispose()
 
 
 class StoreError(Exception):
@@ -122,4 +132,5 @@ def open_store(
     except StoreError:
         db.dispose()
         raise
+    _OPENED.append(db)
     return db
