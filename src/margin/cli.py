@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from margin._version import __version__
-from margin.cli_output import AsCsv, AsJson, Column, emit, progress, totals
+from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
 from margin.cli_store import (
     StoreError,
     close_stores,
@@ -230,10 +230,11 @@ def keys_list(data_dir: DataDir = None, as_json: AsJson = False, as_csv: AsCsv =
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
-    """Revoke a key by id (its dashboard sessions end with it)."""
+def keys_revoke(key_id: str, data_dir: DataDir = None, yes: Yes = False) -> None:
+    """Revoke a key by id (its dashboard sessions end with it; asks first unless --yes)."""
     from margin.store.keys import revoke_key
 
+    confirm(f"Revoke {key_id}? Whatever uses it stops working", yes)
     db = _store(data_dir)
     with db.write() as conn:
         if not revoke_key(conn, key_id):

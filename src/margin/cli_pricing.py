@@ -218,10 +218,11 @@ def quote(
     ] = None,
     at: str | None = None,
     batch: Annotated[bool, typer.Option("--batch", help="Batch API prices.")] = False,
+    as_json: AsJson = False,
     org: Org = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Price a usage block without storing it."""
+    """Price a usage block without storing it (the exact amount, never rounded)."""
     from margin.pricing import Pricer
 
     try:
@@ -241,9 +242,16 @@ def quote(
         _when(at, "--at"),
         {"processing": "batch"} if batch else None,
     )
+    if as_json:
+        from margin.server.routes.prices import render_quote
+
+        print_json(render_quote(result).model_dump())
     if result.amount is None:
-        console.print(f"unpriced: {result.unpriced_reason}")
+        if not as_json:
+            console.print(f"unpriced: {result.unpriced_reason}")
         raise typer.Exit(1)
+    if as_json:
+        return
     console.print(
         f"{format_decimal(result.amount)} {result.currency} ({result.priced_by}: {result.price_ref})"
     )

@@ -48,10 +48,13 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     listed = run(tmp_path, "keys", "list")
     assert key_id in listed.stdout
     assert secret not in listed.stdout
-    assert run(tmp_path, "keys", "revoke", key_id).returncode == 0
+    assert run(tmp_path, "keys", "revoke", key_id).returncode == 1  # not confirmed
+    with db.read() as conn:
+        assert authenticate(conn, secret) is not None
+    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 0
     with db.read() as conn:
         assert authenticate(conn, secret) is None
-    assert run(tmp_path, "keys", "revoke", key_id).returncode == 1
+    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 1
     bad = run(tmp_path, "keys", "create", "--scope", "root")
     assert bad.returncode == 2
     db.dispose()
