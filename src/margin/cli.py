@@ -313,6 +313,9 @@ def _mount_features() -> None:
         app.add_typer(sub, name=name)
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
+    from margin.cli_export import export
+
+    app.command(name="export")(export)
 
 
 def main() -> None:
