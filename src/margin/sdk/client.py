@@ -24,8 +24,9 @@ from margin.sdk._operations import Transport
 from margin.sdk.billing import Invoices, Meters, Orders, Plans
 from margin.sdk.errors import APIConnectionError, error_for_status
 from margin.sdk.insights import Exports, Reports, Traces
+from margin.sdk.parties import Agents, Customers
 from margin.sdk.pricing import ExchangeRates, Organization, Prices
-from margin.sdk.resources import Agents, Costs, Customers, Events, Signals
+from margin.sdk.resources import Costs, Events, Signals
 
 __all__ = ["AsyncMargin", "Margin"]
 
