@@ -144,8 +144,11 @@ def _with_parties(table: Table, org_id: str, *, agent: bool) -> Select[Any]:
 
 
 def _after(time: ColumnElement[Any], id_: ColumnElement[Any], last: tuple[int, str]) -> Any:
-    """The keyset condition ``(time, id) > last``, written so both stores use the index."""
-    return or_(time > last[0], and_(time == last[0], id_ > last[1]))
+    """The keyset condition ``(time, id) > last``, in place of the period's start (which
+    ``last`` is past). ``time >= last time`` is stated on its own: it is what lets both
+    stores start the index range where the last chunk ended (neither derives it from the
+    ``OR``), so each chunk costs its own rows, not the rows before it."""
+    return and_(time >= last[0], or_(time > last[0], and_(time == last[0], id_ > last[1])))
 
 
 def _facts(
@@ -157,11 +160,12 @@ def _facts(
         "events": (events, _event_row, False),
     }[kind]
     base = _with_parties(table, org_id, agent=agent).where(
-        table.c.org_id == org_id, table.c.ts >= lo, table.c.ts < hi
+        table.c.org_id == org_id, table.c.ts < hi
     )
     last: tuple[int, str] | None = None
     while True:
-        stmt = base if last is None else base.where(_after(table.c.ts, table.c.id, last))
+        since = table.c.ts >= lo if last is None else _after(table.c.ts, table.c.id, last)
+        stmt = base.where(since)
         with db.read() as conn:
             rows = conn.execute(stmt.order_by(table.c.ts, table.c.id).limit(size)).all()
         if rows:
@@ -199,12 +203,12 @@ def _invoice_lines(
 ) -> Iterator[list[dict[str, Any]]]:
     """The lines of the invoices whose period starts in ``[lo, hi)``, every status."""
     base = _with_parties(invoices, org_id, agent=False).where(
-        invoices.c.org_id == org_id, invoices.c.period_start >= lo, invoices.c.period_start < hi
+        invoices.c.org_id == org_id, invoices.c.period_start < hi
     )
     last: tuple[int, str] | None = None
     order = (invoices.c.period_start, invoices.c.id)
     while True:
-        stmt = base if last is None else base.where(_after(*order, last))
+        stmt = base.where(order[0] >= lo if last is None else _after(*order, last))
         with db.read() as conn:
             found = conn.execute(stmt.order_by(*order).limit(size)).all()
         rows = [row for inv in found for row in _line_rows(inv)]
