@@ -50,6 +50,7 @@ _ROUTERS = (
     "margin.server.routes.control_credits",
     "margin.server.routes.control_alerts",
     "margin.server.routes.control_webhooks",
+    "margin.server.routes.export",
     *COMPAT_ROUTERS,
 )
 
