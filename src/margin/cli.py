@@ -307,6 +307,7 @@ def _mount_features() -> None:
     from margin import cli_billing, cli_fx, cli_pricing
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
+    app.add_typer(cli_billing.plans_app, name="plans")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
     for name, sub in cli_pricing.EXTRA_APPS:

@@ -16,18 +16,28 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Connection
 
 from margin._calendar import DEFAULT_DAYS, last_days, load_zone
 from margin._money import format_decimal, from_nanos
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
+from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
-from margin.reports.tables import build_table, margin_pct, money, render_row, to_csv
+from margin.reports.tables import (
+    build_table,
+    margin_pct,
+    money,
+    render_row,
+    to_csv,
+    unconverted,
+)
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import first_org
+from margin.store.organization import reporting_currency
 
-__all__ = ["open_store", "report_app"]
+__all__ = ["converter", "open_store", "report_app"]
 
 report_app = typer.Typer(help="Margin reports.", no_args_is_help=True)
 console = Console()
@@ -40,6 +50,10 @@ Days = Annotated[int, typer.Option(help="The last N days, today included (unless
 Start = Annotated[str | None, typer.Option("--from", help="Date or RFC 3339 time.")]
 End = Annotated[str | None, typer.Option("--to", help="Date or RFC 3339 time (exclusive).")]
 Tz = Annotated[str, typer.Option("--tz", help="IANA time zone of the days.")]
+ByCurrency = Annotated[
+    bool,
+    typer.Option("--by-currency", help="Per original currency, not in the reporting currency."),
+]
 
 
 def fail(message: str) -> None:
@@ -81,16 +95,24 @@ def _shown(amount: str | None, currency: str | None) -> str:
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
+    out = []
+    for r in rows:
+        total = {
             "currency": r["currency"],
             "cost": money(r["cost"]),
             "revenue": money(r["revenue"]),
             "profit": money(r["profit"]),
             "margin_pct": margin_pct(r["profit"], r["revenue"]),
         }
-        for r in rows
-    ]
+        if r.get("unconverted"):
+            total["unconverted"] = unconverted(r)
+        out.append(total)
+    return out
+
+
+def converter(conn: Connection, org_id: str, by_currency: bool) -> Converter | None:
+    """Reports convert to the organization's reporting currency unless ``--by-currency``."""
+    return None if by_currency else Converter(conn, org_id, reporting_currency(conn, org_id))
 
 
 @report_app.command("margin")
@@ -106,10 +128,12 @@ def margin(
     top: Annotated[int | None, typer.Option(help="Top N + Other.")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV (exact amounts).")] = False,
     as_json: AsJson = False,
+    by_currency: ByCurrency = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
-    """Cost, revenue, profit and margin % by group."""
+    """Cost, revenue, profit and margin % by group, in the reporting currency (figures
+    without a rate for their date listed apart), or per original currency."""
     dims = [d for d in group_by.split(",") if d]
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
@@ -117,14 +141,19 @@ def margin(
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_store(data_dir, org)
     with db.read() as conn:
-        table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top)
-        totals = build_table(conn, org_id, lo, hi, [], Filters()) if dims else table
+        convert = converter(conn, org_id, by_currency)
+        table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top, convert=convert)
+        totals = (
+            build_table(conn, org_id, lo, hi, [], Filters(), convert=convert) if dims else table
+        )
     rows = [render_row(r, dims, False) for r in table]
     if csv:
         typer.echo(to_csv(rows, dims), nl=False)
         return
     if as_json:
         body = {"group_by": dims, "rows": rows, "totals": _totals(totals)}
+        if convert is not None:
+            body.update(currency=convert.currency, rates=convert.rates())
         typer.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
     out = Table(" / ".join(dims) or "all", "currency", "cost", "revenue", "profit", "margin %")
@@ -156,6 +185,18 @@ def margin(
             )
     console.print(f"{from_micros(lo):%Y-%m-%d %H:%M} – {from_micros(hi):%Y-%m-%d %H:%M} UTC")
     console.print(out)
+    for r in rows:
+        for item in r.get("unconverted", []):
+            figures = ", ".join(
+                f"{name} {_shown(item[name], item['currency'])}"
+                for name in ("cost", "revenue")
+                if item[name] is not None
+            )
+            console.print(
+                f"[yellow]no exchange rate:[/] {r['label']}: {figures} left out "
+                f"(its profit and margin are unknown; see `margin fx`)",
+                highlight=False,
+            )
     console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
 
 
