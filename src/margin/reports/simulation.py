@@ -96,7 +96,9 @@ def _candidate(conn: Connection, org_id: str, given: str | dict[str, Any]) -> di
     if plan.agent is not None:
         agents = AGENTS.resolve(conn, org_id, [plan.agent], create=False)
         if plan.agent not in agents:
-            raise BillingError(422, f"plan.agent: no agent '{plan.agent}'", "plan.agent")
+            if not AGENTS.existing_ids(conn, org_id, [plan.agent]):
+                raise BillingError(422, f"plan.agent: no agent '{plan.agent}'", "plan.agent")
+            agents[plan.agent] = plan.agent  # an agent's id, as GET /v1/plans shows it
         agent_id = agents[plan.agent]
     return {
         "id": "candidate",
