@@ -109,6 +109,13 @@ def test_a_figure_without_a_rate_is_flagged_not_dropped(api: Api) -> None:
     assert (row["profit"], row["margin_pct"]) == (None, None)
     [total] = report["totals"]
     assert total["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]
+    csv = api.get(
+        "/v1/reports/margin",
+        params={**OCT, "group_by": "customer", "format": "csv"},
+        scope="read",
+    ).text.splitlines()
+    assert csv[0].endswith(",cost_meter,unconverted")
+    assert csv[1].endswith(",EUR,3.560651514,60,,,3,3,0,3.560651514,0,0,2 USD cost")
     assert report["rates"][-1] == {
         "currency": "USD",
         "date": "2026-10-20",

@@ -23,13 +23,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from margin._money import format_decimal
+from margin._money import format_decimal, from_nanos
 from margin._time import DAY_US
 from margin.fx.conversion import Quote, RateTable, rate_table
 from margin.fx.rates import micros_day
 from margin.reports.facts import Facts
 
-__all__ = ["Converter", "day_cuts"]
+__all__ = ["Converter", "day_cuts", "tracked_missing", "unconverted"]
 
 
 def day_cuts(lo: int, hi: int) -> list[int]:
@@ -137,6 +137,29 @@ class Converter:
         if key not in self.used:
             self.used[key] = self._table.quote(currency, self.currency, day)
         return self.used[key]
+
+
+def tracked_missing(missing: dict[str, list[int]], tracked: tuple[bool, bool]) -> dict[str, Any]:
+    """Per original currency, the tracked cost and revenue that had no rate (nano-units)."""
+    out = {}
+    for currency, (cost, revenue) in sorted(missing.items()):
+        shown = [cost if tracked[0] else 0, revenue if tracked[1] else 0]
+        if any(shown):
+            out[currency] = shown
+    return out
+
+
+def unconverted(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A converted row's figures that had no rate, per original currency (JSON shape);
+    rows show them only when there are some."""
+    return [
+        {"currency": c, "cost": _money(cost), "revenue": _money(revenue)}
+        for c, (cost, revenue) in row.get("unconverted", {}).items()
+    ]
+
+
+def _money(nanos: int) -> str | None:
+    return format_decimal(from_nanos(nanos)) if nanos else None
 
 
 def _times(nanos: int, quote: Quote) -> int:

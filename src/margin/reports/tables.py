@@ -20,7 +20,7 @@ from margin._calendar import periods_between
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
-from margin.reports.currency import Converter, day_cuts
+from margin.reports.currency import Converter, day_cuts, tracked_missing, unconverted
 from margin.reports.facts import SOURCES, Facts, Filters, read_facts
 from margin.reports.modes import Tracking, pinned_of
 from margin.store.schema import agents, customers
@@ -90,16 +90,6 @@ def labels(
     return out
 
 
-def _unconverted(missing: dict[str, list[int]], tracked: tuple[bool, bool]) -> dict[str, Any]:
-    """Per original currency, the tracked cost and revenue that had no rate (nano-units)."""
-    out = {}
-    for currency, (cost, revenue) in sorted(missing.items()):
-        shown = [cost if tracked[0] else 0, revenue if tracked[1] else 0]
-        if any(shown):
-            out[currency] = shown
-    return out
-
-
 def _numbers(
     facts: Facts,
     dims: Sequence[str],
@@ -132,7 +122,7 @@ def _numbers(
             tracked = decided[group] = (tracking.row("cost", pinned), has_revenue)
         cost = row.cost if tracked[0] else None
         revenue = row.revenue if tracked[1] else None
-        missing = _unconverted(row.unconverted, tracked)
+        missing = tracked_missing(row.unconverted, tracked)
         out[key] = {
             "group": group,
             "window": window,
@@ -318,15 +308,6 @@ def revenue_lines(
     )
 
 
-def unconverted(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A converted row's figures that had no rate, per original currency (JSON shape);
-    rows show them only when there are some."""
-    return [
-        {"currency": c, "cost": money(cost or None), "revenue": money(revenue or None)}
-        for c, (cost, revenue) in row.get("unconverted", {}).items()
-    ]
-
-
 def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict[str, Any]:
     """The JSON shape of one report row: decimal strings, nulls where not tracked."""
     sources = row["sources"]
@@ -374,7 +355,9 @@ def to_csv(rows: list[dict[str, Any]], dims: Sequence[str]) -> str:
     windowed = any("window_start" in r for r in rows)
     head = [*dims] + (["window_start"] if windowed else []) + ["label", "currency", *_COLUMNS]
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*head, *(f"cost_{s}" for s in SOURCES)])
+    # Converted rows with figures that had no rate get a column saying which (and only then).
+    flagged = any(r.get("unconverted") for r in rows)
+    writer.writerow([*head, *(f"cost_{s}" for s in SOURCES)] + (["unconverted"] if flagged else []))
     for row in rows:
         key = row["key"] or {}
         cells = [key.get(d) or "" for d in dims] + ([row["window_start"]] if windowed else [])
@@ -382,5 +365,14 @@ def to_csv(rows: list[dict[str, Any]], dims: Sequence[str]) -> str:
         cells += ["" if row[n] is None else row[n] for n in _COLUMNS]
         sources = row["cost_by_source"] or {}
         cells += [sources.get(s) or "" for s in SOURCES]
+        if flagged:
+            cells.append(
+                "; ".join(
+                    f"{item[name]} {item['currency']} {name}"
+                    for item in row.get("unconverted", [])
+                    for name in ("cost", "revenue")
+                    if item[name] is not None
+                )
+            )
         writer.writerow(cells)
     return buffer.getvalue()
