@@ -152,3 +152,27 @@ def test_revenue_in_eur_is_converted_to_a_usd_reporting_currency(api: Api) -> No
         "4",
         "42.734",
     )
+
+
+def test_the_simulator_converts_a_candidate_in_another_currency(api: Api) -> None:
+    _world(api)
+    candidate = {
+        "key": "us",
+        "currency": "USD",
+        "outcomes": [{"event_name": "meeting_booked", "price": "25"}],
+    }
+    body = {"plan": candidate, "replaces": "eu", "from": "2026-10"}
+    answer = api.post("/v1/plans/simulate", json=body, scope="read")
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["currency"] == "EUR"
+    [row] = result["customers"]
+    assert row["actual"]["revenue"] == "40"
+    # 25 USD on the 5th × 0.92021717125241557007 = 23.005429281 EUR, 25 USD on the 6th × 0.8.
+    assert row["candidate"]["revenue"] == "43.005429281"
+    assert row["candidate"]["cost"] == row["actual"]["cost"] == USD_IN_EUR
+    assert row["change"] == {"revenue": "3.005429281", "profit": "3.005429281"}
+    split = api.post("/v1/plans/simulate", json=body, params={"by_currency": "true"}, scope="read")
+    by_currency = {r["currency"]: r for r in split.json()["customers"]}
+    assert by_currency["USD"]["candidate"]["revenue"] == "50"
+    assert by_currency["EUR"]["actual"]["revenue"] == "40"

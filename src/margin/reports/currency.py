@@ -21,13 +21,14 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, exists, select
 
 from margin._money import format_decimal, from_nanos
 from margin._time import DAY_US
 from margin.fx.conversion import Quote, RateTable, rate_table
 from margin.fx.rates import micros_day
 from margin.reports.facts import Facts
+from margin.store.schema import cost_rollups_daily, meters, plans
 
 __all__ = ["Converter", "day_cuts", "tracked_missing", "unconverted"]
 
@@ -47,6 +48,36 @@ class Converter:
         self._days: tuple[int, int] = (0, -1)
         #: (original currency, UTC day start) → the quote used (None: no rate).
         self.used: dict[tuple[str, int], Quote | None] = {}
+        self._identity: dict[tuple[int, int], bool] = {}
+
+    def identity(self, lo: int, hi: int) -> bool:
+        """Whether every figure of [lo, hi) can only be in the target currency (no cost in
+        another, no plan or cost meter in another), so that nothing needs converting: one
+        query, remembered."""
+        key = (lo, hi)
+        if key not in self._identity:
+            rollups = exists().where(
+                cost_rollups_daily.c.org_id == self.org_id,
+                cost_rollups_daily.c.bucket >= lo - lo % DAY_US,
+                cost_rollups_daily.c.bucket < hi,
+                cost_rollups_daily.c.currency != self.currency,
+            )
+            priced = exists().where(
+                plans.c.org_id == self.org_id, plans.c.currency != self.currency
+            )
+            metered = exists().where(
+                meters.c.org_id == self.org_id,
+                meters.c.kind == "cost",
+                meters.c.currency != self.currency,
+            )
+            found = bool(self.conn.execute(select(rollups | priced | metered)).scalar())
+            self._identity[key] = not found
+        return self._identity[key]
+
+    def cuts(self, lo: int, hi: int) -> list[int]:
+        """The cuts rated lines need for this converter over [lo, hi): every UTC midnight,
+        unless nothing there needs converting."""
+        return [] if self.identity(lo, hi) else day_cuts(lo, hi)
 
     def needed(self, facts: Facts, dims: Sequence[str]) -> bool:
         """Whether any figure of ``facts`` is in another currency than the target."""

@@ -20,7 +20,7 @@ from margin._calendar import boundaries
 from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
-from margin.reports.currency import Converter, day_cuts
+from margin.reports.currency import Converter
 from margin.reports.facts import SOURCES, Filters
 from margin.reports.modes import Tracking
 from margin.reports.tables import (
@@ -107,7 +107,7 @@ def overview(
     days = boundaries(lo, hi, "day", zone)
     tracking = Tracking(conn, org_id)
     none = Filters()
-    cuts = [lo, *days] + (day_cuts(lo - (hi - lo), hi) if convert is not None else [])
+    cuts = [lo, *days] + (convert.cuts(lo - (hi - lo), hi) if convert is not None else [])
     lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, none, cuts)
     shared: dict[str, Any] = {"tracking": tracking, "lines": lines, "convert": convert}
     totals = build_table(conn, org_id, lo, hi, [], none, sort="label", compare=True, **shared)

@@ -230,7 +230,11 @@ def simulate(
             order = _swap(order, plan)
             swapped[order["customer_id"]] = swapped.get(order["customer_id"], 0) + 1
         orders.append(order)
-    cuts = [lo, hi, *(day_cuts(lo, hi) if convert is not None else [])]
+    cuts = [lo, hi]
+    if convert is not None:
+        # A candidate in another currency than every stored plan needs the days cut too.
+        foreign = plan["currency"] != convert.currency
+        cuts += day_cuts(lo, hi) if foreign else convert.cuts(lo, hi)
     filters = Filters(customers=scope)
     tracking = Tracking(conn, org_id)
     tables: dict[str, dict[str, Table]] = {}

@@ -20,7 +20,7 @@ from margin._calendar import periods_between
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
-from margin.reports.currency import Converter, day_cuts, tracked_missing, unconverted
+from margin.reports.currency import Converter, tracked_missing, unconverted
 from margin.reports.facts import SOURCES, Facts, Filters, read_facts
 from margin.reports.modes import Tracking, pinned_of
 from margin.store.schema import agents, customers
@@ -231,13 +231,13 @@ def build_table(
     between tables; ``idle`` keeps groups that only have signals (no cost, no revenue).
     With ``convert`` every figure is converted to its currency at the rate of its date
     (``margin.reports.currency``): given ``lines`` must then be cut at every UTC midnight
-    of the period (``day_cuts``)."""
+    of the period (``convert.cuts``)."""
     tracking = tracking or Tracking(conn, org_id)
     if lines is None and compare and not any(d in ("provider", "model") for d in dims):
         # One rating for both periods: the lines cover them, cut at their common bound.
         cuts = [lo, *(windows or [])]
         if convert is not None:
-            cuts += day_cuts(lo - (hi - lo), hi)
+            cuts += convert.cuts(lo - (hi - lo), hi)
         lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, cuts)
 
     def read(a: int, b: int, starts: Sequence[int] | None) -> Facts:
