@@ -322,6 +322,7 @@ def _mount_features() -> None:
         return
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
+    app.add_typer(cli_billing.plans_app, name="plans")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
     for name, sub in cli_pricing.EXTRA_APPS:

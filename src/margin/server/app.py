@@ -41,6 +41,7 @@ _ROUTERS = (
     "margin.server.routes.signals",
     "margin.server.routes.costs",
     "margin.server.routes.meters",
+    "margin.server.routes.simulations",
     "margin.server.routes.plans",
     "margin.server.routes.orders",
     "margin.server.routes.invoices",

@@ -898,6 +898,7 @@ const PAGES = {
   invoices: invoicesPage,
   invoice: invoicePage,
   prices: pricesPage,
+  simulate: () => import("./simulate.js").then((m) => m.default()),
 };
 
 (async () => {
@@ -911,3 +912,6 @@ const PAGES = {
     body.dataset.ready = "1"; // tests and screenshots wait for this
   }
 })();
+
+// Helpers for page modules loaded on demand (simulate.js).
+export { api, card, dataTable, fmtPct, h, kpi, listOf, main, money, pageHead, signClass, toNanos, unavailable };
