@@ -304,7 +304,7 @@ def report_summary(
 
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here."""
-    from margin import cli_billing, cli_fx, cli_pricing
+    from margin import cli_attribution, cli_billing, cli_fx, cli_pricing
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
@@ -313,6 +313,7 @@ def _mount_features() -> None:
         app.add_typer(sub, name=name)
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
+    app.add_typer(cli_attribution.attribution_app, name="attribution")
 
 
 def main() -> None:

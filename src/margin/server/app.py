@@ -42,6 +42,7 @@ _ROUTERS = (
     "margin.server.routes.orders",
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
+    "margin.server.routes.party_mapping",
     "margin.server.routes.fx",
     *COMPAT_ROUTERS,
 )

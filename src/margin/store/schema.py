@@ -514,3 +514,4 @@ paid_scope_costs = Table(
     Column("scope_id", BigInteger, nullable=False),
     Index(None, "org_id", "customer", "scope_id"),
 )
+from margin.store import schema_party_mapping as schema_party_mapping  # noqa: E402
