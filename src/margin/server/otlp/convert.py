@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from margin import semconv
 from margin.server.items import MAX_KEY_LENGTH
 from margin.server.otlp.decode import Span
 from margin.server.otlp.dedupe import Call, dedupe
@@ -126,16 +127,14 @@ def _json_object(raw: Any) -> dict[str, Any] | None:
 def _signal(span: Span, customer: str | None, agent: str | None) -> dict[str, Any] | str | None:
     """The signal item a signal span records, a reason it cannot be one, or None."""
     a = span.attributes
-    if span.name == "margin.signal" or "margin.signal.event_name" in a:
-        event, raw, prefix = (
-            a.get("margin.signal.event_name"),
-            a.get("margin.signal.data"),
-            "margin.signal.",
-        )
-        tracing = a.get("margin.signal.cost_tracing") in (True, "true")
-        key = a.get("margin.signal.idempotency_key")
-    elif span.name in PAID_SIGNAL_NAMES and "event_name" in a:
-        event, raw, prefix, tracing, key = a.get("event_name"), a.get("data"), "", False, None
+    if span.name == semconv.SIGNAL_SPAN or semconv.SIGNAL_EVENT_NAME in a:
+        event, raw = a.get(semconv.SIGNAL_EVENT_NAME), a.get(semconv.SIGNAL_DATA)
+        prefix = semconv.SIGNAL_PREFIX
+        tracing = a.get(semconv.SIGNAL_COST_TRACING) in (True, "true")
+        key = a.get(semconv.SIGNAL_IDEMPOTENCY_KEY)
+    elif span.name in PAID_SIGNAL_NAMES and semconv.PAID_SIGNAL_EVENT_NAME in a:
+        event, raw = a.get(semconv.PAID_SIGNAL_EVENT_NAME), a.get(semconv.PAID_SIGNAL_DATA)
+        prefix, tracing, key = "", False, None
     else:
         return None
     where = f"span {span.span_id}"
@@ -238,7 +237,7 @@ def convert(
         )
         name = span.name
         if (
-            name == "margin.signal"
+            name == semconv.SIGNAL_SPAN
             or names.signal
             or (names.paid_signal and name in PAID_SIGNAL_NAMES)
         ):
