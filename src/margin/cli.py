@@ -316,7 +316,7 @@ def report_summary(
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
-    from margin import cli_billing, cli_control, cli_export, cli_fx, cli_pricing
+    from margin import cli_attribution, cli_billing, cli_control, cli_export, cli_fx, cli_pricing
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
@@ -332,6 +332,7 @@ def _mount_features() -> None:
     for name, sub in cli_control.APPS:
         app.add_typer(sub, name=name)
     app.command(name="export")(cli_export.export)
+    app.add_typer(cli_attribution.attribution_app, name="attribution")
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from margin.reports.tables import (
     unconverted,
 )
 
-__all__ = ["explain", "overview"]
+__all__ = ["explain", "overview", "unassigned"]
 
 _REASONS = {
     "cost-only": "cost-only customer",
@@ -158,4 +158,15 @@ def overview(
             for source in SOURCES
         ],
         "unpriced": {"records": sum(r["unpriced"] for r in totals)},
+        "unassigned": unassigned(customers),
     }
+
+
+def unassigned(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per currency, the cost recorded for no customer (a trace whose attributes name none:
+    see ``margin.store.party_mapping``), and how many records it is."""
+    return [
+        {"currency": row["currency"], "cost": money(row["cost"]), "records": row["records"]}
+        for row in customers
+        if row["group"] is not None and not row["group"][0] and row["cost"]
+    ]

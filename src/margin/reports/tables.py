@@ -63,6 +63,10 @@ def money(nanos: int | None) -> str | None:
     return None if nanos is None else format_decimal(from_nanos(nanos))
 
 
+#: The label of the row of facts recorded for no customer (its key is ``null``).
+_NO_ONE = {"customer": "Unassigned"}
+
+
 def labels(
     conn: Connection,
     org_id: str,
@@ -265,7 +269,8 @@ def build_table(
     rows = []
     for value in numbers.values():
         parts = [
-            names.get((d, g), g) or "(none)" for d, g in zip(dims, value["group"], strict=False)
+            names.get((d, g), g) or _NO_ONE.get(d, "(none)")
+            for d, g in zip(dims, value["group"], strict=False)
         ]
         row = {**value, "label": " / ".join(parts) if parts else "All", "is_other": False}
         if compare:

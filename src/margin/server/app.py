@@ -46,6 +46,7 @@ _ROUTERS = (
     "margin.server.routes.orders",
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
+    "margin.server.routes.party_mapping",
     "margin.server.routes.fx",
     "margin.server.routes.control_entitlements",
     "margin.server.routes.control_credits",

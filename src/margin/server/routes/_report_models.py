@@ -231,6 +231,14 @@ class Unpriced(_Out):
     records: int
 
 
+class UnassignedCost(_Out):
+    """Cost recorded for no customer: its traces name none (see /v1/organization/attribution)."""
+
+    currency: str
+    cost: Money
+    records: int
+
+
 class Overview(_Out):
     from_: Time = Field(alias="from")
     to: Time
@@ -246,3 +254,6 @@ class Overview(_Out):
     cost_by_model: list[ReportRow]
     cost_by_source: list[SourceCost]
     unpriced: Unpriced
+    unassigned: list[UnassignedCost] = Field(
+        description="Per currency, the cost recorded for no customer (a warning)."
+    )
