@@ -137,8 +137,7 @@ def unsupported(router: APIRouter, prefix: str, product: str) -> None:
 
 
 def ledger(request: Request) -> Ledger:
-    state = AppState.of(request)
-    return Ledger(state.db, state.pricer, state.settings)
+    return AppState.of(request).ledger()
 
 
 async def in_thread(work: Callable[[], BatchResult]) -> BatchResult:

@@ -43,6 +43,7 @@ _ROUTERS = (
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",
+    "margin.queue.routes",
     *COMPAT_ROUTERS,
 )
 
@@ -78,6 +79,11 @@ def create_app(
         dependencies=[Depends(reject_nul_in_path)],
     )
     app.state.margin = AppState(settings=settings, db=db, pricer=Pricer(db))
+    if settings.queue_url:
+        from margin.queue.config import QueueConfig
+        from margin.queue.edge import Publisher  # nats-py is needed in queue mode only
+
+        app.state.margin.queue = Publisher(QueueConfig.of(settings.queue_url))
     install_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulGuard)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
 from margin._time import now_micros
 from margin.pricing import Pricer
+from margin.server.ledger import Ledger
 from margin.settings import Settings
 from margin.store.db import Database
+from margin.store.keys import Principal
+
+if TYPE_CHECKING:
+    from margin.queue.edge import Publisher
 
 __all__ = ["AppState"]
 
@@ -22,6 +28,16 @@ class AppState:
     pricer: Pricer
     #: The time in µs, as session expiry sees it (tests set another clock).
     clock: Callable[[], int] = now_micros
+    #: Queue mode's publisher (``MARGIN_QUEUE_URL``); None: ingest writes to the store.
+    queue: Publisher | None = None
+    #: Queue mode: API keys seen valid (by their hash), with the time they were last seen.
+    known_keys: dict[str, tuple[Principal, int]] = field(default_factory=dict)
+
+    def ledger(self) -> Ledger:
+        """The ledger ingest goes through: the store's, or in queue mode the queue's."""
+        if self.queue is not None:
+            return self.queue.ledger(self.db, self.pricer, self.settings)
+        return Ledger(self.db, self.pricer, self.settings)
 
     @staticmethod
     def of(request: HTTPConnection) -> AppState:
