@@ -65,6 +65,7 @@ class QueueConfig:
             replicas=_int("MARGIN_QUEUE_REPLICAS", 1, 1),
             max_deliver=_int("MARGIN_QUEUE_MAX_DELIVER", 5, 1),
             stream=os.environ.get("MARGIN_QUEUE_STREAM") or "MARGIN_INGEST",
+            ack_wait=float(_int("MARGIN_QUEUE_ACK_WAIT", 30, 1)),
         )
 
     @property
