@@ -26,7 +26,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 in a thread until the block ends; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
+        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

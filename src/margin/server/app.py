@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -71,6 +73,7 @@ def create_app(
     if migrate:
         db.upgrade()
     app = _MarginApp(
+        lifespan=_lifespan,
         title="Margin",
         version=__version__,
         summary="Cost, revenue and margin of AI agents, per customer, agent and outcome.",
@@ -97,6 +100,14 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    state: AppState = app.state.margin
+    if state.queue is not None:  # its connection lives on this event loop
+        await state.queue.stream.close()
 
 
 def prepare_process() -> None:
