@@ -21,6 +21,7 @@ __all__ = [
     "COOKIE",
     "CSRF_HEADER",
     "bearer_secret",
+    "key_principal",
     "principal_from_request",
     "require",
     "session_from_request",
@@ -66,7 +67,7 @@ def principal_from_request(request: HTTPConnection) -> Principal:
     """
     secret = bearer_secret(request)
     if secret:
-        principal = _key_principal(AppState.of(request), secret)
+        principal = key_principal(AppState.of(request), secret)
         if principal is None:
             raise Problem(401, "unknown or revoked API key", field="authorization")
         return principal
@@ -87,7 +88,7 @@ def principal_from_request(request: HTTPConnection) -> Principal:
     return principal
 
 
-def _key_principal(state: AppState, secret: str) -> Principal | None:
+def key_principal(state: AppState, secret: str) -> Principal | None:
     """The principal of an API key. In queue mode ingest must go on while the database is
     away (a failover, a restart): a key this process saw valid in the last
     ``KEY_GRACE_SECONDS`` is then trusted; whenever the database answers, it decides."""
