@@ -312,7 +312,7 @@ def report_summary(
 
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here."""
-    from margin import cli_billing, cli_fx, cli_pricing, cli_queue
+    from margin import cli_billing, cli_control, cli_fx, cli_pricing, cli_queue
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
@@ -323,6 +323,8 @@ def _mount_features() -> None:
     app.add_typer(cli_fx.fx_app, name="fx")
     app.command("worker")(cli_queue.worker)
     app.add_typer(cli_queue.queue_app, name="queue")
+    for name, sub in cli_control.APPS:
+        app.add_typer(sub, name=name)
 
 
 def main() -> None:
