@@ -7,6 +7,7 @@ keys; ``margin.billing`` for the plan and orders), in process: no HTTP, no secon
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from margin.store.directory import CUSTOMERS as DIRECTORY
 
 __all__ = ["AGENT", "DEMO_CUSTOMERS", "PLAN", "seed_demo"]
 
+#: Items per ingest call while seeding: one progress step each.
+_BATCH = 500
 AGENT = {"external_id": "ai-sdr", "name": "AI SDR"}
 DEMO_CUSTOMERS = [
     {"external_id": "acme", "name": "Acme Corp"},
@@ -101,9 +104,15 @@ def demo_items(
     return signals, costs
 
 
-def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[str, int]:
+def seed_demo(
+    ledger: Ledger,
+    org_id: str,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
     """Store the demo's customers, agent, plan, orders, signals and costs through the same
-    services the API calls; returns what was ingested."""
+    services the API calls (in batches, telling ``progress(done, total)`` after each);
+    returns what was ingested."""
     moment = now or datetime.now(UTC)
     start = (moment - timedelta(days=60)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with ledger.db.write() as conn:
@@ -122,10 +131,18 @@ def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[
                 }
                 create_order(conn, org_id, OrderIn.model_validate(order))
     signals, costs = demo_items(moment)
-    cost_result = ledger.ingest_costs(org_id, costs, source="demo")
-    signal_result = ledger.ingest_signals(org_id, signals, source="demo")
-    return {
-        "costs": cost_result.ingested,
-        "signals": signal_result.ingested,
-        "duplicates": cost_result.duplicates + signal_result.duplicates,
-    }
+    counts = {"costs": 0, "signals": 0, "duplicates": 0}
+    total, done = len(costs) + len(signals), 0
+    for kind, items, ingest in (
+        ("costs", costs, ledger.ingest_costs),
+        ("signals", signals, ledger.ingest_signals),
+    ):
+        for first in range(0, len(items), _BATCH):
+            batch = items[first : first + _BATCH]
+            result = ingest(org_id, batch, source="demo")
+            counts[kind] += result.ingested
+            counts["duplicates"] += result.duplicates
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    return counts

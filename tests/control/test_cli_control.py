@@ -35,7 +35,7 @@ def test_cli_control(tmp_path: Path) -> None:
     def run(*args: str, code: int = 0) -> Any:
         out = runner.invoke(app, [*args, *common])
         assert out.exit_code == code, out.output
-        return json.loads(out.output) if code == 0 else out.output
+        return json.loads(out.stdout) if code == 0 else out.output
 
     run(
         "entitlements",
