@@ -121,6 +121,10 @@ def run(db: Database, url: str, key: str, args: argparse.Namespace, tmp: Path) -
         while _stored(db) < 2 * total:
             time.sleep(0.05)
         written = time.perf_counter() - start
+    except RuntimeError:
+        log.flush()
+        sys.stderr.write((tmp / "bench.log").read_text()[-4000:])
+        raise
     finally:
         for proc in procs:
             proc.terminate()

@@ -34,8 +34,7 @@ def test_ingest_answers_through_a_database_outage(nats: NatsNode, settings: Sett
         app.state.margin.queue = Publisher(config)
         writer = WriterThread(Writer(config, settings, db)).start()
         try:
-            with serve(app) as base:
-                health = httpx.Client(base_url=base, timeout=10)
+            with serve(app) as base, httpx.Client(base_url=base, timeout=10) as health:
                 batches = max(20, int(OUTAGE * 10))
                 load = Load(base, tenant.keys["ingest"], clients=2, batches=batches, pause=0.1)
                 load.start()
