@@ -17,8 +17,8 @@ _HEADROOM = 4096
 
 
 def _halves(request: ExportTraceServiceRequest) -> list[ExportTraceServiceRequest]:
-    """The export's spans in two exports, in trace order (a trace is cut only when it alone
-    is larger than half), each span with its resource and scope."""
+    """The export's spans in two exports, in trace order, cut between two traces (inside a
+    trace only when it is the whole export), each span with its resource and scope."""
     placed = [
         (sp.trace_id, r, s, sp)
         for r, rs in enumerate(request.resource_spans)
@@ -26,7 +26,9 @@ def _halves(request: ExportTraceServiceRequest) -> list[ExportTraceServiceReques
         for sp in ss.spans
     ]
     placed.sort(key=lambda p: p[0])
-    middle = len(placed) // 2
+    # The trace boundary nearest the middle (the middle itself when one trace is all).
+    bounds = [i for i in range(1, len(placed)) if placed[i][0] != placed[i - 1][0]]
+    middle = min(bounds, key=lambda i: abs(2 * i - len(placed))) if bounds else len(placed) // 2
     parts = []
     for group in (placed[:middle], placed[middle:]):
         part = ExportTraceServiceRequest()
