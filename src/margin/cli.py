@@ -85,8 +85,16 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
     data_dir: DataDir = None,
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data on first start.")] = False,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue", help="Queue mode: ingest through NATS JetStream (MARGIN_QUEUE_URL)."
+        ),
+    ] = None,
 ) -> None:
     """Run the API, the OTLP receiver and the dashboard (creates the store on first start)."""
+    if queue:
+        os.environ["MARGIN_QUEUE_URL"] = queue
     import uvicorn
 
     from margin.server.bootstrap import bootstrap
@@ -316,7 +324,15 @@ def report_summary(
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
-    from margin import cli_attribution, cli_billing, cli_control, cli_export, cli_fx, cli_pricing
+    from margin import (
+        cli_attribution,
+        cli_billing,
+        cli_control,
+        cli_export,
+        cli_fx,
+        cli_pricing,
+        cli_queue,
+    )
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
@@ -329,6 +345,8 @@ def _mount_features() -> None:
         app.add_typer(sub, name=name)
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
+    app.command("worker")(cli_queue.worker)
+    app.add_typer(cli_queue.queue_app, name="queue")
     for name, sub in cli_control.APPS:
         app.add_typer(sub, name=name)
     app.command(name="export")(cli_export.export)

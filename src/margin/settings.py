@@ -79,6 +79,8 @@ class Settings:
     session_ttl_seconds: int = 12 * 3600
     #: OTLP exports a process decodes and stores at once; more are answered 429.
     max_otlp_exports: int = 4
+    #: NATS servers (``nats://host:port,…``): ingest goes through JetStream (queue mode).
+    queue_url: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -94,6 +96,7 @@ class Settings:
             "default_currency": os.environ.get("MARGIN_DEFAULT_CURRENCY") or "USD",
             "session_ttl_seconds": _int("MARGIN_SESSION_TTL_SECONDS", 12 * 3600, minimum=60),
             "max_otlp_exports": _int("MARGIN_MAX_OTLP_EXPORTS", 4, minimum=1),
+            "queue_url": os.environ.get("MARGIN_QUEUE_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

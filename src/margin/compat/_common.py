@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin.server._payload import PayloadError, check_json
+from margin.server.auth import key_principal
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.problems import Problem, field_path
 from margin.server.state import AppState
-from margin.store.keys import Principal, Scope, authenticate
+from margin.store.keys import Principal, Scope
 
 __all__ = [
     "CamelModel",
@@ -72,8 +73,7 @@ def principal(request: Request, scope: Scope, headers: Sequence[str] = ()) -> Pr
     if not secret:
         names = " or ".join(["'Authorization: Bearer <key>'", *(f"'{h}'" for h in headers)])
         raise Problem(401, f"missing API key: send {names}", field="authorization")
-    with AppState.of(request).db.read() as conn:
-        found = authenticate(conn, secret)
+    found = key_principal(AppState.of(request), secret)
     if found is None:
         raise Problem(401, "unknown or revoked API key", field="authorization")
     if not found.allows(scope):
@@ -157,8 +157,7 @@ def unsupported(router: APIRouter, prefix: str, product: str) -> None:
 
 
 def ledger(request: Request) -> Ledger:
-    state = AppState.of(request)
-    return Ledger(state.db, state.pricer, state.settings)
+    return AppState.of(request).ledger()
 
 
 async def in_thread(work: Callable[[], BatchResult]) -> BatchResult:

@@ -99,11 +99,18 @@ class BatchResult:
         return sum(1 for i in self.items if i.status == "duplicate")
 
     @property
+    def accepted(self) -> int:
+        """Items published to the ingest queue (queue mode), to be stored by a writer."""
+        return sum(1 for i in self.items if i.status == "accepted")
+
+    @property
     def failed(self) -> list[ItemResult]:
         return [i for i in self.items if i.status in ("failed", "conflict")]
 
     def body(self) -> dict[str, Any]:
+        accepted = self.accepted
         return {
+            **({"accepted": accepted} if accepted else {}),
             "ingested": self.ingested,
             "duplicates": self.duplicates,
             "failed": [
@@ -122,7 +129,7 @@ class BatchResult:
 
 # -- what the ingest endpoints answer (response models, for /openapi.json) -----------------
 
-ItemStatus = Literal["ingested", "duplicate", "conflict", "failed"]
+ItemStatus = Literal["ingested", "accepted", "duplicate", "conflict", "failed"]
 
 
 class ItemOutcome(BaseModel):
@@ -140,8 +147,10 @@ class FailedItem(BaseModel):
 
 
 class BatchAnswer(BaseModel):
-    """The result of every item of a batch, in order (200)."""
+    """The result of every item of a batch, in order (200). In queue mode, ``accepted``
+    counts the items published to the ingest queue (202 for one item)."""
 
+    accepted: int | None = None
     ingested: int
     duplicates: int
     failed: list[FailedItem]

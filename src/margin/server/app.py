@@ -48,6 +48,7 @@ _ROUTERS = (
     "margin.server.routes.organization",
     "margin.server.routes.party_mapping",
     "margin.server.routes.fx",
+    "margin.queue.routes",
     "margin.server.routes.control_entitlements",
     "margin.server.routes.control_credits",
     "margin.server.routes.control_alerts",
@@ -80,6 +81,7 @@ def create_app(
     if migrate:
         db.upgrade()
     app = _MarginApp(
+        lifespan=_lifespan,
         title="Margin",
         version=__version__,
         summary="Cost, revenue and margin of AI agents, per customer, agent and outcome.",
@@ -88,6 +90,11 @@ def create_app(
         dependencies=[Depends(reject_nul_in_path)],
     )
     app.state.margin = AppState(settings=settings, db=db, pricer=Pricer(db))
+    if settings.queue_url:
+        from margin.queue.config import QueueConfig
+        from margin.queue.edge import Publisher  # nats-py is needed in queue mode only
+
+        app.state.margin.queue = Publisher(QueueConfig.of(settings.queue_url))
     install_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulGuard)
@@ -101,6 +108,14 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    state: AppState = app.state.margin
+    if state.queue is not None:  # its connection lives on this event loop
+        await state.queue.close()
 
 
 def prepare_process() -> None:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection, Request
 
 from margin.server.problems import Problem
 from margin.server.state import AppState
-from margin.store.keys import Principal, Scope, authenticate
+from margin.store.keys import Principal, Scope, authenticate, hash_key
 from margin.store.sessions import session_principal
 
 __all__ = [
     "COOKIE",
     "CSRF_HEADER",
     "bearer_secret",
+    "key_principal",
     "principal_from_request",
     "require",
     "session_from_request",
@@ -29,6 +31,8 @@ __all__ = [
 COOKIE = "margin_session"
 CSRF_HEADER = "x-margin-csrf"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: How long a key seen valid is trusted while the database does not answer (queue mode).
+KEY_GRACE_MICROS = 15 * 60 * 1_000_000
 
 
 def bearer_secret(request: HTTPConnection) -> str:
@@ -63,9 +67,7 @@ def principal_from_request(request: HTTPConnection) -> Principal:
     """
     secret = bearer_secret(request)
     if secret:
-        state = AppState.of(request)
-        with state.db.read() as conn:
-            principal = authenticate(conn, secret)
+        principal = key_principal(AppState.of(request), secret)
         if principal is None:
             raise Problem(401, "unknown or revoked API key", field="authorization")
         return principal
@@ -83,6 +85,27 @@ def principal_from_request(request: HTTPConnection) -> Principal:
     principal = session_from_request(request)
     if principal is None:
         raise Problem(401, "the session expired or was signed out: sign in again", field="cookie")
+    return principal
+
+
+def key_principal(state: AppState, secret: str) -> Principal | None:
+    """The principal of an API key. In queue mode ingest must go on while the database is
+    away (a failover, a restart): a key this process saw valid in the last
+    ``KEY_GRACE_SECONDS`` is then trusted; whenever the database answers, it decides."""
+    digest = hash_key(secret)
+    try:
+        with state.db.read() as conn:
+            principal = authenticate(conn, secret)
+    except SQLAlchemyError:
+        seen = state.known_keys.get(digest)
+        if state.queue is None or seen is None or state.clock() - seen[1] > KEY_GRACE_MICROS:
+            raise
+        return seen[0]
+    if state.queue is not None:
+        if principal is None:
+            state.known_keys.pop(digest, None)
+        elif len(state.known_keys) < 10_000 or digest in state.known_keys:
+            state.known_keys[digest] = (principal, state.clock())
     return principal
 
 

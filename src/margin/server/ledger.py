@@ -91,10 +91,20 @@ class _Batch:
 class Ledger:
     """Stores signals, costs and events, each exactly once per idempotency key."""
 
-    def __init__(self, db: Database, pricer: Pricer, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pricer: Pricer,
+        settings: Settings,
+        *,
+        clock: Callable[[], int] = now_micros,
+    ) -> None:
         self.db = db
         self.pricer = pricer
         self.settings = settings
+        #: "Now" in µs: the time of a fact sent without one. A queue writer passes the time
+        #: the edge received the item, so that every delivery of it dates it the same.
+        self.clock = clock
 
     def ingest_signals(
         self,
@@ -165,7 +175,7 @@ class Ledger:
     # -- planning (no store access) ------------------------------------------------------
 
     def _clock(self) -> tuple[int, int]:
-        now = now_micros()
+        now = self.clock()
         return now, now + self.settings.max_future_seconds * 1_000_000
 
     def _signals(

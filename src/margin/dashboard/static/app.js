@@ -907,8 +907,20 @@ const PAGES = {
   simulate: () => import("./simulate.js").then((m) => m.default()),
 };
 
+// Queue mode: how far the writers are behind (GET /v1/health), in the footer.
+async function queueLag() {
+  const res = await fetch("/v1/health", { headers: { Accept: "application/json" } });
+  const health = res.ok ? await res.json() : {};
+  const q = health.queue;
+  if (health.mode !== "queue" || !q) return;
+  const text = q.status === "unreachable" ? "ingest queue unreachable"
+    : `ingest queue: ${q.messages} waiting (${Math.round(q.seconds)} s behind), ${q.dead_letters} dead letters`;
+  document.querySelector(".foot")?.append(h("span", { class: "queue-lag" }, ` · ${text}`));
+}
+
 (async () => {
   try {
+    queueLag().catch(() => {});
     await PAGES[PAGE]();
     // Sections load in parallel; the page is ready once every one has settled.
     for (let i = 0; i < pending.length; i++) await pending[i].catch(() => {});

@@ -46,6 +46,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}, "model": IngestProblem}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": BatchAnswer, "description": "A batch (or one item stored before)."},
     201: {"model": SingleAnswer, "description": "One item, stored now."},
+    202: {"model": SingleAnswer, "description": "One item, accepted by the queue (queue mode)."},
     409: {**_PROBLEM, "description": "The idempotency key was used with other content."},
     422: {**_PROBLEM, "description": "No item could be stored (each one's reason listed)."},
     413: {"description": "Too many items, or the body is too large."},
@@ -79,7 +80,7 @@ def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
 
 
 def _answer(result: BatchResult, single: bool) -> JSONResponse:
-    if result.ingested == 0 and result.duplicates == 0:
+    if result.ingested == 0 and result.duplicates == 0 and result.accepted == 0:
         first = result.failed[0]
         status = 409 if first.status == "conflict" else 422
         field = first.field if single else f"items.{first.index}.{first.field}"
@@ -98,7 +99,7 @@ def _answer(result: BatchResult, single: bool) -> JSONResponse:
         item = result.items[0]
         body["id"] = item.id
         body["status"] = item.status
-        status = 201 if item.status == "ingested" else 200
+        status = {"ingested": 201, "accepted": 202}.get(item.status, 200)
     return JSONResponse(body, status_code=status)
 
 
@@ -107,7 +108,7 @@ async def _ingest(
 ) -> JSONResponse:
     state = AppState.of(request)
     items, single = batch_items(body, state.settings.max_batch_items)
-    ledger = Ledger(state.db, state.pricer, state.settings)
+    ledger = state.ledger()
     # The store is synchronous; keep the event loop free while it works.
     result: BatchResult = await run_in_threadpool(work, ledger, items)
     return _answer(result, single)

@@ -140,7 +140,11 @@ async def export_traces(request: Request, principal: Ingest) -> Response:
             except TooLarge as exc:
                 return _error(413, str(exc), "body", media_type)
             del body
-            received = await run_in_threadpool(receive, state, principal.org_id, message)
+            if state.queue is not None:
+                count = await state.queue.publish_export(principal.org_id, message)
+                received = Received(count, [])
+            else:
+                received = await run_in_threadpool(receive, state, principal.org_id, message)
     except Busy:
         detail = "the server is storing as many exports as it may at once; retry later"
         return _error(429, detail, "body", media_type)

@@ -1,0 +1,164 @@
+"""Ingest through the queue beside the direct path, in the same run, on PostgreSQL.
+
+Direct: ``margin serve --workers 2`` writing in the request. Queue: ``margin serve --workers 2
+--queue nats://…`` (a ``nats-server`` with JetStream started here) and two ``margin worker``
+processes. The same load (``--clients`` threads posting batches of ``--batch`` signals)
+goes to each; printed: items per second acknowledged at the edge, and items per second
+written (from the first request until the last item is in the store).
+
+    .venv/bin/python bench/queue_ingest.py [--clients 4] [--batches 25] [--batch 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from _server import drop_postgres_database, free_port, postgres_database
+from margin.store.db import Database
+from margin.store.keys import create_key, create_org
+from margin.store.schema import signals
+
+
+def _wait_http(url: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+def _load(url: str, key: str, tag: str, clients: int, batches: int, size: int) -> None:
+    def client(c: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for b in range(batches):
+                items = [
+                    {
+                        "event_name": "email_sent",
+                        "customer": f"customer-{i % 50}",
+                        "timestamp": "2026-10-05T12:00:00Z",
+                        "idempotency_key": f"{tag}-{c}-{b}-{i}",
+                    }
+                    for i in range(size)
+                ]
+                while True:
+                    r = http.post(
+                        "/v1/signals",
+                        json={"items": items},
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                    if r.status_code < 300:
+                        break
+                    time.sleep(0.1)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _stored(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(signals)).scalar_one())
+
+
+def _serve(env: dict[str, str], port: int, extra: list[str], log: Any) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "margin", "serve", "--port", str(port), "--workers", "2"]
+    return subprocess.Popen([*args, *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(db: Database, url: str, key: str, args: argparse.Namespace, tmp: Path) -> None:
+    total = args.clients * args.batches * args.batch
+    env = {**os.environ, "MARGIN_DATABASE_URL": url}
+    log = (tmp / "bench.log").open("ab")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port = free_port()
+        procs.append(_serve(env, port, [], log))
+        _wait_http(f"http://127.0.0.1:{port}")
+        start = time.perf_counter()
+        _load(f"http://127.0.0.1:{port}", key, "direct", args.clients, args.batches, args.batch)
+        direct = time.perf_counter() - start
+        assert _stored(db) == total
+
+        nats_port = free_port()
+        nats = [shutil.which("nats-server") or "/usr/sbin/nats-server", "-a", "127.0.0.1"]
+        nats += ["-p", str(nats_port), "-js", "-sd", str(tmp / "nats")]
+        procs.append(subprocess.Popen(nats, stdout=log, stderr=subprocess.STDOUT))
+        queue = f"nats://127.0.0.1:{nats_port}"
+        qenv = {**env, "MARGIN_QUEUE_URL": queue}
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "margin", "worker"],
+                    env=qenv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        port = free_port()
+        procs.append(_serve(qenv, port, ["--queue", queue], log))
+        _wait_http(f"http://127.0.0.1:{port}")
+        start = time.perf_counter()
+        _load(f"http://127.0.0.1:{port}", key, "queue", args.clients, args.batches, args.batch)
+        edge = time.perf_counter() - start
+        while _stored(db) < 2 * total:
+            time.sleep(0.05)
+        written = time.perf_counter() - start
+    except RuntimeError:
+        log.flush()
+        sys.stderr.write((tmp / "bench.log").read_text()[-4000:])
+        raise
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+    print(f"{total} signals, {args.clients} clients, batches of {args.batch}, PostgreSQL")
+    print(f"direct (2 API processes)          : {total / direct:9.0f} items/s stored")
+    print(f"queue  (2 API + 2 writers), edge  : {total / edge:9.0f} items/s acknowledged")
+    print(f"queue  (2 API + 2 writers), stored: {total / written:9.0f} items/s written")
+    print(f"edge / direct: {direct / edge:.2f}x   written / direct: {direct / written:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=200)
+    args = parser.parse_args()
+    name = f"margin_bench_queue_{os.getpid()}"
+    url = postgres_database(name)
+    if url is None:
+        sys.exit("PostgreSQL is needed on 127.0.0.1:5432")
+    db = Database(url)
+    try:
+        db.upgrade()
+        with db.write() as conn:
+            org_id = create_org(conn, "bench")
+            _key, key = create_key(conn, org_id, "admin")
+        with tempfile.TemporaryDirectory() as tmp:
+            run(db, url, key, args, Path(tmp))
+    finally:
+        db.dispose()
+        drop_postgres_database(name)
+
+
+if __name__ == "__main__":
+    main()

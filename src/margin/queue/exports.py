@@ -1,0 +1,76 @@
+"""OTLP exports in queue mode: an export is published whole (its protobuf), cut in parts of
+whole traces when it is larger than JetStream's largest message; a writer stores each part
+through the same receiver as the direct path (``margin.server.otlp.receive``)."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from margin._time import now_micros
+from margin.queue.edge import Publisher
+from margin.queue.envelope import Envelope
+from margin.server.problems import Problem
+
+__all__ = ["publish_export"]
+
+_HEADROOM = 4096
+
+
+def _halves(request: ExportTraceServiceRequest) -> list[ExportTraceServiceRequest]:
+    """The export's spans in two exports, in trace order, cut between two traces (inside a
+    trace only when it is the whole export), each span with its resource and scope."""
+    placed = [
+        (sp.trace_id, r, s, sp)
+        for r, rs in enumerate(request.resource_spans)
+        for s, ss in enumerate(rs.scope_spans)
+        for sp in ss.spans
+    ]
+    placed.sort(key=lambda p: p[0])
+    # The trace boundary nearest the middle (the middle itself when one trace is all).
+    bounds = [i for i in range(1, len(placed)) if placed[i][0] != placed[i - 1][0]]
+    middle = min(bounds, key=lambda i: abs(2 * i - len(placed))) if bounds else len(placed) // 2
+    parts = []
+    for group in (placed[:middle], placed[middle:]):
+        part = ExportTraceServiceRequest()
+        made: dict[tuple[int, int], object] = {}
+        resources: dict[int, object] = {}
+        for _trace, r, s, sp in group:
+            if (r, s) not in made:
+                if r not in resources:
+                    rs = part.resource_spans.add()
+                    source = request.resource_spans[r]
+                    rs.resource.CopyFrom(source.resource)
+                    rs.schema_url = source.schema_url
+                    resources[r] = rs
+                scope = resources[r].scope_spans.add()  # type: ignore[attr-defined]
+                original = request.resource_spans[r].scope_spans[s]
+                scope.scope.CopyFrom(original.scope)
+                scope.schema_url = original.schema_url
+                made[(r, s)] = scope
+            made[(r, s)].spans.add().CopyFrom(sp)  # type: ignore[attr-defined]
+        parts.append(part)
+    return parts
+
+
+def _bodies(request: ExportTraceServiceRequest, limit: int) -> list[bytes]:
+    body = request.SerializeToString()
+    if len(body) <= limit:
+        return [body]
+    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    if spans <= 1:
+        raise Problem(413, f"a span is larger than the queue's {limit} bytes", field="body")
+    return [b for half in _halves(request) for b in _bodies(half, limit)]
+
+
+async def publish_export(pub: Publisher, org_id: str, request: ExportTraceServiceRequest) -> int:
+    """Publish an export and wait for JetStream's acknowledgement; returns its span count.
+    Spans a writer refuses (invalid ids, a time too far ahead) are its dead letters."""
+    await pub.stream.js()  # connected: the server's largest message is known
+    now = now_micros()
+    limit = pub.stream.max_payload - _HEADROOM
+    envelopes = [
+        Envelope("otlp", org_id, now, "otlp", body, Envelope.new_id())
+        for body in _bodies(request, limit)
+    ]
+    await pub.publish(envelopes)
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)

@@ -1,0 +1,80 @@
+"""``GET /v1/health`` (the store, and in queue mode the writers' lag) and
+``GET /v1/queue/dead-letters`` (what the writers could not store, with the reason)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from margin._version import __version__
+from margin.queue.edge import Publisher
+from margin.server.auth import require
+from margin.server.problems import Problem
+from margin.server.responses import JSONResponse
+from margin.server.state import AppState
+from margin.store.keys import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+def _edge(state: AppState) -> Publisher:
+    """The queue's own publisher (the server knows it only by its protocol)."""
+    assert isinstance(state.queue, Publisher)
+    return state.queue
+
+
+def _store_answers(state: AppState) -> bool:
+    try:
+        with state.db.read() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return False
+    return True
+
+
+@router.get("/v1/health", summary="Whether the store answers, and the ingest queue's lag")
+async def health(request: Request) -> JSONResponse:
+    """``store``: ``ok`` or ``unreachable``. In queue mode, ``queue`` holds the messages the
+    writers have not stored yet, the age of the oldest in seconds and the dead letters
+    (``unreachable`` when JetStream does not answer). No key needed: counts only."""
+    state = AppState.of(request)
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "mode": "queue" if state.queue is not None else "direct",
+        "store": "ok" if await run_in_threadpool(_store_answers, state) else "unreachable",
+    }
+    if state.queue is not None:
+        try:
+            body["queue"] = (await _edge(state).stream.lag()).body()
+        except Exception as exc:  # any failure of the queue is reported, never a 500
+            body["queue"] = {"status": "unreachable", "reason": type(exc).__name__}
+    return JSONResponse(body)
+
+
+@router.get("/v1/queue/dead-letters", summary="Items and messages the writers could not store")
+async def dead_letters(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    """This organization's dead letters, oldest first: the operation, the reason and the
+    payload (an item refused at write time, or a message that failed every delivery)."""
+    state = AppState.of(request)
+    if state.queue is None:
+        raise Problem(404, "the server is not in queue mode (MARGIN_QUEUE_URL)", field="path")
+    found = await _edge(state).stream.dead_letters(principal.org_id, limit)
+    return JSONResponse(
+        {
+            "items": [
+                {"seq": d.seq, "time": d.time, "op": d.op, "reason": d.reason, "body": d.body}
+                for d in found
+            ]
+        }
+    )
