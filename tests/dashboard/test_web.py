@@ -23,6 +23,8 @@ PAGES = [
     "/invoices",
     "/invoices/inv_x",
     "/prices",
+    "/plans",
+    "/keys",
 ]
 
 

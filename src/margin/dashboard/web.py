@@ -43,6 +43,11 @@ _PAGES: dict[str, tuple[str, str]] = {
     "invoices": ("Invoices", "invoices"),
     "invoice": ("Invoice", "invoices"),
     "prices": ("Prices", "prices"),
+    # Management: plans, orders, meters and API keys, one "Manage" nav entry with tabs.
+    "plans": ("Plans", "manage"),
+    "orders": ("Orders", "manage"),
+    "meters": ("Meters", "manage"),
+    "keys": ("API keys", "manage"),
 }
 _NAV = (
     ("overview", "/", "Overview"),
@@ -51,6 +56,7 @@ _NAV = (
     ("signals", "/signals", "Signals"),
     ("invoices", "/invoices", "Invoices"),
     ("prices", "/prices", "Prices"),
+    ("manage", "/plans", "Manage"),
 )
 
 
@@ -227,6 +233,16 @@ def mount(app: FastAPI) -> None:
     @app.get("/prices", include_in_schema=False)
     def prices(request: Request) -> Response:
         return _page(request, "prices")
+
+    for name in ("plans", "orders", "meters", "keys"):
+        _add_page(app, name)
+
+
+def _add_page(app: FastAPI, name: str) -> None:
+    def show(request: Request) -> Response:
+        return _page(request, name)
+
+    app.add_api_route(f"/{name}", show, methods=["GET"], include_in_schema=False)
 
 
 def _add_list_and_detail(app: FastAPI, name: str, plural: str) -> None:

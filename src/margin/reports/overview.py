@@ -21,6 +21,7 @@ from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
 from margin.reports.facts import SOURCES, Filters
+from margin.reports.models import by_catalog_model
 from margin.reports.modes import Tracking
 from margin.reports.tables import build_table, fold_top, money, render_row, revenue_lines
 
@@ -98,7 +99,8 @@ def overview(
     customers = build_table(conn, org_id, lo, hi, ["customer"], none, **shared)
     agents = build_table(conn, org_id, lo, hi, ["agent"], none, top=top, **shared)
     by_provider = build_table(conn, org_id, lo, hi, ["provider"], none, sort="cost", top=top)
-    by_model = build_table(conn, org_id, lo, hi, ["provider", "model"], none, sort="cost", top=top)
+    models = build_table(conn, org_id, lo, hi, ["provider", "model"], none, sort="cost")
+    by_model = fold_top(models, top)
     explained = explain(totals, customers, tracking)
     rendered = []
     for row in totals:
@@ -128,6 +130,7 @@ def overview(
         "top_agents": [render_row(r, ["agent"], False) for r in agents],
         "cost_by_provider": [render_row(r, ["provider"], False) for r in by_provider],
         "cost_by_model": [render_row(r, ["provider", "model"], False) for r in by_model],
+        "cost_by_catalog_model": by_catalog_model(models, top),
         "cost_by_source": [
             {"source": source, "currency": row["currency"], "cost": money(row["sources"][source])}
             for row in totals

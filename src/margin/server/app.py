@@ -43,6 +43,7 @@ _ROUTERS = (
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",
+    "margin.server.routes.keys",
     *COMPAT_ROUTERS,
 )
 

@@ -3,6 +3,8 @@
 // string (Intl.NumberFormat accepts decimal strings) and any sum or difference is done on
 // BigInt nano-units, never in float. Floats are used only to place points on a chart.
 
+import { plansPage, ordersPage, metersPage, keysPage, partyForm, trackingBadge } from "./manage.js";
+
 const body = document.body;
 const PAGE = body.dataset.page;
 const ID = body.dataset.id;
@@ -33,12 +35,34 @@ const unavailable = (what) =>
     `Not available on this server yet: ${what}.`);
 const badge = (text, kind = "") => h("span", { class: `badge ${kind}` }, text);
 
+// An irreversible action asks first, in the page (a <dialog>, never prompt()/confirm()).
+// `reason` adds a required text field; resolves to {reason} when confirmed, null otherwise.
+function confirmDialog({ title, message, action, reason = null }) {
+  return new Promise((resolve) => {
+    const field = reason ? h("textarea", { name: "reason", required: true, rows: 3, maxlength: 512 }) : null;
+    const dlg = h("dialog", { class: "confirm", id: "confirm-dialog", "aria-labelledby": "confirm-title" });
+    const close = (value) => { dlg.close(); dlg.remove(); resolve(value); };
+    dlg.append(h("form", { method: "dialog", onsubmit: (e) => { e.preventDefault(); close({ reason: field ? field.value.trim() : null }); } },
+      h("h2", { id: "confirm-title" }, title),
+      h("p", {}, message),
+      field ? h("label", {}, reason, field) : null,
+      h("div", { class: "toolbar" },
+        h("button", { type: "button", class: "secondary", onclick: () => close(null) }, "Cancel"),
+        h("button", { type: "submit", class: "danger", value: "confirm" }, action))));
+    dlg.addEventListener("cancel", (e) => { e.preventDefault(); close(null); });
+    document.body.append(dlg);
+    dlg.showModal();
+    (field || dlg.querySelector("button.secondary")).focus();
+  });
+}
+
 // ---------- API ----------
 class ApiError extends Error {
-  constructor(status, detail, unavailableRoute) {
+  constructor(status, detail, unavailableRoute, field = null) {
     super(detail);
     this.status = status;
     this.unavailable = unavailableRoute;
+    this.field = field; // the request field a problem answer names
   }
 }
 
@@ -64,7 +88,7 @@ async function api(path, { method = "GET", json } = {}) {
     // A route the server does not have answers FastAPI's bare "Not Found" (or 405): that is
     // an endpoint not shipped yet, unlike "no customer 'x'" from a route that exists.
     const missing = (res.status === 404 && detail === "Not Found") || res.status === 405;
-    throw new ApiError(res.status, detail, missing);
+    throw new ApiError(res.status, detail, missing, (data && data.field) || null);
   }
   return data;
 }
@@ -79,7 +103,8 @@ function section(target, what, fn) {
 async function sectionRun(target, what, fn) {
   try {
     const out = await fn();
-    target.replaceChildren(...[].concat(out));
+    // A section may return null parts (a note shown only sometimes): they are not text.
+    target.replaceChildren(...[].concat(out).filter((x) => x !== null && x !== undefined && x !== false));
   } catch (err) {
     if (err instanceof ApiError && err.unavailable) target.replaceChildren(unavailable(what));
     else target.replaceChildren(h("p", { class: "error", role: "alert" }, `${what}: ${err.message}`));
@@ -330,6 +355,19 @@ const priceCol = (key, label, opts = {}) => ({
 const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)) };
 
 // ---------- charts ----------
+// Cost and revenue differ by orders of magnitude: each has its own scale (cost on the left
+// axis, revenue on the right), or cost would be a flat line at zero on revenue's scale.
+const DAY_S = 86_400;
+const dayLabel = (v) => new Date(v * 1000).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+// Axis labels: the currency's minor unit, or more digits when the ticks are closer than
+// that (a first day's few cents would read $0.00, $0.00, $0.01…). Floats only label axes.
+function axisMoney(currency, incr) {
+  const base = moneyFormat(currency, false).resolvedOptions().maximumFractionDigits;
+  const need = incr > 0 ? Math.ceil(-Math.log10(incr) - 1e-9) : 0;
+  const digits = Math.min(9, Math.max(base, need));
+  return digits === base ? moneyFormat(currency, false)
+    : new Intl.NumberFormat(undefined, currency ? { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits } : { maximumFractionDigits: digits });
+}
 function lineChart(target, days, seriesDefs) {
   if (!window.uPlot) {
     target.replaceChildren(notice("Chart library not loaded."));
@@ -337,17 +375,37 @@ function lineChart(target, days, seriesDefs) {
   }
   const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
   const width = () => Math.max(260, target.clientWidth || 600);
+  // One day of data is a zero-width x range, which uPlot widens by 1000 days (the first
+  // day of a new install read Feb 2027 – Aug 2029): pin that day with half a day either
+  // side. A few days get one tick each, dated, never hours.
+  const single = xs.length === 1 ? [xs[0] - DAY_S / 2, xs[0] + DAY_S / 2] : null;
+  const yRange = (u, min, max) => [Math.min(0, min ?? 0), max > 0 ? max * 1.1 : 1];
+  const few = days.length <= 12;
+  const scales = { x: single ? { time: true, auto: false, range: () => single } : { time: true } };
+  for (const s of seriesDefs) scales[s.scale] = { range: yRange };
   const opts = {
-    width: width(), height: 280,
-    scales: { x: { time: true } },
-    axes: [{ stroke: "#5f6b7a", grid: { stroke: "#eef1f5" } },
-      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, size: 70, values: (u, vals) => vals.map((v) => moneyFormat(seriesDefs[0].currency, false).format(v)) }],
+    width: width(), height: 280, scales,
+    axes: [
+      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, splits: few ? () => xs : undefined, values: (u, vals) => vals.map(dayLabel) },
+      ...seriesDefs.map((s, i) => ({
+        scale: s.scale, side: i === 0 ? 3 : 1, stroke: s.color, size: 72, grid: { show: i === 0, stroke: "#eef1f5" },
+        values: (u, vals, axis, space, incr) => vals.map((v) => axisMoney(s.currency, incr).format(v)),
+      }))],
     series: [{ value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
-      ...seriesDefs.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.color + "18", points: { show: days.length < 40 },
+      ...seriesDefs.map((s) => ({ label: s.label, scale: s.scale, stroke: s.color, width: 2, fill: s.color + "18",
+        points: { show: days.length < 40, size: days.length === 1 ? 10 : 6 },
         value: (u, v) => (v == null ? "—" : moneyFormat(s.currency, false).format(v)) }))],
+    hooks: { draw: [(u) => {
+      // What the chart shows, for people reading the DOM and for tests.
+      target.dataset.xFrom = new Date(u.scales.x.min * 1000).toISOString();
+      target.dataset.xTo = new Date(u.scales.x.max * 1000).toISOString();
+      target.dataset.scales = u.series.slice(1).map((s) => s.scale).join(",");
+    }] },
   };
   target.replaceChildren();
   const plot = new uPlot(opts, [xs, ...seriesDefs.map((s) => s.values)], target);
+  if (single) plot.setScale("x", { min: single[0], max: single[1] });
+  target.dataset.points = String(xs.length);
   new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
 }
 
@@ -376,6 +434,7 @@ function normalizeOverview(d) {
     source: "overview", from: d.from, to: d.to, totals, series,
     customers: top(d.top_customers || d.customers), agents: top(d.top_agents || d.agents),
     providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
+    catalogModels: d.cost_by_catalog_model || null,
     sources: listOf(d.cost_by_source),
     unpriced: typeof d.unpriced === "object" && d.unpriced ? d.unpriced.records : d.unpriced ?? null,
   };
@@ -461,6 +520,26 @@ function costBreakdown(rows) {
   ], rows, { filter: false, sort: { key: "cost", dir: -1 } });
 }
 
+// Cost per catalog model (the API groups a model's dated snapshots under it); the names as
+// reported are inside each row.
+function modelBreakdown(rows) {
+  const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
+  const name = (r) => {
+    const snaps = r.snapshots || [];
+    const title = [r.label, r.in_catalog || r.is_other ? null : [" ", badge("not in catalog", "warn")], r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null];
+    if (snaps.length < 2 && !(snaps.length === 1 && snaps[0].model !== r.model)) return h("span", { dataset: { model: r.model || "" } }, title);
+    return h("details", { class: "snapshots", dataset: { model: r.model || "" } },
+      h("summary", {}, title, " ", h("span", { class: "muted small" }, `${snaps.length} name${snaps.length > 1 ? "s" : ""}`)),
+      h("ul", { class: "small" }, snaps.map((x) => h("li", { dataset: { snapshot: x.model || "" } }, h("code", {}, x.model || "?"), " · ", money(x.cost, r.currency), ` · ${fmtInt(x.records)} calls`))));
+  };
+  return dataTable([
+    { key: "label", label: "Model", render: name },
+    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
+      h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
+    { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
+  ], rows, { filter: false, empty: "No AI calls in this period." });
+}
+
 async function overviewPage() {
   const p = period();
   const totalsEl = h("div", { class: "kpis", id: "totals" }, h("p", { class: "muted" }, "Loading…"));
@@ -477,7 +556,7 @@ async function overviewPage() {
     card("Cost vs revenue per day", chartEl),
     h("div", { class: "grid" }, card("Top customers by profit", customersEl), card("Top agents by profit", agentsEl)),
     h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by source", sourcesEl), card("Cost by provider", providersEl)),
-    h("div", { style: "margin-top:1rem" }, card("Cost by model", modelsEl)));
+    h("div", { style: "margin-top:1rem", id: "cost-by-model" }, card("Cost by model", modelsEl)));
   let report;
   try {
     report = await overviewReport(p);
@@ -500,7 +579,7 @@ async function overviewPage() {
   agentsEl.replaceChildren(rankList(report.agents, "agents"));
   sourcesEl.replaceChildren(sourceBreakdown(report.sources));
   providersEl.replaceChildren(costBreakdown(report.providers));
-  modelsEl.replaceChildren(costBreakdown(report.models));
+  modelsEl.replaceChildren(report.catalogModels ? modelBreakdown(report.catalogModels) : costBreakdown(report.models));
   if (report.unpriced) {
     warnEl.append(h("div", { class: "warning", dataset: { warning: "unpriced" } }, `⚠ ${fmtInt(report.unpriced)} cost record(s) are unpriced: the price book has no price for their model. `,
       link("/prices", "Set a price"), " · ", link("/signals#unpriced", "see them")));
@@ -521,16 +600,23 @@ function drawSeries(chartEl, series) {
     return;
   }
   const [currency, s] = Object.entries(series.byCurrency)[0] || ["USD", { cost: series.days.map(() => 0) }];
-  const defs = [{ label: `Cost (${currency})`, color: "#d9480f", values: s.cost, currency }];
-  if (s.revenue) defs.push({ label: `Revenue (${currency})`, color: "#1c7ed6", values: s.revenue, currency });
+  const defs = [{ label: `Cost (${currency})`, scale: "cost", color: "#d9480f", values: s.cost, currency }];
+  if (s.revenue) defs.push({ label: `Revenue (${currency})`, scale: "revenue", color: "#1c7ed6", values: s.revenue, currency });
   lineChart(chartEl, series.days, defs);
+  if (defs.length > 1) {
+    chartEl.after(h("p", { class: "muted small chart-note" }, "Cost on the left axis, revenue on the right: each has its own scale."));
+  }
 }
 
 async function partyListPage(kind) {
   const p = period();
   const singular = kind === "customers" ? "customer" : "agent";
   const el = h("div", { id: `${kind}-table` }, h("p", { class: "muted" }, "Loading…"));
-  main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), card(null, el));
+  const add = IS_ADMIN
+    ? h("details", { class: "card", id: `add-${singular}` }, h("summary", {}, `Add a ${singular}`),
+      h("div", { style: "margin-top:.75rem" }, partyForm(kind, null, (made) => { location.href = `/${kind}/${made.id}`; })))
+    : null;
+  main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), add || "", card(null, el));
   await section(el, `${kind} list`, async () => {
     const [parties, groups] = await Promise.all([fetchAll(`/v1/${kind}`, {}, 5000), partyGroups(p, singular)]);
     const byKey = new Map();
@@ -538,12 +624,13 @@ async function partyListPage(kind) {
     const rows = [];
     for (const party of parties) {
       for (const g of byKey.get(party.id) || [{}]) {
-        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, cost: g.cost ?? null, revenue: g.revenue ?? null }));
+        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, tracking_mode: party.tracking_mode, cost: g.cost ?? null, revenue: g.revenue ?? null }));
       }
     }
     return dataTable([
       { key: "label", label: singular, render: (r) => link(`/${kind}/${encodeURIComponent(r.id)}`, r.label) },
       { key: "external_id", label: "External id", hideSm: true, render: (r) => h("code", {}, r.external_id) },
+      { key: "tracking_mode", label: "Tracking", hideSm: true, render: (r) => trackingBadge(r.tracking_mode) },
       moneyCol("cost", "Cost"), moneyCol("revenue", "Revenue"), moneyCol("profit", "Profit"), marginCol,
       { key: "signals", label: "Signals", num: true, hideSm: true, render: (r) => fmtInt(r.signals) },
       { key: "unpriced", label: "Unpriced", num: true, hideSm: true, render: (r) => (r.unpriced ? badge(fmtInt(r.unpriced), "warn") : "—") },
@@ -572,9 +659,14 @@ async function partyDetailPage(kind) {
     pageHead(party.name || party.external_id, `${singular} · ${party.external_id} · ${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
     h("p", {}, link(`/${kind}`, `← all ${kind}`)),
     totalsEl,
-    h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv" },
-      ["id", "external_id", "email", "currency", "tracking_mode", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))])))),
-    h("div", { class: "grid", style: "margin-top:1rem" }, card("Signals by type", signalsEl), card("Recent traces", tracesEl)));
+    h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv", id: "party-details" },
+      ["id", "external_id", "email", "description", "currency", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))]),
+      h("dt", {}, "tracking mode"), h("dd", { id: "tracking-mode" }, trackingBadge(party.tracking_mode))),
+      IS_ADMIN ? h("details", { style: "margin-top:1rem", id: "edit" }, h("summary", {}, `Edit this ${singular}`),
+        h("div", { style: "margin-top:.75rem" }, partyForm(kind, party, () => setTimeout(() => location.reload(), 600)))) : null)),
+    // Full width: the per-outcome columns do not fit half a card.
+    h("div", { style: "margin-top:1rem" }, card("Signals by type", signalsEl)),
+    card("Recent traces", tracesEl));
   const only = { [singular]: party.id };
   section(totalsEl, "margin report (GET /v1/reports/margin)", async () => {
     const r = await marginReport(p, { ...only, compare: "true" });
@@ -682,6 +774,60 @@ async function signalsPage() {
   });
 }
 
+// ---------- span tree ----------
+// Microseconds since the epoch from an RFC 3339 time (Date.parse keeps milliseconds only).
+function micros(iso) {
+  if (!iso) return null;
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return null;
+  const frac = (String(iso).match(/\.(\d+)/) || [, ""])[1];
+  return ms * 1000 + Number((frac + "000000").slice(3, 6));
+}
+function fmtDuration(us) {
+  if (us == null) return "—";
+  if (us < 1000) return `${us} µs`;
+  if (us < 1_000_000) return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(us / 1000)} ms`;
+  return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 }).format(us / 1_000_000)} s`;
+}
+// Spans as a tree (children under their parent, in start order) with a timeline bar each:
+// where in the trace it ran and for how long. The AI calls priced for a span are named on it.
+function spanTree(spans, costs) {
+  const ids = new Set(spans.map((s) => s.span_id));
+  const children = new Map();
+  for (const s of spans) {
+    const parent = s.parent_span_id && ids.has(s.parent_span_id) ? s.parent_span_id : null;
+    (children.get(parent) || children.set(parent, []).get(parent)).push(s);
+  }
+  for (const list of children.values()) list.sort((a, b) => (micros(a.start) ?? 0) - (micros(b.start) ?? 0));
+  const starts = spans.map((s) => micros(s.start)).filter((x) => x != null);
+  const ends = spans.map((s) => micros(s.end) ?? micros(s.start)).filter((x) => x != null);
+  const t0 = Math.min(...starts), total = Math.max(1, Math.max(...ends) - t0);
+  const costsOf = new Map();
+  for (const c of costs) if (c.span_id) (costsOf.get(c.span_id) || costsOf.set(c.span_id, []).get(c.span_id)).push(c);
+  const rows = [];
+  const walk = (span, depth, seen) => {
+    if (seen.has(span.span_id)) return; // a malformed parent loop is shown once
+    seen.add(span.span_id);
+    const start = micros(span.start), end = micros(span.end);
+    const dur = start != null && end != null ? Math.max(0, end - start) : null;
+    const left = start == null ? 0 : ((start - t0) / total) * 100;
+    const width = dur == null ? 0 : (dur / total) * 100;
+    const failed = /error/i.test(String(span.status || ""));
+    rows.push(h("div", { class: `span-row${failed ? " error" : ""}`, dataset: { span: span.span_id, depth: String(depth), durationUs: dur ?? "" } },
+      h("div", { class: "span-name", style: `padding-left:${depth * 1.1}rem`, title: `${span.name || span.span_id} · ${span.kind || ""} · ${span.span_id}` },
+        depth ? h("span", { class: "muted", "aria-hidden": "true" }, "└ ") : null, h("b", {}, span.name || span.span_id),
+        (costsOf.get(span.span_id) || []).map((c) => [" ", badge(`${c.model || "cost"} ${fmtMoney(c.amount, c.currency)}`, c.amount == null ? "warn" : "info")]),
+        failed ? [" ", badge("error", "bad")] : null),
+      h("div", { class: "span-track", "aria-hidden": "true" }, h("span", { style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%` })),
+      h("div", { class: "span-dur small" }, fmtDuration(dur))));
+    for (const child of children.get(span.span_id) || []) walk(child, depth + 1, seen);
+  };
+  const seen = new Set();
+  for (const root of children.get(null) || []) walk(root, 0, seen);
+  for (const s of spans) walk(s, 0, seen); // spans in a cycle have no root: still shown
+  return h("div", { class: "spans" }, h("p", { class: "muted small", style: "margin:0 0 .4rem" }, `Trace duration ${fmtDuration(total)} · from ${fmtTime(spans.find((s) => micros(s.start) === t0)?.start)}`), rows);
+}
+
 async function tracePage() {
   main.replaceChildren(pageHead("Trace", ID), h("p", {}, link("/signals", "← signals & traces")), h("div", { id: "trace" }, h("p", { class: "muted" }, "Loading…")));
   await section(document.getElementById("trace"), "trace detail (GET /v1/traces/{trace_id})", async () => {
@@ -718,7 +864,7 @@ async function tracePage() {
         { key: "cost_tracing", label: "Cost tracing", render: (r) => (r.cost_tracing ? badge("on", "ok") : badge("off")) },
         { key: "id", label: "", render: (r) => (r.id === attr.signal_id ? badge("attributed", "ok") : "") },
       ], signals, { filter: false, empty: "No signals in this trace." })),
-      spans.length ? card(`Spans (${spans.length})`, spans.map((s) => h("div", { class: "span" }, h("b", {}, s.name || s.span_id), " ", h("span", { class: "muted small" }, `${fmtTime(s.start)} · ${s.span_id || ""}`)))) : null,
+      spans.length ? h("section", { class: "card", id: "spans" }, h("h2", {}, `Spans (${spans.length})`), spanTree(spans, costs)) : null,
     ].filter(Boolean);
   });
 }
@@ -761,6 +907,7 @@ async function invoicesPage() {
 const printable = (inv) => [
   h("a", { href: `/v1/invoices/${inv.id}.html`, target: "_blank", rel: "noopener", id: "printable" }, "Printable invoice ↗"),
   h("a", { href: `/v1/invoices/${inv.id}.html?internal=true`, target: "_blank", rel: "noopener" }, "with AI cost & margin ↗"),
+  h("a", { href: `/v1/invoices/${inv.id}.pdf`, download: `${inv.number || inv.id}.pdf`, id: "pdf" }, "Download PDF"),
 ];
 const statusBadge = (s) => badge(s || "?", s === "finalized" ? "ok" : s === "void" ? "bad" : "info");
 
@@ -774,15 +921,27 @@ async function invoicePage() {
     const act = async (path, json) => {
       try { await api(path, { method: "POST", json }); load(); } catch (err) { msg.replaceChildren(h("p", { class: "error" }, err.message)); }
     };
+    const who = inv.customer?.name || inv.customer?.external_id || inv.customer_id;
+    const total = fmtMoney(inv.total, cur);
+    const finalize = async () => {
+      const ok = await confirmDialog({ title: "Finalize this invoice?", action: "Finalize",
+        message: `${who} · ${inv.period} · ${total}. A finalized invoice is numbered and can never change again; it can only be voided.` });
+      if (ok) act(`/v1/invoices/${inv.id}/finalize`, {});
+    };
+    const voidIt = async () => {
+      const ok = await confirmDialog({ title: "Void this invoice?", action: "Void invoice", reason: "Reason (kept with the invoice)",
+        message: `${inv.number || "This draft"} · ${who} · ${total}. Voiding cannot be undone.` });
+      if (ok) act(`/v1/invoices/${inv.id}/void`, { reason: ok.reason });
+    };
     const actions = IS_ADMIN ? h("div", { class: "toolbar", id: "actions" },
-      inv.status === "draft" ? h("button", { class: "primary", onclick: () => act(`/v1/invoices/${inv.id}/finalize`, {}) }, "Finalize") : null,
-      inv.status !== "void" ? h("button", { class: "danger", onclick: () => { const reason = prompt("Reason for voiding this invoice?"); if (reason) act(`/v1/invoices/${inv.id}/void`, { reason }); } }, "Void") : null,
+      inv.status === "draft" ? h("button", { class: "primary", onclick: finalize }, "Finalize") : null,
+      inv.status !== "void" ? h("button", { class: "danger", onclick: voidIt }, "Void") : null,
       printable(inv)) : h("div", { class: "toolbar" }, printable(inv));
     document.querySelector("h1").textContent = inv.number ? `Invoice ${inv.number}` : "Draft invoice";
     return [
       h("div", { class: "kpis" },
         h("div", { class: "kpi", dataset: { kpi: "status" } }, h("div", { class: "label" }, "Status"), h("div", { class: "value", id: "status" }, inv.status),
-          h("div", { class: "delta" }, `${inv.customer?.name || inv.customer_id} · ${inv.period}`)),
+          h("div", { class: "delta" }, link(`/customers/${inv.customer_id}`, who), ` · ${inv.period}`)),
         kpi("revenue", "Total", inv.total, cur, inv.number || "not numbered until finalized"),
         kpi("cost", "AI cost (internal)", inv.cost, cur, "seller only"),
         kpi("margin", "Margin", inv.margin_pct, null, inv.margin == null ? "" : fmtMoney(inv.margin, cur))),
@@ -826,11 +985,11 @@ async function pricesPage() {
         msg.replaceChildren(err.unavailable ? unavailable("setting an override (POST /v1/prices)") : h("p", { class: "error", role: "alert" }, err.message));
       }
     } },
-    h("label", {}, "Input / M tokens", h("input", { name: "input", required: true, inputmode: "decimal", size: 8, placeholder: "0.10" })),
-    h("label", {}, "Output / M tokens", h("input", { name: "output", required: true, inputmode: "decimal", size: 8, placeholder: "0.40" })),
+    h("label", {}, "Input / M tokens", h("input", { name: "input", required: true, inputmode: "decimal", size: 8, placeholder: "decimal" })),
+    h("label", {}, "Output / M tokens", h("input", { name: "output", required: true, inputmode: "decimal", size: 8, placeholder: "decimal" })),
     h("label", {}, "Currency", h("input", { name: "currency", value: "USD", size: 4, pattern: "[A-Z]{3}" })),
     h("label", {}, "Effective from", h("input", { name: "effective_from", type: "date" })),
-    h("label", {}, "Note", h("input", { name: "note", size: 16, placeholder: "negotiated rate" })),
+    h("label", {}, "Note", h("input", { name: "note", size: 16, placeholder: "optional" })),
     h("button", { class: "primary" }, "Set override"))
     : h("p", { class: "muted small" }, "Sign in with an admin key to set a negotiated price.");
   main.replaceChildren(pageHead("Prices", "The catalog price of a model, your negotiated overrides, and what a call costs"),
@@ -876,7 +1035,9 @@ async function pricesPage() {
       { key: "effective_from", label: "From", render: (r) => h("span", { class: "nowrap" }, fmtTime(r.effective_from)) },
       { key: "note", label: "Note", hideSm: true, render: (r) => r.note || "" },
       ...(IS_ADMIN ? [{ key: "id", label: "", render: (r) => h("button", { class: "danger", type: "button", onclick: async () => {
-        if (!confirm(`Delete the override of ${r.model}?`)) return;
+        const ok = await confirmDialog({ title: "Delete this override?", action: "Delete override",
+          message: `${r.provider} / ${r.model}: new costs of this model will be priced by the catalog again.` });
+        if (!ok) return;
         try { await api(`/v1/prices/${r.id}`, { method: "DELETE" }); refresh(); } catch (err) { msg.replaceChildren(h("p", { class: "error" }, err.message)); }
       } }, "Delete") }] : []),
     ], listOf(await api("/v1/prices?limit=1000")), { filter: false, empty: "No overrides: the catalog applies." }));
@@ -898,6 +1059,10 @@ const PAGES = {
   invoices: invoicesPage,
   invoice: invoicePage,
   prices: pricesPage,
+  plans: plansPage,
+  orders: ordersPage,
+  meters: metersPage,
+  keys: keysPage,
 };
 
 (async () => {
@@ -911,3 +1076,9 @@ const PAGES = {
     body.dataset.ready = "1"; // tests and screenshots wait for this
   }
 })();
+
+// The management pages (manage.js) are built from the same parts.
+export {
+  h, link, card, badge, api, listOf, fetchAll, dataTable, pageHead, fmtTime, money, price,
+  confirmDialog, partyNames, IS_ADMIN, main, section,
+};

@@ -192,6 +192,28 @@ class Unpriced(_Out):
     records: int
 
 
+class ModelName(_Out):
+    provider: str | None
+    model: str | None = Field(description="The name as reported (a snapshot or an alias).")
+    label: str
+    cost: Money
+    records: int
+    unpriced: int
+
+
+class CatalogModelCost(_Out):
+    provider: str | None
+    model: str | None = Field(description="The catalog model; the reported name if unknown.")
+    in_catalog: bool
+    is_other: bool
+    label: str
+    currency: str | None
+    cost: Money
+    records: int
+    unpriced: int
+    snapshots: list[ModelName] = Field(description="The names reported for this model.")
+
+
 class Overview(_Out):
     from_: Time = Field(alias="from")
     to: Time
@@ -203,5 +225,6 @@ class Overview(_Out):
     top_agents: list[ReportRow]
     cost_by_provider: list[ReportRow]
     cost_by_model: list[ReportRow]
+    cost_by_catalog_model: list[CatalogModelCost]
     cost_by_source: list[SourceCost]
     unpriced: Unpriced

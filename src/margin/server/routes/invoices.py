@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from margin.billing import invoices as billing
@@ -81,6 +81,25 @@ def show_html(
     seller; ``internal=true`` adds the seller-only AI cost and margin columns."""
     invoice, seller = _one(request, principal.org_id, invoice_id)
     return HTMLResponse(invoice_html(invoice, seller, internal=internal))
+
+
+@router.get(
+    "/{invoice_id}.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The invoice as a PDF",
+)
+def show_pdf(invoice_id: str, request: Request, principal: Reader) -> Response:
+    """The printable invoice's content as a PDF download (the customer's view)."""
+    from margin.billing.invoice_pdf import invoice_pdf  # fpdf2 loads only when asked
+
+    invoice, seller = _one(request, principal.org_id, invoice_id)
+    name = invoice["number"] or invoice["id"]
+    return Response(
+        invoice_pdf(invoice, seller),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
 
 
 @router.get("/{invoice_id}", response_model=Invoice, summary="Get an invoice")
