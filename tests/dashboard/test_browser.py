@@ -81,6 +81,12 @@ def test_a_read_key_signs_in_without_admin_actions(browser: Any, server: Server)
     page.goto(server.url + "/invoices")
     wait_ready(page)
     assert page.locator("#generate").count() == 0
+    # The management pages show, but offer no change, to a read key.
+    for path, form in (("/keys", "#new-key"), ("/plans", "#new-plan"), ("/meters", "#meter-form")):
+        page.goto(server.url + path)
+        wait_ready(page)
+        assert page.locator(form).count() == 0, path
+        assert page.locator("text=Sign in with an admin key").first.is_visible(), path
     context.close()
 
 
@@ -416,11 +422,14 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     # one the dialog stays open; with one the invoice is void (and stays listed).
     page.click("#actions button:has-text('Void')")
     void_dialog = page.locator("#confirm-dialog")
+    reason = void_dialog.locator("textarea[name=reason]")
+    reason.fill("issued in error")
+    shoot(page, "invoice-void")
+    reason.fill("")
     void_dialog.locator("button[type=submit]").click()
     assert void_dialog.is_visible()
     assert server.get(f"/v1/invoices/{invoice_id}")["status"] == "finalized"
-    void_dialog.locator("textarea[name=reason]").fill("issued in error")
-    shoot(page, "invoice-void")
+    reason.fill("issued in error")
     void_dialog.locator("button[type=submit]").click()
     page.wait_for_selector("#status:has-text('void')")
     voided = server.get(f"/v1/invoices/{invoice_id}")

@@ -4,6 +4,9 @@
 // BigInt nano-units, never in float. Floats are used only to place points on a chart.
 
 import { plansPage, ordersPage, metersPage, keysPage, partyForm, trackingBadge } from "./manage.js";
+import { lineChart } from "./chart.js";
+import { confirmDialog } from "./dialog.js";
+import { spanTree } from "./spans.js";
 
 const body = document.body;
 const PAGE = body.dataset.page;
@@ -34,27 +37,6 @@ const unavailable = (what) =>
   h("p", { class: "notice unavailable", dataset: { unavailable: what } },
     `Not available on this server yet: ${what}.`);
 const badge = (text, kind = "") => h("span", { class: `badge ${kind}` }, text);
-
-// An irreversible action asks first, in the page (a <dialog>, never prompt()/confirm()).
-// `reason` adds a required text field; resolves to {reason} when confirmed, null otherwise.
-function confirmDialog({ title, message, action, reason = null }) {
-  return new Promise((resolve) => {
-    const field = reason ? h("textarea", { name: "reason", required: true, rows: 3, maxlength: 512 }) : null;
-    const dlg = h("dialog", { class: "confirm", id: "confirm-dialog", "aria-labelledby": "confirm-title" });
-    const close = (value) => { dlg.close(); dlg.remove(); resolve(value); };
-    dlg.append(h("form", { method: "dialog", onsubmit: (e) => { e.preventDefault(); close({ reason: field ? field.value.trim() : null }); } },
-      h("h2", { id: "confirm-title" }, title),
-      h("p", {}, message),
-      field ? h("label", {}, reason, field) : null,
-      h("div", { class: "toolbar" },
-        h("button", { type: "button", class: "secondary", onclick: () => close(null) }, "Cancel"),
-        h("button", { type: "submit", class: "danger", value: "confirm" }, action))));
-    dlg.addEventListener("cancel", (e) => { e.preventDefault(); close(null); });
-    document.body.append(dlg);
-    dlg.showModal();
-    (field || dlg.querySelector("button.secondary")).focus();
-  });
-}
 
 // ---------- API ----------
 class ApiError extends Error {
@@ -353,61 +335,6 @@ const priceCol = (key, label, opts = {}) => ({
   render: (r) => price(r[key], r.currency),
 });
 const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)) };
-
-// ---------- charts ----------
-// Cost and revenue differ by orders of magnitude: each has its own scale (cost on the left
-// axis, revenue on the right), or cost would be a flat line at zero on revenue's scale.
-const DAY_S = 86_400;
-const dayLabel = (v) => new Date(v * 1000).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
-// Axis labels: the currency's minor unit, or more digits when the ticks are closer than
-// that (a first day's few cents would read $0.00, $0.00, $0.01…). Floats only label axes.
-function axisMoney(currency, incr) {
-  const base = moneyFormat(currency, false).resolvedOptions().maximumFractionDigits;
-  const need = incr > 0 ? Math.ceil(-Math.log10(incr) - 1e-9) : 0;
-  const digits = Math.min(9, Math.max(base, need));
-  return digits === base ? moneyFormat(currency, false)
-    : new Intl.NumberFormat(undefined, currency ? { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits } : { maximumFractionDigits: digits });
-}
-function lineChart(target, days, seriesDefs) {
-  if (!window.uPlot) {
-    target.replaceChildren(notice("Chart library not loaded."));
-    return;
-  }
-  const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
-  const width = () => Math.max(260, target.clientWidth || 600);
-  // One day of data is a zero-width x range, which uPlot widens by 1000 days (the first
-  // day of a new install read Feb 2027 – Aug 2029): pin that day with half a day either
-  // side. A few days get one tick each, dated, never hours.
-  const single = xs.length === 1 ? [xs[0] - DAY_S / 2, xs[0] + DAY_S / 2] : null;
-  const yRange = (u, min, max) => [Math.min(0, min ?? 0), max > 0 ? max * 1.1 : 1];
-  const few = days.length <= 12;
-  const scales = { x: single ? { time: true, auto: false, range: () => single } : { time: true } };
-  for (const s of seriesDefs) scales[s.scale] = { range: yRange };
-  const opts = {
-    width: width(), height: 280, scales,
-    axes: [
-      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, splits: few ? () => xs : undefined, values: (u, vals) => vals.map(dayLabel) },
-      ...seriesDefs.map((s, i) => ({
-        scale: s.scale, side: i === 0 ? 3 : 1, stroke: s.color, size: 72, grid: { show: i === 0, stroke: "#eef1f5" },
-        values: (u, vals, axis, space, incr) => vals.map((v) => axisMoney(s.currency, incr).format(v)),
-      }))],
-    series: [{ value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
-      ...seriesDefs.map((s) => ({ label: s.label, scale: s.scale, stroke: s.color, width: 2, fill: s.color + "18",
-        points: { show: days.length < 40, size: days.length === 1 ? 10 : 6 },
-        value: (u, v) => (v == null ? "—" : moneyFormat(s.currency, false).format(v)) }))],
-    hooks: { draw: [(u) => {
-      // What the chart shows, for people reading the DOM and for tests.
-      target.dataset.xFrom = new Date(u.scales.x.min * 1000).toISOString();
-      target.dataset.xTo = new Date(u.scales.x.max * 1000).toISOString();
-      target.dataset.scales = u.series.slice(1).map((s) => s.scale).join(",");
-    }] },
-  };
-  target.replaceChildren();
-  const plot = new uPlot(opts, [xs, ...seriesDefs.map((s) => s.values)], target);
-  if (single) plot.setScale("x", { min: single[0], max: single[1] });
-  target.dataset.points = String(xs.length);
-  new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
-}
 
 // ---------- reports ----------
 // Report rows carry `key` as {dimension: id} and `margin_pct`/`change_pct`; pages use a flat
@@ -774,60 +701,6 @@ async function signalsPage() {
   });
 }
 
-// ---------- span tree ----------
-// Microseconds since the epoch from an RFC 3339 time (Date.parse keeps milliseconds only).
-function micros(iso) {
-  if (!iso) return null;
-  const ms = Date.parse(iso);
-  if (isNaN(ms)) return null;
-  const frac = (String(iso).match(/\.(\d+)/) || [, ""])[1];
-  return ms * 1000 + Number((frac + "000000").slice(3, 6));
-}
-function fmtDuration(us) {
-  if (us == null) return "—";
-  if (us < 1000) return `${us} µs`;
-  if (us < 1_000_000) return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(us / 1000)} ms`;
-  return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 }).format(us / 1_000_000)} s`;
-}
-// Spans as a tree (children under their parent, in start order) with a timeline bar each:
-// where in the trace it ran and for how long. The AI calls priced for a span are named on it.
-function spanTree(spans, costs) {
-  const ids = new Set(spans.map((s) => s.span_id));
-  const children = new Map();
-  for (const s of spans) {
-    const parent = s.parent_span_id && ids.has(s.parent_span_id) ? s.parent_span_id : null;
-    (children.get(parent) || children.set(parent, []).get(parent)).push(s);
-  }
-  for (const list of children.values()) list.sort((a, b) => (micros(a.start) ?? 0) - (micros(b.start) ?? 0));
-  const starts = spans.map((s) => micros(s.start)).filter((x) => x != null);
-  const ends = spans.map((s) => micros(s.end) ?? micros(s.start)).filter((x) => x != null);
-  const t0 = Math.min(...starts), total = Math.max(1, Math.max(...ends) - t0);
-  const costsOf = new Map();
-  for (const c of costs) if (c.span_id) (costsOf.get(c.span_id) || costsOf.set(c.span_id, []).get(c.span_id)).push(c);
-  const rows = [];
-  const walk = (span, depth, seen) => {
-    if (seen.has(span.span_id)) return; // a malformed parent loop is shown once
-    seen.add(span.span_id);
-    const start = micros(span.start), end = micros(span.end);
-    const dur = start != null && end != null ? Math.max(0, end - start) : null;
-    const left = start == null ? 0 : ((start - t0) / total) * 100;
-    const width = dur == null ? 0 : (dur / total) * 100;
-    const failed = /error/i.test(String(span.status || ""));
-    rows.push(h("div", { class: `span-row${failed ? " error" : ""}`, dataset: { span: span.span_id, depth: String(depth), durationUs: dur ?? "" } },
-      h("div", { class: "span-name", style: `padding-left:${depth * 1.1}rem`, title: `${span.name || span.span_id} · ${span.kind || ""} · ${span.span_id}` },
-        depth ? h("span", { class: "muted", "aria-hidden": "true" }, "└ ") : null, h("b", {}, span.name || span.span_id),
-        (costsOf.get(span.span_id) || []).map((c) => [" ", badge(`${c.model || "cost"} ${fmtMoney(c.amount, c.currency)}`, c.amount == null ? "warn" : "info")]),
-        failed ? [" ", badge("error", "bad")] : null),
-      h("div", { class: "span-track", "aria-hidden": "true" }, h("span", { style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%` })),
-      h("div", { class: "span-dur small" }, fmtDuration(dur))));
-    for (const child of children.get(span.span_id) || []) walk(child, depth + 1, seen);
-  };
-  const seen = new Set();
-  for (const root of children.get(null) || []) walk(root, 0, seen);
-  for (const s of spans) walk(s, 0, seen); // spans in a cycle have no root: still shown
-  return h("div", { class: "spans" }, h("p", { class: "muted small", style: "margin:0 0 .4rem" }, `Trace duration ${fmtDuration(total)} · from ${fmtTime(spans.find((s) => micros(s.start) === t0)?.start)}`), rows);
-}
-
 async function tracePage() {
   main.replaceChildren(pageHead("Trace", ID), h("p", {}, link("/signals", "← signals & traces")), h("div", { id: "trace" }, h("p", { class: "muted" }, "Loading…")));
   await section(document.getElementById("trace"), "trace detail (GET /v1/traces/{trace_id})", async () => {
@@ -1079,6 +952,6 @@ const PAGES = {
 
 // The management pages (manage.js) are built from the same parts.
 export {
-  h, link, card, badge, api, listOf, fetchAll, dataTable, pageHead, fmtTime, money, price,
-  confirmDialog, partyNames, IS_ADMIN, main, section,
+  h, link, card, badge, notice, api, listOf, fetchAll, dataTable, pageHead, fmtTime, fmtMoney,
+  moneyFormat, money, price, confirmDialog, partyNames, IS_ADMIN, main, section,
 };

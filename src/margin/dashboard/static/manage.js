@@ -282,6 +282,8 @@ export async function keysPage() {
   main.replaceChildren(pageHead("API keys", "Keys of this organization; a secret is shown once, when it is made"), tabs("keys"),
     card("New key", IS_ADMIN ? form : adminOnly("manage keys"), status), card("Keys", listEl));
   function load() {
+    // Keys are an admin's business: the API refuses a read key, so do not ask it.
+    if (!IS_ADMIN) return listEl.replaceChildren(adminOnly("see the API keys"));
     return section(listEl, "keys (GET /v1/keys)", async () => dataTable([
       { key: "name", label: "Name", render: (r) => [r.name, r.current ? [" ", badge("this session", "info")] : null] },
       { key: "prefix", label: "Key", render: (r) => h("code", {}, `${r.prefix}…`) },
