@@ -3,6 +3,8 @@ customer, dates, lines and total as the printable page shows them (both stores).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 from typing import Any
 
@@ -61,3 +63,17 @@ def test_a_draft_pdf_and_an_unknown_invoice(api: Any) -> None:
     missing = api.get("/v1/invoices/inv_nope.pdf")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_printable_page_allows_its_own_style_and_nothing_else(api: Any) -> None:
+    setup_plan(api)
+    made = api.post("/v1/invoices/generate", json={"period": "2026-10"}).json()["data"][0]
+    r = api.get(f"/v1/invoices/{made['id']}.html")
+    assert r.status_code == 200
+    style = r.text.split("<style>", 1)[1].split("</style>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = r.headers["content-security-policy"]
+    assert f"style-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy
+    assert r.headers["x-frame-options"] == "DENY"

@@ -408,6 +408,9 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     assert f"<dt>Issued</dt><dd>{final['issued_at'][:10]}</dd>" in content
     assert f"<dt>Due</dt><dd>{final['due_at'][:10]}</dd>" in content
     assert "Northwind" in content
+    # Styled: its policy allows its own <style> (the server's default forbids them).
+    amount = printable.locator("td.n").first
+    assert amount.evaluate("(td) => getComputedStyle(td).textAlign") == "right"
     shoot(printable, "invoice-printable")
     printable.close()
     # The PDF download holds the same invoice.

@@ -169,8 +169,8 @@ export async function ordersPage() {
   async function patch(o, ends) {
     try {
       await api(`/v1/orders/${o.id}`, { method: "PATCH", json: { ends_at: ends } });
+      await load();
       status.replaceChildren(h("p", { class: "badge ok" }, ends ? `Order ends ${ends}.` : "Order reopened."));
-      load();
     } catch (err) {
       status.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     }
@@ -229,8 +229,8 @@ export async function metersPage() {
     if (!ok) return;
     try {
       await api(`/v1/meters/${m.key}`, { method: "DELETE" });
+      await load();
       status.replaceChildren(h("p", { class: "badge ok" }, `Meter ${m.key} deleted.`));
-      load();
     } catch (err) {
       status.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     }
@@ -273,8 +273,8 @@ export async function keysPage() {
     if (!ok) return;
     try {
       await api(`/v1/keys/${k.id}/revoke`, { method: "POST" });
+      await load(); // the list shows the revocation before the note says it is done
       status.replaceChildren(h("p", { class: "badge ok" }, `${k.name} revoked.`));
-      load();
     } catch (err) {
       status.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     }

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from margin.billing import invoices as billing
 from margin.billing.errors import BillingError
-from margin.billing.invoice_html import invoice_html, seller_of
+from margin.billing.invoice_html import CONTENT_SECURITY_POLICY, invoice_html, seller_of
 from margin.server.auth import require
 from margin.server.routes._billing_api import (
     GenerateIn,
@@ -80,7 +80,10 @@ def show_html(
     """Amounts formatted to the currency's minor unit, the issue and due dates and the
     seller; ``internal=true`` adds the seller-only AI cost and margin columns."""
     invoice, seller = _one(request, principal.org_id, invoice_id)
-    return HTMLResponse(invoice_html(invoice, seller, internal=internal))
+    return HTMLResponse(
+        invoice_html(invoice, seller, internal=internal),
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
 
 
 @router.get(
