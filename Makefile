@@ -47,7 +47,8 @@ bench: $(STAMP)
 
 ## Rewrite the README's dashboard screenshots (docs/screenshots/; needs Chromium).
 screenshots: $(STAMP)
-	MARGIN_UPDATE_SCREENSHOTS=1 MARGIN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/dashboard/test_browser.py
+	MARGIN_UPDATE_SCREENSHOTS=1 MARGIN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/dashboard/test_browser.py \
+		tests/dashboard/test_first_day.py tests/dashboard/test_manage_browser.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,16 +30,15 @@ from dashboard_support import (
 from margin_testing import free_port
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``margin serve --demo`` as a subprocess, the way a user starts it."""
-    data_dir = tmp_path_factory.mktemp("margin-data")
+def _serve(data_dir: Path, *, demo: bool) -> Iterator[Server]:
+    """``margin serve`` (``--demo`` or a fresh install) as a subprocess, the way a user
+    starts it; yields once it answers, with keys of every scope."""
     port = free_port()
     log = (data_dir / "serve.log").open("w+")
     proc = subprocess.Popen(
         margin_command(
             "serve",
-            "--demo",
+            *(["--demo"] if demo else []),
             "--host",
             "127.0.0.1",
             "--port",
@@ -67,7 +67,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             time.sleep(0.3)
         log.seek(0)
         found = re.search(r"API key: (mgn_admin_\S+)", log.read())
-        assert found, "margin serve --demo printed no 'API key: mgn_admin_…' line"
+        assert found, "margin serve printed no 'API key: mgn_admin_…' line"
         keys = {
             "admin": found.group(1),
             "read": create_key(data_dir, "read"),
@@ -82,6 +82,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``margin serve --demo``: the demo organization with its data."""
+    yield from _serve(tmp_path_factory.mktemp("margin-data"), demo=True)
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``margin serve`` on an empty data directory: a first-day install, no data yet."""
+    yield from _serve(tmp_path_factory.mktemp("margin-fresh"), demo=False)
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,33 @@ def wait_ready(page: Any) -> None:
     page.wait_for_selector("body[data-ready='1']", timeout=SLOW_MS)
 
 
+def assert_fits(page: Any, width: int) -> None:
+    """Nothing is clipped at ``width``: the page does not scroll sideways, every nav entry is
+    in view (the nav wraps), and a table wider than its card scrolls horizontally."""
+    page.set_viewport_size({"width": width, "height": PHONE["height"]})
+    page.wait_for_timeout(300)  # let the chart's ResizeObserver redraw
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    rights = page.eval_on_selector_all(
+        ".nav a", "(as) => as.map((a) => a.getBoundingClientRect().right)"
+    )
+    assert rights
+    assert max(rights) <= width
+    clipped = page.evaluate(
+        """[...document.querySelectorAll('.table-wrap')].filter((w) =>
+            w.scrollWidth > w.clientWidth && getComputedStyle(w).overflowX !== 'auto').length"""
+    )
+    assert clipped == 0
+
+
+def overflowing_tables(page: Any) -> int:
+    """How many tables are wider than their card (they scroll: a column is out of sight)."""
+    count: int = page.evaluate(
+        """[...document.querySelectorAll('.table-wrap')]
+            .filter((w) => w.scrollWidth > w.clientWidth + 1).length"""
+    )
+    return count
+
+
 def shoot(page: Any, name: str, *, phone: bool = False) -> None:
     """Save a full-page screenshot to ``SCREENSHOTS`` (docs/screenshots/, shown in the README,
     with ``MARGIN_UPDATE_SCREENSHOTS=1``)."""

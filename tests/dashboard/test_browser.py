@@ -8,7 +8,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-from dashboard_support import DESKTOP, SLOW_MS, Server, shoot, sign_in, wait_ready
+from dashboard_support import (
+    DESKTOP,
+    PHONE,
+    SLOW_MS,
+    Server,
+    assert_fits,
+    overflowing_tables,
+    shoot,
+    sign_in,
+    wait_ready,
+)
+from pypdf import PdfReader
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +81,12 @@ def test_a_read_key_signs_in_without_admin_actions(browser: Any, server: Server)
     page.goto(server.url + "/invoices")
     wait_ready(page)
     assert page.locator("#generate").count() == 0
+    # The management pages show, but offer no change, to a read key.
+    for path, form in (("/keys", "#new-key"), ("/plans", "#new-plan"), ("/meters", "#meter-form")):
+        page.goto(server.url + path)
+        wait_ready(page)
+        assert page.locator(form).count() == 0, path
+        assert page.locator("text=Sign in with an admin key").first.is_visible(), path
     context.close()
 
 
@@ -106,10 +123,17 @@ def test_overview_totals_match_the_reports_api(page: Any, server: Server) -> Non
     assert parts == Decimal(first["profit"])
     assert page.locator("#cost-by-source [data-source=ai]").is_visible()
     page.wait_for_selector("#chart canvas")
+    # Cost and revenue each on their own scale: cost is not a flat line on revenue's.
+    chart = page.locator("#chart")
+    assert chart.get_attribute("data-scales") == "cost,revenue"
+    assert int(chart.get_attribute("data-points") or 0) == len(
+        {s["date"] for s in report["series"]}
+    )
     assert page.locator("text=Top customers by profit").is_visible()
     assert page.locator("text=Acme Corp").first.is_visible()
     shoot(page, "overview")
     shoot(page, "overview-phone", phone=True)
+    assert_fits(page, PHONE["width"])
 
 
 def test_period_presets_change_the_period(page: Any, server: Server) -> None:
@@ -157,8 +181,13 @@ def test_customers_table_and_a_customer_page(page: Any, server: Server) -> None:
     assert mine
     assert cost.get_attribute("data-amount")
     page.wait_for_selector("#chart canvas")
+    # Every column of every card is in sight on a desktop ("Revenue / outcome" was clipped).
+    assert page.locator("#by-signal th:has-text('Revenue / outcome')").is_visible()
+    assert overflowing_tables(page) == 0
+    assert page.locator("#tracking-mode").inner_text() == "auto"
     shoot(page, "customer")
     shoot(page, "customer-phone", phone=True)
+    assert_fits(page, PHONE["width"])
 
 
 def test_agents_table_and_an_agent_page(page: Any, server: Server) -> None:
@@ -170,6 +199,7 @@ def test_agents_table_and_an_agent_page(page: Any, server: Server) -> None:
     page.wait_for_url("**/agents/*")
     wait_ready(page)
     assert page.locator("h1").inner_text() == "AI SDR"
+    assert overflowing_tables(page) == 0
     # The agent's recent traces come from lists the server filters by agent and period.
     links = page.locator("#recent-traces tbody a")
     assert links.count() >= 1
@@ -359,11 +389,21 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     total = page.locator("[data-kpi=revenue] .value")
     assert total.get_attribute("data-amount") == invoice["total"]
     assert total.inner_text() == "$117.07"
-    assert "Northwind" in page.locator("[data-kpi=status]").inner_text()
+    status_card = page.locator("[data-kpi=status]").inner_text()
+    assert "Northwind" in status_card
+    assert invoice["customer_id"] not in status_card
     assert "Meeting" in page.locator("text=meeting").first.inner_text().title()
     shoot(page, "invoice")
     shoot(page, "invoice-phone", phone=True)
+    # Finalizing is irreversible: it asks first, in the page; cancelling changes nothing.
     page.click("#actions button:has-text('Finalize')")
+    dialog = page.locator("#confirm-dialog")
+    assert "can never change again" in dialog.inner_text()
+    dialog.locator("button:has-text('Cancel')").click()
+    assert page.locator("#confirm-dialog").count() == 0
+    assert server.get(f"/v1/invoices/{invoice_id}")["status"] == "draft"
+    page.click("#actions button:has-text('Finalize')")
+    page.locator("#confirm-dialog button[type=submit]").click()
     page.wait_for_selector("#status:has-text('finalized')")
     final = server.get(f"/v1/invoices/{invoice_id}")
     assert final["status"] == "finalized"
@@ -378,11 +418,32 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     assert f"<dt>Issued</dt><dd>{final['issued_at'][:10]}</dd>" in content
     assert f"<dt>Due</dt><dd>{final['due_at'][:10]}</dd>" in content
     assert "Northwind" in content
+    # Styled: its policy allows its own <style> (the server's default forbids them).
+    amount = printable.locator("td.n").first
+    assert amount.evaluate("(td) => getComputedStyle(td).textAlign") == "right"
     shoot(printable, "invoice-printable")
     printable.close()
-    # Void asks for a reason, then the invoice is void (and stays listed).
-    page.once("dialog", lambda dialog: dialog.accept("issued in error"))
+    # The PDF download holds the same invoice.
+    with page.expect_download() as download:
+        page.click("#pdf")
+    pdf = PdfReader(download.value.path())
+    text = "\n".join(p.extract_text() for p in pdf.pages)
+    assert f"Invoice {final['number']}" in text
+    assert "Total 117.07 USD" in text
+    assert download.value.suggested_filename == f"{final['number']}.pdf"
+    # Void asks for a reason in a form field of an in-page dialog (no prompt()): without
+    # one the dialog stays open; with one the invoice is void (and stays listed).
     page.click("#actions button:has-text('Void')")
+    void_dialog = page.locator("#confirm-dialog")
+    reason = void_dialog.locator("textarea[name=reason]")
+    reason.fill("issued in error")
+    shoot(page, "invoice-void")
+    reason.fill("")
+    void_dialog.locator("button[type=submit]").click()
+    assert void_dialog.is_visible()
+    assert server.get(f"/v1/invoices/{invoice_id}")["status"] == "finalized"
+    reason.fill("issued in error")
+    void_dialog.locator("button[type=submit]").click()
     page.wait_for_selector("#status:has-text('void')")
     voided = server.get(f"/v1/invoices/{invoice_id}")
     assert voided["status"] == "void"
@@ -403,6 +464,11 @@ def test_set_a_price_override_and_see_the_quote_change(page: Any, server: Server
     catalog = server.get("/v1/prices/quote", provider="openai", model="gpt-4o-mini", **usage)
     assert before == catalog["amount"]
     assert "input" in page.locator("#catalog").inner_text()
+    # No stray "null" under the catalog table; no placeholder that reads like a price.
+    assert "null" not in page.locator("#catalog").inner_text()
+    for name in ("input", "output"):
+        hint = page.locator(f"#override-form input[name={name}]").get_attribute("placeholder")
+        assert hint == "decimal"
     page.fill("#override-form input[name=input]", "7")
     page.fill("#override-form input[name=output]", "11")
     page.fill("#override-form input[name=note]", "negotiated with OpenAI")
@@ -421,7 +487,119 @@ def test_set_a_price_override_and_see_the_quote_change(page: Any, server: Server
     shoot(page, "prices")
     shoot(page, "prices-phone", phone=True)
     # Deleting the override brings the catalog price back.
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#overrides button:has-text('Delete')")
+    page.locator("#confirm-dialog button[type=submit]").click()
     page.wait_for_selector("#quote-source:has-text('catalog')")
     assert page.locator("#quote-amount [data-amount]").get_attribute("data-amount") == before
+
+
+def _otlp_span(
+    trace_id: str, span_id: str, name: str, start_ms: int, end_ms: int, **extra: Any
+) -> dict[str, Any]:
+    t0 = int((datetime.now(UTC) - timedelta(hours=3)).timestamp()) * 1_000_000_000
+    return {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": str(t0 + start_ms * 1_000_000),
+        "endTimeUnixNano": str(t0 + end_ms * 1_000_000),
+        **extra,
+    }
+
+
+def test_a_trace_shows_its_span_tree_with_timing(page: Any, server: Server) -> None:
+    trace_id, root, chat, tool = (secrets.token_hex(16), *(secrets.token_hex(8) for _ in "abc"))
+    chat_attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "margin.customer.external_id": "acme",
+    }
+    spans = [
+        _otlp_span(trace_id, root, "handle lead", 0, 2500),
+        _otlp_span(trace_id, tool, "crm lookup", 1300, 1550, parentSpanId=root),
+        _otlp_span(
+            trace_id,
+            chat,
+            "chat gpt-4o",
+            100,
+            1300,
+            parentSpanId=root,
+            attributes=[
+                {
+                    "key": k,
+                    "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v},
+                }
+                for k, v in chat_attrs.items()
+            ],
+        ),
+    ]
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "ai-sdr"}}]
+                },
+                "scopeSpans": [{"spans": spans}],
+            }
+        ]
+    }
+    with server.client() as c:
+        r = c.post("/v1/traces", json=body)
+    assert r.status_code == 200, r.text
+    page.goto(f"{server.url}/traces/{trace_id}")
+    wait_ready(page)
+    rows = page.locator("#spans .span-row")
+    # Children under their parent, in start order, each with its duration.
+    assert rows.evaluate_all("(rs) => rs.map((r) => [r.dataset.span, r.dataset.depth])") == [
+        [root, "0"],
+        [chat, "1"],
+        [tool, "1"],
+    ]
+    durations = rows.locator(".span-dur").all_inner_texts()
+    assert durations == ["2.5 s", "1.2 s", "250 ms"]
+    assert "Trace duration 2.5 s" in page.locator("#spans").inner_text()
+    # The AI call priced for the chat span is named on it.
+    cost = server.get(f"/v1/traces/{trace_id}")["costs"][0]
+    assert cost["span_id"] == chat
+    assert "gpt-4o" in page.locator(f"#spans [data-span='{chat}'] .badge").inner_text()
+    shoot(page, "trace-spans")
+    assert_fits(page, PHONE["width"])
+
+
+def test_model_snapshots_are_grouped_under_the_catalog_model(page: Any, server: Server) -> None:
+    at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    cost = {
+        "customer": "acme",
+        "agent": "ai-sdr",
+        "provider": "openai",
+        "model": "gpt-4o-2024-08-06",
+        "amount": "0.5",
+        "currency": "USD",
+        "timestamp": at,
+    }
+    with server.client() as c:
+        assert c.post("/v1/costs", json=cost).status_code in (200, 201)
+    page.goto(server.url + "/")
+    wait_ready(page)
+    lo = page.locator("#totals").get_attribute("data-from")
+    hi = page.locator("#totals").get_attribute("data-to")
+    report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
+    [gpt4o] = [g for g in report["cost_by_catalog_model"] if g["model"] == "gpt-4o"]
+    names = {s["model"] for s in gpt4o["snapshots"]}
+    assert {"gpt-4o", "gpt-4o-2024-08-06"} <= names
+    group = page.locator("#cost-by-model details[data-model='gpt-4o']")
+    # One row for the model, whose cost is the API's; the snapshots are inside it.
+    assert page.locator("#cost-by-model tbody tr").count() == len(report["cost_by_catalog_model"])
+    row = page.locator("#cost-by-model tbody tr", has=page.locator("details[data-model='gpt-4o']"))
+    cost_cell = row.locator("td").nth(1).locator("[data-amount]")
+    assert cost_cell.get_attribute("data-amount") == gpt4o["cost"]
+    assert not page.locator("[data-snapshot='gpt-4o-2024-08-06']").is_visible()
+    group.locator("summary").click()
+    snapshot = page.locator("[data-snapshot='gpt-4o-2024-08-06']")
+    assert snapshot.is_visible()
+    [snap] = [s for s in gpt4o["snapshots"] if s["model"] == "gpt-4o-2024-08-06"]
+    assert snapshot.locator("[data-amount]").get_attribute("data-amount") == snap["cost"]

@@ -23,6 +23,8 @@ PAGES = [
     "/invoices",
     "/invoices/inv_x",
     "/prices",
+    "/plans",
+    "/keys",
 ]
 
 
@@ -246,6 +248,10 @@ def test_assets_are_package_data_and_served(web: TestClient) -> None:
     static = resources.files("margin.dashboard") / "static"
     for name in (
         "app.js",
+        "manage.js",
+        "chart.js",
+        "dialog.js",
+        "spans.js",
         "margin.css",
         "favicon.svg",
         "vendor/uPlot.iife.min.js",
@@ -280,6 +286,7 @@ def test_pages_load_nothing_from_the_web(web: TestClient, api: Any) -> None:
     for html in (page, login):
         assert "http://" not in html
         assert "https://" not in html
-    script = (resources.files("margin.dashboard") / "static" / "app.js").read_text()
-    assert "http://" not in script
-    assert "https://" not in script
+    for name in ("app.js", "manage.js", "chart.js", "dialog.js", "spans.js"):
+        script = (resources.files("margin.dashboard") / "static" / name).read_text()
+        assert "http://" not in script, name
+        assert "https://" not in script, name

@@ -4,6 +4,8 @@ minor unit."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +18,7 @@ from margin._rounding import display, minor_digits
 from margin.store.organization import get_settings
 from margin.store.schema import organizations
 
-__all__ = ["Seller", "invoice_html", "seller_of"]
+__all__ = ["CONTENT_SECURITY_POLICY", "Seller", "invoice_html", "seller_of"]
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#111}
@@ -29,6 +31,14 @@ dd{margin:0}tfoot td{font-weight:600;border-top:2px solid #111}.badge{border:1px
 border-radius:3px;padding:0 .4rem;font-size:.8rem;text-transform:uppercase;vertical-align:middle}
 @media print{.internal{display:none}}
 """
+
+#: The page's own policy: the server's default forbids ``<style>`` elements, which left the
+#: invoice unstyled; this allows its one inline style, by hash, and nothing else.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ _PAGES: dict[str, tuple[str, str]] = {
     "invoice": ("Invoice", "invoices"),
     "prices": ("Prices", "prices"),
     "simulate": ("Pricing simulator", "simulate"),
+    # Management: plans, orders, meters and API keys, one "Manage" nav entry with tabs.
+    "plans": ("Plans", "manage"),
+    "orders": ("Orders", "manage"),
+    "meters": ("Meters", "manage"),
+    "keys": ("API keys", "manage"),
 }
 _NAV = (
     ("overview", "/", "Overview"),
@@ -53,6 +58,7 @@ _NAV = (
     ("invoices", "/invoices", "Invoices"),
     ("prices", "/prices", "Prices"),
     ("simulate", "/simulate", "Simulator"),
+    ("manage", "/plans", "Manage"),
 )
 
 
@@ -230,9 +236,15 @@ def mount(app: FastAPI) -> None:
     def prices(request: Request) -> Response:
         return _page(request, "prices")
 
-    @app.get("/simulate", include_in_schema=False)
-    def simulate(request: Request) -> Response:
-        return _page(request, "simulate")
+    for name in ("simulate", "plans", "orders", "meters", "keys"):
+        _add_page(app, name)
+
+
+def _add_page(app: FastAPI, name: str) -> None:
+    def show(request: Request) -> Response:
+        return _page(request, name)
+
+    app.add_api_route(f"/{name}", show, methods=["GET"], include_in_schema=False)
 
 
 def _add_list_and_detail(app: FastAPI, name: str, plural: str) -> None:

@@ -22,6 +22,7 @@ from margin._rounding import display
 from margin._time import from_micros, isoformat
 from margin.reports.currency import Converter
 from margin.reports.facts import SOURCES, Filters
+from margin.reports.models import by_catalog_model
 from margin.reports.modes import Tracking
 from margin.reports.tables import (
     build_table,
@@ -114,9 +115,10 @@ def overview(
     series = build_table(conn, org_id, lo, hi, [], none, windows=days, sort="label", **shared)
     customers = build_table(conn, org_id, lo, hi, ["customer"], none, **shared)
     agents = build_table(conn, org_id, lo, hi, ["agent"], none, top=top, **shared)
-    costs: dict[str, Any] = {"sort": "cost", "top": top, "convert": convert}
-    by_provider = build_table(conn, org_id, lo, hi, ["provider"], none, **costs)
-    by_model = build_table(conn, org_id, lo, hi, ["provider", "model"], none, **costs)
+    costs: dict[str, Any] = {"sort": "cost", "convert": convert}
+    by_provider = build_table(conn, org_id, lo, hi, ["provider"], none, top=top, **costs)
+    models = build_table(conn, org_id, lo, hi, ["provider", "model"], none, **costs)
+    by_model = fold_top(models, top)
     explained = explain(totals, customers, tracking)
     rendered = []
     for row in totals:
@@ -151,6 +153,7 @@ def overview(
         "top_agents": [render_row(r, ["agent"], False) for r in agents],
         "cost_by_provider": [render_row(r, ["provider"], False) for r in by_provider],
         "cost_by_model": [render_row(r, ["provider", "model"], False) for r in by_model],
+        "cost_by_catalog_model": by_catalog_model(models, top),
         "cost_by_source": [
             {"source": source, "currency": row["currency"], "cost": money(row["sources"][source])}
             for row in totals

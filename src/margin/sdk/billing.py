@@ -32,6 +32,7 @@ _ORDER_END = operation("PATCH", "/v1/orders/{order_id}")
 _INVOICE_GENERATE = operation("POST", "/v1/invoices/generate")
 _INVOICE_LIST = operation("GET", "/v1/invoices")
 _INVOICE_HTML = operation("GET", "/v1/invoices/{invoice_id}.html")
+_INVOICE_PDF = operation("GET", "/v1/invoices/{invoice_id}.pdf")
 _INVOICE_GET = operation("GET", "/v1/invoices/{invoice_id}")
 _INVOICE_FINALIZE = operation("POST", "/v1/invoices/{invoice_id}/finalize")
 _INVOICE_VOID = operation("POST", "/v1/invoices/{invoice_id}/void")
@@ -237,6 +238,10 @@ class Invoices(Resource[_R, _B]):
         cost and margin columns."""
         call = _INVOICE_HTML.call({"invoice_id": id}, params={"internal": flag(internal)})
         return self._raw(call, sink)
+
+    def pdf(self, id: str, *, sink: IO[bytes] | None = None) -> _B:
+        """The invoice as PDF bytes (the customer's view), or streamed into ``sink``."""
+        return self._raw(_INVOICE_PDF.call({"invoice_id": id}), sink)
 
     def finalize(self, id: str) -> _R:
         """Finalize a draft: it gets its number and never changes again (irreversible)."""

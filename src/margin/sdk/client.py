@@ -24,6 +24,7 @@ from margin.sdk._operations import Transport
 from margin.sdk.billing import Invoices, Meters, Orders, Plans
 from margin.sdk.errors import APIConnectionError, error_for_status
 from margin.sdk.insights import Exports, Reports, Traces
+from margin.sdk.keys import Keys
 from margin.sdk.parties import Agents, Customers
 from margin.sdk.pricing import ExchangeRates, Organization, Prices
 from margin.sdk.resources import Costs, Events, Signals
@@ -118,6 +119,7 @@ class _Resources(Generic[_R, _B]):
         self.prices = Prices(transport)
         self.exchange_rates = ExchangeRates(transport)
         self.organization = Organization(transport)
+        self.keys = Keys(transport)
 
 
 class Margin(_Resources[_Result, bytes]):

@@ -54,6 +54,7 @@ _ROUTERS = (
     "margin.server.routes.control_alerts",
     "margin.server.routes.control_webhooks",
     "margin.server.routes.export",
+    "margin.server.routes.keys",
     *COMPAT_ROUTERS,
 )
 

@@ -3,6 +3,11 @@
 // string (Intl.NumberFormat accepts decimal strings) and any sum or difference is done on
 // BigInt nano-units, never in float. Floats are used only to place points on a chart.
 
+import { plansPage, ordersPage, metersPage, keysPage, partyForm, trackingBadge } from "./manage.js";
+import { lineChart } from "./chart.js";
+import { confirmDialog } from "./dialog.js";
+import { spanTree } from "./spans.js";
+
 const body = document.body;
 const PAGE = body.dataset.page;
 const ID = body.dataset.id;
@@ -35,10 +40,11 @@ const badge = (text, kind = "") => h("span", { class: `badge ${kind}` }, text);
 
 // ---------- API ----------
 class ApiError extends Error {
-  constructor(status, detail, unavailableRoute) {
+  constructor(status, detail, unavailableRoute, field = null) {
     super(detail);
     this.status = status;
     this.unavailable = unavailableRoute;
+    this.field = field; // the request field a problem answer names
   }
 }
 
@@ -64,7 +70,7 @@ async function api(path, { method = "GET", json } = {}) {
     // A route the server does not have answers FastAPI's bare "Not Found" (or 405): that is
     // an endpoint not shipped yet, unlike "no customer 'x'" from a route that exists.
     const missing = (res.status === 404 && detail === "Not Found") || res.status === 405;
-    throw new ApiError(res.status, detail, missing);
+    throw new ApiError(res.status, detail, missing, (data && data.field) || null);
   }
   return data;
 }
@@ -79,7 +85,8 @@ function section(target, what, fn) {
 async function sectionRun(target, what, fn) {
   try {
     const out = await fn();
-    target.replaceChildren(...[].concat(out));
+    // A section may return null parts (a note shown only sometimes): they are not text.
+    target.replaceChildren(...[].concat(out).filter((x) => x !== null && x !== undefined && x !== false));
   } catch (err) {
     if (err instanceof ApiError && err.unavailable) target.replaceChildren(unavailable(what));
     else target.replaceChildren(h("p", { class: "error", role: "alert" }, `${what}: ${err.message}`));
@@ -329,28 +336,6 @@ const priceCol = (key, label, opts = {}) => ({
 });
 const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)) };
 
-// ---------- charts ----------
-function lineChart(target, days, seriesDefs) {
-  if (!window.uPlot) {
-    target.replaceChildren(notice("Chart library not loaded."));
-    return;
-  }
-  const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
-  const width = () => Math.max(260, target.clientWidth || 600);
-  const opts = {
-    width: width(), height: 280,
-    scales: { x: { time: true } },
-    axes: [{ stroke: "#5f6b7a", grid: { stroke: "#eef1f5" } },
-      { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, size: 70, values: (u, vals) => vals.map((v) => moneyFormat(seriesDefs[0].currency, false).format(v)) }],
-    series: [{ value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
-      ...seriesDefs.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.color + "18", points: { show: days.length < 40 },
-        value: (u, v) => (v == null ? "—" : moneyFormat(s.currency, false).format(v)) }))],
-  };
-  target.replaceChildren();
-  const plot = new uPlot(opts, [xs, ...seriesDefs.map((s) => s.values)], target);
-  new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
-}
-
 // ---------- reports ----------
 // Report rows carry `key` as {dimension: id} and `margin_pct`/`change_pct`; pages use a flat
 // id and `margin`/`change`. Profit and margin come from the API when it sends them.
@@ -376,6 +361,7 @@ function normalizeOverview(d) {
     source: "overview", from: d.from, to: d.to, totals, series,
     customers: top(d.top_customers || d.customers), agents: top(d.top_agents || d.agents),
     providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
+    catalogModels: d.cost_by_catalog_model || null,
     sources: listOf(d.cost_by_source),
     unpriced: typeof d.unpriced === "object" && d.unpriced ? d.unpriced.records : d.unpriced ?? null,
     unassigned: listOf(d.unassigned),
@@ -462,6 +448,26 @@ function costBreakdown(rows) {
   ], rows, { filter: false, sort: { key: "cost", dir: -1 } });
 }
 
+// Cost per catalog model (the API groups a model's dated snapshots under it); the names as
+// reported are inside each row.
+function modelBreakdown(rows) {
+  const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
+  const name = (r) => {
+    const snaps = r.snapshots || [];
+    const title = [r.label, r.in_catalog || r.is_other ? null : [" ", badge("not in catalog", "warn")], r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null];
+    if (snaps.length < 2 && !(snaps.length === 1 && snaps[0].model !== r.model)) return h("span", { dataset: { model: r.model || "" } }, title);
+    return h("details", { class: "snapshots", dataset: { model: r.model || "" } },
+      h("summary", {}, title, " ", h("span", { class: "muted small" }, `${snaps.length} name${snaps.length > 1 ? "s" : ""}`)),
+      h("ul", { class: "small" }, snaps.map((x) => h("li", { dataset: { snapshot: x.model || "" } }, h("code", {}, x.model || "?"), " · ", money(x.cost, r.currency), ` · ${fmtInt(x.records)} calls`))));
+  };
+  return dataTable([
+    { key: "label", label: "Model", render: name },
+    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
+      h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
+    { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
+  ], rows, { filter: false, empty: "No AI calls in this period." });
+}
+
 async function overviewPage() {
   const p = period();
   const totalsEl = h("div", { class: "kpis", id: "totals" }, h("p", { class: "muted" }, "Loading…"));
@@ -478,7 +484,7 @@ async function overviewPage() {
     card("Cost vs revenue per day", chartEl),
     h("div", { class: "grid" }, card("Top customers by profit", customersEl), card("Top agents by profit", agentsEl)),
     h("div", { class: "grid", style: "margin-top:1rem" }, card("Cost by source", sourcesEl), card("Cost by provider", providersEl)),
-    h("div", { style: "margin-top:1rem" }, card("Cost by model", modelsEl)));
+    h("div", { style: "margin-top:1rem", id: "cost-by-model" }, card("Cost by model", modelsEl)));
   let report;
   try {
     report = await overviewReport(p);
@@ -501,7 +507,7 @@ async function overviewPage() {
   agentsEl.replaceChildren(rankList(report.agents, "agents"));
   sourcesEl.replaceChildren(sourceBreakdown(report.sources));
   providersEl.replaceChildren(costBreakdown(report.providers));
-  modelsEl.replaceChildren(costBreakdown(report.models));
+  modelsEl.replaceChildren(report.catalogModels ? modelBreakdown(report.catalogModels) : costBreakdown(report.models));
   if (report.unpriced) {
     warnEl.append(h("div", { class: "warning", dataset: { warning: "unpriced" } }, `⚠ ${fmtInt(report.unpriced)} cost record(s) are unpriced: the price book has no price for their model. `,
       link("/prices", "Set a price"), " · ", link("/signals#unpriced", "see them")));
@@ -527,16 +533,23 @@ function drawSeries(chartEl, series) {
     return;
   }
   const [currency, s] = Object.entries(series.byCurrency)[0] || ["USD", { cost: series.days.map(() => 0) }];
-  const defs = [{ label: `Cost (${currency})`, color: "#d9480f", values: s.cost, currency }];
-  if (s.revenue) defs.push({ label: `Revenue (${currency})`, color: "#1c7ed6", values: s.revenue, currency });
+  const defs = [{ label: `Cost (${currency})`, scale: "cost", color: "#d9480f", values: s.cost, currency }];
+  if (s.revenue) defs.push({ label: `Revenue (${currency})`, scale: "revenue", color: "#1c7ed6", values: s.revenue, currency });
   lineChart(chartEl, series.days, defs);
+  if (defs.length > 1) {
+    chartEl.after(h("p", { class: "muted small chart-note" }, "Cost on the left axis, revenue on the right: each has its own scale."));
+  }
 }
 
 async function partyListPage(kind) {
   const p = period();
   const singular = kind === "customers" ? "customer" : "agent";
   const el = h("div", { id: `${kind}-table` }, h("p", { class: "muted" }, "Loading…"));
-  main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), card(null, el));
+  const add = IS_ADMIN
+    ? h("details", { class: "card", id: `add-${singular}` }, h("summary", {}, `Add a ${singular}`),
+      h("div", { style: "margin-top:.75rem" }, partyForm(kind, null, (made) => { location.href = `/${kind}/${made.id}`; })))
+    : null;
+  main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), add || "", card(null, el));
   await section(el, `${kind} list`, async () => {
     const [parties, groups] = await Promise.all([fetchAll(`/v1/${kind}`, {}, 5000), partyGroups(p, singular)]);
     const byKey = new Map();
@@ -544,12 +557,13 @@ async function partyListPage(kind) {
     const rows = [];
     for (const party of parties) {
       for (const g of byKey.get(party.id) || [{}]) {
-        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, cost: g.cost ?? null, revenue: g.revenue ?? null }));
+        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, tracking_mode: party.tracking_mode, cost: g.cost ?? null, revenue: g.revenue ?? null }));
       }
     }
     return dataTable([
       { key: "label", label: singular, render: (r) => link(`/${kind}/${encodeURIComponent(r.id)}`, r.label) },
       { key: "external_id", label: "External id", hideSm: true, render: (r) => h("code", {}, r.external_id) },
+      { key: "tracking_mode", label: "Tracking", hideSm: true, render: (r) => trackingBadge(r.tracking_mode) },
       moneyCol("cost", "Cost"), moneyCol("revenue", "Revenue"), moneyCol("profit", "Profit"), marginCol,
       { key: "signals", label: "Signals", num: true, hideSm: true, render: (r) => fmtInt(r.signals) },
       { key: "unpriced", label: "Unpriced", num: true, hideSm: true, render: (r) => (r.unpriced ? badge(fmtInt(r.unpriced), "warn") : "—") },
@@ -578,9 +592,14 @@ async function partyDetailPage(kind) {
     pageHead(party.name || party.external_id, `${singular} · ${party.external_id} · ${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
     h("p", {}, link(`/${kind}`, `← all ${kind}`)),
     totalsEl,
-    h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv" },
-      ["id", "external_id", "email", "currency", "tracking_mode", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))])))),
-    h("div", { class: "grid", style: "margin-top:1rem" }, card("Signals by type", signalsEl), card("Recent traces", tracesEl)));
+    h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv", id: "party-details" },
+      ["id", "external_id", "email", "description", "currency", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))]),
+      h("dt", {}, "tracking mode"), h("dd", { id: "tracking-mode" }, trackingBadge(party.tracking_mode))),
+      IS_ADMIN ? h("details", { style: "margin-top:1rem", id: "edit" }, h("summary", {}, `Edit this ${singular}`),
+        h("div", { style: "margin-top:.75rem" }, partyForm(kind, party, () => setTimeout(() => location.reload(), 600)))) : null)),
+    // Full width: the per-outcome columns do not fit half a card.
+    h("div", { style: "margin-top:1rem" }, card("Signals by type", signalsEl)),
+    card("Recent traces", tracesEl));
   const only = { [singular]: party.id };
   section(totalsEl, "margin report (GET /v1/reports/margin)", async () => {
     const r = await marginReport(p, { ...only, compare: "true" });
@@ -724,7 +743,7 @@ async function tracePage() {
         { key: "cost_tracing", label: "Cost tracing", render: (r) => (r.cost_tracing ? badge("on", "ok") : badge("off")) },
         { key: "id", label: "", render: (r) => (r.id === attr.signal_id ? badge("attributed", "ok") : "") },
       ], signals, { filter: false, empty: "No signals in this trace." })),
-      spans.length ? card(`Spans (${spans.length})`, spans.map((s) => h("div", { class: "span" }, h("b", {}, s.name || s.span_id), " ", h("span", { class: "muted small" }, `${fmtTime(s.start)} · ${s.span_id || ""}`)))) : null,
+      spans.length ? h("section", { class: "card", id: "spans" }, h("h2", {}, `Spans (${spans.length})`), spanTree(spans, costs)) : null,
     ].filter(Boolean);
   });
 }
@@ -767,6 +786,7 @@ async function invoicesPage() {
 const printable = (inv) => [
   h("a", { href: `/v1/invoices/${inv.id}.html`, target: "_blank", rel: "noopener", id: "printable" }, "Printable invoice ↗"),
   h("a", { href: `/v1/invoices/${inv.id}.html?internal=true`, target: "_blank", rel: "noopener" }, "with AI cost & margin ↗"),
+  h("a", { href: `/v1/invoices/${inv.id}.pdf`, download: `${inv.number || inv.id}.pdf`, id: "pdf" }, "Download PDF"),
 ];
 const statusBadge = (s) => badge(s || "?", s === "finalized" ? "ok" : s === "void" ? "bad" : "info");
 
@@ -780,15 +800,27 @@ async function invoicePage() {
     const act = async (path, json) => {
       try { await api(path, { method: "POST", json }); load(); } catch (err) { msg.replaceChildren(h("p", { class: "error" }, err.message)); }
     };
+    const who = inv.customer?.name || inv.customer?.external_id || inv.customer_id;
+    const total = fmtMoney(inv.total, cur);
+    const finalize = async () => {
+      const ok = await confirmDialog({ title: "Finalize this invoice?", action: "Finalize",
+        message: `${who} · ${inv.period} · ${total}. A finalized invoice is numbered and can never change again; it can only be voided.` });
+      if (ok) act(`/v1/invoices/${inv.id}/finalize`, {});
+    };
+    const voidIt = async () => {
+      const ok = await confirmDialog({ title: "Void this invoice?", action: "Void invoice", reason: "Reason (kept with the invoice)",
+        message: `${inv.number || "This draft"} · ${who} · ${total}. Voiding cannot be undone.` });
+      if (ok) act(`/v1/invoices/${inv.id}/void`, { reason: ok.reason });
+    };
     const actions = IS_ADMIN ? h("div", { class: "toolbar", id: "actions" },
-      inv.status === "draft" ? h("button", { class: "primary", onclick: () => act(`/v1/invoices/${inv.id}/finalize`, {}) }, "Finalize") : null,
-      inv.status !== "void" ? h("button", { class: "danger", onclick: () => { const reason = prompt("Reason for voiding this invoice?"); if (reason) act(`/v1/invoices/${inv.id}/void`, { reason }); } }, "Void") : null,
+      inv.status === "draft" ? h("button", { class: "primary", onclick: finalize }, "Finalize") : null,
+      inv.status !== "void" ? h("button", { class: "danger", onclick: voidIt }, "Void") : null,
       printable(inv)) : h("div", { class: "toolbar" }, printable(inv));
     document.querySelector("h1").textContent = inv.number ? `Invoice ${inv.number}` : "Draft invoice";
     return [
       h("div", { class: "kpis" },
         h("div", { class: "kpi", dataset: { kpi: "status" } }, h("div", { class: "label" }, "Status"), h("div", { class: "value", id: "status" }, inv.status),
-          h("div", { class: "delta" }, `${inv.customer?.name || inv.customer_id} · ${inv.period}`)),
+          h("div", { class: "delta" }, link(`/customers/${inv.customer_id}`, who), ` · ${inv.period}`)),
         kpi("revenue", "Total", inv.total, cur, inv.number || "not numbered until finalized"),
         kpi("cost", "AI cost (internal)", inv.cost, cur, "seller only"),
         kpi("margin", "Margin", inv.margin_pct, null, inv.margin == null ? "" : fmtMoney(inv.margin, cur))),
@@ -832,11 +864,11 @@ async function pricesPage() {
         msg.replaceChildren(err.unavailable ? unavailable("setting an override (POST /v1/prices)") : h("p", { class: "error", role: "alert" }, err.message));
       }
     } },
-    h("label", {}, "Input / M tokens", h("input", { name: "input", required: true, inputmode: "decimal", size: 8, placeholder: "0.10" })),
-    h("label", {}, "Output / M tokens", h("input", { name: "output", required: true, inputmode: "decimal", size: 8, placeholder: "0.40" })),
+    h("label", {}, "Input / M tokens", h("input", { name: "input", required: true, inputmode: "decimal", size: 8, placeholder: "decimal" })),
+    h("label", {}, "Output / M tokens", h("input", { name: "output", required: true, inputmode: "decimal", size: 8, placeholder: "decimal" })),
     h("label", {}, "Currency", h("input", { name: "currency", value: "USD", size: 4, pattern: "[A-Z]{3}" })),
     h("label", {}, "Effective from", h("input", { name: "effective_from", type: "date" })),
-    h("label", {}, "Note", h("input", { name: "note", size: 16, placeholder: "negotiated rate" })),
+    h("label", {}, "Note", h("input", { name: "note", size: 16, placeholder: "optional" })),
     h("button", { class: "primary" }, "Set override"))
     : h("p", { class: "muted small" }, "Sign in with an admin key to set a negotiated price.");
   main.replaceChildren(pageHead("Prices", "The catalog price of a model, your negotiated overrides, and what a call costs"),
@@ -882,7 +914,9 @@ async function pricesPage() {
       { key: "effective_from", label: "From", render: (r) => h("span", { class: "nowrap" }, fmtTime(r.effective_from)) },
       { key: "note", label: "Note", hideSm: true, render: (r) => r.note || "" },
       ...(IS_ADMIN ? [{ key: "id", label: "", render: (r) => h("button", { class: "danger", type: "button", onclick: async () => {
-        if (!confirm(`Delete the override of ${r.model}?`)) return;
+        const ok = await confirmDialog({ title: "Delete this override?", action: "Delete override",
+          message: `${r.provider} / ${r.model}: new costs of this model will be priced by the catalog again.` });
+        if (!ok) return;
         try { await api(`/v1/prices/${r.id}`, { method: "DELETE" }); refresh(); } catch (err) { msg.replaceChildren(h("p", { class: "error" }, err.message)); }
       } }, "Delete") }] : []),
     ], listOf(await api("/v1/prices?limit=1000")), { filter: false, empty: "No overrides: the catalog applies." }));
@@ -905,6 +939,10 @@ const PAGES = {
   invoice: invoicePage,
   prices: pricesPage,
   simulate: () => import("./simulate.js").then((m) => m.default()),
+  plans: plansPage,
+  orders: ordersPage,
+  meters: metersPage,
+  keys: keysPage,
 };
 
 // Queue mode: how far the writers are behind (GET /v1/health), in the footer.
@@ -931,5 +969,9 @@ async function queueLag() {
   }
 })();
 
-// Helpers for page modules loaded on demand (simulate.js).
-export { api, card, dataTable, fmtPct, h, kpi, listOf, main, money, pageHead, signClass, toNanos, unavailable };
+// Helpers for page modules loaded on demand (simulate.js) and the management pages (manage.js).
+export {
+  h, link, card, badge, notice, api, listOf, fetchAll, dataTable, pageHead, fmtTime, fmtMoney,
+  moneyFormat, money, price, confirmDialog, partyNames, IS_ADMIN, main, section,
+  fmtPct, kpi, signClass, toNanos, unavailable,
+};

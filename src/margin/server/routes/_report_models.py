@@ -239,6 +239,28 @@ class UnassignedCost(_Out):
     records: int
 
 
+class ModelName(_Out):
+    provider: str | None
+    model: str | None = Field(description="The name as reported (a snapshot or an alias).")
+    label: str
+    cost: Money
+    records: int
+    unpriced: int
+
+
+class CatalogModelCost(_Out):
+    provider: str | None
+    model: str | None = Field(description="The catalog model; the reported name if unknown.")
+    in_catalog: bool
+    is_other: bool
+    label: str
+    currency: str | None
+    cost: Money
+    records: int
+    unpriced: int
+    snapshots: list[ModelName] = Field(description="The names reported for this model.")
+
+
 class Overview(_Out):
     from_: Time = Field(alias="from")
     to: Time
@@ -252,6 +274,7 @@ class Overview(_Out):
     top_agents: list[ReportRow]
     cost_by_provider: list[ReportRow]
     cost_by_model: list[ReportRow]
+    cost_by_catalog_model: list[CatalogModelCost]
     cost_by_source: list[SourceCost]
     unpriced: Unpriced
     unassigned: list[UnassignedCost] = Field(

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from margin.billing import invoices as billing
 from margin.billing.errors import BillingError
-from margin.billing.invoice_html import invoice_html, seller_of
+from margin.billing.invoice_html import CONTENT_SECURITY_POLICY, invoice_html, seller_of
 from margin.control.invoicing import finalize_invoice, void_invoice
 from margin.server.auth import require
 from margin.server.routes._billing_api import (
@@ -81,7 +81,29 @@ def show_html(
     """Amounts formatted to the currency's minor unit, the issue and due dates and the
     seller; ``internal=true`` adds the seller-only AI cost and margin columns."""
     invoice, seller = _one(request, principal.org_id, invoice_id)
-    return HTMLResponse(invoice_html(invoice, seller, internal=internal))
+    return HTMLResponse(
+        invoice_html(invoice, seller, internal=internal),
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
+
+
+@router.get(
+    "/{invoice_id}.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The invoice as a PDF",
+)
+def show_pdf(invoice_id: str, request: Request, principal: Reader) -> Response:
+    """The printable invoice's content as a PDF download (the customer's view)."""
+    from margin.billing.invoice_pdf import invoice_pdf  # fpdf2 loads only when asked
+
+    invoice, seller = _one(request, principal.org_id, invoice_id)
+    name = invoice["number"] or invoice["id"]
+    return Response(
+        invoice_pdf(invoice, seller),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
 
 
 @router.get("/{invoice_id}", response_model=Invoice, summary="Get an invoice")
