@@ -93,3 +93,15 @@ def test_vendor_errors_are_documented_in_their_media_type(api: Api) -> None:
     assert list(spec["paths"]["/v1/signals"]["post"]["responses"]["4XX"]["content"]) == [
         "application/problem+json"
     ]
+
+
+def test_a_paygentic_event_error_names_the_wire_field(api: Api) -> None:
+    _customer(api)
+    event = {"type": "call", "source": "s", "data": {}, "externalSubject": "acme"}
+    first = api.post(f"{PAYGENTIC}/events", json={**event, "idempotencyKey": "k-1"})
+    assert first.status_code == 202, first.text
+    again = {**event, "type": "other", "idempotencyKey": "k-1"}
+    _refused(api.post(f"{PAYGENTIC}/events", json=again), 409, "idempotencyKey")
+    _refused(api.post(f"{PAYGENTIC}/events", json={**event, "subject": "cus_x"}), 400, "subject")
+    late = {**event, "timestamp": "0001-01-01T00:00:00+01:00"}
+    _refused(api.post(f"{PAYGENTIC}/events", json=late), 400, "timestamp")
