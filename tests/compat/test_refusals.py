@@ -105,3 +105,11 @@ def test_a_paygentic_event_error_names_the_wire_field(api: Api) -> None:
     _refused(api.post(f"{PAYGENTIC}/events", json={**event, "subject": "cus_x"}), 400, "subject")
     late = {**event, "timestamp": "0001-01-01T00:00:00+01:00"}
     _refused(api.post(f"{PAYGENTIC}/events", json=late), 400, "timestamp")
+
+
+def test_a_paygent_duration_past_any_bill_is_refused(api: Api) -> None:
+    # Minutes × 60 overflowed to infinity: a 500.
+    raw = {"provider": "openai", "model": "gpt-4o", "audioDuration": 3.0e307}
+    body = {"rawUsage": raw, "customerId": "acme", "agentId": "sdr"}
+    _refused(api.post("/api/v2/usage", json=body), 422, "rawUsage.audioDuration")
+    assert api.get("/v1/customers").json()["data"] == []
