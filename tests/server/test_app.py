@@ -207,10 +207,12 @@ def test_the_openapi_document_describes_errors_as_problems(api: Api) -> None:
     assert "correlation_id" in problem["properties"]
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            for code in ("4XX", "500"):
+            # Paygentic's SDK types an error only as application/json: its routes answer
+            # their own errors so, and are documented so (docs/migrating.md).
+            vendor = ["application/json"] * path.startswith("/compat/paygentic/")
+            for code in ("4XX", "500", "422"):
+                if code not in operation["responses"]:
+                    continue
                 content = operation["responses"][code]["content"]
-                assert list(content) == ["application/problem+json"], (method, path, code)
-            if "422" in operation["responses"]:
-                assert list(operation["responses"]["422"]["content"]) == [
-                    "application/problem+json"
-                ]
+                expected = {"application/problem+json", *(vendor if code != "500" else [])}
+                assert set(content) == expected, (method, path, code)

@@ -17,10 +17,17 @@ from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from margin._ids import new_id
 from margin.server._payload import PayloadError, check_json
 from margin.server.auth import key_principal
 from margin.server.ledger import BatchResult, Ledger
-from margin.server.problems import Problem, field_path
+from margin.server.problems import (
+    CORRELATION_HEADER,
+    ERROR_MEDIA_TYPE,
+    PROBLEM_JSON,
+    Problem,
+    field_path,
+)
 from margin.server.state import AppState
 from margin.store.keys import Principal, Scope
 
@@ -85,11 +92,19 @@ def principal(request: Request, scope: Scope, headers: Sequence[str] = ()) -> Pr
 
 def vendor_error(problem: Problem, media_type: str) -> Response:
     """A problem+json body that the vendors' SDKs also read as their error type: Paid's
-    ``{error}`` and Paygentic's ``{message}`` are set beside the RFC 9457 fields."""
+    ``{error}`` and Paygentic's ``{message}`` are set beside the RFC 9457 fields, and the
+    correlation id is in the body and the header as on Margin's own routes."""
+    correlation_id = new_id("err")
     body = problem.body()
     body["error"] = problem.title
     body["message"] = problem.detail
-    return Response(orjson.dumps(body), status_code=problem.status, media_type=media_type)
+    body["correlation_id"] = correlation_id
+    return Response(
+        orjson.dumps(body),
+        status_code=problem.status,
+        media_type=media_type,
+        headers={CORRELATION_HEADER: correlation_id},
+    )
 
 
 def _validation(exc: RequestValidationError) -> Problem:
@@ -103,9 +118,15 @@ def _validation(exc: RequestValidationError) -> Problem:
 
 class VendorRoute(APIRoute):
     """A route whose errors (its own, and FastAPI's validation errors) are answered with
-    ``vendor_error`` in the route class's media type."""
+    ``vendor_error`` in the route class's media type; its OpenAPI operation says so, for
+    ``describe_problems`` to document the errors in that media type."""
 
-    media_type = "application/problem+json"
+    media_type = PROBLEM_JSON
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        extra = dict(kwargs.pop("openapi_extra", None) or {})
+        extra[ERROR_MEDIA_TYPE] = self.media_type
+        super().__init__(path, endpoint, openapi_extra=extra, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -47,9 +47,10 @@ class RawUsage(CamelModel):
     input_tokens: int | None = Field(None, ge=0)
     output_tokens: int | None = Field(None, ge=0)
     cached_tokens: int | None = Field(None, ge=0)
-    audio_duration: float | None = Field(None, ge=0, description="Minutes.")
+    # Bounded so that a duration in seconds stays a finite, storable integer.
+    audio_duration: float | None = Field(None, ge=0, le=1e9, description="Minutes.")
     character_count: int | None = Field(None, ge=0)
-    video_duration_sec: float | None = Field(None, ge=0)
+    video_duration_sec: float | None = Field(None, ge=0, le=6e10)
     video_resolution: str | None = None
     video_is_audio: bool | None = None
     usage_metadata: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from margin._ids import new_id
 from margin._time import now_micros
+from margin.server.problems import Problem
 from margin.store.schema import compat_records
 
 __all__ = ["Records"]
@@ -24,9 +25,16 @@ class Records:
         t = compat_records.c
         self._mine = (t.org_id == org_id, t.kind == kind)
 
+    def check_new(self, external_id: str | None) -> None:
+        """Refuse (409, naming ``externalId``) an external id another record of this kind
+        already has, before the store's unique index would."""
+        if external_id is not None and self.get(external_id, external=True) is not None:
+            raise Problem(409, f"externalId: '{external_id}' is already taken", field="externalId")
+
     def create(
         self, doc: dict[str, Any], *, parent_id: str | None = None, external_id: str | None = None
     ) -> dict[str, Any]:
+        self.check_new(external_id)
         now = now_micros()
         row = {
             "id": new_id("rec"),

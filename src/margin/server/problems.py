@@ -23,6 +23,7 @@ from margin._ids import new_id
 
 __all__ = [
     "CORRELATION_HEADER",
+    "ERROR_MEDIA_TYPE",
     "PROBLEM_JSON",
     "ErrorBoundary",
     "Problem",
@@ -34,6 +35,10 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
+#: An operation's OpenAPI extension naming the media type of its own errors, where it is not
+#: problem+json (a compatibility route answers them as its vendor's SDK parses them); what
+#: the app's outer layers refuse (body size, NUL in a query) and a 500 stay problem+json.
+ERROR_MEDIA_TYPE = "x-error-media-type"
 
 log = logging.getLogger("margin.server")
 
@@ -234,7 +239,8 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def _problem_answer(description: str) -> dict[str, Any]:
+def _problem_answer(description: str, media_type: str = PROBLEM_JSON) -> dict[str, Any]:
+    schema = {"schema": {"$ref": "#/components/schemas/Problem"}}
     return {
         "description": description,
         "headers": {
@@ -244,7 +250,7 @@ def _problem_answer(description: str) -> dict[str, Any]:
                 "schema": {"type": "string"},
             }
         },
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": {media_type: schema, PROBLEM_JSON: schema},
     }
 
 
@@ -257,13 +263,13 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
         for method, operation in item.items():
             if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
                 continue
+            media = operation.pop(ERROR_MEDIA_TYPE, PROBLEM_JSON)
             responses = operation.setdefault("responses", {})
             for code, response in responses.items():
                 if code[0] in "45":
-                    response["content"] = _problem_answer("")["content"]
-                    response["headers"] = _problem_answer("")["headers"]
+                    response.update(_problem_answer(response.get("description", ""), media))
             responses.setdefault(
-                "4XX", _problem_answer("Bad input, authentication or a missing resource")
+                "4XX", _problem_answer("Bad input, authentication or a missing resource", media)
             )
             responses.setdefault("500", _problem_answer("Unexpected error (logged by its id)"))
     for name in ("HTTPValidationError", "ValidationError"):

@@ -36,7 +36,7 @@ from margin.compat.paid.parties import page_of, router
 from margin.compat.records import Records
 from margin.server.problems import Problem
 from margin.server.state import AppState
-from margin.store.directory import AGENTS
+from margin.store.directory import AGENTS, CUSTOMERS
 
 __all__ = ["create_order", "create_plan"]
 
@@ -303,6 +303,12 @@ def create_order(body: PaidOrderIn, request: Request) -> OrderOut:
             for line in body.lines
         ],
     }
+    with AppState.of(request).db.read() as conn:
+        # Before any Margin order is made for it: an order of no customer is refused.
+        if not CUSTOMERS.existing_ids(conn, who.org_id, [body.customer_id]):
+            detail = f"customerId: no customer '{body.customer_id}'"
+            raise Problem(422, detail, field="customerId")
+        Records(conn, who.org_id, ORDER).check_new(body.external_id)
     if state == "active":
         _subscribe(request, who, doc)
     with AppState.of(request).db.write() as conn:

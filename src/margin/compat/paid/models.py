@@ -315,7 +315,7 @@ class PaidOrderIn(CamelModel):
     start_date: str | None = None
     end_date: str | None = None
     currency: str | None = None
-    external_id: str | None = None
+    external_id: Ref | None = None
     creation_state: str | None = None
     lines: list[OrderLineIn] = Field(default_factory=list)
 

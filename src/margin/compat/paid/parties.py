@@ -9,6 +9,7 @@ its external id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -117,6 +118,14 @@ def _one(directory: Directory, conn: Connection, org_id: str, ref: str, external
     return row
 
 
+def _look_first(request: Request, lookup: Callable[[Connection], Any]) -> None:
+    """Answer a change of a missing object with its 404 from a read: the write transaction
+    (on SQLite the one writer's lock) is taken only for a change that can happen. The write
+    looks again, so an object removed in between is still a 404."""
+    with AppState.of(request).db.read() as conn:
+        lookup(conn)
+
+
 @both_slashes(router, "POST", "/customers/", response_model=CustomerOut)
 def create_customer(body: CustomerIn, request: Request) -> CustomerOut:
     """Create a customer (an existing ``externalId`` answers that customer, updated)."""
@@ -160,6 +169,7 @@ def _customer_routes(path: str, external: bool) -> None:
     @router.put(path, response_model=CustomerOut, name=f"update_customer{'_ext' * external}")
     def put(ref: str, body: CustomerIn, request: Request) -> CustomerOut:
         who = principal(request, "admin")
+        _look_first(request, lambda conn: _one(CUSTOMERS, conn, who.org_id, ref, external))
         with AppState.of(request).db.write() as conn:
             old = _one(CUSTOMERS, conn, who.org_id, ref, external)
             row = CUSTOMERS.update(conn, who.org_id, old["id"], _customer_values(body, old))
@@ -169,6 +179,7 @@ def _customer_routes(path: str, external: bool) -> None:
     def delete(ref: str, request: Request) -> Empty:
         """Archives the customer (Margin keeps its facts); answers ``{}``."""
         who = principal(request, "admin")
+        _look_first(request, lambda conn: _one(CUSTOMERS, conn, who.org_id, ref, external))
         with AppState.of(request).db.write() as conn:
             old = _one(CUSTOMERS, conn, who.org_id, ref, external)
             CUSTOMERS.archive(conn, who.org_id, old["id"])
@@ -248,6 +259,7 @@ def _product_routes(path: str, external: bool) -> None:
     @router.put(path, response_model=ProductOut, name=f"update_product{'_ext' * external}")
     def put(ref: str, body: ProductIn, request: Request) -> ProductOut:
         who = principal(request, "admin")
+        _look_first(request, lambda conn: _one(AGENTS, conn, who.org_id, ref, external))
         with AppState.of(request).db.write() as conn:
             old = _one(AGENTS, conn, who.org_id, ref, external)
             row = AGENTS.update(conn, who.org_id, old["id"], _product_values(body, old))
@@ -321,6 +333,7 @@ def _contact_routes(path: str, external: bool) -> None:
         changes = body.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
         changes.pop("customerId", None)
         changes.pop("externalId", None)
+        _look_first(request, lambda conn: found(Records(conn, who.org_id, CONTACT), ref))
         with AppState.of(request).db.write() as conn:
             records = Records(conn, who.org_id, CONTACT)
             record = found(records, ref)
@@ -329,6 +342,7 @@ def _contact_routes(path: str, external: bool) -> None:
     @router.delete(path, response_model=Empty, name=f"delete_contact{'_ext' * external}")
     def delete(ref: str, request: Request) -> Empty:
         who = principal(request, "admin")
+        _look_first(request, lambda conn: found(Records(conn, who.org_id, CONTACT), ref))
         with AppState.of(request).db.write() as conn:
             records = Records(conn, who.org_id, CONTACT)
             records.delete(found(records, ref)["id"])

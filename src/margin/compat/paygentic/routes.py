@@ -37,6 +37,13 @@ class _JsonRoute(VendorRoute):
     media_type = "application/json"
 
 
+#: Margin's item fields as the event's wire names them, for an error to name what was sent.
+_WIRE_FIELDS = {
+    "customer_id": "subject",
+    "customer": "externalSubject",
+    "idempotency_key": "idempotencyKey",
+}
+
 router = APIRouter(
     prefix="/compat/paygentic/v0", tags=["compat: Paygentic"], route_class=_JsonRoute
 )
@@ -61,7 +68,7 @@ async def ingest_event(body: EventIn, request: Request) -> EventOut:
     result = await in_thread(lambda: book.ingest_events(who.org_id, [item], "paygentic"))
     outcome = result.items[0]
     if outcome.status not in ("ingested", "duplicate"):
-        field = "subject" if outcome.field == "customer_id" else outcome.field
+        field = _WIRE_FIELDS.get(outcome.field or "", outcome.field or "body")
         status = 409 if outcome.status == "conflict" else 400
         raise Problem(status, f"{field}: {outcome.detail}", field=field)
     return EventOut(
