@@ -324,7 +324,7 @@ def report_summary(
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
-    from margin import cli_billing, cli_control, cli_fx, cli_pricing, cli_queue
+    from margin import cli_billing, cli_control, cli_export, cli_fx, cli_pricing, cli_queue
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
@@ -340,6 +340,7 @@ def _mount_features() -> None:
     app.add_typer(cli_queue.queue_app, name="queue")
     for name, sub in cli_control.APPS:
         app.add_typer(sub, name=name)
+    app.command(name="export")(cli_export.export)
 
 
 def main() -> None:

@@ -19,10 +19,12 @@ from typing import Any
 import anyio.from_thread
 import nats.errors
 from nats.js.errors import APIError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from margin.pricing import Pricer
 from margin.queue.config import QueueConfig
 from margin.queue.envelope import Envelope, Op
+from margin.queue.exports import export_envelopes
 from margin.queue.stream import Stream
 from margin.server._costs import signal_cost
 from margin.server._drafts import Draft, Prepare, plan
@@ -61,6 +63,23 @@ class Publisher:
 
     def ledger(self, db: Database, pricer: Pricer, settings: Settings) -> QueueLedger:
         return QueueLedger(db, pricer, settings, self)
+
+    async def publish_export(self, org_id: str, request: ExportTraceServiceRequest) -> int:
+        """Publish an OTLP export (in parts of whole traces when larger than a message) and
+        wait for JetStream's acknowledgement; returns its span count. Spans a writer refuses
+        (invalid ids, a time too far ahead) become its dead letters."""
+        await self.stream.js()  # connected: the server's largest message is known
+        await self.publish(export_envelopes(org_id, request, self.stream.max_payload - _HEADROOM))
+        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+    async def lag(self) -> dict[str, Any]:
+        return (await self.stream.lag()).body()
+
+    async def dead_letters(self, org_id: str, limit: int) -> list[dict[str, Any]]:
+        return [d.__dict__ for d in await self.stream.dead_letters(org_id, limit)]
+
+    async def close(self) -> None:
+        await self.stream.close()
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         await asyncio.gather(*(self._publish(e) for e in envelopes))

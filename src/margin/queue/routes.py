@@ -45,7 +45,7 @@ async def health(request: Request) -> JSONResponse:
     }
     if state.queue is not None:
         try:
-            body["queue"] = (await state.queue.stream.lag()).body()
+            body["queue"] = await state.queue.lag()
         except Exception as exc:  # any failure of the queue is reported, never a 500
             body["queue"] = {"status": "unreachable", "reason": type(exc).__name__}
     return JSONResponse(body)
@@ -62,12 +62,4 @@ async def dead_letters(
     state = AppState.of(request)
     if state.queue is None:
         raise Problem(404, "the server is not in queue mode (MARGIN_QUEUE_URL)", field="path")
-    found = await state.queue.stream.dead_letters(principal.org_id, limit)
-    return JSONResponse(
-        {
-            "items": [
-                {"seq": d.seq, "time": d.time, "op": d.op, "reason": d.reason, "body": d.body}
-                for d in found
-            ]
-        }
-    )
+    return JSONResponse({"items": await state.queue.dead_letters(principal.org_id, limit)})

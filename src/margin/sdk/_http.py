@@ -42,6 +42,9 @@ class Call:
     path: str
     params: dict[str, Any] | None = None
     json: Any = None
+    # A body that is not JSON (an exchange-rate file), sent as is with its media type.
+    content: bytes | None = None
+    content_type: str | None = None
 
 
 def resolve_api_key(api_key: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import IO, Any, Generic, TypeVar
 
 import httpx
 import orjson
@@ -20,12 +20,19 @@ from margin.sdk._http import (
     resolve_base_url,
     retry_after_seconds,
 )
+from margin.sdk._operations import Transport
+from margin.sdk.billing import Invoices, Meters, Orders, Plans
 from margin.sdk.errors import APIConnectionError, error_for_status
-from margin.sdk.resources import Agents, Costs, Customers, Events, Reports, Signals, Traces
+from margin.sdk.insights import Exports, Reports, Traces
+from margin.sdk.parties import Agents, Customers
+from margin.sdk.pricing import ExchangeRates, Organization, Prices
+from margin.sdk.resources import Costs, Events, Signals
 
 __all__ = ["AsyncMargin", "Margin"]
 
 _Result = dict[str, Any]
+_R = TypeVar("_R")
+_B = TypeVar("_B")
 
 
 class _Settings:
@@ -48,10 +55,12 @@ class _Settings:
 
     def request(self, call: Call) -> httpx.Request:
         # Encoded once: every retry sends the very same bytes (and idempotency keys).
-        content = None if call.json is None else dumps(call.json)
+        content = call.content if call.json is None else dumps(call.json)
         headers = dict(self.headers)
-        if content is not None:
+        if call.json is not None:
             headers["Content-Type"] = "application/json"
+        elif call.content_type is not None:
+            headers["Content-Type"] = call.content_type
         return httpx.Request(
             call.method,
             self.base_url + call.path,
@@ -83,7 +92,35 @@ def _retryable(response: httpx.Response) -> bool:
     return response.status_code in RETRYABLE_STATUS
 
 
-class Margin:
+def _failed(response: httpx.Response) -> None:
+    """Raise the error of a non-JSON call's failed response (read in full: it is small)."""
+    if response.status_code >= 400:
+        _result(response)
+
+
+class _Resources(Generic[_R, _B]):
+    """Every resource of the API, bound to one transport: the same code serves both
+    clients, ``_R``/``_B`` being a JSON dict and bytes, or awaitables of them."""
+
+    def __init__(self, transport: Transport[_R, _B]) -> None:
+        self.customers = Customers(transport)
+        self.agents = Agents(transport)
+        self.signals = Signals(transport)
+        self.costs = Costs(transport)
+        self.events = Events(transport)
+        self.traces = Traces(transport)
+        self.reports = Reports(transport)
+        self.exports = Exports(transport)
+        self.meters = Meters(transport)
+        self.plans = Plans(transport)
+        self.orders = Orders(transport)
+        self.invoices = Invoices(transport)
+        self.prices = Prices(transport)
+        self.exchange_rates = ExchangeRates(transport)
+        self.organization = Organization(transport)
+
+
+class Margin(_Resources[_Result, bytes]):
     """Synchronous REST client. ``api_key``/``base_url`` default to ``MARGIN_API_KEY`` /
     ``MARGIN_BASE_URL`` (else ``http://127.0.0.1:8400``). Responses are plain dicts; errors
     raise ``APIError`` subclasses carrying the RFC 9457 problem details."""
@@ -100,35 +137,50 @@ class Margin:
     ) -> None:
         self._settings = _Settings(api_key, base_url, timeout, max_retries, retry_backoff)
         self._http = http_client or httpx.Client(timeout=timeout)
-        self.customers: Customers[_Result] = Customers(self._send)
-        self.agents: Agents[_Result] = Agents(self._send)
-        self.signals: Signals[_Result] = Signals(self._send)
-        self.costs: Costs[_Result] = Costs(self._send)
-        self.events: Events[_Result] = Events(self._send)
-        self.reports: Reports[_Result] = Reports(self._send)
-        self.traces: Traces[_Result] = Traces(self._send)
+        super().__init__(Transport(self._send, self._download))
 
     @property
     def base_url(self) -> str:
         return self._settings.base_url
 
-    def _send(self, call: Call) -> _Result:
+    def _respond(self, call: Call, stream: bool = False) -> httpx.Response:
+        """The response of the first attempt that is not retried (streamed: open)."""
         settings = self._settings
         request = settings.request(call)
         for attempt in range(settings.max_retries + 1):
             last = attempt == settings.max_retries
             try:
-                response = self._http.send(request)
+                response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 if last:
                     raise APIConnectionError(f"cannot reach {settings.base_url}: {exc}") from exc
                 time.sleep(settings.delay(attempt, None))
                 continue
             if _retryable(response) and not last:
+                response.close()
                 time.sleep(settings.delay(attempt, response))
                 continue
-            return _result(response)
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, call: Call) -> _Result:
+        return _result(self._respond(call))
+
+    def _download(self, call: Call, sink: IO[bytes] | None) -> bytes:
+        response = self._respond(call, stream=True)
+        try:
+            if response.status_code >= 400 or sink is None:
+                response.read()
+                _failed(response)
+                return response.content
+            try:
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+            except httpx.TransportError as exc:
+                raise APIConnectionError(f"download from {self.base_url} broke: {exc}") from exc
+            return b""
+        finally:
+            response.close()
 
     def close(self) -> None:
         """Close the underlying HTTP connections."""
@@ -141,7 +193,7 @@ class Margin:
         self.close()
 
 
-class AsyncMargin:
+class AsyncMargin(_Resources[Awaitable[_Result], Awaitable[bytes]]):
     """Asynchronous REST client; the same resources as ``Margin``, each method awaitable."""
 
     def __init__(
@@ -156,35 +208,49 @@ class AsyncMargin:
     ) -> None:
         self._settings = _Settings(api_key, base_url, timeout, max_retries, retry_backoff)
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
-        self.customers: Customers[Awaitable[_Result]] = Customers(self._send)
-        self.agents: Agents[Awaitable[_Result]] = Agents(self._send)
-        self.signals: Signals[Awaitable[_Result]] = Signals(self._send)
-        self.costs: Costs[Awaitable[_Result]] = Costs(self._send)
-        self.events: Events[Awaitable[_Result]] = Events(self._send)
-        self.reports: Reports[Awaitable[_Result]] = Reports(self._send)
-        self.traces: Traces[Awaitable[_Result]] = Traces(self._send)
+        super().__init__(Transport(self._send, self._download))
 
     @property
     def base_url(self) -> str:
         return self._settings.base_url
 
-    async def _send(self, call: Call) -> _Result:
+    async def _respond(self, call: Call, stream: bool = False) -> httpx.Response:
         settings = self._settings
         request = settings.request(call)
         for attempt in range(settings.max_retries + 1):
             last = attempt == settings.max_retries
             try:
-                response = await self._http.send(request)
+                response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 if last:
                     raise APIConnectionError(f"cannot reach {settings.base_url}: {exc}") from exc
                 await asyncio.sleep(settings.delay(attempt, None))
                 continue
             if _retryable(response) and not last:
+                await response.aclose()
                 await asyncio.sleep(settings.delay(attempt, response))
                 continue
-            return _result(response)
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, call: Call) -> _Result:
+        return _result(await self._respond(call))
+
+    async def _download(self, call: Call, sink: IO[bytes] | None) -> bytes:
+        response = await self._respond(call, stream=True)
+        try:
+            if response.status_code >= 400 or sink is None:
+                await response.aread()
+                _failed(response)
+                return response.content
+            try:
+                async for chunk in response.aiter_bytes():
+                    sink.write(chunk)
+            except httpx.TransportError as exc:
+                raise APIConnectionError(f"download from {self.base_url} broke: {exc}") from exc
+            return b""
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections."""

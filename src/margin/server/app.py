@@ -51,6 +51,7 @@ _ROUTERS = (
     "margin.server.routes.control_credits",
     "margin.server.routes.control_alerts",
     "margin.server.routes.control_webhooks",
+    "margin.server.routes.export",
     *COMPAT_ROUTERS,
 )
 
@@ -112,7 +113,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     state: AppState = app.state.margin
     if state.queue is not None:  # its connection lives on this event loop
-        await state.queue.stream.close()
+        await state.queue.close()
 
 
 def prepare_process() -> None:

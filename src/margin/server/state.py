@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -16,9 +16,27 @@ from margin.store.db import Database
 from margin.store.keys import Principal
 
 if TYPE_CHECKING:
-    from margin.queue.edge import Publisher
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
-__all__ = ["AppState"]
+
+class QueueEdge(Protocol):
+    """Queue mode's edge (``margin.queue.edge.Publisher``), as the server uses it (the queue
+    package sits above the server, which never imports it)."""
+
+    def ledger(self, db: Database, pricer: Pricer, settings: Settings) -> Ledger: ...
+
+    async def publish_export(self, org_id: str, request: ExportTraceServiceRequest) -> int: ...
+
+    async def lag(self) -> dict[str, Any]: ...
+
+    async def dead_letters(self, org_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = ["AppState", "QueueEdge"]
 
 
 @dataclass
@@ -29,7 +47,7 @@ class AppState:
     #: The time in µs, as session expiry sees it (tests set another clock).
     clock: Callable[[], int] = now_micros
     #: Queue mode's publisher (``MARGIN_QUEUE_URL``); None: ingest writes to the store.
-    queue: Publisher | None = None
+    queue: QueueEdge | None = None
     #: Queue mode: API keys seen valid (by their hash), with the time they were last seen.
     known_keys: dict[str, tuple[Principal, int]] = field(default_factory=dict)
 

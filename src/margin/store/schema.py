@@ -220,6 +220,7 @@ events = Table(
     Column("created_at", Micros, nullable=False),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "type", "ts"),
+    Index(None, "org_id", "ts"),  # exports read a period in time order (migration 0014)
 )
 
 spans = Table(

@@ -141,9 +141,7 @@ async def export_traces(request: Request, principal: Ingest) -> Response:
                 return _error(413, str(exc), "body", media_type)
             del body
             if state.queue is not None:
-                from margin.queue.exports import publish_export
-
-                count = await publish_export(state.queue, principal.org_id, message)
+                count = await state.queue.publish_export(principal.org_id, message)
                 received = Received(count, [])
             else:
                 received = await run_in_threadpool(receive, state, principal.org_id, message)
