@@ -324,12 +324,21 @@ def report_summary(
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
-    from margin import cli_billing, cli_control, cli_export, cli_fx, cli_pricing, cli_queue
+    from margin import (
+        cli_attribution,
+        cli_billing,
+        cli_control,
+        cli_export,
+        cli_fx,
+        cli_pricing,
+        cli_queue,
+    )
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
+    app.add_typer(cli_billing.plans_app, name="plans")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
     for name, sub in cli_pricing.EXTRA_APPS:
@@ -341,6 +350,7 @@ def _mount_features() -> None:
     for name, sub in cli_control.APPS:
         app.add_typer(sub, name=name)
     app.command(name="export")(cli_export.export)
+    app.add_typer(cli_attribution.attribution_app, name="attribution")
 
 
 def main() -> None:

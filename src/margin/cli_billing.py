@@ -14,21 +14,38 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
+from margin._time import now_micros
 from margin.billing import invoices as billing
 from margin.billing.errors import BillingError
 from margin.billing.invoice_html import invoice_html, seller_of
-from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
-from margin.cli_reports import fail, open_store, report_app
+from margin.cli_output import (
+    AsCsv,
+    AsJson,
+    Column,
+    Yes,
+    confirm,
+    emit,
+    money,
+    print_json,
+    progress,
+    totals,
+)
+from margin.cli_reports import ByCurrency, converter, fail, open_store, report_app
 from margin.control.invoicing import finalize_invoice, void_invoice
+from margin.reports.simulation import SimulationIn, simulate
 
-__all__ = ["app", "invoices_app", "report_app"]
+__all__ = ["app", "invoices_app", "plans_app", "report_app"]
 
 app = typer.Typer(help="Invoices and margin reports.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Generate, finalize, void and show invoices.", no_args_is_help=True)
+plans_app = typer.Typer(help="Plans: simulate a candidate plan.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(report_app, name="report")
+app.add_typer(plans_app, name="plans")
 
 console = Console()
 
@@ -168,3 +185,80 @@ def list_(
         rows = billing.list_invoices(conn, org_id, period=period, limit=100_000)
         rendered = billing.render_invoices(conn, org_id, rows)
     _print(rendered, as_json, as_csv)
+
+
+@plans_app.command("simulate")
+def simulate_plan(
+    plan: Annotated[str, typer.Argument(help="A stored plan's key or id, or a JSON file.")],
+    start: Annotated[str, typer.Option("--from", help="First billing period, YYYY-MM.")],
+    end: Annotated[str | None, typer.Option("--to", help="Last period (default: --from).")] = None,
+    replaces: Annotated[
+        str | None,
+        typer.Option(
+            help="The plan whose orders take the candidate, or 'all' (default: the "
+            "stored plan with the candidate's key)."
+        ),
+    ] = None,
+    customer: Annotated[
+        list[str] | None, typer.Option("--customer", help="Only these customers (repeat).")
+    ] = None,
+    by_currency: ByCurrency = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+    as_json: AsJson = False,
+) -> None:
+    """Re-rate past periods under a candidate plan, beside the actual figures (stores
+    nothing). The candidate is a stored plan or a JSON file shaped as ``POST /v1/plans``."""
+    given: str | dict[str, Any] = plan
+    if plan.endswith(".json") or Path(plan).is_file():
+        try:
+            given = orjson.loads(Path(plan).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            fail(f"{plan}: {exc}")
+    body = {"plan": given, "replaces": replaces, "from": start, "to": end, "customers": customer}
+    try:
+        spec = SimulationIn.model_validate(body)
+    except ValidationError as exc:
+        fail(str(exc.errors()[0]["msg"]))
+        raise
+    db, org_id = open_store(data_dir, org)
+    with db.read() as conn:
+        try:
+            result = simulate(
+                conn, org_id, spec, now=now_micros(), convert=converter(conn, org_id, by_currency)
+            )
+        except BillingError as exc:
+            fail(exc.detail)
+            raise
+    if as_json:
+        print_json(result)
+        return
+    _print_simulation(result)
+
+
+def _print_simulation(result: dict[str, Any]) -> None:
+    table = Table("customer", "currency")
+    for name in ("revenue", "→ candidate", "profit", "→ candidate", "margin %", "→ candidate"):
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = [(r["label"], r) for r in result["customers"]]
+    rows += [("[b]Total[/b]", t) for t in result["totals"]]
+    for label, r in rows:
+        cur, actual, candidate = r["currency"], r["actual"], r["candidate"]
+        table.add_row(
+            label,
+            cur or "",
+            money(actual["revenue"], cur),
+            money(candidate["revenue"], cur),
+            money(actual["profit"], cur),
+            money(candidate["profit"], cur),
+            actual["margin_pct"] or "—",
+            candidate["margin_pct"] or "—",
+        )
+    plan = result["plan"]
+    console.print(
+        f"{plan['key']} ({plan['currency']}) in place of {result['replaces']} on "
+        f"{result['orders_replaced']} orders, {result['from']} … {result['to']}",
+        highlight=False,
+    )
+    console.print(table)
+    console.print("— not tracked, or unknown (a figure without an exchange rate)", style="dim")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy import Connection
 
 from margin import cli_store
 from margin._calendar import DEFAULT_DAYS, default_period, load_zone
@@ -21,13 +22,22 @@ from margin._money import format_decimal, from_nanos
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
 from margin.cli_output import AsCsv, AsJson, Column, print_json, render
+from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
-from margin.reports.tables import build_table, margin_pct, money, render_row, to_csv
+from margin.reports.tables import (
+    build_table,
+    margin_pct,
+    money,
+    render_row,
+    to_csv,
+    unconverted,
+)
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import first_org
+from margin.store.organization import reporting_currency
 
-__all__ = ["open_store", "report_app"]
+__all__ = ["converter", "open_store", "report_app"]
 
 report_app = typer.Typer(help="Margin reports.", no_args_is_help=True)
 console = Console()
@@ -40,6 +50,10 @@ Start = Annotated[str | None, typer.Option("--from", help="Date or RFC 3339 time
 End = Annotated[str | None, typer.Option("--to", help="Date or RFC 3339 time (exclusive).")]
 Tz = Annotated[
     str, typer.Option("--tz", envvar="MARGIN_TZ", help="IANA time zone of the days (MARGIN_TZ).")
+]
+ByCurrency = Annotated[
+    bool,
+    typer.Option("--by-currency", help="Per original currency, not in the reporting currency."),
 ]
 
 
@@ -86,16 +100,24 @@ def _shown(amount: str | None, currency: str | None) -> str:
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
+    out = []
+    for r in rows:
+        total = {
             "currency": r["currency"],
             "cost": money(r["cost"]),
             "revenue": money(r["revenue"]),
             "profit": money(r["profit"]),
             "margin_pct": margin_pct(r["profit"], r["revenue"]),
         }
-        for r in rows
-    ]
+        if r.get("unconverted"):
+            total["unconverted"] = unconverted(r)
+        out.append(total)
+    return out
+
+
+def converter(conn: Connection, org_id: str, by_currency: bool) -> Converter | None:
+    """Reports convert to the organization's reporting currency unless ``--by-currency``."""
+    return None if by_currency else Converter(conn, org_id, reporting_currency(conn, org_id))
 
 
 def _columns(dims: list[str]) -> list[Column]:
@@ -122,10 +144,12 @@ def margin(
     top: Annotated[int | None, typer.Option(help="Top N + Other.")] = None,
     csv: AsCsv = False,
     as_json: AsJson = False,
+    by_currency: ByCurrency = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
-    """Cost, revenue, profit and margin % by group."""
+    """Cost, revenue, profit and margin % by group, in the reporting currency (figures
+    without a rate for their date listed apart), or per original currency."""
     dims = [d for d in group_by.split(",") if d]
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
@@ -133,14 +157,20 @@ def margin(
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_store(data_dir, org)
     with db.read() as conn:
-        table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top)
-        totals = build_table(conn, org_id, lo, hi, [], Filters()) if dims else table
+        convert = converter(conn, org_id, by_currency)
+        table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top, convert=convert)
+        totals = (
+            build_table(conn, org_id, lo, hi, [], Filters(), convert=convert) if dims else table
+        )
     rows = [render_row(r, dims, False) for r in table]
     if csv:
         typer.echo(to_csv(rows, dims), nl=False)
         return
     if as_json:
-        print_json({"group_by": dims, "rows": rows, "totals": _totals(totals)})
+        body = {"group_by": dims, "rows": rows, "totals": _totals(totals)}
+        if convert is not None:
+            body.update(currency=convert.currency, rates=convert.rates())
+        print_json(body)
         return
     shown = [{**r, "margin_pct": r["margin_pct"] or "—"} for r in rows]
     total_rows = [
@@ -153,6 +183,18 @@ def margin(
         total_rows=total_rows if dims else (),
         console=console,
     )
+    for r in rows:
+        for item in r.get("unconverted", []):
+            figures = ", ".join(
+                f"{name} {_shown(item[name], item['currency'])}"
+                for name in ("cost", "revenue")
+                if item[name] is not None
+            )
+            console.print(
+                f"[yellow]no exchange rate:[/] {r['label']}: {figures} left out "
+                f"(its profit and margin are unknown; see `margin fx`)",
+                highlight=False,
+            )
     console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
 
 

@@ -16,9 +16,11 @@ __all__ = [
     "COST_AMOUNTS",
     "CUSTOMER",
     "CUSTOMER_KEYS",
+    "DEFAULT_AGENT_KEYS",
     "ERROR_TYPE",
     "FINISH_REASONS",
     "FRAMEWORK",
+    "IDENTITY_KEYS",
     "INPUT_MESSAGES",
     "INSTRUMENTATION",
     "METADATA_PREFIX",
@@ -37,6 +39,7 @@ __all__ = [
     "REQUEST_STREAM",
     "RESPONSE_ID",
     "RESPONSE_MODEL",
+    "SERVICE_NAME",
     "SIGNAL_COST_TRACING",
     "SIGNAL_DATA",
     "SIGNAL_EVENT_NAME",
@@ -64,6 +67,14 @@ PAID_CUSTOMER = "external_customer_id"
 PAID_AGENT = "external_agent_id"
 CUSTOMER_KEYS = (CUSTOMER, PAID_CUSTOMER)
 AGENT_KEYS = (AGENT, PAID_AGENT)
+#: OpenTelemetry's resource attribute naming the process's service: an organization's agent
+#: by default when no Margin or Paid key names one (``margin.store.party_mapping``).
+SERVICE_NAME = "service.name"
+DEFAULT_AGENT_KEYS = (SERVICE_NAME,)
+#: Attributes other instrumentations set that often name who the work is for (OTel's
+#: ``enduser.id``, OpenInference's ``user.id`` and ``session.id``, a common ``tenant.id``):
+#: an organization may map any of them to its customer.
+IDENTITY_KEYS = ("enduser.id", "user.id", "tenant.id", "session.id")
 #: True on spans whose trace asked to keep prompts and completions.
 STORE_PROMPT = "margin.store_prompt"
 #: ``"margin"`` on spans Margin's wrappers made: the server prefers them over a second

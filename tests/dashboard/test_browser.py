@@ -248,6 +248,13 @@ def test_warnings_link_to_flagged_traces_and_unpriced_costs(page: Any, server: S
             "usage": {"input_tokens": 10, "output_tokens": 5},
             "timestamp": at.isoformat(),
         },
+        {
+            # A cost whose trace names no customer: its own warning.
+            "agent": "ai-sdr",
+            "amount": "0.25",
+            "currency": "USD",
+            "timestamp": at.isoformat(),
+        },
     ]
     signals = [
         {
@@ -270,6 +277,9 @@ def test_warnings_link_to_flagged_traces_and_unpriced_costs(page: Any, server: S
     hi = page.locator("#totals").get_attribute("data-to")
     report = server.get("/v1/reports/overview", **{"from": lo, "to": hi, "tz": "UTC"})
     assert f"{report['unpriced']['records']} cost record(s) are unpriced" in unpriced.inner_text()
+    unassigned = page.locator("[data-warning=unassigned]").inner_text()
+    assert f"{report['unassigned'][0]['records']} record(s)) belongs to no customer" in unassigned
+    assert "margin attribution set" in unassigned
     flagged = page.locator("[data-warning=flagged]")
     assert "several cost-tracing signals" in flagged.inner_text()
     shoot(page, "overview-warnings")

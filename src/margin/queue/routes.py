@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from margin._version import __version__
+from margin.queue.edge import Publisher
 from margin.server.auth import require
 from margin.server.problems import Problem
 from margin.server.responses import JSONResponse
@@ -20,6 +21,12 @@ from margin.store.keys import Principal
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+
+
+def _edge(state: AppState) -> Publisher:
+    """The queue's own publisher (the server knows it only by its protocol)."""
+    assert isinstance(state.queue, Publisher)
+    return state.queue
 
 
 def _store_answers(state: AppState) -> bool:
@@ -45,7 +52,7 @@ async def health(request: Request) -> JSONResponse:
     }
     if state.queue is not None:
         try:
-            body["queue"] = await state.queue.lag()
+            body["queue"] = (await _edge(state).stream.lag()).body()
         except Exception as exc:  # any failure of the queue is reported, never a 500
             body["queue"] = {"status": "unreachable", "reason": type(exc).__name__}
     return JSONResponse(body)
@@ -62,4 +69,12 @@ async def dead_letters(
     state = AppState.of(request)
     if state.queue is None:
         raise Problem(404, "the server is not in queue mode (MARGIN_QUEUE_URL)", field="path")
-    return JSONResponse({"items": await state.queue.dead_letters(principal.org_id, limit)})
+    found = await _edge(state).stream.dead_letters(principal.org_id, limit)
+    return JSONResponse(
+        {
+            "items": [
+                {"seq": d.seq, "time": d.time, "op": d.op, "reason": d.reason, "body": d.body}
+                for d in found
+            ]
+        }
+    )

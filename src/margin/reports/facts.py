@@ -73,6 +73,9 @@ class Row:
     unpriced: int = 0
     has_cost: bool = False
     has_revenue: bool = False
+    #: Converted rows (``margin.reports.currency``): original currency → [cost, revenue]
+    #: nano-units that had no exchange rate for their date, kept apart.
+    unconverted: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,11 +20,19 @@ from margin._calendar import boundaries
 from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
+from margin.reports.currency import Converter
 from margin.reports.facts import SOURCES, Filters
 from margin.reports.modes import Tracking
-from margin.reports.tables import build_table, fold_top, money, render_row, revenue_lines
+from margin.reports.tables import (
+    build_table,
+    fold_top,
+    money,
+    render_row,
+    revenue_lines,
+    unconverted,
+)
 
-__all__ = ["explain", "overview"]
+__all__ = ["explain", "overview", "unassigned"]
 
 _REASONS = {
     "cost-only": "cost-only customer",
@@ -85,20 +93,30 @@ def explain(
 
 
 def overview(
-    conn: Connection, org_id: str, lo: int, hi: int, zone: ZoneInfo, tz: str, top: int
+    conn: Connection,
+    org_id: str,
+    lo: int,
+    hi: int,
+    zone: ZoneInfo,
+    tz: str,
+    top: int,
+    convert: Converter | None = None,
 ) -> dict[str, Any]:
-    """The overview of [lo, hi) with days in ``zone`` (see ``margin.server.routes``)."""
+    """The overview of [lo, hi) with days in ``zone`` (see ``margin.server.routes``), per
+    original currency, or with ``convert`` in its currency (with the rates used)."""
     days = boundaries(lo, hi, "day", zone)
     tracking = Tracking(conn, org_id)
     none = Filters()
-    lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, none, [lo, *days])
-    shared: dict[str, Any] = {"tracking": tracking, "lines": lines}
+    cuts = [lo, *days] + (convert.cuts(lo - (hi - lo), hi) if convert is not None else [])
+    lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, none, cuts)
+    shared: dict[str, Any] = {"tracking": tracking, "lines": lines, "convert": convert}
     totals = build_table(conn, org_id, lo, hi, [], none, sort="label", compare=True, **shared)
     series = build_table(conn, org_id, lo, hi, [], none, windows=days, sort="label", **shared)
     customers = build_table(conn, org_id, lo, hi, ["customer"], none, **shared)
     agents = build_table(conn, org_id, lo, hi, ["agent"], none, top=top, **shared)
-    by_provider = build_table(conn, org_id, lo, hi, ["provider"], none, sort="cost", top=top)
-    by_model = build_table(conn, org_id, lo, hi, ["provider", "model"], none, sort="cost", top=top)
+    costs: dict[str, Any] = {"sort": "cost", "top": top, "convert": convert}
+    by_provider = build_table(conn, org_id, lo, hi, ["provider"], none, **costs)
+    by_model = build_table(conn, org_id, lo, hi, ["provider", "model"], none, **costs)
     explained = explain(totals, customers, tracking)
     rendered = []
     for row in totals:
@@ -107,10 +125,14 @@ def overview(
             item.pop(name)
         item.update(explained[row["currency"]])
         rendered.append(item)
+    converted: dict[str, Any] = {}
+    if convert is not None:
+        converted = {"currency": convert.currency, "rates": convert.rates()}
     return {
         "from": isoformat(lo),
         "to": isoformat(hi),
         "tz": tz,
+        **converted,
         "prior": {"from": isoformat(lo - (hi - lo)), "to": isoformat(lo)},
         "totals": rendered,
         "series": [
@@ -121,6 +143,7 @@ def overview(
                 "cost": money(r["cost"]),
                 "revenue": money(r["revenue"]),
                 "profit": money(r["profit"]),
+                **({"unconverted": unconverted(r)} if r.get("unconverted") else {}),
             }
             for r in series
         ],
@@ -135,4 +158,15 @@ def overview(
             for source in SOURCES
         ],
         "unpriced": {"records": sum(r["unpriced"] for r in totals)},
+        "unassigned": unassigned(customers),
     }
+
+
+def unassigned(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per currency, the cost recorded for no customer (a trace whose attributes name none:
+    see ``margin.store.party_mapping``), and how many records it is."""
+    return [
+        {"currency": row["currency"], "cost": money(row["cost"]), "records": row["records"]}
+        for row in customers
+        if row["group"] is not None and not row["group"][0] and row["cost"]
+    ]

@@ -10,22 +10,46 @@ from typing import Any
 from sqlalchemy import Connection
 
 from margin._time import isoformat
+from margin.reports.currency import Converter
 from margin.reports.facts import Filters
-from margin.reports.tables import build_table, money
+from margin.reports.tables import build_table, money, unconverted
 
 __all__ = ["summary"]
 
 
-def summary(conn: Connection, org_id: str, lo: int, hi: int, group_by: str) -> dict[str, Any]:
-    """Rows per value of ``group_by`` and currency; totals of cost per currency."""
+def summary(
+    conn: Connection,
+    org_id: str,
+    lo: int,
+    hi: int,
+    group_by: str,
+    convert: Converter | None = None,
+) -> dict[str, Any]:
+    """Rows per value of ``group_by`` and currency; totals of cost per currency (with
+    ``convert``: in its currency, the cost that had no rate listed apart)."""
     table = build_table(
-        conn, org_id, lo, hi, [group_by], Filters(), sort="label", descending=False, idle=True
+        conn,
+        org_id,
+        lo,
+        hi,
+        [group_by],
+        Filters(),
+        sort="label",
+        descending=False,
+        idle=True,
+        convert=convert,
     )
     totals: dict[str, int] = defaultdict(int)
+    missing: dict[str, int] = defaultdict(int)
     rows = []
     for row in table:
         if row["cost"] is not None:
             totals[row["currency"]] += row["cost"]
+        extra = {}
+        for currency, (cost, _revenue) in row.get("unconverted", {}).items():
+            missing[currency] += cost
+        if row.get("unconverted"):
+            extra["unconverted"] = unconverted(row)
         rows.append(
             {
                 "key": row["group"][0] or None,
@@ -36,12 +60,21 @@ def summary(conn: Connection, org_id: str, lo: int, hi: int, group_by: str) -> d
                 "records": row["records"],
                 "unpriced": row["unpriced"],
                 "signals": row["signals"],
+                **extra,
             }
         )
-    return {
+    out: dict[str, Any] = {
         "from": isoformat(lo),
         "to": isoformat(hi),
         "group_by": group_by,
         "rows": rows,
         "totals": [{"currency": c, "cost": money(n)} for c, n in sorted(totals.items())],
     }
+    if convert is not None:
+        flagged = [{"currency": c, "cost": money(n)} for c, n in sorted(missing.items()) if n]
+        if flagged and not out["totals"]:
+            out["totals"] = [{"currency": convert.currency, "cost": money(0)}]
+        for total in out["totals"] if flagged else []:
+            total["unconverted"] = flagged
+        out["currency"], out["rates"] = convert.currency, convert.rates()
+    return out

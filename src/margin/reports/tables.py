@@ -20,6 +20,7 @@ from margin._calendar import periods_between
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
+from margin.reports.currency import Converter, tracked_missing, unconverted
 from margin.reports.facts import SOURCES, Facts, Filters, read_facts
 from margin.reports.modes import Tracking, pinned_of
 from margin.store.schema import agents, customers
@@ -35,6 +36,7 @@ __all__ = [
     "render_row",
     "revenue_lines",
     "to_csv",
+    "unconverted",
 ]
 
 Table = list[dict[str, Any]]
@@ -59,6 +61,10 @@ def change_pct(now: int | None, before: int | None) -> str | None:
 def money(nanos: int | None) -> str | None:
     """Nano-units as a decimal string (None stays None)."""
     return None if nanos is None else format_decimal(from_nanos(nanos))
+
+
+#: The label of the row of facts recorded for no customer (its key is ``null``).
+_NO_ONE = {"customer": "Unassigned"}
 
 
 def labels(
@@ -89,7 +95,12 @@ def labels(
 
 
 def _numbers(
-    facts: Facts, dims: Sequence[str], filters: Filters, tracking: Tracking, idle: bool = False
+    facts: Facts,
+    dims: Sequence[str],
+    filters: Filters,
+    tracking: Tracking,
+    idle: bool = False,
+    converted: bool = False,
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     pins = {"customer": filters.customers, "agent": filters.agents}
     for kind in ("customer", "agent"):
@@ -115,6 +126,7 @@ def _numbers(
             tracked = decided[group] = (tracking.row("cost", pinned), has_revenue)
         cost = row.cost if tracked[0] else None
         revenue = row.revenue if tracked[1] else None
+        missing = tracked_missing(row.unconverted, tracked)
         out[key] = {
             "group": group,
             "window": window,
@@ -122,11 +134,14 @@ def _numbers(
             "cost": cost,
             "sources": None if cost is None else {s: row.sources.get(s, 0) for s in SOURCES},
             "revenue": revenue,
-            "profit": None if cost is None or revenue is None else revenue - cost,
+            # A profit missing a figure that had no rate would be wrong: unknown instead.
+            "profit": None if cost is None or revenue is None or missing else revenue - cost,
             "records": row.records,
             "unpriced": row.unpriced,
             "signals": facts.signals.get((*group, window), 0),
         }
+        if converted:
+            out[key]["unconverted"] = missing
     if idle:
         seen = {(*key[: len(dims)], key[len(dims)]) for key in out}
         for signal_key, n in facts.signals.items():
@@ -144,6 +159,8 @@ def _numbers(
                     "unpriced": 0,
                     "signals": n,
                 }
+                if converted:
+                    out[(*signal_key, None)]["unconverted"] = {}
     return out
 
 
@@ -183,6 +200,14 @@ def fold_top(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
             }
         for name in ("signals", "records", "unpriced"):
             acc[name] += row[name]
+        if "unconverted" in row:
+            merged = {c: list(v) for c, v in acc.get("unconverted", {}).items()}
+            for c, (cost, revenue) in row["unconverted"].items():
+                slot = merged.setdefault(c, [0, 0])
+                slot[0], slot[1] = slot[0] + cost, slot[1] + revenue
+            acc["unconverted"] = merged
+            if merged:
+                acc["profit"] = None
     return kept + list(other.values())
 
 
@@ -202,30 +227,50 @@ def build_table(
     tracking: Tracking | None = None,
     lines: list[PeriodLines] | None = None,
     idle: bool = False,
+    convert: Converter | None = None,
 ) -> Table:
     """The report rows (money still in nano-units; see ``render_row``).
 
     ``lines`` are the rated lines to place (``revenue_lines``), when the caller shares them
-    between tables; ``idle`` keeps groups that only have signals (no cost, no revenue)."""
+    between tables; ``idle`` keeps groups that only have signals (no cost, no revenue).
+    With ``convert`` every figure is converted to its currency at the rate of its date
+    (``margin.reports.currency``): given ``lines`` must then be cut at every UTC midnight
+    of the period (``convert.cuts``)."""
     tracking = tracking or Tracking(conn, org_id)
     if lines is None and compare and not any(d in ("provider", "model") for d in dims):
         # One rating for both periods: the lines cover them, cut at their common bound.
-        lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, [lo, *(windows or [])])
-    facts = read_facts(conn, org_id, lo, hi, dims, filters, windows, lines=lines)
+        cuts = [lo, *(windows or [])]
+        if convert is not None:
+            cuts += convert.cuts(lo - (hi - lo), hi)
+        lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, cuts)
+
+    def read(a: int, b: int, starts: Sequence[int] | None) -> Facts:
+        facts = read_facts(conn, org_id, a, b, dims, filters, starts, lines=lines)
+        if convert is None:
+            return facts
+
+        def reread(stretches: list[int]) -> Facts:
+            return read_facts(conn, org_id, a, b, dims, filters, stretches, lines=lines)
+
+        return convert.convert(facts, dims, a, b, starts, reread)
+
+    converted = convert is not None
+    facts = read(lo, hi, windows)
     groups = [key[: len(dims)] for key in facts.rows]
     if idle:
         groups += [key[: len(dims)] for key in facts.signals]
     names = labels(conn, org_id, dims, groups, tracking)
-    numbers = _numbers(facts, dims, filters, tracking, idle)
+    numbers = _numbers(facts, dims, filters, tracking, idle, converted)
     prior: dict[tuple[Any, ...], dict[str, Any]] = {}
     if compare:
-        earlier = read_facts(conn, org_id, lo - (hi - lo), lo, dims, filters, lines=lines)
-        before = _numbers(earlier, dims, filters, tracking)
+        earlier = read(lo - (hi - lo), lo, None)
+        before = _numbers(earlier, dims, filters, tracking, converted=converted)
         prior = {(*v["group"], v["currency"]): v for v in before.values()}
     rows = []
     for value in numbers.values():
         parts = [
-            names.get((d, g), g) or "(none)" for d, g in zip(dims, value["group"], strict=False)
+            names.get((d, g), g) or _NO_ONE.get(d, "(none)")
+            for d, g in zip(dims, value["group"], strict=False)
         ]
         row = {**value, "label": " / ".join(parts) if parts else "All", "is_other": False}
         if compare:
@@ -289,6 +334,9 @@ def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict
         "records": row["records"],
         "unpriced": row["unpriced"],
     }
+    missing = unconverted(row)
+    if missing:
+        out["unconverted"] = missing
     if windowed:
         out["window_start"] = isoformat(row["window"])
     if "prior" in row:
@@ -312,7 +360,9 @@ def to_csv(rows: list[dict[str, Any]], dims: Sequence[str]) -> str:
     windowed = any("window_start" in r for r in rows)
     head = [*dims] + (["window_start"] if windowed else []) + ["label", "currency", *_COLUMNS]
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*head, *(f"cost_{s}" for s in SOURCES)])
+    # Converted rows with figures that had no rate get a column saying which (and only then).
+    flagged = any(r.get("unconverted") for r in rows)
+    writer.writerow([*head, *(f"cost_{s}" for s in SOURCES)] + (["unconverted"] if flagged else []))
     for row in rows:
         key = row["key"] or {}
         cells = [key.get(d) or "" for d in dims] + ([row["window_start"]] if windowed else [])
@@ -320,5 +370,14 @@ def to_csv(rows: list[dict[str, Any]], dims: Sequence[str]) -> str:
         cells += ["" if row[n] is None else row[n] for n in _COLUMNS]
         sources = row["cost_by_source"] or {}
         cells += [sources.get(s) or "" for s in SOURCES]
+        if flagged:
+            cells.append(
+                "; ".join(
+                    f"{item[name]} {item['currency']} {name}"
+                    for item in row.get("unconverted", [])
+                    for name in ("cost", "revenue")
+                    if item[name] is not None
+                )
+            )
         writer.writerow(cells)
     return buffer.getvalue()

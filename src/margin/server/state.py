@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.requests import HTTPConnection
 
 from margin._time import now_micros
@@ -15,28 +16,18 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import Principal
 
-if TYPE_CHECKING:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
+__all__ = ["AppState", "Publisher"]
 
 
-class QueueEdge(Protocol):
-    """Queue mode's edge (``margin.queue.edge.Publisher``), as the server uses it (the queue
-    package sits above the server, which never imports it)."""
+class Publisher(Protocol):
+    """Queue mode's edge (``margin.queue.edge.Publisher``): ingest is published to a stream
+    for writers to store. Declared here so that the server needs no import of the queue."""
 
     def ledger(self, db: Database, pricer: Pricer, settings: Settings) -> Ledger: ...
 
     async def publish_export(self, org_id: str, request: ExportTraceServiceRequest) -> int: ...
 
-    async def lag(self) -> dict[str, Any]: ...
-
-    async def dead_letters(self, org_id: str, limit: int) -> list[dict[str, Any]]: ...
-
     async def close(self) -> None: ...
-
-
-__all__ = ["AppState", "QueueEdge"]
 
 
 @dataclass
@@ -47,7 +38,7 @@ class AppState:
     #: The time in µs, as session expiry sees it (tests set another clock).
     clock: Callable[[], int] = now_micros
     #: Queue mode's publisher (``MARGIN_QUEUE_URL``); None: ingest writes to the store.
-    queue: QueueEdge | None = None
+    queue: Publisher | None = None
     #: Queue mode: API keys seen valid (by their hash), with the time they were last seen.
     known_keys: dict[str, tuple[Principal, int]] = field(default_factory=dict)
 

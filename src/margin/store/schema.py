@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-from margin.store import schema_control  # noqa: F401  (its tables join ``metadata``)
+from margin.store import schema_control, schema_party_mapping  # noqa: F401  (its tables join ``metadata``)
 from margin.store._base import Id, Json, Micros, Nanos, metadata
 from margin.store.schema_billing import invoice_counters, invoices, meters, orders, plans
 from margin.store.schema_compat import compat_records, paid_scope_costs, paid_scope_signals

@@ -378,6 +378,7 @@ function normalizeOverview(d) {
     providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
     sources: listOf(d.cost_by_source),
     unpriced: typeof d.unpriced === "object" && d.unpriced ? d.unpriced.records : d.unpriced ?? null,
+    unassigned: listOf(d.unassigned),
   };
 }
 // Daily points (one per day × currency) into chart arrays. Floats only place points.
@@ -504,6 +505,11 @@ async function overviewPage() {
   if (report.unpriced) {
     warnEl.append(h("div", { class: "warning", dataset: { warning: "unpriced" } }, `⚠ ${fmtInt(report.unpriced)} cost record(s) are unpriced: the price book has no price for their model. `,
       link("/prices", "Set a price"), " · ", link("/signals#unpriced", "see them")));
+  }
+  for (const u of report.unassigned || []) {
+    warnEl.append(h("div", { class: "warning", dataset: { warning: "unassigned" } },
+      `⚠ ${fmtMoney(u.cost, u.currency)} of cost (${fmtInt(u.records)} record(s)) belongs to no customer: its traces name none. `,
+      "Map the attributes your agents set (user.id, tenant.id…) with `margin attribution set --customer-key …` or PATCH /v1/organization/attribution."));
   }
   section(flaggedEl, "flagged traces (GET /v1/traces?flagged=true)", async () => {
     const rows = listOf(await api("/v1/traces" + qs({ flagged: "true", from: p.from, to: p.to, limit: 50 })));
@@ -898,6 +904,7 @@ const PAGES = {
   invoices: invoicesPage,
   invoice: invoicePage,
   prices: pricesPage,
+  simulate: () => import("./simulate.js").then((m) => m.default()),
 };
 
 // Queue mode: how far the writers are behind (GET /v1/health), in the footer.
@@ -923,3 +930,6 @@ async function queueLag() {
     body.dataset.ready = "1"; // tests and screenshots wait for this
   }
 })();
+
+// Helpers for page modules loaded on demand (simulate.js).
+export { api, card, dataTable, fmtPct, h, kpi, listOf, main, money, pageHead, signClass, toNanos, unavailable };

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from margin import semconv
 from margin.server.items import MAX_KEY_LENGTH
 from margin.server.otlp.decode import Span
 from margin.server.otlp.dedupe import Call, dedupe
@@ -31,6 +32,7 @@ from margin.server.otlp.names import (
     party_ref,
     stored_attributes,
 )
+from margin.store.party_mapping import PartyMapping
 
 __all__ = ["SPAN_COLUMNS", "USAGE_HOOKS", "Converted", "StoredParties", "UsageHook", "convert"]
 
@@ -125,16 +127,14 @@ def _json_object(raw: Any) -> dict[str, Any] | None:
 def _signal(span: Span, customer: str | None, agent: str | None) -> dict[str, Any] | str | None:
     """The signal item a signal span records, a reason it cannot be one, or None."""
     a = span.attributes
-    if span.name == "margin.signal" or "margin.signal.event_name" in a:
-        event, raw, prefix = (
-            a.get("margin.signal.event_name"),
-            a.get("margin.signal.data"),
-            "margin.signal.",
-        )
-        tracing = a.get("margin.signal.cost_tracing") in (True, "true")
-        key = a.get("margin.signal.idempotency_key")
-    elif span.name in PAID_SIGNAL_NAMES and "event_name" in a:
-        event, raw, prefix, tracing, key = a.get("event_name"), a.get("data"), "", False, None
+    if span.name == semconv.SIGNAL_SPAN or semconv.SIGNAL_EVENT_NAME in a:
+        event, raw = a.get(semconv.SIGNAL_EVENT_NAME), a.get(semconv.SIGNAL_DATA)
+        prefix = semconv.SIGNAL_PREFIX
+        tracing = a.get(semconv.SIGNAL_COST_TRACING) in (True, "true")
+        key = a.get(semconv.SIGNAL_IDEMPOTENCY_KEY)
+    elif span.name in PAID_SIGNAL_NAMES and semconv.PAID_SIGNAL_EVENT_NAME in a:
+        event, raw = a.get(semconv.PAID_SIGNAL_EVENT_NAME), a.get(semconv.PAID_SIGNAL_DATA)
+        prefix, tracing, key = "", False, None
     else:
         return None
     where = f"span {span.span_id}"
@@ -188,9 +188,20 @@ def _cost(call: Call, customer: str | None, agent: str | None) -> dict[str, Any]
     return item
 
 
-def convert(spans: list[Span], stored: StoredParties) -> Converted:
-    """Span rows for every span; cost items for GenAI calls (once per call); signal items."""
+_DEFAULT_MAPPING = PartyMapping()
+
+
+def convert(
+    spans: list[Span], stored: StoredParties, mapping: PartyMapping = _DEFAULT_MAPPING
+) -> Converted:
+    """Span rows for every span; cost items for GenAI calls (once per call); signal items.
+
+    A span's customer and agent are read from its own attributes (Margin's and Paid's keys,
+    then the organization's ``mapping``), else from its resource's Margin keys, else from
+    the other spans of its trace (in this export or stored before), else from its
+    resource's mapped keys (``service.name``: a default, so a trace's own naming wins)."""
     out = Converted()
+    customer_keys, agent_keys = mapping.span_customer_keys, mapping.span_agent_keys
     by_span: dict[tuple[str, str], Span] = {}
     for span in spans:
         by_span.setdefault((span.trace_id, span.span_id), span)
@@ -201,8 +212,8 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
     rows = out.span_rows
     for span in by_span.values():
         a = span.attributes
-        customer = span.customer = party_ref(a, CUSTOMER_KEYS)
-        agent = span.agent = party_ref(a, AGENT_KEYS)
+        customer = span.customer = party_ref(a, customer_keys)
+        agent = span.agent = party_ref(a, agent_keys)
         if customer or agent:
             known = trace_parties.get(span.trace_id)
             if known is None:
@@ -226,7 +237,7 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
         )
         name = span.name
         if (
-            name == "margin.signal"
+            name == semconv.SIGNAL_SPAN
             or names.signal
             or (names.paid_signal and name in PAID_SIGNAL_NAMES)
         ):
@@ -239,7 +250,7 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
             calls.append(call)
     kept = dedupe(calls, by_span)
     out.merged = len(calls) - len(kept)
-    resources: dict[int, Parties] = {}
+    resources: dict[int, tuple[str | None, ...]] = {}
     unknown_trace: list[str | None] = [None, None]
 
     def parties(span: Span) -> Parties:
@@ -247,13 +258,16 @@ def convert(spans: list[Span], stored: StoredParties) -> Converted:
         if customer is None or agent is None:
             res = resources.get(id(span.resource))
             if res is None:
-                res = resources[id(span.resource)] = (
-                    party_ref(span.resource, CUSTOMER_KEYS),
-                    party_ref(span.resource, AGENT_KEYS),
+                r = span.resource
+                res = resources[id(r)] = (
+                    party_ref(r, CUSTOMER_KEYS),
+                    party_ref(r, AGENT_KEYS),
+                    party_ref(r, mapping.customer_keys),
+                    party_ref(r, mapping.agent_keys),
                 )
-            customer, agent = customer or res[0], agent or res[1]
             known = trace_parties.get(span.trace_id, unknown_trace)
-            customer, agent = customer or known[0], agent or known[1]
+            customer = customer or res[0] or known[0] or res[2]
+            agent = agent or res[1] or known[1] or res[3]
         return customer, agent
 
     found = [parties(call.span) for call in kept]

@@ -22,9 +22,10 @@ from margin.server._rows import insert_tuples
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.otlp.convert import SPAN_COLUMNS, convert
 from margin.server.otlp.decode import Span, span_chunks
-from margin.server.otlp.names import AGENT_KEYS, CUSTOMER_KEYS
+from margin.server.otlp.names import party_ref
 from margin.server.state import AppState
 from margin.store.db import Database
+from margin.store.party_mapping import PartyMapping, get_mapping
 from margin.store.schema import spans
 
 __all__ = ["CHUNK_SPANS", "EXPORT_HOOKS", "ExportHook", "Received", "receive"]
@@ -49,8 +50,11 @@ class Received:
     rejected: list[str]
 
 
-def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str, Any]:
+def _stored_parties(
+    db: Database, org_id: str, mapping: PartyMapping, trace_ids: set[str]
+) -> dict[str, Any]:
     """(customer, agent) of traces from their spans stored by earlier exports."""
+    customer_keys, agent_keys = mapping.span_customer_keys, mapping.span_agent_keys
     found: dict[str, tuple[str | None, str | None]] = {}
     with db.read() as conn:
         rows = conn.execute(
@@ -60,8 +64,8 @@ def _stored_parties(db: Database, org_id: str, trace_ids: set[str]) -> dict[str,
         )
         for row in rows:
             attrs = row.attributes or {}
-            customer = next((str(attrs[k]) for k in CUSTOMER_KEYS if attrs.get(k)), None)
-            agent = next((str(attrs[k]) for k in AGENT_KEYS if attrs.get(k)), None)
+            customer = party_ref(attrs, customer_keys)
+            agent = party_ref(attrs, agent_keys)
             old = found.get(row.trace_id, (None, None))
             found[row.trace_id] = (old[0] or customer, old[1] or agent)
     return found
@@ -105,11 +109,17 @@ def receive(
     last commit, so an acknowledgement means durable."""
     horizon_ns = (now_micros() + state.settings.max_future_seconds * 1_000_000) * 1000
     ledger = Ledger(state.db, state.pricer, state.settings)
+    with state.db.read() as conn:
+        mapping = get_mapping(conn, org_id)
+
+    def stored(traces: set[str]) -> dict[str, Any]:
+        return _stored_parties(state.db, org_id, mapping, traces)
+
     count, rejected = 0, []
     for found, refused in span_chunks(request, horizon_ns, chunk_spans):
         count += len(found)
         rejected += refused
-        converted = convert(found, lambda traces: _stored_parties(state.db, org_id, traces))
+        converted = convert(found, stored, mapping)
         rejected += converted.rejected
         pending = _span_values(org_id, converted.span_rows)
         hooked = found if EXPORT_HOOKS else []

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from margin import semconv
 from margin.usage import SpanReader
 
 __all__ = [
@@ -28,46 +29,36 @@ __all__ = [
     "stored_attributes",
 ]
 
-CUSTOMER_KEYS = ("margin.customer.external_id", "external_customer_id")
-AGENT_KEYS = ("margin.agent.external_id", "external_agent_id")
-INSTRUMENTATION = "margin.instrumentation"
-_STORE_PROMPT = "margin.store_prompt"
-# Keys holding prompts or completions (Paid's list plus the current semconv names): dropped
-# before storage unless the span's trace asked for them (``margin.store_prompt``).
-_PROMPT = re.compile(
-    "gen_ai.completion|gen_ai.request.messages|gen_ai.response.messages|gen_ai.input.messages"
-    "|gen_ai.output.messages|gen_ai.system_instructions|gen_ai.prompt|llm.output_message"
-    "|llm.input_message|llm.invocation_parameters|langchain.prompt|output.value|input.value"
-    "|model_request_parameters|logfire.json_schema".replace(".", r"\.")
-)
+CUSTOMER_KEYS = semconv.CUSTOMER_KEYS
+AGENT_KEYS = semconv.AGENT_KEYS
+INSTRUMENTATION = semconv.INSTRUMENTATION
+_STORE_PROMPT = semconv.STORE_PROMPT
+# Keys holding prompts or completions: dropped before storage unless the span's trace asked
+# for them (``margin.store_prompt``).
+_PROMPT = re.compile("|".join(re.escape(key) for key in semconv.PROMPT_KEYS))
 # Names that hold a usage count (of any vendor): a negative one refuses the span's cost.
 _COUNT = re.compile(r"(^|\.)(usage|token_count)\.|_tokens$|\.count$|_seconds$|_processed$")
 # Non-token usage of Paid's wrappers, which margin.usage's token aliases do not cover.
-EXTRA_USAGE = {
-    "images": "gen_ai.image.count",
-    "audio_seconds": "gen_ai.audio.input_duration_seconds",
-    "pages": "gen_ai.ocr.pages_processed",
-}
+EXTRA_USAGE = semconv.PAID_USAGE
 #: (amount, currency) attribute names of a cost the span carries itself.
-AMOUNTS = (
-    ("gen_ai.usage.cost.amount", "gen_ai.usage.cost.currency"),
-    ("costData.cost.amount", "costData.cost.currency"),
-)
-PAID_SIGNAL_NAMES = frozenset({"signal", "paid.trace.signal"})
+AMOUNTS = semconv.COST_AMOUNTS
+PAID_SIGNAL_NAMES = semconv.PAID_SIGNAL_SPANS
+_PLACEHOLDER = "unknown_service"
 _EXTRA_NAMES = frozenset(EXTRA_USAGE.values())
 _AMOUNT_NAMES = frozenset(name for name, _ in AMOUNTS)
 
 
 def party_ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     """The first of ``keys`` that holds a customer or agent external id (text or integer),
-    stripped; the item's model checks its length like any other reference."""
+    stripped; the item's model checks its length like any other reference. OpenTelemetry's
+    placeholder service name (``unknown_service``, ``unknown_service:python``) names no one."""
     for key in keys:
         value = attributes.get(key)
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, str | int):
             text = str(value).strip()
-            if text:
+            if text and not text.startswith(_PLACEHOLDER):
                 return text
     return None
 
@@ -105,8 +96,8 @@ def layout(attributes: Mapping[str, Any]) -> Layout:
             tuple(n for n in names if _COUNT.search(n) and n not in _AMOUNT_NAMES),
             not _EXTRA_NAMES.isdisjoint(names),
             not _AMOUNT_NAMES.isdisjoint(names),
-            "margin.signal.event_name" in names,
-            "event_name" in names,
+            semconv.SIGNAL_EVENT_NAME in names,
+            semconv.PAID_SIGNAL_EVENT_NAME in names,
             SpanReader(names),
         )
         if len(_LAYOUTS) < _LAYOUTS_MAX:

@@ -35,6 +35,33 @@ class CostBySource(_Out):
     meter: Money = Field(description="Events measured by cost meters.")
 
 
+class Unconverted(_Out):
+    """Figures of one original currency that had no exchange rate for their date: kept
+    apart, never counted as zero, never added to the converted figures."""
+
+    currency: str
+    cost: Money = Field(None, description="Cost without a rate (null: none).")
+    revenue: Money = Field(None, description="Revenue without a rate (null: none).")
+
+
+class RateUsed(_Out):
+    """A rate a converted report used for the figures of one currency and UTC date."""
+
+    currency: str = Field(description="The figures' original currency.")
+    date: str = Field(description="The figures' UTC date, YYYY-MM-DD.")
+    rate: str | None = Field(description="1 unit of currency in the report's; null: none.")
+    rate_date: str | None = Field(description="The date of the rate applied.")
+    method: str | None = Field(description="direct | inverse | cross")
+    via: str | None = Field(description="The common currency of a cross rate.")
+
+
+Missing = Annotated[
+    list[Unconverted] | None,
+    Field(description="Converted reports: figures without a rate, per original currency."),
+]
+Rates = Annotated[list[RateUsed] | None, Field(description="Converted reports: the rates used.")]
+
+
 class Figures(_Out):
     cost: Money
     revenue: Money
@@ -68,6 +95,7 @@ class ReportRow(_Out):
     window_start: Time | None = Field(None, description="With ``window``: the window's start.")
     prior: Figures | None = Field(None, description="With ``compare``: the prior period.")
     change_pct: Changes | None = Field(None, description="With ``compare``: change in %.")
+    unconverted: Missing = None
 
 
 class Totals(_Out):
@@ -76,6 +104,7 @@ class Totals(_Out):
     revenue: Money
     profit: Money
     margin_pct: Pct
+    unconverted: Missing = None
 
 
 class MarginReport(_Out):
@@ -86,6 +115,8 @@ class MarginReport(_Out):
     window: str | None
     rows: list[ReportRow]
     totals: list[Totals]
+    currency: str | None = Field(None, description="Converted reports: the currency.")
+    rates: Rates = None
 
 
 class CostPerOutcomeRow(_Out):
@@ -114,6 +145,8 @@ class UnitEconomicsRow(ReportRow):
 class UnitEconomicsReport(_Out):
     from_: Time = Field(alias="from")
     to: Time
+    currency: str | None = None
+    rates: Rates = None
     rows: list[UnitEconomicsRow]
 
 
@@ -126,11 +159,13 @@ class SummaryRow(_Out):
     records: int
     unpriced: int
     signals: int
+    unconverted: Missing = None
 
 
 class CostTotal(_Out):
     currency: str
     cost: Money
+    unconverted: Missing = None
 
 
 class SummaryReport(_Out):
@@ -139,6 +174,8 @@ class SummaryReport(_Out):
     group_by: str
     rows: list[SummaryRow]
     totals: list[CostTotal]
+    currency: str | None = None
+    rates: Rates = None
 
 
 class Part(_Out):
@@ -166,6 +203,7 @@ class OverviewTotal(_Out):
     change_pct: Changes
     parts: list[Part] = Field(description="The parts that add up to ``profit``.")
     notes: list[str] = Field(description="The parts that need saying, for people.")
+    unconverted: Missing = None
 
 
 class SeriesPoint(_Out):
@@ -175,6 +213,7 @@ class SeriesPoint(_Out):
     cost: Money
     revenue: Money
     profit: Money
+    unconverted: Missing = None
 
 
 class SourceCost(_Out):
@@ -192,10 +231,20 @@ class Unpriced(_Out):
     records: int
 
 
+class UnassignedCost(_Out):
+    """Cost recorded for no customer: its traces name none (see /v1/organization/attribution)."""
+
+    currency: str
+    cost: Money
+    records: int
+
+
 class Overview(_Out):
     from_: Time = Field(alias="from")
     to: Time
     tz: str
+    currency: str | None = None
+    rates: Rates = None
     prior: Period
     totals: list[OverviewTotal]
     series: list[SeriesPoint]
@@ -205,3 +254,6 @@ class Overview(_Out):
     cost_by_model: list[ReportRow]
     cost_by_source: list[SourceCost]
     unpriced: Unpriced
+    unassigned: list[UnassignedCost] = Field(
+        description="Per currency, the cost recorded for no customer (a warning)."
+    )

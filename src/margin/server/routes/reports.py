@@ -20,10 +20,18 @@ from sqlalchemy import Connection
 from margin._calendar import Window, boundaries, default_period, load_zone
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat, now_micros
+from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.overview import overview as build_overview
 from margin.reports.summary import summary as build_summary
-from margin.reports.tables import build_table, margin_pct, money, render_row, to_csv
+from margin.reports.tables import (
+    build_table,
+    margin_pct,
+    money,
+    render_row,
+    to_csv,
+    unconverted,
+)
 from margin.server.auth import require
 from margin.server.params import period_param
 from margin.server.problems import Problem
@@ -37,6 +45,7 @@ from margin.server.routes._report_models import (
 from margin.server.state import AppState
 from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.keys import Principal
+from margin.store.organization import reporting_currency
 
 __all__ = ["router"]
 
@@ -49,7 +58,23 @@ Tz = Annotated[str, Query(max_length=64, description="IANA time zone of days and
 Multi = Annotated[list[str] | None, Query()]
 GroupBy = Literal["customer", "agent", "event_name", "model", "provider"]
 Sort = Literal["profit", "revenue", "cost", "margin_pct", "signals", "label"]
+ByCurrency = Annotated[
+    bool,
+    Query(
+        description="Figures per original currency (one row per currency), not converted "
+        "to the organization's reporting currency."
+    ),
+]
 _OUT: dict[str, Any] = {"response_model_exclude_unset": True}
+
+
+def _converter(conn: Connection, org_id: str, by_currency: bool) -> Converter | None:
+    """Reports convert to the reporting currency unless asked for the original ones."""
+    return None if by_currency else Converter(conn, org_id, reporting_currency(conn, org_id))
+
+
+def _rates(convert: Converter | None) -> dict[str, Any]:
+    return {} if convert is None else {"currency": convert.currency, "rates": convert.rates()}
 
 
 def _zone(tz: str) -> ZoneInfo:
@@ -109,7 +134,7 @@ def _per(nanos: int | None, n: int) -> str | None:
     return format_decimal((from_nanos(nanos) / n).quantize(Decimal("0.000000001")))
 
 
-@router.get("/summary", response_model=SummaryReport, summary="Cost and revenue per group")
+@router.get("/summary", response_model=SummaryReport, summary="Cost and revenue per group", **_OUT)
 def summary(
     request: Request,
     principal: Reader,
@@ -117,11 +142,15 @@ def summary(
     to: To = None,
     group_by: GroupBy = "customer",
     tz: Tz = "UTC",
+    by_currency: ByCurrency = False,
 ) -> dict[str, Any]:
-    """One row per value of ``group_by`` and currency (groups with signals only, too)."""
+    """One row per value of ``group_by`` (groups with signals only, too), in the reporting
+    currency (figures without a rate for their date listed in ``unconverted``), or with
+    ``by_currency`` per original currency."""
     lo, hi = _period(from_, to, _zone(tz))
     with AppState.of(request).db.read() as conn:
-        return build_summary(conn, principal.org_id, lo, hi, group_by)
+        convert = _converter(conn, principal.org_id, by_currency)
+        return build_summary(conn, principal.org_id, lo, hi, group_by, convert)
 
 
 @router.get(
@@ -147,18 +176,23 @@ def margin_report(
     order: Literal["asc", "desc"] = "desc",
     compare: bool = False,
     format: Literal["json", "csv"] = "json",
+    by_currency: ByCurrency = False,
 ) -> Any:
     """Rows per group (``group_by``: customer, agent, event_name, provider, model; several
     comma-separated) and, with ``window``, per window in ``tz``. ``top`` keeps the first N
     rows per currency by ``sort`` and folds the rest into an "Other" row; ``compare`` adds the
     prior period of the same length. ``format=csv`` answers CSV. Revenue of provider/model
-    groups is null; so is every figure a tracking mode does not track."""
+    groups is null; so is every figure a tracking mode does not track. Figures are converted
+    to the reporting currency at the rate of their date (``rates`` lists the rates used);
+    one without a rate is listed in the row's ``unconverted`` and leaves its profit and
+    margin null. ``by_currency`` answers one row per original currency instead."""
     zone = _zone(tz)
     lo, hi = _period(from_, to, zone)
     dims = _dims(group_by)
     windows = _windows(lo, hi, window, zone)
     with AppState.of(request).db.read() as conn:
         filters = _filters(conn, principal.org_id, customer, agent, event_name)
+        convert = _converter(conn, principal.org_id, by_currency)
         rows = build_table(
             conn,
             principal.org_id,
@@ -171,9 +205,14 @@ def margin_report(
             descending=order == "desc",
             top=top,
             compare=compare and windows is None,
+            convert=convert,
         )
         plain = not dims and windows is None
-        totals = rows if plain else build_table(conn, principal.org_id, lo, hi, [], filters)
+        totals = (
+            rows
+            if plain
+            else build_table(conn, principal.org_id, lo, hi, [], filters, convert=convert)
+        )
     rendered = [render_row(r, dims, windows is not None) for r in rows]
     if format == "csv":
         return PlainTextResponse(to_csv(rendered, dims), media_type="text/csv")
@@ -185,17 +224,22 @@ def margin_report(
         "window": window,
         "rows": rendered,
         "totals": [_total(r) for r in totals],
+        **_rates(convert),
     }
 
 
 def _total(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "currency": row["currency"],
         "cost": money(row["cost"]),
         "revenue": money(row["revenue"]),
         "profit": money(row["profit"]),
         "margin_pct": margin_pct(row["profit"], row["revenue"]),
     }
+    missing = unconverted(row)
+    if missing:
+        out["unconverted"] = missing
+    return out
 
 
 @router.get(
@@ -255,16 +299,20 @@ def unit_economics(
     to: To = None,
     tz: Tz = "UTC",
     customer: Multi = None,
+    by_currency: ByCurrency = False,
 ) -> dict[str, Any]:
-    """One row per customer and currency: outcomes (signals), revenue, cost, profit,
-    margin %, and revenue, cost and profit per outcome."""
+    """One row per customer (in the reporting currency, or with ``by_currency`` per
+    original currency): outcomes (signals), revenue, cost, profit, margin %, and revenue,
+    cost and profit per outcome."""
     lo, hi = _period(from_, to, _zone(tz))
     with AppState.of(request).db.read() as conn:
         filters = _filters(conn, principal.org_id, customer, None, None)
-        rows = build_table(conn, principal.org_id, lo, hi, ["customer"], filters)
+        convert = _converter(conn, principal.org_id, by_currency)
+        rows = build_table(conn, principal.org_id, lo, hi, ["customer"], filters, convert=convert)
     return {
         "from": isoformat(lo),
         "to": isoformat(hi),
+        **_rates(convert),
         "rows": [
             {
                 **render_row(r, ["customer"], False),
@@ -290,11 +338,14 @@ def overview(
     to: To = None,
     tz: Tz = "UTC",
     top: Annotated[int, Query(ge=1, le=100)] = 5,
+    by_currency: ByCurrency = False,
 ) -> dict[str, Any]:
     """Totals per currency against the prior period of the same length (with the parts the
     profit is made of), a series per local day, the top customers and agents by profit (top
-    N and an "Other" row), cost by provider, model and source, and unpriced costs."""
+    N and an "Other" row), cost by provider, model and source, and unpriced costs — in the
+    reporting currency, or with ``by_currency`` per original currency."""
     zone = _zone(tz)
     lo, hi = _period(from_, to, zone)
     with AppState.of(request).db.read() as conn:
-        return build_overview(conn, principal.org_id, lo, hi, zone, tz, top)
+        convert = _converter(conn, principal.org_id, by_currency)
+        return build_overview(conn, principal.org_id, lo, hi, zone, tz, top, convert)
