@@ -5,6 +5,7 @@ is stored exactly once."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -37,6 +38,9 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+# nats-py drops its transport to a killed node without closing it; collected (and its
+# warning ignored) in this test, not in whichever test runs next.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("store_kind", ["postgres"])
 def test_killing_a_node_and_a_writer_loses_nothing_acknowledged(
     tmp_path: Path, db: Database, tenant: Tenant, settings: Settings, postgres_url: str
@@ -78,3 +82,4 @@ def test_killing_a_node_and_a_writer_loses_nothing_acknowledged(
             counted = conn.execute(select(func.sum(signal_rollups.c.signals))).scalar_one()
         assert counted == load.count  # the rollups counted each item once too
         assert writers[1].returncode == 0
+    gc.collect()

@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from margin.pricing import Pricer
 from margin.queue.config import QueueConfig
 from margin.queue.envelope import Envelope, Op
+from margin.queue.exports import export_envelopes
 from margin.queue.stream import Stream
 from margin.server._costs import signal_cost
 from margin.server._drafts import Draft, Prepare, plan
@@ -64,10 +65,18 @@ class Publisher:
         return QueueLedger(db, pricer, settings, self)
 
     async def publish_export(self, org_id: str, request: ExportTraceServiceRequest) -> int:
-        """Publish an OTLP export (``margin.queue.exports``); returns its span count."""
-        from margin.queue.exports import publish_export  # exports builds on this module
+        """Publish an OTLP export (in parts of whole traces when larger than a message) and
+        wait for JetStream's acknowledgement; returns its span count. Spans a writer refuses
+        (invalid ids, a time too far ahead) become its dead letters."""
+        await self.stream.js()  # connected: the server's largest message is known
+        await self.publish(export_envelopes(org_id, request, self.stream.max_payload - _HEADROOM))
+        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
-        return await publish_export(self, org_id, request)
+    async def lag(self) -> dict[str, Any]:
+        return (await self.stream.lag()).body()
+
+    async def dead_letters(self, org_id: str, limit: int) -> list[dict[str, Any]]:
+        return [d.__dict__ for d in await self.stream.dead_letters(org_id, limit)]
 
     async def close(self) -> None:
         await self.stream.close()

@@ -7,13 +7,10 @@ from __future__ import annotations
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from margin._time import now_micros
-from margin.queue.edge import Publisher
 from margin.queue.envelope import Envelope
 from margin.server.problems import Problem
 
-__all__ = ["publish_export"]
-
-_HEADROOM = 4096
+__all__ = ["export_envelopes"]
 
 
 def _halves(request: ExportTraceServiceRequest) -> list[ExportTraceServiceRequest]:
@@ -62,15 +59,10 @@ def _bodies(request: ExportTraceServiceRequest, limit: int) -> list[bytes]:
     return [b for half in _halves(request) for b in _bodies(half, limit)]
 
 
-async def publish_export(pub: Publisher, org_id: str, request: ExportTraceServiceRequest) -> int:
-    """Publish an export and wait for JetStream's acknowledgement; returns its span count.
-    Spans a writer refuses (invalid ids, a time too far ahead) are its dead letters."""
-    await pub.stream.js()  # connected: the server's largest message is known
+def export_envelopes(org_id: str, request: ExportTraceServiceRequest, limit: int) -> list[Envelope]:
+    """An export as envelopes within ``limit`` bytes each."""
     now = now_micros()
-    limit = pub.stream.max_payload - _HEADROOM
-    envelopes = [
+    return [
         Envelope("otlp", org_id, now, "otlp", body, Envelope.new_id())
         for body in _bodies(request, limit)
     ]
-    await pub.publish(envelopes)
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
