@@ -239,13 +239,22 @@ def test_costs_total_at_most_what_sums_exactly_and_reports_stay_exact(api: Api) 
     assert (again["duplicates"], again["ingested"], len(again["failed"])) == (9, 0, 1)
     other = {**items[0], "currency": "EUR", "idempotency_key": "eur"}
     assert api.post("/v1/costs", json=other, scope="ingest").status_code == 201
-    report = api.get(
-        "/v1/reports/summary", params={"from": "2026-10-01", "to": "2026-11-01"}, scope="read"
-    ).json()
+    period = {"from": "2026-10-01", "to": "2026-11-01"}
+    split = {**period, "by_currency": "true"}
+    report = api.get("/v1/reports/summary", params=split, scope="read").json()
     assert {t["currency"]: t["cost"] for t in report["totals"]} == {
         "EUR": "1000000000",
         "USD": "9000000000",
     }
+    # In the reporting currency (USD), the EUR cost has no rate: listed apart, not added.
+    converted = api.get("/v1/reports/summary", params=period, scope="read").json()
+    assert converted["totals"] == [
+        {
+            "currency": "USD",
+            "cost": "9000000000",
+            "unconverted": [{"currency": "EUR", "cost": "1000000000"}],
+        }
+    ]
     if api.db.is_sqlite:
         with api.db.read() as conn:
             kinds = conn.exec_driver_sql(

@@ -18,7 +18,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date
-from fractions import Fraction
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, exists, select
@@ -90,20 +91,22 @@ class Converter:
 
     def convert(
         self,
-        facts: Facts,
         dims: Sequence[str],
         lo: int,
         hi: int,
         windows: Sequence[int] | None,
-        reread: Callable[[list[int]], Facts],
+        read: Callable[[Sequence[int] | None], Facts],
     ) -> Facts:
-        """``facts`` (read by the report's ``windows``) in the target currency. Unless every
-        figure is already in it, the facts are read again per day by ``reread``."""
+        """The facts of [lo, hi) by ``windows`` in the target currency; ``read`` reads facts
+        by the windows it is given. Where nothing can need converting the facts are read
+        once by ``windows`` and kept; otherwise they are read per UTC day and converted."""
         n = len(dims)
         starts = list(windows) if windows is not None else [lo]
-        if not self.needed(facts, dims):
-            return facts
-        daily = reread(self.stretches(lo, hi, windows))
+        if self.identity(lo, hi):
+            facts = read(windows)
+            if not self.needed(facts, dims):
+                return facts
+        daily = read(self.stretches(lo, hi, windows))
         self._load(lo, hi)
         out = Facts()
         for key, row in daily.rows.items():
@@ -121,10 +124,10 @@ class Converter:
                 missing[1] += row.revenue
                 continue
             for source, nanos in row.sources.items():
-                converted = _times(nanos, quote)
+                converted = _times(nanos, quote.rate)
                 target.sources[source] = target.sources.get(source, 0) + converted
                 target.cost += converted
-            target.revenue += _times(row.revenue, quote)
+            target.revenue += _times(row.revenue, quote.rate)
         for key, count in daily.signals.items():
             group, stretch = key[:n], key[n]
             window = starts[max(bisect_right(starts, stretch) - 1, 0)]
@@ -193,11 +196,22 @@ def _money(nanos: int) -> str | None:
     return format_decimal(from_nanos(nanos)) if nanos else None
 
 
-def _times(nanos: int, quote: Quote) -> int:
-    if not nanos or quote.method == "identity":
+@cache
+def _ratio(rate: Decimal) -> tuple[int, int]:
+    return rate.as_integer_ratio()
+
+
+def _times(nanos: int, rate: Decimal) -> int:
+    """amount × rate, half-even to the nano-unit: what ``margin.fx`` does for one figure,
+    in integers (a report converts thousands of day sums)."""
+    if not nanos or rate == 1:
         return nanos
-    # amount × rate, half-even to the nano-unit: what margin.fx does for one figure.
-    return round(nanos * Fraction(quote.rate))
+    num, den = _ratio(rate)
+    q, r = divmod(nanos * num, den)
+    twice = 2 * r
+    if twice > den or (twice == den and q % 2):
+        q += 1
+    return q
 
 
 def _day(day_us: int) -> date:

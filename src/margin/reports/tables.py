@@ -245,14 +245,13 @@ def build_table(
         lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, cuts)
 
     def read(a: int, b: int, starts: Sequence[int] | None) -> Facts:
-        facts = read_facts(conn, org_id, a, b, dims, filters, starts, lines=lines)
         if convert is None:
-            return facts
+            return read_facts(conn, org_id, a, b, dims, filters, starts, lines=lines)
 
-        def reread(stretches: list[int]) -> Facts:
+        def by(stretches: Sequence[int] | None) -> Facts:
             return read_facts(conn, org_id, a, b, dims, filters, stretches, lines=lines)
 
-        return convert.convert(facts, dims, a, b, starts, reread)
+        return convert.convert(dims, a, b, starts, by)
 
     converted = convert is not None
     facts = read(lo, hi, windows)
