@@ -22,6 +22,7 @@ __all__ = [
     "boundaries",
     "day_starts",
     "days_between",
+    "default_period",
     "last_days",
     "load_zone",
     "month_bounds",
@@ -210,3 +211,11 @@ def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[in
     local = from_micros(today).astimezone(zone).replace(tzinfo=None)
     start = (local - timedelta(days=days - 1)).replace(tzinfo=zone)
     return to_micros(_local_midnight(start)), end
+
+
+def default_period(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:
+    """The period a report covers when given no bounds, as the API, the CLI and the
+    dashboard read it: ``last_days`` widened to whole hours (the rollups' resolution; a
+    zone with a half-hour offset starts its days mid-hour)."""
+    lo, hi = last_days(now_us, zone, days)
+    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)

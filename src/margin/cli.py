@@ -14,13 +14,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from margin._version import __version__
-from margin.cli_store import StoreError, describe_store, explain_database_error, open_store
+from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
+from margin.cli_store import (
+    StoreError,
+    close_stores,
+    describe_store,
+    explain_database_error,
+    open_store,
+)
 from margin.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -45,7 +50,12 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where the SQLite store lives (MARGIN_DATA_DIR)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.callback()
+def _each_command(ctx: typer.Context) -> None:
+    # Whatever a command opened is closed when it ends, in a test's process too.
+    ctx.call_on_close(close_stores)
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -82,8 +92,10 @@ def serve(
     from margin.server.bootstrap import bootstrap
 
     settings = _settings(data_dir)
-    db = open_store(settings, create=True, console=console)
-    info = bootstrap(db, settings, demo=demo)
+    with progress("Migrating") as advance:
+        db = open_store(settings, create=True, console=console, progress=advance)
+    with progress("Seeding the demo") as advance:
+        info = bootstrap(db, settings, demo=demo, progress=advance)
     db.dispose()
     url = f"http://{host}:{port}"
     if info.seeded:
@@ -147,7 +159,7 @@ def orgs_create(
 
 
 @orgs_app.command("list")
-def orgs_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+def orgs_list(data_dir: DataDir = None, as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List organizations, oldest first."""
     from margin._time import isoformat
     from margin.store.keys import list_orgs
@@ -156,14 +168,8 @@ def orgs_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     with db.read() as conn:
         orgs = list_orgs(conn)
     rows = [{"id": o.id, "name": o.name, "created_at": isoformat(o.created_at)} for o in orgs]
-    if as_json:
-        console.print_json(orjson.dumps(rows).decode())
-        return
-    table = Table("id", "name", "created")
-    table.columns[0].no_wrap = True
-    for row in rows:
-        table.add_row(row["id"], row["name"], row["created_at"])
-    console.print(table)
+    columns = (Column("id", kind="id"), Column("name"), Column("created_at", "created", "id"))
+    emit(rows, columns, as_json=as_json, as_csv=as_csv, console=console)
 
 
 @keys_app.command("create")
@@ -191,7 +197,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+def keys_list(data_dir: DataDir = None, as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List keys (never their secrets)."""
     from margin._time import isoformat
     from margin.store.keys import list_keys
@@ -211,30 +217,24 @@ def keys_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
         }
         for k in keys
     ]
-    if as_json:
-        console.print_json(orjson.dumps(rows).decode())
-        return
-    table = Table("id", "org", "scope", "name", "prefix", "created", "revoked")
-    for column in table.columns[:2]:
-        column.no_wrap = True
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["org_id"],
-            r["scope"],
-            r["name"],
-            f"{r['prefix']}…",
-            r["created_at"],
-            r["revoked_at"] or "",
-        )
-    console.print(table)
+    columns = (
+        Column("id", kind="id"),
+        Column("org_id", "org", "id"),
+        Column("scope"),
+        Column("name"),
+        Column("prefix", kind="id"),
+        Column("created_at", "created", "id"),
+        Column("revoked_at", "revoked", "id"),
+    )
+    emit(rows, columns, as_json=as_json, as_csv=as_csv, console=console)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
-    """Revoke a key by id (its dashboard sessions end with it)."""
+def keys_revoke(key_id: str, data_dir: DataDir = None, yes: Yes = False) -> None:
+    """Revoke a key by id (its dashboard sessions end with it; asks first unless --yes)."""
     from margin.store.keys import revoke_key
 
+    confirm(f"Revoke {key_id}? Whatever uses it stops working", yes)
     db = _store(data_dir)
     with db.write() as conn:
         if not revoke_key(conn, key_id):
@@ -246,7 +246,8 @@ def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Create the store, or bring it to the newest schema."""
     settings = _settings(data_dir)
-    open_store(settings, create=True).dispose()
+    with progress("Migrating") as advance:
+        open_store(settings, create=True, progress=advance).dispose()
     console.print(
         f"store at head: {describe_store(settings)}", markup=False, highlight=False, soft_wrap=True
     )
@@ -259,23 +260,26 @@ def report_summary(
     ] = "customer",
     from_: Annotated[str | None, typer.Option("--from", help="Start (date or RFC 3339).")] = None,
     to: Annotated[str | None, typer.Option(help="End (date or RFC 3339).")] = None,
+    tz: Annotated[
+        str, typer.Option(envvar="MARGIN_TZ", help="IANA time zone of the default period.")
+    ] = "UTC",
     base_url: Annotated[str, typer.Option(envvar="MARGIN_BASE_URL")] = "http://127.0.0.1:8400",
-    api_key: Annotated[str | None, typer.Option(envvar="MARGIN_API_KEY")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MARGIN_API_KEY", help="A read or admin key.")
+    ] = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
-    """Cost and revenue per group, from a running server."""
+    """Cost and revenue per group, from a running server (MARGIN_API_KEY: a read key)."""
     import httpx
 
     if not api_key:
         raise _fail("set MARGIN_API_KEY or pass --api-key (a read or admin key)", 2)
-    params = {
-        "group_by": group_by,
-        **({"from": from_} if from_ else {}),
-        **({"to": to} if to else {}),
-    }
+    params = {"group_by": group_by, "tz": tz, "from": from_, "to": to}
     try:
         response = httpx.get(
             f"{base_url.rstrip('/')}/v1/reports/summary",
-            params=params,
+            params={k: v for k, v in params.items() if v},
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=30,
         )
@@ -286,25 +290,36 @@ def report_summary(
     if response.status_code != 200:
         raise _fail(f"{response.status_code}: {response.text}")
     body = response.json()
-    table = Table(title=f"{body['from']} → {body['to']} by {group_by}")
-    for column in ("group", "currency", "cost", "revenue", "records", "unpriced", "signals"):
-        table.add_column(column, justify="left" if column == "group" else "right")
-    for g in body["rows"]:
-        table.add_row(
-            str(g["label"]),
-            g["currency"] or "",
-            g["cost"] or "—",
-            g["revenue"] or "—",
-            str(g["records"]),
-            str(g["unpriced"]),
-            str(g["signals"] or ""),
-        )
-    console.print(table)
+    rows = body["rows"]
+    columns = (
+        Column("label", group_by),
+        Column("currency"),
+        Column("cost", kind="money"),
+        Column("revenue", kind="money"),
+        Column("records", kind="count"),
+        Column("unpriced", kind="count"),
+        Column("signals", kind="count"),
+    )
+    sums = totals(rows, ["cost", "revenue"]) if len(rows) > 1 else []
+    emit(
+        rows,
+        columns,
+        as_json=as_json,
+        as_csv=as_csv,
+        body=body,
+        title=f"{body['from']} → {body['to']} by {group_by}",
+        total_rows=sums,
+        console=console,
+    )
 
 
 def _mount_features() -> None:
-    """Sub-commands that live beside their feature: one line each here."""
-    from margin import cli_billing, cli_fx, cli_pricing
+    """Sub-commands that live beside their feature: one line each here (once per process,
+    so that tests can mount them too)."""
+    from margin import cli_billing, cli_control, cli_export, cli_fx, cli_pricing
+
+    if any(group.name == "invoices" for group in app.registered_groups):
+        return
 
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
@@ -313,9 +328,9 @@ def _mount_features() -> None:
         app.add_typer(sub, name=name)
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
-    from margin.cli_export import export
-
-    app.command(name="export")(export)
+    for name, sub in cli_control.APPS:
+        app.add_typer(sub, name=name)
+    app.command(name="export")(cli_export.export)
 
 
 def main() -> None:

@@ -9,20 +9,19 @@ minor unit and never cut ids; ``--json`` prints the exact values.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from margin._rounding import display
 from margin.billing import invoices as billing
 from margin.billing.errors import BillingError
 from margin.billing.invoice_html import invoice_html, seller_of
+from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
 from margin.cli_reports import fail, open_store, report_app
+from margin.control.invoicing import finalize_invoice, void_invoice
 
 __all__ = ["app", "invoices_app", "report_app"]
 
@@ -35,37 +34,41 @@ console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (exact amounts).")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def _money(amount: str | None, currency: str) -> str:
-    return display(None if amount is None else Decimal(amount), currency)
+_COLUMNS = (
+    Column("id", kind="id"),
+    Column("number", kind="id"),
+    Column("status"),
+    Column("customer"),
+    Column("period", kind="id"),
+    Column("currency"),
+    Column("total", kind="money"),
+    Column("cost", "AI cost", kind="money"),
+    Column("margin", kind="money"),
+)
 
 
-def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table()
-    for name in ("id", "number", "status", "customer", "period"):
-        table.add_column(name, overflow="fold", no_wrap=False)
-    for name in ("total", "AI cost", "margin"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for inv in rows:
-        cur = inv["currency"]
-        customer = inv["customer"] or {}
-        table.add_row(
-            inv["id"],
-            inv["number"] or "",
-            inv["status"],
-            customer.get("name") or customer.get("external_id") or inv["customer_id"],
-            inv["period"],
-            _money(inv["total"], cur),
-            _money(inv["cost"], cur),
-            _money(inv["margin"], cur),
-        )
-    console.print(table)
+def _flat(inv: dict[str, Any]) -> dict[str, Any]:
+    """An invoice as one table or CSV row (exact amounts)."""
+    customer = inv["customer"] or {}
+    return {
+        "id": inv["id"],
+        "number": inv["number"] or "",
+        "status": inv["status"],
+        "customer": customer.get("name") or customer.get("external_id") or inv["customer_id"],
+        "period": inv["period"],
+        "currency": inv["currency"],
+        "total": inv["total"],
+        "cost": inv["cost"],
+        "margin": inv["margin"],
+    }
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool, as_csv: bool = False) -> None:
+    flat = [_flat(inv) for inv in rows]
+    sums = totals(flat, ["total", "cost", "margin"], label="id") if len(flat) > 1 else []
+    emit(flat, _COLUMNS, as_json=as_json, as_csv=as_csv, body=rows, total_rows=sums)
 
 
 @invoices_app.command("generate")
@@ -78,8 +81,9 @@ def generate(
     """Write or refresh the draft invoices of a period."""
     db, org_id = open_store(data_dir, org)
     try:
-        with db.write() as conn:
-            rows = billing.render_invoices(conn, org_id, billing.generate(conn, org_id, period))
+        with db.write() as conn, progress("Rating", enabled=not as_json) as advance:
+            drafts = billing.generate(conn, org_id, period, progress=advance)
+            rows = billing.render_invoices(conn, org_id, drafts)
     except BillingError as exc:
         fail(exc.detail)
         raise
@@ -93,9 +97,9 @@ def _change(
     try:
         with db.write() as conn:
             if action == "finalize":
-                row = billing.finalize(conn, org_id, invoice_id)
+                row = finalize_invoice(conn, org_id, invoice_id)
             else:
-                row = billing.void(conn, org_id, invoice_id, reason)
+                row = void_invoice(conn, org_id, invoice_id, reason)
             rendered = billing.render_invoices(conn, org_id, [row])
     except BillingError as exc:
         fail(exc.detail)
@@ -106,8 +110,7 @@ def _change(
 @invoices_app.command("finalize")
 def finalize(invoice_id: str, data_dir: DataDir = None, org: Org = None, yes: Yes = False) -> None:
     """Finalize a draft: immutable and numbered (asks first, unless --yes)."""
-    if not yes:
-        typer.confirm(f"Finalize {invoice_id}? It cannot be changed afterwards", abort=True)
+    confirm(f"Finalize {invoice_id}? It gets a number and cannot be changed afterwards", yes)
     _change("finalize", invoice_id, data_dir, org)
 
 
@@ -119,9 +122,10 @@ def void(
     org: Org = None,
     yes: Yes = False,
 ) -> None:
-    """Void an invoice (asks first, unless --yes)."""
-    if not yes:
-        typer.confirm(f"Void {invoice_id}?", abort=True)
+    """Void an invoice, saying why (asks first, unless --yes)."""
+    if not reason.strip():
+        fail("--reason: say why the invoice is void")
+    confirm(f"Void {invoice_id}? This cannot be undone", yes)
     _change("void", invoice_id, data_dir, org, reason)
 
 
@@ -152,14 +156,15 @@ def show(
 
 @invoices_app.command("list")
 def list_(
-    period: Annotated[str | None, typer.Option("--period")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Only this month.")] = None,
     data_dir: DataDir = None,
     org: Org = None,
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
-    """List invoices."""
+    """List invoices, with totals per currency."""
     db, org_id = open_store(data_dir, org)
     with db.read() as conn:
         rows = billing.list_invoices(conn, org_id, period=period, limit=100_000)
         rendered = billing.render_invoices(conn, org_id, rows)
-    _print(rendered, as_json)
+    _print(rendered, as_json, as_csv)

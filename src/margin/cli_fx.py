@@ -14,8 +14,8 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from margin.cli_output import AsCsv, Column, emit
 from margin.settings import Settings
 from margin.store.db import Database
 
@@ -232,6 +232,7 @@ def fx_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many rates.")] = 100,
     org: Org = None,
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
     data_dir: DataDir = None,
 ) -> None:
     """List rates, newest date first."""
@@ -255,13 +256,10 @@ def fx_list(
             source=source,
             limit=limit,
         )
-    if as_json:
-        _print_json([render_rate(r).model_dump() for r in rows])
-        return
-    table = Table("date", "base", "quote", "rate", "source", title=f"{len(rows)} rates")
-    for r in rows:
-        table.add_row(r.day.isoformat(), r.base, r.quote, str(r.rate), r.source)
-    console.print(table)
+    rendered = [render_rate(r).model_dump() for r in rows]
+    columns = [Column("date", kind="id"), Column("base"), Column("quote")]
+    columns += [Column("rate", kind="count"), Column("source")]
+    emit(rendered, columns, as_json=as_json, as_csv=as_csv, title=f"{len(rows)} rates")
 
 
 @fx_app.command("convert")

@@ -7,9 +7,8 @@ These work on the local store (like ``margin keys``), for the first organization
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,9 +16,21 @@ from rich.table import Table
 
 from margin._money import format_decimal
 from margin._time import isoformat, now_micros, parse_bound
+from margin.cli_output import (
+    AsJson,
+    Column,
+    DryRun,
+    Yes,
+    confirm,
+    print_json,
+    progress,
+    render,
+    totals,
+)
 
 if TYPE_CHECKING:
     from margin.pricing import PriceOverride
+    from margin.pricing.reprice import Repriced
 
 __all__ = ["EXTRA_APPS", "app"]
 
@@ -34,12 +45,11 @@ Org = Annotated[str | None, typer.Option(help="Organization id (default: the fir
 
 
 def _open(data_dir: Path | None, org: str | None):  # type: ignore[no-untyped-def]
+    from margin.cli_store import open_store
     from margin.settings import Settings
-    from margin.store.db import Database
     from margin.store.keys import first_org
 
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
-    db.upgrade()
+    db = open_store(Settings.from_env(data_dir=data_dir))
     with db.read() as conn:
         org_id = org or first_org(conn)
     if org_id is None:
@@ -63,30 +73,59 @@ def show(
     model: str,
     provider: Annotated[str | None, typer.Option(help="Provider id, e.g. openai.")] = None,
     at: Annotated[str | None, typer.Option(help="Date or time (default now).")] = None,
+    as_json: AsJson = False,
     org: Org = None,
     data_dir: DataDir = None,
 ) -> None:
-    """The catalog price of MODEL and the organization's overrides for it."""
+    """The catalog price of MODEL and the organization's overrides for it (--json: as
+    ``GET /v1/prices/catalog`` answers)."""
     from margin.pricing import list_overrides
-    from margin.pricing.catalog import catalog_sheet
+    from margin.pricing.catalog import CATALOG_VERSION, catalog_sheet
+    from margin.server.routes.prices import render_override
 
     at_us = _when(at, "--at")
     sheet = catalog_sheet(provider, model, at_us, None)
+    db, org_id = _open(data_dir, org)
+    overrides = list_overrides(db, org_id, provider=provider, model=model)
+    terms: list[dict[str, Any]] = [
+        {
+            "kind": term.name,
+            "price": format_decimal(term.price),
+            "per": term.per,
+            "tiers": [{"start": s, "price": format_decimal(p)} for s, p in term.tiers],
+        }
+        for term in sheet.terms
+    ]
+    if as_json:
+        print_json(
+            {
+                "catalog": CATALOG_VERSION,
+                "ref": sheet.ref,
+                "reason": sheet.reason,
+                "currency": sheet.currency,
+                "at": isoformat(at_us),
+                "prices": [] if sheet.reason else terms,
+                "overrides": [render_override(o).model_dump() for o in overrides],
+            }
+        )
+        return
     if sheet.reason:
         console.print(f"catalog: {sheet.reason}")
     else:
-        table = Table(title=f"{sheet.ref} at {isoformat(at_us)}")
+        table = Table(title=f"{sheet.ref} at {isoformat(at_us)} ({sheet.currency})")
         for column in ("kind", "price", "per", "tiers"):
-            table.add_column(column)
-        for term in sheet.terms:
-            tiers = ", ".join(f"≥{s}: {format_decimal(p)}" for s, p in term.tiers)
-            table.add_row(term.name, format_decimal(term.price), f"{term.per:,}", tiers)
+            table.add_column(column, no_wrap=column != "tiers")
+        for t in terms:
+            tiers = ", ".join(f"≥{x['start']}: {x['price']}" for x in t["tiers"])
+            table.add_row(t["kind"], t["price"], f"{t['per']:,}", tiers)
         console.print(table)
-    db, org_id = _open(data_dir, org)
-    for o in list_overrides(db, org_id, provider=provider, model=model):
+    for o in overrides:
         prices = ", ".join(f"{k} {format_decimal(v)}" for k, v in o.prices.items())
         console.print(
-            f"override {o.id}: {o.provider}/{o.model_pattern} {prices} {o.currency} from {isoformat(o.effective_from)}"
+            f"override {o.id}: {o.provider}/{o.model_pattern} {prices} {o.currency} "
+            f"from {isoformat(o.effective_from)}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -179,10 +218,11 @@ def quote(
     ] = None,
     at: str | None = None,
     batch: Annotated[bool, typer.Option("--batch", help="Batch API prices.")] = False,
+    as_json: AsJson = False,
     org: Org = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Price a usage block without storing it."""
+    """Price a usage block without storing it (the exact amount, never rounded)."""
     from margin.pricing import Pricer
 
     try:
@@ -202,9 +242,16 @@ def quote(
         _when(at, "--at"),
         {"processing": "batch"} if batch else None,
     )
+    if as_json:
+        from margin.server.routes.prices import render_quote
+
+        print_json(render_quote(result).model_dump())
     if result.amount is None:
-        console.print(f"unpriced: {result.unpriced_reason}")
+        if not as_json:
+            console.print(f"unpriced: {result.unpriced_reason}")
         raise typer.Exit(1)
+    if as_json:
+        return
     console.print(
         f"{format_decimal(result.amount)} {result.currency} ({result.priced_by}: {result.price_ref})"
     )
@@ -218,28 +265,89 @@ def reprice_costs(
     all_: Annotated[
         bool, typer.Option("--all", help="Also re-price priced records (never provided ones).")
     ] = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    as_json: AsJson = False,
     org: Org = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Re-price stored costs after a price change, listing old and new amounts."""
-    from margin.pricing import Pricer, reprice
+    """Re-price stored costs after a price change. Shows the change per customer and in
+    total first, and asks before changing anything (unless --yes); --dry-run only shows."""
+    from margin.pricing import Pricer
+    from margin.pricing.reprice import priced_count, reprice
 
+    lo, hi = _when(from_, "--from"), _when(to, "--to")
     db, org_id = _open(data_dir, org)
-    changed = reprice(
-        db,
-        Pricer(db),
-        org_id,
-        _when(from_, "--from"),
-        _when(to, "--to"),
-        model,
-        only_unpriced=not all_,
-    )
-    table = Table("cost", "old", "new", title=f"{len(changed)} costs re-priced")
-    delta = Decimal(0)
-    for c in changed:
-        old = format_decimal(c.old_amount) if c.old_amount is not None else "unpriced"
-        new = format_decimal(c.new_amount) if c.new_amount is not None else "unpriced"
-        table.add_row(c.cost_id, old, new)
-        delta += (c.new_amount or 0) - (c.old_amount or 0)
-    console.print(table)
-    console.print(f"change: {format_decimal(delta)}")
+    pricer = Pricer(db)
+
+    def run(dry: bool, label: str) -> list[Repriced]:
+        with progress(label, enabled=not as_json) as advance:
+            return reprice(
+                db, pricer, org_id, lo, hi, model, only_unpriced=not all_,
+                dry_run=dry, progress=advance,
+            )  # fmt: skip
+
+    changed = run(True, "Pricing")
+    with db.read() as conn:
+        skipped = 0 if all_ else priced_count(conn, org_id, lo, hi, model)
+    if not dry_run and changed:
+        if not as_json:
+            _report_reprice(changed, skipped, title=f"{len(changed)} costs to re-price")
+        confirm(f"Re-price these {len(changed)} costs?", yes)
+        changed = run(False, "Re-pricing")
+    if as_json:
+        print_json(_reprice_body(changed, skipped, dry_run))
+    elif dry_run or not changed:
+        _report_reprice(changed, skipped, title=f"{len(changed)} costs would change (dry run)")
+    else:
+        console.print(f"{len(changed)} costs re-priced", highlight=False)
+
+
+def _per_customer(changed: list[Repriced]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows per customer and currency, and their totals per currency (exact)."""
+    from margin.pricing.reprice import by_customer
+
+    rows = [{**c._asdict(), "change": c.change} for c in by_customer(changed)]
+    return rows, totals(rows, ["old", "new", "change"], label="customer", counts=["costs"])
+
+
+def _reprice_body(changed: list[Repriced], skipped: int, dry_run: bool) -> dict[str, Any]:
+    rows, total_rows = _per_customer(changed)
+    return {
+        "dry_run": dry_run,
+        "repriced": len(changed),
+        "already_priced_skipped": skipped,
+        "customers": rows,
+        "totals": total_rows,
+        "costs": [c._asdict() for c in changed],
+    }
+
+
+def _report_reprice(changed: list[Repriced], skipped: int, *, title: str) -> None:
+    rows, total_rows = _per_customer(changed)
+    if not changed:
+        console.print("no cost's price would change", highlight=False)
+    else:
+        render(
+            [{**r, "customer": r["customer"] or "(no customer)"} for r in rows],
+            _REPRICE_COLUMNS,
+            title=title,
+            total_rows=total_rows,
+            console=console,
+        )
+    if skipped:
+        console.print(
+            f"{skipped} costs already priced (catalog or override) were left as they are: "
+            "pass --all to re-price them too.",
+            highlight=False,
+        )
+
+
+_REPRICE_COLUMNS = (
+    Column("customer"),
+    Column("currency"),
+    Column("costs", kind="count"),
+    Column("old", kind="money"),
+    Column("new", kind="money"),
+    Column("change", kind="money"),
+)

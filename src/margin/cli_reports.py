@@ -12,15 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from margin._calendar import DEFAULT_DAYS, last_days, load_zone
+from margin import cli_store
+from margin._calendar import DEFAULT_DAYS, default_period, load_zone
 from margin._money import format_decimal, from_nanos
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
+from margin.cli_output import AsCsv, AsJson, Column, print_json, render
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.tables import build_table, margin_pct, money, render_row, to_csv
 from margin.settings import Settings
@@ -35,11 +35,12 @@ err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (exact amounts).")]
 Days = Annotated[int, typer.Option(help="The last N days, today included (unless --from).")]
 Start = Annotated[str | None, typer.Option("--from", help="Date or RFC 3339 time.")]
 End = Annotated[str | None, typer.Option("--to", help="Date or RFC 3339 time (exclusive).")]
-Tz = Annotated[str, typer.Option("--tz", help="IANA time zone of the days.")]
+Tz = Annotated[
+    str, typer.Option("--tz", envvar="MARGIN_TZ", help="IANA time zone of the days (MARGIN_TZ).")
+]
 
 
 def fail(message: str) -> None:
@@ -50,8 +51,7 @@ def fail(message: str) -> None:
 
 def open_store(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
     """The store of ``data_dir`` (or the environment's) and the organization to read."""
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
-    db.upgrade()
+    db = cli_store.open_store(Settings.from_env(data_dir=data_dir))
     with db.read() as conn:
         org_id = org or first_org(conn)
     if org_id is None:
@@ -63,17 +63,22 @@ def open_store(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
 def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int, int]:
     try:
         zone = load_zone(tz)
-        if start or end:
-            hi = parse_bound(end, "--to") if end else now_micros()
-            lo = parse_bound(start, "--from") if start else hi - days * 24 * HOUR_US
-        else:
-            lo, hi = last_days(now_micros(), zone, days)
+        if not (start or end):
+            return default_period(now_micros(), zone, days)
+        hi = parse_bound(end, "--to") if end else now_micros()
+        lo = parse_bound(start, "--from") if start else hi - days * 24 * HOUR_US
     except ValueError as exc:
         fail(str(exc))
         raise
     if hi <= lo:
         fail("--to must be after --from")
     return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+
+
+def _heading(lo: int, hi: int, tz: str) -> str:
+    zone = load_zone(tz)
+    first, last = from_micros(lo).astimezone(zone), from_micros(hi).astimezone(zone)
+    return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} {tz}"
 
 
 def _shown(amount: str | None, currency: str | None) -> str:
@@ -93,18 +98,29 @@ def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _columns(dims: list[str]) -> list[Column]:
+    return [
+        Column("label", " / ".join(dims) or "all"),
+        Column("currency"),
+        Column("cost", kind="money"),
+        Column("revenue", kind="money"),
+        Column("profit", kind="money"),
+        Column("margin_pct", "margin %", kind="count"),
+        Column("signals", "outcomes", kind="count"),
+    ]
+
+
 @report_app.command("margin")
 def margin(
     group_by: Annotated[
-        str,
-        typer.Option("--group-by", "--by", help=f"{', '.join(DIMENSIONS)} (comma-separated)."),
+        str, typer.Option("--group-by", help=f"{', '.join(DIMENSIONS)} (comma-separated).")
     ] = "customer",
     days: Days = DEFAULT_DAYS,
     start: Start = None,
     end: End = None,
     tz: Tz = "UTC",
     top: Annotated[int | None, typer.Option(help="Top N + Other.")] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV (exact amounts).")] = False,
+    csv: AsCsv = False,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
@@ -124,38 +140,19 @@ def margin(
         typer.echo(to_csv(rows, dims), nl=False)
         return
     if as_json:
-        body = {"group_by": dims, "rows": rows, "totals": _totals(totals)}
-        typer.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        print_json({"group_by": dims, "rows": rows, "totals": _totals(totals)})
         return
-    out = Table(" / ".join(dims) or "all", "currency", "cost", "revenue", "profit", "margin %")
-    out.add_column("outcomes", justify="right")
-    for column in out.columns[2:6]:
-        column.justify = "right"
-    for r in rows:
-        cur = r["currency"]
-        out.add_row(
-            r["label"],
-            cur,
-            _shown(r["cost"], cur),
-            _shown(r["revenue"], cur),
-            _shown(r["profit"], cur),
-            r["margin_pct"] or "—",
-            str(r["signals"]),
-        )
-    if dims:
-        for t in _totals(totals):
-            cur = t["currency"]
-            out.add_row(
-                "[b]Total[/b]",
-                cur,
-                _shown(t["cost"], cur),
-                _shown(t["revenue"], cur),
-                _shown(t["profit"], cur),
-                t["margin_pct"] or "—",
-                "",
-            )
-    console.print(f"{from_micros(lo):%Y-%m-%d %H:%M} – {from_micros(hi):%Y-%m-%d %H:%M} UTC")
-    console.print(out)
+    shown = [{**r, "margin_pct": r["margin_pct"] or "—"} for r in rows]
+    total_rows = [
+        {**t, "label": "Total", "margin_pct": t["margin_pct"] or "—"} for t in _totals(totals)
+    ]
+    render(
+        shown,
+        _columns(dims),
+        title=_heading(lo, hi, tz),
+        total_rows=total_rows if dims else (),
+        console=console,
+    )
     console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
 
 
@@ -183,7 +180,7 @@ def cost_per_outcome(
             per = format_decimal((from_nanos(cost) / n).quantize(Decimal("0.000000001")))
         found.append({"currency": r["currency"], "outcomes": n, "cost": money(cost), "per": per})
     if as_json:
-        typer.echo(orjson.dumps({"event_name": event_name, "rows": found}).decode())
+        print_json({"event_name": event_name, "rows": found})
         return
     if not found:
         console.print(f"no '{event_name}' outcomes in the period")

@@ -10,6 +10,7 @@ of making an empty ``./.margin``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -20,10 +21,20 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from margin.settings import Settings, display_url
 from margin.store.db import Database
 
-__all__ = ["StoreError", "describe_store", "explain_database_error", "open_store"]
+__all__ = ["StoreError", "close_stores", "describe_store", "explain_database_error", "open_store"]
 
 _BACKENDS = ("sqlite", "postgresql")
 _HINT = "pass --data-dir, or set MARGIN_DATA_DIR or MARGIN_DATABASE_URL"
+
+
+#: The stores opened by the running command, closed when it ends (``close_stores``).
+_OPENED: list[Database] = []
+
+
+def close_stores() -> None:
+    """Close the stores the command opened: their pools hold database connections."""
+    while _OPENED:
+        _OPENED.pop().dispose()
 
 
 class StoreError(Exception):
@@ -74,10 +85,15 @@ def explain_database_error(exc: BaseException, settings: Settings) -> str:
 
 
 def open_store(
-    settings: Settings, *, create: bool = False, console: Console | None = None
+    settings: Settings,
+    *,
+    create: bool = False,
+    console: Console | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Database:
     """Open the store (bringing its schema to the newest migration); with ``create``, make it
-    when missing. Says which store on ``console`` (stderr by default).
+    when missing. Says which store on ``console`` (stderr by default); ``progress`` is told
+    of each migration applied.
 
     Raises ``StoreError`` with a one-line message when there is no store, when the database
     cannot be reached, or when the URL or its driver is wrong.
@@ -109,11 +125,12 @@ def open_store(
                         f"the database at {where} holds no Margin store: "
                         f"create it with `margin db upgrade`, or {_HINT}"
                     )
-        db.upgrade()
+        db.upgrade(progress)
     except DBAPIError as exc:
         db.dispose()
         raise StoreError(explain_database_error(exc, settings)) from None
     except StoreError:
         db.dispose()
         raise
+    _OPENED.append(db)
     return db

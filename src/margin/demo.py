@@ -7,6 +7,7 @@ keys; ``margin.billing`` for the plan and orders), in process: no HTTP, no secon
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +17,12 @@ from margin.server.ledger import Ledger
 from margin.store.directory import AGENTS
 from margin.store.directory import CUSTOMERS as DIRECTORY
 
-__all__ = ["AGENT", "CUSTOMERS", "seed_demo"]
+__all__ = ["AGENT", "DEMO_CUSTOMERS", "PLAN", "seed_demo"]
 
+#: Items per ingest call while seeding: one progress step each.
+_BATCH = 500
 AGENT = {"external_id": "ai-sdr", "name": "AI SDR"}
-CUSTOMERS = [
+DEMO_CUSTOMERS = [
     {"external_id": "acme", "name": "Acme Corp"},
     {"external_id": "globex", "name": "Globex"},
     {"external_id": "initech", "name": "Initech"},
@@ -61,7 +64,7 @@ def demo_items(
     signals: list[dict[str, Any]] = []
     costs: list[dict[str, Any]] = []
     for day in range(days, 0, -1):
-        for customer in CUSTOMERS:
+        for customer in DEMO_CUSTOMERS:
             volume = {"acme": 6, "globex": 4, "initech": 3, "umbrella": 2}[customer["external_id"]]
             for n in range(rng.randint(volume - 1, volume + 1)):
                 at = end - timedelta(days=day, hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
@@ -101,19 +104,25 @@ def demo_items(
     return signals, costs
 
 
-def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[str, int]:
+def seed_demo(
+    ledger: Ledger,
+    org_id: str,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
     """Store the demo's customers, agent, plan, orders, signals and costs through the same
-    services the API calls; returns what was ingested."""
+    services the API calls (in batches, telling ``progress(done, total)`` after each);
+    returns what was ingested."""
     moment = now or datetime.now(UTC)
     start = (moment - timedelta(days=60)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with ledger.db.write() as conn:
         AGENTS.upsert(conn, org_id, AGENT)
-        for customer in CUSTOMERS:
+        for customer in DEMO_CUSTOMERS:
             DIRECTORY.upsert(conn, org_id, customer)
         fresh = get_plan(conn, org_id, str(PLAN["key"]), missing_ok=True) is None
         if fresh:
             create_plan(conn, org_id, PlanIn.model_validate(PLAN))
-        for customer in CUSTOMERS if fresh else []:
+        for customer in DEMO_CUSTOMERS if fresh else []:
             if customer.get("tracking_mode") != "cost_only":
                 order = {
                     "customer": customer["external_id"],
@@ -122,10 +131,18 @@ def seed_demo(ledger: Ledger, org_id: str, now: datetime | None = None) -> dict[
                 }
                 create_order(conn, org_id, OrderIn.model_validate(order))
     signals, costs = demo_items(moment)
-    cost_result = ledger.ingest_costs(org_id, costs, source="demo")
-    signal_result = ledger.ingest_signals(org_id, signals, source="demo")
-    return {
-        "costs": cost_result.ingested,
-        "signals": signal_result.ingested,
-        "duplicates": cost_result.duplicates + signal_result.duplicates,
-    }
+    counts = {"costs": 0, "signals": 0, "duplicates": 0}
+    total, done = len(costs) + len(signals), 0
+    for kind, items, ingest in (
+        ("costs", costs, ledger.ingest_costs),
+        ("signals", signals, ledger.ingest_signals),
+    ):
+        for first in range(0, len(items), _BATCH):
+            batch = items[first : first + _BATCH]
+            result = ingest(org_id, batch, source="demo")
+            counts[kind] += result.ingested
+            counts["duplicates"] += result.duplicates
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    return counts

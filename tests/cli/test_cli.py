@@ -48,10 +48,13 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     listed = run(tmp_path, "keys", "list")
     assert key_id in listed.stdout
     assert secret not in listed.stdout
-    assert run(tmp_path, "keys", "revoke", key_id).returncode == 0
+    assert run(tmp_path, "keys", "revoke", key_id).returncode == 1  # not confirmed
+    with db.read() as conn:
+        assert authenticate(conn, secret) is not None
+    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 0
     with db.read() as conn:
         assert authenticate(conn, secret) is None
-    assert run(tmp_path, "keys", "revoke", key_id).returncode == 1
+    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 1
     bad = run(tmp_path, "keys", "create", "--scope", "root")
     assert bad.returncode == 2
     db.dispose()
@@ -113,10 +116,15 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
     bad = run(tmp_path, "prices", "set", "x", "--price", "nonsense=1")
     assert bad.returncode == 2
     assert "prices.nonsense" in bad.stderr
-    repriced = run(tmp_path, "costs", "reprice", "--from", "2026-10-01", "--to", "2026-11-01")
+    window = ("--from", "2026-10-01", "--to", "2026-11-01")
+    repriced = run(tmp_path, "costs", "reprice", *window, "--yes", "--json")
     assert repriced.returncode == 0, repriced.stderr
-    assert "1 costs re-priced" in repriced.stdout
-    assert "change: 5" in repriced.stdout  # 1M × $2 + 1M × $3 per M
+    body = json.loads(repriced.stdout)
+    assert body["repriced"] == 1
+    # 1M × $2 + 1M × $3 per M
+    assert body["totals"] == [
+        {"customer": "Total", "currency": "USD", "old": "0", "new": "5", "change": "5", "costs": 1}
+    ]
     db.dispose()
 
 

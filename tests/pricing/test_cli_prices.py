@@ -37,7 +37,9 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
 
 def run(data_dir: str, *args: str, answer: str | None = None) -> tuple[int, str]:
     result = runner.invoke(app, [*args, "--data-dir", data_dir], input=answer)
-    return result.exit_code, result.output
+    # Without the line naming the store (on stderr) that every store command prints first.
+    said = [line for line in result.output.splitlines(True) if not line.startswith("store: ")]
+    return result.exit_code, "".join(said)
 
 
 def test_set_lists_the_catalog_models_and_waits_for_a_yes(store: Store) -> None:

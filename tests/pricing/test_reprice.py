@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from margin._time import to_micros
 from margin.pricing import Pricer, Repriced, create_override, reprice
+from margin.pricing.reprice import CustomerChange, by_customer, priced_count
 from margin.store.db import Database
+from margin.store.directory import CUSTOMERS
 from margin.store.keys import create_org
 from margin.store.schema import cost_rollups, costs, signals
 
@@ -134,7 +136,7 @@ def test_reprice_unpriced_after_an_override(db: Database, org: str) -> None:
     pricer.invalidate(org)
     # 1M × 1 + 0.1M × 2 = 1.2 USD
     changed = reprice(db, pricer, org, T0, T0 + 24 * HOUR)
-    assert changed == [Repriced("cst_unknown", None, Decimal("1.2"))]
+    assert changed == [Repriced("cst_unknown", None, Decimal("1.2"), None, "USD", "USD")]
     assert _amount(db, "cst_unknown") == (1_200_000_000, "USD", "override", override.id)
     assert _rollups(db, org) == {
         ("acme-llm", "USD"): (1_200_000_000, 1, 0),
@@ -161,10 +163,50 @@ def test_reprice_priced_rows_moves_currency_and_never_touches_provided(
     assert reprice(db, pricer, org, T0 + 11 * HOUR, T0 + 12 * HOUR, only_unpriced=False) == []
     # 1M × 2 + 0.1M × 5 = 2.5 EUR
     changed = reprice(db, pricer, org, T0, T0 + 24 * HOUR, model="gpt-4o", only_unpriced=False)
-    assert changed == [Repriced("cst_catalog", Decimal("3.5"), Decimal("2.5"))]
+    assert changed == [Repriced("cst_catalog", Decimal("3.5"), Decimal("2.5"), None, "USD", "EUR")]
     assert _amount(db, "cst_provided") == (7_000_000_000, "USD", "provided", None)
     assert _rollups(db, org) == {
         ("acme-llm", "USD"): (0, 1, 1),
         ("gpt-4o", "USD"): (7_000_000_000, 1, 0),
         ("gpt-4o", "EUR"): (2_500_000_000, 1, 0),
     }
+
+
+def test_reprice_dry_run_writes_nothing_and_sums_per_customer(db: Database, org: str) -> None:
+    with db.write() as conn:
+        acme = CUSTOMERS.upsert(conn, org, {"external_id": "acme"})[0]["id"]
+        conn.execute(update(costs).where(costs.c.id == "cst_catalog").values(customer_id=acme))
+    create_override(
+        db,
+        org,
+        provider="openai",
+        model="gpt-4o",
+        prices={"input": "2", "output": "5"},
+        currency="EUR",
+        effective_from=T0,
+    )
+    day = (T0, T0 + 24 * HOUR)
+    with db.read() as conn:
+        # The catalog-priced cost only: provided costs are never re-priced.
+        assert priced_count(conn, org, *day) == 1
+        assert priced_count(conn, org, *day, model="acme-llm") == 0
+    before = _rollups(db, org)
+    preview = reprice(db, Pricer(db), org, *day, only_unpriced=False, dry_run=True)
+    assert _rollups(db, org) == before
+    assert _amount(db, "cst_catalog") == (3_500_000_000, "USD", "catalog", "c")
+    assert preview == [
+        Repriced("cst_catalog", Decimal("3.5"), Decimal("2.5"), "acme", "USD", "EUR")
+    ]
+    # Money leaves USD and arrives in EUR: no sum mixes currencies.
+    assert by_customer(preview) == [
+        CustomerChange("acme", "EUR", 1, Decimal(0), Decimal("2.5")),
+        CustomerChange("acme", "USD", 0, Decimal("3.5"), Decimal(0)),
+    ]
+    assert by_customer(preview)[1].change == Decimal("-3.5")
+    seen: list[tuple[int, int]] = []
+    applied = reprice(
+        db, Pricer(db), org, *day, only_unpriced=False, progress=lambda *p: seen.append(p)
+    )
+    assert applied == preview
+    assert seen == [(2, 2)]
+    assert _amount(db, "cst_catalog")[:2] == (2_500_000_000, "EUR")

@@ -20,6 +20,7 @@ def otel_reset(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A process with no global tracer provider and no Margin configuration; the previous
     global provider (another test module's) is put back afterwards."""
     monkeypatch.delenv("MARGIN_API_KEY", raising=False)
+    monkeypatch.delenv("MARGIN_INGEST_KEY", raising=False)
     monkeypatch.delenv("MARGIN_BASE_URL", raising=False)
     saved = (trace_api._TRACER_PROVIDER, trace_api._TRACER_PROVIDER_SET_ONCE)
     runtime._reset()

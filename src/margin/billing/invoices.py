@@ -14,6 +14,7 @@ the sum of the lines, so it needs no rounding of its own.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -126,9 +127,11 @@ def generate(
     customer_refs: list[str] | None = None,
     *,
     now: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Write or refresh the draft invoices of ``period`` for every customer with an order
-    (or the customers named by external id or id); returns the drafts written."""
+    (or the customers named by external id or id); returns the drafts written.
+    ``progress(done, total)`` is called after each customer."""
     _lo, hi = _period(period)
     query = select(customers.c.id).where(
         customers.c.org_id == org_id,
@@ -145,8 +148,11 @@ def generate(
         query = query.where(customers.c.id.in_({*found.values(), *direct}))
     stamp = now_micros() if now is None else now
     written = []
-    for customer_id in conn.execute(query.order_by(customers.c.id)).scalars():
+    customer_ids = conn.execute(query.order_by(customers.c.id)).scalars().all()
+    for done, customer_id in enumerate(customer_ids, 1):
         written.extend(_rate_into(conn, org_id, customer_id, period, stamp))
+        if progress is not None:
+            progress(done, len(customer_ids))
     return written
 
 

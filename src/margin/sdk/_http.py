@@ -24,6 +24,7 @@ __all__ = [
     "new_idempotency_key",
     "resolve_api_key",
     "resolve_base_url",
+    "resolve_ingest_key",
     "retry_after_seconds",
 ]
 
@@ -48,6 +49,13 @@ class Call:
 
 def resolve_api_key(api_key: str | None) -> str | None:
     return api_key or os.environ.get("MARGIN_API_KEY") or None
+
+
+def resolve_ingest_key(api_key: str | None) -> str | None:
+    """The key tracing delivers with: ``MARGIN_INGEST_KEY``, so that an agent's ingest key
+    and a reader's read key (``MARGIN_API_KEY``, the CLI's) can live side by side; else
+    ``MARGIN_API_KEY`` as before."""
+    return api_key or os.environ.get("MARGIN_INGEST_KEY") or resolve_api_key(None)
 
 
 def resolve_base_url(base_url: str | None) -> str:

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from margin._version import __version__
 from margin.sdk import _otel
 from margin.sdk._context import scope_var
-from margin.sdk._http import resolve_api_key, resolve_base_url
+from margin.sdk._http import resolve_base_url, resolve_ingest_key
 from margin.sdk._lightspan import LightSpan, clean_attributes
 from margin.sdk.delivery import Delivery, DeliveryConfig
 from margin.sdk.processor import MarginSpanProcessor
@@ -154,7 +154,7 @@ def configure(
     retry_backoff: float = 0.5,
 ) -> bool:
     """Start tracing and background delivery. Returns False (tracing stays a no-op) when no
-    API key is given and ``MARGIN_API_KEY`` is unset.
+    API key is given and neither ``MARGIN_INGEST_KEY`` nor ``MARGIN_API_KEY`` is set.
 
     ``spool_dir`` (default ``MARGIN_SPOOL_DIR`` or ``~/.cache/margin/spool``) holds batches
     the server has not acknowledged yet; ``max_queue`` spans wait in memory before the queue
@@ -166,7 +166,7 @@ def configure(
     with _lock:
         _stop_current(timeout=5.0)
         _configured = True
-        key = resolve_api_key(api_key)
+        key = resolve_ingest_key(api_key)
         if not key:
             return False
         config = DeliveryConfig(

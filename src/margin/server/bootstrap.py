@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -23,10 +24,16 @@ class Bootstrap:
     seeded: dict[str, int] | None
 
 
-def bootstrap(db: Database, settings: Settings, *, demo: bool = False) -> Bootstrap:
+def bootstrap(
+    db: Database,
+    settings: Settings,
+    *,
+    demo: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Bootstrap:
     """Create the default organization and its admin key on a fresh store; with ``demo``,
-    seed demo data once and keep the demo's admin key in the data dir so that every start
-    can print a key that works."""
+    seed demo data once (telling ``progress``) and keep the demo's admin key in the data
+    dir so that every start can print a key that works."""
     key_file = settings.data_dir / "demo-admin-key"
     secret: str | None = None
     with db.write() as conn:
@@ -55,5 +62,5 @@ def bootstrap(db: Database, settings: Settings, *, demo: bool = False) -> Bootst
             from margin.demo import seed_demo
             from margin.server.ledger import Ledger
 
-            seeded = seed_demo(Ledger(db, Pricer(db), settings), org_id)
+            seeded = seed_demo(Ledger(db, Pricer(db), settings), org_id, progress=progress)
     return Bootstrap(org_id=org_id, secret=secret, seeded=seeded)

@@ -112,9 +112,9 @@ class Database:
         with self.engine.connect() as conn:
             yield conn
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest migration."""
-        upgrade(self.engine)
+    def upgrade(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Bring the schema to the newest migration (``progress(done, total)`` after each)."""
+        upgrade(self.engine, progress=progress)
 
     def dispose(self) -> None:
         if self.checkpointer is not None:
@@ -146,9 +146,12 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations on ``engine`` up to ``revision``."""
-    _migrate(engine, "upgrade", revision)
+def upgrade(
+    engine: Engine, revision: str = "head", progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Run the Alembic migrations on ``engine`` up to ``revision``; ``progress(done, total)``
+    is called after each one applied."""
+    _migrate(engine, "upgrade", revision, progress)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -156,7 +159,12 @@ def downgrade(engine: Engine, revision: str) -> None:
     _migrate(engine, "downgrade", revision)
 
 
-def _migrate(engine: Engine, direction: str, revision: str) -> None:
+def _migrate(
+    engine: Engine,
+    direction: str,
+    revision: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -164,4 +172,26 @@ def _migrate(engine: Engine, direction: str, revision: str) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
+        if progress is not None:
+            config.attributes["on_version_apply"] = _counter(config, conn, revision, progress)
         getattr(command, direction)(config, revision)
+
+
+def _counter(
+    config: Any, conn: Connection, revision: str, progress: Callable[[int, int], None]
+) -> Callable[..., None]:
+    """An Alembic ``on_version_apply`` hook reporting (applied, pending)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(conn).get_current_heads()
+    script = ScriptDirectory.from_config(config)
+    pending = len(list(script.iterate_revisions(revision, current[0] if current else "base")))
+    done = 0
+
+    def applied(**_: Any) -> None:
+        nonlocal done
+        done += 1
+        progress(done, pending)
+
+    return applied

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Connection
 
-from margin._calendar import Window, boundaries, last_days, load_zone
+from margin._calendar import Window, boundaries, default_period, load_zone
 from margin._money import format_decimal, from_nanos
-from margin._time import HOUR_US, isoformat, now_micros
+from margin._time import isoformat, now_micros
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.overview import overview as build_overview
 from margin.reports.summary import summary as build_summary
@@ -62,8 +62,7 @@ def _zone(tz: str) -> ZoneInfo:
 def _period(start: str | None, end: str | None, zone: ZoneInfo) -> tuple[int, int]:
     if start or end:
         return period_param(start, end)
-    lo, hi = last_days(now_micros(), zone)
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+    return default_period(now_micros(), zone)
 
 
 def _dims(group_by: list[str] | None) -> list[str]:

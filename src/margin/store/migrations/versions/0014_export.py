@@ -4,16 +4,16 @@ An export reads a period's events in (time, id) order, a chunk at a time. The on
 events led with the event type, so every chunk sorted all of the period's events again; an
 index on (org, time) lets each chunk start where the previous one ended.
 
-Revision ID: 0013_export
-Revises: 0012_compat
+Revision ID: 0014_export
+Revises: 0013_control
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0013_export"
-down_revision = "0012_compat"
+revision = "0014_export"
+down_revision = "0013_control"
 branch_labels = None
 depends_on = None
 
