@@ -22,6 +22,7 @@ from margin.sdk._http import (
 )
 from margin.sdk._operations import Transport
 from margin.sdk.billing import Invoices, Meters, Orders, Plans
+from margin.sdk.control import Alerts, Credits, Entitlements, Features, Webhooks
 from margin.sdk.errors import APIConnectionError, error_for_status
 from margin.sdk.insights import Exports, Reports, Traces
 from margin.sdk.parties import Agents, Customers
@@ -118,6 +119,11 @@ class _Resources(Generic[_R, _B]):
         self.prices = Prices(transport)
         self.exchange_rates = ExchangeRates(transport)
         self.organization = Organization(transport)
+        self.features = Features(transport)
+        self.entitlements = Entitlements(transport)
+        self.credits = Credits(transport)
+        self.alerts = Alerts(transport)
+        self.webhooks = Webhooks(transport)
 
 
 class Margin(_Resources[_Result, bytes]):
