@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -101,7 +100,9 @@ def _child(url: str, org: str, fmt: str, end: int) -> None:
             sink.write(piece)
             size += len(piece)
     seconds = time.perf_counter() - began
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process image's own peak (ru_maxrss would include the forking parent's).
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_mib = next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
     print(f"{rows} {size} {seconds:.3f} {peak_mib:.1f}")
 
 

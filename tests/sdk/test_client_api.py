@@ -188,11 +188,42 @@ def _invoices_prices_rates(m: Margin) -> None:
         m.exchange_rates.get("EUR", "USD", "2026-10-01")
 
 
+def _control(m: Margin, acme: str) -> None:
+    feature = {"backed_by": "signals", "event_name": "meeting_booked"}
+    assert m.features.create("meetings", credit_currency="meetings", **feature)["key"] == "meetings"
+    assert m.features.get("meetings")["event_name"] == "meeting_booked"
+    assert [f["key"] for f in m.features.list()["data"]] == ["meetings"]
+    m.entitlements.set(acme, "meetings", limit=10, period="month")
+    assert [e["feature"] for e in m.entitlements.list(acme)["data"]] == ["meetings"]
+    by_id = m.entitlements.check(acme, "meetings")
+    assert m.entitlements.check_by_external_id("acme", "meetings") == by_id
+    m.entitlements.remove(acme, "meetings")
+    grant = {"effective_at": "2026-10-01T00:00:00Z"}
+    assert m.credits.grant(acme, "meetings", Decimal("100"), **grant)["amount"] == "100"
+    assert len(m.credits.grants(acme)["data"]) == 1
+    assert m.credits.balances(acme)["data"] is not None
+    assert m.credits.ledger(acme, currency="meetings")["data"] is not None
+    rule = {"credit_currency": "meetings", "customer": "acme", "direction": "below"}
+    m.alerts.create_rule("low", "balance", thresholds=["20%"], **rule)
+    assert [r["name"] for r in m.alerts.rules()["data"]] == ["low"]
+    assert m.alerts.list(state="triggered")["data"] == []
+    endpoint = m.webhooks.create_endpoint("https://hooks.example.test/margin")
+    assert endpoint["secret"]
+    assert m.webhooks.get_endpoint(endpoint["id"])["url"] == "https://hooks.example.test/margin"
+    assert m.webhooks.rotate_secret(endpoint["id"])["secret"] != endpoint["secret"]
+    assert m.webhooks.set_enabled(endpoint["id"], False)["enabled"] is False
+    assert len(m.webhooks.endpoints()["data"]) == 1
+    assert m.webhooks.deliveries(endpoint_id=endpoint["id"])["data"] is not None
+    with pytest.raises(NotFoundError):
+        m.webhooks.replay("whd_missing")
+
+
 def test_every_client_method_against_the_api(
     client: tuple[Margin, list[tuple[str, str]]],
 ) -> None:
     m, seen = client
-    _parties_and_billing(m)
+    acme = _parties_and_billing(m)
+    _control(m, acme["id"])
     _facts(m)
     _invoices_prices_rates(m)
     body = m.exports.download("costs", "2026-10-01", "2026-11-01", format="jsonl")

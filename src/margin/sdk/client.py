@@ -22,6 +22,7 @@ from margin.sdk._http import (
 )
 from margin.sdk._operations import Transport
 from margin.sdk.billing import Invoices, Meters, Orders, Plans
+from margin.sdk.control import Alerts, Credits, Entitlements, Features, Webhooks
 from margin.sdk.errors import APIConnectionError, error_for_status
 from margin.sdk.insights import Exports, Reports, Traces
 from margin.sdk.keys import Keys
@@ -120,6 +121,11 @@ class _Resources(Generic[_R, _B]):
         self.exchange_rates = ExchangeRates(transport)
         self.organization = Organization(transport)
         self.keys = Keys(transport)
+        self.features = Features(transport)
+        self.entitlements = Entitlements(transport)
+        self.credits = Credits(transport)
+        self.alerts = Alerts(transport)
+        self.webhooks = Webhooks(transport)
 
 
 class Margin(_Resources[_Result, bytes]):
