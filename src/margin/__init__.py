@@ -11,6 +11,7 @@ from typing import Any
 
 from margin._version import __version__
 from margin.sdk.client import AsyncMargin, Margin
+from margin.sdk.entitlements import Check, EntitlementExceeded, check, configure_checks
 from margin.sdk.errors import (
     APIConnectionError,
     APIError,
@@ -33,7 +34,9 @@ __all__ = [
     "AsyncMargin",
     "AuthenticationError",
     "BadRequestError",
+    "Check",
     "ConflictError",
+    "EntitlementExceeded",
     "Margin",
     "MarginError",
     "NotFoundError",
@@ -42,7 +45,9 @@ __all__ = [
     "ServerError",
     "__version__",
     "autoinstrument",
+    "check",
     "configure",
+    "configure_checks",
     "delivery_stats",
     "flush",
     "instrument_anthropic",

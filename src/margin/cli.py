@@ -256,17 +256,18 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
-    from margin import cli_billing, cli_costs, cli_fx, cli_pricing
+    from margin import cli_billing, cli_control, cli_costs, cli_fx, cli_pricing
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
-
     app.add_typer(cli_billing.invoices_app, name="invoices")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
     app.add_typer(cli_costs.app, name="costs")
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
+    for name, sub in cli_control.APPS:
+        app.add_typer(sub, name=name)
 
 
 def main() -> None:

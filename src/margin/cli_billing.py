@@ -21,6 +21,7 @@ from margin.billing.errors import BillingError
 from margin.billing.invoice_html import invoice_html, seller_of
 from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
 from margin.cli_reports import fail, open_store, report_app
+from margin.control.invoicing import finalize_invoice, void_invoice
 
 __all__ = ["app", "invoices_app", "report_app"]
 
@@ -96,9 +97,9 @@ def _change(
     try:
         with db.write() as conn:
             if action == "finalize":
-                row = billing.finalize(conn, org_id, invoice_id)
+                row = finalize_invoice(conn, org_id, invoice_id)
             else:
-                row = billing.void(conn, org_id, invoice_id, reason)
+                row = void_invoice(conn, org_id, invoice_id, reason)
             rendered = billing.render_invoices(conn, org_id, [row])
     except BillingError as exc:
         fail(exc.detail)

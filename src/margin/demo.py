@@ -17,12 +17,12 @@ from margin.server.ledger import Ledger
 from margin.store.directory import AGENTS
 from margin.store.directory import CUSTOMERS as DIRECTORY
 
-__all__ = ["AGENT", "CUSTOMERS", "seed_demo"]
+__all__ = ["AGENT", "DEMO_CUSTOMERS", "PLAN", "seed_demo"]
 
 #: Items per ingest call while seeding: one progress step each.
 _BATCH = 500
 AGENT = {"external_id": "ai-sdr", "name": "AI SDR"}
-CUSTOMERS = [
+DEMO_CUSTOMERS = [
     {"external_id": "acme", "name": "Acme Corp"},
     {"external_id": "globex", "name": "Globex"},
     {"external_id": "initech", "name": "Initech"},
@@ -64,7 +64,7 @@ def demo_items(
     signals: list[dict[str, Any]] = []
     costs: list[dict[str, Any]] = []
     for day in range(days, 0, -1):
-        for customer in CUSTOMERS:
+        for customer in DEMO_CUSTOMERS:
             volume = {"acme": 6, "globex": 4, "initech": 3, "umbrella": 2}[customer["external_id"]]
             for n in range(rng.randint(volume - 1, volume + 1)):
                 at = end - timedelta(days=day, hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
@@ -117,12 +117,12 @@ def seed_demo(
     start = (moment - timedelta(days=60)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with ledger.db.write() as conn:
         AGENTS.upsert(conn, org_id, AGENT)
-        for customer in CUSTOMERS:
+        for customer in DEMO_CUSTOMERS:
             DIRECTORY.upsert(conn, org_id, customer)
         fresh = get_plan(conn, org_id, str(PLAN["key"]), missing_ok=True) is None
         if fresh:
             create_plan(conn, org_id, PlanIn.model_validate(PLAN))
-        for customer in CUSTOMERS if fresh else []:
+        for customer in DEMO_CUSTOMERS if fresh else []:
             if customer.get("tracking_mode") != "cost_only":
                 order = {
                     "customer": customer["external_id"],

@@ -5,17 +5,19 @@ camelCase models, and the ledger."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from margin.server._payload import PayloadError, check_json
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.problems import Problem, field_path
 from margin.server.state import AppState
@@ -23,6 +25,8 @@ from margin.store.keys import Principal, Scope, authenticate
 
 __all__ = [
     "CamelModel",
+    "Limit",
+    "Offset",
     "VendorRoute",
     "both_slashes",
     "in_thread",
@@ -40,6 +44,22 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", str_strip_whitespace=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        """What no store can hold (NUL, lone surrogates, 64-bit overflow, deep nesting) is
+        refused naming the field, as on Margin's own routes."""
+        try:
+            check_json(value, info.field_name or "body", depth=1)
+        except PayloadError as exc:
+            raise PydanticCustomError("storable", "{detail}", {"detail": exc.args[0]}) from None
+        return value
+
+
+# A page of a vendor's list; an offset past any store's 64-bit range is a 422, not a 500.
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 def principal(request: Request, scope: Scope, headers: Sequence[str] = ()) -> Principal:

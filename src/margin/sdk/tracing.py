@@ -32,6 +32,7 @@ from margin import semconv
 from margin.sdk import runtime
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._lightspan import LightSpan
+from margin.sdk.entitlements import require as require_access
 
 __all__ = ["Trace", "new_trace_token", "trace"]
 
@@ -76,7 +77,7 @@ _Entry = tuple[Token[TraceScope | None], trace_api.Span | None, Token[Context] |
 class Trace:
     """One ``margin.trace(...)`` call; see ``trace``."""
 
-    __slots__ = ("_args", "_open", "_outer", "_scope")
+    __slots__ = ("_args", "_open", "_outer", "_require", "_scope")
 
     def __init__(
         self,
@@ -85,8 +86,10 @@ class Trace:
         token: str | None,
         metadata: Mapping[str, Any] | None,
         store_prompt: bool,
+        require: str | None = None,
     ) -> None:
-        self._args = (customer, agent, token, metadata, store_prompt)
+        self._args = (customer, agent, token, metadata, store_prompt, require)
+        self._require = require
         self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
         #: The innermost open ``with`` of this object, and the ones it is nested in (rare:
         #: only when one Trace object is entered again before it exits).
@@ -94,6 +97,8 @@ class Trace:
         self._outer: list[_Entry] | None = None
 
     def __enter__(self) -> Trace:
+        if self._require is not None:  # before any work: raises EntitlementExceeded
+            require_access(self._scope.customer, self._require)
         scope = self._scope
         scope_token = scope_var.set(scope)
         span: trace_api.Span | None = None
@@ -190,6 +195,7 @@ def trace(
     token: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     store_prompt: bool = False,
+    require: str | None = None,
 ) -> Trace:
     """Attribute the work inside to ``customer`` (your external id) and ``agent``.
 
@@ -198,5 +204,9 @@ def trace(
     OpenTelemetry instrumentation's — carries the customer, agent and ``metadata``, and shares
     one trace id (``token`` from ``new_trace_token()`` makes it that id, across processes).
     Prompts and completions are stripped before export unless ``store_prompt`` is True.
-    Without an API key this runs your code unchanged and records nothing."""
-    return Trace(customer, agent, token, metadata, store_prompt)
+    Without an API key this runs your code unchanged and records nothing.
+
+    ``require="feature"`` checks the customer's entitlement first (``margin.check``, cached
+    briefly) and raises ``EntitlementExceeded`` instead of running the work when access is
+    denied, e.g. once a hard limit is reached."""
+    return Trace(customer, agent, token, metadata, store_prompt, require)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -43,6 +46,10 @@ _ROUTERS = (
     "margin.server.routes.invoices",
     "margin.server.routes.organization",
     "margin.server.routes.fx",
+    "margin.server.routes.control_entitlements",
+    "margin.server.routes.control_credits",
+    "margin.server.routes.control_alerts",
+    "margin.server.routes.control_webhooks",
     *COMPAT_ROUTERS,
 )
 
@@ -114,8 +121,31 @@ def serve_app() -> FastAPI:
     """The app as ``margin serve`` runs it: ``create_app()`` from the environment's settings,
     in a process readied by ``prepare_process``."""
     app = create_app()
+    _start_control_worker(app)
     prepare_process()
     return app
+
+
+def _start_control_worker(app: FastAPI) -> None:
+    """Expiring grants, alert rules and webhook deliveries run beside the requests of every
+    server process (``MARGIN_CONTROL_WORKER=0`` turns it off in this one)."""
+    if os.environ.get("MARGIN_CONTROL_WORKER", "1").strip() == "0":
+        return
+    from margin.control.worker import ControlWorker
+
+    worker = ControlWorker(app.state.margin.db)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(instance: Any) -> AsyncIterator[Any]:
+        worker.start()
+        try:
+            async with inner(instance) as state:
+                yield state
+        finally:
+            worker.stop()
+
+    app.router.lifespan_context = lifespan
 
 
 def _mount_dashboard(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table
 
 from margin._ids import new_id, new_ids
 from margin._time import now_micros
+from margin.control.consumption import consume
 from margin.pricing import Pricer
 from margin.server._costs import (
     Link,
@@ -233,6 +234,8 @@ class Ledger:
                     batch.store(txn, batch.drafts.fresh)
             if before_commit is not None:
                 before_commit(conn)
+            # Usage burns credits in the same transaction (fresh facts only: retries once).
+            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now)
             # Concurrent writers add to the same rollup rows, and on PostgreSQL an upsert
             # keeps its rows locked until the commit: done last, that is all they wait for.
             txn.signals.flush(conn)

@@ -3,26 +3,31 @@
 Conventions: ids are prefixed text; times are integer microseconds since the epoch (UTC);
 money is integer nano-units (10⁻⁹ of the currency unit) beside an ISO 4217 currency code;
 free-form payloads are JSON. Raw facts (signals, costs, events, spans) are append-only.
+The tables of later areas (billing, currencies, compatibility layers) live in their own
+``schema_*`` modules on the same ``metadata`` and are named here too.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from margin.store import schema_control  # noqa: F401  (its tables join ``metadata``)
+from margin.store._base import Id, Json, Micros, Nanos, metadata
+from margin.store.schema_billing import invoice_counters, invoices, meters, orders, plans
+from margin.store.schema_compat import compat_records, paid_scope_costs, paid_scope_signals
+from margin.store.schema_fx import exchange_rates, organization_settings
 
 __all__ = [
     "NOT_OTLP",
@@ -55,22 +60,6 @@ __all__ = [
     "signals",
     "spans",
 ]
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-#: JSON on SQLite, JSONB on PostgreSQL.
-Json = JSON().with_variant(JSONB(), "postgresql")
-
-Id = String(40)
-Micros = BigInteger
-Nanos = BigInteger
 
 organizations = Table(
     "organizations",
@@ -308,98 +297,6 @@ price_overrides = Table(
     Index(None, "org_id", "provider"),
 )
 
-# -- billing (issue #5): meters, plans, orders, invoices ------------------------------------
-
-# A meter measures generic events: ``value_property`` is a JSONPath into ``events.data``;
-# ``group_by`` maps a dimension name to a JSONPath. Cost meters carry a decimal unit cost.
-meters = Table(
-    "meters",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("name", String(256)),
-    Column("event_type", String(256), nullable=False),
-    Column("value_property", String(512)),
-    Column("aggregation", String(16), nullable=False),
-    Column("group_by", Json, nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("unit_cost", String(64)),
-    Column("currency", String(3)),
-    Column("created_at", Micros, nullable=False),
-    Column("updated_at", Micros, nullable=False),
-    UniqueConstraint("org_id", "key"),
-    Index(None, "org_id", "event_type"),
-)
-
-# A plan: charges (outcome prices, recurring fees, usage charges, minimum) in one currency,
-# optionally on one agent. ``charges`` is the validated JSON document (decimal strings).
-plans = Table(
-    "plans",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("name", String(256)),
-    Column("agent_id", Id),
-    Column("currency", String(3), nullable=False),
-    Column("charges", Json, nullable=False),
-    Column("created_at", Micros, nullable=False),
-    Column("updated_at", Micros, nullable=False),
-    UniqueConstraint("org_id", "key"),
-)
-
-# An order subscribes a customer to a plan over [starts_at, ends_at) with price overrides.
-orders = Table(
-    "orders",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
-    Column("customer_id", Id, nullable=False),
-    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
-    Column("starts_at", Micros, nullable=False),
-    Column("ends_at", Micros),
-    Column("overrides", Json, nullable=False),
-    Column("created_at", Micros, nullable=False),
-    Index(None, "org_id", "customer_id"),
-)
-
-# One invoice per customer × currency × period (calendar month, UTC). ``as_of`` is the
-# ingestion watermark of the data it was rated from: after finalization, facts created later
-# than it are late and roll into the next draft.
-invoices = Table(
-    "invoices",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
-    Column("customer_id", Id, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("period", String(7), nullable=False),
-    Column("period_start", Micros, nullable=False),
-    Column("period_end", Micros, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("number", String(32)),
-    Column("lines", Json, nullable=False),
-    Column("total_nanos", Nanos, nullable=False),
-    Column("cost", Json, nullable=False),
-    Column("as_of", Micros, nullable=False),
-    Column("void_reason", String(512)),
-    Column("created_at", Micros, nullable=False),
-    Column("updated_at", Micros, nullable=False),
-    Column("finalized_at", Micros),
-    Column("voided_at", Micros),
-    Index(None, "org_id", "customer_id", "period"),
-)
-
-# Per-organization, per-year invoice number sequence (INV-2026-0001, …).
-invoice_counters = Table(
-    "invoice_counters",
-    metadata,
-    Column("org_id", Id, primary_key=True),
-    Column("year", Integer, primary_key=True),
-    Column("last", Integer, nullable=False),
-)
-
 # Daily copies of the hourly rollups (bucket = the UTC day's start), kept in step at ingest
 # (``margin.reports.daily``), so a 30-day report reads 30 rows per dimension combination
 # instead of 720; reports read hours only at the period's ragged edges.
@@ -439,78 +336,4 @@ cost_repricings = Table(
     Column("new_price_ref", String(256)),
     Column("repriced_at", Micros, nullable=False),
     Index(None, "org_id", "cost_id"),
-)
-
-# -- currencies (migration 0010): organization settings and exchange rates ------------------
-
-# One row per organization once it has changed a setting (absent: the defaults). The
-# organization's display name is ``organizations.name``.
-organization_settings = Table(
-    "organization_settings",
-    metadata,
-    Column("org_id", Id, ForeignKey("organizations.id"), primary_key=True),
-    Column("reporting_currency", String(3), nullable=False),
-    Column("seller_legal_name", String(200)),
-    Column("seller_address", Json),  # a list of address lines
-    Column("seller_email", String(320)),
-    Column("seller_tax_id", String(64)),
-    Column("updated_at", Micros, nullable=False),
-)
-
-# One unit of ``base`` buys ``rate`` units of ``quote`` on ``day`` (the UTC midnight of the
-# rate's date). ``rate`` is an exact decimal string: SQLite has no exact decimal type.
-exchange_rates = Table(
-    "exchange_rates",
-    metadata,
-    Column("org_id", Id, ForeignKey("organizations.id"), primary_key=True),
-    Column("base", String(3), primary_key=True),
-    Column("quote", String(3), primary_key=True),
-    Column("day", Micros, primary_key=True),
-    Column("rate", String(48), nullable=False),
-    Column("source", String(64), nullable=False),
-    Column("created_at", Micros, nullable=False),
-    Index(None, "org_id", "day"),
-)
-
-# -- compatibility layers (margin.compat, migration 0012) -----------------------------------
-
-# Objects a vendor's API has and Margin has no table for (Paid's contacts), as documents:
-# ``kind`` names the vendor's resource, ``parent_id`` the customer it belongs to.
-compat_records = Table(
-    "compat_records",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("org_id", Id, ForeignKey("organizations.id"), nullable=False),
-    Column("kind", String(64), nullable=False),
-    Column("external_id", String(256)),
-    Column("parent_id", Id),
-    Column("doc", Json, nullable=False),
-    Column("created_at", Micros, nullable=False),
-    Column("updated_at", Micros, nullable=False),
-    UniqueConstraint("org_id", "kind", "external_id"),
-    Index(None, "org_id", "kind", "parent_id"),
-)
-
-# Paid's cost-attributed signals (``cost_attributed_signal``): a REST signal names a
-# ``paid_scope_id`` and claims the costs of the spans stamped with it, for one customer.
-paid_scope_signals = Table(
-    "paid_scope_signals",
-    metadata,
-    Column("org_id", Id, primary_key=True),
-    Column("customer", String(256), primary_key=True),
-    Column("scope_id", BigInteger, primary_key=True),
-    Column("signal_id", Id, nullable=False),
-    Column("event_name", String(256), nullable=False),
-)
-
-# The OTLP costs whose span carried a ``paid_scope_id`` (by the cost's trace and key).
-paid_scope_costs = Table(
-    "paid_scope_costs",
-    metadata,
-    Column("org_id", Id, primary_key=True),
-    Column("trace_id", String(32), primary_key=True),
-    Column("cost_key", String(256), primary_key=True),
-    Column("customer", String(256), nullable=False),
-    Column("scope_id", BigInteger, nullable=False),
-    Index(None, "org_id", "customer", "scope_id"),
 )

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Request
 from pydantic import ValidationError
 
 from margin._money import format_decimal
@@ -30,7 +30,7 @@ from margin.billing import plans as margin_plans
 from margin.billing.errors import BillingError
 from margin.billing.orders import OrderEnd, OrderIn
 from margin.billing.plans import PlanIn
-from margin.compat._common import both_slashes, principal
+from margin.compat._common import Limit, Offset, both_slashes, principal
 from margin.compat.paid.models import Empty, OrderOut, Page, PaidOrderIn, PaidPlanIn, PlanOut
 from margin.compat.paid.parties import page_of, router
 from margin.compat.records import Records
@@ -41,8 +41,6 @@ from margin.store.directory import AGENTS
 __all__ = ["create_order", "create_plan"]
 
 PLAN, ORDER = "paid.plan", "paid.order"
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 # Currencies whose minor unit is not the cent (ISO 4217 exponents).
 _EXPONENT = {
     "JPY": 0,

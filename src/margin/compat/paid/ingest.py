@@ -18,7 +18,15 @@ from sqlalchemy import Connection, func, select
 from starlette.responses import Response
 
 from margin._time import isoformat
-from margin.compat._common import both_slashes, in_thread, ledger, principal, vendor_error
+from margin.compat._common import (
+    Limit,
+    Offset,
+    both_slashes,
+    in_thread,
+    ledger,
+    principal,
+    vendor_error,
+)
 from margin.compat.paid.models import (
     BulkSignalsIn,
     BulkSignalsOut,
@@ -38,9 +46,6 @@ from margin.server.state import AppState
 from margin.store.schema import agents, customers, signals
 
 __all__ = ["cost_item", "signal_item", "store_signals"]
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def _refs(item: dict[str, Any], customer: Any, product: Any) -> None:

@@ -9,7 +9,8 @@ from fastapi import Query, Request
 from sqlalchemy import func, select
 
 from margin.billing import invoices as billing_invoices
-from margin.compat._common import CamelModel, both_slashes, principal
+from margin.billing.errors import BillingError
+from margin.compat._common import CamelModel, Limit, Offset, both_slashes, principal
 from margin.compat.paid.models import Page
 from margin.compat.paid.parties import page_of, router
 from margin.server.problems import Problem
@@ -17,9 +18,6 @@ from margin.server.state import AppState
 from margin.store.schema import invoices
 
 __all__ = ["paid_invoice"]
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def paid_invoice(inv: dict[str, Any]) -> dict[str, Any]:
@@ -73,10 +71,10 @@ def list_invoices(
 
 def _one_invoice(request: Request, org_id: str, invoice_id: str) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        inv = billing_invoices.get(conn, org_id, invoice_id)
-    if inv is None:
-        raise Problem(404, f"no invoice '{invoice_id}'", field="id")
-    return inv
+        try:
+            return billing_invoices.get(conn, org_id, invoice_id)
+        except BillingError as exc:
+            raise Problem(exc.status, exc.detail, field=exc.field) from None
 
 
 class InvoiceOut(CamelModel):

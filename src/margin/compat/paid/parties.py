@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Table, func, select
 
 from margin._ids import new_id
 from margin._time import isoformat
-from margin.compat._common import VendorRoute, both_slashes, principal
+from margin.compat._common import Limit, Offset, VendorRoute, both_slashes, principal
 from margin.compat.paid.models import (
     ContactIn,
     ContactOut,
@@ -38,8 +38,6 @@ __all__ = ["PREFIX", "page_of", "paid_customer", "paid_product", "router"]
 
 PREFIX = "/compat/paid/api/v2"
 router = APIRouter(prefix=PREFIX, tags=["compat: Paid"], route_class=VendorRoute)
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 _PAID_FIELDS = ("legalName", "phone", "website", "billingAddress", "vatNumber", "creationState")
 CONTACT = "paid.contact"
 

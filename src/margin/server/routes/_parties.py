@@ -108,7 +108,13 @@ def party_router(directory: Directory, path: str) -> APIRouter:
             raise Problem(404, f"no {kind} '{ref}'", field="id")
         return render_party(row)
 
-    @router.post("", status_code=201, summary=f"Create a {kind} (upsert by external_id)", **_ONE)
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create a {kind} (upsert by external_id)",
+        responses={200: {"model": PartyView, "description": f"The {kind} existed: updated."}},
+        **_ONE,
+    )
     def create(
         body: PartyCreate,
         request: Request,

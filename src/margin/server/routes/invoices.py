@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from margin.billing import invoices as billing
 from margin.billing.errors import BillingError
 from margin.billing.invoice_html import invoice_html, seller_of
+from margin.control.invoicing import finalize_invoice, void_invoice
 from margin.server.auth import require
 from margin.server.routes._billing_api import (
     GenerateIn,
@@ -96,7 +97,7 @@ def show(invoice_id: str, request: Request, principal: Reader) -> dict[str, Any]
 def finalize(invoice_id: str, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
         try:
-            row = billing.finalize(conn, principal.org_id, invoice_id)
+            row = finalize_invoice(conn, principal.org_id, invoice_id)
         except BillingError as exc:
             raise problem(exc) from None
         return billing.render_invoices(conn, principal.org_id, [row])[0]
@@ -106,7 +107,7 @@ def finalize(invoice_id: str, request: Request, principal: Admin) -> dict[str, A
 def void(invoice_id: str, body: VoidIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
         try:
-            row = billing.void(conn, principal.org_id, invoice_id, body.reason)
+            row = void_invoice(conn, principal.org_id, invoice_id, body.reason)
         except BillingError as exc:
             raise problem(exc) from None
         return billing.render_invoices(conn, principal.org_id, [row])[0]

@@ -1,0 +1,352 @@
+"""``margin credits …``, ``margin entitlements …``, ``margin alerts …`` and ``margin webhooks
+…``: the control plane from the command line, straight on the store (no server needed),
+through the same services as the API. Every command prints JSON (exact decimal strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from margin._time import now_micros
+from margin.cli_reports import fail, open_store
+from margin.control import alerts, credits, entitlements, features, grants, outbox
+from margin.control.delivery import delivery_log
+from margin.control.errors import ControlError
+from margin.store.directory import CUSTOMERS
+
+__all__ = ["APPS"]
+
+credits_app = typer.Typer(help="Credit grants, balances and their ledger.", no_args_is_help=True)
+entitlements_app = typer.Typer(help="Features, entitlements and checks.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert rules and fired alerts.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhook endpoints and their delivery log.", no_args_is_help=True)
+#: (name, app) pairs that ``margin.cli`` mounts.
+APPS = (
+    ("credits", credits_app),
+    ("entitlements", entitlements_app),
+    ("alerts", alerts_app),
+    ("webhooks", webhooks_app),
+)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
+Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
+Customer = Annotated[str, typer.Argument(help="The customer's external id.")]
+T = TypeVar("T")
+
+
+def _print(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _run(data_dir: Path | None, org: str | None, work: Callable[[Connection, str], T]) -> T:
+    """Run ``work`` in a write transaction; a refused input ends the command with its reason."""
+    db, org_id = open_store(data_dir, org)
+    try:
+        with db.write() as conn:
+            return work(conn, org_id)
+    except ControlError as exc:
+        fail(exc.detail)
+        raise
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        raise
+    finally:
+        db.dispose()
+
+
+def _customer(conn: Connection, org_id: str, external_id: str) -> str:
+    row = CUSTOMERS.get_by_external(conn, org_id, external_id)
+    if row is None:
+        raise ControlError(404, f"no customer '{external_id}'", "customer")
+    return str(row["id"])
+
+
+@credits_app.command("grant")
+def grant(
+    customer: Customer,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code or a credit name (meetings).")],
+    amount: Annotated[str, typer.Option(help="Decimal amount.")],
+    priority: int = 10,
+    expires_at: Annotated[str | None, typer.Option(help="RFC 3339.")] = None,
+    recurrence: Annotated[str | None, typer.Option(help="day, week or month.")] = None,
+    rollover_max: str | None = None,
+    time_zone: str = "UTC",
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Grant credits to a customer."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = grants.GrantIn.model_validate(
+            {
+                "currency": currency,
+                "amount": amount,
+                "priority": priority,
+                "expires_at": expires_at,
+                "recurrence": recurrence,
+                "rollover_max": rollover_max,
+                "time_zone": time_zone,
+            }
+        )
+        cid = _customer(conn, org_id, customer)
+        return grants.render_grant(grants.create_grant(conn, org_id, cid, body, now_micros()))
+
+    _print(_run(data_dir, org, work))
+
+
+@credits_app.command("balances")
+def balances(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None:
+    """A customer's balances per currency."""
+
+    def work(conn: Connection, org_id: str) -> list[dict[str, Any]]:
+        cid = _customer(conn, org_id, customer)
+        return credits.render_balances(credits.balances(conn, org_id, cid, now_micros()))
+
+    _print(_run(data_dir, org, work))
+
+
+@credits_app.command("ledger")
+def ledger(
+    customer: Customer, currency: str | None = None, data_dir: DataDir = None, org: Org = None
+) -> None:
+    """Every change of a customer's balances, with its cause."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: credits.history(
+                conn, org_id, _customer(conn, org_id, customer), currency
+            ),
+        )
+    )
+
+
+@entitlements_app.command("feature")
+def feature(
+    key: str,
+    backed_by: Annotated[str, typer.Option(help="meter, signals, ai_cost or none.")] = "none",
+    event_name: str | None = None,
+    meter: str | None = None,
+    currency: str | None = None,
+    credit_currency: str | None = None,
+    unit_credits: str | None = None,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Create a feature."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = features.FeatureIn.model_validate(
+            {
+                "key": key,
+                "backed_by": backed_by,
+                "event_name": event_name,
+                "meter": meter,
+                "currency": currency,
+                "credit_currency": credit_currency,
+                "unit_credits": unit_credits,
+            }
+        )
+        return features.render_feature(features.create_feature(conn, org_id, body, now_micros()))
+
+    _print(_run(data_dir, org, work))
+
+
+@entitlements_app.command("set")
+def set_(
+    customer: Customer,
+    feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
+    kind: str = "metered",
+    limit: str | None = None,
+    period: str = "month",
+    time_zone: str = "UTC",
+    soft: Annotated[bool, typer.Option("--soft", help="Report overage, never deny.")] = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Give a customer an entitlement to a feature (replacing one it has)."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = entitlements.EntitlementIn.model_validate(
+            {
+                "feature": feature_key,
+                "kind": kind,
+                "limit": limit,
+                "period": period,
+                "time_zone": time_zone,
+                "hard": not soft,
+            }
+        )
+        cid = _customer(conn, org_id, customer)
+        row = entitlements.set_entitlement(conn, org_id, cid, body, now_micros())
+        return entitlements.render_entitlement(row)
+
+    _print(_run(data_dir, org, work))
+
+
+@entitlements_app.command("list")
+def list_(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None:
+    """A customer's entitlements."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: [
+                entitlements.render_entitlement(r)
+                for r in entitlements.list_entitlements(
+                    conn, org_id, _customer(conn, org_id, customer)
+                )
+            ],
+        )
+    )
+
+
+@entitlements_app.command("check")
+def check(
+    customer: Customer,
+    feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Whether the customer has access to the feature now, with usage and limit."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: entitlements.check(
+                conn, org_id, _customer(conn, org_id, customer), feature_key, now_micros()
+            ),
+        )
+    )
+
+
+@alerts_app.command("add")
+def add_rule(
+    name: str,
+    metric: Annotated[str, typer.Option(help="ai_cost, revenue, profit, margin, usage, balance.")],
+    threshold: Annotated[list[str], typer.Option(help="Repeatable; 80% = share of limit.")],
+    per: str = "organization",
+    customer: Annotated[str | None, typer.Option(help="External id.")] = None,
+    currency: str = "USD",
+    feature_key: Annotated[str | None, typer.Option("--feature")] = None,
+    credit_currency: str | None = None,
+    period: str = "month",
+    time_zone: str = "UTC",
+    below: Annotated[bool, typer.Option("--below", help="Fire below the thresholds.")] = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Create an alert rule."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = alerts.RuleIn.model_validate(
+            {
+                "name": name,
+                "metric": metric,
+                "per": per,
+                "currency": currency,
+                "feature": feature_key,
+                "credit_currency": credit_currency,
+                "period": period,
+                "time_zone": time_zone,
+                "direction": "below" if below else "above",
+                "thresholds": threshold,
+                "customer": _customer(conn, org_id, customer) if customer else None,
+            }
+        )
+        return alerts.render_rule(alerts.create_rule(conn, org_id, body, now_micros()))
+
+    _print(_run(data_dir, org, work))
+
+
+@alerts_app.command("rules")
+def rules(data_dir: DataDir = None, org: Org = None) -> None:
+    """List alert rules."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: [alerts.render_rule(r) for r in alerts.list_rules(conn, org_id)],
+        )
+    )
+
+
+@alerts_app.command("list")
+def list_alerts(state: str | None = None, data_dir: DataDir = None, org: Org = None) -> None:
+    """Alerts fired, newest first."""
+    _print(_run(data_dir, org, lambda conn, org_id: alerts.list_alerts(conn, org_id, state)))
+
+
+@webhooks_app.command("add")
+def add_endpoint(
+    url: str,
+    event: Annotated[
+        list[str] | None, typer.Option(help="Event type (repeatable; default all).")
+    ] = None,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Register an endpoint; prints its signing secret."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = outbox.EndpointIn.model_validate(
+            {"url": url, **({"event_types": event} if event else {})}
+        )
+        row = outbox.create_endpoint(conn, org_id, body, now_micros())
+        return outbox.render_endpoint(row, with_secret=True)
+
+    _print(_run(data_dir, org, work))
+
+
+@webhooks_app.command("list")
+def endpoints(data_dir: DataDir = None, org: Org = None) -> None:
+    """List endpoints."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: [
+                outbox.render_endpoint(r) for r in outbox.list_endpoints(conn, org_id)
+            ],
+        )
+    )
+
+
+@webhooks_app.command("rotate")
+def rotate(endpoint_id: str, data_dir: DataDir = None, org: Org = None) -> None:
+    """Rotate an endpoint's secret (the old one signs too for 24 hours)."""
+    _print(
+        _run(
+            data_dir,
+            org,
+            lambda conn, org_id: outbox.render_endpoint(
+                outbox.rotate_secret(conn, org_id, endpoint_id, now_micros()), with_secret=True
+            ),
+        )
+    )
+
+
+@webhooks_app.command("log")
+def log(
+    endpoint_id: Annotated[str | None, typer.Option("--endpoint")] = None,
+    limit: int = 50,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Deliveries, newest first, with every attempt."""
+    _print(_run(data_dir, org, lambda conn, org_id: delivery_log(conn, org_id, endpoint_id, limit)))
+
+
+@webhooks_app.command("replay")
+def replay(delivery_id: str, data_dir: DataDir = None, org: Org = None) -> None:
+    """Send a delivery again (the running server's worker sends it)."""
+    _run(data_dir, org, lambda conn, org_id: outbox.replay(conn, org_id, delivery_id, now_micros()))
+    _print({"replayed": delivery_id})

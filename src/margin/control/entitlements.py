@@ -1,0 +1,172 @@
+"""Entitlements: a customer's access to a feature, and the check an agent makes before work.
+
+``boolean`` gives access; ``static`` gives access with a configuration (e.g. a seat count);
+``metered`` gives access while usage in the current period (day, week or month, starting at
+local midnight in the entitlement's time zone; usage resets at each boundary) is below the
+limit. A ``hard`` limit denies access once reached; a soft one only reports the overage.
+When the feature burns a credit currency, a hard entitlement also denies access once the
+customer's balance in it is spent.
+
+The check reads committed state (rollups and grants), so it is current to the last
+committed ingest. Checks and usage are not one transaction: N agents that check at the
+same moment all see the same usage, so a hard limit can be overshot by what the work of N-1
+of them uses (the documented bound, ``docs/control.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, delete, select
+
+from margin._calendar import load_zone, window_end, window_start
+from margin._ids import new_id
+from margin._time import isoformat
+from margin.control.credits import balance_of
+from margin.control.errors import ControlError
+from margin.control.features import get_feature
+from margin.control.quantities import check_zone, parse_quantity, render_quantity
+from margin.control.usage import feature_usage
+from margin.store.schema_control import entitlements, features
+
+__all__ = [
+    "EntitlementIn",
+    "check",
+    "list_entitlements",
+    "remove_entitlement",
+    "render_entitlement",
+    "set_entitlement",
+]
+
+
+class EntitlementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    feature: Annotated[str, Field(min_length=1, max_length=128)]
+    kind: Literal["boolean", "static", "metered"] = "metered"
+    config: dict[str, Any] = Field(default_factory=dict)
+    limit: str | int | None = None
+    period: Literal["day", "week", "month"] = "month"
+    time_zone: Annotated[str, Field(max_length=64)] = "UTC"
+    hard: bool = True
+
+
+def set_entitlement(
+    conn: Connection, org_id: str, customer_id: str, body: EntitlementIn, now: int
+) -> dict[str, Any]:
+    """Create or replace the customer's entitlement to the feature."""
+    feature = get_feature(conn, org_id, body.feature)
+    limit = None if body.limit is None else parse_quantity(body.limit, "limit")
+    if body.kind == "metered" and feature["backed_by"] == "none":
+        raise ControlError(422, "kind: a metered entitlement needs a measured feature", "kind")
+    if body.kind != "metered" and limit is not None:
+        raise ControlError(422, "limit: only a metered entitlement has a limit", "limit")
+    row = {
+        "id": new_id("ent"),
+        "org_id": org_id,
+        "customer_id": customer_id,
+        "feature_id": feature["id"],
+        "kind": body.kind,
+        "config": body.config,
+        "limit_nanos": limit,
+        "period": body.period if body.kind == "metered" else None,
+        "time_zone": check_zone(body.time_zone),
+        "hard": body.hard,
+        "created_at": now,
+    }
+    e = entitlements
+    conn.execute(
+        delete(e).where(
+            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
+        )
+    )
+    conn.execute(e.insert().values(**row))
+    return {**row, "feature": feature}
+
+
+def remove_entitlement(conn: Connection, org_id: str, customer_id: str, key: str) -> None:
+    feature = get_feature(conn, org_id, key)
+    e = entitlements
+    gone = conn.execute(
+        delete(e).where(
+            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
+        )
+    )
+    if not gone.rowcount:
+        raise ControlError(404, f"the customer has no entitlement to '{key}'", "feature")
+
+
+def list_entitlements(conn: Connection, org_id: str, customer_id: str) -> list[dict[str, Any]]:
+    e, f = entitlements, features
+    rows = conn.execute(
+        select(e, f.c.key.label("feature_key"))
+        .join(f, f.c.id == e.c.feature_id)
+        .where(e.c.org_id == org_id, e.c.customer_id == customer_id)
+        .order_by(f.c.key)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def render_entitlement(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "feature": row.get("feature_key") or row["feature"]["key"],
+        "kind": row["kind"],
+        "config": row["config"],
+        "limit": render_quantity(row["limit_nanos"]),
+        "period": row["period"],
+        "time_zone": row["time_zone"],
+        "hard": row["hard"],
+        "created_at": isoformat(row["created_at"]),
+    }
+
+
+def check(conn: Connection, org_id: str, customer_id: str, key: str, now: int) -> dict[str, Any]:
+    """``{has_access, balance, usage, limit, overage, resets_at, …}`` for the feature now."""
+    feature = get_feature(conn, org_id, key)
+    e = entitlements
+    found = conn.execute(
+        select(e).where(
+            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
+        )
+    ).first()
+    answer: dict[str, Any] = {
+        "feature": key,
+        "has_access": False,
+        "kind": None,
+        "hard": None,
+        "config": None,
+        "balance": None,
+        "credit_currency": feature["credit_currency"],
+        "usage": None,
+        "limit": None,
+        "overage": None,
+        "period_start": None,
+        "resets_at": None,
+    }
+    if found is None:
+        return answer
+    ent = found._mapping
+    answer.update(has_access=True, kind=ent["kind"], hard=ent["hard"], config=ent["config"])
+    if ent["kind"] != "metered":
+        return answer
+    zone = load_zone(ent["time_zone"])
+    lo = window_start(now, ent["period"], zone)
+    hi = window_end(lo, ent["period"], zone)
+    usage = feature_usage(conn, org_id, customer_id, feature, lo, hi)
+    limit = ent["limit_nanos"]
+    exhausted = limit is not None and usage >= limit
+    if feature["credit_currency"] is not None:
+        balance = balance_of(conn, org_id, customer_id, feature["credit_currency"], now)
+        answer["balance"] = render_quantity(balance)
+        exhausted = exhausted or balance <= 0
+    answer.update(
+        usage=render_quantity(usage),
+        limit=render_quantity(limit),
+        overage=render_quantity(max(0, usage - limit) if limit is not None else 0),
+        period_start=isoformat(lo),
+        resets_at=isoformat(hi),
+        has_access=not (ent["hard"] and exhausted),
+    )
+    return answer

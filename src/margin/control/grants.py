@@ -1,0 +1,111 @@
+"""Credit grants as users make them: validated, dated in a time zone, and listed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, select
+
+from margin._calendar import Window, load_zone, window_end, window_start
+from margin._time import isoformat, parse_bound
+from margin.control.credits import insert_grant
+from margin.control.errors import ControlError
+from margin.control.features import CREDIT_CURRENCY
+from margin.control.quantities import check_zone, parse_quantity, render_quantity
+from margin.store.schema_control import credit_grants
+
+__all__ = ["GrantIn", "create_grant", "list_grants", "render_grant"]
+
+g = credit_grants
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
+    amount: str | int
+    priority: Annotated[int, Field(ge=0, le=1000)] = 10
+    effective_at: str | None = None
+    expires_at: str | None = None
+    recurrence: Window | None = None
+    rollover_max: str | int | None = None
+    time_zone: Annotated[str, Field(max_length=64)] = "UTC"
+    description: Annotated[str, Field(max_length=256)] | None = None
+
+
+def create_grant(
+    conn: Connection, org_id: str, customer_id: str, body: GrantIn, now: int
+) -> dict[str, Any]:
+    amount = parse_quantity(body.amount, "amount")
+    rollover = (
+        None if body.rollover_max is None else parse_quantity(body.rollover_max, "rollover_max")
+    )
+    zone = check_zone(body.time_zone)
+    effective = _bound(body.effective_at, "effective_at", now)
+    expires = None if body.expires_at is None else _bound(body.expires_at, "expires_at", now)
+    if body.recurrence is not None and expires is None:
+        expires = window_end(
+            window_start(effective, body.recurrence, load_zone(zone)),
+            body.recurrence,
+            load_zone(zone),
+        )
+    if expires is not None and expires <= effective:
+        raise ControlError(422, "expires_at: must be after effective_at", "expires_at")
+    return insert_grant(
+        conn,
+        org_id,
+        customer_id,
+        body.currency,
+        amount,
+        now,
+        {
+            "priority": body.priority,
+            "effective_at": effective,
+            "expires_at": expires,
+            "rollover_max_nanos": rollover,
+            "recurrence": body.recurrence,
+            "time_zone": zone,
+            "description": body.description,
+        },
+    )
+
+
+def _bound(value: str | None, field: str, now: int) -> int:
+    if value is None:
+        return now
+    try:
+        return parse_bound(value, field)
+    except ValueError as exc:
+        raise ControlError(422, str(exc), field) from None
+
+
+def list_grants(conn: Connection, org_id: str, customer_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(g)
+        .where(g.c.org_id == org_id, g.c.customer_id == customer_id)
+        .order_by(g.c.effective_at, g.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def render_grant(row: dict[str, Any]) -> dict[str, Any]:
+    def at(v: int | None) -> str | None:
+        return None if v is None else isoformat(v)
+
+    return {
+        "id": row["id"],
+        "customer_id": row["customer_id"],
+        "currency": row["currency"],
+        "amount": render_quantity(row["amount_nanos"]),
+        "remaining": render_quantity(row["remaining_nanos"]),
+        "priority": row["priority"],
+        "effective_at": at(row["effective_at"]),
+        "expires_at": at(row["expires_at"]),
+        "recurrence": row["recurrence"],
+        "rollover_max": render_quantity(row["rollover_max_nanos"]),
+        "time_zone": row["time_zone"],
+        "parent_id": row["parent_id"],
+        "description": row["description"],
+        "closed_at": at(row["closed_at"]),
+    }

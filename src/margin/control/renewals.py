@@ -1,0 +1,88 @@
+"""Grants at the end of their life: expiry, and the renewal of recurring grants.
+
+A grant that reaches ``expires_at`` loses what remains of it (a ledger row ``expiry``, dated
+at the expiry). A recurring grant is then renewed for the next period, which starts at the
+expiry and ends at the next local period boundary in the grant's time zone (so a month in
+Europe/Paris lasts from local midnight to local midnight across a DST change); up to
+``rollover_max`` of what remained carries over (a ledger row ``rollover``). A store that was
+not swept for a while catches up period by period.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+
+from margin._calendar import load_zone, window_end
+from margin.control.credits import insert_grant, lock_account, record
+from margin.store.schema_control import credit_grants
+
+__all__ = ["expire_due"]
+
+g = credit_grants
+#: At most this many periods are caught up per grant in one sweep.
+_MAX_RENEWALS = 400
+
+
+def expire_due(conn: Connection, now: int, org_id: str | None = None) -> int:
+    """Expire (and renew) every grant whose expiry has passed; how many expired."""
+    expired = 0
+    for _ in range(_MAX_RENEWALS):
+        stmt = select(g).where(g.c.closed_at.is_(None), g.c.expires_at <= now)
+        if org_id is not None:
+            stmt = stmt.where(g.c.org_id == org_id)
+        rows = conn.execute(stmt.order_by(g.c.expires_at, g.c.id).limit(500)).all()
+        if not rows:
+            break
+        for row in rows:
+            _expire(conn, row._mapping, now)
+            expired += 1
+    return expired
+
+
+def _expire(conn: Connection, row: object, now: int) -> None:
+    r = dict(row)  # type: ignore[call-overload]
+    lock_account(conn, r["org_id"], r["customer_id"], r["currency"])
+    at = r["expires_at"]
+    done = conn.execute(
+        update(g)
+        .where(g.c.id == r["id"], g.c.closed_at.is_(None))
+        .values(closed_at=at, remaining_nanos=0)
+    )
+    if not done.rowcount:  # another sweeper took it
+        return
+    remaining = int(r["remaining_nanos"])
+    record(
+        conn,
+        r["org_id"],
+        r["customer_id"],
+        r["currency"],
+        -remaining,
+        "expiry",
+        at,
+        grant_id=r["id"],
+    )
+    if r["recurrence"] is None:
+        return
+    carried = min(remaining, r["rollover_max_nanos"] or 0)
+    zone = load_zone(r["time_zone"])
+    fields = {
+        "priority": r["priority"],
+        "effective_at": at,
+        "expires_at": window_end(at, r["recurrence"], zone),
+        "rollover_max_nanos": r["rollover_max_nanos"],
+        "recurrence": r["recurrence"],
+        "time_zone": r["time_zone"],
+        "description": r["description"],
+        "parent_id": r["id"],
+    }
+    insert_grant(
+        conn,
+        r["org_id"],
+        r["customer_id"],
+        r["currency"],
+        int(r["amount_nanos"]),
+        at,
+        fields,
+        carried=carried,
+        cause="renewal",
+    )

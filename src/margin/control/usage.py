@@ -1,0 +1,60 @@
+"""A feature's usage by one customer over [lo, hi): read from the hourly rollups kept at
+ingest (signals, AI cost) or from the meter's events, so it is current to the last
+committed ingest and a retried ingest (a duplicate) never counts twice.
+
+Rollups are hourly in UTC, so a period that starts at a local midnight is exact in every
+zone whose offset is a whole number of hours (all but a few, such as Asia/Kolkata, where a
+period boundary falls within an hour's bucket and that hour counts in the period it starts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from margin._money import to_nanos
+from margin.billing.metering import MeterQuery, run_query
+from margin.billing.meters import get_meter
+from margin.store.schema import cost_rollups, signal_rollups
+
+__all__ = ["feature_usage"]
+
+_NANOS = 1_000_000_000
+
+
+def feature_usage(
+    conn: Connection, org_id: str, customer_id: str, feature: dict[str, Any], lo: int, hi: int
+) -> int:
+    """Usage in nano-units: signals count ×10⁹, AI cost in nano-units of its currency."""
+    backed_by = feature["backed_by"]
+    if backed_by == "signals":
+        t = signal_rollups
+        total = conn.execute(
+            select(func.coalesce(func.sum(t.c.signals), 0)).where(
+                t.c.org_id == org_id,
+                t.c.customer_id == customer_id,
+                t.c.event_name == feature["event_name"],
+                t.c.bucket >= lo,
+                t.c.bucket < hi,
+            )
+        ).scalar_one()
+        return int(total) * _NANOS
+    if backed_by == "ai_cost":
+        c = cost_rollups
+        total = conn.execute(
+            select(func.coalesce(func.sum(c.c.amount_nanos), 0)).where(
+                c.c.org_id == org_id,
+                c.c.customer_id == customer_id,
+                c.c.currency == feature["currency"],
+                c.c.bucket >= lo,
+                c.c.bucket < hi,
+            )
+        ).scalar_one()
+        return int(total)
+    if backed_by == "meter":
+        meter = get_meter(conn, org_id, feature["meter_key"])
+        result = run_query(conn, org_id, meter, MeterQuery(lo, hi, customers=[customer_id]))
+        value = result.total.value()
+        return 0 if value is None else to_nanos(value)
+    return 0

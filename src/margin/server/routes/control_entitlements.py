@@ -1,0 +1,122 @@
+"""``/v1/features`` and a customer's entitlements, with the check an agent makes before
+work: ``GET /v1/customers/{id}/entitlements/{feature}`` (or ``…/external/{external_id}/…``).
+Services: ``margin.control.features`` and ``margin.control.entitlements``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from margin.control.entitlements import (
+    EntitlementIn,
+    check,
+    list_entitlements,
+    remove_entitlement,
+    render_entitlement,
+    set_entitlement,
+)
+from margin.control.errors import ControlError
+from margin.control.features import FeatureIn, create_feature, get_feature, list_features
+from margin.control.features import render_feature as _feature
+from margin.server.routes._control_api import Admin, Reader, customer_id, problem
+from margin.server.state import AppState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["entitlements"])
+
+
+@router.post("/v1/features", status_code=201, summary="Create a feature")
+def create(body: FeatureIn, request: Request, principal: Admin) -> dict[str, Any]:
+    state = AppState.of(request)
+    with state.db.write() as conn:
+        try:
+            return _feature(create_feature(conn, principal.org_id, body, state.clock()))
+        except ControlError as exc:
+            raise problem(exc) from None
+
+
+@router.get("/v1/features", summary="List features")
+def list_(request: Request, principal: Reader) -> dict[str, Any]:
+    with AppState.of(request).db.read() as conn:
+        return {"data": [_feature(r) for r in list_features(conn, principal.org_id)]}
+
+
+@router.get("/v1/features/{key}", summary="Get a feature")
+def get(key: str, request: Request, principal: Reader) -> dict[str, Any]:
+    with AppState.of(request).db.read() as conn:
+        try:
+            return _feature(get_feature(conn, principal.org_id, key))
+        except ControlError as exc:
+            raise problem(exc) from None
+
+
+@router.put(
+    "/v1/customers/{customer}/entitlements",
+    summary="Give a customer an entitlement (replaces one to the same feature)",
+)
+def put(customer: str, body: EntitlementIn, request: Request, principal: Admin) -> dict[str, Any]:
+    state = AppState.of(request)
+    with state.db.write() as conn:
+        cid = customer_id(conn, principal.org_id, customer)
+        try:
+            return render_entitlement(
+                set_entitlement(conn, principal.org_id, cid, body, state.clock())
+            )
+        except ControlError as exc:
+            raise problem(exc) from None
+
+
+@router.get("/v1/customers/{customer}/entitlements", summary="A customer's entitlements")
+def entitlements(customer: str, request: Request, principal: Reader) -> dict[str, Any]:
+    with AppState.of(request).db.read() as conn:
+        cid = customer_id(conn, principal.org_id, customer)
+        return {
+            "data": [render_entitlement(r) for r in list_entitlements(conn, principal.org_id, cid)]
+        }
+
+
+@router.delete(
+    "/v1/customers/{customer}/entitlements/{feature}",
+    status_code=204,
+    summary="Remove a customer's entitlement",
+)
+def remove(customer: str, feature: str, request: Request, principal: Admin) -> Response:
+    with AppState.of(request).db.write() as conn:
+        cid = customer_id(conn, principal.org_id, customer)
+        try:
+            remove_entitlement(conn, principal.org_id, cid, feature)
+        except ControlError as exc:
+            raise problem(exc) from None
+    return Response(status_code=204)
+
+
+def _check(request: Request, org_id: str, ref: str, feature: str, external: bool) -> dict[str, Any]:
+    state = AppState.of(request)
+    with state.db.read() as conn:
+        cid = customer_id(conn, org_id, ref, external=external)
+        try:
+            return check(conn, org_id, cid, feature, state.clock())
+        except ControlError as exc:
+            raise problem(exc) from None
+
+
+@router.get(
+    "/v1/customers/{customer}/entitlements/{feature}",
+    summary="Check a customer's access to a feature now",
+)
+def check_by_id(customer: str, feature: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """``{has_access, balance, usage, limit, overage, resets_at, …}``, current to the last
+    committed ingest."""
+    return _check(request, principal.org_id, customer, feature, external=False)
+
+
+@router.get(
+    "/v1/customers/external/{external_id}/entitlements/{feature}",
+    summary="Check access by the customer's external id",
+)
+def check_by_external(
+    external_id: str, feature: str, request: Request, principal: Reader
+) -> dict[str, Any]:
+    return _check(request, principal.org_id, external_id, feature, external=True)

@@ -1,0 +1,111 @@
+"""Entitlements and the check an agent makes: access, usage per local period, limits."""
+
+from __future__ import annotations
+
+from control_support import cost, customer, ok, set_clock, signals
+
+from margin_testing import Api
+
+
+def _feature(api: Api, **body: object) -> None:
+    ok(api.post("/v1/features", json=body), 201)
+
+
+def test_metered_limit_per_local_month_with_reset(api: Api) -> None:
+    set_clock(api, "2026-10-15T12:00:00+00:00")
+    acme = customer(api)
+    _feature(api, key="meetings", backed_by="signals", event_name="meeting_booked")
+    ent = {
+        "feature": "meetings",
+        "kind": "metered",
+        "limit": 5,
+        "period": "month",
+        "time_zone": "Europe/Paris",
+    }
+    assert ok(api.put(f"/v1/customers/{acme}/entitlements", json=ent))["limit"] == "5"
+    signals(api, "meeting_booked", 3, "2026-10-02T08:00:00Z")
+    signals(api, "meeting_booked", 4, "2026-09-30T21:00:00Z")  # 23:00 in Paris: September
+    url = f"/v1/customers/{acme}/entitlements/meetings"
+    answer = ok(api.get(url, scope="read"))
+    assert answer == {
+        "feature": "meetings",
+        "has_access": True,
+        "kind": "metered",
+        "hard": True,
+        "config": {},
+        "balance": None,
+        "credit_currency": None,
+        "usage": "3",
+        "limit": "5",
+        "overage": "0",
+        "period_start": "2026-09-30T22:00:00Z",
+        # Paris left summer time on October 25: November starts at 23:00 UTC.
+        "resets_at": "2026-10-31T23:00:00Z",
+    }
+    signals(api, "meeting_booked", 3, "2026-10-14T08:00:00Z")
+    answer = ok(api.get("/v1/customers/external/acme/entitlements/meetings", scope="read"))
+    assert (answer["has_access"], answer["usage"], answer["overage"]) == (False, "6", "1")
+    # A soft limit reports the overage but lets the work go on.
+    ok(api.put(f"/v1/customers/{acme}/entitlements", json={**ent, "hard": False}))
+    answer = ok(api.get(url, scope="read"))
+    assert (answer["has_access"], answer["overage"]) == (True, "1")
+    # Usage resets at the boundary.
+    set_clock(api, "2026-10-31T23:00:00+00:00")
+    answer = ok(api.get(url, scope="read"))
+    assert (answer["has_access"], answer["usage"], answer["resets_at"]) == (
+        True,
+        "0",
+        "2026-11-30T23:00:00Z",
+    )
+
+
+def test_ai_cost_limit_and_credit_balance(api: Api) -> None:
+    set_clock(api, "2026-10-10T12:00:00+00:00")
+    acme = customer(api)
+    _feature(api, key="ai", backed_by="ai_cost", currency="USD", credit_currency="USD")
+    ent = {"feature": "ai", "limit": "1.50", "period": "day"}
+    ok(api.put(f"/v1/customers/{acme}/entitlements", json=ent))
+    grant = {"currency": "USD", "amount": "2", "effective_at": "2026-10-01T00:00:00Z"}
+    ok(api.post(f"/v1/customers/{acme}/credits/grants", json=grant), 201)
+    cost(api, "0.75", "2026-10-10T01:00:00Z")
+    cost(api, "0.70", "2026-10-09T23:59:00Z")  # yesterday: not in today's usage
+    answer = ok(api.get(f"/v1/customers/{acme}/entitlements/ai"))
+    assert (answer["has_access"], answer["usage"], answer["balance"]) == (True, "0.75", "0.55")
+    cost(api, "0.55", "2026-10-10T02:00:00Z")  # the balance is spent (the limit is not)
+    answer = ok(api.get(f"/v1/customers/{acme}/entitlements/ai"))
+    assert (answer["has_access"], answer["usage"], answer["balance"]) == (False, "1.3", "0")
+
+
+def test_boolean_static_missing_and_bad(api: Api) -> None:
+    acme = customer(api)
+    _feature(api, key="sso")
+    _feature(api, key="seats")
+    ok(api.put(f"/v1/customers/{acme}/entitlements", json={"feature": "sso", "kind": "boolean"}))
+    ok(
+        api.put(
+            f"/v1/customers/{acme}/entitlements",
+            json={"feature": "seats", "kind": "static", "config": {"seats": 10}},
+        )
+    )
+    sso = ok(api.get(f"/v1/customers/{acme}/entitlements/sso"))
+    assert (sso["has_access"], sso["kind"], sso["usage"]) == (True, "boolean", None)
+    seats = ok(api.get(f"/v1/customers/{acme}/entitlements/seats"))
+    assert seats["config"] == {"seats": 10}
+    listed = ok(api.get(f"/v1/customers/{acme}/entitlements"))["data"]
+    assert [e["feature"] for e in listed] == ["seats", "sso"]
+    assert api.delete(f"/v1/customers/{acme}/entitlements/sso").status_code == 204
+    assert ok(api.get(f"/v1/customers/{acme}/entitlements/sso"))["has_access"] is False
+    missing = api.get(f"/v1/customers/{acme}/entitlements/nope")
+    assert (missing.status_code, missing.json()["field"]) == (404, "feature")
+    assert api.get("/v1/customers/cus_x/entitlements/sso").status_code == 404
+    for body, field in [
+        ({"feature": "sso", "kind": "metered"}, "kind"),
+        ({"feature": "sso", "kind": "boolean", "limit": "3"}, "limit"),
+        ({"feature": "nope"}, "feature"),
+    ]:
+        answer = api.put(f"/v1/customers/{acme}/entitlements", json=body)
+        assert answer.json()["field"] == field, answer.text
+    dup = api.post("/v1/features", json={"key": "sso"})
+    assert (dup.status_code, dup.json()["field"]) == (409, "key")
+    bad = api.post("/v1/features", json={"key": "x", "backed_by": "signals"})
+    assert bad.status_code == 422
