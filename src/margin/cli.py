@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from margin._version import __version__
-from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress, totals
+from margin.cli_output import AsCsv, AsJson, Column, Yes, confirm, emit, progress
 from margin.cli_store import (
     StoreError,
     close_stores,
@@ -261,66 +261,6 @@ def db_upgrade(data_dir: DataDir = None) -> None:
     )
 
 
-@report_app.command("summary")
-def report_summary(
-    group_by: Annotated[
-        str, typer.Option(help="customer, agent, event_name, model or provider.")
-    ] = "customer",
-    from_: Annotated[str | None, typer.Option("--from", help="Start (date or RFC 3339).")] = None,
-    to: Annotated[str | None, typer.Option(help="End (date or RFC 3339).")] = None,
-    tz: Annotated[
-        str, typer.Option(envvar="MARGIN_TZ", help="IANA time zone of the default period.")
-    ] = "UTC",
-    base_url: Annotated[str, typer.Option(envvar="MARGIN_BASE_URL")] = "http://127.0.0.1:8400",
-    api_key: Annotated[
-        str | None, typer.Option(envvar="MARGIN_API_KEY", help="A read or admin key.")
-    ] = None,
-    as_json: AsJson = False,
-    as_csv: AsCsv = False,
-) -> None:
-    """Cost and revenue per group, from a running server (MARGIN_API_KEY: a read key)."""
-    import httpx
-
-    if not api_key:
-        raise _fail("set MARGIN_API_KEY or pass --api-key (a read or admin key)", 2)
-    params = {"group_by": group_by, "tz": tz, "from": from_, "to": to}
-    try:
-        response = httpx.get(
-            f"{base_url.rstrip('/')}/v1/reports/summary",
-            params={k: v for k, v in params.items() if v},
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        raise _fail(
-            f"cannot reach the server at {base_url}: {exc}; is `margin serve` running?"
-        ) from None
-    if response.status_code != 200:
-        raise _fail(f"{response.status_code}: {response.text}")
-    body = response.json()
-    rows = body["rows"]
-    columns = (
-        Column("label", group_by),
-        Column("currency"),
-        Column("cost", kind="money"),
-        Column("revenue", kind="money"),
-        Column("records", kind="count"),
-        Column("unpriced", kind="count"),
-        Column("signals", kind="count"),
-    )
-    sums = totals(rows, ["cost", "revenue"]) if len(rows) > 1 else []
-    emit(
-        rows,
-        columns,
-        as_json=as_json,
-        as_csv=as_csv,
-        body=body,
-        title=f"{body['from']} → {body['to']} by {group_by}",
-        total_rows=sums,
-        console=console,
-    )
-
-
 def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
@@ -328,6 +268,7 @@ def _mount_features() -> None:
         cli_attribution,
         cli_billing,
         cli_control,
+        cli_costs,
         cli_export,
         cli_fx,
         cli_pricing,
@@ -336,13 +277,11 @@ def _mount_features() -> None:
 
     if any(group.name == "invoices" for group in app.registered_groups):
         return
-
     app.add_typer(cli_billing.invoices_app, name="invoices")
     app.add_typer(cli_billing.plans_app, name="plans")
     report_app.registered_commands.extend(cli_billing.report_app.registered_commands)
     app.add_typer(cli_pricing.app, name="prices")
-    for name, sub in cli_pricing.EXTRA_APPS:
-        app.add_typer(sub, name=name)
+    app.add_typer(cli_costs.app, name="costs")
     app.add_typer(cli_fx.org_app, name="org")
     app.add_typer(cli_fx.fx_app, name="fx")
     app.command("worker")(cli_queue.worker)

@@ -1,5 +1,6 @@
 """``margin report margin|cost-per-outcome``: margin reports from the command line, straight
-on the store (no server needed), with the numbers of the API and the dashboard.
+on the store (no server needed), with the numbers of the API and the dashboard; and
+``margin report summary``, which asks a running server with a read key (``MARGIN_API_KEY``).
 
 Tables show money rounded to the currency's minor unit; ``--json`` and ``--csv`` print the
 exact values. Without ``--from``/``--to`` a report covers the default period: the last
@@ -21,7 +22,7 @@ from margin._calendar import DEFAULT_DAYS, default_period, load_zone
 from margin._money import format_decimal, from_nanos
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
-from margin.cli_output import AsCsv, AsJson, Column, print_json, render
+from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, totals
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.tables import (
@@ -234,3 +235,68 @@ def cost_per_outcome(
             f"{_shown(f['per'], cur)} per outcome",
             highlight=False,
         )
+
+
+@report_app.command("summary")
+def report_summary(
+    group_by: Annotated[
+        str, typer.Option(help="customer, agent, event_name, model or provider.")
+    ] = "customer",
+    from_: Annotated[str | None, typer.Option("--from", help="Start (date or RFC 3339).")] = None,
+    to: Annotated[str | None, typer.Option(help="End (date or RFC 3339).")] = None,
+    tz: Annotated[
+        str, typer.Option(envvar="MARGIN_TZ", help="IANA time zone of the default period.")
+    ] = "UTC",
+    base_url: Annotated[str, typer.Option(envvar="MARGIN_BASE_URL")] = "http://127.0.0.1:8400",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MARGIN_API_KEY", help="A read or admin key.")
+    ] = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+) -> None:
+    """Cost and revenue per group, from a running server (MARGIN_API_KEY: a read key)."""
+    import httpx
+
+    if not api_key:
+        raise _stop("set MARGIN_API_KEY or pass --api-key (a read or admin key)", 2)
+    params = {"group_by": group_by, "tz": tz, "from": from_, "to": to}
+    try:
+        response = httpx.get(
+            f"{base_url.rstrip('/')}/v1/reports/summary",
+            params={k: v for k, v in params.items() if v},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise _stop(
+            f"cannot reach the server at {base_url}: {exc}; is `margin serve` running?"
+        ) from None
+    if response.status_code != 200:
+        raise _stop(f"{response.status_code}: {response.text}")
+    body = response.json()
+    rows = body["rows"]
+    columns = (
+        Column("label", group_by),
+        Column("currency"),
+        Column("cost", kind="money"),
+        Column("revenue", kind="money"),
+        Column("records", kind="count"),
+        Column("unpriced", kind="count"),
+        Column("signals", kind="count"),
+    )
+    sums = totals(rows, ["cost", "revenue"]) if len(rows) > 1 else []
+    emit(
+        rows,
+        columns,
+        as_json=as_json,
+        as_csv=as_csv,
+        body=body,
+        title=f"{body['from']} → {body['to']} by {group_by}",
+        total_rows=sums,
+        console=console,
+    )
+
+
+def _stop(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
