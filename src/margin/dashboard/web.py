@@ -43,6 +43,7 @@ _PAGES: dict[str, tuple[str, str]] = {
     "invoices": ("Invoices", "invoices"),
     "invoice": ("Invoice", "invoices"),
     "prices": ("Prices", "prices"),
+    "control": ("Control", "control"),
 }
 _NAV = (
     ("overview", "/", "Overview"),
@@ -51,6 +52,7 @@ _NAV = (
     ("signals", "/signals", "Signals"),
     ("invoices", "/invoices", "Invoices"),
     ("prices", "/prices", "Prices"),
+    ("control", "/control", "Control"),
 )
 
 
@@ -227,6 +229,10 @@ def mount(app: FastAPI) -> None:
     @app.get("/prices", include_in_schema=False)
     def prices(request: Request) -> Response:
         return _page(request, "prices")
+
+    @app.get("/control", include_in_schema=False)
+    def control(request: Request) -> Response:
+        return _page(request, "control")
 
 
 def _add_list_and_detail(app: FastAPI, name: str, plural: str) -> None:
