@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from control_support import at, cost, customer, ok, set_clock, signals
 
+from billing_support import outcome, setup_plan
 from margin.control.alerts import evaluate
 from margin_testing import Api
 
@@ -115,3 +116,29 @@ def test_bad_rules_are_refused_by_field(api: Api) -> None:
         assert answer.json()["field"] == field, answer.text
         assert answer.status_code in (404, 422)
     assert ok(api.get("/v1/alerts/rules"))["data"] == []
+
+
+def test_an_agents_weekly_margin_below_a_threshold(api: Api) -> None:
+    set_clock(api, "2026-10-07T12:00:00+00:00")  # a Wednesday
+    setup_plan(api, {"fees": []})  # agent sdr; 25 per meeting booked, no fee
+    ok(
+        api.post(
+            "/v1/alerts/rules",
+            json={
+                "name": "sdr margin",
+                "metric": "margin",
+                "agent": "sdr",
+                "per": "agent",
+                "period": "week",
+                "direction": "below",
+                "thresholds": ["60"],
+            },
+        ),
+        201,
+    )
+    outcome(api, "meeting_booked", "2026-10-06T10:00:00Z", cost="9")
+    assert evaluate(api.db, at("2026-10-07T12:00:00+00:00")) == 0  # 64 %
+    outcome(api, "meeting_booked", "2026-10-06T11:00:00Z", cost="12")
+    assert evaluate(api.db, at("2026-10-07T12:00:00+00:00")) == 1  # 58 %
+    (alert,) = ok(api.get("/v1/alerts"))["data"]
+    assert (alert["value"], alert["period_start"]) == ("58", "2026-10-05T00:00:00Z")

@@ -6,7 +6,9 @@ import random
 from decimal import Decimal
 
 from control_support import cost, customer, ok, set_clock, signals
+from sqlalchemy import select
 
+from margin.store.schema_control import webhook_messages
 from margin_testing import Api
 
 START = "2026-10-01T00:00:00+00:00"
@@ -159,3 +161,31 @@ def test_bad_grants_are_refused_by_field(api: Api) -> None:
         ).status_code
         == 404
     )
+
+
+def test_low_and_exhausted_balances_are_announced_once_each(api: Api) -> None:
+    set_clock(api, "2026-10-15T12:00:00+00:00")
+    acme = customer(api)
+    ok(api.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hook"}), 201)
+    ok(
+        api.post(
+            "/v1/features",
+            json={
+                "key": "meetings",
+                "backed_by": "signals",
+                "event_name": "meeting_booked",
+                "credit_currency": "meetings",
+            },
+        ),
+        201,
+    )
+    grant = {"currency": "meetings", "amount": "100", "effective_at": START}
+    ok(api.post(f"/v1/customers/{acme}/credits/grants", json=grant), 201)
+    for n in (85, 5, 1, 9, 3):  # balance 15, 10, 9 (low), 0 (exhausted), -3
+        signals(api, "meeting_booked", n, "2026-10-10T09:00:00Z")
+    with api.db.read() as conn:
+        sent = [
+            (m.event_type, m.payload["data"]["balance"])
+            for m in conn.execute(select(webhook_messages).order_by(webhook_messages.c.created_at))
+        ]
+    assert sent == [("credits.low", "9"), ("entitlement.exhausted", "0")]

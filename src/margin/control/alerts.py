@@ -168,7 +168,11 @@ def evaluate(db: Database, now: int, org_id: str | None = None) -> int:
         rules = [dict(x._mapping) for x in conn.execute(stmt.order_by(alert_rules.c.id))]
     changed = 0
     for rule in rules:
-        changed += db.transact(partial(_evaluate, rule=rule, now=now))
+        # Measured in a read first: only a rule with something to fire or resolve writes.
+        with db.read() as conn:
+            needed = _evaluate(conn, rule, now, write=False)
+        if needed:
+            changed += db.transact(partial(_evaluate, rule=rule, now=now))
     return changed
 
 
@@ -182,15 +186,29 @@ def _crossed(value: Decimal, threshold: str, reference: Decimal | None, above: b
     return value >= limit if above else value < limit
 
 
-def _evaluate(conn: Connection, rule: dict[str, Any], now: int) -> int:
+def _evaluate(conn: Connection, rule: dict[str, Any], now: int, write: bool = True) -> int:
+    """Fire and resolve the rule's alerts; with ``write=False`` only count what would."""
     zone = load_zone(rule["time_zone"])
     lo = window_start(now, rule["period"], zone)
     hi = window_end(lo, rule["period"], zone)
     above = rule["direction"] == "above"
     changed = 0
     a = alerts
+    states = {
+        (r.threshold, r.party): r.state
+        for r in conn.execute(
+            select(a.c.threshold, a.c.party, a.c.state).where(
+                a.c.rule_id == rule["id"], a.c.period_start == lo
+            )
+        )
+    }
     for party, value, reference in measure(conn, rule, lo, hi, now):
         for threshold in rule["thresholds"]:
+            crossed = _crossed(value, threshold, reference, above)
+            if not write:
+                state = states.get((threshold, party))
+                changed += state == "triggered" if not crossed else state != "triggered"
+                continue
             key = (
                 a.c.rule_id == rule["id"],
                 a.c.threshold == threshold,
@@ -208,7 +226,7 @@ def _evaluate(conn: Connection, rule: dict[str, Any], now: int) -> int:
                 "period_start": isoformat(lo),
                 "period_end": isoformat(hi),
             }
-            if _crossed(value, threshold, reference, above):
+            if crossed:
                 fresh = insert_ignore(
                     conn,
                     a,

@@ -5,8 +5,8 @@ The ledger calls ``consume`` with the rollup deltas of the facts the transaction
 commits. A feature that burns a credit currency takes ``unit_credits`` per signal of its
 event name, or per unit of money of AI cost in its currency. Burns run in (customer,
 currency) order, so concurrent ingests lock accounts in one order and never deadlock.
-A burn that spends a balance emits ``entitlement.exhausted`` through the webhook outbox,
-in the same transaction.
+A burn that spends a balance emits ``entitlement.exhausted``, one that takes it below 10 %
+of what was granted ``credits.low``, through the webhook outbox, in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from margin.control.credits import burn
+from margin.control.credits import balances, burn
 from margin.control.outbox import emit
 from margin.control.quantities import render_quantity
 from margin.store.schema_control import features
@@ -26,6 +26,8 @@ from margin.store.schema_control import features
 __all__ = ["consume"]
 
 _NANOS = 1_000_000_000
+#: ``credits.low`` fires when a balance falls below this share (%) of what was granted.
+LOW_SHARE = 10
 
 
 def _burning_features(conn: Connection, org_id: str) -> list[Any]:
@@ -84,16 +86,33 @@ def consume(
         if amount <= 0:
             continue
         after = burn(conn, org_id, customer, currency, amount, now, ref=f"feature:{key}")
-        if after <= 0 < after + amount:
-            emit(
-                conn,
-                org_id,
-                "entitlement.exhausted",
-                {
-                    "customer_id": customer,
-                    "feature": key,
-                    "credit_currency": currency,
-                    "balance": render_quantity(after),
-                },
-                now,
-            )
+        _announce(conn, org_id, (customer, currency, key), after, amount, now)
+
+
+def _announce(
+    conn: Connection, org_id: str, what: tuple[str, str, str], after: int, spent: int, now: int
+) -> None:
+    """``entitlement.exhausted`` when a burn spends the balance; ``credits.low`` when it takes
+    the balance below ``LOW_SHARE`` of what the active grants gave (each on the crossing)."""
+    customer, currency, key = what
+    before = after + spent
+    data = {
+        "customer_id": customer,
+        "feature": key,
+        "credit_currency": currency,
+        "balance": render_quantity(after),
+    }
+    if after <= 0 < before:
+        emit(conn, org_id, "entitlement.exhausted", data, now)
+        return
+    granted = next(
+        (
+            b["granted_nanos"]
+            for b in balances(conn, org_id, customer, now)
+            if b["currency"] == currency
+        ),
+        0,
+    )
+    low = granted * LOW_SHARE // 100
+    if after < low <= before:
+        emit(conn, org_id, "credits.low", {**data, "granted": render_quantity(granted)}, now)

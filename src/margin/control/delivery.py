@@ -90,6 +90,8 @@ class Sender:
 
     def run_once(self) -> int:
         """Claim and send the deliveries due now; how many were attempted."""
+        if not self._any_due():
+            return 0
         jobs = self.db.transact(self._claim)
         for job in jobs:
             started = time.perf_counter()
@@ -97,6 +99,15 @@ class Sender:
             duration = int((time.perf_counter() - started) * _SECOND)
             self.db.transact(partial(self._record, job=job, result=(code, error, duration)))
         return len(jobs)
+
+    def _any_due(self) -> bool:
+        """A read first: an idle sender never takes SQLite's write lock."""
+        now, d = self.clock(), webhook_deliveries
+        with self.db.read() as conn:
+            stmt = select(d.c.id).where(
+                d.c.status == "pending", d.c.next_attempt_at <= now, d.c.locked_until <= now
+            )
+            return conn.execute(stmt.limit(1)).first() is not None
 
     def _claim(self, conn: Connection) -> list[_Job]:
         now = self.clock()

@@ -14,13 +14,21 @@ from sqlalchemy import Connection, select, update
 
 from margin._calendar import load_zone, window_end
 from margin.control.credits import insert_grant, lock_account, record
+from margin.store.db import Database
 from margin.store.schema_control import credit_grants
 
-__all__ = ["expire_due"]
+__all__ = ["due_grants", "expire_due"]
 
 g = credit_grants
 #: At most this many periods are caught up per grant in one sweep.
 _MAX_RENEWALS = 400
+
+
+def due_grants(db: Database, now: int) -> bool:
+    """Whether any grant has expired and is still open (a read: no write lock)."""
+    with db.read() as conn:
+        stmt = select(g.c.id).where(g.c.closed_at.is_(None), g.c.expires_at <= now).limit(1)
+        return conn.execute(stmt).first() is not None
 
 
 def expire_due(conn: Connection, now: int, org_id: str | None = None) -> int:

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from margin._money import to_nanos
+from margin.billing.errors import BillingError
 from margin.billing.metering import MeterQuery, run_query
 from margin.billing.meters import get_meter
+from margin.control.errors import ControlError
 from margin.store.schema import cost_rollups, signal_rollups
 
 __all__ = ["feature_usage"]
@@ -53,7 +55,10 @@ def feature_usage(
         ).scalar_one()
         return int(total)
     if backed_by == "meter":
-        meter = get_meter(conn, org_id, feature["meter_key"])
+        try:
+            meter = get_meter(conn, org_id, feature["meter_key"])
+        except BillingError as exc:  # the meter was deleted after the feature was made
+            raise ControlError(409, f"feature: {exc.detail}", "feature") from None
         result = run_query(conn, org_id, meter, MeterQuery(lo, hi, customers=[customer_id]))
         value = result.total.value()
         return 0 if value is None else to_nanos(value)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from margin._time import now_micros
 from margin.control.alerts import evaluate
 from margin.control.delivery import Sender
-from margin.control.renewals import expire_due
+from margin.control.renewals import due_grants, expire_due
 from margin.store.db import Database
 
 __all__ = ["ControlWorker"]
@@ -47,15 +47,22 @@ class ControlWorker:
             else _env_int("MARGIN_CONTROL_INTERVAL_MS", 1000) / 1000
         )
         lease = _env_int("MARGIN_WEBHOOK_LEASE_SECONDS", 60)
+        #: Alert rules read reports: they are evaluated every this often, not every tick.
+        self.alert_interval_us = _env_int("MARGIN_ALERT_INTERVAL_SECONDS", 10) * 1_000_000
+        self._next_alerts = 0
         self.sender = sender or Sender(db, clock=clock, lease_seconds=lease)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> int:
-        """One round of work; how many deliveries were attempted."""
+        """One round of work; how many deliveries were attempted. Writes are only started
+        when a read found work (SQLite has one writer: an idle tick must not queue on it)."""
         now = self.clock()
-        self.db.transact(lambda conn: expire_due(conn, now))
-        evaluate(self.db, now)
+        if due_grants(self.db, now):
+            self.db.transact(lambda conn: expire_due(conn, now))
+        if now >= self._next_alerts:
+            self._next_alerts = now + self.alert_interval_us
+            evaluate(self.db, now)
         return self.sender.run_once()
 
     def start(self) -> None:

@@ -49,6 +49,7 @@ _PAGES: dict[str, tuple[str, str]] = {
     "orders": ("Orders", "manage"),
     "meters": ("Meters", "manage"),
     "keys": ("API keys", "manage"),
+    "control": ("Control", "control"),
 }
 _NAV = (
     ("overview", "/", "Overview"),
@@ -59,6 +60,7 @@ _NAV = (
     ("prices", "/prices", "Prices"),
     ("simulate", "/simulate", "Simulator"),
     ("manage", "/plans", "Manage"),
+    ("control", "/control", "Control"),
 )
 
 
@@ -236,7 +238,7 @@ def mount(app: FastAPI) -> None:
     def prices(request: Request) -> Response:
         return _page(request, "prices")
 
-    for name in ("simulate", "plans", "orders", "meters", "keys"):
+    for name in ("simulate", "plans", "orders", "meters", "keys", "control"):
         _add_page(app, name)
 
 

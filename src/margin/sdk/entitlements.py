@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -95,6 +95,7 @@ class Checker:
             timeout=self.timeout,
             transport=transport,
         )
+        # (customer, feature) → (expiry, the answer as a cache hit returns it)
         self._cache: dict[tuple[str, str], tuple[float, Check]] = {}
         self._lock = threading.Lock()
 
@@ -103,11 +104,11 @@ class Checker:
         hit = self._cache.get(key)
         now = self.clock()
         if hit is not None and hit[0] > now:
-            return hit[1].__class__(**{**hit[1].__dict__, "source": "cache"})
+            return hit[1]
         answer = self._ask(customer, feature)
-        if answer.source == "server":
+        if answer.source == "server" and self.ttl > 0:
             with self._lock:
-                self._cache[key] = (now + self.ttl, answer)
+                self._cache[key] = (now + self.ttl, replace(answer, source="cache"))
         return answer
 
     def _ask(self, customer: str, feature: str) -> Check:

@@ -599,7 +599,8 @@ async function partyDetailPage(kind) {
         h("div", { style: "margin-top:.75rem" }, partyForm(kind, party, () => setTimeout(() => location.reload(), 600)))) : null)),
     // Full width: the per-outcome columns do not fit half a card.
     h("div", { style: "margin-top:1rem" }, card("Signals by type", signalsEl)),
-    card("Recent traces", tracesEl));
+    card("Recent traces", tracesEl),
+    ...(kind === "customers" ? [card("Credits & entitlements", customerControl(party))] : []));
   const only = { [singular]: party.id };
   section(totalsEl, "margin report (GET /v1/reports/margin)", async () => {
     const r = await marginReport(p, { ...only, compare: "true" });
@@ -927,6 +928,57 @@ async function pricesPage() {
   await refresh();
 }
 
+// The control plane: fired alerts and their rules, webhook endpoints and the delivery log.
+async function controlPage() {
+  const alertsEl = h("div", { id: "alerts" }), rulesEl = h("div", { id: "alert-rules" });
+  const endpointsEl = h("div", { id: "webhook-endpoints" }), logEl = h("div", { id: "webhook-log" });
+  main.replaceChildren(pageHead("Control", "Alerts, alert rules and webhooks (docs/control.md)"),
+    card("Alerts", alertsEl), card("Alert rules", rulesEl),
+    card("Webhook endpoints", endpointsEl), card("Webhook deliveries", logEl));
+  section(alertsEl, "alerts (GET /v1/alerts)", async () => dataTable([
+    { key: "rule", label: "Rule" }, { key: "party", label: "Party" },
+    { key: "threshold", label: "Threshold" }, { key: "value", label: "Value" },
+    { key: "state", label: "State", render: (r) => badge(r.state, r.state === "resolved" ? "ok" : "bad") },
+    { key: "triggered_at", label: "Triggered", render: (r) => fmtTime(r.triggered_at) },
+  ], listOf(await api("/v1/alerts")), { empty: "No alert has fired." }));
+  section(rulesEl, "alert rules (GET /v1/alerts/rules)", async () => dataTable([
+    { key: "name", label: "Name" }, { key: "metric", label: "Metric" }, { key: "per", label: "Per" },
+    { key: "direction", label: "When" }, { key: "thresholds", label: "Thresholds", value: (r) => r.thresholds.join(", ") },
+    { key: "period", label: "Period", value: (r) => `${r.period} · ${r.time_zone}` },
+  ], listOf(await api("/v1/alerts/rules")), { empty: "No alert rules." }));
+  section(endpointsEl, "webhook endpoints (GET /v1/webhooks/endpoints)", async () => dataTable([
+    { key: "url", label: "URL" }, { key: "event_types", label: "Events", value: (r) => r.event_types.join(", ") },
+    { key: "enabled", label: "State", render: (r) => badge(r.enabled ? "enabled" : "disabled", r.enabled ? "ok" : "bad") },
+    { key: "failure_streak", label: "Failures in a row", num: true },
+  ], listOf(await api("/v1/webhooks/endpoints")), { empty: "No webhook endpoints." }));
+  section(logEl, "webhook deliveries (GET /v1/webhooks/deliveries)", async () => dataTable([
+    { key: "event_type", label: "Event" }, { key: "message_id", label: "Message" },
+    { key: "status", label: "Status", render: (r) => badge(r.status, r.status === "delivered" ? "ok" : r.status === "pending" ? "info" : "bad") },
+    { key: "attempts", label: "Attempts", num: true },
+    { key: "last_status_code", label: "Last answer", value: (r) => (r.last_status_code == null ? "—" : String(r.last_status_code)) },
+    { key: "created_at", label: "Created", render: (r) => fmtTime(r.created_at) },
+  ], listOf(await api("/v1/webhooks/deliveries")), { empty: "Nothing delivered yet." }));
+}
+
+// A customer's credit balances and entitlements (on the customer page).
+function customerControl(party) {
+  const el = h("div", { id: "customer-control" });
+  section(el, "credits and entitlements (GET /v1/customers/{id}/credits/balances)", async () => {
+    const [balances, ents] = await Promise.all([
+      api(`/v1/customers/${party.id}/credits/balances`), api(`/v1/customers/${party.id}/entitlements`)]);
+    return [
+      dataTable([{ key: "currency", label: "Credits" }, { key: "balance", label: "Balance" },
+        { key: "granted", label: "Granted" }, { key: "overage", label: "Owed" }],
+        listOf(balances), { filter: false, empty: "No credits." }),
+      dataTable([{ key: "feature", label: "Entitlement" }, { key: "kind", label: "Kind" },
+        { key: "limit", label: "Limit", value: (r) => (r.limit == null ? "—" : `${r.limit} / ${r.period}`) },
+        { key: "hard", label: "Limit kind", value: (r) => (r.kind === "metered" ? (r.hard ? "hard" : "soft") : "—") }],
+        listOf(ents), { filter: false, empty: "No entitlements." }),
+    ];
+  });
+  return el;
+}
+
 const PAGES = {
   overview: overviewPage,
   customers: () => partyListPage("customers"),
@@ -943,6 +995,7 @@ const PAGES = {
   orders: ordersPage,
   meters: metersPage,
   keys: keysPage,
+  control: controlPage,
 };
 
 // Queue mode: how far the writers are behind (GET /v1/health), in the footer.

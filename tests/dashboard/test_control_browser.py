@@ -1,0 +1,33 @@
+"""The control page and a customer's credits and entitlements, in a real browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dashboard_support import Server, wait_ready
+
+pytestmark = pytest.mark.browser
+
+
+def test_control_page_and_customer_credits(page: Any, server: Server) -> None:
+    with server.client() as c:
+        rule = {"name": "AI cost over 500", "metric": "ai_cost", "thresholds": ["500"]}
+        assert c.post("/v1/alerts/rules", json=rule).status_code == 201
+        hook = {"url": "http://127.0.0.1:9/margin-hook", "event_types": ["alert.triggered"]}
+        assert c.post("/v1/webhooks/endpoints", json=hook).status_code == 201
+        customer = c.get("/v1/customers", params={"limit": 1}).json()["data"][0]
+        grant = {"currency": "meetings", "amount": "100"}
+        assert (
+            c.post(f"/v1/customers/{customer['id']}/credits/grants", json=grant).status_code == 201
+        )
+    page.goto(server.url + "/control")
+    wait_ready(page)
+    assert "AI cost over 500" in page.locator("#alert-rules").inner_text()
+    assert "margin-hook" in page.locator("#webhook-endpoints").inner_text()
+    assert page.locator("main [role=alert]").count() == 0
+    page.goto(server.url + f"/customers/{customer['id']}")
+    wait_ready(page)
+    text = page.locator("#customer-control").inner_text()
+    assert "meetings" in text
+    assert "100" in text
