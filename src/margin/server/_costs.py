@@ -82,9 +82,8 @@ assert tuple(c.name for c in costs.columns) == COST_COLUMNS
 
 
 class Prices:
-    """Prices the costs of one request of one organization: the caller's amount, else the
-    price of the usage at the cost's time (``priced_by`` ``catalog`` or ``override``, or
-    ``unpriced`` with the reason: never a silent zero), as a ``Priced`` in nano-units."""
+    """Prices one request's costs: the caller's amount, else the usage's price at the cost's
+    time (``catalog``, ``override``, or ``unpriced`` with the reason: never a silent zero)."""
 
     def __init__(self, pricer: Pricer, org_id: str) -> None:
         self._pricer = pricer
