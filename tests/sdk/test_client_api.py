@@ -160,6 +160,11 @@ def _invoices_prices_rates(m: Margin) -> None:
     sink = io.BytesIO()
     assert m.invoices.html(invoice_id, sink=sink) == b""
     assert b"Platform" in sink.getvalue()
+    assert m.invoices.pdf(invoice_id).startswith(b"%PDF")
+    simulated = m.plans.simulate("sdr-pro", "2026-10")
+    assert [t["actual"]["revenue"] for t in simulated["totals"]] == [
+        t["candidate"]["revenue"] for t in simulated["totals"]
+    ]
     assert m.invoices.finalize(invoice_id)["number"] == "INV-2026-0001"
     assert m.invoices.void(invoice_id, "sent twice")["status"] == "void"
     override = m.prices.create("openai", "gpt-4o", {"input": Decimal("2.5")})
@@ -236,7 +241,21 @@ def test_every_client_method_against_the_api(
     with pytest.raises(BadRequestError) as bad:
         m.exports.download("costs", "2026-10-01", "2026-09-01")
     assert bad.value.problem["field"] == "end"
+    _keys_and_system(m)
     assert _unused(seen) == []
+
+
+def _keys_and_system(m: Margin) -> None:
+    created = m.keys.create("read", name="reports")
+    assert created["scope"] == "read"
+    assert created["id"] in [k["id"] for k in m.keys.list()["data"]]
+    assert m.keys.revoke(created["id"])["revoked_at"] is not None
+    mapping = m.organization.update_attribution(customer_keys=["enduser.id"])
+    assert mapping["customer_keys"] == ["enduser.id"]
+    assert m.organization.attribution()["customer_keys"] == ["enduser.id"]
+    assert m.system.health()["mode"] == "direct"
+    with pytest.raises(NotFoundError):  # not in queue mode
+        m.system.dead_letters(limit=10)
 
 
 async def test_the_async_client_shares_the_methods(server: str, tenant: Tenant) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import text
@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from margin._version import __version__
-from margin.queue.edge import Publisher
 from margin.server.auth import require
 from margin.server.problems import Problem
 from margin.server.responses import JSONResponse
@@ -20,13 +19,16 @@ from margin.store.keys import Principal
 
 __all__ = ["router"]
 
+if TYPE_CHECKING:
+    from margin.queue.edge import Publisher
+
 router = APIRouter(tags=["operations"])
 
 
 def _edge(state: AppState) -> Publisher:
-    """The queue's own publisher (the server knows it only by its protocol)."""
-    assert isinstance(state.queue, Publisher)
-    return state.queue
+    """The queue's own publisher (the server knows it only by its protocol); imported for
+    types only: nats-py is needed in queue mode alone."""
+    return cast("Publisher", state.queue)
 
 
 def _store_answers(state: AppState) -> bool:

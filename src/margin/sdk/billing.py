@@ -25,6 +25,7 @@ _METER_QUERY = operation("GET", "/v1/meters/{key}/query")
 _PLAN_LIST = operation("GET", "/v1/plans")
 _PLAN_CREATE = operation("POST", "/v1/plans")
 _PLAN_GET = operation("GET", "/v1/plans/{ref}")
+_PLAN_SIMULATE = operation("POST", "/v1/plans/simulate")
 _ORDER_CREATE = operation("POST", "/v1/orders")
 _ORDER_LIST = operation("GET", "/v1/orders")
 _ORDER_GET = operation("GET", "/v1/orders/{order_id}")
@@ -165,6 +166,14 @@ class Plans(Resource[_R, _B]):
     def get(self, ref: str) -> _R:
         """One plan by id or key."""
         return self._json(_PLAN_GET.call({"ref": ref}))
+
+    def simulate(self, plan: str | Mapping[str, Any], from_: str, **fields: Any) -> _R:
+        """Re-rate past periods (``YYYY-MM``) under a candidate plan (a key or id, or a plan
+        body) beside the actual figures; stores nothing. ``fields``: ``to``, ``replaces``,
+        ``customers``, ``by_currency`` (see docs/billing.md)."""
+        body = clean({"plan": plan if isinstance(plan, str) else dict(plan), "from": from_})
+        body.update(clean(fields))
+        return self._json(_PLAN_SIMULATE.call(json=body))
 
 
 class Orders(Resource[_R, _B]):

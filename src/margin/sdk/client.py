@@ -24,7 +24,7 @@ from margin.sdk._operations import Transport
 from margin.sdk.billing import Invoices, Meters, Orders, Plans
 from margin.sdk.control import Alerts, Credits, Entitlements, Features, Webhooks
 from margin.sdk.errors import APIConnectionError, error_for_status
-from margin.sdk.insights import Exports, Reports, Traces
+from margin.sdk.insights import Exports, Reports, System, Traces
 from margin.sdk.keys import Keys
 from margin.sdk.parties import Agents, Customers
 from margin.sdk.pricing import ExchangeRates, Organization, Prices
@@ -113,6 +113,7 @@ class _Resources(Generic[_R, _B]):
         self.traces = Traces(transport)
         self.reports = Reports(transport)
         self.exports = Exports(transport)
+        self.system = System(transport)
         self.meters = Meters(transport)
         self.plans = Plans(transport)
         self.orders = Orders(transport)

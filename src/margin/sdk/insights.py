@@ -26,6 +26,8 @@ _TRACES_POST = operation("POST", "/v1/traces")
 _TRACES_LIST = operation("GET", "/v1/traces")
 _TRACE = operation("GET", "/v1/traces/{trace_id}")
 _EXPORT = operation("GET", "/v1/export")
+_HEALTH = operation("GET", "/v1/health")
+_DEAD_LETTERS = operation("GET", "/v1/queue/dead-letters")
 
 
 def _many(values: str | Sequence[str] | None) -> list[str] | None:
@@ -208,3 +210,16 @@ class Exports(Resource[_R, _B]):
 def _locals(names: dict[str, Any]) -> dict[str, Any]:
     """A method's arguments as query fields (without ``self``)."""
     return {k: v for k, v in names.items() if k != "self"}
+
+
+class System(Resource[_R, _B]):
+    """The server's state: health (and, in queue mode, the writers' lag) and the queue's
+    dead letters (see docs/scale-out.md)."""
+
+    def health(self) -> _R:
+        """``{"status", "version", "mode", "store"[, "queue"]}``."""
+        return self._json(_HEALTH.call())
+
+    def dead_letters(self, *, limit: int | None = None) -> _R:
+        """Items and messages the queue's writers could not store, oldest first."""
+        return self._json(_DEAD_LETTERS.call(params={"limit": limit}))

@@ -26,6 +26,8 @@ _PRICE_GET = operation("GET", "/v1/prices/{override_id}")
 _PRICE_DELETE = operation("DELETE", "/v1/prices/{override_id}")
 _ORG_GET = operation("GET", "/v1/organization")
 _ORG_PATCH = operation("PATCH", "/v1/organization")
+_ATTRIBUTION_GET = operation("GET", "/v1/organization/attribution")
+_ATTRIBUTION_PATCH = operation("PATCH", "/v1/organization/attribution")
 _RATE_LIST = operation("GET", "/v1/exchange-rates")
 _RATE_SET_MANY = operation("POST", "/v1/exchange-rates")
 _RATE_IMPORT = operation("POST", "/v1/exchange-rates/import")
@@ -145,6 +147,14 @@ class Organization(Resource[_R, _B]):
         """Change settings: ``display_name``, ``reporting_currency``, ``seller`` (a mapping
         of ``legal_name``, ``address`` lines, ``email``, ``tax_id``; ``None`` clears it)."""
         return self._json(_ORG_PATCH.call(json=fields))
+
+    def attribution(self) -> _R:
+        """Which span attributes name a trace's customer and agent (docs/attribution.md)."""
+        return self._json(_ATTRIBUTION_GET.call())
+
+    def update_attribution(self, **fields: Any) -> _R:
+        """Change it: ``customer_keys``, ``agent_keys`` (attribute names, best first)."""
+        return self._json(_ATTRIBUTION_PATCH.call(json=fields))
 
 
 class ExchangeRates(Resource[_R, _B]):
