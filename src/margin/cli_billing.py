@@ -237,7 +237,9 @@ def simulate_plan(
 
 
 def _print_simulation(result: dict[str, Any]) -> None:
-    table = Table("customer", "currency")
+    table = Table()
+    table.add_column("customer", overflow="fold")  # names are never cut, only wrapped
+    table.add_column("currency")
     for name in ("revenue", "→ candidate", "profit", "→ candidate", "margin %", "→ candidate"):
         table.add_column(name, justify="right", no_wrap=True)
     rows = [(r["label"], r) for r in result["customers"]]

@@ -20,6 +20,7 @@ def test_simulate_a_price_change_on_the_demo_plan(page: Any, server: Server) -> 
     month = page.input_value("#sim-form input[name=from]")
     # Other tests on this server may add plans; the page selects the demo's.
     plan = next(p for p in server.get("/v1/plans")["data"] if p["key"] == PLAN["key"])
+    page.select_option("#sim-form select[name=plan]", plan["key"])
     assert page.locator("#sim-form select[name=plan]").input_value() == plan["key"]
     meeting = next(i for i, o in enumerate(plan["outcomes"]) if o["event_name"] == "meeting_booked")
     page.fill(f"#sim-prices input[name='outcome.{meeting}']", "45")
