@@ -238,7 +238,7 @@ def simulate_plan(
 
 def _print_simulation(result: dict[str, Any]) -> None:
     table = Table()
-    table.add_column("customer", overflow="fold")  # names are never cut, only wrapped
+    table.add_column("customer", overflow="fold", min_width=12)  # wrapped, never cut
     table.add_column("currency")
     for name in ("revenue", "→ candidate", "profit", "→ candidate", "margin %", "→ candidate"):
         table.add_column(name, justify="right", no_wrap=True)
