@@ -27,11 +27,10 @@ from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.tables import (
     build_table,
-    margin_pct,
+    figures,
     money,
     render_row,
     to_csv,
-    unconverted,
 )
 from margin.settings import Settings
 from margin.store.db import Database
@@ -101,19 +100,7 @@ def _shown(amount: str | None, currency: str | None) -> str:
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for r in rows:
-        total = {
-            "currency": r["currency"],
-            "cost": money(r["cost"]),
-            "revenue": money(r["revenue"]),
-            "profit": money(r["profit"]),
-            "margin_pct": margin_pct(r["profit"], r["revenue"]),
-        }
-        if r.get("unconverted"):
-            total["unconverted"] = unconverted(r)
-        out.append(total)
-    return out
+    return [{"currency": r["currency"], **figures(r)} for r in rows]
 
 
 def converter(conn: Connection, org_id: str, by_currency: bool) -> Converter | None:

@@ -30,7 +30,7 @@ from margin.billing.revenue import rate_customers
 from margin.reports.currency import Converter, day_cuts
 from margin.reports.facts import Filters
 from margin.reports.modes import Tracking
-from margin.reports.tables import Table, build_table, margin_pct, money, unconverted
+from margin.reports.tables import Table, build_table, figures, money
 from margin.store.directory import AGENTS, CUSTOMERS
 
 __all__ = ["MAX_PERIODS", "SimulationIn", "simulate"]
@@ -171,16 +171,7 @@ def _swap(order: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
 def _figures(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         return {"cost": None, "revenue": None, "profit": None, "margin_pct": None}
-    out: dict[str, Any] = {
-        "cost": money(row["cost"]),
-        "revenue": money(row["revenue"]),
-        "profit": money(row["profit"]),
-        "margin_pct": margin_pct(row["profit"], row["revenue"]),
-    }
-    missing = unconverted(row)
-    if missing:
-        out["unconverted"] = missing
-    return out
+    return figures(row)
 
 
 def _change(actual: dict[str, Any] | None, candidate: dict[str, Any] | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "Table",
     "build_table",
     "change_pct",
+    "figures",
     "fold_top",
     "labels",
     "margin_pct",
@@ -310,6 +311,21 @@ def revenue_lines(
         customer_ids=filters.customers,
         cuts=[lo, hi, *cuts],
     )
+
+
+def figures(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's money figures in JSON shape (cost, revenue, profit, margin %), with the
+    figures that had no exchange rate when there are some: what totals show."""
+    out: dict[str, Any] = {
+        "cost": money(row["cost"]),
+        "revenue": money(row["revenue"]),
+        "profit": money(row["profit"]),
+        "margin_pct": margin_pct(row["profit"], row["revenue"]),
+    }
+    missing = unconverted(row)
+    if missing:
+        out["unconverted"] = missing
+    return out
 
 
 def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict[str, Any]:

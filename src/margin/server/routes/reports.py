@@ -26,11 +26,10 @@ from margin.reports.overview import overview as build_overview
 from margin.reports.summary import summary as build_summary
 from margin.reports.tables import (
     build_table,
-    margin_pct,
+    figures,
     money,
     render_row,
     to_csv,
-    unconverted,
 )
 from margin.server.auth import require
 from margin.server.params import period_param
@@ -229,17 +228,7 @@ def margin_report(
 
 
 def _total(row: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "currency": row["currency"],
-        "cost": money(row["cost"]),
-        "revenue": money(row["revenue"]),
-        "profit": money(row["profit"]),
-        "margin_pct": margin_pct(row["profit"], row["revenue"]),
-    }
-    missing = unconverted(row)
-    if missing:
-        out["unconverted"] = missing
-    return out
+    return {"currency": row["currency"], **figures(row)}
 
 
 @router.get(
