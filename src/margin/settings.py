@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError", "display_url", "normalize_database_url"]
+__all__ = ["Settings", "SettingsError", "display_url", "env_int", "normalize_database_url"]
 
 
 class SettingsError(ValueError):
@@ -25,7 +25,9 @@ def _bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(name: str, default: int, *, minimum: int = 1) -> int:
+def env_int(name: str, default: int, *, minimum: int = 1) -> int:
+    """The whole number in environment variable ``name`` (``default`` when unset or blank),
+    at least ``minimum``; raises ``SettingsError`` naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -90,12 +92,12 @@ class Settings:
             "data_dir": Path(os.environ.get("MARGIN_DATA_DIR") or ".margin"),
             "database_url": os.environ.get("MARGIN_DATABASE_URL") or None,
             "auto_create_customers": _bool("MARGIN_AUTO_CREATE_CUSTOMERS", True),
-            "max_body_bytes": _int("MARGIN_MAX_BODY_BYTES", 16 * 1024 * 1024),
-            "max_batch_items": _int("MARGIN_MAX_BATCH_ITEMS", 10_000),
-            "max_future_seconds": _int("MARGIN_MAX_FUTURE_SECONDS", 24 * 3600, minimum=0),
+            "max_body_bytes": env_int("MARGIN_MAX_BODY_BYTES", 16 * 1024 * 1024),
+            "max_batch_items": env_int("MARGIN_MAX_BATCH_ITEMS", 10_000),
+            "max_future_seconds": env_int("MARGIN_MAX_FUTURE_SECONDS", 24 * 3600, minimum=0),
             "default_currency": os.environ.get("MARGIN_DEFAULT_CURRENCY") or "USD",
-            "session_ttl_seconds": _int("MARGIN_SESSION_TTL_SECONDS", 12 * 3600, minimum=60),
-            "max_otlp_exports": _int("MARGIN_MAX_OTLP_EXPORTS", 4, minimum=1),
+            "session_ttl_seconds": env_int("MARGIN_SESSION_TTL_SECONDS", 12 * 3600, minimum=60),
+            "max_otlp_exports": env_int("MARGIN_MAX_OTLP_EXPORTS", 4, minimum=1),
             "queue_url": os.environ.get("MARGIN_QUEUE_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -7,22 +7,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from margin.settings import SettingsError
+from margin.settings import SettingsError, env_int
 
 __all__ = ["QueueConfig"]
-
-
-def _int(name: str, default: int, minimum: int) -> int:
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -62,10 +49,10 @@ class QueueConfig:
                 )
         return cls(
             url=url,
-            replicas=_int("MARGIN_QUEUE_REPLICAS", 1, 1),
-            max_deliver=_int("MARGIN_QUEUE_MAX_DELIVER", 5, 1),
+            replicas=env_int("MARGIN_QUEUE_REPLICAS", 1, minimum=1),
+            max_deliver=env_int("MARGIN_QUEUE_MAX_DELIVER", 5, minimum=1),
             stream=os.environ.get("MARGIN_QUEUE_STREAM") or "MARGIN_INGEST",
-            ack_wait=float(_int("MARGIN_QUEUE_ACK_WAIT", 30, 1)),
+            ack_wait=float(env_int("MARGIN_QUEUE_ACK_WAIT", 30, minimum=1)),
         )
 
     @property
