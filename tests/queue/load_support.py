@@ -5,42 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from margin.store.db import Database
 from margin.store.schema import signals
-from margin_testing import free_port
+from server import loopback
 
 __all__ = ["Load", "serve", "stored_keys"]
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 in a thread until the block ends; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+def serve(app: FastAPI) -> AbstractContextManager[str]:
+    """Serve ``app`` on 127.0.0.1 in a thread, with its lifespan, until the block ends."""
+    return loopback.serve(app, lifespan="on")
 
 
 @dataclass
