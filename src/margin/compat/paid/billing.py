@@ -35,6 +35,7 @@ from margin.compat.paid.models import Empty, OrderOut, Page, PaidOrderIn, PaidPl
 from margin.compat.paid.parties import page_of, router
 from margin.compat.records import Records
 from margin.server.problems import Problem
+from margin.server.routes._billing_api import problem
 from margin.server.state import AppState
 from margin.store.directory import AGENTS, CUSTOMERS
 
@@ -167,7 +168,7 @@ def create_plan(body: PaidPlanIn, request: Request) -> PlanOut:
         try:
             plan = margin_plans.render_plan(margin_plans.create_plan(conn, who.org_id, spec))
         except BillingError as exc:
-            raise Problem(exc.status, exc.detail, field=exc.field) from None
+            raise problem(exc) from None
         Records(conn, who.org_id, PLAN).create(
             doc, parent_id=body.product_id, external_id=plan["id"]
         )
@@ -179,7 +180,7 @@ def _margin_plan(request: Request, org_id: str, plan_id: str) -> dict[str, Any]:
         try:
             plan = margin_plans.get_plan(conn, org_id, plan_id)
         except BillingError as exc:
-            raise Problem(exc.status, exc.detail, field=exc.field) from None
+            raise problem(exc) from None
     assert plan is not None
     return margin_plans.render_plan(plan)
 
@@ -190,7 +191,7 @@ def _margin_order(request: Request, org_id: str, action: Any, *args: Any) -> dic
         try:
             return dict(action(conn, org_id, *args))
         except BillingError as exc:
-            raise Problem(exc.status, exc.detail, field=exc.field) from None
+            raise problem(exc) from None
 
 
 def _plan_doc(request: Request, org_id: str, plan_id: str) -> dict[str, Any]:

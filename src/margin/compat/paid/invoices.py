@@ -13,7 +13,7 @@ from margin.billing.errors import BillingError
 from margin.compat._common import CamelModel, Limit, Offset, both_slashes, principal
 from margin.compat.paid.models import Page
 from margin.compat.paid.parties import page_of, router
-from margin.server.problems import Problem
+from margin.server.routes._billing_api import problem
 from margin.server.state import AppState
 from margin.store.schema import invoices
 
@@ -74,7 +74,7 @@ def _one_invoice(request: Request, org_id: str, invoice_id: str) -> dict[str, An
         try:
             return billing_invoices.get(conn, org_id, invoice_id)
         except BillingError as exc:
-            raise Problem(exc.status, exc.detail, field=exc.field) from None
+            raise problem(exc) from None
 
 
 class InvoiceOut(CamelModel):
