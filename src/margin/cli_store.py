@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 from rich.console import Console
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
@@ -133,4 +134,9 @@ def open_store(
         db.dispose()
         raise
     _OPENED.append(db)
+    # Closed when the running command ends, however it was mounted (a sub-app run on its own
+    # in a test has no root callback): its pool holds database connections.
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().call_on_close(close_stores)
     return db
