@@ -49,6 +49,7 @@ def test_ingest_answers_through_a_database_outage(nats: NatsNode, settings: Sett
                 wait_for(lambda: len(stored_keys(db)) >= load.count, 60, "the writer")
                 wait_for(lambda: health.get("/v1/health").json()["queue"]["messages"] == 0, 10, "0")
                 after = health.get("/v1/health").json()
+            keys = stored_keys(db)
         finally:
             writer.close()
             db.dispose()
@@ -57,6 +58,5 @@ def test_ingest_answers_through_a_database_outage(nats: NatsNode, settings: Sett
         assert max(h["queue"]["messages"] for h in seen) > 0  # the lag went up…
         assert after["queue"]["messages"] == 0  # …and back to zero
         assert after["store"] == "ok"
-        keys = stored_keys(db)
         assert len(keys) == len(set(keys)) == load.count == 2 * batches * 5
         assert writer.writer.stats["outages"] >= 1

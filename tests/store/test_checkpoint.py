@@ -103,7 +103,7 @@ def test_an_idle_thread_ends_and_the_next_write_starts_another(
     monkeypatch.setattr(_checkpoint, "IDLE_SECONDS", 0.05)
     checkpointer = store.checkpointer
     assert checkpointer is not None
-    store.dispose()  # stop the thread the fixture's write started, so the new limit applies
+    checkpointer.close()  # stop the thread the fixture's write started, so the new limit applies
     _write_blobs(store, 10)
     _wait_for(lambda: checkpointer.checkpoints >= 1 and not _checkpoint_threads())
     done = checkpointer.checkpoints
@@ -111,14 +111,18 @@ def test_an_idle_thread_ends_and_the_next_write_starts_another(
     _wait_for(lambda: checkpointer.checkpoints > done)
 
 
-def test_dispose_stops_the_thread_and_the_store_stays_usable(store: Database) -> None:
+def test_closing_stops_the_thread_and_the_next_write_starts_it_again(store: Database) -> None:
     _write_blobs(store, 5)
     assert _checkpoint_threads()
-    store.dispose()
+    assert store.checkpointer is not None
+    store.checkpointer.close()
     assert not _checkpoint_threads()
     _write_blobs(store, 5)
+    assert _checkpoint_threads()
     with store.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar_one() == 10
+    store.dispose()
+    assert not _checkpoint_threads()
 
 
 def test_in_memory_stores_have_no_checkpoint_thread() -> None:

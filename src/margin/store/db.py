@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from margin.store._checkpoint import Checkpointer
 from margin.store._writelock import WriteLock
 
-__all__ = ["Database", "downgrade", "upgrade"]
+__all__ = ["Database", "StoreClosed", "downgrade", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
@@ -122,6 +122,18 @@ class Database:
         if self._write_lock is not None:
             self._write_lock.close()
         self.engine.dispose()
+        # A disposed store refuses further use: the engine would otherwise open a new pool
+        # silently, and its connections would outlive the caller that believed it closed them.
+        if not event.contains(self.engine, "checkout", _refuse_disposed):
+            event.listen(self.engine, "checkout", _refuse_disposed)
+
+
+class StoreClosed(RuntimeError):
+    """A :class:`Database` was used after ``dispose()``."""
+
+
+def _refuse_disposed(_dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    raise StoreClosed("this store was disposed; open a new Database to use it again")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, manual: bool) -> None:
