@@ -57,7 +57,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def delivered(self) -> list[Received]:
-        return [r for r in self.log if r.status < 300]
+        return [r for r in self.log if 200 <= r.status < 300]
 
     def close(self) -> None:
         self.server.shutdown()
