@@ -35,11 +35,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two processes for everything but the browser tests, which then run on their own: Playwright's
-# event loop and Chromium want the process to themselves.
+# Three processes (the suite waits on servers and subprocesses as much as it computes). The
+# browser tests are collected last, so a process that has started Playwright's event loop and
+# Chromium runs nothing else after them.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
