@@ -19,16 +19,15 @@ from sqlalchemy import Connection
 
 from margin import cli_store
 from margin._calendar import DEFAULT_DAYS, default_period, load_zone
-from margin._money import format_decimal, from_nanos
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
 from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, totals
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
+from margin.reports.outcomes import cost_per_outcome as outcome_rows
 from margin.reports.tables import (
     build_table,
     figures,
-    money,
     render_row,
     to_csv,
 )
@@ -171,6 +170,11 @@ def margin(
         total_rows=total_rows if dims else (),
         console=console,
     )
+    _warn_unconverted(rows)
+    console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
+
+
+def _warn_unconverted(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         for item in r.get("unconverted", []):
             figures = ", ".join(
@@ -183,7 +187,6 @@ def margin(
                 f"(its profit and margin are unknown; see `margin fx`)",
                 highlight=False,
             )
-    console.print("— not tracked (a tracking mode, or nothing recorded yet)", style="dim")
 
 
 @report_app.command("cost-per-outcome")
@@ -193,24 +196,22 @@ def cost_per_outcome(
     start: Start = None,
     end: End = None,
     tz: Tz = "UTC",
+    by_currency: ByCurrency = False,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
-    """Average attributed AI cost of one outcome."""
+    """Average attributed AI cost of one outcome, in the reporting currency."""
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_store(data_dir, org)
     with db.read() as conn:
-        rows = build_table(conn, org_id, lo, hi, [], Filters(event_names=[event_name]))
-    found = []
-    for r in rows:
-        n, cost = r["signals"], r["cost"]
-        per = None
-        if cost is not None and n:
-            per = format_decimal((from_nanos(cost) / n).quantize(Decimal("0.000000001")))
-        found.append({"currency": r["currency"], "outcomes": n, "cost": money(cost), "per": per})
+        convert = converter(conn, org_id, by_currency)
+        found = outcome_rows(conn, org_id, (lo, hi), event_name, convert=convert)
     if as_json:
-        print_json({"event_name": event_name, "rows": found})
+        body: dict[str, Any] = {"event_name": event_name, "rows": found}
+        if convert is not None:
+            body.update(currency=convert.currency, rates=convert.rates())
+        print_json(body)
         return
     if not found:
         console.print(f"no '{event_name}' outcomes in the period")
@@ -219,9 +220,10 @@ def cost_per_outcome(
         cur = f["currency"]
         console.print(
             f"{event_name}: {f['outcomes']} outcomes, AI cost {_shown(f['cost'], cur)}, "
-            f"{_shown(f['per'], cur)} per outcome",
+            f"{_shown(f['cost_per_outcome'], cur)} per outcome",
             highlight=False,
         )
+    _warn_unconverted(found)
 
 
 @report_app.command("summary")

@@ -83,6 +83,17 @@ def test_a_eur_plan_with_usd_costs_is_one_row_with_the_converted_margin(api: Api
     assert summary["totals"] == [{"currency": "EUR", "cost": USD_IN_EUR}]
     [unit] = _get(api, "/v1/reports/unit-economics")["rows"]
     assert (unit["profit"], unit["profit_per_outcome"]) == ("36.439348486", "18.219674243")
+    # Cost per outcome too: 3.560651514 EUR over 2 meetings, each earning 20 EUR.
+    per = _get(api, "/v1/reports/cost-per-outcome", event_name="meeting_booked")
+    assert per["currency"] == "EUR"
+    assert [
+        (r["currency"], r["outcomes"], r["cost"], r["cost_per_outcome"], r["revenue_per_outcome"])
+        for r in per["rows"]
+    ] == [("EUR", 2, USD_IN_EUR, "1.780325757", "20")]
+    split_per = _get(
+        api, "/v1/reports/cost-per-outcome", event_name="meeting_booked", by_currency="true"
+    )
+    assert {r["currency"]: r["cost_per_outcome"] for r in split_per["rows"]}["USD"] == "2"
     # Per original currency on demand: the figures as recorded, one row per currency.
     split = _get(api, "/v1/reports/margin", group_by="customer", by_currency="true")
     assert [(r["currency"], r["cost"], r["revenue"]) for r in split["rows"]] == [
@@ -127,6 +138,14 @@ def test_a_figure_without_a_rate_is_flagged_not_dropped(api: Api) -> None:
     [total] = _get(api, "/v1/reports/overview")["totals"]
     assert total["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]
     assert total["profit"] is None
+    [per] = _get(api, "/v1/reports/cost-per-outcome", event_name="meeting_booked")["rows"]
+    assert (per["outcomes"], per["cost"]) == (3, USD_IN_EUR)
+    assert per["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]
+    # Part of the cost has no rate: its share per outcome is unknown, not understated.
+    assert (per["cost_per_outcome"], per["revenue_per_outcome"]) == (None, "20")
+    [unit] = _get(api, "/v1/reports/unit-economics")["rows"]
+    assert (unit["cost_per_outcome"], unit["profit_per_outcome"]) == (None, None)
+    assert unit["revenue_per_outcome"] == "20"
     summary = _get(api, "/v1/reports/summary")
     assert summary["totals"] == [
         {

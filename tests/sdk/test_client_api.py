@@ -148,6 +148,13 @@ def _facts(m: Margin) -> None:
     unit = m.reports.unit_economics(**month)["rows"]
     assert [r["cost_per_outcome"] for r in unit] == ["0.875"]
     assert m.reports.overview(**month)["totals"][0]["profit"] == "323.249999999"
+    # One currency recorded: the original-currency answers carry the same figures.
+    split = m.reports.cost_per_outcome("meeting_booked", **month, by_currency=True)
+    assert [(r["currency"], r["cost_per_outcome"]) for r in split["rows"]] == [
+        ("USD", "1.250000001")
+    ]
+    assert "rates" not in split
+    assert m.reports.margin(**month, by_currency=True)["totals"][0]["profit"] == "323.249999999"
 
 
 def _invoices_prices_rates(m: Margin) -> None:

@@ -48,9 +48,17 @@ class Reports(Resource[_R, _B]):
         group_by: GroupBy = "customer",
         *,
         tz: str | None = None,
+        by_currency: bool | None = None,
     ) -> _R:
-        """Totals per ``customer``, ``agent``, ``event_name``, ``model`` or ``provider``."""
-        params = {"from": iso(from_), "to": iso(to), "group_by": group_by, "tz": tz}
+        """Totals per ``customer``, ``agent``, ``event_name``, ``model`` or ``provider``, in
+        the reporting currency (``by_currency=True``: per original currency)."""
+        params = {
+            "from": iso(from_),
+            "to": iso(to),
+            "group_by": group_by,
+            "tz": tz,
+            "by_currency": flag(by_currency),
+        }
         return self._json(_SUMMARY.call(params=params))
 
     def _margin_params(self, **fields: Any) -> dict[str, Any]:
@@ -60,6 +68,7 @@ class Reports(Resource[_R, _B]):
         for name in ("group_by", "customer", "agent", "event_name"):
             params[name] = _many(params[name])
         params["compare"] = flag(params["compare"])
+        params["by_currency"] = flag(params["by_currency"])
         return params
 
     def margin(
@@ -77,6 +86,7 @@ class Reports(Resource[_R, _B]):
         sort: Sort | None = None,
         order: Literal["asc", "desc"] | None = None,
         compare: bool | None = None,
+        by_currency: bool | None = None,
     ) -> _R:
         """Revenue, cost, profit and margin per row of ``group_by`` dimensions (and per
         ``window``), with totals; ``compare=True`` adds the previous period."""
@@ -98,6 +108,7 @@ class Reports(Resource[_R, _B]):
         sort: Sort | None = None,
         order: Literal["asc", "desc"] | None = None,
         compare: bool | None = None,
+        by_currency: bool | None = None,
     ) -> _B:
         """The margin report as CSV bytes (exact amounts)."""
         params = self._margin_params(**_locals(locals()))
@@ -114,6 +125,7 @@ class Reports(Resource[_R, _B]):
         customer: str | Sequence[str] | None = None,
         agent: str | Sequence[str] | None = None,
         group_by: Literal["customer", "agent"] | None = None,
+        by_currency: bool | None = None,
     ) -> _R:
         """What one outcome (signals of ``event_name``) cost, on average and in total."""
         params = {
@@ -124,6 +136,7 @@ class Reports(Resource[_R, _B]):
             "customer": _many(customer),
             "agent": _many(agent),
             "group_by": group_by,
+            "by_currency": flag(by_currency),
         }
         return self._json(_PER_OUTCOME.call(params=params))
 
@@ -134,9 +147,16 @@ class Reports(Resource[_R, _B]):
         *,
         tz: str | None = None,
         customer: str | Sequence[str] | None = None,
+        by_currency: bool | None = None,
     ) -> _R:
-        """Revenue, cost and profit per outcome, per event name."""
-        params = {"from": iso(from_), "to": iso(to), "tz": tz, "customer": _many(customer)}
+        """Per customer: revenue, cost and profit, each per outcome."""
+        params = {
+            "from": iso(from_),
+            "to": iso(to),
+            "tz": tz,
+            "customer": _many(customer),
+            "by_currency": flag(by_currency),
+        }
         return self._json(_UNIT_ECONOMICS.call(params=params))
 
     def overview(
@@ -146,9 +166,16 @@ class Reports(Resource[_R, _B]):
         *,
         tz: str | None = None,
         top: int | None = None,
+        by_currency: bool | None = None,
     ) -> _R:
         """The dashboard's overview: totals, daily series and the top customers/agents."""
-        params = {"from": iso(from_), "to": iso(to), "tz": tz, "top": top}
+        params = {
+            "from": iso(from_),
+            "to": iso(to),
+            "tz": tz,
+            "top": top,
+            "by_currency": flag(by_currency),
+        }
         return self._json(_OVERVIEW.call(params=params))
 
 

@@ -127,12 +127,15 @@ class CostPerOutcomeRow(_Out):
     cost: Money
     cost_per_outcome: Money
     revenue_per_outcome: Money
+    unconverted: Missing = None
 
 
 class CostPerOutcomeReport(_Out):
     from_: Time = Field(alias="from")
     to: Time
     event_name: str
+    currency: str | None = None
+    rates: Rates = None
     rows: list[CostPerOutcomeRow]
 
 

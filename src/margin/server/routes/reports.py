@@ -9,7 +9,6 @@ the resolution of the rollups.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,16 +17,16 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import Connection
 
 from margin._calendar import Window, boundaries, default_period, load_zone
-from margin._money import format_decimal, from_nanos
 from margin._time import isoformat, now_micros
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
+from margin.reports.outcomes import cost_per_outcome as outcome_rows
+from margin.reports.outcomes import row_per_outcome
 from margin.reports.overview import overview as build_overview
 from margin.reports.summary import summary as build_summary
 from margin.reports.tables import (
     build_table,
     figures,
-    money,
     render_row,
     to_csv,
 )
@@ -125,12 +124,6 @@ def _windows(lo: int, hi: int, window: Window | None, zone: ZoneInfo) -> list[in
         return boundaries(lo, hi, window, zone)
     except ValueError as exc:
         raise Problem(422, str(exc), field="window") from None
-
-
-def _per(nanos: int | None, n: int) -> str | None:
-    if nanos is None or not n:
-        return None
-    return format_decimal((from_nanos(nanos) / n).quantize(Decimal("0.000000001")))
 
 
 @router.get("/summary", response_model=SummaryReport, summary="Cost and revenue per group", **_OUT)
@@ -235,6 +228,7 @@ def _total(row: dict[str, Any]) -> dict[str, Any]:
     "/cost-per-outcome",
     response_model=CostPerOutcomeReport,
     summary="Average attributed AI cost of one outcome",
+    **_OUT,
 )
 def cost_per_outcome(
     request: Request,
@@ -246,32 +240,31 @@ def cost_per_outcome(
     customer: Multi = None,
     agent: Multi = None,
     group_by: Literal["customer", "agent"] | None = None,
+    by_currency: ByCurrency = False,
 ) -> dict[str, Any]:
     """AI cost attributed to signals named ``event_name`` (costs sharing a trace with a
-    cost-tracing signal) ÷ the number of those signals, per currency (and group)."""
+    cost-tracing signal) ÷ the number of those signals, per group, in the reporting currency
+    (figures without a rate for their date listed in ``unconverted``), or with
+    ``by_currency`` per original currency."""
     lo, hi = _period(from_, to, _zone(tz))
-    dims = [group_by] if group_by else []
     with AppState.of(request).db.read() as conn:
-        filters = _filters(conn, principal.org_id, customer, agent, [event_name])
-        rows = build_table(
-            conn, principal.org_id, lo, hi, dims, filters, sort="label", descending=False
+        filters = _filters(conn, principal.org_id, customer, agent, None)
+        convert = _converter(conn, principal.org_id, by_currency)
+        rows = outcome_rows(
+            conn,
+            principal.org_id,
+            (lo, hi),
+            event_name,
+            dims=[group_by] if group_by else [],
+            filters=filters,
+            convert=convert,
         )
     return {
         "from": isoformat(lo),
         "to": isoformat(hi),
         "event_name": event_name,
-        "rows": [
-            {
-                "key": dict(zip(dims, row["group"], strict=False)) if dims else None,
-                "label": row["label"],
-                "currency": row["currency"],
-                "outcomes": row["signals"],
-                "cost": money(row["cost"]),
-                "cost_per_outcome": _per(row["cost"], row["signals"]),
-                "revenue_per_outcome": _per(row["revenue"], row["signals"]),
-            }
-            for row in rows
-        ],
+        **_rates(convert),
+        "rows": rows,
     }
 
 
@@ -305,9 +298,9 @@ def unit_economics(
         "rows": [
             {
                 **render_row(r, ["customer"], False),
-                "revenue_per_outcome": _per(r["revenue"], r["signals"]),
-                "cost_per_outcome": _per(r["cost"], r["signals"]),
-                "profit_per_outcome": _per(r["profit"], r["signals"]),
+                "revenue_per_outcome": row_per_outcome(r, "revenue"),
+                "cost_per_outcome": row_per_outcome(r, "cost"),
+                "profit_per_outcome": row_per_outcome(r, "profit"),
             }
             for r in rows
         ],
