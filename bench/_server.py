@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from margin.server.app import create_app
+from margin.server.app import create_app, prepare_process
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
@@ -34,6 +34,7 @@ class LoopbackServer:
             self.org_id = create_org(conn, "bench")
             _key, self.key = create_key(conn, self.org_id, "admin")
         app = create_app(Settings(data_dir=data_dir, database_url=url), db=self.db, migrate=False)
+        prepare_process()  # as `margin serve` readies each of its processes
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

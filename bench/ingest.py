@@ -3,7 +3,8 @@
 For each store (SQLite file; PostgreSQL when one answers on 127.0.0.1:5432) it posts
 batches of 1,000 signals to a real server on loopback, then inserts the same rows with a
 plain driver ``executemany`` into the same table, and prints both rates and their ratio.
-Medians of several rounds.
+Medians of several rounds, the two kinds interleaved; the server's process is readied as
+``margin serve`` readies it.
 
     .venv/bin/python bench/ingest.py [--batches 20] [--rounds 3]
 """
@@ -91,9 +92,11 @@ def raw_rate(server: LoopbackServer, round_: int, batches: int) -> float:
 
 
 def measure(label: str, url: str, data_dir: Path, batches: int, rounds: int) -> None:
+    http, raw = [], []
     with LoopbackServer(url, data_dir) as server:
-        http = [http_rate(server, r, batches) for r in range(rounds)]
-        raw = [raw_rate(server, r, batches) for r in range(rounds)]
+        for r in range(rounds):  # interleaved, so that a busy spell weighs on both alike
+            http.append(http_rate(server, r, batches))
+            raw.append(raw_rate(server, r, batches))
     h, r = statistics.median(http), statistics.median(raw)
     print(
         f"{label:<10} HTTP batches of {BATCH}: {h:>9,.0f} signals/s   "
