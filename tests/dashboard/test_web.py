@@ -252,6 +252,7 @@ def test_assets_are_package_data_and_served(web: TestClient) -> None:
         "chart.js",
         "dialog.js",
         "spans.js",
+        "fx.js",
         "margin.css",
         "favicon.svg",
         "vendor/uPlot.iife.min.js",
@@ -286,7 +287,7 @@ def test_pages_load_nothing_from_the_web(web: TestClient, api: Any) -> None:
     for html in (page, login):
         assert "http://" not in html
         assert "https://" not in html
-    for name in ("app.js", "manage.js", "chart.js", "dialog.js", "spans.js"):
+    for name in ("app.js", "manage.js", "chart.js", "dialog.js", "spans.js", "fx.js"):
         script = (resources.files("margin.dashboard") / "static" / name).read_text()
         assert "http://" not in script, name
         assert "https://" not in script, name

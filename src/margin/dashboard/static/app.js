@@ -7,6 +7,7 @@ import { plansPage, ordersPage, metersPage, keysPage, partyForm, trackingBadge }
 import { lineChart } from "./chart.js";
 import { confirmDialog } from "./dialog.js";
 import { spanTree } from "./spans.js";
+import { fxFlag, fxWarning, nullReason, seriesNote } from "./fx.js";
 
 const body = document.body;
 const PAGE = body.dataset.page;
@@ -138,7 +139,6 @@ function fromNanos(n) {
   const frac = String(a % SCALE).padStart(9, "0").replace(/0+$/, "");
   return (neg ? "-" : "") + String(a / SCALE) + (frac ? "." + frac : "");
 }
-const dsub = (a, b) => fromNanos(toNanos(a) - toNanos(b));
 function dadd(...xs) {
   let t = 0n;
   for (const x of xs) if (x !== null && x !== undefined) t += toNanos(x);
@@ -152,10 +152,6 @@ function pctChange(now, before) {
   const diff = toNanos(now) - b;
   const permille = (diff * 1000n) / (b < 0n ? -b : b);
   return fromNanos(permille * SCALE / 10n);
-}
-function marginPct(profit, revenue) {
-  if (profit == null || revenue == null || toNanos(revenue) === 0n) return null;
-  return fromNanos((toNanos(profit) * 1000n) / toNanos(revenue) * SCALE / 10n);
 }
 
 // ---------- formatting ----------
@@ -324,41 +320,47 @@ function dataTable(columns, rows, { filter = true, empty = "Nothing recorded in 
   const search = filter ? h("input", { type: "search", placeholder: "Filter…", "aria-label": "Filter", oninput: (e) => { query = e.target.value.toLowerCase(); draw(); } }) : null;
   return h("div", { class: "stack", id }, search, h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, heads)), tbody)), page ? h("div", {}, more) : null);
 }
+// A figure with its ⚠ when part of it has no exchange rate; a null it causes says so on hover.
+function flagged(el, r, key) {
+  const flag = fxFlag(r, key);
+  if (flag && r[key] == null) el.title = flag.title;
+  return flag ? [el, flag] : el;
+}
 const moneyCol = (key, label, opts = {}) => ({
   key, label, num: true, ...opts,
   value: (r) => toNanos(r[key]),
-  render: (r) => h("span", { class: key === "profit" ? signClass(r[key]) : "" }, money(r[key], r.currency)),
+  render: (r) => h("span", { class: key === "profit" ? signClass(r[key]) : "" }, flagged(money(r[key], r.currency), r, key)),
 });
 const priceCol = (key, label, opts = {}) => ({
   key, label, num: true, ...opts,
   value: (r) => toNanos(r[key]),
-  render: (r) => price(r[key], r.currency),
+  render: (r) => flagged(price(r[key], r.currency), r, key),
 });
-const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)) };
+const marginCol = { key: "margin", label: "Margin", num: true, value: (r) => (r.margin == null ? null : toNanos(r.margin)), render: (r) => flagged(h("span", { class: signClass(r.margin), title: r.margin == null ? NOT_TRACKED : null }, fmtPct(r.margin)), r, "margin") };
 
 // ---------- reports ----------
 // Report rows carry `key` as {dimension: id} and `margin_pct`/`change_pct`; pages use a flat
-// id and `margin`/`change`. Profit and margin come from the API when it sends them.
-function withProfit(row) {
+// id and `margin`/`change`. Profit and margin are the API's, never worked out here (one number
+// everywhere): a row without them (a party with nothing in the period) shows "—".
+function flatRow(row) {
   const out = { ...row };
   if (out.key && typeof out.key === "object") out.key = Object.values(out.key).filter(Boolean).join("/") || null;
-  if (out.margin_pct !== undefined) out.margin = out.margin_pct;
+  out.margin = out.margin_pct !== undefined ? out.margin_pct : out.margin ?? null;
   if (out.change_pct !== undefined) out.change = out.change_pct;
-  if (out.profit === undefined && out.revenue != null && out.cost != null) out.profit = dsub(out.revenue, out.cost);
-  if (out.margin === undefined) out.margin = marginPct(out.profit, out.revenue);
+  out.profit ??= null;
   return out;
 }
 function normalizeOverview(d) {
   // The overview report: totals per currency with the prior period, a daily series, top lists.
-  const totals = listOf(d.totals).map((t) => withProfit({
+  const totals = listOf(d.totals).map((t) => flatRow({
     ...t,
     prior: t.prior || t.previous || null,
     change: t.change || null,
   }));
   const series = seriesOf(listOf(d.series || d.daily), d.tz);
-  const top = (x) => listOf(x).map(withProfit);
+  const top = (x) => listOf(x).map(flatRow);
   return {
-    source: "overview", from: d.from, to: d.to, totals, series,
+    source: "overview", from: d.from, to: d.to, currency: d.currency, rates: d.rates, totals, series,
     customers: top(d.top_customers || d.customers), agents: top(d.top_agents || d.agents),
     providers: top(d.cost_by_provider || d.providers), models: top(d.cost_by_model || d.models),
     catalogModels: d.cost_by_catalog_model || null,
@@ -376,18 +378,20 @@ function seriesOf(points, tz) {
     const i = days.indexOf(dayOf(pt));
     const cur = pt.currency || "USD";
     byCurrency[cur] ??= { cost: days.map(() => null), revenue: days.map(() => null) };
-    byCurrency[cur].cost[i] = pt.cost == null ? null : Number(pt.cost);
-    byCurrency[cur].revenue[i] = pt.revenue == null ? null : Number(pt.revenue);
+    // Part of a day's figure without a rate: no point, rather than one that reads too low.
+    const gone = (k) => pt[k] == null || pt.unconverted?.some((u) => u[k] != null);
+    byCurrency[cur].cost[i] = gone("cost") ? null : Number(pt.cost);
+    byCurrency[cur].revenue[i] = gone("revenue") ? null : Number(pt.revenue);
   }
   for (const s of Object.values(byCurrency)) if (s.revenue.every((v) => v == null)) s.revenue = null;
-  return { days, byCurrency };
+  return { days, byCurrency, unconvertedDays: [...new Set(points.filter((pt) => pt.unconverted?.length).map(dayOf))].sort() };
 }
 const localDate = (iso, tz) =>
   new Intl.DateTimeFormat("en-CA", { timeZone: tz || "UTC", year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
 // GET /v1/reports/margin: rows per group (and window) with cost, revenue, profit, margin %.
 async function marginReport(p, params) {
   const d = await api("/v1/reports/margin" + qs({ from: p.from, to: p.to, tz: p.tz, ...params }));
-  return { ...d, rows: listOf(d.rows).map(withProfit), totals: listOf(d.totals).map(withProfit) };
+  return { ...d, rows: listOf(d.rows).map(flatRow), totals: listOf(d.totals).map(flatRow) };
 }
 async function overviewReport(p) {
   return normalizeOverview(await api("/v1/reports/overview" + qs({ from: p.from, to: p.to, tz: p.tz })));
@@ -397,13 +401,24 @@ async function overviewReport(p) {
 function pageHead(title, sub, ...right) {
   return h("div", { class: "head" }, h("div", {}, h("h1", {}, title), sub ? h("p", { class: "muted small", style: "margin:0" }, sub) : null), ...right);
 }
-function kpi(cls, label, amount, currency, delta) {
-  const exact = amount == null ? NOT_TRACKED : cls === "margin" ? `${amount} %` : `${amount} ${currency || ""}`.trim();
+// `flag`: the ⚠ of a figure part of which has no exchange rate (fx.js), beside the value.
+function kpi(cls, label, amount, currency, delta, flag = null) {
+  const exact = amount == null ? flag?.title || NOT_TRACKED : cls === "margin" ? `${amount} %` : `${amount} ${currency || ""}`.trim();
   return h("div", { class: `kpi ${cls}`, dataset: { kpi: cls } },
     h("div", { class: "label" }, label),
     h("div", { class: "value", title: exact, dataset: { amount: amount ?? "", currency: currency ?? "" } },
-      cls === "margin" ? fmtPct(amount) : amount == null ? "—" : fmtMoney(amount, currency)),
+      cls === "margin" ? fmtPct(amount) : amount == null ? "—" : fmtMoney(amount, currency), flag),
     h("div", { class: "delta" }, delta ?? ""));
+}
+// Cost, revenue, profit and margin of one report row (a total, a party's row) as KPI cards;
+// `marginNote(row)` under a known margin.
+function figureKpis(t, marginNote) {
+  return [
+    kpi("cost", `Cost · ${t.currency}`, t.cost, t.currency, t.cost == null ? "cost not tracked" : deltaText(t.change?.cost, false), fxFlag(t, "cost")),
+    kpi("revenue", `Revenue · ${t.currency}`, t.revenue, t.currency, t.revenue == null ? "revenue not tracked" : deltaText(t.change?.revenue), fxFlag(t, "revenue")),
+    kpi("profit", `Profit · ${t.currency}`, t.profit, t.currency, t.profit == null ? nullReason(t, "needs cost and revenue") : deltaText(t.change?.profit), fxFlag(t, "profit")),
+    kpi("margin", "Margin", t.margin, null, t.margin == null ? nullReason(t, marginNote(t)) : marginNote(t), fxFlag(t, "margin")),
+  ];
 }
 // The change against the prior period; a rising cost is bad news, rising revenue good news.
 function deltaText(change, goodWhenUp = true) {
@@ -442,7 +457,7 @@ function costBreakdown(rows) {
   const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
   return dataTable([
     { key: "label", label: "Name", render: (r) => [r.label, r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null] },
-    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
+    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency), fxFlag(r, "cost"),
       h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
     { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
   ], rows, { filter: false, sort: { key: "cost", dir: -1 } });
@@ -496,12 +511,9 @@ async function overviewPage() {
   totalsEl.dataset.to = report.to;
   totalsEl.dataset.source = report.source;
   if (!report.totals.length) totalsEl.replaceChildren(notice("Nothing recorded in this period."));
-  else totalsEl.replaceChildren(...report.totals.flatMap((t) => [
-    kpi("cost", `Cost · ${t.currency}`, t.cost, t.currency, t.cost == null ? "cost not tracked" : deltaText(t.change?.cost, false)),
-    kpi("revenue", `Revenue · ${t.currency}`, t.revenue, t.currency, t.revenue == null ? "revenue not tracked" : deltaText(t.change?.revenue)),
-    kpi("profit", `Profit · ${t.currency}`, t.profit, t.currency, t.profit == null ? "needs cost and revenue" : deltaText(t.change?.profit)),
-    kpi("margin", "Margin", t.margin, null, t.margin == null ? "needs revenue" : "profit ÷ revenue"),
-  ]));
+  else totalsEl.replaceChildren(...report.totals.flatMap((t) => figureKpis(t, (x) => (x.margin == null ? "needs revenue" : "profit ÷ revenue"))));
+  const fx = fxWarning(report.totals, report);
+  if (fx) warnEl.append(fx);
   explainedEl.replaceChildren(explanation(report.totals) || "");
   customersEl.replaceChildren(rankList(report.customers, "customers"));
   agentsEl.replaceChildren(rankList(report.agents, "agents"));
@@ -536,6 +548,8 @@ function drawSeries(chartEl, series) {
   const defs = [{ label: `Cost (${currency})`, scale: "cost", color: "#d9480f", values: s.cost, currency }];
   if (s.revenue) defs.push({ label: `Revenue (${currency})`, scale: "revenue", color: "#1c7ed6", values: s.revenue, currency });
   lineChart(chartEl, series.days, defs);
+  const fx = seriesNote(series.unconvertedDays);
+  if (fx) chartEl.after(fx);
   if (defs.length > 1) {
     chartEl.after(h("p", { class: "muted small chart-note" }, "Cost on the left axis, revenue on the right: each has its own scale."));
   }
@@ -551,16 +565,17 @@ async function partyListPage(kind) {
     : null;
   main.replaceChildren(pageHead(kind === "customers" ? "Customers" : "Agents", `${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()), add || "", card(null, el));
   await section(el, `${kind} list`, async () => {
-    const [parties, groups] = await Promise.all([fetchAll(`/v1/${kind}`, {}, 5000), partyGroups(p, singular)]);
+    const [parties, report] = await Promise.all([fetchAll(`/v1/${kind}`, {}, 5000), marginReport(p, { group_by: singular })]);
+    const groups = report.rows;
     const byKey = new Map();
     for (const g of groups) if (g.key) (byKey.get(g.key) || byKey.set(g.key, []).get(g.key)).push(g);
     const rows = [];
     for (const party of parties) {
       for (const g of byKey.get(party.id) || [{}]) {
-        rows.push(withProfit({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, tracking_mode: party.tracking_mode, cost: g.cost ?? null, revenue: g.revenue ?? null }));
+        rows.push(flatRow({ ...g, id: party.id, label: party.name || party.external_id, external_id: party.external_id, tracking_mode: party.tracking_mode, cost: g.cost ?? null, revenue: g.revenue ?? null }));
       }
     }
-    return dataTable([
+    const table = dataTable([
       { key: "label", label: singular, render: (r) => link(`/${kind}/${encodeURIComponent(r.id)}`, r.label) },
       { key: "external_id", label: "External id", hideSm: true, render: (r) => h("code", {}, r.external_id) },
       { key: "tracking_mode", label: "Tracking", hideSm: true, render: (r) => trackingBadge(r.tracking_mode) },
@@ -568,11 +583,8 @@ async function partyListPage(kind) {
       { key: "signals", label: "Signals", num: true, hideSm: true, render: (r) => fmtInt(r.signals) },
       { key: "unpriced", label: "Unpriced", num: true, hideSm: true, render: (r) => (r.unpriced ? badge(fmtInt(r.unpriced), "warn") : "—") },
     ], rows, { sort: { key: "profit", dir: -1 } });
+    return [fxWarning(rows.filter((r) => r.unconverted), report), table];
   });
-}
-// Cost, revenue, profit and margin per party, from the margin report.
-async function partyGroups(p, singular) {
-  return (await marginReport(p, { group_by: singular })).rows;
 }
 
 async function partyDetailPage(kind) {
@@ -585,13 +597,13 @@ async function partyDetailPage(kind) {
     main.replaceChildren(pageHead(singular), h("p", { class: "error", role: "alert" }, err.message), link(`/${kind}`, `← all ${kind}`));
     return;
   }
-  const totalsEl = h("div", { class: "kpis", id: "totals" });
+  const totalsEl = h("div", { class: "kpis", id: "totals" }), fxEl = h("div", {});
   const chartEl = h("div", { class: "chart", id: "chart" }, h("p", { class: "muted" }, "Loading chart…"));
   const signalsEl = h("div", { id: "by-signal" }), tracesEl = h("div", { id: "recent-traces" });
   main.replaceChildren(
     pageHead(party.name || party.external_id, `${singular} · ${party.external_id} · ${p.fromDate} → ${addDays(p.toDate, -1)} · ${p.tz}`, periodPicker()),
     h("p", {}, link(`/${kind}`, `← all ${kind}`)),
-    totalsEl,
+    totalsEl, fxEl,
     h("div", { class: "grid" }, card("Cost vs revenue per day", chartEl), card("Details", h("dl", { class: "kv", id: "party-details" },
       ["id", "external_id", "email", "description", "currency", "created_at"].filter((k) => party[k] != null).flatMap((k) => [h("dt", {}, k.replace("_", " ")), h("dd", {}, String(party[k]))]),
       h("dt", {}, "tracking mode"), h("dd", { id: "tracking-mode" }, trackingBadge(party.tracking_mode))),
@@ -606,12 +618,8 @@ async function partyDetailPage(kind) {
     const r = await marginReport(p, { ...only, compare: "true" });
     const rows = r.rows.filter((g) => g.currency);
     if (!rows.length) return [notice("Nothing recorded in this period.")];
-    return rows.flatMap((g) => [
-      kpi("cost", `Cost · ${g.currency}`, g.cost, g.currency, g.cost == null ? "cost not tracked" : deltaText(g.change?.cost, false)),
-      kpi("revenue", `Revenue · ${g.currency}`, g.revenue, g.currency, g.revenue == null ? "revenue not tracked" : deltaText(g.change?.revenue)),
-      kpi("profit", `Profit · ${g.currency}`, g.profit, g.currency, g.profit == null ? "needs cost and revenue" : deltaText(g.change?.profit)),
-      kpi("margin", "Margin", g.margin, null, `${fmtInt(g.signals)} signals · ${fmtInt(g.records)} AI calls`),
-    ]);
+    fxEl.replaceChildren(fxWarning(rows.map((g) => ({ ...g, label: null })), r) || "");
+    return rows.flatMap((g) => figureKpis(g, () => `${fmtInt(g.signals)} signals · ${fmtInt(g.records)} AI calls`));
   });
   section(chartEl, "daily series (GET /v1/reports/margin?window=day)", async () => {
     const r = await marginReport(p, { ...only, window: "day" });
@@ -619,8 +627,7 @@ async function partyDetailPage(kind) {
     setTimeout(() => drawSeries(box, seriesOf(r.rows, p.tz)));
     return box;
   });
-  section(signalsEl, "margin report by signal (GET /v1/reports/margin)", async () =>
-    signalsByType((await marginReport(p, { ...only, group_by: "event_name" })).rows));
+  section(signalsEl, "margin report by signal (GET /v1/reports/margin)", () => signalsByType(p, only));
   // The lists filter by party (external id) and period on the server.
   section(tracesEl, "signals list (GET /v1/signals)", async () => {
     const filter = { [kind === "customers" ? "customer" : "agent"]: party.external_id, from: p.from, to: p.to };
@@ -629,16 +636,20 @@ async function partyDetailPage(kind) {
   });
 }
 
-// Per event name: outcomes, the AI cost attributed to them and revenue, and per outcome
-// (exact BigInt division of the report's decimal strings).
-function signalsByType(rows) {
-  const per = (amount, n) => (amount == null || !n ? null : fromNanos(toNanos(amount) / BigInt(n)));
-  const list = rows.filter((r) => r.key).map((r) => ({ ...r, event_name: r.label || r.key, per: per(r.cost, r.signals), rev_per: per(r.revenue, r.signals) }));
+// Per event name: outcomes, the AI cost attributed to them, and cost and revenue per outcome
+// as the cost-per-outcome report answers them (unknown when part of the figure has no rate).
+async function signalsByType(p, only) {
+  const rows = (await marginReport(p, { ...only, group_by: "event_name" })).rows.filter((r) => r.key);
+  const per = await Promise.all(rows.map((r) => api("/v1/reports/cost-per-outcome" + qs({ from: p.from, to: p.to, tz: p.tz, ...only, event_name: r.key }))));
+  const list = rows.map((r, i) => {
+    const found = listOf(per[i].rows).find((x) => x.currency === r.currency) || {};
+    return { ...r, event_name: r.label || r.key, cost_per_outcome: found.cost_per_outcome ?? null, revenue_per_outcome: found.revenue_per_outcome ?? null };
+  });
   return dataTable([
     { key: "event_name", label: "Signal", render: (r) => h("code", {}, r.event_name) },
     { key: "signals", label: "Count", num: true, render: (r) => fmtInt(r.signals) },
-    moneyCol("cost", "Attributed cost", { hideSm: true }), priceCol("per", "Cost / outcome"),
-    ...(list.some((r) => r.rev_per != null) ? [priceCol("rev_per", "Revenue / outcome", { hideSm: true })] : []),
+    moneyCol("cost", "Attributed cost", { hideSm: true }), priceCol("cost_per_outcome", "Cost / outcome"),
+    ...(list.some((r) => r.revenue_per_outcome != null) ? [priceCol("revenue_per_outcome", "Revenue / outcome", { hideSm: true })] : []),
   ], list, { filter: false, sort: { key: "signals", dir: -1 }, empty: "No signals in this period." });
 }
 function recentTraces(sigs, costs) {
@@ -1026,5 +1037,5 @@ async function queueLag() {
 export {
   h, link, card, badge, notice, api, listOf, fetchAll, dataTable, pageHead, fmtTime, fmtMoney,
   moneyFormat, money, price, confirmDialog, partyNames, IS_ADMIN, main, section,
-  fmtPct, kpi, signClass, toNanos, unavailable,
+  fmtPct, kpi, signClass, toNanos, unavailable, flatRow,
 };
