@@ -135,9 +135,17 @@ def test_a_figure_without_a_rate_is_flagged_not_dropped(api: Api) -> None:
         "method": None,
         "via": None,
     }
-    [total] = _get(api, "/v1/reports/overview")["totals"]
+    overview = _get(api, "/v1/reports/overview")
+    [total] = overview["totals"]
     assert total["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]
     assert total["profit"] is None
+    # The cost by model is flagged too, on the model and on the name it was reported as.
+    [model] = overview["cost_by_catalog_model"]
+    assert (model["cost"], model["unconverted"]) == (USD_IN_EUR, total["unconverted"])
+    [name] = model["snapshots"]
+    assert name["unconverted"] == total["unconverted"]
+    [provider] = overview["cost_by_provider"]
+    assert provider["unconverted"] == total["unconverted"]
     [per] = _get(api, "/v1/reports/cost-per-outcome", event_name="meeting_booked")["rows"]
     assert (per["outcomes"], per["cost"]) == (3, USD_IN_EUR)
     assert per["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]

@@ -11,13 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from margin.pricing.model_names import resolve
-from margin.reports.tables import money
+from margin.reports.tables import money, unconverted
 
 __all__ = ["by_catalog_model"]
 
 
 def _add(a: int | None, b: int | None) -> int | None:
     return a if b is None else (b if a is None else a + b)
+
+
+def _flagged(missing: dict[str, list[int]]) -> dict[str, Any]:
+    """The figures left unconverted for want of a rate (converted reports), if any."""
+    shown = unconverted({"unconverted": missing})
+    return {"unconverted": shown} if shown else {}
+
+
+def _merge(into: dict[str, list[int]], missing: dict[str, list[int]]) -> None:
+    for currency, (cost, revenue) in missing.items():
+        pair = into.setdefault(currency, [0, 0])
+        pair[0] += cost
+        pair[1] += revenue
 
 
 def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +42,7 @@ def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
         "cost": money(row["cost"]),
         "records": row["records"],
         "unpriced": row["unpriced"],
+        **_flagged(row.get("unconverted") or {}),
     }
 
 
@@ -51,8 +65,10 @@ def by_catalog_model(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any
                 "records": 0,
                 "unpriced": 0,
                 "snapshots": [],
+                "missing": {},
             },
         )
+        _merge(group["missing"], row.get("unconverted") or {})
         group["cost"] = _add(group["cost"], row["cost"])
         group["records"] += row["records"]
         group["unpriced"] += row["unpriced"]
@@ -69,8 +85,10 @@ def by_catalog_model(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any
             acc = other.setdefault(
                 currency,
                 {**group, "provider": None, "model": None, "in_catalog": False, "cost": None}
-                | {"records": 0, "unpriced": 0, "snapshots": [], "is_other": True},
+                | {"records": 0, "unpriced": 0, "snapshots": [], "is_other": True}
+                | {"missing": {}},
             )
+            _merge(acc["missing"], group["missing"])
             acc["cost"] = _add(acc["cost"], group["cost"])
             acc["records"] += group["records"]
             acc["unpriced"] += group["unpriced"]
@@ -85,9 +103,11 @@ def by_catalog_model(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any
             if group.get("is_other")
             else " / ".join(x for x in (group["provider"], group["model"]) if x)
         )
+        missing = group.pop("missing")
         rendered.append(
             {
                 **group,
+                **_flagged(missing),
                 "label": label or "(none)",
                 "is_other": bool(group.get("is_other")),
                 "cost": money(group["cost"]),

@@ -249,6 +249,7 @@ class ModelName(_Out):
     cost: Money
     records: int
     unpriced: int
+    unconverted: Missing = None
 
 
 class CatalogModelCost(_Out):
@@ -262,6 +263,7 @@ class CatalogModelCost(_Out):
     records: int
     unpriced: int
     snapshots: list[ModelName] = Field(description="The names reported for this model.")
+    unconverted: Missing = None
 
 
 class Overview(_Out):
