@@ -25,6 +25,7 @@ from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, t
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.outcomes import cost_per_outcome as outcome_rows
+from margin.reports.summary import summary as build_summary
 from margin.reports.tables import (
     build_table,
     figures,
@@ -231,38 +232,24 @@ def report_summary(
     group_by: Annotated[
         str, typer.Option(help="customer, agent, event_name, model or provider.")
     ] = "customer",
-    from_: Annotated[str | None, typer.Option("--from", help="Start (date or RFC 3339).")] = None,
-    to: Annotated[str | None, typer.Option(help="End (date or RFC 3339).")] = None,
-    tz: Annotated[
-        str, typer.Option(envvar="MARGIN_TZ", help="IANA time zone of the default period.")
-    ] = "UTC",
-    base_url: Annotated[str, typer.Option(envvar="MARGIN_BASE_URL")] = "http://127.0.0.1:8400",
-    api_key: Annotated[
-        str | None, typer.Option(envvar="MARGIN_API_KEY", help="A read or admin key.")
-    ] = None,
+    days: Days = DEFAULT_DAYS,
+    start: Start = None,
+    end: End = None,
+    tz: Tz = "UTC",
+    by_currency: ByCurrency = False,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+    org: Org = None,
 ) -> None:
-    """Cost and revenue per group, from a running server (MARGIN_API_KEY: a read key)."""
-    import httpx
-
-    if not api_key:
-        raise _stop("set MARGIN_API_KEY or pass --api-key (a read or admin key)", 2)
-    params = {"group_by": group_by, "tz": tz, "from": from_, "to": to}
-    try:
-        response = httpx.get(
-            f"{base_url.rstrip('/')}/v1/reports/summary",
-            params={k: v for k, v in params.items() if v},
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        raise _stop(
-            f"cannot reach the server at {base_url}: {exc}; is `margin serve` running?"
-        ) from None
-    if response.status_code != 200:
-        raise _stop(f"{response.status_code}: {response.text}")
-    body = response.json()
+    """Cost and revenue per group, with record and signal counts, in the reporting currency
+    (or per original currency): the numbers of GET /v1/reports/summary."""
+    if group_by not in DIMENSIONS:
+        fail(f"--group-by: unknown dimension '{group_by}'")
+    lo, hi = _period(days, start, end, tz)
+    db, org_id = open_store(data_dir, org)
+    with db.read() as conn:
+        body = build_summary(conn, org_id, lo, hi, group_by, converter(conn, org_id, by_currency))
     rows = body["rows"]
     columns = (
         Column("label", group_by),
@@ -284,8 +271,5 @@ def report_summary(
         total_rows=sums,
         console=console,
     )
-
-
-def _stop(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+    if not (as_json or as_csv):
+        _warn_unconverted(rows)

@@ -6,15 +6,11 @@ confirmations before irreversible changes."""
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from typer.main import get_command
 from typer.testing import CliRunner, Result
 
@@ -22,13 +18,11 @@ from margin import cli as margin_cli
 from margin.billing.orders import OrderIn, create_order
 from margin.billing.plans import PlanIn, create_plan
 from margin.pricing import Pricer
-from margin.server.app import create_app
 from margin.server.ledger import Ledger
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import create_key, create_org
-from margin_testing import free_port
 
 runner = CliRunner()
 OCTOBER = ("--from", "2026-10-01", "--to", "2026-11-01")
@@ -236,33 +230,20 @@ def test_finalize_and_void_ask_first(shop: Shop) -> None:
     assert json.loads(shop.run("invoices", "show", draft["id"]).stdout)["status"] == "void"
 
 
-@pytest.fixture
-def server(shop: Shop) -> Iterator[str]:
-    app = create_app(Settings(data_dir=shop.data_dir), db=shop.db, migrate=False)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    live = uvicorn.Server(config)
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not live.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    live.should_exit = True
-    thread.join(5)
-
-
-@sqlite_only
-def test_report_summary_from_a_server_with_a_read_key(shop: Shop, server: str) -> None:
-    shop.env |= {"MARGIN_BASE_URL": server, "MARGIN_API_KEY": shop.read_key}
+def test_report_summary_reads_the_store_as_the_api_does(shop: Shop) -> None:
     body = shop.json("report", "summary", *OCTOBER)
     assert [(r["label"], r["cost"], r["revenue"]) for r in body["rows"]] == [
         ("Acme Corp", "0.123456789", "107.12"),
         ("Globex", "0.15", "114.25"),
     ]
+    assert body["currency"] == "USD"
     table = shop.run("report", "summary", *OCTOBER).stdout
     assert "│ Total     │ USD      │ 0.27 │  221.37 │" in table
     csv = shop.run("report", "summary", *OCTOBER, "--csv").stdout
     assert csv.splitlines()[1] == "Acme Corp,USD,0.123456789,107.12,1,0,1"
-    shop.env["MARGIN_API_KEY"] = None
-    assert shop.run("report", "summary").exit_code == 2
+    split = shop.json("report", "summary", *OCTOBER, "--by-currency")
+    assert [r["cost"] for r in split["rows"]] == ["0.123456789", "0.15"]
+    assert "rates" not in split
+    bad = shop.run("report", "summary", "--group-by", "planet")
+    assert bad.exit_code != 0
+    assert "--group-by: unknown dimension 'planet'" in bad.output
