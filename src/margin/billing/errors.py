@@ -1,14 +1,11 @@
-"""The one error billing services raise for a request they refuse."""
+"""The error billing services raise for a request they refuse."""
 
 from __future__ import annotations
+
+from margin._refusal import Refusal
 
 __all__ = ["BillingError"]
 
 
-class BillingError(ValueError):
-    """A refused change or lookup: ``status`` is the HTTP status a route answers with,
-    ``field`` names the input at fault."""
-
-    def __init__(self, status: int, detail: str, field: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.field = status, detail, field
+class BillingError(Refusal):
+    """A refused billing change or lookup (plans, orders, invoices, meters)."""

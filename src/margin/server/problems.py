@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from margin._ids import new_id
+from margin._refusal import Refusal
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -161,10 +162,16 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         return problem_response(Problem(exc.status_code, detail), headers)
 
+    async def on_refusal(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refusal)
+        return problem_response(Problem(exc.status, exc.detail, field=exc.field))
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         return _internal_error(request, exc)
 
     app.add_exception_handler(Problem, on_problem)
+    # What a billing or control service refuses (its status and field), raised from a route.
+    app.add_exception_handler(Refusal, on_refusal)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     # Registered for Exception, Starlette's outermost middleware answers with it.

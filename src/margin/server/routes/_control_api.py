@@ -1,5 +1,5 @@
-"""What the control routes share: the customer a path names (by id or external id), and the
-problem answer of a refused control request."""
+"""What the control routes share: their keys, and the customer a path names (by id or
+external id). A refused request (``ControlError``) is answered by the app's handler."""
 
 from __future__ import annotations
 
@@ -8,20 +8,15 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy import Connection
 
-from margin.control.errors import ControlError
 from margin.server.auth import require
 from margin.server.problems import Problem
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import Principal
 
-__all__ = ["Admin", "Reader", "customer_id", "problem"]
+__all__ = ["Admin", "Reader", "customer_id"]
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]
-
-
-def problem(exc: ControlError) -> Problem:
-    return Problem(exc.status, exc.detail, field=exc.field)
 
 
 def customer_id(conn: Connection, org_id: str, ref: str, *, external: bool = False) -> str:

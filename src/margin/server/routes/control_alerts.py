@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from margin.control.alerts import RuleIn, create_rule, list_alerts, list_rules, render_rule
 from margin.control.errors import ControlError
-from margin.server.routes._control_api import Admin, Reader, customer_id, problem
+from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.state import AppState
 from margin.store.directory import AGENTS
 
@@ -34,12 +34,9 @@ def create(body: RuleIn, request: Request, principal: Admin) -> dict[str, Any]:
                 conn, org, body.agent
             )
             if agent is None:
-                raise problem(ControlError(404, f"no agent '{body.agent}'", "agent"))
+                raise ControlError(404, f"no agent '{body.agent}'", "agent")
             body = body.model_copy(update={"agent": agent["id"]})
-        try:
-            return render_rule(create_rule(conn, org, body, state.clock()))
-        except ControlError as exc:
-            raise problem(exc) from None
+        return render_rule(create_rule(conn, org, body, state.clock()))
 
 
 @router.get("/v1/alerts/rules", summary="List alert rules")

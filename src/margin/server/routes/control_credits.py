@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from margin.control.credits import balances, history, render_balances
-from margin.control.errors import ControlError
 from margin.control.grants import GrantIn, create_grant, list_grants, render_grant
-from margin.server.routes._control_api import Admin, Reader, customer_id, problem
+from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.state import AppState
 
 __all__ = ["router"]
@@ -24,10 +23,7 @@ def grant(customer: str, body: GrantIn, request: Request, principal: Admin) -> d
     state = AppState.of(request)
     with state.db.write() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        try:
-            return render_grant(create_grant(conn, principal.org_id, cid, body, state.clock()))
-        except ControlError as exc:
-            raise problem(exc) from None
+        return render_grant(create_grant(conn, principal.org_id, cid, body, state.clock()))
 
 
 @router.get("/v1/customers/{customer}/credits/grants", summary="A customer's grants")

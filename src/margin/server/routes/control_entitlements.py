@@ -16,10 +16,9 @@ from margin.control.entitlements import (
     render_entitlement,
     set_entitlement,
 )
-from margin.control.errors import ControlError
 from margin.control.features import FeatureIn, create_feature, get_feature, list_features
 from margin.control.features import render_feature as _feature
-from margin.server.routes._control_api import Admin, Reader, customer_id, problem
+from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.state import AppState
 
 __all__ = ["router"]
@@ -31,10 +30,7 @@ router = APIRouter(tags=["entitlements"])
 def create(body: FeatureIn, request: Request, principal: Admin) -> dict[str, Any]:
     state = AppState.of(request)
     with state.db.write() as conn:
-        try:
-            return _feature(create_feature(conn, principal.org_id, body, state.clock()))
-        except ControlError as exc:
-            raise problem(exc) from None
+        return _feature(create_feature(conn, principal.org_id, body, state.clock()))
 
 
 @router.get("/v1/features", summary="List features")
@@ -46,10 +42,7 @@ def list_(request: Request, principal: Reader) -> dict[str, Any]:
 @router.get("/v1/features/{key}", summary="Get a feature")
 def get(key: str, request: Request, principal: Reader) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            return _feature(get_feature(conn, principal.org_id, key))
-        except ControlError as exc:
-            raise problem(exc) from None
+        return _feature(get_feature(conn, principal.org_id, key))
 
 
 @router.put(
@@ -60,12 +53,7 @@ def put(customer: str, body: EntitlementIn, request: Request, principal: Admin) 
     state = AppState.of(request)
     with state.db.write() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        try:
-            return render_entitlement(
-                set_entitlement(conn, principal.org_id, cid, body, state.clock())
-            )
-        except ControlError as exc:
-            raise problem(exc) from None
+        return render_entitlement(set_entitlement(conn, principal.org_id, cid, body, state.clock()))
 
 
 @router.get("/v1/customers/{customer}/entitlements", summary="A customer's entitlements")
@@ -85,10 +73,7 @@ def entitlements(customer: str, request: Request, principal: Reader) -> dict[str
 def remove(customer: str, feature: str, request: Request, principal: Admin) -> Response:
     with AppState.of(request).db.write() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        try:
-            remove_entitlement(conn, principal.org_id, cid, feature)
-        except ControlError as exc:
-            raise problem(exc) from None
+        remove_entitlement(conn, principal.org_id, cid, feature)
     return Response(status_code=204)
 
 
@@ -96,10 +81,7 @@ def _check(request: Request, org_id: str, ref: str, feature: str, external: bool
     state = AppState.of(request)
     with state.db.read() as conn:
         cid = customer_id(conn, org_id, ref, external=external)
-        try:
-            return check(conn, org_id, cid, feature, state.clock())
-        except ControlError as exc:
-            raise problem(exc) from None
+        return check(conn, org_id, cid, feature, state.clock())
 
 
 @router.get(

@@ -19,7 +19,7 @@ from margin.control.outbox import (
     rotate_secret,
     set_enabled,
 )
-from margin.server.routes._control_api import Admin, Reader, problem
+from margin.server.routes._control_api import Admin, Reader
 from margin.server.state import AppState
 
 __all__ = ["router"]
@@ -45,12 +45,7 @@ def list_(request: Request, principal: Reader) -> dict[str, Any]:
 @router.get("/v1/webhooks/endpoints/{endpoint_id}", summary="Get an endpoint with its secret")
 def get(endpoint_id: str, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            return render_endpoint(
-                get_endpoint(conn, principal.org_id, endpoint_id), with_secret=True
-            )
-        except ControlError as exc:
-            raise problem(exc) from None
+        return render_endpoint(get_endpoint(conn, principal.org_id, endpoint_id), with_secret=True)
 
 
 @router.post(
@@ -60,22 +55,16 @@ def get(endpoint_id: str, request: Request, principal: Admin) -> dict[str, Any]:
 def rotate(endpoint_id: str, request: Request, principal: Admin) -> dict[str, Any]:
     state = AppState.of(request)
     with state.db.write() as conn:
-        try:
-            row = rotate_secret(conn, principal.org_id, endpoint_id, state.clock())
-        except ControlError as exc:
-            raise problem(exc) from None
+        row = rotate_secret(conn, principal.org_id, endpoint_id, state.clock())
     return render_endpoint(row, with_secret=True)
 
 
 @router.post("/v1/webhooks/endpoints/{endpoint_id}/{action}", summary="Enable or disable")
 def toggle(endpoint_id: str, action: str, request: Request, principal: Admin) -> dict[str, Any]:
     if action not in ("enable", "disable"):
-        raise problem(ControlError(404, f"no action '{action}' (enable, disable)", "action"))
+        raise ControlError(404, f"no action '{action}' (enable, disable)", "action")
     with AppState.of(request).db.write() as conn:
-        try:
-            row = set_enabled(conn, principal.org_id, endpoint_id, action == "enable")
-        except ControlError as exc:
-            raise problem(exc) from None
+        row = set_enabled(conn, principal.org_id, endpoint_id, action == "enable")
     return render_endpoint(row)
 
 
@@ -94,8 +83,5 @@ def deliveries(
 def replay_(delivery_id: str, request: Request, principal: Admin) -> Response:
     state = AppState.of(request)
     with state.db.write() as conn:
-        try:
-            replay(conn, principal.org_id, delivery_id, state.clock())
-        except ControlError as exc:
-            raise problem(exc) from None
+        replay(conn, principal.org_id, delivery_id, state.clock())
     return Response(status_code=202)

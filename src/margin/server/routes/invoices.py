@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from margin.billing import invoices as billing
-from margin.billing.errors import BillingError
 from margin.billing.invoice_html import CONTENT_SECURITY_POLICY, invoice_html, seller_of
 from margin.control.invoicing import finalize_invoice, void_invoice
 from margin.server.auth import require
@@ -21,7 +20,6 @@ from margin.server.routes._billing_api import (
     Invoice,
     InvoiceList,
     VoidIn,
-    problem,
 )
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -39,10 +37,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 )
 def generate(body: GenerateIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            rows = billing.generate(conn, principal.org_id, body.period, body.customers)
-        except BillingError as exc:
-            raise problem(exc) from None
+        rows = billing.generate(conn, principal.org_id, body.period, body.customers)
         return {
             "period": body.period,
             "data": billing.render_invoices(conn, principal.org_id, rows),
@@ -67,10 +62,7 @@ def list_invoices(
 
 def _one(request: Request, org_id: str, invoice_id: str) -> tuple[dict[str, Any], Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            row = billing.get(conn, org_id, invoice_id)
-        except BillingError as exc:
-            raise problem(exc) from None
+        row = billing.get(conn, org_id, invoice_id)
         return billing.render_invoices(conn, org_id, [row])[0], seller_of(conn, org_id)
 
 
@@ -118,18 +110,12 @@ def show(invoice_id: str, request: Request, principal: Reader) -> dict[str, Any]
 )
 def finalize(invoice_id: str, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            row = finalize_invoice(conn, principal.org_id, invoice_id)
-        except BillingError as exc:
-            raise problem(exc) from None
+        row = finalize_invoice(conn, principal.org_id, invoice_id)
         return billing.render_invoices(conn, principal.org_id, [row])[0]
 
 
 @router.post("/{invoice_id}/void", response_model=Invoice, summary="Void an invoice")
 def void(invoice_id: str, body: VoidIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            row = void_invoice(conn, principal.org_id, invoice_id, body.reason)
-        except BillingError as exc:
-            raise problem(exc) from None
+        row = void_invoice(conn, principal.org_id, invoice_id, body.reason)
         return billing.render_invoices(conn, principal.org_id, [row])[0]

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from margin._calendar import load_zone
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
-from margin.billing.errors import BillingError
 from margin.billing.metering import MeterQuery, render_value, run_query, window_rows
 from margin.billing.meters import (
     MeterIn,
@@ -25,7 +24,7 @@ from margin.billing.meters import (
 from margin.server.auth import require
 from margin.server.params import period_param
 from margin.server.problems import Problem
-from margin.server.routes._billing_api import EventList, MeterList, MeterOut, MeterQueryOut, problem
+from margin.server.routes._billing_api import EventList, MeterList, MeterOut, MeterQueryOut
 from margin.server.state import AppState
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import Principal
@@ -42,10 +41,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 @router.post("/v1/meters", status_code=201, response_model=MeterOut, summary="Create a meter")
 def create(body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            return render_meter(create_meter(conn, principal.org_id, body))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_meter(create_meter(conn, principal.org_id, body))
 
 
 @router.get("/v1/meters", response_model=MeterList, summary="List meters")
@@ -62,28 +58,19 @@ def list_(
 @router.get("/v1/meters/{key}", response_model=MeterOut, summary="Get a meter")
 def get(key: str, request: Request, principal: Reader) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            return render_meter(get_meter(conn, principal.org_id, key))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_meter(get_meter(conn, principal.org_id, key))
 
 
 @router.put("/v1/meters/{key}", response_model=MeterOut, summary="Replace a meter's definition")
 def replace(key: str, body: MeterIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            return render_meter(replace_meter(conn, principal.org_id, key, body))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_meter(replace_meter(conn, principal.org_id, key, body))
 
 
 @router.delete("/v1/meters/{key}", status_code=204, summary="Delete a meter")
 def delete(key: str, request: Request, principal: Admin) -> Response:
     with AppState.of(request).db.write() as conn:
-        try:
-            delete_meter(conn, principal.org_id, key)
-        except BillingError as exc:
-            raise problem(exc) from None
+        delete_meter(conn, principal.org_id, key)
     return Response(status_code=204)
 
 
@@ -117,10 +104,7 @@ def query(
         if name.startswith("filter[") and name.endswith("]"):
             filters.setdefault(name[7:-1], []).append(value)
     with AppState.of(request).db.read() as conn:
-        try:
-            meter = get_meter(conn, principal.org_id, key)
-        except BillingError as exc:
-            raise problem(exc) from None
+        meter = get_meter(conn, principal.org_id, key)
         known = {*meter["group_by"], "customer"}
         for dim in [*dims, *filters]:
             if dim not in known:

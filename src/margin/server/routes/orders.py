@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from margin.billing.errors import BillingError
 from margin.billing.orders import (
     OrderEnd,
     OrderIn,
@@ -18,7 +17,7 @@ from margin.billing.orders import (
     render_order,
 )
 from margin.server.auth import require
-from margin.server.routes._billing_api import OrderList, OrderOut, problem
+from margin.server.routes._billing_api import OrderList, OrderOut
 from margin.server.state import AppState
 from margin.store.keys import Principal
 
@@ -33,10 +32,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 @router.post("", status_code=201, response_model=OrderOut, summary="Subscribe a customer")
 def create(body: OrderIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            return render_order(create_order(conn, principal.org_id, body))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_order(create_order(conn, principal.org_id, body))
 
 
 @router.get("", response_model=OrderList, summary="List orders")
@@ -52,16 +48,10 @@ def list_(
 @router.get("/{order_id}", response_model=OrderOut, summary="Get an order")
 def get(order_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            return render_order(get_order(conn, principal.org_id, order_id))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_order(get_order(conn, principal.org_id, order_id))
 
 
 @router.patch("/{order_id}", response_model=OrderOut, summary="End (or reopen) an order")
 def end(order_id: str, body: OrderEnd, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            return render_order(end_order(conn, principal.org_id, order_id, body))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_order(end_order(conn, principal.org_id, order_id, body))

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from margin.billing.errors import BillingError
 from margin.billing.plans import PlanIn, create_plan, get_plan, list_plans, render_plan
 from margin.server.auth import require
-from margin.server.routes._billing_api import PlanList, PlanOut, problem
+from margin.server.routes._billing_api import PlanList, PlanOut
 from margin.server.state import AppState
 from margin.store.keys import Principal
 
@@ -25,10 +24,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 @router.post("", status_code=201, response_model=PlanOut, summary="Create a plan")
 def create(body: PlanIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
-        try:
-            return render_plan(create_plan(conn, principal.org_id, body))
-        except BillingError as exc:
-            raise problem(exc) from None
+        return render_plan(create_plan(conn, principal.org_id, body))
 
 
 @router.get("", response_model=PlanList, summary="List plans")
@@ -40,9 +36,6 @@ def list_(request: Request, principal: Reader) -> dict[str, Any]:
 @router.get("/{ref}", response_model=PlanOut, summary="Get a plan by key or id")
 def get(ref: str, request: Request, principal: Reader) -> dict[str, Any]:
     with AppState.of(request).db.read() as conn:
-        try:
-            plan = get_plan(conn, principal.org_id, ref)
-        except BillingError as exc:
-            raise problem(exc) from None
+        plan = get_plan(conn, principal.org_id, ref)
         assert plan is not None
         return render_plan(plan)

@@ -9,11 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from margin.billing.errors import BillingError
 from margin.reports.currency import Converter
 from margin.reports.simulation import SimulationIn, simulate
 from margin.server.auth import require
-from margin.server.routes._billing_api import problem
 from margin.server.routes._report_models import Rates, Unconverted
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -106,7 +104,4 @@ def simulate_plan(
     with state.db.read() as conn:
         org_id = principal.org_id
         convert = None if by_currency else Converter(conn, org_id, reporting_currency(conn, org_id))
-        try:
-            return simulate(conn, org_id, body, now=state.clock(), convert=convert)
-        except BillingError as exc:
-            raise problem(exc) from None
+        return simulate(conn, org_id, body, now=state.clock(), convert=convert)
