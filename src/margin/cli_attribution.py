@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from margin.cli_fx import AsJson, DataDir, Org, _fail, _print_json, _store, console
+from margin.cli_fx import AsJson, DataDir, Org, console
+from margin.cli_output import print_json
+from margin.cli_reports import fail
+from margin.cli_store import open_org
 
 __all__ = ["attribution_app"]
 
@@ -34,7 +37,7 @@ AgentKey = Annotated[
 
 def _print(body: dict[str, object], as_json: bool) -> None:
     if as_json:
-        _print_json(body)
+        print_json(body)
         return
     for name in ("customer_keys", "agent_keys"):
         keys = body[name]
@@ -51,7 +54,8 @@ def show(org: Org = None, as_json: AsJson = False, data_dir: DataDir = None) -> 
     from margin.server.routes.party_mapping import render_mapping
     from margin.store.party_mapping import get_mapping
 
-    with _store(data_dir, org) as (db, org_id), db.read() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.read() as conn:
         found = get_mapping(conn, org_id)
     _print(render_mapping(found).model_dump(), as_json)
 
@@ -69,12 +73,13 @@ def set_(
     from margin.store.party_mapping import MappingError, set_mapping
 
     if customer_key is None and agent_key is None:
-        _fail("nothing to change: pass --customer-key or --agent-key (see --help)")
+        fail("nothing to change: pass --customer-key or --agent-key (see --help)")
     customers = None if customer_key is None else [k for k in customer_key if k != ""]
     agents = None if agent_key is None else [k for k in agent_key if k != ""]
     try:
-        with _store(data_dir, org) as (db, org_id), db.write() as conn:
+        db, org_id = open_org(data_dir, org)
+        with db.write() as conn:
             found = set_mapping(conn, org_id, customers, agents)
     except MappingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _print(render_mapping(found).model_dump(), as_json)

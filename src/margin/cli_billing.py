@@ -34,7 +34,8 @@ from margin.cli_output import (
     progress,
     totals,
 )
-from margin.cli_reports import ByCurrency, converter, fail, open_store, report_app
+from margin.cli_reports import ByCurrency, converter, fail, report_app
+from margin.cli_store import open_org
 from margin.control.invoicing import finalize_invoice, void_invoice
 from margin.reports.simulation import SimulationIn, simulate
 
@@ -96,7 +97,7 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Write or refresh the draft invoices of a period."""
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     try:
         with db.write() as conn, progress("Rating", enabled=not as_json) as advance:
             drafts = billing.generate(conn, org_id, period, progress=advance)
@@ -110,7 +111,7 @@ def generate(
 def _change(
     action: str, invoice_id: str, data_dir: Path | None, org: str | None, reason: str = ""
 ) -> None:
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     try:
         with db.write() as conn:
             if action == "finalize":
@@ -157,7 +158,7 @@ def show(
     internal: Annotated[bool, typer.Option(help="With AI cost and margin in the HTML.")] = False,
 ) -> None:
     """Print an invoice as JSON (and write its HTML page with ``--html``)."""
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         try:
             row = billing.get(conn, org_id, invoice_id)
@@ -180,7 +181,7 @@ def list_(
     as_csv: AsCsv = False,
 ) -> None:
     """List invoices, with totals per currency."""
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         rows = billing.list_invoices(conn, org_id, period=period, limit=100_000)
         rendered = billing.render_invoices(conn, org_id, rows)
@@ -221,7 +222,7 @@ def simulate_plan(
     except ValidationError as exc:
         fail(str(exc.errors()[0]["msg"]))
         raise
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         try:
             result = simulate(

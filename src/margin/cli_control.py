@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from margin._time import now_micros
-from margin.cli_reports import fail, open_store
+from margin.cli_reports import fail
+from margin.cli_store import open_org
 from margin.control import alerts, credits, entitlements, features, grants, outbox
 from margin.control.delivery import delivery_log
 from margin.control.errors import ControlError
@@ -47,7 +48,7 @@ def _print(value: Any) -> None:
 
 def _run(data_dir: Path | None, org: str | None, work: Callable[[Connection, str], T]) -> T:
     """Run ``work`` in a write transaction; a refused input ends the command with its reason."""
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     try:
         with db.write() as conn:
             return work(conn, org_id)

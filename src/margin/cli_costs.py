@@ -26,7 +26,8 @@ from margin.cli_output import (
     render,
     totals,
 )
-from margin.cli_reports import fail, open_store
+from margin.cli_reports import fail
+from margin.cli_store import open_org
 
 if TYPE_CHECKING:
     from margin.pricing.reprice import Repriced
@@ -68,7 +69,7 @@ def reprice_costs(
     from margin.pricing.reprice import priced_count, reprice
 
     lo, hi = _when(from_, "--from"), _when(to, "--to")
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     pricer = Pricer(db)
 
     def run(dry: bool, label: str) -> list[Repriced]:

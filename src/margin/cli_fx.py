@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from margin.cli_output import AsCsv, Column, emit
-from margin.settings import Settings
+from margin.cli_store import open_org
 from margin.store.db import Database
 
 __all__ = ["fx_app", "org_app"]
@@ -38,20 +38,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (as the API ans
 @contextmanager
 def _store(data_dir: Path | None, org: str | None) -> Iterator[tuple[Database, str]]:
     """The store and the organization a command works on, closed when it is done."""
-    from margin.store.keys import first_org
-    from margin.store.organization import get_settings
-
-    db = Database(Settings.from_env(data_dir=data_dir).resolved_database_url)
+    db, org_id = open_org(data_dir, org)
     try:
-        db.upgrade()
-        with db.read() as conn:
-            org_id = org or first_org(conn)
-            known = org_id is not None and get_settings(conn, org_id) is not None
-        if org_id is None:
-            _fail("no organization in this store; run `margin serve` once", code=1)
-        if not known:
-            _fail(f"no organization '{org_id}' in this store", code=1)
-        assert org_id is not None
         yield db, org_id
     finally:
         db.dispose()

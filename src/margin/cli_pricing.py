@@ -18,6 +18,7 @@ from rich.table import Table
 from margin._money import format_decimal
 from margin._time import isoformat, now_micros, parse_bound
 from margin.cli_output import AsJson, print_json
+from margin.cli_store import open_org
 
 if TYPE_CHECKING:
     from margin.pricing import PriceOverride
@@ -30,20 +31,6 @@ err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The store's data dir.")]
 Org = Annotated[str | None, typer.Option(help="Organization id (default: the first).")]
-
-
-def _open(data_dir: Path | None, org: str | None):  # type: ignore[no-untyped-def]
-    from margin.cli_store import open_store
-    from margin.settings import Settings
-    from margin.store.keys import first_org
-
-    db = open_store(Settings.from_env(data_dir=data_dir))
-    with db.read() as conn:
-        org_id = org or first_org(conn)
-    if org_id is None:
-        err.print("no organization yet: run `margin serve` once, or pass --org")
-        raise typer.Exit(1)
-    return db, org_id
 
 
 def _when(text: str | None, option: str) -> int:
@@ -73,7 +60,7 @@ def show(
 
     at_us = _when(at, "--at")
     sheet = catalog_sheet(provider, model, at_us, None)
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     overrides = list_overrides(db, org_id, provider=provider, model=model)
     terms: list[dict[str, Any]] = [
         {
@@ -175,7 +162,7 @@ def set_(
             err.print(f"--price: '{entry}' is not KIND=AMOUNT")
             raise typer.Exit(2)
         prices[kind.strip()] = amount.strip()
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     try:
         override = check_override(
             org_id,
@@ -221,7 +208,7 @@ def quote(
     if not isinstance(block, dict):
         err.print("--usage: must be a JSON object")
         raise typer.Exit(2)
-    db, org_id = _open(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     result = Pricer(db).price(
         org_id,
         provider,

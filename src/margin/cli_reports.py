@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import Connection
 
-from margin import cli_store
 from margin._calendar import DEFAULT_DAYS, default_period, load_zone
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
 from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, totals
+from margin.cli_store import open_org
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
 from margin.reports.outcomes import cost_per_outcome as outcome_rows
@@ -32,12 +32,9 @@ from margin.reports.tables import (
     render_row,
     to_csv,
 )
-from margin.settings import Settings
-from margin.store.db import Database
-from margin.store.keys import first_org
 from margin.store.organization import reporting_currency
 
-__all__ = ["converter", "open_store", "report_app"]
+__all__ = ["converter", "report_app"]
 
 report_app = typer.Typer(help="Margin reports.", no_args_is_help=True)
 console = Console()
@@ -61,17 +58,6 @@ def fail(message: str) -> None:
     """Print an error and exit with status 2."""
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(2)
-
-
-def open_store(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
-    """The store of ``data_dir`` (or the environment's) and the organization to read."""
-    db = cli_store.open_store(Settings.from_env(data_dir=data_dir))
-    with db.read() as conn:
-        org_id = org or first_org(conn)
-    if org_id is None:
-        err.print("no organization in this store; run `margin serve` once")
-        raise typer.Exit(1)
-    return db, org_id
 
 
 def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int, int]:
@@ -143,7 +129,7 @@ def margin(
     if bad:
         fail(f"--group-by: unknown dimension '{bad[0]}'")
     lo, hi = _period(days, start, end, tz)
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         convert = converter(conn, org_id, by_currency)
         table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top, convert=convert)
@@ -204,7 +190,7 @@ def cost_per_outcome(
 ) -> None:
     """Average attributed AI cost of one outcome, in the reporting currency."""
     lo, hi = _period(days, start, end, tz)
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         convert = converter(conn, org_id, by_currency)
         found = outcome_rows(conn, org_id, (lo, hi), event_name, convert=convert)
@@ -247,7 +233,7 @@ def report_summary(
     if group_by not in DIMENSIONS:
         fail(f"--group-by: unknown dimension '{group_by}'")
     lo, hi = _period(days, start, end, tz)
-    db, org_id = open_store(data_dir, org)
+    db, org_id = open_org(data_dir, org)
     with db.read() as conn:
         body = build_summary(conn, org_id, lo, hi, group_by, converter(conn, org_id, by_currency))
     rows = body["rows"]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import click
+import typer
 from rich.console import Console
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
@@ -22,7 +24,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from margin.settings import Settings, display_url
 from margin.store.db import Database
 
-__all__ = ["StoreError", "close_stores", "describe_store", "explain_database_error", "open_store"]
+__all__ = [
+    "StoreError",
+    "close_stores",
+    "describe_store",
+    "explain_database_error",
+    "open_org",
+    "open_store",
+]
 
 _BACKENDS = ("sqlite", "postgresql")
 _HINT = "pass --data-dir, or set MARGIN_DATA_DIR or MARGIN_DATABASE_URL"
@@ -140,3 +149,25 @@ def open_store(
     if ctx is not None:
         ctx.find_root().call_on_close(close_stores)
     return db
+
+
+def open_org(data_dir: Path | None, org: str | None) -> tuple[Database, str]:
+    """The store of ``data_dir`` (or the environment's) and the organization a command works
+    on: ``org``, or the first one. Without one, the command ends with a line saying why."""
+    from margin.store.keys import first_org, get_org
+
+    db = open_store(Settings.from_env(data_dir=data_dir))
+    with db.read() as conn:
+        org_id = org or first_org(conn)
+        known = org_id is not None and get_org(conn, org_id) is not None
+    if org_id is None:
+        _stop("no organization in this store; run `margin serve` once")
+    if not known:
+        _stop(f"no organization '{org_id}' in this store")
+    assert org_id is not None
+    return db, org_id
+
+
+def _stop(message: str) -> NoReturn:
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
