@@ -214,6 +214,15 @@ def test_agents_table_and_an_agent_page(page: Any, server: Server) -> None:
             break
     for href in links.evaluate_all("(as) => as.map((a) => a.getAttribute('href'))"):
         assert href.rsplit("/", 1)[1] in mine
+    # Each trace's cost is the server's total for it, not a sum made in the page.
+    shown = page.locator("#recent-traces tbody tr").evaluate_all(
+        "(rows) => rows.map((r) => [r.querySelector('a').getAttribute('href'),"
+        " r.querySelector('[data-amount]').dataset.amount,"
+        " r.querySelector('[data-amount]').dataset.currency])"
+    )
+    for href, amount, currency in shown:
+        total = server.get(f"/v1/traces/{href.rsplit('/', 1)[1]}")["attribution"]["cost_total"]
+        assert (total.get(currency) if total else None) == (amount or None)
     shoot(page, "agent")
 
 

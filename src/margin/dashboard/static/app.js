@@ -133,26 +133,6 @@ function toNanos(value) {
   const n = BigInt(i || "0") * SCALE + BigInt((f + "000000000").slice(0, 9));
   return neg ? -n : n;
 }
-function fromNanos(n) {
-  const neg = n < 0n;
-  const a = neg ? -n : n;
-  const frac = String(a % SCALE).padStart(9, "0").replace(/0+$/, "");
-  return (neg ? "-" : "") + String(a / SCALE) + (frac ? "." + frac : "");
-}
-function dadd(...xs) {
-  let t = 0n;
-  for (const x of xs) if (x !== null && x !== undefined) t += toNanos(x);
-  return fromNanos(t);
-}
-// (a - b) / |b| as a percentage string with one decimal, exact up to the rounding.
-function pctChange(now, before) {
-  if (now == null || before == null) return null;
-  const b = toNanos(before);
-  if (b === 0n) return null;
-  const diff = toNanos(now) - b;
-  const permille = (diff * 1000n) / (b < 0n ? -b : b);
-  return fromNanos(permille * SCALE / 10n);
-}
 
 // ---------- formatting ----------
 // Money shown to people is rounded half-even to the currency's minor unit (Intl knows each
@@ -629,10 +609,9 @@ async function partyDetailPage(kind) {
   });
   section(signalsEl, "margin report by signal (GET /v1/reports/margin)", () => signalsByType(p, only));
   // The lists filter by party (external id) and period on the server.
-  section(tracesEl, "signals list (GET /v1/signals)", async () => {
+  section(tracesEl, "recent traces (GET /v1/signals, GET /v1/traces/{id})", async () => {
     const filter = { [kind === "customers" ? "customer" : "agent"]: party.external_id, from: p.from, to: p.to };
-    const [sigs, costs] = await Promise.all([fetchAll("/v1/signals", filter), fetchAll("/v1/costs", filter)]);
-    return recentTraces(sigs, costs);
+    return recentTraces(await fetchAll("/v1/signals", filter));
   });
 }
 
@@ -652,22 +631,22 @@ async function signalsByType(p, only) {
     ...(list.some((r) => r.revenue_per_outcome != null) ? [priceCol("revenue_per_outcome", "Revenue / outcome", { hideSm: true })] : []),
   ], list, { filter: false, sort: { key: "signals", dir: -1 }, empty: "No signals in this period." });
 }
-function recentTraces(sigs, costs) {
-  const costOf = new Map();
-  for (const c of costs) {
-    if (!c.trace_id || c.amount == null) continue;
-    const e = costOf.get(c.trace_id) || { amount: null, currency: c.currency };
-    e.amount = dadd(e.amount, c.amount);
-    costOf.set(c.trace_id, e);
-  }
+// The latest traces with a signal, each with its cost as the server totals it (the trace's
+// cost_total, one row per currency): the page never adds amounts itself.
+async function recentTraces(sigs) {
   const seen = new Set();
-  const rows = [];
+  const latest = [];
   for (const s of [...sigs].sort((a, b) => Date.parse(when(b)) - Date.parse(when(a)))) {
     if (!s.trace_id || seen.has(s.trace_id)) continue;
     seen.add(s.trace_id);
-    rows.push({ trace_id: s.trace_id, ts: when(s), event_name: s.event_name, cost: costOf.get(s.trace_id)?.amount ?? null, currency: costOf.get(s.trace_id)?.currency });
-    if (rows.length === 12) break;
+    latest.push({ trace_id: s.trace_id, ts: when(s), event_name: s.event_name });
+    if (latest.length === 12) break;
   }
+  const details = await Promise.all(latest.map((r) => api(`/v1/traces/${encodeURIComponent(r.trace_id)}`)));
+  const rows = latest.flatMap((r, i) => {
+    const totals = Object.entries(details[i].attribution?.cost_total || {});
+    return totals.length ? totals.map(([currency, cost]) => ({ ...r, cost, currency })) : [{ ...r, cost: null }];
+  });
   return dataTable([
     { key: "trace_id", label: "Trace", render: (r) => link(`/traces/${r.trace_id}`, h("code", {}, r.trace_id.slice(0, 12) + "…")) },
     { key: "ts", label: "When", render: (r) => h("span", { class: "nowrap" }, fmtTime(r.ts)) },
