@@ -146,6 +146,12 @@ def test_a_figure_without_a_rate_is_flagged_not_dropped(api: Api) -> None:
     assert name["unconverted"] == total["unconverted"]
     [provider] = overview["cost_by_provider"]
     assert provider["unconverted"] == total["unconverted"]
+    # And by source: the 2 USD are AI cost; the other sources have nothing left out.
+    sources = {s["source"]: s for s in overview["cost_by_source"]}
+    assert sources["ai"]["unconverted"] == [{"currency": "USD", "cost": "2"}]
+    assert sources["ai"]["cost"] == USD_IN_EUR
+    assert "unconverted" not in sources["manual"]
+    assert "unconverted" not in sources["meter"]
     [per] = _get(api, "/v1/reports/cost-per-outcome", event_name="meeting_booked")["rows"]
     assert (per["outcomes"], per["cost"]) == (3, USD_IN_EUR)
     assert per["unconverted"] == [{"currency": "USD", "cost": "2", "revenue": None}]

@@ -122,6 +122,9 @@ class Converter:
                 missing = target.unconverted.setdefault(currency, [0, 0])
                 missing[0] += row.cost
                 missing[1] += row.revenue
+                by_source = target.unconverted_sources.setdefault(currency, {})
+                for source, nanos in row.sources.items():
+                    by_source[source] = by_source.get(source, 0) + nanos
                 continue
             for source, nanos in row.sources.items():
                 converted = _times(nanos, quote.rate)

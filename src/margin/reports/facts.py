@@ -76,6 +76,8 @@ class Row:
     #: Converted rows (``margin.reports.currency``): original currency → [cost, revenue]
     #: nano-units that had no exchange rate for their date, kept apart.
     unconverted: dict[str, list[int]] = field(default_factory=dict)
+    #: The unconverted cost by source: original currency → {source: nano-units}.
+    unconverted_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass

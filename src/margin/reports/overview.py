@@ -155,7 +155,12 @@ def overview(
         "cost_by_model": [render_row(r, ["provider", "model"], False) for r in by_model],
         "cost_by_catalog_model": by_catalog_model(models, top),
         "cost_by_source": [
-            {"source": source, "currency": row["currency"], "cost": money(row["sources"][source])}
+            {
+                "source": source,
+                "currency": row["currency"],
+                "cost": money(row["sources"][source]),
+                **_source_unconverted(row, source),
+            }
             for row in totals
             if row["sources"] is not None
             for source in SOURCES
@@ -163,6 +168,16 @@ def overview(
         "unpriced": {"records": sum(r["unpriced"] for r in totals)},
         "unassigned": unassigned(customers),
     }
+
+
+def _source_unconverted(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """A source's cost that had no exchange rate, per original currency (converted only)."""
+    missing = [
+        {"currency": currency, "cost": money(by_source[source])}
+        for currency, by_source in sorted((row.get("unconverted_sources") or {}).items())
+        if by_source.get(source)
+    ]
+    return {"unconverted": missing} if missing else {}
 
 
 def unassigned(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -142,7 +142,7 @@ def _numbers(
             "signals": facts.signals.get((*group, window), 0),
         }
         if converted:
-            out[key]["unconverted"] = missing
+            out[key].update(unconverted=missing, unconverted_sources=row.unconverted_sources)
     if idle:
         seen = {(*key[: len(dims)], key[len(dims)]) for key in out}
         for signal_key, n in facts.signals.items():

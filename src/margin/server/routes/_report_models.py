@@ -223,6 +223,7 @@ class SourceCost(_Out):
     source: str
     currency: str
     cost: Money
+    unconverted: Missing = None
 
 
 class Period(_Out):
