@@ -125,6 +125,10 @@ def test_the_overview_flags_a_cost_without_a_rate(eur_page: Any, world: Server) 
         "tr", has_text="openai"
     )
     assert provider.locator(".fx-flag").count() == 1
+    # By source (the AI cost left it out, nothing else did) and by model.
+    assert page.locator("#cost-by-source tr", has_text="AI").locator(".fx-flag").count() == 1
+    assert page.locator("#cost-by-source .fx-flag").count() == 1
+    assert page.locator("#cost-by-model .fx-flag").count() >= 1
     assert "2026-10-20" in page.locator("[data-warning=unconverted-days]").inner_text()
 
 

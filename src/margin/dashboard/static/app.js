@@ -453,11 +453,11 @@ function modelBreakdown(rows) {
     if (snaps.length < 2 && !(snaps.length === 1 && snaps[0].model !== r.model)) return h("span", { dataset: { model: r.model || "" } }, title);
     return h("details", { class: "snapshots", dataset: { model: r.model || "" } },
       h("summary", {}, title, " ", h("span", { class: "muted small" }, `${snaps.length} name${snaps.length > 1 ? "s" : ""}`)),
-      h("ul", { class: "small" }, snaps.map((x) => h("li", { dataset: { snapshot: x.model || "" } }, h("code", {}, x.model || "?"), " · ", money(x.cost, r.currency), ` · ${fmtInt(x.records)} calls`))));
+      h("ul", { class: "small" }, snaps.map((x) => h("li", { dataset: { snapshot: x.model || "" } }, h("code", {}, x.model || "?"), " · ", money(x.cost, r.currency), fxFlag(x, "cost"), ` · ${fmtInt(x.records)} calls`))));
   };
   return dataTable([
     { key: "label", label: "Model", render: name },
-    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency),
+    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency), fxFlag(r, "cost"),
       h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
     { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
   ], rows, { filter: false, empty: "No AI calls in this period." });
