@@ -203,7 +203,7 @@ def list_(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None
             lambda conn, org_id: [
                 entitlements.render_entitlement(r)
                 for r in entitlements.list_entitlements(
-                    conn, org_id, _customer(conn, org_id, customer)
+                    conn, org_id, _customer(conn, org_id, customer), now_micros()
                 )
             ],
         )

@@ -109,3 +109,76 @@ def test_boolean_static_missing_and_bad(api: Api) -> None:
     assert (dup.status_code, dup.json()["field"]) == (409, "key")
     bad = api.post("/v1/features", json={"key": "x", "backed_by": "signals"})
     assert bad.status_code == 422
+
+
+def test_a_plan_grants_its_entitlements_to_every_order_while_in_force(api: Api) -> None:
+    set_clock(api, "2026-10-15T12:00:00+00:00")
+    acme = customer(api)
+    _feature(api, key="meetings", backed_by="signals", event_name="meeting_booked")
+    _feature(api, key="sso", backed_by="none")
+    plan = {
+        "key": "sdr",
+        "currency": "USD",
+        "outcomes": [{"event_name": "meeting_booked", "price": "10"}],
+        "entitlements": [
+            {"feature": "meetings", "limit": "2", "period": "month"},
+            {"feature": "sso", "kind": "static", "config": {"seats": 3}},
+        ],
+    }
+    created = ok(api.post("/v1/plans", json=plan), 201)
+    assert [e["feature"] for e in created["entitlements"]] == ["meetings", "sso"]
+    url = f"/v1/customers/{acme}/entitlements/meetings"
+    # No order yet: no access.
+    assert ok(api.get(url, scope="read"))["has_access"] is False
+    order = {"customer": "acme", "plan": "sdr", "starts_at": "2026-10-01", "ends_at": "2026-11-01"}
+    ok(api.post("/v1/orders", json=order), 201)
+    answer = ok(api.get(url, scope="read"))
+    assert (answer["has_access"], answer["limit"], answer["usage"]) == (True, "2", "0")
+    sso = ok(api.get(f"/v1/customers/{acme}/entitlements/sso", scope="read"))
+    assert (sso["has_access"], sso["kind"], sso["config"]) == (True, "static", {"seats": 3})
+    listed = ok(api.get(f"/v1/customers/{acme}/entitlements", scope="read"))["data"]
+    assert [(e["feature"], e["source"], e["plan"]) for e in listed] == [
+        ("meetings", "plan", "sdr"),
+        ("sso", "plan", "sdr"),
+    ]
+    # The plan's limit is enforced like the customer's own.
+    signals(api, "meeting_booked", 2, "2026-10-03T08:00:00Z")
+    answer = ok(api.get(url, scope="read"))
+    assert (answer["has_access"], answer["usage"]) == (False, "2")
+    # The customer's own entitlement takes precedence over the plan's.
+    own = {"feature": "meetings", "limit": "10", "period": "month"}
+    ok(api.put(f"/v1/customers/{acme}/entitlements", json=own))
+    answer = ok(api.get(url, scope="read"))
+    assert (answer["has_access"], answer["limit"]) == (True, "10")
+    listed = ok(api.get(f"/v1/customers/{acme}/entitlements", scope="read"))["data"]
+    assert [(e["feature"], e["source"]) for e in listed] == [
+        ("meetings", "customer"),
+        ("sso", "plan"),
+    ]
+    # Once the order has ended, the plan grants nothing.
+    set_clock(api, "2026-11-02T00:00:00+00:00")
+    assert (
+        ok(api.get(f"/v1/customers/{acme}/entitlements/sso", scope="read"))["has_access"] is False
+    )
+
+
+def test_a_plan_refuses_an_entitlement_it_cannot_grant(api: Api) -> None:
+    _feature(api, key="sso", backed_by="none")
+    base = {"key": "p", "currency": "USD"}
+    cases = [
+        ({"feature": "nope"}, "entitlements.0.feature"),
+        ({"feature": "sso", "kind": "metered"}, "entitlements.0.kind"),
+        ({"feature": "sso", "kind": "boolean", "limit": "3"}, "entitlements.0.limit"),
+        (
+            {"feature": "sso", "kind": "static", "time_zone": "Mars/Base"},
+            "entitlements.0.time_zone",
+        ),
+    ]
+    for entitlement, field in cases:
+        answer = api.post("/v1/plans", json={**base, "entitlements": [entitlement]})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field
+    twice = [{"feature": "sso", "kind": "boolean"}] * 2
+    answer = api.post("/v1/plans", json={**base, "entitlements": twice})
+    assert answer.status_code == 422, answer.text
+    assert ok(api.get("/v1/plans", scope="read"))["data"] == []

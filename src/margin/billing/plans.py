@@ -23,6 +23,7 @@ from pydantic import (
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from margin._calendar import load_zone
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
 from margin._time import isoformat, now_micros
@@ -30,8 +31,10 @@ from margin.billing.charges import validate_tiers
 from margin.billing.errors import BillingError
 from margin.store.directory import AGENTS
 from margin.store.schema import plans
+from margin.store.schema_control import features
 
 __all__ = [
+    "EntitlementIn",
     "FeeIn",
     "OutcomeIn",
     "PlanIn",
@@ -135,6 +138,21 @@ class UsageIn(_Strict):
         return self
 
 
+class EntitlementIn(BaseModel):
+    """Access to a feature (``margin.control``): given to a customer directly, or carried by
+    a plan so that every order of it grants it while the order is in force."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    feature: Annotated[str, Field(min_length=1, max_length=128)]
+    kind: Literal["boolean", "static", "metered"] = "metered"
+    config: dict[str, Any] = Field(default_factory=dict)
+    limit: str | int | None = None
+    period: Literal["day", "week", "month"] = "month"
+    time_zone: Annotated[str, Field(max_length=64)] = "UTC"
+    hard: bool = True
+
+
 class PlanIn(_Strict):
     """A plan as the API accepts it."""
 
@@ -146,6 +164,9 @@ class PlanIn(_Strict):
     fees: list[FeeIn] = Field(default_factory=list)
     usage: list[UsageIn] = Field(default_factory=list)
     minimum: Optional = None
+    #: Granted by every order of the plan while it is in force (a customer's own
+    #: entitlement to the same feature takes precedence).
+    entitlements: list[EntitlementIn] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> PlanIn:
@@ -153,13 +174,14 @@ class PlanIn(_Strict):
             ("outcomes", [o.event_name for o in self.outcomes]),
             ("fees", [f.key for f in self.fees]),
             ("usage", [u.key for u in self.usage]),
+            ("entitlements", [e.feature for e in self.entitlements]),
         ):
             if len(set(keys)) != len(keys):
                 raise ValueError(f"{name}: keys must be unique")
         return self
 
     def charges(self) -> dict[str, Any]:
-        return self.model_dump(include={"outcomes", "fees", "usage", "minimum"})
+        return self.model_dump(include={"outcomes", "fees", "usage", "minimum", "entitlements"})
 
 
 def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +247,9 @@ def render_plan(row: dict[str, Any]) -> dict[str, Any]:
 def create_plan(
     conn: Connection, org_id: str, spec: PlanIn, *, now: int | None = None
 ) -> dict[str, Any]:
-    """Store a plan; raises ``BillingError`` for an unknown agent or a taken key."""
+    """Store a plan; raises ``BillingError`` for an unknown agent or feature, or a taken key."""
+    for position, entitlement in enumerate(spec.entitlements):
+        _check_entitlement(conn, org_id, entitlement, f"entitlements.{position}")
     agent_id = None
     if spec.agent is not None:
         found = AGENTS.resolve(conn, org_id, [spec.agent], create=False)
@@ -252,6 +276,31 @@ def create_plan(
     except IntegrityError:
         raise BillingError(409, f"a plan '{spec.key}' exists", "key") from None
     return row
+
+
+def _check_entitlement(conn: Connection, org_id: str, spec: EntitlementIn, at: str) -> None:
+    """What a plan's entitlement names must exist, and a limit belongs to a metered one."""
+    f = features
+    found = conn.execute(
+        select(f.c.backed_by).where(f.c.org_id == org_id, f.c.key == spec.feature)
+    ).first()
+    if found is None:
+        raise BillingError(422, f"{at}.feature: no feature '{spec.feature}'", f"{at}.feature")
+    if spec.kind == "metered" and found.backed_by == "none":
+        detail = f"{at}.kind: a metered entitlement needs a measured feature"
+        raise BillingError(422, detail, f"{at}.kind")
+    if spec.kind != "metered" and spec.limit is not None:
+        detail = f"{at}.limit: only a metered entitlement has a limit"
+        raise BillingError(422, detail, f"{at}.limit")
+    try:
+        if spec.limit is not None and to_nanos(parse_amount(spec.limit)) < 0:
+            raise MoneyError("must not be negative")
+    except MoneyError as exc:
+        raise BillingError(422, f"{at}.limit: {exc}", f"{at}.limit") from None
+    try:
+        load_zone(spec.time_zone)
+    except ValueError as exc:
+        raise BillingError(422, f"{at}.time_zone: {exc}", f"{at}.time_zone") from None
 
 
 def get_plan(

@@ -7,6 +7,10 @@ limit. A ``hard`` limit denies access once reached; a soft one only reports the 
 When the feature burns a credit currency, a hard entitlement also denies access once the
 customer's balance in it is spent.
 
+A plan may carry entitlements: every order of it grants them while the order is in force.
+A customer's own entitlement to a feature takes precedence over a plan's; of several
+orders in force, the latest one's plan counts.
+
 The check reads committed state (rollups and grants), so it is current to the last
 committed ingest. Checks and usage are not one transaction: N agents that check at the
 same moment all see the same usage, so a hard limit can be overshot by what the work of N-1
@@ -15,14 +19,15 @@ of them uses (the documented bound, ``docs/control.md``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, delete, select
 
 from margin._calendar import load_zone, window_end, window_start
 from margin._ids import new_id
 from margin._time import isoformat
+from margin.billing.orders import active, load_orders
+from margin.billing.plans import EntitlementIn
 from margin.control.credits import balance_of
 from margin.control.errors import ControlError
 from margin.control.features import get_feature
@@ -34,22 +39,11 @@ __all__ = [
     "EntitlementIn",
     "check",
     "list_entitlements",
+    "plan_entitlements",
     "remove_entitlement",
     "render_entitlement",
     "set_entitlement",
 ]
-
-
-class EntitlementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    feature: Annotated[str, Field(min_length=1, max_length=128)]
-    kind: Literal["boolean", "static", "metered"] = "metered"
-    config: dict[str, Any] = Field(default_factory=dict)
-    limit: str | int | None = None
-    period: Literal["day", "week", "month"] = "month"
-    time_zone: Annotated[str, Field(max_length=64)] = "UTC"
-    hard: bool = True
 
 
 def set_entitlement(
@@ -97,7 +91,11 @@ def remove_entitlement(conn: Connection, org_id: str, customer_id: str, key: str
         raise ControlError(404, f"the customer has no entitlement to '{key}'", "feature")
 
 
-def list_entitlements(conn: Connection, org_id: str, customer_id: str) -> list[dict[str, Any]]:
+def list_entitlements(
+    conn: Connection, org_id: str, customer_id: str, now: int | None = None
+) -> list[dict[str, Any]]:
+    """The customer's own entitlements, and (given ``now``) those its plans grant then to
+    features it has none of its own for, by feature."""
     e, f = entitlements, features
     rows = conn.execute(
         select(e, f.c.key.label("feature_key"))
@@ -105,7 +103,41 @@ def list_entitlements(conn: Connection, org_id: str, customer_id: str) -> list[d
         .where(e.c.org_id == org_id, e.c.customer_id == customer_id)
         .order_by(f.c.key)
     )
-    return [dict(r._mapping) for r in rows]
+    own = [{**r._mapping, "source": "customer", "plan": None} for r in rows]
+    if now is None:
+        return own
+    taken = {r["feature_key"] for r in own}
+    granted = plan_entitlements(conn, org_id, customer_id, now).values()
+    found = own + [g for g in granted if g["feature_key"] not in taken]
+    return sorted(found, key=lambda r: r["feature_key"])
+
+
+def plan_entitlements(
+    conn: Connection, org_id: str, customer_id: str, now: int
+) -> dict[str, dict[str, Any]]:
+    """Feature key → the entitlement the customer's plans grant at ``now`` (the latest order
+    in force wins), as rows shaped like stored ones."""
+    out: dict[str, dict[str, Any]] = {}
+    for order in load_orders(conn, org_id, customer_id):  # oldest first: later ones replace
+        if not active(order, now):
+            continue
+        for spec in order["plan"]["charges"].get("entitlements") or []:
+            given = EntitlementIn.model_validate(spec)
+            limit = None if given.limit is None else parse_quantity(given.limit, "limit")
+            out[given.feature] = {
+                "id": None,
+                "feature_key": given.feature,
+                "kind": given.kind,
+                "config": given.config,
+                "limit_nanos": limit,
+                "period": given.period if given.kind == "metered" else None,
+                "time_zone": given.time_zone,
+                "hard": given.hard,
+                "created_at": order["created_at"],
+                "source": "plan",
+                "plan": order["plan_key"],
+            }
+    return out
 
 
 def render_entitlement(row: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +151,8 @@ def render_entitlement(row: dict[str, Any]) -> dict[str, Any]:
         "time_zone": row["time_zone"],
         "hard": row["hard"],
         "created_at": isoformat(row["created_at"]),
+        "source": row.get("source", "customer"),
+        "plan": row.get("plan"),
     }
 
 
@@ -145,9 +179,13 @@ def check(conn: Connection, org_id: str, customer_id: str, key: str, now: int) -
         "period_start": None,
         "resets_at": None,
     }
-    if found is None:
+    ent: Any = (
+        found._mapping
+        if found is not None
+        else plan_entitlements(conn, org_id, customer_id, now).get(key)
+    )
+    if ent is None:
         return answer
-    ent = found._mapping
     answer.update(has_access=True, kind=ent["kind"], hard=ent["hard"], config=ent["config"])
     if ent["kind"] != "metered":
         return answer

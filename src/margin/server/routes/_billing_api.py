@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from margin.billing.errors import BillingError
-from margin.billing.plans import FeeIn, OutcomeIn, UsageIn
+from margin.billing.plans import EntitlementIn, FeeIn, OutcomeIn, UsageIn
 from margin.server.problems import Problem
 
 __all__ = [
@@ -48,6 +48,9 @@ class PlanOut(_Out):
     fees: list[FeeIn]
     usage: list[UsageIn]
     minimum: Money
+    entitlements: list[EntitlementIn] = Field(
+        default_factory=list, description="Granted by every order of the plan while in force."
+    )
     created_at: Time
     updated_at: Time
 

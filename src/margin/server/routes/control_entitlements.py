@@ -58,11 +58,12 @@ def put(customer: str, body: EntitlementIn, request: Request, principal: Admin) 
 
 @router.get("/v1/customers/{customer}/entitlements", summary="A customer's entitlements")
 def entitlements(customer: str, request: Request, principal: Reader) -> dict[str, Any]:
-    with AppState.of(request).db.read() as conn:
+    """The customer's own entitlements and those its plans grant now (``source``)."""
+    state = AppState.of(request)
+    with state.db.read() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        return {
-            "data": [render_entitlement(r) for r in list_entitlements(conn, principal.org_id, cid)]
-        }
+        found = list_entitlements(conn, principal.org_id, cid, state.clock())
+        return {"data": [render_entitlement(r) for r in found]}
 
 
 @router.delete(
