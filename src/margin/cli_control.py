@@ -1,6 +1,7 @@
 """``margin credits …``, ``margin entitlements …``, ``margin alerts …`` and ``margin webhooks
 …``: the control plane from the command line, straight on the store (no server needed),
-through the same services as the API. Every command prints JSON (exact decimal strings).
+through the same services as the API. Every command prints a table, or with ``--json``
+the API's answer (exact decimal strings).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from pydantic import ValidationError
+from rich.console import Console
 from sqlalchemy import Connection
 
 from margin._time import now_micros
+from margin.cli_output import AsJson, Column, print_json, render
 from margin.cli_reports import fail
 from margin.cli_store import open_org
 from margin.control import alerts, credits, entitlements, features, grants, outbox
@@ -36,14 +39,39 @@ APPS = (
     ("webhooks", webhooks_app),
 )
 
+console = Console(soft_wrap=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
 Customer = Annotated[str, typer.Argument(help="The customer's external id.")]
 T = TypeVar("T")
 
 
-def _print(value: Any) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+def _show(as_json: bool, value: Any) -> None:
+    """``--json``: the API's answer, exact. Otherwise a table of the answer (a list) or of its
+    one row; a nested value is shown as compact JSON, a missing one as —."""
+    if as_json:
+        print_json(value)
+        return
+    rows = value if isinstance(value, list) else [value]
+    if not rows:
+        console.print("none")
+        return
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [{key: _cell(row.get(key)) for key in keys} for row in rows]
+    columns = [
+        Column(key, kind="id" if key == "id" or key.endswith("_id") else "text") for key in keys
+    ]
+    render(cells, columns, console=console)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _run(data_dir: Path | None, org: str | None, work: Callable[[Connection, str], T]) -> T:
@@ -80,6 +108,7 @@ def grant(
     recurrence: Annotated[str | None, typer.Option(help="day, week or month.")] = None,
     rollover_max: str | None = None,
     time_zone: str = "UTC",
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
@@ -100,33 +129,40 @@ def grant(
         cid = _customer(conn, org_id, customer)
         return grants.render_grant(grants.create_grant(conn, org_id, cid, body, now_micros()))
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @credits_app.command("balances")
-def balances(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None:
+def balances(
+    customer: Customer, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
     """A customer's balances per currency."""
 
     def work(conn: Connection, org_id: str) -> list[dict[str, Any]]:
         cid = _customer(conn, org_id, customer)
         return credits.render_balances(credits.balances(conn, org_id, cid, now_micros()))
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @credits_app.command("ledger")
 def ledger(
-    customer: Customer, currency: str | None = None, data_dir: DataDir = None, org: Org = None
+    customer: Customer,
+    currency: str | None = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
 ) -> None:
     """Every change of a customer's balances, with its cause."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
             lambda conn, org_id: credits.history(
                 conn, org_id, _customer(conn, org_id, customer), currency
             ),
-        )
+        ),
     )
 
 
@@ -139,6 +175,7 @@ def feature(
     currency: str | None = None,
     credit_currency: str | None = None,
     unit_credits: str | None = None,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
@@ -158,7 +195,7 @@ def feature(
         )
         return features.render_feature(features.create_feature(conn, org_id, body, now_micros()))
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @entitlements_app.command("set")
@@ -170,6 +207,7 @@ def set_(
     period: str = "month",
     time_zone: str = "UTC",
     soft: Annotated[bool, typer.Option("--soft", help="Report overage, never deny.")] = False,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
@@ -190,13 +228,16 @@ def set_(
         row = entitlements.set_entitlement(conn, org_id, cid, body, now_micros())
         return entitlements.render_entitlement(row)
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @entitlements_app.command("list")
-def list_(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None:
+def list_(
+    customer: Customer, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
     """A customer's entitlements."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
@@ -206,7 +247,7 @@ def list_(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None
                     conn, org_id, _customer(conn, org_id, customer), now_micros()
                 )
             ],
-        )
+        ),
     )
 
 
@@ -214,18 +255,20 @@ def list_(customer: Customer, data_dir: DataDir = None, org: Org = None) -> None
 def check(
     customer: Customer,
     feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
     """Whether the customer has access to the feature now, with usage and limit."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
             lambda conn, org_id: entitlements.check(
                 conn, org_id, _customer(conn, org_id, customer), feature_key, now_micros()
             ),
-        )
+        ),
     )
 
 
@@ -242,6 +285,7 @@ def add_rule(
     period: str = "month",
     time_zone: str = "UTC",
     below: Annotated[bool, typer.Option("--below", help="Fire below the thresholds.")] = False,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
@@ -265,25 +309,30 @@ def add_rule(
         )
         return alerts.render_rule(alerts.create_rule(conn, org_id, body, now_micros()))
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @alerts_app.command("rules")
-def rules(data_dir: DataDir = None, org: Org = None) -> None:
+def rules(as_json: AsJson = False, data_dir: DataDir = None, org: Org = None) -> None:
     """List alert rules."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
             lambda conn, org_id: [alerts.render_rule(r) for r in alerts.list_rules(conn, org_id)],
-        )
+        ),
     )
 
 
 @alerts_app.command("list")
-def list_alerts(state: str | None = None, data_dir: DataDir = None, org: Org = None) -> None:
+def list_alerts(
+    state: str | None = None, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
     """Alerts fired, newest first."""
-    _print(_run(data_dir, org, lambda conn, org_id: alerts.list_alerts(conn, org_id, state)))
+    _show(
+        as_json, _run(data_dir, org, lambda conn, org_id: alerts.list_alerts(conn, org_id, state))
+    )
 
 
 @webhooks_app.command("add")
@@ -292,6 +341,7 @@ def add_endpoint(
     event: Annotated[
         list[str] | None, typer.Option(help="Event type (repeatable; default all).")
     ] = None,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
@@ -304,34 +354,38 @@ def add_endpoint(
         row = outbox.create_endpoint(conn, org_id, body, now_micros())
         return outbox.render_endpoint(row, with_secret=True)
 
-    _print(_run(data_dir, org, work))
+    _show(as_json, _run(data_dir, org, work))
 
 
 @webhooks_app.command("list")
-def endpoints(data_dir: DataDir = None, org: Org = None) -> None:
+def endpoints(as_json: AsJson = False, data_dir: DataDir = None, org: Org = None) -> None:
     """List endpoints."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
             lambda conn, org_id: [
                 outbox.render_endpoint(r) for r in outbox.list_endpoints(conn, org_id)
             ],
-        )
+        ),
     )
 
 
 @webhooks_app.command("rotate")
-def rotate(endpoint_id: str, data_dir: DataDir = None, org: Org = None) -> None:
+def rotate(
+    endpoint_id: str, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
     """Rotate an endpoint's secret (the old one signs too for 24 hours)."""
-    _print(
+    _show(
+        as_json,
         _run(
             data_dir,
             org,
             lambda conn, org_id: outbox.render_endpoint(
                 outbox.rotate_secret(conn, org_id, endpoint_id, now_micros()), with_secret=True
             ),
-        )
+        ),
     )
 
 
@@ -339,15 +393,21 @@ def rotate(endpoint_id: str, data_dir: DataDir = None, org: Org = None) -> None:
 def log(
     endpoint_id: Annotated[str | None, typer.Option("--endpoint")] = None,
     limit: int = 50,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
     """Deliveries, newest first, with every attempt."""
-    _print(_run(data_dir, org, lambda conn, org_id: delivery_log(conn, org_id, endpoint_id, limit)))
+    _show(
+        as_json,
+        _run(data_dir, org, lambda conn, org_id: delivery_log(conn, org_id, endpoint_id, limit)),
+    )
 
 
 @webhooks_app.command("replay")
-def replay(delivery_id: str, data_dir: DataDir = None, org: Org = None) -> None:
+def replay(
+    delivery_id: str, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
     """Send a delivery again (the running server's worker sends it)."""
     _run(data_dir, org, lambda conn, org_id: outbox.replay(conn, org_id, delivery_id, now_micros()))
-    _print({"replayed": delivery_id})
+    _show(as_json, {"replayed": delivery_id})

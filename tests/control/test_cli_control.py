@@ -33,7 +33,7 @@ def test_cli_control(tmp_path: Path) -> None:
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> Any:
-        out = runner.invoke(app, [*args, *common])
+        out = runner.invoke(app, [*args, *common, "--json"])
         assert out.exit_code == code, out.output
         return json.loads(out.stdout) if code == 0 else out.output
 
@@ -97,3 +97,17 @@ def test_cli_control(tmp_path: Path) -> None:
     )
     assert "no customer" in run("credits", "balances", "nobody", code=2)
     assert "no webhook delivery" in run("webhooks", "replay", "whd_x", code=2)
+    # Without --json: a table with the same exact figures.
+    table = runner.invoke(app, ["credits", "balances", "acme", *common], env={"COLUMNS": "120"})
+    assert table.exit_code == 0, table.output
+    [header] = [line for line in table.stdout.splitlines() if "┃" in line]
+    [row] = [line for line in table.stdout.splitlines() if "│" in line]
+    assert [c.strip() for c in header.split("┃")[1:5]] == [
+        "currency",
+        "balance",
+        "granted",
+        "overage",
+    ]
+    assert [c.strip() for c in row.split("│")[1:5]] == ["meetings", "97", "100", "0"]
+    empty = runner.invoke(app, ["alerts", "list", *common])
+    assert empty.stdout.strip() == "none"
