@@ -19,12 +19,10 @@ import pytest
 from dashboard_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DESKTOP,
-    SLOW_MS,
     Server,
     create_key,
     margin_command,
-    sign_in,
+    signed_in,
 )
 
 from margin_testing import free_port
@@ -114,13 +112,5 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
     """A desktop-sized page signed in with the admin key; fails on any script error."""
-    context = browser.new_context(viewport=DESKTOP, timezone_id="UTC", locale="en-US")
-    # Generous: the machine is shared, and a slow page is not a broken one.
-    context.set_default_timeout(SLOW_MS)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(pg, server, server.keys["admin"])
-    yield pg
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    with signed_in(browser, server) as pg:
+        yield pg

@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,22 @@ def sign_in(page: Any, server: Server, key: str) -> None:
     page.fill("#api_key", key)
     page.click("button[type=submit]")
     page.wait_for_load_state("load")
+
+
+@contextmanager
+def signed_in(browser: Any, server: Server) -> Iterator[Any]:
+    """A desktop-sized page signed in to ``server`` with its admin key; fails the test on any
+    script error on the page."""
+    context = browser.new_context(viewport=DESKTOP, timezone_id="UTC", locale="en-US")
+    # Generous: the machine is shared, and a slow page is not a broken one.
+    context.set_default_timeout(SLOW_MS)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(pg, server, server.keys["admin"])
+    yield pg
+    context.close()
+    assert not errors, f"script errors on the page: {errors}"
 
 
 def wait_ready(page: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashboard_support import DESKTOP, SLOW_MS, Server, sign_in, wait_ready
+from dashboard_support import Server, signed_in, wait_ready
 
 from billing_support import outcome, setup_plan
 
@@ -71,15 +71,8 @@ def world(fresh_server: Server) -> Server:
 @pytest.fixture
 def eur_page(browser: Any, world: Server) -> Iterator[Any]:
     """A desktop page signed in to the EUR organization; fails on any script error."""
-    context = browser.new_context(viewport=DESKTOP, timezone_id="UTC", locale="en-US")
-    context.set_default_timeout(SLOW_MS)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(pg, world, world.keys["admin"])
-    yield pg
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    with signed_in(browser, world) as pg:
+        yield pg
 
 
 def _assert_figures_flagged(page: Any) -> None:
