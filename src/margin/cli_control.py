@@ -10,14 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Connection
 
 from margin._time import now_micros
-from margin.cli_output import AsJson, Column, print_json, render
+from margin.cli_output import AsJson, show
 from margin.cli_reports import fail
 from margin.cli_store import open_org
 from margin.control import alerts, credits, entitlements, features, grants, outbox
@@ -47,31 +46,7 @@ T = TypeVar("T")
 
 
 def _show(as_json: bool, value: Any) -> None:
-    """``--json``: the API's answer, exact. Otherwise a table of the answer (a list) or of its
-    one row; a nested value is shown as compact JSON, a missing one as —."""
-    if as_json:
-        print_json(value)
-        return
-    rows = value if isinstance(value, list) else [value]
-    if not rows:
-        console.print("none")
-        return
-    keys = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [{key: _cell(row.get(key)) for key in keys} for row in rows]
-    columns = [
-        Column(key, kind="id" if key == "id" or key.endswith("_id") else "text") for key in keys
-    ]
-    render(cells, columns, console=console)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+    show(value, as_json=as_json, console=console)
 
 
 def _run(data_dir: Path | None, org: str | None, work: Callable[[Connection, str], T]) -> T:

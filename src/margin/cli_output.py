@@ -43,6 +43,7 @@ __all__ = [
     "print_json",
     "progress",
     "render",
+    "show",
     "totals",
 ]
 
@@ -273,3 +274,32 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[in
     finally:
         if bar.live.is_started:
             bar.stop()
+
+
+def show(value: Any, *, as_json: bool = False, console: Console | None = None) -> None:
+    """A command's answer: with ``as_json`` as the API gives it (exact); otherwise a table of
+    the rows of a list, or of the one row of an object (as ``name value`` lines when it is
+    too wide), a nested value as compact JSON and a missing one as —."""
+    if as_json:
+        print_json(value)
+        return
+    rows = value if isinstance(value, list) else [value]
+    out = console or Console()
+    if not rows:
+        out.print("none")
+        return
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [{key: _answer_cell(row.get(key)) for key in keys} for row in rows]
+    kinds: dict[bool, Kind] = {True: "id", False: "text"}
+    columns = [Column(key, kind=kinds[key == "id" or key.endswith("_id")]) for key in keys]
+    render(cells, columns, console=out)
+
+
+def _answer_cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

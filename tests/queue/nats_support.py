@@ -173,8 +173,8 @@ class WriterThread:
 
 
 def close_stray_streams() -> int:
-    """Close the sockets of asyncio streams that were dropped unclosed after their event
-    loop ended; how many there were.
+    """Close the sockets of asyncio streams left open on event loops that no longer run; how
+    many there were. Called when no loop of the test runs any more.
 
     nats-py can lose a connection's stream without closing it when a cluster node dies while
     it reconnects. Once the loop is closed asyncio can only warn about it, from whichever
@@ -188,7 +188,7 @@ def close_stray_streams() -> int:
         and not obj.transport.is_closing()
         and obj.get_extra_info("socket") is not None
         and getattr(obj.transport, "_loop", None) is not None
-        and obj.transport._loop.is_closed()  # type: ignore[attr-defined]
+        and not obj.transport._loop.is_running()  # type: ignore[attr-defined]
     ]
     for transport in stray:
         with contextlib.suppress(RuntimeError):  # "Event loop is closed", once marked closing
