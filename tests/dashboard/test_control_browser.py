@@ -21,6 +21,11 @@ def test_control_page_and_customer_credits(page: Any, server: Server) -> None:
         assert (
             c.post(f"/v1/customers/{customer['id']}/credits/grants", json=grant).status_code == 201
         )
+        feature = {"key": "sso-seats", "backed_by": "none"}
+        assert c.post("/v1/features", json=feature).status_code == 201
+        given = {"feature": "sso-seats", "kind": "static", "config": {"seats": 3}}
+        url = f"/v1/customers/{customer['id']}/entitlements"
+        assert c.put(url, json=given).status_code == 200
     page.goto(server.url + "/control")
     wait_ready(page)
     assert "AI cost over 500" in page.locator("#alert-rules").inner_text()
@@ -31,3 +36,6 @@ def test_control_page_and_customer_credits(page: Any, server: Server) -> None:
     text = page.locator("#customer-control").inner_text()
     assert "meetings" in text
     assert "100" in text
+    row = page.locator("#customer-control tr", has_text="sso-seats").inner_text()
+    assert "static" in row
+    assert "customer" in row

@@ -962,7 +962,8 @@ function customerControl(party) {
         listOf(balances), { filter: false, empty: "No credits." }),
       dataTable([{ key: "feature", label: "Entitlement" }, { key: "kind", label: "Kind" },
         { key: "limit", label: "Limit", value: (r) => (r.limit == null ? "—" : `${r.limit} / ${r.period}`) },
-        { key: "hard", label: "Limit kind", value: (r) => (r.kind === "metered" ? (r.hard ? "hard" : "soft") : "—") }],
+        { key: "hard", label: "Limit kind", value: (r) => (r.kind === "metered" ? (r.hard ? "hard" : "soft") : "—") },
+        { key: "source", label: "From", value: (r) => (r.source === "plan" ? `plan ${r.plan}` : "customer") }],
         listOf(ents), { filter: false, empty: "No entitlements." }),
     ];
   });
