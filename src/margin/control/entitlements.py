@@ -92,10 +92,10 @@ def remove_entitlement(conn: Connection, org_id: str, customer_id: str, key: str
 
 
 def list_entitlements(
-    conn: Connection, org_id: str, customer_id: str, now: int | None = None
+    conn: Connection, org_id: str, customer_id: str, now: int
 ) -> list[dict[str, Any]]:
-    """The customer's own entitlements, and (given ``now``) those its plans grant then to
-    features it has none of its own for, by feature."""
+    """The customer's own entitlements, and those its plans grant at ``now`` to features it
+    has none of its own for, by feature."""
     e, f = entitlements, features
     rows = conn.execute(
         select(e, f.c.key.label("feature_key"))
@@ -104,8 +104,6 @@ def list_entitlements(
         .order_by(f.c.key)
     )
     own = [{**r._mapping, "source": "customer", "plan": None} for r in rows]
-    if now is None:
-        return own
     taken = {r["feature_key"] for r in own}
     granted = plan_entitlements(conn, org_id, customer_id, now).values()
     found = own + [g for g in granted if g["feature_key"] not in taken]

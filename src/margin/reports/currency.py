@@ -31,7 +31,7 @@ from margin.fx.rates import micros_day
 from margin.reports.facts import Facts
 from margin.store.schema import cost_rollups_daily, meters, plans
 
-__all__ = ["Converter", "day_cuts", "tracked_missing", "unconverted"]
+__all__ = ["Converter", "day_cuts", "flagged", "tracked_missing", "unconverted"]
 
 
 def day_cuts(lo: int, hi: int) -> list[int]:
@@ -193,6 +193,13 @@ def unconverted(row: dict[str, Any]) -> list[dict[str, Any]]:
         {"currency": c, "cost": _money(cost), "revenue": _money(revenue)}
         for c, (cost, revenue) in row.get("unconverted", {}).items()
     ]
+
+
+def flagged(row: dict[str, Any]) -> dict[str, Any]:
+    """``{"unconverted": [...]}`` for a row with figures that had no rate, else ``{}``: the
+    key a rendered row carries only when there are some."""
+    shown = unconverted(row)
+    return {"unconverted": shown} if shown else {}
 
 
 def _money(nanos: int) -> str | None:

@@ -11,19 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from margin.pricing.model_names import resolve
-from margin.reports.tables import money, unconverted
+from margin.reports.currency import flagged
+from margin.reports.tables import money
 
 __all__ = ["by_catalog_model"]
 
 
 def _add(a: int | None, b: int | None) -> int | None:
     return a if b is None else (b if a is None else a + b)
-
-
-def _flagged(missing: dict[str, list[int]]) -> dict[str, Any]:
-    """The figures left unconverted for want of a rate (converted reports), if any."""
-    shown = unconverted({"unconverted": missing})
-    return {"unconverted": shown} if shown else {}
 
 
 def _merge(into: dict[str, list[int]], missing: dict[str, list[int]]) -> None:
@@ -42,7 +37,7 @@ def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
         "cost": money(row["cost"]),
         "records": row["records"],
         "unpriced": row["unpriced"],
-        **_flagged(row.get("unconverted") or {}),
+        **flagged(row),
     }
 
 
@@ -107,7 +102,7 @@ def by_catalog_model(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any
         rendered.append(
             {
                 **group,
-                **_flagged(missing),
+                **flagged({"unconverted": missing}),
                 "label": label or "(none)",
                 "is_other": bool(group.get("is_other")),
                 "cost": money(group["cost"]),

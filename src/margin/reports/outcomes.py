@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from margin._money import format_decimal, from_nanos
-from margin.reports.currency import Converter, unconverted
+from margin.reports.currency import Converter, flagged
 from margin.reports.facts import Filters
 from margin.reports.tables import build_table, money
 
@@ -70,9 +70,7 @@ def cost_per_outcome(
             "cost": money(row["cost"]),
             "cost_per_outcome": row_per_outcome(row, "cost"),
             "revenue_per_outcome": row_per_outcome(row, "revenue"),
+            **flagged(row),
         }
-        missing = unconverted(row)
-        if missing:
-            found["unconverted"] = missing
         out.append(found)
     return out

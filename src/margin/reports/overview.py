@@ -20,7 +20,7 @@ from margin._calendar import boundaries
 from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
-from margin.reports.currency import Converter
+from margin.reports.currency import Converter, flagged
 from margin.reports.facts import SOURCES, Filters
 from margin.reports.models import by_catalog_model
 from margin.reports.modes import Tracking
@@ -30,7 +30,6 @@ from margin.reports.tables import (
     money,
     render_row,
     revenue_lines,
-    unconverted,
 )
 
 __all__ = ["explain", "overview", "unassigned"]
@@ -145,7 +144,7 @@ def overview(
                 "cost": money(r["cost"]),
                 "revenue": money(r["revenue"]),
                 "profit": money(r["profit"]),
-                **({"unconverted": unconverted(r)} if r.get("unconverted") else {}),
+                **flagged(r),
             }
             for r in series
         ],

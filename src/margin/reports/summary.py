@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from margin._time import isoformat
-from margin.reports.currency import Converter
+from margin.reports.currency import Converter, flagged
 from margin.reports.facts import Filters
-from margin.reports.tables import build_table, money, unconverted
+from margin.reports.tables import build_table, money
 
 __all__ = ["summary"]
 
@@ -45,11 +45,8 @@ def summary(
     for row in table:
         if row["cost"] is not None:
             totals[row["currency"]] += row["cost"]
-        extra = {}
         for currency, (cost, _revenue) in row.get("unconverted", {}).items():
             missing[currency] += cost
-        if row.get("unconverted"):
-            extra["unconverted"] = unconverted(row)
         rows.append(
             {
                 "key": row["group"][0] or None,
@@ -60,7 +57,7 @@ def summary(
                 "records": row["records"],
                 "unpriced": row["unpriced"],
                 "signals": row["signals"],
-                **extra,
+                **flagged(row),
             }
         )
     out: dict[str, Any] = {
@@ -71,10 +68,10 @@ def summary(
         "totals": [{"currency": c, "cost": money(n)} for c, n in sorted(totals.items())],
     }
     if convert is not None:
-        flagged = [{"currency": c, "cost": money(n)} for c, n in sorted(missing.items()) if n]
-        if flagged and not out["totals"]:
+        left = [{"currency": c, "cost": money(n)} for c, n in sorted(missing.items()) if n]
+        if left and not out["totals"]:
             out["totals"] = [{"currency": convert.currency, "cost": money(0)}]
-        for total in out["totals"] if flagged else []:
-            total["unconverted"] = flagged
+        for total in out["totals"] if left else []:
+            total["unconverted"] = left
         out["currency"], out["rates"] = convert.currency, convert.rates()
     return out

@@ -20,7 +20,7 @@ from margin._calendar import periods_between
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
-from margin.reports.currency import Converter, tracked_missing, unconverted
+from margin.reports.currency import Converter, flagged, tracked_missing, unconverted
 from margin.reports.facts import SOURCES, Facts, Filters, read_facts
 from margin.reports.modes import Tracking, pinned_of
 from margin.store.schema import agents, customers
@@ -321,10 +321,8 @@ def figures(row: dict[str, Any]) -> dict[str, Any]:
         "revenue": money(row["revenue"]),
         "profit": money(row["profit"]),
         "margin_pct": margin_pct(row["profit"], row["revenue"]),
+        **flagged(row),
     }
-    missing = unconverted(row)
-    if missing:
-        out["unconverted"] = missing
     return out
 
 
@@ -348,10 +346,8 @@ def render_row(row: dict[str, Any], dims: Sequence[str], windowed: bool) -> dict
         "signals": row["signals"],
         "records": row["records"],
         "unpriced": row["unpriced"],
+        **flagged(row),
     }
-    missing = unconverted(row)
-    if missing:
-        out["unconverted"] = missing
     if windowed:
         out["window_start"] = isoformat(row["window"])
     if "prior" in row:
