@@ -33,10 +33,11 @@ router = APIRouter(tags=["export"])
 
 Read = Annotated[Principal, Depends(require("read"))]
 
+_FILE = {"type": "string", "format": "binary"}
 _CONTENT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file, streamed.",
-        "content": {media: {} for media in MEDIA_TYPES.values()},
+        "content": {media: {"schema": _FILE} for media in MEDIA_TYPES.values()},
     }
 }
 

@@ -82,7 +82,9 @@ def show_html(
 @router.get(
     "/{invoice_id}.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+    },
     summary="The invoice as a PDF",
 )
 def show_pdf(invoice_id: str, request: Request, principal: Reader) -> Response:
