@@ -5,8 +5,6 @@ unless ``--org`` names another. JSON output (``--json``) is what the API answers
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -17,7 +15,6 @@ from rich.console import Console
 
 from margin.cli_output import AsCsv, Column, emit
 from margin.cli_store import open_org
-from margin.store.db import Database
 
 __all__ = ["fx_app", "org_app"]
 
@@ -35,16 +32,6 @@ Org = Annotated[str | None, typer.Option("--org", help="Organization id (default
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (as the API answers).")]
 
 
-@contextmanager
-def _store(data_dir: Path | None, org: str | None) -> Iterator[tuple[Database, str]]:
-    """The store and the organization a command works on, closed when it is done."""
-    db, org_id = open_org(data_dir, org)
-    try:
-        yield db, org_id
-    finally:
-        db.dispose()
-
-
 def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
@@ -60,7 +47,9 @@ def org_show(org: Org = None, as_json: AsJson = False, data_dir: DataDir = None)
     from margin.server.routes.organization import render_organization
     from margin.store.organization import get_settings
 
-    with _store(data_dir, org) as (db, org_id), db.read() as conn:
+    db, org_id = open_org(data_dir, org)
+
+    with db.read() as conn:
         found = get_settings(conn, org_id)
     assert found is not None
     body = render_organization(found).model_dump()
@@ -114,7 +103,8 @@ def org_set(
     if not changes:
         _fail("nothing to change: pass at least one option (see --help)")
     try:
-        with _store(data_dir, org) as (db, org_id), db.write() as conn:
+        db, org_id = open_org(data_dir, org)
+        with db.write() as conn:
             found = update_settings(conn, org_id, changes)
     except SettingsError as exc:
         _fail(str(exc))
@@ -150,7 +140,8 @@ def fx_set(
         checked = check_rate(base, quote, day, rate, source)
     except RateError as exc:
         _fail(str(exc))
-    with _store(data_dir, org) as (db, org_id), db.write() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.write() as conn:
         written = set_rates(conn, org_id, [checked])
     what = "set" if written.created else "replaced" if written.updated else "unchanged"
     console.print(f"{checked.day} 1 {checked.base} = {checked.rate} {checked.quote} ({what})")
@@ -165,7 +156,8 @@ def fx_delete(base: str, quote: str, date: str, org: Org = None, data_dir: DataD
         key = check_rate(base, quote, date, "1")
     except RateError as exc:
         _fail(str(exc))
-    with _store(data_dir, org) as (db, org_id), db.write() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.write() as conn:
         if not delete_rate(conn, org_id, key.base, key.quote, key.day):
             _fail(f"no {key.base}/{key.quote} rate on {key.day}", code=1)
     console.print(f"deleted {key.base}/{key.quote} on {key.day}")
@@ -196,7 +188,8 @@ def fx_import(
         for problem in exc.problems:
             err.print(f"{file}: {problem}", highlight=False)
         raise typer.Exit(2) from None
-    with _store(data_dir, org) as (db, org_id), db.write() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.write() as conn:
         done = import_rates(conn, org_id, rates)
     if as_json:
         _print_json(asdict(done))
@@ -232,7 +225,8 @@ def fx_list(
         end = parse_day(to, "--to") if to else None
     except RateError as exc:
         _fail(str(exc))
-    with _store(data_dir, org) as (db, org_id), db.read() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.read() as conn:
         rows = list_rates(
             conn,
             org_id,
@@ -272,7 +266,8 @@ def fx_convert(
         at_us = parse_bound(at, "--at") if at else now_micros()
     except (MoneyError, ValueError) as exc:
         _fail(str(exc))
-    with _store(data_dir, org) as (db, org_id), db.read() as conn:
+    db, org_id = open_org(data_dir, org)
+    with db.read() as conn:
         target = to or reporting_currency(conn, org_id)
         body = render_conversion(convert(conn, org_id, nanos, currency, target, at_us))
     if as_json:
