@@ -9,13 +9,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["Api", "Tenant", "make_tenant"]
+__all__ = ["Api", "Tenant", "make_tenant", "remote_api"]
 
 
 @dataclass
@@ -66,6 +67,14 @@ class Api:
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.request("DELETE", url, **kw)
+
+
+def remote_api(url: str, keys: dict[str, str]) -> Api:
+    """``Api``'s calls sent over HTTP to a server already running at ``url`` (the browser
+    tests' ``margin serve``), with ``keys`` per scope. The store and settings are that
+    server's, so ``db`` and ``settings`` are None; close ``api.client`` when done."""
+    client = httpx.Client(base_url=url, timeout=30)
+    return Api(client=client, db=None, tenant=Tenant("", dict(keys)), settings=None)  # type: ignore[arg-type]
 
 
 def free_port() -> int:

@@ -14,57 +14,34 @@ import pytest
 from dashboard_support import Server, signed_in, wait_ready
 
 from billing_support import outcome, setup_plan
+from margin_testing import remote_api
+from reports.test_report_currency import EUR_PLAN, RATES, USD_IN_EUR
 
 pytestmark = pytest.mark.browser
 
-EUR_PLAN = {
-    "key": "eu",
-    "currency": "EUR",
-    "outcomes": [{"event_name": "meeting_booked", "price": "20"}],
-    "fees": [],
-}
-# 1 EUR = 1.0867 USD on the 5th, 1.25 USD on the 6th (serving up to the 13th): 3 USD on the
-# 5th and 1 USD on the 6th are 3.560651514 EUR; 2 USD on the 20th have no rate.
-RATES = {"2026-10-05": "1.0867", "2026-10-06": "1.25"}
-USD_IN_EUR = "3.560651514"
+# The reports' EUR world (tests/reports/test_report_currency.py): 3 USD on the 5th and 1 USD
+# on the 6th are 3.560651514 EUR; here 2 USD more on the 20th have no rate.
 OCTOBER = "range=custom&from=2026-10-01&to=2026-10-31&tz=UTC"
 FLAG = "2 USD of cost has no exchange rate for its date"
 WRONG_REASON = "needs cost and revenue"
 
 
-class _Remote:
-    """billing_support's set-up calls, sent to the running server over HTTP."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-
-    def request(self, method: str, url: str, *, scope: str = "admin", **kw: Any) -> Any:
-        with self.server.client(scope) as c:
-            return c.request(method, url, **kw)
-
-    def post(self, url: str, **kw: Any) -> Any:
-        return self.request("POST", url, **kw)
-
-    def patch(self, url: str, **kw: Any) -> Any:
-        return self.request("PATCH", url, **kw)
-
-    def put(self, url: str, **kw: Any) -> Any:
-        return self.request("PUT", url, **kw)
-
-
 @pytest.fixture(scope="module")
 def world(fresh_server: Server) -> Server:
     """The fresh server's organization reporting in EUR, with acme's October."""
-    api = _Remote(fresh_server)
-    setup_plan(api, plan=EUR_PLAN)
-    outcome(api, "meeting_booked", "2026-10-05T10:00:00Z", cost="3")
-    outcome(api, "meeting_booked", "2026-10-06T23:59:59Z", cost="1")
-    outcome(api, "meeting_booked", "2026-10-20T08:00:00Z", cost="2")
-    changed = api.patch("/v1/organization", json={"reporting_currency": "EUR"})
-    assert changed.status_code == 200, changed.text
-    for day, rate in RATES.items():
-        put = api.put(f"/v1/exchange-rates/EUR/USD/{day}", json={"rate": rate})
-        assert put.status_code == 201, put.text
+    api = remote_api(fresh_server.url, fresh_server.keys)
+    try:
+        setup_plan(api, plan=EUR_PLAN)
+        outcome(api, "meeting_booked", "2026-10-05T10:00:00Z", cost="3")
+        outcome(api, "meeting_booked", "2026-10-06T23:59:59Z", cost="1")
+        outcome(api, "meeting_booked", "2026-10-20T08:00:00Z", cost="2")
+        changed = api.patch("/v1/organization", json={"reporting_currency": "EUR"})
+        assert changed.status_code == 200, changed.text
+        for day, rate in RATES.items():
+            put = api.put(f"/v1/exchange-rates/EUR/USD/{day}", json={"rate": rate})
+            assert put.status_code == 201, put.text
+    finally:
+        api.client.close()
     return fresh_server
 
 
@@ -158,12 +135,12 @@ def test_the_dashboard_shows_the_servers_profit_and_computes_none(
     # A row the API sent without profit or margin keeps them unknown: the page never works
     # out revenue - cost itself (the module is the one the page runs).
     row = page.evaluate(
-        """async () => (await import('/dashboard/static/app.js'))
+        """async () => (await import('/dashboard/static/lib/reports.js'))
             .flatRow({ currency: 'EUR', cost: '4', revenue: '10' })"""
     )
     assert (row["profit"], row["margin"]) == (None, None)
     kept = page.evaluate(
-        """async () => (await import('/dashboard/static/app.js'))
+        """async () => (await import('/dashboard/static/lib/reports.js'))
             .flatRow({ currency: 'EUR', cost: '4', revenue: '10', profit: '6', margin_pct: '60' })"""
     )
     assert (kept["profit"], kept["margin"]) == ("6", "60")

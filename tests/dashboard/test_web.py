@@ -244,15 +244,27 @@ def test_bearer_calls_are_not_affected_by_the_csrf_check(web: TestClient, api: A
     assert r.status_code == 201
 
 
+def _scripts() -> list[str]:
+    """Every script of the dashboard, as a path under static/ (the entry, lib/ and pages/)."""
+    static = resources.files("margin.dashboard") / "static"
+    found = ["app.js"]
+    for folder in ("lib", "pages"):
+        found += sorted(
+            f"{folder}/{f.name}" for f in (static / folder).iterdir() if f.name.endswith(".js")
+        )
+    return found
+
+
 def test_assets_are_package_data_and_served(web: TestClient) -> None:
     static = resources.files("margin.dashboard") / "static"
+    scripts = _scripts()
+    # The entry, what pages share, and one module per page.
+    for name in ("lib/api.js", "lib/format.js", "lib/table.js", "lib/chart.js"):
+        assert name in scripts
+    for name in ("overview", "parties", "party", "signals", "trace", "invoices", "prices"):
+        assert f"pages/{name}.js" in scripts
     for name in (
-        "app.js",
-        "manage.js",
-        "chart.js",
-        "dialog.js",
-        "spans.js",
-        "fx.js",
+        *scripts,
         "margin.css",
         "favicon.svg",
         "vendor/uPlot.iife.min.js",
@@ -262,6 +274,10 @@ def test_assets_are_package_data_and_served(web: TestClient) -> None:
         assert (static / name).is_file(), name
         r = web.get(f"/dashboard/static/{name}")
         assert r.status_code == 200, name
+        if name.endswith(".js"):
+            assert r.headers["content-type"].startswith(
+                ("text/javascript", "application/javascript")
+            )
     assert "MIT" in (static / "vendor" / "uPlot.LICENSE").read_text()
 
 
@@ -287,7 +303,7 @@ def test_pages_load_nothing_from_the_web(web: TestClient, api: Any) -> None:
     for html in (page, login):
         assert "http://" not in html
         assert "https://" not in html
-    for name in ("app.js", "manage.js", "chart.js", "dialog.js", "spans.js", "fx.js"):
+    for name in _scripts():
         script = (resources.files("margin.dashboard") / "static" / name).read_text()
         assert "http://" not in script, name
         assert "https://" not in script, name

@@ -1,5 +1,5 @@
 // The in-page confirmation of irreversible actions (finalize, void, revoke, delete).
-import { h } from "./app.js";
+import { h } from "./dom.js";
 
 // An irreversible action asks first, in the page (a <dialog>, never prompt()/confirm()).
 // `reason` adds a required text field; resolves to {reason} when confirmed, null otherwise.

@@ -1,5 +1,6 @@
 // A trace's spans as a tree with timing.
-import { h, badge, fmtMoney, fmtTime } from "./app.js";
+import { badge, h } from "./dom.js";
+import { fmtMoney, fmtTime } from "./format.js";
 
 // Microseconds since the epoch from an RFC 3339 time (Date.parse keeps milliseconds only).
 function micros(iso) {

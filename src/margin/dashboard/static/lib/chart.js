@@ -1,5 +1,7 @@
 // The daily chart (uPlot): cost and revenue, each on its own scale.
-import { notice, moneyFormat } from "./app.js";
+import { h, notice } from "./dom.js";
+import { moneyFormat } from "./format.js";
+import { seriesNote } from "./fx.js";
 
 // Cost and revenue differ by orders of magnitude: each has its own scale (cost on the left
 // axis, revenue on the right), or cost would be a flat line at zero on revenue's scale.
@@ -53,4 +55,20 @@ export function lineChart(target, days, seriesDefs) {
   if (single) plot.setScale("x", { min: single[0], max: single[1] });
   target.dataset.points = String(xs.length);
   new ResizeObserver(() => plot.setSize({ width: width(), height: 280 })).observe(target);
+}
+// A report's daily series (reports.js seriesOf) in `chartEl`: its first currency's cost and revenue.
+export function drawSeries(chartEl, series) {
+  if (!series || !series.days.length) {
+    chartEl.replaceChildren(notice("No daily series for this period."));
+    return;
+  }
+  const [currency, s] = Object.entries(series.byCurrency)[0] || ["USD", { cost: series.days.map(() => 0) }];
+  const defs = [{ label: `Cost (${currency})`, scale: "cost", color: "#d9480f", values: s.cost, currency }];
+  if (s.revenue) defs.push({ label: `Revenue (${currency})`, scale: "revenue", color: "#1c7ed6", values: s.revenue, currency });
+  lineChart(chartEl, series.days, defs);
+  const fx = seriesNote(series.unconvertedDays);
+  if (fx) chartEl.after(fx);
+  if (defs.length > 1) {
+    chartEl.after(h("p", { class: "muted small chart-note" }, "Cost on the left axis, revenue on the right: each has its own scale."));
+  }
 }

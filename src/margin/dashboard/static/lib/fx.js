@@ -3,7 +3,7 @@
 // own currency), leaves them out of the converted cost and revenue, and answers the profit and
 // margin they touch as null: unknown, which is not the "—" of a figure a tracking mode leaves
 // out. These helpers flag them wherever such a figure is shown.
-import { h } from "./app.js";
+import { h } from "./dom.js";
 
 export const NO_RATE = "no exchange rate";
 const HOW = "Add the rate with “margin fx set” (PUT /v1/exchange-rates/{base}/{quote}/{date}).";

@@ -3,7 +3,11 @@
 // from POST /v1/plans/simulate, which re-rates the recorded facts and stores nothing.
 // Amounts stay decimal strings; differences come from the API (no float arithmetic here).
 
-import { api, card, dataTable, fmtPct, h, kpi, listOf, main, money, pageHead, signClass, toNanos, unavailable } from "./app.js";
+import { api, listOf } from "../lib/api.js";
+import { card, h, main, pageHead, unavailable } from "../lib/dom.js";
+import { fmtPct, money, signClass, toNanos } from "../lib/format.js";
+import { kpi } from "../lib/reports.js";
+import { dataTable } from "../lib/table.js";
 
 // margin.css lays out labels above their inputs in a form.inline; these rows sit inside one form.
 const ROW = "display:flex;gap:.5rem;flex-wrap:wrap;align-items:flex-end;border:0;padding:0;margin:0";
