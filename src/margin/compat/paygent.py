@@ -56,7 +56,7 @@ class RawUsage(CamelModel):
     usage_metadata: dict[str, Any] | None = None
 
 
-class UsageIn(CamelModel):
+class PaygentUsageIn(CamelModel):
     agent_id: Ref
     customer_id: Ref
     indicator: Annotated[str, Field(max_length=256)] | None = None
@@ -64,14 +64,14 @@ class UsageIn(CamelModel):
     meta_tags: dict[str, str] | None = None
 
 
-class RevenueIn(CamelModel):
+class PaygentRevenueIn(CamelModel):
     agent_id: Ref
     customer_id: Ref
     indicator: Annotated[str, Field(min_length=1, max_length=256)]
     meta_tags: dict[str, str] | None = None
 
 
-class ExternalCostIn(CamelModel):
+class PaygentExternalCostIn(CamelModel):
     agent_id: Ref
     customer_id: Ref
     indicator: Annotated[str, Field(max_length=256)] | None = None
@@ -81,7 +81,7 @@ class ExternalCostIn(CamelModel):
     meta_tags: dict[str, str] | None = None
 
 
-class CustomerIn(CamelModel):
+class PaygentCustomerIn(CamelModel):
     external_id: Ref
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320)] | None = None
@@ -102,7 +102,7 @@ class Accepted(CamelModel):
     ids: list[str]
 
 
-class CustomerOut(CamelModel):
+class PaygentCustomerOut(CamelModel):
     id: str
     external_id: str
     name: str | None
@@ -136,7 +136,7 @@ def _check(result: BatchResult, what: str) -> list[str]:
 
 
 @router.post("/v2/usage", status_code=201, response_model=Accepted)
-async def usage(body: UsageIn, request: Request) -> Accepted:
+async def usage(body: PaygentUsageIn, request: Request) -> Accepted:
     """A cost from tokens (cost only without an indicator; cost and outcome with one)."""
     who = principal(request, "ingest", _HEADERS)
     indicator = (body.indicator or "").strip()
@@ -183,7 +183,7 @@ async def _export(
 
 
 @router.post("/v2/revenue", status_code=201, response_model=Accepted)
-async def revenue(body: RevenueIn, request: Request) -> Accepted:
+async def revenue(body: PaygentRevenueIn, request: Request) -> Accepted:
     """An outcome without usage (revenue only)."""
     who = principal(request, "ingest", _HEADERS)
     item = {
@@ -199,7 +199,7 @@ async def revenue(body: RevenueIn, request: Request) -> Accepted:
 
 
 @router.post("/v1/external-billing", status_code=201, response_model=Accepted)
-async def external_cost(body: ExternalCostIn, request: Request) -> Accepted:
+async def external_cost(body: PaygentExternalCostIn, request: Request) -> Accepted:
     """An external cost: a Margin event of type ``externalCostId`` (priced by a cost meter)."""
     who = principal(request, "ingest", _HEADERS)
     data = {
@@ -220,8 +220,8 @@ async def external_cost(body: ExternalCostIn, request: Request) -> Accepted:
     return Accepted(status="ingested", ids=_check(result, "externalCostId"))
 
 
-@router.post("/v1/customers/create-or-get", response_model=CustomerOut)
-def create_or_get(body: CustomerIn, request: Request) -> CustomerOut:
+@router.post("/v1/customers/create-or-get", response_model=PaygentCustomerOut)
+def create_or_get(body: PaygentCustomerIn, request: Request) -> PaygentCustomerOut:
     """The customer of ``externalId``, created if new (its name defaults to the id)."""
     who = principal(request, "ingest", _HEADERS)
     address = body.model_dump(
@@ -248,7 +248,7 @@ def create_or_get(body: CustomerIn, request: Request) -> CustomerOut:
                 "metadata": {"_paygent": address} if address else {},
             }
             row, _created = CUSTOMERS.upsert(conn, who.org_id, values)
-    return CustomerOut(
+    return PaygentCustomerOut(
         id=row["id"],
         external_id=row["external_id"],
         name=row["name"],

@@ -17,20 +17,20 @@ __all__ = [
     "CostMetricOut",
     "CostReport",
     "CostSummary",
-    "CustomerIn",
-    "CustomerOut",
-    "EventIn",
-    "EventOut",
     "MeterValue",
-    "ProductIn",
-    "ProductOut",
+    "PaygenticCustomerIn",
+    "PaygenticCustomerOut",
+    "PaygenticEventIn",
+    "PaygenticEventOut",
+    "PaygenticProductIn",
+    "PaygenticProductOut",
 ]
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Aggregation = Literal["SUM", "COUNT", "AVG", "MIN", "MAX", "UNIQUE_COUNT", "LATEST"]
 
 
-class EventIn(CamelModel):
+class PaygenticEventIn(CamelModel):
     """``POST /v0/events``: a metering (or cost) event of one customer."""
 
     type: Name
@@ -44,7 +44,7 @@ class EventIn(CamelModel):
     external_id: str | None = None
 
 
-class EventOut(CamelModel):
+class PaygenticEventOut(CamelModel):
     id: str | None = None
     object: Literal["event"] = "event"
     type: str
@@ -70,7 +70,7 @@ class _Consumer(CamelModel):
     phone: str | None = None
 
 
-class CustomerIn(CamelModel):
+class PaygenticCustomerIn(CamelModel):
     merchant_id: str
     consumer: _Consumer | None = None
     consumer_id: str | None = None
@@ -78,19 +78,19 @@ class CustomerIn(CamelModel):
     tax_id: str | None = None
 
 
-class CustomerOut(CamelModel):
+class PaygenticCustomerOut(CamelModel):
     customer_id: str
     valid_tax_address: dict[str, bool]
 
 
-class ProductIn(CamelModel):
+class PaygenticProductIn(CamelModel):
     name: Name
     description: Annotated[str, Field(max_length=4000)]
     merchant_id: str
     metadata: dict[str, Any] | None = None
 
 
-class ProductOut(CamelModel):
+class PaygenticProductOut(CamelModel):
     id: str
     object: Literal["product"] = "product"
     name: str

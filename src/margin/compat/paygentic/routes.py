@@ -18,12 +18,12 @@ from margin._time import isoformat
 from margin.compat._common import VendorRoute, in_thread, ledger, principal, unsupported
 from margin.compat.paygentic import metrics
 from margin.compat.paygentic.models import (
-    CustomerIn,
-    CustomerOut,
-    EventIn,
-    EventOut,
-    ProductIn,
-    ProductOut,
+    PaygenticCustomerIn,
+    PaygenticCustomerOut,
+    PaygenticEventIn,
+    PaygenticEventOut,
+    PaygenticProductIn,
+    PaygenticProductOut,
 )
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -49,8 +49,8 @@ router = APIRouter(
 )
 
 
-@router.post("/events", status_code=202, response_model=EventOut)
-async def ingest_event(body: EventIn, request: Request) -> EventOut:
+@router.post("/events", status_code=202, response_model=PaygenticEventOut)
+async def ingest_event(body: PaygenticEventIn, request: Request) -> PaygenticEventOut:
     """A metering or cost event (202 once stored; a repeated ``idempotencyKey`` too)."""
     who = principal(request, "ingest")
     if body.subject is None and body.external_subject is None:
@@ -71,7 +71,7 @@ async def ingest_event(body: EventIn, request: Request) -> EventOut:
         field = _WIRE_FIELDS.get(outcome.field or "", outcome.field or "body")
         status = 409 if outcome.status == "conflict" else 400
         raise Problem(status, f"{field}: {outcome.detail}", field=field)
-    return EventOut(
+    return PaygenticEventOut(
         id=outcome.id,
         type=body.type,
         source=body.source,
@@ -81,8 +81,8 @@ async def ingest_event(body: EventIn, request: Request) -> EventOut:
     )
 
 
-@router.post("/customers", status_code=201, response_model=CustomerOut)
-def create_customer(body: CustomerIn, request: Request) -> CustomerOut:
+@router.post("/customers", status_code=201, response_model=PaygenticCustomerOut)
+def create_customer(body: PaygenticCustomerIn, request: Request) -> PaygenticCustomerOut:
     """A Margin customer (an existing ``externalId`` answers that customer)."""
     who = principal(request, "admin")
     consumer = body.consumer
@@ -106,11 +106,11 @@ def create_customer(body: CustomerIn, request: Request) -> CustomerOut:
         meta = dict((old or {}).get("metadata") or {})
         values["metadata"] = {**meta, "_paygentic": {**meta.get("_paygentic", {}), **extra}}
         row, _created = CUSTOMERS.upsert(conn, who.org_id, values)
-    return CustomerOut(customer_id=row["id"], valid_tax_address={"valid": True})
+    return PaygenticCustomerOut(customer_id=row["id"], valid_tax_address={"valid": True})
 
 
-@router.post("/products", status_code=201, response_model=ProductOut)
-def create_product(body: ProductIn, request: Request) -> ProductOut:
+@router.post("/products", status_code=201, response_model=PaygenticProductOut)
+def create_product(body: PaygenticProductIn, request: Request) -> PaygenticProductOut:
     """A Margin agent."""
     who = principal(request, "admin")
     values = {
@@ -121,7 +121,7 @@ def create_product(body: ProductIn, request: Request) -> ProductOut:
     }
     with AppState.of(request).db.write() as conn:
         row, _created = AGENTS.upsert(conn, who.org_id, values)
-    return ProductOut(
+    return PaygenticProductOut(
         id=row["id"],
         name=row["name"],
         description=row["description"] or "",

@@ -104,7 +104,7 @@ class QuoteOut(BaseModel):
     usage: dict[str, int] = Field(description="The canonical usage that was priced.")
 
 
-class Tier(BaseModel):
+class CatalogTier(BaseModel):
     start: int
     price: str
 
@@ -113,7 +113,7 @@ class CatalogRate(BaseModel):
     kind: str
     price: str
     per: int
-    tiers: list[Tier]
+    tiers: list[CatalogTier]
 
 
 class CatalogOut(BaseModel):
@@ -285,7 +285,7 @@ def catalog(
                 kind=term.name,
                 price=format_decimal(term.price),
                 per=term.per,
-                tiers=[Tier(start=s, price=format_decimal(p)) for s, p in term.tiers],
+                tiers=[CatalogTier(start=s, price=format_decimal(p)) for s, p in term.tiers],
             )
             for term in sheet.terms
         ],

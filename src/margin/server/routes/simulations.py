@@ -29,7 +29,7 @@ class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Figures(_Out):
+class SimulatedFigures(_Out):
     cost: Money
     revenue: Money
     profit: Money
@@ -47,15 +47,15 @@ class CustomerResult(_Out):
     label: str
     currency: str | None
     orders_replaced: int
-    actual: Figures
-    candidate: Figures
+    actual: SimulatedFigures
+    candidate: SimulatedFigures
     change: Change
 
 
 class TotalResult(_Out):
     currency: str | None
-    actual: Figures
-    candidate: Figures
+    actual: SimulatedFigures
+    candidate: SimulatedFigures
     change: Change
 
 
