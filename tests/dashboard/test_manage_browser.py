@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_support import PHONE, Server, assert_fits, shoot, wait_ready
+from dashboard_support import DESKTOP, PHONE, Server, assert_fits, shoot, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +54,30 @@ def test_add_a_customer_and_change_its_tracking_mode(page: Any, server: Server) 
     wait_ready(page)
     row = page.locator("#customers-table tr", has=page.locator("a:has-text('Wayne Enterprises')"))
     assert "full" in row.inner_text()
+
+
+def test_open_forms_keep_to_a_phones_width(page: Any, server: Server) -> None:
+    """At phone width an open form stays on the screen: the tracking mode's long options
+    and the plan's 60-column usage field pushed the page 36 and 99 px sideways."""
+    [acme] = [c for c in server.get("/v1/customers")["data"] if c["external_id"] == "acme"]
+    page.set_viewport_size(PHONE)
+    for path, opener in (
+        ("/customers", "#add-customer summary"),
+        ("/agents", "#add-agent summary"),
+        (f"/customers/{acme['id']}", "#edit summary"),
+        ("/plans", "#new-plan details summary"),
+    ):
+        page.goto(server.url + path)
+        wait_ready(page)
+        page.click(opener)
+        assert_fits(page, PHONE["width"])
+        fields = page.eval_on_selector_all(
+            "main form select, main form textarea, main form input",
+            "(els) => els.map((e) => e.getBoundingClientRect().right)",
+        )
+        assert fields
+        assert max(fields) <= PHONE["width"], path
+    page.set_viewport_size(DESKTOP)
 
 
 def test_add_an_agent(page: Any, server: Server) -> None:
