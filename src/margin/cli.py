@@ -265,6 +265,7 @@ def _mount_features() -> None:
     """Sub-commands that live beside their feature: one line each here (once per process,
     so that tests can mount them too)."""
     from margin import (
+        cli_archive,
         cli_attribution,
         cli_billing,
         cli_control,
@@ -290,6 +291,7 @@ def _mount_features() -> None:
         app.add_typer(sub, name=name)
     app.command(name="export")(cli_export.export)
     app.add_typer(cli_attribution.attribution_app, name="attribution")
+    app.command(name="archive")(cli_archive.archive_months)
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ from margin.server.otlp import receive
 from margin.server.state import AppState
 from margin.settings import Settings
 from margin.store.db import Database
+from margin.store.partitions import PartitionKeeper
 
 __all__ = ["Refusal", "Writer"]
 
@@ -98,6 +99,8 @@ class Writer:
         js, sub = subscribed
         if ready is not None:
             ready.set()
+        keeper = PartitionKeeper(self.state.db)  # months ahead, also where no API runs
+        keeper.start()
         try:
             while not stop.is_set():
                 try:
@@ -113,6 +116,7 @@ class Writer:
                         break  # not acknowledged: JetStream delivers it again
                     await self._handle(js, msg, msgs[i + 1 :], stop)
         finally:
+            keeper.stop()
             await self.stream.close()
 
     async def _handle(self, js: JetStreamContext, msg: Msg, waiting: list[Msg], stop: Any) -> None:

@@ -21,7 +21,7 @@ from margin.pricing import Pricer
 from margin.pricing.pricer import Priced
 from margin.server._drafts import Draft
 from margin.server._results import ItemResult, content_hash, mark_conflict
-from margin.server._rows import KEY_CONFLICT, existing, insert_tuples
+from margin.server._rows import KEY_CONFLICT, OTLP_CONFLICT, existing, existing_otlp, insert_tuples
 from margin.server.items import MAX_AMOUNT, CostIn
 from margin.store.attribution import otlp_trace_costs
 from margin.store.rollups import MAX_TOTAL_NANOS, CostRollup, CostTotals, cost_key
@@ -44,8 +44,6 @@ __all__ = [
 ]
 
 _MAX_NANOS = to_nanos(MAX_AMOUNT)
-#: The unique index of costs received over OTLP (``uq_costs_otlp``).
-_OTLP_CONFLICT = ("org_id", "trace_id", "idempotency_key")
 _CHUNK = 500
 
 
@@ -316,7 +314,7 @@ def insert_costs(
         refused = [row for row, fit in zip(batch.rows, fits, strict=True) if not fit]
     if source == "otlp":
         # Kept unique by the index that also finds them by trace (see ``schema.costs``).
-        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, _OTLP_CONFLICT, OTLP)
+        inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, OTLP_CONFLICT, OTLP)
     else:
         inserted = insert_tuples(conn, costs.name, COST_COLUMNS, rows, KEY_CONFLICT)
     if inserted == len(batch.rows):  # every row stored: the usual case
@@ -383,6 +381,8 @@ def _stored(
     keys = {row.idempotency_key for row in rows}
     if source != "otlp":
         return existing(conn, costs, org_id, keys)
+    if conn.dialect.name == "postgresql":  # their keys, kept for ever (``fact_keys``)
+        return existing_otlp(conn, org_id, [(row.trace_id, row.idempotency_key) for row in rows])
     traces = sorted({row.trace_id for row in rows if row.trace_id})
     columns = (costs.c.idempotency_key, costs.c.id, costs.c.content_hash)
     found = {}

@@ -15,12 +15,24 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Connection, Table, select, text
 
+from margin.store import fact_keys
 from margin.store.schema import NOT_OTLP
 
-__all__ = ["KEY_CONFLICT", "existing", "insert_rows", "insert_tuples"]
+__all__ = [
+    "KEY_CONFLICT",
+    "OTLP_CONFLICT",
+    "existing",
+    "existing_otlp",
+    "insert_rows",
+    "insert_tuples",
+]
 
 #: The unique key of every fact table (signals, costs, events).
 KEY_CONFLICT = ("org_id", "idempotency_key")
+#: The unique key of costs received over OTLP (``uq_costs_otlp``).
+OTLP_CONFLICT = ("org_id", "trace_id", "idempotency_key")
+#: Fact tables whose keys PostgreSQL keeps in ``fact_keys`` (they are partitioned there).
+_KEYED = frozenset({"signals", "costs", "events"})
 _CHUNK = 500
 # Costs received over OTLP are kept unique by another index (see ``schema.costs``): the key
 # index of costs holds the other costs only.
@@ -91,7 +103,37 @@ def insert_tuples(
         )
         inserted: int = raw.total_changes - before
         return inserted
+    if table in _KEYED and tuple(conflict) in (KEY_CONFLICT, OTLP_CONFLICT):
+        return _insert_keyed(raw, table, columns, rows, tuple(conflict) == OTLP_CONFLICT)
     return _insert_postgres(raw, table, names, rows, on_conflict)
+
+
+def _insert_keyed(
+    raw: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], otlp: bool
+) -> int:
+    """Claim the rows' keys in ``fact_keys``, then COPY the rows whose key was free."""
+    at = {name: i for i, name in enumerate(columns)}
+    org, key, id_, digest = at["org_id"], at["idempotency_key"], at["id"], at["content_hash"]
+    trace = at["trace_id"] if otlp else None
+    claims = [
+        (
+            row[org],
+            table,
+            fact_keys.otlp_scope(row[trace]) if trace is not None else "",
+            row[key],
+            row[id_],
+            row[digest],
+        )
+        for row in rows
+    ]
+    cursor = raw.cursor()
+    claimed = fact_keys.claim(cursor, claims)
+    if len(claimed) < len(rows):
+        rows = [row for row in rows if row[id_] in claimed]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
 
 
 def _insert_postgres(
@@ -139,14 +181,9 @@ def existing(
         return found
     where = _key_predicate(table.name)
     if conn.dialect.name == "postgresql":
-        # One array parameter: an IN list of hundreds of parameters plans and binds slowly.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(
-            f"SELECT idempotency_key, id, content_hash FROM {table.name} "
-            "WHERE org_id = %s AND idempotency_key = ANY(%s)" + (f" AND {where}" if where else ""),
-            (org_id, wanted),
-        )
-        return {key: (row_id, digest) for key, row_id, digest in cursor.fetchall()}
+        claims = fact_keys.stored(cursor, org_id, table.name, (("", key) for key in wanted))
+        return {key: value for (_scope, key), value in claims.items()}
     for start in range(0, len(wanted), _CHUNK):
         rows = conn.execute(
             select(table.c.idempotency_key, table.c.id, table.c.content_hash).where(
@@ -157,6 +194,17 @@ def existing(
         )
         found.update({r.idempotency_key: (r.id, r.content_hash) for r in rows})
     return found
+
+
+def existing_otlp(
+    conn: Connection, org_id: str, keys: Iterable[tuple[str | None, str]]
+) -> dict[str, tuple[str, str]]:
+    """idempotency key → (id, content hash) of stored costs received over OTLP, by (trace,
+    key), from ``fact_keys`` (PostgreSQL only)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    scoped = {(fact_keys.otlp_scope(trace), key) for trace, key in keys}
+    found = fact_keys.stored(cursor, org_id, "costs", scoped)
+    return {key: value for (_scope, key), value in found.items()}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from margin.pricing import Pricer
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import authenticate, create_key, create_org, first_org
+from margin.store.partitions import PartitionKeeper
 from margin.store.schema import signals
 
 __all__ = ["Bootstrap", "bootstrap"]
@@ -52,6 +53,7 @@ def bootstrap(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secret + "\n")
         key_file.chmod(0o600)
+    _keep_partitions(db)
     seeded = None
     if demo:
         with db.read() as conn:
@@ -64,3 +66,13 @@ def bootstrap(
 
             seeded = seed_demo(Ledger(db, Pricer(db), settings), org_id, progress=progress)
     return Bootstrap(org_id=org_id, secret=secret, seeded=seeded)
+
+
+def _keep_partitions(db: Database) -> None:
+    """PostgreSQL: create the months ahead now, then keep doing so for as long as this
+    process serves (``margin serve``'s first process lives as long as its workers)."""
+    if db.is_sqlite:
+        return
+    keeper = PartitionKeeper(Database(db.url, pool_size=1))
+    keeper.keep()
+    keeper.start()

@@ -3,6 +3,9 @@
 Conventions: ids are prefixed text; times are integer microseconds since the epoch (UTC);
 money is integer nano-units (10⁻⁹ of the currency unit) beside an ISO 4217 currency code;
 free-form payloads are JSON. Raw facts (signals, costs, events, spans) are append-only.
+On PostgreSQL, signals, costs and events are partitioned by month of ``ts``: their primary
+key is (id, ts) and their unique keys below are kept in ``fact_keys`` instead (migration
+0017, ``margin.store.partitions``); SQLite has the tables as declared here.
 The tables of later areas (billing, currencies, compatibility layers) live in their own
 ``schema_*`` modules on the same ``metadata`` and are named here too.
 """
@@ -25,6 +28,8 @@ from sqlalchemy import (
 
 from margin.store import schema_control, schema_party_mapping  # noqa: F401  (its tables join ``metadata``)
 from margin.store._base import Id, Json, Micros, Nanos, metadata
+from margin.store.archive import fact_archives
+from margin.store.fact_keys import fact_keys
 from margin.store.schema_billing import invoice_counters, invoices, meters, orders, plans
 from margin.store.schema_compat import compat_records, paid_scope_costs, paid_scope_signals
 from margin.store.schema_fx import exchange_rates, organization_settings
@@ -43,6 +48,8 @@ __all__ = [
     "customers",
     "events",
     "exchange_rates",
+    "fact_archives",
+    "fact_keys",
     "invoice_counters",
     "invoices",
     "metadata",
