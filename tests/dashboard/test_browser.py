@@ -379,6 +379,14 @@ def _sell_to_northwind(server: Server) -> None:
             assert c.post("/v1/signals", json={"items": signals}).status_code == 200
 
 
+SELLER = {
+    "legal_name": "Margin Demo GmbH",
+    "address": ["Hauptstraße 1", "10115 Berlin"],
+    "email": "billing@margin.test",
+    "tax_id": "DE123456789",
+}
+
+
 def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     _sell_to_northwind(server)
     page.goto(server.url + "/invoices")
@@ -418,10 +426,14 @@ def test_generate_and_finalize_an_invoice(page: Any, server: Server) -> None:
     assert final["status"] == "finalized"
     assert page.locator("#actions button:has-text('Finalize')").count() == 0
     # The printable page opens with the session cookie, like every /v1 read: formatted
-    # amounts, the issue and due dates, the seller.
+    # amounts, the issue and due dates, the seller (as set on Manage → Organization).
+    with server.client() as c:
+        assert c.patch("/v1/organization", json={"seller": SELLER}).status_code == 200
     printable = page.context.new_page()
     printable.goto(f"{server.url}/v1/invoices/{invoice_id}.html")
     content = printable.content()
+    for detail in ("Margin Demo GmbH", "Hauptstraße 1", "10115 Berlin", "DE123456789"):
+        assert detail in content
     assert final["number"] in content
     assert "117.07 USD" in content
     assert f"<dt>Issued</dt><dd>{final['issued_at'][:10]}</dd>" in content

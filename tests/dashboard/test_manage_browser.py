@@ -200,3 +200,50 @@ def test_create_and_revoke_an_api_key(page: Any, server: Server) -> None:
     row = page.locator("#keys-list tr", has=page.locator("text=BI export"))
     assert "revoked" in row.inner_text()
     assert row.locator("button:has-text('Revoke')").count() == 0
+
+
+def test_set_the_seller_printed_on_invoices(page: Any, server: Server) -> None:
+    """Until the seller's legal name is set the invoices page warns that invoices name the
+    organization's display name alone; Manage → Organization sets the seller's details
+    through PATCH /v1/organization, and refuses bad input field by field."""
+    with server.client() as c:  # the invoice test may have set them already
+        assert c.patch("/v1/organization", json={"seller": None}).status_code == 200
+    org = server.get("/v1/organization")
+    page.goto(server.url + "/invoices")
+    wait_ready(page)
+    note = page.locator("[data-warning=seller]")
+    assert f"Invoices name the seller “{org['display_name']}”" in note.inner_text()
+    note.locator("a").click()
+    page.wait_for_url("**/organization")
+    wait_ready(page)
+    form = page.locator("#organization-form")
+    assert form.locator("input[name=display_name]").input_value() == org["display_name"]
+    # Bad input: the API's problem names the field, the form marks it, nothing changes.
+    form.locator("input[name=reporting_currency]").fill("EURO")
+    form.locator("input[name='seller.legal_name']").fill("Margin Demo GmbH")
+    page.evaluate("document.querySelector('#organization-form').noValidate = true")
+    form.locator("button[type=submit]").click()
+    error = page.locator("#organization-status [role=alert]")
+    error.wait_for()
+    assert error.get_attribute("data-field") == "reporting_currency"
+    invalid = form.locator("input[name=reporting_currency]").get_attribute("aria-invalid")
+    assert invalid == "true"
+    assert server.get("/v1/organization") == org
+    form.locator("input[name=reporting_currency]").fill(org["reporting_currency"])
+    form.locator("input[name='seller.tax_id']").fill("DE123456789")
+    form.locator("input[name='seller.email']").fill("billing@margin.test")
+    form.locator("textarea[name='seller.address']").fill("Hauptstraße 1\n\n  10115 Berlin ")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#organization-status .badge.ok")
+    assert server.get("/v1/organization")["seller"] == {
+        "legal_name": "Margin Demo GmbH",
+        "address": ["Hauptstraße 1", "10115 Berlin"],
+        "email": "billing@margin.test",
+        "tax_id": "DE123456789",
+    }
+    shoot(page, "organization")
+    assert_fits(page, PHONE["width"])
+    page.set_viewport_size(DESKTOP)
+    page.goto(server.url + "/invoices")
+    wait_ready(page)
+    assert page.locator("[data-warning=seller]").count() == 0

@@ -25,6 +25,7 @@ PAGES = [
     "/prices",
     "/plans",
     "/keys",
+    "/organization",
 ]
 
 

@@ -44,11 +44,13 @@ _PAGES: dict[str, tuple[str, str]] = {
     "invoice": ("Invoice", "invoices"),
     "prices": ("Prices", "prices"),
     "simulate": ("Pricing simulator", "simulate"),
-    # Management: plans, orders, meters and API keys, one "Manage" nav entry with tabs.
+    # Management: plans, orders, meters, API keys and the organization's settings, one "Manage"
+    # nav entry with tabs.
     "plans": ("Plans", "manage"),
     "orders": ("Orders", "manage"),
     "meters": ("Meters", "manage"),
     "keys": ("API keys", "manage"),
+    "organization": ("Organization", "manage"),
     "control": ("Control", "control"),
 }
 _NAV = (
@@ -238,7 +240,7 @@ def mount(app: FastAPI) -> None:
     def prices(request: Request) -> Response:
         return _page(request, "prices")
 
-    for name in ("simulate", "plans", "orders", "meters", "keys", "control"):
+    for name in ("simulate", "plans", "orders", "meters", "keys", "organization", "control"):
         _add_page(app, name)
 
 

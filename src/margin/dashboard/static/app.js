@@ -26,6 +26,7 @@ const PAGES = {
   orders: () => import("./pages/orders.js").then((m) => m.ordersPage()),
   meters: () => import("./pages/meters.js").then((m) => m.metersPage()),
   keys: () => import("./pages/keys.js").then((m) => m.keysPage()),
+  organization: () => import("./pages/organization.js").then((m) => m.organizationPage()),
   control: () => import("./pages/control.js").then((m) => m.controlPage()),
 };
 

@@ -4,7 +4,7 @@
 // decimal strings people type: the API validates them.
 import { h } from "./dom.js";
 
-const TABS = [["plans", "/plans", "Plans"], ["orders", "/orders", "Orders"], ["meters", "/meters", "Meters"], ["keys", "/keys", "API keys"]];
+const TABS = [["plans", "/plans", "Plans"], ["orders", "/orders", "Orders"], ["meters", "/meters", "Meters"], ["keys", "/keys", "API keys"], ["organization", "/organization", "Organization"]];
 export function manageTabs(active) {
   return h("nav", { class: "tabs", "aria-label": "Manage" },
     TABS.map(([k, href, label]) => h("a", { href, "aria-current": k === active ? "page" : null }, label)));
@@ -36,7 +36,8 @@ export async function submit(form, status, fn, done) {
     status.replaceChildren(h("p", { class: "badge ok" }, done(out)));
     return out;
   } catch (err) {
-    const el = err.field && form.elements[err.field];
+    // An address line's problem (seller.address.1) marks the whole address field.
+    const el = err.field && (form.elements[err.field] || form.elements[err.field.replace(/\.\d+$/, "")]);
     if (el && el.setAttribute) el.setAttribute("aria-invalid", "true");
     status.replaceChildren(h("p", { class: "error", role: "alert", dataset: { field: err.field || "" } }, err.message));
     return null;

@@ -29,7 +29,9 @@ export async function invoicesPage() {
       h("label", {}, "Billing period", h("input", { name: "period", type: "month", value: month, required: true })),
       h("button", { class: "primary", type: "submit" }, "Generate drafts"))
     : h("p", { class: "muted small" }, "Sign in with an admin key to generate invoices.");
-  main.replaceChildren(pageHead("Invoices", "Draft → finalized (immutable) → void"), card(null, gen, msg), card(null, listEl));
+  const sellerEl = h("div", { id: "seller-note" });
+  main.replaceChildren(pageHead("Invoices", "Draft → finalized (immutable) → void"), sellerEl, card(null, gen, msg), card(null, listEl));
+  section(sellerEl, "organization settings (GET /v1/organization)", async () => sellerNote(await api("/v1/organization")));
   function loadList() {
     section(listEl, "invoices (GET /v1/invoices)", async () => dataTable([
       { key: "number", label: "Invoice", value: (r) => r.number || r.id, render: (r) => link(`/invoices/${r.id}`, r.number || r.id) },
@@ -41,6 +43,14 @@ export async function invoicesPage() {
     ], listOf(await api("/v1/invoices?limit=1000")).reverse(), { empty: "No invoices yet. Generate drafts for a billing period above." }));
   }
   loadList();
+}
+// Until the seller's legal name is set, an invoice is from the organization's display name,
+// with no address or tax id: not one to send.
+function sellerNote(org) {
+  if (org.seller.legal_name) return null;
+  return h("p", { class: "warning", dataset: { warning: "seller" } },
+    `⚠ Invoices name the seller “${org.display_name}”, with no address or tax id. `,
+    link("/organization", "Set the seller's details"), " before sending one.");
 }
 const printable = (inv) => [
   h("a", { href: `/v1/invoices/${inv.id}.html`, target: "_blank", rel: "noopener", id: "printable" }, "Printable invoice ↗"),
