@@ -87,6 +87,13 @@ def test_a_read_key_signs_in_without_admin_actions(browser: Any, server: Server)
         wait_ready(page)
         assert page.locator(form).count() == 0, path
         assert page.locator("text=Sign in with an admin key").first.is_visible(), path
+    # The organization's settings show, every field locked, with no Save.
+    page.goto(server.url + "/organization")
+    wait_ready(page)
+    fields = page.locator("#organization-form input, #organization-form textarea")
+    assert fields.count() == 6
+    assert all(fields.nth(i).is_disabled() for i in range(6))
+    assert page.locator("#organization-form button[type=submit]").count() == 0
     context.close()
 
 
