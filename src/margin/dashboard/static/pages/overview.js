@@ -36,12 +36,18 @@ function explanation(totals) {
   return h("div", { class: "notes", id: "explained" }, notes.map((n) =>
     h("p", { class: "muted small", dataset: { note: n.currency } }, `Profit · ${n.currency} ${n.note}.`)));
 }
-function costBreakdown(rows) {
+// The cost column of a breakdown, with a bar as long as the row's share of the largest cost
+// (BigInt nano-units compared, not added: the bar's length is the only float).
+function costWithBar(rows) {
   const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
+  const width = (r) => (max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0);
+  return { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency), fxFlag(r, "cost"),
+    h("div", { class: "bar" }, h("span", { style: `width:${width(r)}%` }))) };
+}
+function costBreakdown(rows) {
   return dataTable([
     { key: "label", label: "Name", render: (r) => [r.label, r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null] },
-    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency), fxFlag(r, "cost"),
-      h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
+    costWithBar(rows),
     { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
   ], rows, { filter: false, sort: { key: "cost", dir: -1 } });
 }
@@ -49,7 +55,6 @@ function costBreakdown(rows) {
 // Cost per catalog model (the API groups a model's dated snapshots under it); the names as
 // reported are inside each row.
 function modelBreakdown(rows) {
-  const max = rows.reduce((m, r) => (toNanos(r.cost) > m ? toNanos(r.cost) : m), 0n);
   const name = (r) => {
     const snaps = r.snapshots || [];
     const title = [r.label, r.in_catalog || r.is_other ? null : [" ", badge("not in catalog", "warn")], r.unpriced ? [" ", badge(`${fmtInt(r.unpriced)} unpriced`, "warn")] : null];
@@ -60,8 +65,7 @@ function modelBreakdown(rows) {
   };
   return dataTable([
     { key: "label", label: "Model", render: name },
-    { key: "cost", label: "Cost", num: true, value: (r) => toNanos(r.cost), render: (r) => h("div", {}, money(r.cost, r.currency), fxFlag(r, "cost"),
-      h("div", { class: "bar" }, h("span", { style: `width:${max ? Number((toNanos(r.cost) * 1000n) / max) / 10 : 0}%` }))) },
+    costWithBar(rows),
     { key: "records", label: "Calls", num: true, render: (r) => fmtInt(r.records) },
   ], rows, { filter: false, empty: "No AI calls in this period." });
 }
