@@ -90,7 +90,13 @@ def test_dashboard_pages_keep_to_their_content_security_policy(
 ) -> None:
     context, page, outside, errors = _offline_page(browser)
     sign_in(page, server, server.keys["admin"])
-    for path in ("/", "/customers", "/agents", "/signals", "/invoices", "/prices"):
+    # Every page module (static/pages/) loads from the package, with the web blocked.
+    pages = ("/", "/customers", "/agents", "/signals", "/invoices", "/prices", "/simulate")
+    manage = ("/plans", "/orders", "/meters", "/keys", "/organization", "/control")
+    customer = server.get("/v1/customers")["data"][0]["id"]
+    agent = server.get("/v1/agents")["data"][0]["id"]
+    details = (f"/customers/{customer}", f"/agents/{agent}")
+    for path in (*pages, *manage, *details):
         page.goto(server.url + path)
         wait_ready(page)
         assert page.locator("main h1").first.is_visible(), path
