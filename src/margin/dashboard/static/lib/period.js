@@ -3,7 +3,7 @@
 import { h } from "./dom.js";
 import { qs } from "./api.js";
 
-export const BROWSER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const BROWSER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const DAY_MS = 86_400_000;
 function todayIn(tz) {
   return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
@@ -43,7 +43,7 @@ export function period() {
     priorFrom: startOf(addDays(from, -days), tz), priorTo: startOf(from, tz),
   };
 }
-export function setPeriod(change) {
+function setPeriod(change) {
   const cur = period();
   const next = { range: cur.range, tz: cur.tz, ...change };
   if (next.range === "custom") {

@@ -82,7 +82,7 @@ export function figureKpis(t, marginNote) {
   ];
 }
 // The change against the prior period; a rising cost is bad news, rising revenue good news.
-export function deltaText(change, goodWhenUp = true) {
+function deltaText(change, goodWhenUp = true) {
   if (change == null) return h("span", {}, "no prior data");
   const up = !String(change).startsWith("-");
   return h("span", {}, h("span", { class: up === goodWhenUp ? "pos" : "neg" }, (up ? "▲ " : "▼ ") + fmtPct(String(change).replace(/^-/, ""))), " vs prior period");
