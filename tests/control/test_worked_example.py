@@ -17,8 +17,8 @@ from receiver import Receiver
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
-from margin.cli_control import APPS
 from margin._time import now_micros
+from margin.cli_control import APPS
 from margin.control.worker import ControlWorker
 from margin.pricing import Pricer
 from margin.server.ledger import Ledger
@@ -93,14 +93,16 @@ def test_the_worked_example_runs_as_documented(
         book(80)
         tick()
         assert run("credits", "balances", "acme")[0]["balance"] == "20"
-        assert run("alerts", "list") == [] and sent() == []
+        assert run("alerts", "list") == []
+        assert sent() == []
         book(1)  # the 81st: 19 left, below 20 % of 100
         tick()
         [fired] = run("alerts", "list")
         assert fired["state"] == "triggered"
         assert sent() == ["alert.triggered"]
         tick()  # evaluated again: a threshold fires once per period
-        assert len(run("alerts", "list")) == 1 and sent() == ["alert.triggered"]
+        assert len(run("alerts", "list")) == 1
+        assert sent() == ["alert.triggered"]
         book(19)  # the 100th
         tick()
         assert sent() == ["alert.triggered", "entitlement.exhausted"]
