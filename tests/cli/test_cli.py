@@ -1,5 +1,6 @@
-"""The ``margin`` command, run as a user would: organizations, keys, the store it uses and
-how it fails (one line, no secrets), db upgrade, prices, costs reprice."""
+"""The ``margin`` command: organizations, keys, prices and costs reprice in-process (Typer's
+runner); the store it uses and how it fails (one line, no traceback, no secrets), the
+version and a restart's hint as a user's shell runs them, in a process of their own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner, Result
 
+from margin import cli as margin_cli
 from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
@@ -20,6 +23,13 @@ from margin_testing import free_port
 
 MARGIN = str(Path(sys.executable).with_name("margin"))
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def cli(data_dir: Path, *args: str) -> Result:
+    """``margin ARGS --data-dir DATA_DIR`` in this process, with no other store configured."""
+    margin_cli._mount_features()
+    env = {"COLUMNS": "200", "MARGIN_DATABASE_URL": None, "MARGIN_DATA_DIR": None}
+    return CliRunner().invoke(margin_cli.app, [*args, "--data-dir", str(data_dir)], env=env)
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,26 +47,26 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     db.upgrade()
     with db.write() as conn:
         org_id = create_org(conn, "acme")
-    created = run(tmp_path, "keys", "create", "--scope", "read", "--name", "ci")
-    assert created.returncode == 0, created.stderr
+    created = cli(tmp_path, "keys", "create", "--scope", "read", "--name", "ci")
+    assert created.exit_code == 0, created.stderr
     key_id, secret = created.stdout.split()[0], created.stdout.strip().splitlines()[-1]
     assert secret.startswith("mgn_read_")
     with db.read() as conn:
         principal = authenticate(conn, secret)
     assert principal is not None
     assert (principal.org_id, principal.scope) == (org_id, "read")
-    listed = run(tmp_path, "keys", "list")
+    listed = cli(tmp_path, "keys", "list")
     assert key_id in listed.stdout
     assert secret not in listed.stdout
-    assert run(tmp_path, "keys", "revoke", key_id).returncode == 1  # not confirmed
+    assert cli(tmp_path, "keys", "revoke", key_id).exit_code == 1  # not confirmed
     with db.read() as conn:
         assert authenticate(conn, secret) is not None
-    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 0
+    assert cli(tmp_path, "keys", "revoke", key_id, "--yes").exit_code == 0
     with db.read() as conn:
         assert authenticate(conn, secret) is None
-    assert run(tmp_path, "keys", "revoke", key_id, "--yes").returncode == 1
-    bad = run(tmp_path, "keys", "create", "--scope", "root")
-    assert bad.returncode == 2
+    assert cli(tmp_path, "keys", "revoke", key_id, "--yes").exit_code == 1
+    bad = cli(tmp_path, "keys", "create", "--scope", "root")
+    assert bad.exit_code == 2
     db.dispose()
 
 
@@ -83,7 +93,7 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
             }
         ],
     )
-    quote = run(
+    quote = cli(
         tmp_path,
         "prices",
         "quote",
@@ -93,13 +103,13 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
         "--usage",
         '{"input_tokens": 1000000}',
     )
-    assert quote.returncode == 0, quote.stderr
+    assert quote.exit_code == 0, quote.stderr
     assert quote.stdout.startswith("0.15 USD (catalog")
-    shown = run(tmp_path, "prices", "show", "gpt-4o-mini", "--provider", "openai")
+    shown = cli(tmp_path, "prices", "show", "gpt-4o-mini", "--provider", "openai")
     assert "input_tokens" in shown.stdout
     assert "0.15" in shown.stdout
     assert (
-        run(
+        cli(
             tmp_path,
             "prices",
             "set",
@@ -110,15 +120,15 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
             "output=3",
             "--from",
             "2026-01-01",
-        ).returncode
+        ).exit_code
         == 0
     )
-    bad = run(tmp_path, "prices", "set", "x", "--price", "nonsense=1")
-    assert bad.returncode == 2
+    bad = cli(tmp_path, "prices", "set", "x", "--price", "nonsense=1")
+    assert bad.exit_code == 2
     assert "prices.nonsense" in bad.stderr
     window = ("--from", "2026-10-01", "--to", "2026-11-01")
-    repriced = run(tmp_path, "costs", "reprice", *window, "--yes", "--json")
-    assert repriced.returncode == 0, repriced.stderr
+    repriced = cli(tmp_path, "costs", "reprice", *window, "--yes", "--json")
+    assert repriced.exit_code == 0, repriced.stderr
     body = json.loads(repriced.stdout)
     assert body["repriced"] == 1
     # 1M × $2 + 1M × $3 per M
@@ -129,8 +139,7 @@ def test_prices_set_show_quote_and_reprice(tmp_path: Path) -> None:
 
 
 def test_version_and_db_upgrade(tmp_path: Path) -> None:
-    version = run(tmp_path, "db", "upgrade")
-    assert version.returncode == 0
+    assert cli(tmp_path, "db", "upgrade").exit_code == 0
     assert (tmp_path / "margin.db").exists()
     from margin._version import __version__
 
@@ -159,31 +168,31 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_orgs_create_and_list_then_keys_for_them(tmp_path: Path) -> None:
-    assert run(tmp_path, "db", "upgrade").returncode == 0
-    created = run(tmp_path, "orgs", "create", "Acme Corp")
-    assert created.returncode == 0, created.stderr
+    assert cli(tmp_path, "db", "upgrade").exit_code == 0
+    created = cli(tmp_path, "orgs", "create", "Acme Corp")
+    assert created.exit_code == 0, created.stderr
     org_id = created.stdout.strip()
     assert org_id.startswith("org_")
     assert f"store: SQLite file {(tmp_path / 'margin.db').resolve()}" in created.stderr
-    other = run(tmp_path, "orgs", "create", "Globex").stdout.strip()
-    listed = run(tmp_path, "orgs", "list", "--json")
+    other = cli(tmp_path, "orgs", "create", "Globex").stdout.strip()
+    listed = cli(tmp_path, "orgs", "list", "--json")
     assert [(o["id"], o["name"]) for o in json.loads(listed.stdout)] == [
         (org_id, "Acme Corp"),
         (other, "Globex"),
     ]
-    table = run(tmp_path, "orgs", "list").stdout
+    table = cli(tmp_path, "orgs", "list").stdout
     assert org_id in table  # never cut
-    key = run(tmp_path, "keys", "create", "--org", other, "--scope", "admin")
-    assert key.returncode == 0, key.stderr
+    key = cli(tmp_path, "keys", "create", "--org", other, "--scope", "admin")
+    assert key.exit_code == 0, key.stderr
     assert f"org {other}" in key.stdout
-    assert run(tmp_path, "orgs", "create", " ").returncode == 2
+    assert cli(tmp_path, "orgs", "create", " ").exit_code == 2
 
 
 def test_keys_create_for_a_missing_org_is_one_line(tmp_path: Path) -> None:
-    assert run(tmp_path, "db", "upgrade").returncode == 0
+    assert cli(tmp_path, "db", "upgrade").exit_code == 0
     no_org = _one_line_error(run(tmp_path, "keys", "create"))
     assert "margin orgs create" in no_org
-    run(tmp_path, "orgs", "create", "acme")
+    cli(tmp_path, "orgs", "create", "acme")
     missing = _one_line_error(run(tmp_path, "keys", "create", "--org", "org_nope"))
     assert "no organization org_nope" in missing
     assert "margin orgs list" in missing
@@ -245,8 +254,8 @@ def test_database_failures_are_one_line_without_the_password(tmp_path: Path) -> 
 
 
 def test_a_restart_says_how_to_get_an_admin_key(tmp_path: Path) -> None:
-    assert run(tmp_path, "db", "upgrade").returncode == 0
-    run(tmp_path, "orgs", "create", "acme")  # not a first start: no key will be printed
+    assert cli(tmp_path, "db", "upgrade").exit_code == 0
+    cli(tmp_path, "orgs", "create", "acme")  # not a first start: no key will be printed
     port = str(free_port())
     proc = subprocess.Popen(
         [MARGIN, "serve", "--port", port, "--data-dir", str(tmp_path)],
