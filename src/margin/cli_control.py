@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Connection
 
+from margin._refusal import Refusal
 from margin._time import now_micros
 from margin.cli_output import AsJson, show
 from margin.cli_reports import fail
@@ -55,7 +56,7 @@ def _run(data_dir: Path | None, org: str | None, work: Callable[[Connection, str
     try:
         with db.write() as conn:
             return work(conn, org_id)
-    except ControlError as exc:
+    except Refusal as exc:
         fail(exc.detail)
         raise
     except ValidationError as exc:

@@ -97,6 +97,10 @@ def test_cli_control(tmp_path: Path) -> None:
     )
     assert "no customer" in run("credits", "balances", "nobody", code=2)
     assert "no webhook delivery" in run("webhooks", "replay", "whd_x", code=2)
+    # A refusal from below the control plane (the entitlement rule is billing's) is one line.
+    refused = run("entitlements", "set", "acme", "nope", code=2)
+    assert refused.strip().splitlines()[-1] == "error: feature: no feature 'nope'"
+    assert "Traceback" not in refused
     # Without --json: a table with the same exact figures.
     table = runner.invoke(app, ["credits", "balances", "acme", *common], env={"COLUMNS": "120"})
     assert table.exit_code == 0, table.output

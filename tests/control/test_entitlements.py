@@ -174,10 +174,18 @@ def test_a_plan_refuses_an_entitlement_it_cannot_grant(api: Api) -> None:
             "entitlements.0.time_zone",
         ),
     ]
+    acme = customer(api)
     for entitlement, field in cases:
         answer = api.post("/v1/plans", json={**base, "entitlements": [entitlement]})
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == field
+        # The same bad entitlement given to a customer: the same problem, unprefixed.
+        own = api.put(f"/v1/customers/{acme}/entitlements", json=entitlement)
+        assert own.status_code == 422, own.text
+        prefix = "entitlements.0."
+        assert own.json()["field"] == field.removeprefix(prefix)
+        assert own.json()["detail"] == answer.json()["detail"].removeprefix(prefix)
+    assert ok(api.get(f"/v1/customers/{acme}/entitlements", scope="read"))["data"] == []
     twice = [{"feature": "sso", "kind": "boolean"}] * 2
     answer = api.post("/v1/plans", json={**base, "entitlements": twice})
     assert answer.status_code == 422, answer.text

@@ -40,6 +40,7 @@ __all__ = [
     "PlanIn",
     "UsageIn",
     "apply_overrides",
+    "check_entitlement",
     "create_plan",
     "effective_charges",
     "get_plan",
@@ -249,7 +250,7 @@ def create_plan(
 ) -> dict[str, Any]:
     """Store a plan; raises ``BillingError`` for an unknown agent or feature, or a taken key."""
     for position, entitlement in enumerate(spec.entitlements):
-        _check_entitlement(conn, org_id, entitlement, f"entitlements.{position}")
+        check_entitlement(conn, org_id, entitlement, f"entitlements.{position}")
     agent_id = None
     if spec.agent is not None:
         found = AGENTS.resolve(conn, org_id, [spec.agent], create=False)
@@ -278,29 +279,36 @@ def create_plan(
     return row
 
 
-def _check_entitlement(conn: Connection, org_id: str, spec: EntitlementIn, at: str) -> None:
-    """What a plan's entitlement names must exist, and a limit belongs to a metered one."""
-    f = features
+def check_entitlement(
+    conn: Connection, org_id: str, spec: EntitlementIn, at: str = ""
+) -> dict[str, Any]:
+    """What an entitlement names must exist, a limit belongs to a metered one and is not
+    negative, its zone is known: one rule for a customer's own and a plan's, refused with
+    the same problem (422 naming the field, under ``at`` for a plan's). Returns the feature."""
+
+    def refuse(name: str, reason: str) -> BillingError:
+        field = f"{at}.{name}" if at else name
+        return BillingError(422, f"{field}: {reason}", field)
+
     found = conn.execute(
-        select(f.c.backed_by).where(f.c.org_id == org_id, f.c.key == spec.feature)
+        select(features).where(features.c.org_id == org_id, features.c.key == spec.feature)
     ).first()
     if found is None:
-        raise BillingError(422, f"{at}.feature: no feature '{spec.feature}'", f"{at}.feature")
+        raise refuse("feature", f"no feature '{spec.feature}'")
     if spec.kind == "metered" and found.backed_by == "none":
-        detail = f"{at}.kind: a metered entitlement needs a measured feature"
-        raise BillingError(422, detail, f"{at}.kind")
+        raise refuse("kind", "a metered entitlement needs a measured feature")
     if spec.kind != "metered" and spec.limit is not None:
-        detail = f"{at}.limit: only a metered entitlement has a limit"
-        raise BillingError(422, detail, f"{at}.limit")
+        raise refuse("limit", "only a metered entitlement has a limit")
     try:
         if spec.limit is not None and to_nanos(parse_amount(spec.limit)) < 0:
             raise MoneyError("must not be negative")
     except MoneyError as exc:
-        raise BillingError(422, f"{at}.limit: {exc}", f"{at}.limit") from None
+        raise refuse("limit", str(exc)) from None
     try:
         load_zone(spec.time_zone)
     except ValueError as exc:
-        raise BillingError(422, f"{at}.time_zone: {exc}", f"{at}.time_zone") from None
+        raise refuse("time_zone", str(exc)) from None
+    return dict(found._mapping)
 
 
 def get_plan(

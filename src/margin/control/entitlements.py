@@ -27,11 +27,11 @@ from margin._calendar import load_zone, window_end, window_start
 from margin._ids import new_id
 from margin._time import isoformat
 from margin.billing.orders import active, load_orders
-from margin.billing.plans import EntitlementIn
+from margin.billing.plans import EntitlementIn, check_entitlement
 from margin.control.credits import balance_of
 from margin.control.errors import ControlError
 from margin.control.features import get_feature
-from margin.control.quantities import check_zone, parse_quantity, render_quantity
+from margin.control.quantities import parse_quantity, render_quantity
 from margin.control.usage import feature_usage
 from margin.store.schema_control import entitlements, features
 
@@ -50,12 +50,8 @@ def set_entitlement(
     conn: Connection, org_id: str, customer_id: str, body: EntitlementIn, now: int
 ) -> dict[str, Any]:
     """Create or replace the customer's entitlement to the feature."""
-    feature = get_feature(conn, org_id, body.feature)
+    feature = check_entitlement(conn, org_id, body)
     limit = None if body.limit is None else parse_quantity(body.limit, "limit")
-    if body.kind == "metered" and feature["backed_by"] == "none":
-        raise ControlError(422, "kind: a metered entitlement needs a measured feature", "kind")
-    if body.kind != "metered" and limit is not None:
-        raise ControlError(422, "limit: only a metered entitlement has a limit", "limit")
     row = {
         "id": new_id("ent"),
         "org_id": org_id,
@@ -65,7 +61,7 @@ def set_entitlement(
         "config": body.config,
         "limit_nanos": limit,
         "period": body.period if body.kind == "metered" else None,
-        "time_zone": check_zone(body.time_zone),
+        "time_zone": body.time_zone,
         "hard": body.hard,
         "created_at": now,
     }
