@@ -1,11 +1,11 @@
-"""The router of Paid's API v2 (``/compat/paid/api/v2``): parties, signals and costs, billing,
+"""The router of Paid's API v2 (``/compat/paid/api/v2``): parties, signals and costs, billing, credits,
 then every other path answered as not supported. Importing it also hooks Paid's cost scopes
 and its wrappers' token rule into Margin's OTLP receiver."""
 
 from __future__ import annotations
 
 from margin.compat._common import unsupported
-from margin.compat.paid import billing, ingest, invoices  # noqa: F401  (routes join ``router``)
+from margin.compat.paid import billing, credits, ingest, invoices  # noqa: F401  (routes join ``router``)
 from margin.compat.paid.parties import router
 from margin.compat.paid.scopes import record_export
 from margin.compat.paid.spans import wrapper_usage
