@@ -3,7 +3,10 @@
 The ledger calls ``consume`` with the rollup deltas of the facts the transaction stored
 (fresh facts only: a duplicate adds no delta, so a retried ingest burns once), before it
 commits. A feature that burns a credit currency takes ``unit_credits`` per signal of its
-event name, or per unit of money of AI cost in its currency. Burns run in (customer,
+event name, per unit of money of AI cost in its currency, or per unit of its meter's value
+on each fresh event the meter reads (per event for a ``count`` meter; a ``sum`` meter's
+value × ``unit_credits`` is rounded half-even to the nano-credit per event, so a burn does
+not depend on how events were batched). Burns run in (customer,
 currency) order, so concurrent ingests lock accounts in one order and never deadlock.
 A burn that spends a balance emits ``entitlement.exhausted``, one that takes it below 10 %
 of what was granted ``credits.low``, through the webhook outbox, in the same transaction.
@@ -13,12 +16,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from margin.billing.metering import readings
+from margin.billing.meters import MeterStore
 from margin.control.credits import balances, burn
+from margin.control.features import BURNING_AGGREGATIONS
 from margin.control.outbox import emit
 from margin.control.quantities import render_quantity
 from margin.store.schema_control import features
@@ -37,7 +44,7 @@ def _burning_features(conn: Connection, org_id: str) -> list[Any]:
             select(f).where(
                 f.c.org_id == org_id,
                 f.c.credit_currency.is_not(None),
-                f.c.backed_by.in_(("signals", "ai_cost")),
+                f.c.backed_by.in_(("signals", "ai_cost", "meter")),
             )
         )
     )
@@ -49,22 +56,29 @@ def consume(
     signal_counts: Mapping[tuple[str, int, str, str, str], int],
     cost_deltas: Mapping[Any, Sequence[int]],
     now: int,
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Burn the credits of the usage in the deltas (``SignalRollup.counts``, ``CostRollup
-    .deltas``) of one write transaction."""
-    if not signal_counts and not cost_deltas:
+    .deltas``) and the fresh event rows (``customer_id``, ``type``, ``data``) of one write
+    transaction."""
+    if not signal_counts and not cost_deltas and not events:
         return
     burning = _burning_features(conn, org_id)
     if not burning:
         return
     by_event: dict[str, list[Any]] = defaultdict(list)
     by_currency: dict[str, list[Any]] = defaultdict(list)
+    metered: list[Any] = []
     for feature in burning:
         if feature.backed_by == "signals":
             by_event[feature.event_name].append(feature)
+        elif feature.backed_by == "meter":
+            metered.append(feature)
         else:
             by_currency[feature.currency].append(feature)
     owed: dict[tuple[str, str, str], int] = defaultdict(int)
+    if events and metered:
+        _meter_usage(conn, org_id, metered, events, owed)
     for (_org, _bucket, customer, _agent, event), n in signal_counts.items():
         for feature in by_event.get(event, ()):
             if customer:
@@ -87,6 +101,41 @@ def consume(
             continue
         after = burn(conn, org_id, customer, currency, amount, now, ref=f"feature:{key}")
         _announce(conn, org_id, (customer, currency, key), after, amount, now)
+
+
+@dataclass(frozen=True)
+class _Event:
+    """The part of a fresh event row a meter reads."""
+
+    customer_id: str | None
+    data: Any
+
+
+def _meter_usage(
+    conn: Connection,
+    org_id: str,
+    metered: list[Any],
+    rows: Sequence[Mapping[str, Any]],
+    owed: dict[tuple[str, str, str], int],
+) -> None:
+    """Add to ``owed`` what the events cost in credits of the meter-backed features."""
+    store = MeterStore(conn, org_id)
+    for feature in metered:
+        meter = store.get(feature.meter_key)
+        if meter is None or meter["aggregation"] not in BURNING_AGGREGATIONS:
+            continue  # deleted or replaced since the feature was made: nothing to burn by
+        read = [
+            _Event(row["customer_id"], row["data"])
+            for row in rows
+            if row["type"] == meter["event_type"] and row["customer_id"]
+        ]
+        for event, _raw, number in readings(meter, read):
+            if meter["aggregation"] == "count":
+                credits = feature.unit_credits_nanos
+            else:
+                exact = (number or Decimal(0)) * feature.unit_credits_nanos
+                credits = int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+            owed[(event.customer_id, feature.credit_currency, feature.key)] += credits
 
 
 def _announce(

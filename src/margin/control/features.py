@@ -15,11 +15,13 @@ from sqlalchemy import Connection, select
 
 from margin._ids import new_id
 from margin._time import isoformat
+from margin.billing.meters import MeterStore
 from margin.control.errors import ControlError
 from margin.control.quantities import parse_quantity, render_quantity
 from margin.store.schema_control import features
 
 __all__ = [
+    "BURNING_AGGREGATIONS",
     "CREDIT_CURRENCY",
     "FeatureIn",
     "create_feature",
@@ -64,6 +66,8 @@ def create_feature(conn: Connection, org_id: str, body: FeatureIn, now: int) -> 
         )
     elif body.unit_credits is not None:
         raise ControlError(422, "unit_credits: needs credit_currency", "unit_credits")
+    if body.credit_currency is not None and body.meter is not None:
+        _check_burning_meter(conn, org_id, body.meter)
     row = {
         "id": new_id("fea"),
         "org_id": org_id,
@@ -79,6 +83,21 @@ def create_feature(conn: Connection, org_id: str, body: FeatureIn, now: int) -> 
     }
     conn.execute(features.insert().values(**row))
     return row
+
+
+#: A meter that burns credits adds up per event: each event's share is known when it arrives.
+BURNING_AGGREGATIONS = ("sum", "count")
+
+
+def _check_burning_meter(conn: Connection, org_id: str, key: str) -> None:
+    """Credits burn as events arrive, so the meter must add up per event (``sum``,
+    ``count``); an average or a maximum is only known over a whole period."""
+    meter = MeterStore(conn, org_id).get(key)
+    if meter is None:
+        raise ControlError(422, f"meter: no meter '{key}'", "meter")
+    if meter["aggregation"] not in BURNING_AGGREGATIONS:
+        detail = f"meter: credits burn by a sum or count meter, not {meter['aggregation']}"
+        raise ControlError(422, detail, "meter")
 
 
 def _row(conn: Connection, org_id: str, key: str) -> dict[str, Any] | None:
