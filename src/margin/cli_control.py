@@ -31,12 +31,14 @@ credits_app = typer.Typer(help="Credit grants, balances and their ledger.", no_a
 entitlements_app = typer.Typer(help="Features, entitlements and checks.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules and fired alerts.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook endpoints and their delivery log.", no_args_is_help=True)
+units_app = typer.Typer(help="A customer's units (sub-accounts).", no_args_is_help=True)
 #: (name, app) pairs that ``margin.cli`` mounts.
 APPS = (
     ("credits", credits_app),
     ("entitlements", entitlements_app),
     ("alerts", alerts_app),
     ("webhooks", webhooks_app),
+    ("units", units_app),
 )
 
 console = Console(soft_wrap=True)
@@ -387,3 +389,7 @@ def replay(
     """Send a delivery again (the running server's worker sends it)."""
     _run(data_dir, org, lambda conn, org_id: outbox.replay(conn, org_id, delivery_id, now_micros()))
     _show(as_json, {"replayed": delivery_id})
+
+
+# The units' commands live in their own module; importing it registers them on units_app.
+import margin.cli_units  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""The control plane's tables: features, entitlements, credit grants and their ledger, alert
+"""The control plane's tables: features, customer units, entitlements, credit grants and their ledger, alert
 rules and fired alerts, webhook endpoints and the outbox their deliveries are sent from.
 
 Quantities (a usage limit, a credit amount) are integer nano-units like money: a count of
@@ -17,6 +17,7 @@ __all__ = [
     "credit_accounts",
     "credit_grants",
     "credit_ledger",
+    "customer_units",
     "entitlements",
     "features",
     "webhook_attempts",
@@ -43,6 +44,20 @@ features = Table(
     Column("unit_credits_nanos", Nanos),
     Column("created_at", Micros, nullable=False),
     UniqueConstraint("org_id", "key"),
+)
+
+#: A customer's sub-accounts (Paid's customer units), named by an external id of their own.
+customer_units = Table(
+    "control_customer_units",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("name", String(256)),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("org_id", "customer_id", "external_id"),
 )
 
 entitlements = Table(

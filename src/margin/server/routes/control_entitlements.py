@@ -19,6 +19,7 @@ from margin.control.entitlements import (
 from margin.control.features import FeatureIn, create_feature, get_feature, list_features
 from margin.control.features import render_feature as _feature
 from margin.server.routes._control_api import Admin, Reader, customer_id
+from margin.server.routes.control_units import router as units_router
 from margin.server.state import AppState
 
 __all__ = ["router"]
@@ -103,3 +104,7 @@ def check_by_external(
     external_id: str, feature: str, request: Request, principal: Reader
 ) -> dict[str, Any]:
     return _check(request, principal.org_id, external_id, feature, external=True)
+
+
+# A customer's units are served beside its entitlements, from this module's router.
+router.include_router(units_router)

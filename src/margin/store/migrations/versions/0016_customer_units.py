@@ -1,4 +1,4 @@
-"""customer units: a customer's sub-accounts, which entitlements and credit grants can name
+"""customer units: a customer's sub-accounts (Paid's customer units), each with an external id
 
 Revision ID: 0016_customer_units
 Revises: 0015_party_mappings
@@ -6,15 +6,37 @@ Revises: 0015_party_mappings
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
 revision = "0016_customer_units"
 down_revision = "0015_party_mappings"
 branch_labels = None
 depends_on = None
 
+_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "control_customer_units",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("external_id", sa.String(length=256), nullable=False),
+        sa.Column("name", sa.String(length=256), nullable=True),
+        sa.Column("metadata", _JSON, nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_control_customer_units")),
+        sa.UniqueConstraint(
+            "org_id",
+            "customer_id",
+            "external_id",
+            name=op.f("uq_control_customer_units_org_id_customer_id_external_id"),
+        ),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("control_customer_units")

@@ -1,0 +1,69 @@
+"""``margin units``: a customer's units (sub-accounts), through ``margin.control.units``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Connection
+
+from margin._time import now_micros
+from margin.cli_control import Customer, DataDir, Org, _customer, _run, _show, units_app
+from margin.cli_output import AsJson
+from margin.control import units
+from margin.control.errors import ControlError
+
+__all__: list[str] = []
+
+Unit = Annotated[str, typer.Argument(help="The unit's external id (or id).")]
+
+
+@units_app.command("add")
+def add(
+    customer: Customer,
+    external_id: Annotated[str, typer.Argument(help="The unit's external id.")],
+    name: str | None = None,
+    metadata: Annotated[str | None, typer.Option(help="A JSON object.")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Create a customer's unit (an existing external id: update its name and metadata)."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        try:
+            meta = json.loads(metadata) if metadata is not None else {}
+        except json.JSONDecodeError as exc:
+            raise ControlError(422, f"metadata: not JSON ({exc.msg})", "metadata") from None
+        body = units.UnitIn.model_validate(
+            {"external_id": external_id, "name": name, "metadata": meta}
+        )
+        cid = _customer(conn, org_id, customer)
+        row, _created = units.upsert_unit(conn, org_id, cid, body, now_micros())
+        return units.render_unit(row)
+
+    _show(as_json, _run(data_dir, org, work))
+
+
+@units_app.command("list")
+def list_(
+    customer: Customer, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+) -> None:
+    """A customer's units, by external id."""
+
+    def work(conn: Connection, org_id: str) -> list[dict[str, Any]]:
+        cid = _customer(conn, org_id, customer)
+        return [units.render_unit(r) for r in units.list_units(conn, org_id, cid)]
+
+    _show(as_json, _run(data_dir, org, work))
+
+
+@units_app.command("remove")
+def remove(customer: Customer, unit: Unit, data_dir: DataDir = None, org: Org = None) -> None:
+    """Remove a customer's unit."""
+
+    def work(conn: Connection, org_id: str) -> None:
+        units.remove_unit(conn, org_id, _customer(conn, org_id, customer), unit)
+
+    _run(data_dir, org, work)
