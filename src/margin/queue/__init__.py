@@ -4,7 +4,7 @@ With ``MARGIN_QUEUE_URL`` set, the API validates an ingest request as in direct 
 publishes the accepted items to JetStream and answers once JetStream has acknowledged them
 (``edge``); ``margin worker`` processes (``writer``) store them through the same ``Ledger``
 as the direct path, idempotent by the items' keys, and acknowledge after the commit. See
-docs/scale-out.md.
+docs/scaling.md.
 """
 
 from __future__ import annotations
