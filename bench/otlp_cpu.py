@@ -1,9 +1,10 @@
 """Process CPU time a 1,000-span OTLP export costs in-process (SQLite), for this checkout and
 for other git revisions, in interleaved runs: how a change to the OTLP path is judged.
 
-Each run is a new process on a new store: two untimed exports, then ``--requests`` timed ones
-through the ASGI app (``POST /v1/traces``, the bodies of ``bench/otlp_ingest.py``); it prints
-the median CPU (all threads) and wall time per export. Each revision is exported with
+Each run is a new process on a new store, readied as ``margin serve`` readies its workers
+(``prepare_process``, which every revision since cfbab23 has): two untimed exports, then
+``--requests`` timed ones through the ASGI app (``POST /v1/traces``, the bodies of
+``bench/otlp_ingest.py``); it prints the median CPU (all threads) and wall time per export. Each revision is exported with
 ``git archive`` into a temporary directory and run with its own ``src`` first on the path;
 the runs of all revisions take turns, ``--rounds`` times, and the medians of the rounds are
 printed last.
@@ -29,7 +30,7 @@ def child(requests: int) -> None:
     sys.path.insert(0, str(Path.cwd() / "bench"))  # the revision's own bodies and imports
     from fastapi.testclient import TestClient
 
-    from margin.server.app import create_app
+    from margin.server.app import create_app, prepare_process
     from margin.settings import Settings
     from margin.store.db import Database
     from margin.store.keys import create_key, create_org
@@ -42,6 +43,9 @@ def child(requests: int) -> None:
             org = create_org(conn, "bench")
             _key, secret = create_key(conn, org, "ingest")
         app = create_app(Settings(data_dir=Path(tmp)), db=db, migrate=False)
+        # As ``margin serve`` readies each process: without it, the full collections an export
+        # triggers walk the whole startup heap, and the figure is mostly the collector's.
+        prepare_process()
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-protobuf"}
         bodies = [build_request(1000, seq) for seq in range(requests + 2)]
         cpu, wall = [], []
