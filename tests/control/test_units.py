@@ -7,16 +7,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
-from control_support import customer, ok, set_clock
+from control_support import customer, ok, set_clock, signals
 from typer.testing import CliRunner
 
+import margin
 from margin.cli_control import APPS
+from margin.sdk.entitlements import Checker
+from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import create_org
 from margin_testing import Api
+from server.loopback import serve
 
 
 def test_units_crud_through_the_api(api: Api) -> None:
@@ -102,3 +107,109 @@ def test_units_cli(tmp_path: Path) -> None:
     bad = run("units", "add", "acme", "x", "--metadata", "{", code=2, as_json=False)
     assert "error: metadata: not JSON" in bad
     assert "no customer 'nobody'" in run("units", "list", "nobody", code=2, as_json=False)
+
+
+def test_a_units_check_sees_its_own_entitlements_then_the_customers(api: Api) -> None:
+    set_clock(api, "2026-10-15T12:00:00+00:00")
+    acme = customer(api)
+    for feature in [
+        {"key": "sso", "backed_by": "none"},
+        {"key": "seats", "backed_by": "none"},
+        {"key": "meetings", "backed_by": "signals", "event_name": "meeting_booked"},
+    ]:
+        ok(api.post("/v1/features", json=feature), 201)
+    ok(api.post(f"/v1/customers/{acme}/units", json={"external_id": "team-a"}), 201)
+    ok(api.post(f"/v1/customers/{acme}/units", json={"external_id": "team-b"}), 201)
+    base = f"/v1/customers/{acme}/entitlements"
+    ok(api.put(base, json={"feature": "seats", "kind": "static", "config": {"seats": 10}}))
+    ok(api.put(base, json={"feature": "meetings", "limit": "5", "period": "day"}))
+    own = {"feature": "seats", "kind": "static", "config": {"seats": 2}}
+    made = ok(api.put(base, params={"unit": "team-a"}, json=own))
+    assert (made["source"], made["config"], made["unit_id"] is not None) == (
+        "unit",
+        {"seats": 2},
+        True,
+    )
+    ok(api.put(base, params={"unit": "team-a"}, json={"feature": "sso", "kind": "boolean"}))
+    signals(api, "meeting_booked", 2, "2026-10-15T09:00:00Z")
+
+    def seen(unit: str | None, feature: str) -> tuple[Any, ...]:
+        params = {} if unit is None else {"unit": unit}
+        answer = ok(api.get(f"{base}/{feature}", params=params, scope="read"))
+        return answer["has_access"], answer["config"], answer["usage"]
+
+    assert seen("team-a", "seats") == (True, {"seats": 2}, None)  # the unit's own
+    assert seen("team-b", "seats") == (True, {"seats": 10}, None)  # the customer's
+    assert seen(None, "seats") == (True, {"seats": 10}, None)
+    assert seen("team-a", "sso") == (True, {}, None)
+    assert seen("team-b", "sso") == (False, None, None)
+    assert seen(None, "sso") == (False, None, None)
+    assert seen("team-a", "meetings") == (True, {}, "2")  # the customer's, its usage
+    by_external = api.get(
+        "/v1/customers/external/acme/entitlements/seats", params={"unit": "team-a"}, scope="read"
+    )
+    assert ok(by_external)["config"] == {"seats": 2}
+    listed = ok(api.get(base, params={"unit": "team-a"}, scope="read"))["data"]
+    assert [(e["feature"], e["source"]) for e in listed] == [
+        ("meetings", "customer"),
+        ("seats", "unit"),
+        ("sso", "unit"),
+    ]
+    customer_only = ok(api.get(base, scope="read"))["data"]
+    assert [(e["feature"], e["config"]) for e in customer_only] == [
+        ("meetings", {}),
+        ("seats", {"seats": 10}),
+    ]
+    # A unit's own metered entitlement would need usage per unit: refused, nothing changed.
+    metered = api.put(base, params={"unit": "team-a"}, json={"feature": "meetings", "limit": 1})
+    assert (metered.status_code, metered.json()["field"]) == (422, "kind")
+    unknown = api.get(f"{base}/seats", params={"unit": "team-z"}, scope="read")
+    assert (unknown.status_code, unknown.json()["field"]) == (404, "unit")
+    assert api.delete(f"{base}/sso", params={"unit": "team-b"}).status_code == 404
+    assert api.delete(f"{base}/sso", params={"unit": "team-a"}).status_code == 204
+    assert seen("team-a", "sso") == (False, None, None)
+    # Removing a unit removes what was given to it; the customer's stay.
+    assert api.delete(f"/v1/customers/{acme}/units/team-a").status_code == 204
+    again = ok(api.post(f"/v1/customers/{acme}/units", json={"external_id": "team-a"}), 201)
+    assert again["id"] != made["unit_id"]
+    assert seen("team-a", "seats") == (True, {"seats": 10}, None)
+
+
+def test_the_sdk_check_names_a_unit(api: Api) -> None:
+    set_clock(api, "2026-10-15T12:00:00+00:00")
+    acme = customer(api)
+    ok(api.post("/v1/features", json={"key": "sso", "backed_by": "none"}), 201)
+    ok(api.post(f"/v1/customers/{acme}/units", json={"external_id": "team-a"}), 201)
+    base = f"/v1/customers/{acme}/entitlements"
+    ok(api.put(base, params={"unit": "team-a"}, json={"feature": "sso", "kind": "boolean"}))
+    app = create_app(api.settings, db=api.db, migrate=False)
+    with serve(app) as url:
+        checker = Checker(api.tenant.keys["read"], url, ttl=5, timeout=10)
+        unit = checker.check("acme", "sso", unit="team-a")
+        assert (unit.has_access, unit.unit, unit.source) == (True, "team-a", "server")
+        plain = checker.check("acme", "sso")  # another cache entry than the unit's
+        assert (plain.has_access, plain.unit, plain.source) == (False, None, "server")
+        assert checker.check("acme", "sso", unit="team-a").source == "cache"
+        with pytest.raises(margin.EntitlementExceeded):
+            checker.require("acme", "sso")
+        checker.close()
+        # The REST client's unit methods, on the same server.
+        with margin.Margin(api.tenant.keys["admin"], url) as m:
+            made = m.entitlements.add_unit(acme, "team-b", name="Team B")
+            assert (made["external_id"], made["name"]) == ("team-b", "Team B")
+            assert m.entitlements.unit(acme, "team-b")["id"] == made["id"]
+            assert [u["external_id"] for u in m.entitlements.units(acme)["data"]] == [
+                "team-a",
+                "team-b",
+            ]
+            m.entitlements.set(acme, "sso", unit="team-b", kind="boolean")
+            assert m.entitlements.check(acme, "sso", unit="team-b")["has_access"] is True
+            listed = m.entitlements.list(acme, unit="team-b")["data"]
+            assert [(e["feature"], e["source"]) for e in listed] == [("sso", "unit")]
+            m.entitlements.remove(acme, "sso", unit="team-b")
+            assert (
+                m.entitlements.check_by_external_id("acme", "sso", unit="team-b")["has_access"]
+                is False
+            )
+            m.entitlements.remove_unit(acme, "team-b")
+            assert [u["external_id"] for u in m.entitlements.units(acme)["data"]] == ["team-a"]

@@ -210,6 +210,10 @@ def _control(m: Margin, acme: str) -> None:
     by_id = m.entitlements.check(acme, "meetings")
     assert m.entitlements.check_by_external_id("acme", "meetings") == by_id
     m.entitlements.remove(acme, "meetings")
+    unit = m.entitlements.add_unit(acme, "team-a", name="Team A")
+    assert m.entitlements.unit(acme, "team-a")["id"] == unit["id"]
+    assert [u["external_id"] for u in m.entitlements.units(acme)["data"]] == ["team-a"]
+    m.entitlements.remove_unit(acme, "team-a")
     grant = {"effective_at": "2026-10-01T00:00:00Z"}
     assert m.credits.grant(acme, "meetings", Decimal("100"), **grant)["amount"] == "100"
     assert len(m.credits.grants(acme)["data"]) == 1

@@ -47,15 +47,24 @@ __all__ = [
 
 
 def set_entitlement(
-    conn: Connection, org_id: str, customer_id: str, body: EntitlementIn, now: int
+    conn: Connection,
+    org_id: str,
+    customer_id: str,
+    body: EntitlementIn,
+    now: int,
+    unit_id: str = "",
 ) -> dict[str, Any]:
-    """Create or replace the customer's entitlement to the feature."""
+    """Create or replace the customer's (or its unit's) entitlement to the feature."""
     feature = check_entitlement(conn, org_id, body)
+    if unit_id and body.kind == "metered":
+        detail = "kind: a unit's own entitlement is boolean or static (usage is per customer)"
+        raise ControlError(422, detail, "kind")
     limit = None if body.limit is None else parse_quantity(body.limit, "limit")
     row = {
         "id": new_id("ent"),
         "org_id": org_id,
         "customer_id": customer_id,
+        "unit_id": unit_id,
         "feature_id": feature["id"],
         "kind": body.kind,
         "config": body.config,
@@ -66,40 +75,52 @@ def set_entitlement(
         "created_at": now,
     }
     e = entitlements
-    conn.execute(
-        delete(e).where(
-            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
-        )
-    )
+    conn.execute(delete(e).where(*_own(org_id, customer_id, unit_id, feature["id"])))
     conn.execute(e.insert().values(**row))
     return {**row, "feature": feature}
 
 
-def remove_entitlement(conn: Connection, org_id: str, customer_id: str, key: str) -> None:
-    feature = get_feature(conn, org_id, key)
+def _own(org_id: str, customer_id: str, unit_id: str, feature_id: str) -> list[Any]:
     e = entitlements
+    return [
+        e.c.org_id == org_id,
+        e.c.customer_id == customer_id,
+        e.c.unit_id == unit_id,
+        e.c.feature_id == feature_id,
+    ]
+
+
+def remove_entitlement(
+    conn: Connection, org_id: str, customer_id: str, key: str, unit_id: str = ""
+) -> None:
+    feature = get_feature(conn, org_id, key)
     gone = conn.execute(
-        delete(e).where(
-            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
-        )
+        delete(entitlements).where(*_own(org_id, customer_id, unit_id, feature["id"]))
     )
     if not gone.rowcount:
-        raise ControlError(404, f"the customer has no entitlement to '{key}'", "feature")
+        who = "unit" if unit_id else "customer"
+        raise ControlError(404, f"the {who} has no entitlement to '{key}'", "feature")
 
 
 def list_entitlements(
-    conn: Connection, org_id: str, customer_id: str, now: int
+    conn: Connection, org_id: str, customer_id: str, now: int, unit_id: str = ""
 ) -> list[dict[str, Any]]:
     """The customer's own entitlements, and those its plans grant at ``now`` to features it
-    has none of its own for, by feature."""
+    has none of its own for, by feature. For a unit: the unit's own first, then the
+    customer's (``source`` says whose)."""
     e, f = entitlements, features
     rows = conn.execute(
         select(e, f.c.key.label("feature_key"))
         .join(f, f.c.id == e.c.feature_id)
-        .where(e.c.org_id == org_id, e.c.customer_id == customer_id)
-        .order_by(f.c.key)
+        .where(e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.unit_id.in_({"", unit_id}))
+        .order_by(f.c.key, e.c.unit_id.desc())
     )
-    own = [{**r._mapping, "source": "customer", "plan": None} for r in rows]
+    own: list[dict[str, Any]] = []
+    for r in rows:
+        if own and own[-1]["feature_key"] == r.feature_key:
+            continue  # the unit's own comes first (its unit id sorts after '')
+        source = "unit" if r.unit_id else "customer"
+        own.append({**r._mapping, "source": source, "plan": None})
     taken = {r["feature_key"] for r in own}
     granted = plan_entitlements(conn, org_id, customer_id, now).values()
     found = own + [g for g in granted if g["feature_key"] not in taken]
@@ -145,19 +166,29 @@ def render_entitlement(row: dict[str, Any]) -> dict[str, Any]:
         "time_zone": row["time_zone"],
         "hard": row["hard"],
         "created_at": isoformat(row["created_at"]),
-        "source": row.get("source", "customer"),
+        "source": row.get("source") or ("unit" if row.get("unit_id") else "customer"),
+        "unit_id": row.get("unit_id") or None,
         "plan": row.get("plan"),
     }
 
 
-def check(conn: Connection, org_id: str, customer_id: str, key: str, now: int) -> dict[str, Any]:
-    """``{has_access, balance, usage, limit, overage, resets_at, …}`` for the feature now."""
+def check(
+    conn: Connection, org_id: str, customer_id: str, key: str, now: int, unit_id: str = ""
+) -> dict[str, Any]:
+    """``{has_access, balance, usage, limit, overage, resets_at, …}`` for the feature now.
+    For a unit: the unit's own entitlement, else the customer's (its own, else its plan's)."""
     feature = get_feature(conn, org_id, key)
     e = entitlements
     found = conn.execute(
-        select(e).where(
-            e.c.org_id == org_id, e.c.customer_id == customer_id, e.c.feature_id == feature["id"]
+        select(e)
+        .where(
+            e.c.org_id == org_id,
+            e.c.customer_id == customer_id,
+            e.c.feature_id == feature["id"],
+            e.c.unit_id.in_({"", unit_id}),
         )
+        .order_by(e.c.unit_id.desc())
+        .limit(1)
     ).first()
     answer: dict[str, Any] = {
         "feature": key,

@@ -2,7 +2,9 @@
 workspace of the customer), each named by an external id unique within its customer.
 
 A unit is created once by its external id (creating it again with the same external id
-answers the unit, updated), listed, read and removed with its customer.
+answers the unit, updated), listed, read and removed (with the entitlements given to it).
+A unit may have boolean and static entitlements of its own; a check that names a unit sees
+them first, then the customer's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from margin._ids import new_id
 from margin._time import isoformat
 from margin.control._rows import insert_ignore
 from margin.control.errors import ControlError
-from margin.store.schema_control import customer_units
+from margin.store.schema_control import customer_units, entitlements
 
 __all__ = ["UnitIn", "get_unit", "list_units", "remove_unit", "render_unit", "upsert_unit"]
 
@@ -85,7 +87,10 @@ def list_units(conn: Connection, org_id: str, customer_id: str) -> list[dict[str
 
 
 def remove_unit(conn: Connection, org_id: str, customer_id: str, ref: str) -> None:
+    """Remove the unit and the entitlements given to it."""
     unit = get_unit(conn, org_id, customer_id, ref)
+    e = entitlements
+    conn.execute(delete(e).where(e.c.org_id == org_id, e.c.unit_id == unit["id"]))
     conn.execute(delete(u).where(u.c.id == unit["id"]))
 
 

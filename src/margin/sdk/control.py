@@ -1,4 +1,4 @@
-"""REST resources of control: features, entitlements, credit grants and balances, alert rules
+"""REST resources of control: features, entitlements and customer units, credit grants and balances, alert rules
 and alerts, webhook endpoints and deliveries. The bodies are wide (see the API document, ``/docs``): the
 required fields are arguments, the rest pass as keyword fields, sent as given. Amounts are
 ``Decimal`` or decimal strings, never floats."""
@@ -23,6 +23,10 @@ _ENT_LIST = operation("GET", "/v1/customers/{customer}/entitlements")
 _ENT_DELETE = operation("DELETE", "/v1/customers/{customer}/entitlements/{feature}")
 _ENT_CHECK = operation("GET", "/v1/customers/{customer}/entitlements/{feature}")
 _ENT_CHECK_EXT = operation("GET", "/v1/customers/external/{external_id}/entitlements/{feature}")
+_UNIT_CREATE = operation("POST", "/v1/customers/{customer}/units")
+_UNIT_LIST = operation("GET", "/v1/customers/{customer}/units")
+_UNIT_GET = operation("GET", "/v1/customers/{customer}/units/{unit}")
+_UNIT_DELETE = operation("DELETE", "/v1/customers/{customer}/units/{unit}")
 _GRANT_CREATE = operation("POST", "/v1/customers/{customer}/credits/grants")
 _GRANT_LIST = operation("GET", "/v1/customers/{customer}/credits/grants")
 _BALANCES = operation("GET", "/v1/customers/{customer}/credits/balances")
@@ -69,27 +73,48 @@ class Features(Resource[_R, _B]):
 class Entitlements(Resource[_R, _B]):
     """``/v1/customers/{customer}/entitlements``: what a customer may use, and checks."""
 
-    def set(self, customer: str, feature: str, **fields: Any) -> _R:
-        """Grant or change an entitlement (PUT): ``kind``, ``limit``, ``period``, ``hard``…"""
+    def set(self, customer: str, feature: str, unit: str | None = None, **fields: Any) -> _R:
+        """Grant or change an entitlement (PUT): ``kind``, ``limit``, ``period``, ``hard``…;
+        with ``unit``, the unit's own."""
         body = _exact({"feature": feature, **fields})
-        return self._json(_ENT_PUT.call({"customer": customer}, json=body))
+        params = {"unit": unit}
+        return self._json(_ENT_PUT.call({"customer": customer}, params=params, json=body))
 
-    def list(self, customer: str) -> _R:
-        """The customer's entitlements."""
-        return self._json(_ENT_LIST.call({"customer": customer}))
+    def list(self, customer: str, unit: str | None = None) -> _R:
+        """The customer's entitlements (with ``unit``: the unit's own first)."""
+        return self._json(_ENT_LIST.call({"customer": customer}, params={"unit": unit}))
 
-    def remove(self, customer: str, feature: str) -> _R:
+    def remove(self, customer: str, feature: str, unit: str | None = None) -> _R:
         """Take an entitlement away."""
-        return self._json(_ENT_DELETE.call({"customer": customer, "feature": feature}))
+        path = {"customer": customer, "feature": feature}
+        return self._json(_ENT_DELETE.call(path, params={"unit": unit}))
 
-    def check(self, customer: str, feature: str) -> _R:
-        """Whether the customer (Margin id) may use the feature now, with its usage."""
-        return self._json(_ENT_CHECK.call({"customer": customer, "feature": feature}))
+    def add_unit(self, customer: str, external_id: str, **fields: Any) -> _R:
+        """Create a customer unit (sub-account): ``name``, ``metadata``."""
+        body = {"external_id": external_id, **fields}
+        return self._json(_UNIT_CREATE.call({"customer": customer}, json=body))
 
-    def check_by_external_id(self, external_id: str, feature: str) -> _R:
+    def units(self, customer: str) -> _R:
+        """The customer's units."""
+        return self._json(_UNIT_LIST.call({"customer": customer}))
+
+    def unit(self, customer: str, unit: str) -> _R:
+        """One unit, by its external id or id."""
+        return self._json(_UNIT_GET.call({"customer": customer, "unit": unit}))
+
+    def remove_unit(self, customer: str, unit: str) -> _R:
+        """Remove a unit and the entitlements given to it."""
+        return self._json(_UNIT_DELETE.call({"customer": customer, "unit": unit}))
+
+    def check(self, customer: str, feature: str, unit: str | None = None) -> _R:
+        """Whether the customer (Margin id), or its ``unit``, may use the feature now."""
+        path = {"customer": customer, "feature": feature}
+        return self._json(_ENT_CHECK.call(path, params={"unit": unit}))
+
+    def check_by_external_id(self, external_id: str, feature: str, unit: str | None = None) -> _R:
         """``check`` by the customer's external id (``margin.check`` caches this one)."""
         path = {"external_id": external_id, "feature": feature}
-        return self._json(_ENT_CHECK_EXT.call(path))
+        return self._json(_ENT_CHECK_EXT.call(path, params={"unit": unit}))
 
 
 class Credits(Resource[_R, _B]):

@@ -44,6 +44,8 @@ class Check:
     overage: str | None = None
     resets_at: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: The customer unit the check named (its external id), if any.
+    unit: str | None = None
 
     @property
     def cached(self) -> bool:
@@ -95,32 +97,35 @@ class Checker:
             timeout=self.timeout,
             transport=transport,
         )
-        # (customer, feature) → (expiry, the answer as a cache hit returns it)
-        self._cache: dict[tuple[str, str], tuple[float, Check]] = {}
+        # (customer, feature, unit) → (expiry, the answer as a cache hit returns it)
+        self._cache: dict[tuple[str, str, str | None], tuple[float, Check]] = {}
         self._lock = threading.Lock()
 
-    def check(self, customer: str, feature: str) -> Check:
-        key = (customer, feature)
+    def check(self, customer: str, feature: str, unit: str | None = None) -> Check:
+        """With ``unit`` (the unit's external id): the unit's own entitlement, else the
+        customer's."""
+        key = (customer, feature, unit)
         hit = self._cache.get(key)
         now = self.clock()
         if hit is not None and hit[0] > now:
             return hit[1]
-        answer = self._ask(customer, feature)
+        answer = self._ask(customer, feature, unit)
         if answer.source == "server" and self.ttl > 0:
             with self._lock:
                 self._cache[key] = (now + self.ttl, replace(answer, source="cache"))
         return answer
 
-    def _ask(self, customer: str, feature: str) -> Check:
+    def _ask(self, customer: str, feature: str, unit: str | None) -> Check:
         path = f"/v1/customers/external/{quote(customer, safe='')}/entitlements/{quote(feature, safe='')}"
+        params = {} if unit is None else {"unit": unit}
         try:
-            response = self._client.get(path)
+            response = self._client.get(path, params=params)
         except httpx.HTTPError:
-            return self._failed(customer, feature)
+            return self._failed(customer, feature, unit)
         if response.status_code == 404:
-            return Check(customer, feature, False, "server", details=_json(response))
+            return Check(customer, feature, False, "server", details=_json(response), unit=unit)
         if response.status_code != 200:
-            return self._failed(customer, feature)
+            return self._failed(customer, feature, unit)
         body = _json(response)
         return Check(
             customer,
@@ -133,14 +138,15 @@ class Checker:
             overage=body.get("overage"),
             resets_at=body.get("resets_at"),
             details=body,
+            unit=unit,
         )
 
-    def _failed(self, customer: str, feature: str) -> Check:
+    def _failed(self, customer: str, feature: str, unit: str | None = None) -> Check:
         source: Source = "fail_open" if self.fail_open else "fail_closed"
-        return Check(customer, feature, self.fail_open, source)
+        return Check(customer, feature, self.fail_open, source, unit=unit)
 
-    def require(self, customer: str, feature: str) -> Check:
-        answer = self.check(customer, feature)
+    def require(self, customer: str, feature: str, unit: str | None = None) -> Check:
+        answer = self.check(customer, feature, unit)
         if not answer.has_access:
             raise EntitlementExceeded(answer)
         return answer
@@ -184,11 +190,12 @@ def _checker() -> Checker:
     return _default
 
 
-def check(customer: str, feature: str) -> Check:
-    """Whether ``customer`` (your external id) may use ``feature`` now; never raises."""
-    return _checker().check(customer, feature)
+def check(customer: str, feature: str, unit: str | None = None) -> Check:
+    """Whether ``customer`` (your external id), or its ``unit`` (the unit's external id),
+    may use ``feature`` now; never raises."""
+    return _checker().check(customer, feature, unit)
 
 
-def require(customer: str, feature: str) -> Check:
+def require(customer: str, feature: str, unit: str | None = None) -> Check:
     """``check``, raising ``EntitlementExceeded`` when access is denied."""
-    return _checker().require(customer, feature)
+    return _checker().require(customer, feature, unit)

@@ -66,6 +66,8 @@ entitlements = Table(
     Column("id", Id, primary_key=True),
     Column("org_id", Id, nullable=False),
     Column("customer_id", Id, nullable=False),
+    # The customer unit it is given to; '' for the customer itself (one key, no NULLs).
+    Column("unit_id", Id, nullable=False, server_default=""),
     Column("feature_id", Id, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("config", Json, nullable=False),
@@ -74,7 +76,7 @@ entitlements = Table(
     Column("time_zone", String(64), nullable=False),
     Column("hard", Boolean, nullable=False),
     Column("created_at", Micros, nullable=False),
-    UniqueConstraint("org_id", "customer_id", "feature_id"),
+    UniqueConstraint("org_id", "customer_id", "unit_id", "feature_id"),
 )
 
 #: One row per customer and credit currency: burns lock it, so concurrent burns queue.

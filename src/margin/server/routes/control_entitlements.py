@@ -4,9 +4,10 @@ Services: ``margin.control.features`` and ``margin.control.entitlements``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
 
 from margin.control.entitlements import (
     EntitlementIn,
@@ -18,6 +19,7 @@ from margin.control.entitlements import (
 )
 from margin.control.features import FeatureIn, create_feature, get_feature, list_features
 from margin.control.features import render_feature as _feature
+from margin.control.units import get_unit
 from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.routes.control_units import router as units_router
 from margin.server.state import AppState
@@ -25,6 +27,12 @@ from margin.server.state import AppState
 __all__ = ["router"]
 
 router = APIRouter(tags=["entitlements"])
+#: The customer unit a request names (its external id or id); none: the customer itself.
+UnitRef = Annotated[str | None, Query(max_length=256, description="A unit of the customer.")]
+
+
+def _unit(conn: Connection, org_id: str, customer_id: str, unit: str | None) -> str:
+    return "" if unit is None else str(get_unit(conn, org_id, customer_id, unit)["id"])
 
 
 @router.post("/v1/features", status_code=201, summary="Create a feature")
@@ -50,20 +58,28 @@ def get(key: str, request: Request, principal: Reader) -> dict[str, Any]:
     "/v1/customers/{customer}/entitlements",
     summary="Give a customer an entitlement (replaces one to the same feature)",
 )
-def put(customer: str, body: EntitlementIn, request: Request, principal: Admin) -> dict[str, Any]:
+def put(
+    customer: str, body: EntitlementIn, request: Request, principal: Admin, unit: UnitRef = None
+) -> dict[str, Any]:
     state = AppState.of(request)
     with state.db.write() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        return render_entitlement(set_entitlement(conn, principal.org_id, cid, body, state.clock()))
+        uid = _unit(conn, principal.org_id, cid, unit)
+        row = set_entitlement(conn, principal.org_id, cid, body, state.clock(), uid)
+        return render_entitlement(row)
 
 
 @router.get("/v1/customers/{customer}/entitlements", summary="A customer's entitlements")
-def entitlements(customer: str, request: Request, principal: Reader) -> dict[str, Any]:
-    """The customer's own entitlements and those its plans grant now (``source``)."""
+def entitlements(
+    customer: str, request: Request, principal: Reader, unit: UnitRef = None
+) -> dict[str, Any]:
+    """The customer's own entitlements and those its plans grant now (``source``); with
+    ``unit``, the unit's own first."""
     state = AppState.of(request)
     with state.db.read() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        found = list_entitlements(conn, principal.org_id, cid, state.clock())
+        uid = _unit(conn, principal.org_id, cid, unit)
+        found = list_entitlements(conn, principal.org_id, cid, state.clock(), uid)
         return {"data": [render_entitlement(r) for r in found]}
 
 
@@ -72,28 +88,36 @@ def entitlements(customer: str, request: Request, principal: Reader) -> dict[str
     status_code=204,
     summary="Remove a customer's entitlement",
 )
-def remove(customer: str, feature: str, request: Request, principal: Admin) -> Response:
+def remove(
+    customer: str, feature: str, request: Request, principal: Admin, unit: UnitRef = None
+) -> Response:
     with AppState.of(request).db.write() as conn:
         cid = customer_id(conn, principal.org_id, customer)
-        remove_entitlement(conn, principal.org_id, cid, feature)
+        uid = _unit(conn, principal.org_id, cid, unit)
+        remove_entitlement(conn, principal.org_id, cid, feature, uid)
     return Response(status_code=204)
 
 
-def _check(request: Request, org_id: str, ref: str, feature: str, external: bool) -> dict[str, Any]:
+def _check(
+    request: Request, org_id: str, ref: str, feature: str, external: bool, unit: str | None
+) -> dict[str, Any]:
     state = AppState.of(request)
     with state.db.read() as conn:
         cid = customer_id(conn, org_id, ref, external=external)
-        return check(conn, org_id, cid, feature, state.clock())
+        uid = _unit(conn, org_id, cid, unit)
+        return check(conn, org_id, cid, feature, state.clock(), uid)
 
 
 @router.get(
     "/v1/customers/{customer}/entitlements/{feature}",
     summary="Check a customer's access to a feature now",
 )
-def check_by_id(customer: str, feature: str, request: Request, principal: Reader) -> dict[str, Any]:
+def check_by_id(
+    customer: str, feature: str, request: Request, principal: Reader, unit: UnitRef = None
+) -> dict[str, Any]:
     """``{has_access, balance, usage, limit, overage, resets_at, …}``, current to the last
-    committed ingest."""
-    return _check(request, principal.org_id, customer, feature, external=False)
+    committed ingest; with ``unit``, the unit's own entitlement, else the customer's."""
+    return _check(request, principal.org_id, customer, feature, False, unit)
 
 
 @router.get(
@@ -101,9 +125,9 @@ def check_by_id(customer: str, feature: str, request: Request, principal: Reader
     summary="Check access by the customer's external id",
 )
 def check_by_external(
-    external_id: str, feature: str, request: Request, principal: Reader
+    external_id: str, feature: str, request: Request, principal: Reader, unit: UnitRef = None
 ) -> dict[str, Any]:
-    return _check(request, principal.org_id, external_id, feature, external=True)
+    return _check(request, principal.org_id, external_id, feature, True, unit)
 
 
 # A customer's units are served beside its entitlements, from this module's router.
