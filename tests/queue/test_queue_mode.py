@@ -202,36 +202,3 @@ def test_an_otlp_export_is_published_and_written(
         [amount] = conn.execute(select(costs.c.amount_nanos)).scalars()
     # gpt-4o: 1200 input × $2.50/M + 300 output × $10/M.
     assert amount == 6_000_000
-
-
-def test_a_fetch_is_written_in_one_transaction_and_a_poison_message_spoils_none_of_it(
-    client: TestClient, db: Database, tenant: Tenant, settings: Settings, config: QueueConfig
-) -> None:
-    h = tenant.headers("ingest")
-    for n in range(3):
-        item = {"event_name": "booked", "customer": f"c{n}", "idempotency_key": f"a{n}"}
-        assert client.post("/v1/signals", json=item, headers=h).status_code == 202
-    writer = WriterThread(Writer(config, settings, db)).start()
-    try:
-        wait_for(lambda: writer.writer.stats["messages"] == 3, 20, "the writer")
-    finally:
-        writer.close()
-    assert (writer.writer.stats["batches"], writer.writer.stats["ingested"]) == (1, 3)
-    # A poison message among good ones: the batch fails, its messages are written one by
-    # one, each good one once; the poison one is delivered again, then a dead letter.
-    org = tenant.org_id
-    for n in range(4):
-        if n == 2:
-            headers = {"Margin-Op": "events", "Margin-Org": org, "Margin-Received": "1"}
-            _publish(config, headers, b"not json")
-        item = {"type": "call", "customer": f"c{n}", "idempotency_key": f"e{n}"}
-        assert client.post("/v1/events", json=item, headers=h).status_code == 202
-    writer = WriterThread(Writer(config, settings, db)).start()
-    try:
-        wait_for(lambda: lag(client)["dead_letters"] == 1, 20, "a dead letter")
-        wait_for(lambda: lag(client)["messages"] == 0, 5, "an empty queue")
-    finally:
-        writer.close()
-    assert (count(db, signals), count(db, events)) == (3, 4)
-    assert writer.writer.stats["ingested"] == 4
-    assert writer.writer.stats["dead_letters"] == 1

@@ -1,7 +1,6 @@
 """A writer (``margin worker``): takes ingest messages from JetStream's durable pull
-consumer, stores them through the same ``Ledger`` (or OTLP receiver) as the direct path,
-the messages of one fetch in one transaction (up to ``BATCH_BYTES``), and acknowledges each
-after the commit. A batch that fails is stored again one message at a time.
+consumer, stores each through the same ``Ledger`` (or OTLP receiver) as the direct path,
+and acknowledges after the commit.
 
 Any number of writers share the consumer. A message is stored once however often it is
 delivered: its items carry their idempotency keys, and it dates items sent without a time
@@ -42,7 +41,6 @@ from margin.server.otlp import receive
 from margin.server.state import AppState
 from margin.settings import Settings
 from margin.store.db import Database
-from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.partitions import PartitionKeeper
 
 __all__ = ["Refusal", "Writer"]
@@ -51,9 +49,6 @@ log = logging.getLogger("margin.queue")
 
 #: The longest pause between two attempts while the database does not answer (seconds).
 MAX_BACKOFF = 5.0
-#: The most payload stored in one transaction (the messages of one fetch, at most).
-# bench/queue_ingest.py, median of 6 runs: 7,349 → 8,850 items/s written (+20 %) batched.
-BATCH_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -74,8 +69,7 @@ class Writer:
         self.state = AppState(settings=settings, db=db, pricer=Pricer(db))
         self.stream = Stream(config, "margin-writer")
         self.batch = batch
-        #: messages, batches (of several messages in one transaction), ingested, duplicates,
-        #: dead_letters, outages: what this writer did.
+        #: messages, ingested, duplicates, dead_letters, outages: what this writer did.
         self.stats: Counter[str] = Counter()
         for name in COMPAT_ROUTERS:  # their hooks into the OTLP path, as the API has them
             importlib.import_module(name)
@@ -117,77 +111,28 @@ class Writer:
                     log.warning("margin worker: fetch failed (%r); retrying", exc)
                     await asyncio.sleep(0.5)
                     continue
-                await self._handle_fetched(js, msgs, stop)
+                for i, msg in enumerate(msgs):
+                    if stop.is_set():
+                        break  # not acknowledged: JetStream delivers it again
+                    await self._handle(js, msg, msgs[i + 1 :], stop)
         finally:
             keeper.stop()
             await self.stream.close()
 
-    async def _handle_fetched(self, js: JetStreamContext, msgs: list[Msg], stop: Any) -> None:
-        """Store fetched messages, several to a transaction (``_batches``); the messages of
-        a batch that fails are stored again one by one, so that one message's failure
-        neither loses nor poisons the others."""
-        readable: list[tuple[Msg, Envelope]] = []
-        for msg in msgs:
-            try:
-                readable.append((msg, Envelope.read(msg.headers, msg.data)))
-            except EnvelopeError as exc:
-                await self._dead(js, msg.headers or {}, f"unreadable message: {exc}", msg.data, "")
-                await _ack(msg)
-        waiting = [msg for msg, _envelope in readable]
-        for batch in _batches(readable):
-            if stop.is_set():
-                return  # not acknowledged: JetStream delivers them again
-            waiting = waiting[len(batch) :]
-            if len(batch) > 1 and await self._handle_batch(js, batch, waiting):
-                continue
-            for i, (msg, envelope) in enumerate(batch):
-                if stop.is_set():
-                    return  # not acknowledged: JetStream delivers it again
-                later = [m for m, _e in batch[i + 1 :]] + waiting
-                await self._handle(js, msg, envelope, later, stop)
-
-    async def _handle_batch(
-        self, js: JetStreamContext, batch: list[tuple[Msg, Envelope]], waiting: list[Msg]
-    ) -> bool:
-        """Store a batch in one transaction, then acknowledge each message; False (nothing
-        stored, nothing acknowledged) if the transaction failed."""
-        msgs = [msg for msg, _envelope in batch]
-        envelopes = [envelope for _msg, envelope in batch]
-        work = asyncio.ensure_future(asyncio.to_thread(self._store_batch, envelopes))
-        while not (await asyncio.wait({work}, timeout=self.config.ack_wait / 3))[0]:
-            await _keep(msgs[0], msgs[1:] + waiting)
+    async def _handle(self, js: JetStreamContext, msg: Msg, waiting: list[Msg], stop: Any) -> None:
         try:
-            stored = work.result()
-        except Exception as exc:
-            log.info("margin worker: a batch of %d failed (%r); one by one", len(batch), exc)
-            return False
-        self.stats["batches"] += 1
-        for (msg, envelope), (refusals, counts) in zip(batch, stored, strict=True):
-            await self._settle(js, msg, envelope, refusals, counts)
-        return True
-
-    def _store_batch(self, envelopes: list[Envelope]) -> list[tuple[list[Refusal], Counter[str]]]:
-        """Store the messages in one transaction (in this thread)."""
-        db = self.state.db
-        try:
-            with db.batch():
-                return [self._store(envelope) for envelope in envelopes]
-        except BaseException:
-            # Parties created by the rolled-back transaction were cached as it went.
-            CUSTOMERS.forget()
-            AGENTS.forget()
-            raise
-
-    async def _handle(
-        self, js: JetStreamContext, msg: Msg, envelope: Envelope, waiting: list[Msg], stop: Any
-    ) -> None:
+            envelope = Envelope.read(msg.headers, msg.data)
+        except EnvelopeError as exc:
+            await self._dead(js, msg.headers or {}, f"unreadable message: {exc}", msg.data, "")
+            await _ack(msg)
+            return
         backoff = 0.1
         while True:
             work = asyncio.ensure_future(asyncio.to_thread(self._store, envelope))
             while not (await asyncio.wait({work}, timeout=self.config.ack_wait / 3))[0]:
                 await _keep(msg, waiting)  # a large batch: still ours
             try:
-                refusals, counts = work.result()
+                refusals = work.result()
                 break
             except Exception as exc:
                 if await asyncio.to_thread(self._store_answers):
@@ -201,37 +146,23 @@ class Writer:
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
-        await self._settle(js, msg, envelope, refusals, counts)
-
-    async def _settle(
-        self,
-        js: JetStreamContext,
-        msg: Msg,
-        envelope: Envelope,
-        refusals: list[Refusal],
-        counts: Counter[str],
-    ) -> None:
-        """A stored message: its refused items to dead letters, its counts, its ack."""
         for index, refusal in enumerate(refusals):
             await self._dead(
                 js, msg.headers or {}, refusal.reason, refusal.body, f"{envelope.msg_id}:{index}"
             )
-        self.stats.update(counts)
         self.stats["messages"] += 1
         await _ack(msg)
 
-    def _store(self, envelope: Envelope) -> tuple[list[Refusal], Counter[str]]:
-        """Store one message's payload (in this thread); the items refused, and what was
-        stored (counted once the transaction commits)."""
+    def _store(self, envelope: Envelope) -> list[Refusal]:
+        """Store one message's payload (in this thread); the items refused."""
         state = self.state
         org_id = envelope.org_id
-        counts: Counter[str] = Counter()
         if envelope.op == "otlp":
             request = ExportTraceServiceRequest()
             request.ParseFromString(envelope.body)
             received = receive(state, org_id, request)
-            counts["spans"] += received.spans
-            return [Refusal(reason, b"") for reason in received.rejected], counts
+            self.stats["spans"] += received.spans
+            return [Refusal(reason, b"") for reason in received.rejected]
         items = envelope.items()
         ledger = Ledger(state.db, state.pricer, state.settings, clock=lambda: envelope.received)
         ingest = {
@@ -240,13 +171,12 @@ class Writer:
             "events": ledger.ingest_events,
         }[envelope.op]
         result: BatchResult = ingest(org_id, items, envelope.source)
-        counts["ingested"] += result.ingested
-        counts["duplicates"] += result.duplicates
-        refused = [
+        self.stats["ingested"] += result.ingested
+        self.stats["duplicates"] += result.duplicates
+        return [
             Refusal(f"{r.status}: {r.field}: {r.detail}", orjson.dumps(items[r.index]))
             for r in result.failed
         ]
-        return refused, counts
 
     def _store_answers(self) -> bool:
         try:
@@ -284,20 +214,6 @@ class Writer:
             dead["Nats-Msg-Id"] = key
         await js.publish(self.config.dead_letter_subject(org), body, headers=dead, timeout=5)
         self.stats["dead_letters"] += 1
-
-
-def _batches(readable: list[tuple[Msg, Envelope]]) -> list[list[tuple[Msg, Envelope]]]:
-    """Consecutive messages in batches of at most ``BATCH_BYTES`` of payload (a message
-    larger than that is a batch of its own)."""
-    batches: list[list[tuple[Msg, Envelope]]] = []
-    size = BATCH_BYTES
-    for msg, envelope in readable:
-        if size + len(msg.data) > BATCH_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append((msg, envelope))
-        size += len(msg.data)
-    return batches
 
 
 async def _ack(msg: Msg) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from margin.store._checkpoint import Checkpointer
 from margin.store._writelock import WriteLock
 
-__all__ = ["BatchAborted", "Database", "StoreClosed", "downgrade", "upgrade"]
+__all__ = ["Database", "StoreClosed", "downgrade", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
@@ -32,18 +31,6 @@ WRITE_ATTEMPTS = 5
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-class BatchAborted(RuntimeError):
-    """A write of a ``Database.batch`` failed: the batch's transaction is rolled back whole."""
-
-
-class _Shared:
-    """The one transaction of a ``Database.batch``, and whether a write in it failed."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.failed = False
 
 
 class Database:
@@ -59,7 +46,6 @@ class Database:
         #: Checkpoints a SQLite file's WAL off the write path (none for other stores).
         self.checkpointer: Checkpointer | None = None
         self._write_lock: WriteLock | None = None
-        self._batch = threading.local()
         if self.is_sqlite:
             database = parsed.database
             if database == ":memory:" or (database or "").startswith("file:"):
@@ -92,18 +78,7 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction, committed when the block ends without error (inside a
-        ``batch`` of this thread: the batch's transaction, committed with it)."""
-        shared: _Shared | None = getattr(self._batch, "shared", None)
-        if shared is not None:
-            if shared.failed:
-                raise BatchAborted("an earlier write of this batch failed")
-            try:
-                yield shared.conn
-            except BaseException:
-                shared.failed = True
-                raise
-            return
+        """A write transaction, committed when the block ends without error."""
         if self._write_lock is None:
             with self.engine.begin() as conn:
                 yield conn
@@ -114,24 +89,6 @@ class Database:
                 yield conn
         if self.checkpointer is not None:
             self.checkpointer.written()
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction for every ``write`` (and ``transact``) this thread makes in the
-        block: committed when the block ends, if none of them failed; otherwise rolled back
-        whole, and the block raises (``BatchAborted`` if the failure was swallowed). Work
-        that runs after a write commits (caches of what it created) must be undone by the
-        caller when the batch fails."""
-        if getattr(self._batch, "shared", None) is not None:
-            raise RuntimeError("batches do not nest")
-        with self.write() as conn:
-            shared = self._batch.shared = _Shared(conn)
-            try:
-                yield
-            finally:
-                self._batch.shared = None
-            if shared.failed:
-                raise BatchAborted("a write of this batch failed")
 
     def transact(self, work: Callable[[Connection], T], attempts: int = WRITE_ATTEMPTS) -> T:
         """Run ``work`` in a write transaction and commit; run it again (up to ``attempts``

@@ -187,12 +187,6 @@ class Directory:
             for ext, pid in found.items():
                 self._ids[(org_id, ext)] = pid
 
-    def forget(self) -> None:
-        """Drop every cached id: a transaction that may have created some was rolled back
-        after they were remembered (``Database.batch``)."""
-        with self._lock:
-            self._ids.clear()
-
     def _insert_missing(
         self,
         conn: Connection,
