@@ -1,4 +1,5 @@
-"""customer units: a customer's sub-accounts (Paid's customer units), each with an external id
+"""customer units: a customer's sub-accounts (Paid's customer units), each with an external id;
+an entitlement is keyed by (customer, unit, feature), '' naming the customer itself
 
 Revision ID: 0016_customer_units
 Revises: 0015_party_mappings
