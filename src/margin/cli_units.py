@@ -1,4 +1,5 @@
-"""``margin units``: a customer's units (sub-accounts), through ``margin.control.units``."""
+"""``margin units``: a customer's units (sub-accounts), their own entitlements and checks,
+through ``margin.control.units`` and ``margin.control.entitlements``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import Connection
 from margin._time import now_micros
 from margin.cli_control import Customer, DataDir, Org, _customer, _run, _show, units_app
 from margin.cli_output import AsJson
-from margin.control import units
+from margin.control import entitlements, units
 from margin.control.errors import ControlError
 
 __all__: list[str] = []
@@ -32,10 +33,7 @@ def add(
     """Create a customer's unit (an existing external id: update its name and metadata)."""
 
     def work(conn: Connection, org_id: str) -> dict[str, Any]:
-        try:
-            meta = json.loads(metadata) if metadata is not None else {}
-        except json.JSONDecodeError as exc:
-            raise ControlError(422, f"metadata: not JSON ({exc.msg})", "metadata") from None
+        meta = _object(metadata, "metadata")
         body = units.UnitIn.model_validate(
             {"external_id": external_id, "name": name, "metadata": meta}
         )
@@ -67,3 +65,55 @@ def remove(customer: Customer, unit: Unit, data_dir: DataDir = None, org: Org = 
         units.remove_unit(conn, org_id, _customer(conn, org_id, customer), unit)
 
     _run(data_dir, org, work)
+
+
+@units_app.command("entitle")
+def entitle(
+    customer: Customer,
+    unit: Unit,
+    feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
+    kind: Annotated[str, typer.Option(help="boolean or static.")] = "boolean",
+    config: Annotated[str | None, typer.Option(help="A JSON object (static).")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Give a unit an entitlement of its own (replacing one it has)."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = entitlements.EntitlementIn.model_validate(
+            {"feature": feature_key, "kind": kind, "config": _object(config, "config")}
+        )
+        cid = _customer(conn, org_id, customer)
+        uid = units.get_unit(conn, org_id, cid, unit)["id"]
+        row = entitlements.set_entitlement(conn, org_id, cid, body, now_micros(), uid)
+        return entitlements.render_entitlement(row)
+
+    _show(as_json, _run(data_dir, org, work))
+
+
+@units_app.command("check")
+def check(
+    customer: Customer,
+    unit: Unit,
+    feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Whether the unit may use the feature now (its own entitlement, else the customer's)."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        cid = _customer(conn, org_id, customer)
+        uid = units.get_unit(conn, org_id, cid, unit)["id"]
+        return entitlements.check(conn, org_id, cid, feature_key, now_micros(), uid)
+
+    _show(as_json, _run(data_dir, org, work))
+
+
+def _object(text: str | None, field: str) -> Any:
+    """A JSON option's value; ``{}`` when not given."""
+    try:
+        return json.loads(text) if text is not None else {}
+    except json.JSONDecodeError as exc:
+        raise ControlError(422, f"{field}: not JSON ({exc.msg})", field) from None

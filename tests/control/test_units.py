@@ -100,6 +100,17 @@ def test_units_cli(tmp_path: Path) -> None:
     assert [(u["external_id"], u["name"]) for u in run("units", "list", "acme")] == [
         ("team-a", "A")
     ]
+    run("entitlements", "feature", "seats")
+    run("entitlements", "set", "acme", "seats", "--kind", "static")
+    own = run(
+        "units", "entitle", "acme", "team-a", "seats", "--kind", "static", "--config", '{"seats":2}'
+    )
+    assert (own["source"], own["config"]) == ("unit", {"seats": 2})
+    answer = run("units", "check", "acme", "team-a", "seats")
+    assert (answer["has_access"], answer["config"]) == (True, {"seats": 2})
+    assert "error: kind:" in run(
+        "units", "entitle", "acme", "team-a", "seats", "--kind", "metered", code=2, as_json=False
+    )
     run("units", "remove", "acme", "team-a", as_json=False)
     assert run("units", "list", "acme") == []
     refused = run("units", "remove", "acme", "team-a", code=2, as_json=False)
