@@ -241,7 +241,7 @@ def _locals(names: dict[str, Any]) -> dict[str, Any]:
 
 class System(Resource[_R, _B]):
     """The server's state: health (and, in queue mode, the writers' lag) and the queue's
-    dead letters (see docs/scale-out.md)."""
+    dead letters (see docs/scaling.md)."""
 
     def health(self) -> _R:
         """``{"status", "version", "mode", "store"[, "queue"]}``."""

@@ -67,6 +67,8 @@ class _Txn:
     costs: CostRollup = field(default_factory=CostRollup)
     signals: SignalRollup = field(default_factory=SignalRollup)
     refs: list[PartyRefs] = field(default_factory=list)
+    #: The event rows this attempt stored (fresh only), for the credits a meter burns.
+    events: list[dict[str, Any]] = field(default_factory=list)
     totals: CostTotals = field(init=False)
 
     def __post_init__(self) -> None:
@@ -245,7 +247,7 @@ class Ledger:
             if before_commit is not None:
                 before_commit(conn)
             # Usage burns credits in the same transaction (fresh facts only: retries once).
-            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now)
+            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now, events=txn.events)
             # Concurrent writers add to the same rollup rows, and on PostgreSQL an upsert
             # keeps its rows locked until the commit: done last, that is all they wait for.
             txn.signals.flush(conn)
@@ -311,7 +313,7 @@ def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
         row = _common(draft, "evt", customer_id, txn)
         row.update(type=draft.item.type, data=draft.item.data)
         pairs.append((draft, row))
-    _insert_facts(txn, events, pairs)
+    txn.events.extend(row for _draft, row in _insert_facts(txn, events, pairs))
 
 
 def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:

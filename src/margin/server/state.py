@@ -35,7 +35,7 @@ class AppState:
     settings: Settings
     db: Database
     pricer: Pricer
-    #: The time in µs, as session expiry sees it (tests set another clock).
+    #: The time in µs: session expiry's, and ingest's "now" (tests set another clock).
     clock: Callable[[], int] = now_micros
     #: Queue mode's publisher (``MARGIN_QUEUE_URL``); None: ingest writes to the store.
     queue: Publisher | None = None
@@ -46,7 +46,7 @@ class AppState:
         """The ledger ingest goes through: the store's, or in queue mode the queue's."""
         if self.queue is not None:
             return self.queue.ledger(self.db, self.pricer, self.settings)
-        return Ledger(self.db, self.pricer, self.settings)
+        return Ledger(self.db, self.pricer, self.settings, clock=self.clock)
 
     @staticmethod
     def of(request: HTTPConnection) -> AppState:

@@ -107,8 +107,8 @@ def receive(
 ) -> Received:
     """Store an ``ExportTraceServiceRequest``'s spans, signals and costs; returns after the
     last commit, so an acknowledgement means durable."""
-    horizon_ns = (now_micros() + state.settings.max_future_seconds * 1_000_000) * 1000
-    ledger = Ledger(state.db, state.pricer, state.settings)
+    horizon_ns = (state.clock() + state.settings.max_future_seconds * 1_000_000) * 1000
+    ledger = Ledger(state.db, state.pricer, state.settings, clock=state.clock)
     with state.db.read() as conn:
         mapping = get_mapping(conn, org_id)
 
