@@ -20,7 +20,7 @@ from margin._time import now_micros
 from margin.cli_output import AsJson, show
 from margin.cli_reports import fail
 from margin.cli_store import open_org
-from margin.control import alerts, credits, entitlements, features, grants, outbox
+from margin.control import alerts, entitlements, features, outbox
 from margin.control.delivery import delivery_log
 from margin.control.errors import ControlError
 from margin.store.directory import CUSTOMERS
@@ -74,74 +74,6 @@ def _customer(conn: Connection, org_id: str, external_id: str) -> str:
     if row is None:
         raise ControlError(404, f"no customer '{external_id}'", "customer")
     return str(row["id"])
-
-
-@credits_app.command("grant")
-def grant(
-    customer: Customer,
-    currency: Annotated[str, typer.Option(help="ISO 4217 code or a credit name (meetings).")],
-    amount: Annotated[str, typer.Option(help="Decimal amount.")],
-    priority: int = 10,
-    expires_at: Annotated[str | None, typer.Option(help="RFC 3339.")] = None,
-    recurrence: Annotated[str | None, typer.Option(help="day, week or month.")] = None,
-    rollover_max: str | None = None,
-    time_zone: str = "UTC",
-    as_json: AsJson = False,
-    data_dir: DataDir = None,
-    org: Org = None,
-) -> None:
-    """Grant credits to a customer."""
-
-    def work(conn: Connection, org_id: str) -> dict[str, Any]:
-        body = grants.GrantIn.model_validate(
-            {
-                "currency": currency,
-                "amount": amount,
-                "priority": priority,
-                "expires_at": expires_at,
-                "recurrence": recurrence,
-                "rollover_max": rollover_max,
-                "time_zone": time_zone,
-            }
-        )
-        cid = _customer(conn, org_id, customer)
-        return grants.render_grant(grants.create_grant(conn, org_id, cid, body, now_micros()))
-
-    _show(as_json, _run(data_dir, org, work))
-
-
-@credits_app.command("balances")
-def balances(
-    customer: Customer, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
-) -> None:
-    """A customer's balances per currency."""
-
-    def work(conn: Connection, org_id: str) -> list[dict[str, Any]]:
-        cid = _customer(conn, org_id, customer)
-        return credits.render_balances(credits.balances(conn, org_id, cid, now_micros()))
-
-    _show(as_json, _run(data_dir, org, work))
-
-
-@credits_app.command("ledger")
-def ledger(
-    customer: Customer,
-    currency: str | None = None,
-    as_json: AsJson = False,
-    data_dir: DataDir = None,
-    org: Org = None,
-) -> None:
-    """Every change of a customer's balances, with its cause."""
-    _show(
-        as_json,
-        _run(
-            data_dir,
-            org,
-            lambda conn, org_id: credits.history(
-                conn, org_id, _customer(conn, org_id, customer), currency
-            ),
-        ),
-    )
 
 
 @entitlements_app.command("feature")
@@ -391,5 +323,7 @@ def replay(
     _show(as_json, {"replayed": delivery_id})
 
 
-# The units' commands live in their own module; importing it registers them on units_app.
+# The credits' and units' commands live in their own modules; importing them registers them
+# on credits_app and units_app.
+import margin.cli_credits  # noqa: E402
 import margin.cli_units  # noqa: E402, F401

@@ -1,5 +1,6 @@
 """``margin units``: a customer's units (sub-accounts), their own entitlements and checks,
-through ``margin.control.units`` and ``margin.control.entitlements``."""
+through ``margin.control.units`` and ``margin.control.entitlements`` (a unit's credits:
+``margin credits … --unit``)."""
 
 from __future__ import annotations
 
@@ -72,18 +73,24 @@ def entitle(
     customer: Customer,
     unit: Unit,
     feature_key: Annotated[str, typer.Argument(metavar="FEATURE")],
-    kind: Annotated[str, typer.Option(help="boolean or static.")] = "boolean",
+    kind: Annotated[str, typer.Option(help="boolean, static or metered.")] = "boolean",
     config: Annotated[str | None, typer.Option(help="A JSON object (static).")] = None,
+    limit: Annotated[str | None, typer.Option(help="Usage per period (metered).")] = None,
+    period: str = "month",
+    time_zone: str = "UTC",
+    soft: Annotated[bool, typer.Option("--soft", help="Report overage, never deny.")] = False,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
-    """Give a unit an entitlement of its own (replacing one it has)."""
+    """Give a unit an entitlement of its own (replacing one it has); a metered one counts the
+    unit's own usage."""
 
     def work(conn: Connection, org_id: str) -> dict[str, Any]:
-        body = entitlements.EntitlementIn.model_validate(
-            {"feature": feature_key, "kind": kind, "config": _object(config, "config")}
-        )
+        fields = {"feature": feature_key, "kind": kind, "config": _object(config, "config")}
+        if kind == "metered":
+            fields.update(limit=limit, period=period, time_zone=time_zone, hard=not soft)
+        body = entitlements.EntitlementIn.model_validate(fields)
         cid = _customer(conn, org_id, customer)
         uid = units.get_unit(conn, org_id, cid, unit)["id"]
         row = entitlements.set_entitlement(conn, org_id, cid, body, now_micros(), uid)

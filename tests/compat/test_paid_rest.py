@@ -12,6 +12,7 @@ import pytest
 from compat_support import Served
 from paid import Paid
 from paid.core.api_error import ApiError
+from paid.errors.bad_request_error import BadRequestError
 from paid.errors.not_found_error import NotFoundError
 from paid.types import (
     CostOverride,
@@ -150,6 +151,13 @@ def test_signals_bulk_with_either_reference_and_idempotency(paid: Paid, served: 
             idempotency_key="sig-2",
         ),
     ]
+    # A signal naming a unit the customer does not have fails alone, naming the field.
+    with pytest.raises(BadRequestError) as refused:
+        paid.signals.create_signals(signals=signals[1:])
+    assert refused.value.body["field"] == "0.customerUnit.externalCustomerUnitId"
+    with served.client() as margin_api:
+        made = margin_api.post(f"/v1/customers/{customer.id}/units", json={"external_id": "team-a"})
+        assert made.status_code == 201, made.text
     first = paid.signals.create_signals(signals=signals)
     assert (first.ingested, first.duplicates, first.failed) == (2, 0, 0)
     # A retry storm: the same signals three more times are duplicates, never stored twice.
@@ -157,9 +165,9 @@ def test_signals_bulk_with_either_reference_and_idempotency(paid: Paid, served: 
         again = paid.signals.create_signals(signals=signals)
         assert (again.ingested, again.duplicates, again.failed) == (0, 2, 0)
     stored = served.signals(customer="sig-cust")
-    assert sorted((s["event_name"], s["agent_id"]) for s in stored) == [
-        ("email_sent", product.id),
-        ("meeting_booked", product.id),
+    assert sorted((s["event_name"], s["agent_id"], s["unit_id"]) for s in stored) == [
+        ("email_sent", product.id, made.json()["id"]),  # Paid's customerUnit: the unit
+        ("meeting_booked", product.id, None),
     ]
     listed = paid.signals.list_signals(external_customer_id="sig-cust")
     assert listed.pagination.total == 2

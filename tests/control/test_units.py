@@ -20,6 +20,7 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import CUSTOMERS
 from margin.store.keys import create_org
+from margin.store.schema_control import credit_grants
 from margin_testing import Api
 from server.loopback import serve
 
@@ -108,9 +109,49 @@ def test_units_cli(tmp_path: Path) -> None:
     assert (own["source"], own["config"]) == ("unit", {"seats": 2})
     answer = run("units", "check", "acme", "team-a", "seats")
     assert (answer["has_access"], answer["config"]) == (True, {"seats": 2})
-    assert "error: kind:" in run(
-        "units", "entitle", "acme", "team-a", "seats", "--kind", "metered", code=2, as_json=False
+    # A metered entitlement of the unit's own, its credits, and the unit's check.
+    run(
+        "entitlements",
+        "feature",
+        "meetings",
+        "--backed-by",
+        "signals",
+        "--event-name",
+        "meeting_booked",
+        "--credit-currency",
+        "meetings",
     )
+    metered = run(
+        "units",
+        "entitle",
+        "acme",
+        "team-a",
+        "meetings",
+        "--kind",
+        "metered",
+        "--limit",
+        "5",
+        "--period",
+        "day",
+        "--soft",
+    )
+    assert (metered["source"], metered["limit"], metered["hard"]) == ("unit", "5", False)
+    run("credits", "grant", "acme", "--currency", "meetings", "--amount", "10")
+    given = run(
+        "credits", "grant", "acme", "--currency", "meetings", "--amount", "3", "--unit", "team-a"
+    )
+    assert given["unit_id"] == made["id"]
+    assert run("credits", "balances", "acme", "--unit", "team-a")[0]["balance"] == "3"
+    assert run("credits", "balances", "acme")[0]["balance"] == "10"
+    rows = run("credits", "ledger", "acme", "--unit", "team-a")
+    assert [(r["cause"], r["delta"], r["unit_id"]) for r in rows] == [("grant", "3", made["id"])]
+    answer = run("units", "check", "acme", "team-a", "meetings")
+    assert (answer["has_access"], answer["usage"], answer["balance"]) == (True, "0", "13")
+    # A unit holding credits is not removed.
+    held = run("units", "remove", "acme", "team-a", code=2, as_json=False)
+    assert "error: unit: 'team-a' holds credits" in held
+    with Database(settings.resolved_database_url).write() as conn:
+        conn.execute(credit_grants.update().values(remaining_nanos=0))
     run("units", "remove", "acme", "team-a", as_json=False)
     assert run("units", "list", "acme") == []
     refused = run("units", "remove", "acme", "team-a", code=2, as_json=False)
@@ -171,9 +212,10 @@ def test_a_units_check_sees_its_own_entitlements_then_the_customers(api: Api) ->
         ("meetings", {}),
         ("seats", {"seats": 10}),
     ]
-    # A unit's own metered entitlement would need usage per unit: refused, nothing changed.
+    # A unit's own metered entitlement counts the unit's usage (tests/control/test_unit_usage).
     metered = api.put(base, params={"unit": "team-a"}, json={"feature": "meetings", "limit": 1})
-    assert (metered.status_code, metered.json()["field"]) == (422, "kind")
+    assert (ok(metered)["source"], seen("team-a", "meetings")) == ("unit", (True, {}, "0"))
+    assert api.delete(f"{base}/meetings", params={"unit": "team-a"}).status_code == 204
     unknown = api.get(f"{base}/seats", params={"unit": "team-z"}, scope="read")
     assert (unknown.status_code, unknown.json()["field"]) == (404, "unit")
     assert api.delete(f"{base}/sso", params={"unit": "team-b"}).status_code == 404

@@ -108,6 +108,8 @@ class MeterQuery:
     customers: list[str] | None = None
     group_by: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    #: Only the events attributed to this customer unit (``events.unit_id``).
+    unit: str | None = None
 
 
 @dataclass
@@ -137,6 +139,8 @@ def fetch_events(
     )
     if query.customers is not None:
         stmt = stmt.where(events.c.customer_id.in_(query.customers))
+    if query.unit is not None:
+        stmt = stmt.where(events.c.unit_id == query.unit)
     return conn.execute(stmt.order_by(events.c.ts, events.c.id))
 
 

@@ -7,6 +7,11 @@ owed (``overage``) and taken from the next grant. Every change of a balance is a
 credit ledger with its cause (``grant``, ``usage``, ``expiry``, ``rollover``, ``invoice``,
 ``void``), so a balance is the sum of its history.
 
+A grant may be given to one of the customer's units: the unit's usage burns the unit's grants
+first, then the customer's (what neither covers is the customer's overage); usage of the
+customer itself, and invoices, burn only the customer's own. Each ledger row names the unit
+whose grant or usage it is (``unit_id``; '' for the customer's own).
+
 Burns lock the customer's account row for the currency first (``FOR UPDATE`` on PostgreSQL;
 SQLite has one writer), so concurrent burns queue instead of spending a grant twice.
 """
@@ -24,6 +29,7 @@ from margin.control.quantities import render_quantity
 from margin.store.schema_control import credit_accounts, credit_grants, credit_ledger
 
 __all__ = [
+    "available",
     "balance_of",
     "balances",
     "burn",
@@ -48,6 +54,7 @@ def record(
     *,
     grant_id: str | None = None,
     ref: str | None = None,
+    unit_id: str = "",
 ) -> None:
     """One row of the credit ledger: a change of a balance and its cause."""
     if delta == 0:
@@ -63,6 +70,7 @@ def record(
             cause=cause,
             ref=ref,
             ts=now,
+            unit_id=unit_id,
         )
     )
 
@@ -88,10 +96,11 @@ def _set_overage(conn: Connection, org_id: str, customer_id: str, currency: str,
     )
 
 
-def _active(org_id: str, customer_id: str, now: int) -> Any:
+def _active(org_id: str, customer_id: str, now: int, units: tuple[str, ...] = ("",)) -> Any:
     return and_(
         g.c.org_id == org_id,
         g.c.customer_id == customer_id,
+        g.c.unit_id.in_(units),
         g.c.closed_at.is_(None),
         g.c.effective_at <= now,
         or_(g.c.expires_at.is_(None), g.c.expires_at > now),
@@ -107,13 +116,26 @@ def burn(
     now: int,
     cause: str = "usage",
     ref: str | None = None,
+    unit_id: str = "",
 ) -> int:
-    """Take ``amount`` from the customer's grants in burn order; returns the balance after."""
+    """Take ``amount`` from the customer's grants in burn order (for a unit's usage: the
+    unit's grants first, then the customer's); returns the balance after (for a unit: what
+    it may still spend)."""
     overage = lock_account(conn, org_id, customer_id, currency)
-    order = (g.c.priority, g.c.expires_at.is_(None), g.c.expires_at, g.c.created_at, g.c.id)
+    units = (unit_id, "") if unit_id else ("",)
+    # A unit's own grants first: '' (the customer's) sorts after any unit id.
+    order = (
+        g.c.unit_id.desc(),
+        g.c.priority,
+        g.c.expires_at.is_(None),
+        g.c.expires_at,
+        g.c.created_at,
+        g.c.id,
+    )
+    active = _active(org_id, customer_id, now, units)
     rows = conn.execute(
         select(g.c.id, g.c.remaining_nanos)
-        .where(_active(org_id, customer_id, now), g.c.currency == currency, g.c.remaining_nanos > 0)
+        .where(active, g.c.currency == currency, g.c.remaining_nanos > 0)
         .order_by(*order)
     ).all()
     left = amount
@@ -122,11 +144,22 @@ def burn(
             break
         take = min(left, remaining)
         conn.execute(update(g).where(g.c.id == grant_id).values(remaining_nanos=remaining - take))
-        record(conn, org_id, customer_id, currency, -take, cause, now, grant_id=grant_id, ref=ref)
+        record(
+            conn,
+            org_id,
+            customer_id,
+            currency,
+            -take,
+            cause,
+            now,
+            grant_id=grant_id,
+            ref=ref,
+            unit_id=unit_id,
+        )
         left -= take
     if left > 0:
         _set_overage(conn, org_id, customer_id, currency, overage + left)
-        record(conn, org_id, customer_id, currency, -left, cause, now, ref=ref)
+        record(conn, org_id, customer_id, currency, -left, cause, now, ref=ref, unit_id=unit_id)
     return int(sum(r for _id, r in rows)) - amount - overage
 
 
@@ -142,12 +175,14 @@ def insert_grant(
     carried: int = 0,
     cause: str = "grant",
 ) -> dict[str, Any]:
-    """Store a grant (plus ``carried`` rolled over) and settle any overage owed from it."""
+    """Store a grant (plus ``carried`` rolled over) and settle any overage owed from it. A
+    grant to a unit (``fields["unit_id"]``) settles none: the overage is the customer's."""
     overage = lock_account(conn, org_id, customer_id, currency)
     row = {
         "id": new_id("crg"),
         "org_id": org_id,
         "customer_id": customer_id,
+        "unit_id": "",
         "currency": currency,
         "amount_nanos": amount,
         "remaining_nanos": amount + carried,
@@ -156,9 +191,10 @@ def insert_grant(
         "closed_at": None,
         **fields,
     }
-    record(conn, org_id, customer_id, currency, amount, cause, now, grant_id=row["id"])
-    record(conn, org_id, customer_id, currency, carried, "rollover", now, grant_id=row["id"])
-    if overage and row["effective_at"] <= now:
+    unit = {"grant_id": row["id"], "unit_id": row["unit_id"]}
+    record(conn, org_id, customer_id, currency, amount, cause, now, **unit)
+    record(conn, org_id, customer_id, currency, carried, "rollover", now, **unit)
+    if overage and row["effective_at"] <= now and not row["unit_id"]:
         settle = min(overage, row["remaining_nanos"])
         row["remaining_nanos"] -= settle
         _set_overage(conn, org_id, customer_id, currency, overage - settle)
@@ -169,21 +205,28 @@ def insert_grant(
     return row
 
 
-def balances(conn: Connection, org_id: str, customer_id: str, now: int) -> list[dict[str, Any]]:
-    """Per currency: balance (active grants' remaining − overage owed), granted, overage."""
+def balances(
+    conn: Connection, org_id: str, customer_id: str, now: int, unit_id: str = ""
+) -> list[dict[str, Any]]:
+    """Per currency: balance (active grants' remaining − overage owed), granted, overage.
+    The customer's own grants, or a unit's (which owes no overage: the customer does)."""
     rows = conn.execute(
         select(g.c.currency, func.sum(g.c.remaining_nanos), func.sum(g.c.amount_nanos))
-        .where(_active(org_id, customer_id, now))
+        .where(_active(org_id, customer_id, now, (unit_id,)))
         .group_by(g.c.currency)
     ).all()
     found = {cur: (int(rem), int(amt)) for cur, rem, amt in rows}
     a = credit_accounts
-    owed = dict(
-        conn.execute(
-            select(a.c.currency, a.c.overage_nanos).where(
-                a.c.org_id == org_id, a.c.customer_id == customer_id
-            )
-        ).all()
+    owed = (
+        {}
+        if unit_id
+        else dict(
+            conn.execute(
+                select(a.c.currency, a.c.overage_nanos).where(
+                    a.c.org_id == org_id, a.c.customer_id == customer_id
+                )
+            ).all()
+        )
     )
     out = []
     for currency in sorted(set(found) | set(owed)):
@@ -219,13 +262,35 @@ def balance_of(conn: Connection, org_id: str, customer_id: str, currency: str, n
     return 0
 
 
+def available(
+    conn: Connection, org_id: str, customer_id: str, currency: str, now: int, unit_id: str = ""
+) -> tuple[int, int]:
+    """What the customer (or its unit) may still spend in ``currency``, and what the grants
+    it may spend gave: a unit spends its own grants and then the customer's."""
+    balance = granted = 0
+    for unit in (unit_id, "") if unit_id else ("",):
+        for item in balances(conn, org_id, customer_id, now, unit):
+            if item["currency"] == currency:
+                balance += int(item["balance_nanos"])
+                granted += int(item["granted_nanos"])
+    return balance, granted
+
+
 def history(
-    conn: Connection, org_id: str, customer_id: str, currency: str | None = None, limit: int = 500
+    conn: Connection,
+    org_id: str,
+    customer_id: str,
+    currency: str | None = None,
+    limit: int = 500,
+    unit_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The customer's ledger rows (of its units too), or the rows naming one unit."""
     t = credit_ledger
     stmt = select(t).where(t.c.org_id == org_id, t.c.customer_id == customer_id)
     if currency is not None:
         stmt = stmt.where(t.c.currency == currency)
+    if unit_id is not None:
+        stmt = stmt.where(t.c.unit_id == unit_id)
     rows = conn.execute(stmt.order_by(t.c.ts, t.c.id).limit(limit))
     return [
         {
@@ -235,6 +300,7 @@ def history(
             "delta": render_quantity(r.delta_nanos),
             "cause": r.cause,
             "ref": r.ref,
+            "unit_id": r.unit_id or None,
             "at": isoformat(r.ts),
         }
         for r in rows

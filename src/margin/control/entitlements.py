@@ -7,6 +7,11 @@ limit. A ``hard`` limit denies access once reached; a soft one only reports the 
 When the feature burns a credit currency, a hard entitlement also denies access once the
 customer's balance in it is spent.
 
+A customer unit may have entitlements of its own: a metered one counts the usage attributed
+to the unit (its signals or events) and spends what the unit may (its grants, then the
+customer's), so its hard limit refuses that unit only. The customer's usage includes its
+units'.
+
 A plan may carry entitlements: every order of it grants them while the order is in force.
 A customer's own entitlement to a feature takes precedence over a plan's; of several
 orders in force, the latest one's plan counts.
@@ -28,7 +33,7 @@ from margin._ids import new_id
 from margin._time import isoformat
 from margin.billing.orders import active, load_orders
 from margin.billing.plans import EntitlementIn, check_entitlement
-from margin.control.credits import balance_of
+from margin.control.credits import available
 from margin.control.errors import ControlError
 from margin.control.features import get_feature
 from margin.control.quantities import parse_quantity, render_quantity
@@ -56,9 +61,9 @@ def set_entitlement(
 ) -> dict[str, Any]:
     """Create or replace the customer's (or its unit's) entitlement to the feature."""
     feature = check_entitlement(conn, org_id, body)
-    if unit_id and body.kind == "metered":
-        detail = "kind: a unit's own entitlement is boolean or static (usage is per customer)"
-        raise ControlError(422, detail, "kind")
+    if unit_id and body.kind == "metered" and feature["backed_by"] == "ai_cost":
+        detail = "feature: AI cost is not attributed to units: a unit cannot be metered by it"
+        raise ControlError(422, detail, "feature")
     limit = None if body.limit is None else parse_quantity(body.limit, "limit")
     row = {
         "id": new_id("ent"),
@@ -176,7 +181,8 @@ def check(
     conn: Connection, org_id: str, customer_id: str, key: str, now: int, unit_id: str = ""
 ) -> dict[str, Any]:
     """``{has_access, balance, usage, limit, overage, resets_at, …}`` for the feature now.
-    For a unit: the unit's own entitlement, else the customer's (its own, else its plan's)."""
+    For a unit: the unit's own entitlement (with the unit's usage), else the customer's (its
+    own, else its plan's, with the customer's usage); the balance is what the unit may spend."""
     feature = get_feature(conn, org_id, key)
     e = entitlements
     found = conn.execute(
@@ -217,11 +223,13 @@ def check(
     zone = load_zone(ent["time_zone"])
     lo = window_start(now, ent["period"], zone)
     hi = window_end(lo, ent["period"], zone)
-    usage = feature_usage(conn, org_id, customer_id, feature, lo, hi)
+    own_unit = ent.get("unit_id") or ""
+    usage = feature_usage(conn, org_id, customer_id, feature, lo, hi, own_unit)
     limit = ent["limit_nanos"]
     exhausted = limit is not None and usage >= limit
     if feature["credit_currency"] is not None:
-        balance = balance_of(conn, org_id, customer_id, feature["credit_currency"], now)
+        currency = feature["credit_currency"]
+        balance, _granted = available(conn, org_id, customer_id, currency, now, unit_id)
         answer["balance"] = render_quantity(balance)
         exhausted = exhausted or balance <= 0
     answer.update(

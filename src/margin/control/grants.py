@@ -35,8 +35,9 @@ class GrantIn(BaseModel):
 
 
 def create_grant(
-    conn: Connection, org_id: str, customer_id: str, body: GrantIn, now: int
+    conn: Connection, org_id: str, customer_id: str, body: GrantIn, now: int, unit_id: str = ""
 ) -> dict[str, Any]:
+    """Grant the customer (or its unit ``unit_id``) credits."""
     amount = parse_quantity(body.amount, "amount")
     rollover = (
         None if body.rollover_max is None else parse_quantity(body.rollover_max, "rollover_max")
@@ -67,6 +68,7 @@ def create_grant(
             "recurrence": body.recurrence,
             "time_zone": zone,
             "description": body.description,
+            "unit_id": unit_id,
         },
     )
 
@@ -80,10 +82,13 @@ def _bound(value: str | None, field: str, now: int) -> int:
         raise ControlError(422, str(exc), field) from None
 
 
-def list_grants(conn: Connection, org_id: str, customer_id: str) -> list[dict[str, Any]]:
+def list_grants(
+    conn: Connection, org_id: str, customer_id: str, unit_id: str = ""
+) -> list[dict[str, Any]]:
+    """The customer's own grants, or those given to its unit ``unit_id``."""
     rows = conn.execute(
         select(g)
-        .where(g.c.org_id == org_id, g.c.customer_id == customer_id)
+        .where(g.c.org_id == org_id, g.c.customer_id == customer_id, g.c.unit_id == unit_id)
         .order_by(g.c.effective_at, g.c.id)
     )
     return [dict(r._mapping) for r in rows]
@@ -96,6 +101,7 @@ def render_grant(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "customer_id": row["customer_id"],
+        "unit_id": row["unit_id"] or None,
         "currency": row["currency"],
         "amount": render_quantity(row["amount_nanos"]),
         "remaining": render_quantity(row["remaining_nanos"]),

@@ -68,6 +68,7 @@ def _expire(conn: Connection, row: object, now: int) -> None:
         "expiry",
         at,
         grant_id=r["id"],
+        unit_id=r["unit_id"],
     )
     if r["recurrence"] is None:
         return
@@ -82,6 +83,7 @@ def _expire(conn: Connection, row: object, now: int) -> None:
         "time_zone": r["time_zone"],
         "description": r["description"],
         "parent_id": r["id"],
+        "unit_id": r["unit_id"],  # a unit's grant is renewed for the unit
     }
     insert_grant(
         conn,

@@ -3,8 +3,9 @@ workspace of the customer), each named by an external id unique within its custo
 
 A unit is created once by its external id (creating it again with the same external id
 answers the unit, updated), listed, read and removed (with the entitlements given to it).
-A unit may have boolean and static entitlements of its own; a check that names a unit sees
-them first, then the customer's.
+A unit may have entitlements of its own (a check that names a unit sees them first, then
+the customer's) and credit grants of its own (``margin.control.credits``). A unit that still
+holds credits is not removed: its grants would be left with no one to spend them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from margin._ids import new_id
 from margin._time import isoformat
 from margin.control._rows import insert_ignore
 from margin.control.errors import ControlError
-from margin.store.schema_control import customer_units, entitlements
+from margin.store.schema_control import credit_grants, customer_units, entitlements
 
 __all__ = ["UnitIn", "get_unit", "list_units", "remove_unit", "render_unit", "upsert_unit"]
 
@@ -87,8 +88,20 @@ def list_units(conn: Connection, org_id: str, customer_id: str) -> list[dict[str
 
 
 def remove_unit(conn: Connection, org_id: str, customer_id: str, ref: str) -> None:
-    """Remove the unit and the entitlements given to it."""
+    """Remove the unit and the entitlements given to it; 409 naming ``unit`` while a grant
+    of it has credits left (its facts and ledger rows stay, naming the removed unit's id)."""
     unit = get_unit(conn, org_id, customer_id, ref)
+    g = credit_grants
+    holding = conn.execute(
+        select(g.c.id)
+        .where(g.c.org_id == org_id, g.c.customer_id == customer_id, g.c.unit_id == unit["id"])
+        .where(g.c.closed_at.is_(None))
+        .where(g.c.remaining_nanos > 0)
+        .limit(1)
+    ).first()
+    if holding is not None:
+        detail = f"unit: '{ref}' holds credits (grant {holding.id}); let its grants run out first"
+        raise ControlError(409, detail, "unit")
     e = entitlements
     conn.execute(delete(e).where(e.c.org_id == org_id, e.c.unit_id == unit["id"]))
     conn.execute(delete(u).where(u.c.id == unit["id"]))

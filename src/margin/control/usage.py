@@ -2,6 +2,9 @@
 ingest (signals, AI cost) or from the meter's events, so it is current to the last
 committed ingest and a retried ingest (a duplicate) never counts twice.
 
+A customer unit's usage is counted from the facts attributed to it (its signals, or its
+events for a meter), exactly at any boundary; AI cost is not attributed to units.
+
 Rollups are hourly in UTC, so a period that starts at a local midnight is exact in every
 zone whose offset is a whole number of hours (all but a few, such as Asia/Kolkata, where a
 period boundary falls within an hour's bucket and that hour counts in the period it starts).
@@ -18,7 +21,7 @@ from margin.billing.errors import BillingError
 from margin.billing.metering import MeterQuery, run_query
 from margin.billing.meters import get_meter
 from margin.control.errors import ControlError
-from margin.store.schema import cost_rollups, signal_rollups
+from margin.store.schema import cost_rollups, signal_rollups, signals
 
 __all__ = ["feature_usage"]
 
@@ -26,10 +29,32 @@ _NANOS = 1_000_000_000
 
 
 def feature_usage(
-    conn: Connection, org_id: str, customer_id: str, feature: dict[str, Any], lo: int, hi: int
+    conn: Connection,
+    org_id: str,
+    customer_id: str,
+    feature: dict[str, Any],
+    lo: int,
+    hi: int,
+    unit_id: str = "",
 ) -> int:
-    """Usage in nano-units: signals count ×10⁹, AI cost in nano-units of its currency."""
+    """Usage in nano-units: signals count ×10⁹, AI cost in nano-units of its currency. With
+    ``unit_id``: the usage attributed to that unit of the customer."""
     backed_by = feature["backed_by"]
+    if unit_id and backed_by == "signals":
+        s = signals
+        count = conn.execute(
+            select(func.count()).where(
+                s.c.org_id == org_id,
+                s.c.unit_id == unit_id,
+                s.c.ts >= lo,
+                s.c.ts < hi,
+                s.c.customer_id == customer_id,
+                s.c.event_name == feature["event_name"],
+            )
+        ).scalar_one()
+        return int(count) * _NANOS
+    if unit_id and backed_by == "ai_cost":
+        raise ControlError(422, "feature: AI cost is not attributed to units", "feature")
     if backed_by == "signals":
         t = signal_rollups
         total = conn.execute(
@@ -59,7 +84,8 @@ def feature_usage(
             meter = get_meter(conn, org_id, feature["meter_key"])
         except BillingError as exc:  # the meter was deleted after the feature was made
             raise ControlError(409, f"feature: {exc.detail}", "feature") from None
-        result = run_query(conn, org_id, meter, MeterQuery(lo, hi, customers=[customer_id]))
+        query = MeterQuery(lo, hi, customers=[customer_id], unit=unit_id or None)
+        result = run_query(conn, org_id, meter, query)
         value = result.total.value()
         return 0 if value is None else to_nanos(value)
     return 0

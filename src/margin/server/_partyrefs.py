@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from margin.store.directory import AGENTS, CUSTOMERS
+from margin.store.schema import customers
+from margin.store.schema_control import customer_units
 
 __all__ = ["PartyRefs"]
 
@@ -31,6 +33,7 @@ class PartyRefs:
         self.agent_ids = AGENTS.existing_ids(
             conn, org_id, [a for i in items if (a := getattr(i, "agent_id", None))]
         )
+        self.units = _units(conn, org_id, items)
         sound = [i for i in items if self._id_problem(i) is None]
         self.customers = CUSTOMERS.resolve(
             conn, org_id, [i.customer for i in sound if i.customer], create=create_customers
@@ -45,7 +48,19 @@ class PartyRefs:
         agent_id = getattr(item, "agent_id", None)
         if agent_id and agent_id not in self.agent_ids:
             return "agent_id", f"no agent '{agent_id}'"
+        unit = getattr(item, "unit", None)
+        if unit and self.unit_id(item) is None:
+            return "unit", f"the customer has no unit '{unit}'"
         return None
+
+    def unit_id(self, item: Any) -> str | None:
+        """The id of the unit the item names within its customer (None: none, or unknown)."""
+        unit = getattr(item, "unit", None)
+        if not unit:
+            return None
+        if item.customer_id:
+            return self.units.get(("id", item.customer_id, unit))
+        return self.units.get(("external", item.customer, unit))
 
     def resolve(self, item: Any) -> Resolved:
         """The item's customer and agent ids, or the problem with its references (a
@@ -68,3 +83,24 @@ class PartyRefs:
         """Cache the resolved ids, once the transaction that may have created them committed."""
         CUSTOMERS.remember(org_id, self.customers)
         AGENTS.remember(org_id, self.agents)
+
+
+def _units(conn: Connection, org_id: str, items: Sequence[Any]) -> dict[tuple[str, str, str], str]:
+    """("id" or "external", customer ref, unit external id) → unit id, for the units the
+    items name. A unit belongs to a customer that exists: an item naming one of a customer
+    not yet created names an unknown unit, and creates no customer."""
+    wanted = {unit for i in items if (unit := getattr(i, "unit", None))}
+    if not wanted:
+        return {}
+    u, c = customer_units, customers
+    rows = conn.execute(
+        select(u.c.id, u.c.customer_id, u.c.external_id, c.c.external_id)
+        .join(c, c.c.id == u.c.customer_id)
+        .where(u.c.org_id == org_id, u.c.external_id.in_(sorted(wanted)))
+    )
+    found: dict[tuple[str, str, str], str] = {}
+    for unit_id, customer_id, external_id, customer_external in rows:
+        found[("id", customer_id, external_id)] = unit_id
+        if customer_external is not None:
+            found[("external", customer_external, external_id)] = unit_id
+    return found

@@ -50,6 +50,7 @@ Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
 Ref = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
 TraceId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 SpanId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+_UNIT_HELP = "The external id of the customer's unit (sub-account) it is attributed to."
 _TIME_HELP = (
     "RFC 3339 with an offset, e.g. 2026-10-05T12:00:00Z; at most MARGIN_MAX_FUTURE_SECONDS ahead"
 )
@@ -135,6 +136,7 @@ class SignalIn(_Item):
     """One business outcome."""
 
     event_name: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
+    unit: Ref | None = Field(None, description=_UNIT_HELP)
     agent: Ref | None = Field(None, description="The agent's external id.")
     agent_id: Ref | None = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -186,6 +188,7 @@ class EventIn(_Item):
     """One generic metering event."""
 
     type: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
+    unit: Ref | None = Field(None, description=_UNIT_HELP)
     data: dict[str, Any] = Field(default_factory=dict)
 
     free_form: ClassVar[tuple[str, ...]] = ("data",)

@@ -9,6 +9,7 @@ the loser of a deadlock: it is then run again from the plan (``Database.transact
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,8 @@ class _Txn:
     refs: list[PartyRefs] = field(default_factory=list)
     #: The event rows this attempt stored (fresh only), for the credits a meter burns.
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Fresh signals of a unit by (customer, unit, event name): a unit's grants burn first.
+    unit_signals: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     totals: CostTotals = field(init=False)
 
     def __post_init__(self) -> None:
@@ -247,7 +250,8 @@ class Ledger:
             if before_commit is not None:
                 before_commit(conn)
             # Usage burns credits in the same transaction (fresh facts only: retries once).
-            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now, events=txn.events)
+            units = txn.unit_signals
+            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now, txn.events, units)
             # Concurrent writers add to the same rollup rows, and on PostgreSQL an upsert
             # keeps its rows locked until the commit: done last, that is all they wait for.
             txn.signals.flush(conn)
@@ -311,7 +315,7 @@ def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
             draft.result.field, draft.result.detail = problem
             continue
         row = _common(draft, "evt", customer_id, txn)
-        row.update(type=draft.item.type, data=draft.item.data)
+        row.update(type=draft.item.type, data=draft.item.data, unit_id=refs.unit_id(draft.item))
         pairs.append((draft, row))
     txn.events.extend(row for _draft, row in _insert_facts(txn, events, pairs))
 
@@ -336,6 +340,7 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
             trace_id=item.trace_id,
             cost_tracing=item.cost_tracing,
             source=txn.source,
+            unit_id=refs.unit_id(item),
         )
         pairs.append((draft, row))
     done = _insert_facts(txn, signals, pairs)
@@ -348,6 +353,8 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
         txn.signals.add(
             txn.org_id, row["ts"], row["customer_id"], row["agent_id"], row["event_name"]
         )
+        if row["unit_id"]:
+            txn.unit_signals[(row["customer_id"], row["unit_id"], row["event_name"])] += 1
     traces = {row["trace_id"] for _draft, row in done if row["cost_tracing"] and row["trace_id"]}
     if traces:
         relink_traces(txn.conn, txn.org_id, traces, txn.costs)

@@ -138,6 +138,13 @@ agents = Table(
     Index(None, "org_id", "id"),
 )
 
+
+def _partial(name: str, columns: tuple[str, ...], where: str, *, unique: bool = False) -> Index:
+    """An index holding only the rows where ``where`` holds, on both stores."""
+    predicate = text(where)
+    return Index(name, *columns, unique=unique, sqlite_where=predicate, postgresql_where=predicate)
+
+
 signals = Table(
     "signals",
     metadata,
@@ -154,21 +161,18 @@ signals = Table(
     Column("cost_tracing", Boolean, nullable=False),
     Column("source", String(16), nullable=False),
     Column("created_at", Micros, nullable=False),
+    # The customer unit the signal is attributed to (migration 0018); None: the customer.
+    Column("unit_id", Id),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "trace_id"),
     Index(None, "org_id", "ts"),
+    _partial("ix_signals_unit", ("org_id", "unit_id", "ts"), "unit_id IS NOT NULL"),
 )
 
 #: The predicates of the costs' partial key indexes, written as literals in the queries that
 #: must use them (a planner matches a partial index only against a constant).
 OTLP = "source = 'otlp'"
 NOT_OTLP = "source != 'otlp'"
-
-
-def _partial(name: str, columns: tuple[str, ...], where: str, *, unique: bool = False) -> Index:
-    """An index holding only the rows where ``where`` holds, on both stores."""
-    predicate = text(where)
-    return Index(name, *columns, unique=unique, sqlite_where=predicate, postgresql_where=predicate)
 
 
 costs = Table(
@@ -225,9 +229,12 @@ events = Table(
     Column("idempotency_key", String(256), nullable=False),
     Column("content_hash", String(32), nullable=False),
     Column("created_at", Micros, nullable=False),
+    # The customer unit the event is attributed to (migration 0018); None: the customer.
+    Column("unit_id", Id),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "type", "ts"),
     Index(None, "org_id", "ts"),  # exports read a period in time order (migration 0014)
+    _partial("ix_events_unit", ("org_id", "unit_id", "ts"), "unit_id IS NOT NULL"),
 )
 
 spans = Table(

@@ -96,6 +96,8 @@ credit_grants = Table(
     Column("id", Id, primary_key=True),
     Column("org_id", Id, nullable=False),
     Column("customer_id", Id, nullable=False),
+    # The customer unit the grant is given to ('': the customer itself; migration 0018).
+    Column("unit_id", Id, nullable=False, server_default=""),
     Column("currency", String(32), nullable=False),
     Column("amount_nanos", Nanos, nullable=False),
     Column("remaining_nanos", Nanos, nullable=False),
@@ -126,6 +128,8 @@ credit_ledger = Table(
     Column("cause", String(16), nullable=False),
     Column("ref", String(256)),
     Column("ts", Micros, nullable=False),
+    # The unit whose grant or usage the row is ('': the customer's own; migration 0018).
+    Column("unit_id", Id, nullable=False, server_default=""),
     Index(None, "org_id", "customer_id", "currency", "ts"),
 )
 

@@ -63,9 +63,13 @@ def signal_item(raw: Any) -> dict[str, Any]:
     """A Paid signal as a Margin signal item (raises ``ValidationError`` for a bad one)."""
     signal = SignalIn.model_validate(raw)
     data = dict(signal.data or {})
+    item: dict[str, Any] = {"event_name": signal.event_name, "data": data}
     if signal.customer_unit is not None and isinstance(data.setdefault("paid", {}), dict):
         data["paid"] = {**data["paid"], "customerUnit": signal.customer_unit}
-    item: dict[str, Any] = {"event_name": signal.event_name, "data": data}
+        # Attributed to the customer's unit of that external id (unknown: the signal fails).
+        unit = signal.customer_unit.get("externalCustomerUnitId")
+        if isinstance(unit, str) and unit:
+            item["unit"] = unit
     _refs(item, signal.customer, signal.attribution)
     if signal.timestamp is not None:
         item["timestamp"] = signal.timestamp.isoformat()
@@ -130,9 +134,14 @@ def translate(
     return items, where, errors
 
 
+#: Margin's field names of a failed item, as Paid's signal names them.
+_PAID_FIELDS = {"unit": "customerUnit.externalCustomerUnitId"}
+
+
 def _errors(result: BatchResult, where: list[int]) -> list[dict[str, Any]]:
     return [
-        {"index": where[r.index], "field": r.field, "detail": r.detail, "status": r.status}
+        {"index": where[r.index], "field": _PAID_FIELDS.get(r.field or "", r.field)}
+        | {"detail": r.detail, "status": r.status}
         for r in result.failed
     ]
 

@@ -121,6 +121,7 @@ class SignalView(BaseModel):
     cost_tracing: bool
     idempotency_key: str
     source: str
+    unit_id: str | None = None  # the customer unit it is attributed to
 
 
 def signal_view(row: Any) -> dict[str, Any]:
@@ -135,6 +136,7 @@ def signal_view(row: Any) -> dict[str, Any]:
         "cost_tracing": row.cost_tracing,
         "idempotency_key": row.idempotency_key,
         "source": row.source,
+        "unit_id": row.unit_id,
     }
 
 

@@ -4,10 +4,9 @@ Services: ``margin.control.features`` and ``margin.control.entitlements``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import Connection
+from fastapi import APIRouter, Request, Response
 
 from margin.control.entitlements import (
     EntitlementIn,
@@ -19,20 +18,14 @@ from margin.control.entitlements import (
 )
 from margin.control.features import FeatureIn, create_feature, get_feature, list_features
 from margin.control.features import render_feature as _feature
-from margin.control.units import get_unit
-from margin.server.routes._control_api import Admin, Reader, customer_id
+from margin.server.routes._control_api import Admin, Reader, UnitRef, customer_id
+from margin.server.routes._control_api import unit_id as _unit
 from margin.server.routes.control_units import router as units_router
 from margin.server.state import AppState
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["entitlements"])
-#: The customer unit a request names (its external id or id); none: the customer itself.
-UnitRef = Annotated[str | None, Query(max_length=256, description="A unit of the customer.")]
-
-
-def _unit(conn: Connection, org_id: str, customer_id: str, unit: str | None) -> str:
-    return "" if unit is None else str(get_unit(conn, org_id, customer_id, unit)["id"])
 
 
 @router.post("/v1/features", status_code=201, summary="Create a feature")
