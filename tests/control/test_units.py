@@ -264,5 +264,17 @@ def test_the_sdk_check_names_a_unit(api: Api) -> None:
                 m.entitlements.check_by_external_id("acme", "sso", unit="team-b")["has_access"]
                 is False
             )
+            # The client's credits of a unit.
+            given = m.credits.grant(acme, "meetings", "2", unit="team-b")
+            assert given["unit_id"] == made["id"]
+            assert [g["id"] for g in m.credits.grants(acme, unit="team-b")["data"]] == [given["id"]]
+            assert m.credits.grants(acme)["data"] == []
+            assert m.credits.balances(acme, unit="team-b")["data"][0]["balance"] == "2"
+            rows = m.credits.ledger(acme, unit="team-b", currency="meetings")["data"]
+            assert [(r["cause"], r["delta"]) for r in rows] == [("grant", "2")]
+            with pytest.raises(margin.ConflictError):  # it holds credits
+                m.entitlements.remove_unit(acme, "team-b")
+            with api.db.write() as conn:
+                conn.execute(credit_grants.update().values(remaining_nanos=0))
             m.entitlements.remove_unit(acme, "team-b")
             assert [u["external_id"] for u in m.entitlements.units(acme)["data"]] == ["team-a"]

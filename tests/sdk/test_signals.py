@@ -67,6 +67,14 @@ def test_signal_outside_trace_goes_to_rest(sdk: Configure, collector: Collector)
     assert margin.delivery_stats()["exported"] == 1
 
 
+def test_a_signal_names_its_customers_unit(sdk: Configure, collector: Collector) -> None:
+    sdk()
+    margin.signal("meeting_booked", customer="acme", unit="team-a")
+    margin.signal("meeting_booked", customer="acme")
+    assert margin.flush(timeout=10)
+    assert [item.get("unit") for item in collector.signals] == ["team-a", None]
+
+
 def test_signal_outside_trace_without_customer_is_counted_dropped(
     sdk: Configure, collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:

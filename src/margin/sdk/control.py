@@ -103,7 +103,7 @@ class Entitlements(Resource[_R, _B]):
         return self._json(_UNIT_GET.call({"customer": customer, "unit": unit}))
 
     def remove_unit(self, customer: str, unit: str) -> _R:
-        """Remove a unit and the entitlements given to it."""
+        """Remove a unit and the entitlements given to it (409 while it holds credits)."""
         return self._json(_UNIT_DELETE.call({"customer": customer, "unit": unit}))
 
     def check(self, customer: str, feature: str, unit: str | None = None) -> _R:
@@ -118,24 +118,41 @@ class Entitlements(Resource[_R, _B]):
 
 
 class Credits(Resource[_R, _B]):
-    """``/v1/customers/{customer}/credits``: grants, balances and the ledger."""
+    """``/v1/customers/{customer}/credits``: grants, balances and the ledger; ``unit`` names one
+    of the customer's units (its external id or id), whose grants its usage burns first."""
 
-    def grant(self, customer: str, currency: str, amount: Decimal | str | int, **fields: Any) -> _R:
+    def grant(
+        self,
+        customer: str,
+        currency: str,
+        amount: Decimal | str | int,
+        *,
+        unit: str | None = None,
+        **fields: Any,
+    ) -> _R:
         """Grant credits: ``priority``, ``effective_at``, ``expires_at``, ``recurrence``…"""
         body = _exact({"currency": currency, "amount": amount, **fields})
-        return self._json(_GRANT_CREATE.call({"customer": customer}, json=body))
+        path = {"customer": customer}
+        return self._json(_GRANT_CREATE.call(path, params={"unit": unit}, json=body))
 
-    def grants(self, customer: str) -> _R:
-        """The customer's grants."""
-        return self._json(_GRANT_LIST.call({"customer": customer}))
+    def grants(self, customer: str, unit: str | None = None) -> _R:
+        """The customer's own grants, or its unit's."""
+        return self._json(_GRANT_LIST.call({"customer": customer}, params={"unit": unit}))
 
-    def balances(self, customer: str) -> _R:
-        """The customer's balance per credit currency."""
-        return self._json(_BALANCES.call({"customer": customer}))
+    def balances(self, customer: str, unit: str | None = None) -> _R:
+        """The customer's (or its unit's) balance per credit currency."""
+        return self._json(_BALANCES.call({"customer": customer}, params={"unit": unit}))
 
-    def ledger(self, customer: str, *, currency: str | None = None, limit: int | None = None) -> _R:
-        """The balance changes (grants, burns, expiries), newest first."""
-        params = {"currency": currency, "limit": limit}
+    def ledger(
+        self,
+        customer: str,
+        *,
+        currency: str | None = None,
+        limit: int | None = None,
+        unit: str | None = None,
+    ) -> _R:
+        """The balance changes (grants, burns, expiries); with ``unit``, those naming it."""
+        params = {"currency": currency, "limit": limit, "unit": unit}
         return self._json(_LEDGER.call({"customer": customer}, params=params))
 
 

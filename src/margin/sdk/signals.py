@@ -35,13 +35,16 @@ def signal(
     idempotency_key: str | None = None,
     customer: str | None = None,
     agent: str | None = None,
+    unit: str | None = None,
 ) -> str:
     """Record that ``event_name`` happened; returns its idempotency key.
 
     Inside ``margin.trace`` it becomes a ``margin.signal`` span of that trace, for the
     trace's customer and agent; ``cost_tracing=True`` attributes the trace's AI costs to it.
     Outside a trace pass ``customer=`` (and ``agent=``): it is sent to ``/v1/signals`` in the
-    background. It never raises for a delivery problem, and never blocks on the network."""
+    background; ``unit=`` (with ``customer=``) attributes it to that unit of the customer (its
+    external id), whose credits it burns first. It never raises for a delivery problem, and
+    never blocks on the network."""
     key = idempotency_key or new_idempotency_key()
     try:
         runtime = get_runtime()
@@ -49,6 +52,8 @@ def signal(
             return key
         encoded = orjson.dumps(dict(data or {}), default=str).decode()
         if current_scope() is not None and customer is None:
+            if unit is not None:
+                _warn_once("unit", "margin: signal(unit=) needs customer=; unit ignored")
             attributes: dict[str, object] = {
                 semconv.SIGNAL_EVENT_NAME: event_name,
                 semconv.SIGNAL_COST_TRACING: cost_tracing,
@@ -71,6 +76,8 @@ def signal(
         }
         if agent is not None:
             item["agent"] = agent
+        if unit is not None:
+            item["unit"] = unit
         runtime.delivery.submit("signals", item)
     except Exception:
         _warn_once("error", "margin: could not record a signal")
