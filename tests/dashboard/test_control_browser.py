@@ -26,6 +26,15 @@ def test_control_page_and_customer_credits(page: Any, server: Server) -> None:
         given = {"feature": "sso-seats", "kind": "static", "config": {"seats": 3}}
         url = f"/v1/customers/{customer['id']}/entitlements"
         assert c.put(url, json=given).status_code == 200
+        # A unit with an entitlement and credits of its own, and one with neither.
+        units = f"/v1/customers/{customer['id']}/units"
+        for unit in ({"external_id": "team-a", "name": "Team A"}, {"external_id": "team-b"}):
+            assert c.post(units, json=unit).status_code == 201
+        own = {"feature": "sso-seats", "kind": "static", "config": {"seats": 1}}
+        assert c.put(url, params={"unit": "team-a"}, json=own).status_code == 200
+        grants = f"/v1/customers/{customer['id']}/credits/grants"
+        unit_grant = {"currency": "meetings", "amount": "7"}
+        assert c.post(grants, params={"unit": "team-a"}, json=unit_grant).status_code == 201
     page.goto(server.url + "/control")
     wait_ready(page)
     assert "AI cost over 500" in page.locator("#alert-rules").inner_text()
@@ -39,3 +48,9 @@ def test_control_page_and_customer_credits(page: Any, server: Server) -> None:
     row = page.locator("#customer-control tr", has_text="sso-seats").inner_text()
     assert "static" in row
     assert "customer" in row
+    team_a = page.locator("#customer-units tr", has_text="team-a").inner_text()
+    assert "Team A" in team_a
+    assert "sso-seats (static)" in team_a
+    assert "meetings 7 of 7" in team_a
+    team_b = page.locator("#customer-units tr", has_text="team-b").inner_text()
+    assert "the customer's" in team_b

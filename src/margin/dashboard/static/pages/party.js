@@ -1,5 +1,5 @@
 // One customer or agent: its figures and daily chart, its signals by type, its recent traces,
-// and for a customer its credits and entitlements.
+// and for a customer its credits and entitlements, and its units with theirs.
 import { api, fetchAll, listOf, qs, section, when } from "../lib/api.js";
 import { drawSeries } from "../lib/chart.js";
 import { card, h, ID, IS_ADMIN, link, main, notice, pageHead } from "../lib/dom.js";
@@ -35,7 +35,7 @@ export async function partyDetailPage(kind) {
     // Full width: the per-outcome columns do not fit half a card.
     h("div", { style: "margin-top:1rem" }, card("Signals by type", signalsEl)),
     card("Recent traces", tracesEl),
-    ...(kind === "customers" ? [card("Credits & entitlements", customerControl(party))] : []));
+    ...(kind === "customers" ? [card("Credits & entitlements", customerControl(party)), card("Units", customerUnits(party))] : []));
   const only = { [singular]: party.id };
   section(totalsEl, "margin report (GET /v1/reports/margin)", async () => {
     const r = await marginReport(p, { ...only, compare: "true" });
@@ -114,6 +114,31 @@ function customerControl(party) {
         { key: "source", label: "From", value: (r) => (r.source === "plan" ? `plan ${r.plan}` : "customer") }],
         listOf(ents), { filter: false, empty: "No entitlements." }),
     ];
+  });
+  return el;
+}
+
+// A customer's units (sub-accounts), each with its own entitlements and credit balances (a
+// unit's usage burns its credits before the customer's).
+function customerUnits(party) {
+  const el = h("div", { id: "customer-units" });
+  const base = `/v1/customers/${party.id}`;
+  section(el, "units (GET /v1/customers/{id}/units, …/entitlements?unit=, …/credits/balances?unit=)", async () => {
+    const units = listOf(await api(`${base}/units`));
+    const rows = await Promise.all(units.map(async (u) => {
+      const unit = qs({ unit: u.id });
+      const [ents, balances] = await Promise.all([api(`${base}/entitlements${unit}`), api(`${base}/credits/balances${unit}`)]);
+      const own = listOf(ents).filter((e) => e.source === "unit");
+      return { ...u, name: u.name || "—",
+        entitlements: own.map((e) => (e.kind === "metered" ? `${e.feature} ${e.limit ?? "∞"} / ${e.period} ${e.hard ? "hard" : "soft"}` : `${e.feature} (${e.kind})`)).join(", ") || "— (the customer's)",
+        credits: listOf(balances).map((b) => `${b.currency} ${b.balance} of ${b.granted}`).join(", ") || "—" };
+    }));
+    return dataTable([
+      { key: "external_id", label: "Unit", render: (r) => h("code", {}, r.external_id) },
+      { key: "name", label: "Name", hideSm: true },
+      { key: "entitlements", label: "Own entitlements" },
+      { key: "credits", label: "Credits" },
+    ], rows, { filter: false, empty: "No units." });
   });
   return el;
 }
