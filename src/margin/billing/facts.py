@@ -64,6 +64,7 @@ class PeriodFacts:
     attributed to those signals, per stretch and currency (None: not wanted). ``late``:
     earlier signals that arrived after their period's invoice was finalized. ``events``:
     the period's metering events per event type. ``meters``: meter definitions by key.
+    ``credits``: what the customer's credit balances can pay, per credit currency.
     """
 
     outcomes: Counts = field(default_factory=dict)
@@ -71,6 +72,7 @@ class PeriodFacts:
     late: list[LateSignal] = field(default_factory=list)
     events: dict[str, list[Any]] = field(default_factory=dict)
     meters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    credits: dict[str, int] = field(default_factory=dict)
 
 
 def stretch_expr(column: Any, starts: Sequence[int]) -> Any:

@@ -84,7 +84,13 @@ def _rate_into(
     mine = {r.currency: dict(r._mapping) for r in existing}
     try:
         rated = rate_customers(
-            conn, org_id, [period], customer_ids=[customer_id], exact=True, with_costs=True
+            conn,
+            org_id,
+            [period],
+            customer_ids=[customer_id],
+            exact=True,
+            with_costs=True,
+            credits_at=now,
         )
     except MoneyError as exc:
         raise BillingError(422, f"period: an amount is out of range: {exc}", "period") from None

@@ -27,6 +27,7 @@ __all__ = [
     "get_order",
     "list_orders",
     "load_orders",
+    "outcome_charge",
     "outcome_price",
     "render_order",
 ]
@@ -193,7 +194,24 @@ def outcome_price(
     ts_us: int,
 ) -> tuple[dict[str, Any], Decimal] | None:
     """The first order in force for the customer whose plan (on this agent, or on any agent)
-    prices ``event_name``, and that price; None when the signal is not billable."""
+    prices ``event_name``, and that money price (an outcome paid in credits: its overage, or
+    0); None when the signal is not billable."""
+    found = outcome_charge(candidates, customer_id, agent_id, event_name, ts_us)
+    if found is None:
+        return None
+    order, outcome = found
+    return order, Decimal(outcome.get("price") or outcome.get("overage") or 0)
+
+
+def outcome_charge(
+    candidates: list[dict[str, Any]],
+    customer_id: str,
+    agent_id: str | None,
+    event_name: str,
+    ts_us: int,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The first order in force for the customer whose plan (on this agent, or on any agent)
+    prices ``event_name``, and that outcome charge; None when the signal is not billable."""
     for order in candidates:
         if order["customer_id"] != customer_id or not active(order, ts_us):
             continue
@@ -202,5 +220,5 @@ def outcome_price(
             continue
         for outcome in order["charges"]["outcomes"]:
             if outcome["event_name"] == event_name:
-                return order, Decimal(outcome["price"])
+                return order, outcome
     return None

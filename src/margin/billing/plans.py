@@ -18,6 +18,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from sqlalchemy import Connection, select
@@ -34,12 +36,14 @@ from margin.store.schema import plans
 from margin.store.schema_control import features
 
 __all__ = [
+    "CREDIT_NAME",
     "EntitlementIn",
     "FeeIn",
     "OutcomeIn",
     "PlanIn",
     "UsageIn",
     "apply_overrides",
+    "check_credit_currency",
     "check_entitlement",
     "create_plan",
     "effective_charges",
@@ -70,6 +74,10 @@ def _optional(value: Any) -> str | None:
     return None if value is None else _money(value)
 
 
+def _optional_signed(value: Any) -> str | None:
+    return None if value is None else _signed(value)
+
+
 Amount = Annotated[str, BeforeValidator(_money), Field(description="A decimal string ≥ 0.")]
 Signed = Annotated[str, BeforeValidator(_signed), Field(description="A decimal string.")]
 Optional = Annotated[str | None, BeforeValidator(_optional)]
@@ -79,12 +87,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+#: A custom credit currency (``meetings``); money credits pay invoices as "Credits applied".
+CREDIT_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
 class OutcomeIn(_Strict):
-    """A price per signal of one ``event_name`` (negative = rebate)."""
+    """A price per signal of one ``event_name``: in money (``price``, negative = rebate), or
+    in a credit currency (``credit_price`` credits each, paid from the customer's grants when
+    the invoice is finalized; ``overage`` in money for each signal the balance cannot pay)."""
 
     event_name: Annotated[str, Field(min_length=1, max_length=256)]
-    price: Signed
+    credit_currency: Annotated[str, Field(pattern=CREDIT_NAME)] | None = None
+    price: Annotated[
+        str | None, BeforeValidator(_optional_signed), Field(validate_default=True)
+    ] = None
+    credit_price: Annotated[Optional, Field(validate_default=True)] = None
+    overage: Annotated[Optional, Field(validate_default=True)] = None
     name: str | None = None
+
+    @field_validator("price", "credit_price", "overage", mode="after")
+    @classmethod
+    def _paid_in(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Each rule raises on the field it names, so the problem points at it.
+        in_credits = info.data.get("credit_currency") is not None
+        if info.field_name == "price":
+            if in_credits and value is not None:
+                raise ValueError("an outcome paid in credits is priced by credit_price")
+            if not in_credits and value is None and "credit_currency" in info.data:
+                raise ValueError("required")
+        elif info.field_name == "credit_price" and in_credits and value is None:
+            raise ValueError("required with credit_currency")
+        elif not in_credits and value is not None:
+            raise ValueError("needs credit_currency")
+        return value
 
 
 class FeeIn(_Strict):
@@ -182,7 +217,13 @@ class PlanIn(_Strict):
         return self
 
     def charges(self) -> dict[str, Any]:
-        return self.model_dump(include={"outcomes", "fees", "usage", "minimum", "entitlements"})
+        out = self.model_dump(include={"outcomes", "fees", "usage", "minimum", "entitlements"})
+        # A money outcome keeps its stored shape; a credit-priced one has no money price.
+        for outcome in out["outcomes"]:
+            for name in ("price", "credit_currency", "credit_price", "overage"):
+                if outcome[name] is None:
+                    del outcome[name]
+        return out
 
 
 def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +246,8 @@ def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[
         for key, value in given.items():
             if key not in index:
                 raise ValueError(f"overrides.{section}.{key}: the plan has no such charge")
+            if index[key].get("credit_currency"):
+                raise ValueError(f"overrides.{section}.{key}: the outcome is paid in credits")
             index[key][price_field] = _money(value, negative=section == "outcomes")
     usage = overrides.get("usage") or {}
     if not isinstance(usage, dict):
@@ -248,9 +291,13 @@ def render_plan(row: dict[str, Any]) -> dict[str, Any]:
 def create_plan(
     conn: Connection, org_id: str, spec: PlanIn, *, now: int | None = None
 ) -> dict[str, Any]:
-    """Store a plan; raises ``BillingError`` for an unknown agent or feature, or a taken key."""
+    """Store a plan; raises ``BillingError`` for an unknown agent or feature, a credit
+    currency that a feature burns, or a taken key."""
     for position, entitlement in enumerate(spec.entitlements):
         check_entitlement(conn, org_id, entitlement, f"entitlements.{position}")
+    for position, outcome in enumerate(spec.outcomes):
+        if outcome.credit_currency is not None:
+            check_credit_currency(conn, org_id, outcome.credit_currency, position)
     agent_id = None
     if spec.agent is not None:
         found = AGENTS.resolve(conn, org_id, [spec.agent], create=False)
@@ -277,6 +324,21 @@ def create_plan(
     except IntegrityError:
         raise BillingError(409, f"a plan '{spec.key}' exists", "key") from None
     return row
+
+
+def check_credit_currency(conn: Connection, org_id: str, currency: str, position: int) -> None:
+    """An outcome paid in a credit currency that a feature also burns at ingest would spend
+    the same signal twice: such a plan is refused (and such a feature, while a plan prices
+    in that currency)."""
+    burner = conn.execute(
+        select(features.c.key).where(
+            features.c.org_id == org_id, features.c.credit_currency == currency
+        )
+    ).first()
+    if burner is not None:
+        field = f"outcomes.{position}.credit_currency"
+        reason = f"the feature '{burner.key}' burns '{currency}' at ingest"
+        raise BillingError(422, f"{field}: {reason}", field)
 
 
 def check_entitlement(

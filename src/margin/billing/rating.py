@@ -16,6 +16,8 @@ Rules (``docs/billing.md`` explains them for users):
   in its own period, unless that period's invoice (same currency) was finalized before the
   signal arrived: then it is *late* and billed in the first later period not finalized
   before it arrived, on a separate ``late_from`` line.
+- An outcome **paid in a credit currency** spends the customer's balance (``facts.credits``)
+  on whole signals first, then bills the rest as overage (``margin.billing.credit_prices``).
 - **Usage** charges price the billable meter's reading over the part of the period the
   order is in force.
 - A **minimum** tops an order's lines in the period up to the minimum.
@@ -37,11 +39,12 @@ from margin._money import NANO
 from margin._rounding import allocate, round_minor, to_minor
 from margin._time import DAY_US
 from margin.billing.charges import price_percentage, price_quantity
+from margin.billing.credit_prices import credit_lines
 from margin.billing.facts import PeriodFacts
 from margin.billing.lines import Line, Piece, from_minor
 from margin.billing.metering import MeterQuery, measure, readings
 from margin.billing.meters import event_cost
-from margin.billing.orders import active, outcome_price
+from margin.billing.orders import active, outcome_charge
 
 __all__ = ["Rated", "rate_period"]
 
@@ -77,6 +80,8 @@ class _Rater:
         self.marks, self.modes = marks, agent_modes
         self.no_cost = customer["tracking_mode"] == "revenue_only"
         self.rated: Rated = defaultdict(list)
+        #: What the customer's credit balances can still pay in this period (nano-credits).
+        self.pool = dict(facts.credits)
 
     # -- modes and helpers -----------------------------------------------------------------
 
@@ -164,8 +169,13 @@ class _Rater:
                 continue
             piece = Piece(self.lo, signal.agent_id, signal.event_name, 1)
             self._bill(groups, piece, signal.ts, signal.created_at, signal.costs)
-        for (_order_id, event, late), (order, price, n, pieces, nanos) in groups.items():
-            currency = order["plan"]["currency"]
+        for (_order_id, event, late), (order, outcome, n, pieces, nanos) in groups.items():
+            if outcome.get("credit_currency"):
+                behind = self.costs_for(order, dict(nanos))
+                for line in credit_lines(order, outcome, n, late, pieces, behind, self.pool):
+                    self.add(line)
+                continue
+            currency, price = order["plan"]["currency"], Decimal(outcome["price"])
             label = f"{event} × {n}" + (f" (late, from {late})" if late else "")
             self.add(
                 Line(
@@ -198,17 +208,17 @@ class _Rater:
         agent, event = piece.agent_id, piece.event_name
         if self.modes.get(agent) == "cost_only":
             return
-        found = outcome_price(self.orders, self.customer["id"], agent or None, event, ts)
+        found = outcome_charge(self.orders, self.customer["id"], agent or None, event, ts)
         if found is None or not self.billable(found[0]):
             return
-        order, price = found
+        order, outcome = found
         late = None
         if created is not None:
             if self._billing_period(ts, created, order["plan"]["currency"]) != self.period:
                 return
             late = period_of(ts)
         slot = groups.setdefault(
-            (order["id"], event, late), [order, price, 0, [], defaultdict(int)]
+            (order["id"], event, late), [order, outcome, 0, [], defaultdict(int)]
         )
         slot[2] += piece.weight
         slot[3].append(piece)

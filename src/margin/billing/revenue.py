@@ -21,6 +21,8 @@ from sqlalchemy import Connection, select
 
 from margin._calendar import month_bounds
 from margin._money import to_nanos
+from margin._time import now_micros
+from margin.billing.credit_prices import credit_priced, read_credit_balances
 from margin.billing.facts import (
     Counts,
     PeriodFacts,
@@ -114,6 +116,7 @@ def rate_customers(
     finals: list[dict[str, Any]] | None = None,
     counts: dict[str, Counts] | None = None,
     orders: list[dict[str, Any]] | None = None,
+    credits_at: int | None = None,
 ) -> list[PeriodLines]:
     """The lines of every customer with an order (or of ``customer_ids``) for each of the
     consecutive ``periods``. ``cuts`` are times no piece of a line may straddle (a report's
@@ -125,7 +128,8 @@ def rate_customers(
     signal counts read (per customer, for every customer in scope, whether it has an order
     or not), so that a report needs to read them only once. ``orders`` replaces the stored
     orders (shaped as ``load_orders`` returns them): candidate plans are rated on the
-    recorded facts without storing anything."""
+    recorded facts without storing anything. Outcomes paid in a credit currency are rated
+    against the balances in force at ``credits_at`` (default: now), each period alike."""
     if not periods:
         return []
     lo, hi = month_bounds(periods[0])[0], month_bounds(periods[-1])[1]
@@ -147,6 +151,7 @@ def rate_customers(
     if not rated:
         return []
     reader = _Reader(conn, org_id, rated, lo, hi, with_costs, finals)
+    reader.read_credits(rated, now_micros() if credits_at is None else credits_at)
     modes = read_agent_modes(conn, org_id) if agent_modes is None else agent_modes
     starts = [month_bounds(period)[0] for period in periods]
     out: list[PeriodLines] = []
@@ -199,11 +204,18 @@ class _Reader:
         self.finals: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for invoice in finalized_invoices(conn, org_id, ids) if finals is None else finals:
             self.finals[invoice["customer_id"]].append(invoice)
+        self.credits: dict[str, dict[str, int]] = {}
         self.late = (
             read_late(conn, org_id, list(self.finals), hi, with_costs=with_costs)
             if self.finals
             else {}
         )
+
+    def read_credits(self, rated: Mapping[str, list[dict[str, Any]]], now: int) -> None:
+        """The balances that pay credit-priced outcomes, when some order has one."""
+        wanted = credit_priced(o for os in rated.values() for o in os)
+        if wanted:
+            self.credits = read_credit_balances(self.conn, self.org_id, rated, wanted, now)
 
     def frozen(self, customer_id: str) -> dict[tuple[str, str], dict[str, Any]]:
         """The customer's finalized invoices by (period, currency)."""
@@ -222,4 +234,5 @@ class _Reader:
             late=self.late.get(customer_id, []),
             events={t: self.events.get((customer_id, t), []) for t in self.types},
             meters=self.meters,
+            credits=self.credits.get(customer_id, {}),
         )

@@ -18,6 +18,7 @@ from margin._time import isoformat
 from margin.billing.meters import MeterStore
 from margin.control.errors import ControlError
 from margin.control.quantities import parse_quantity, render_quantity
+from margin.store.schema import plans
 from margin.store.schema_control import features
 
 __all__ = [
@@ -68,6 +69,8 @@ def create_feature(conn: Connection, org_id: str, body: FeatureIn, now: int) -> 
         raise ControlError(422, "unit_credits: needs credit_currency", "unit_credits")
     if body.credit_currency is not None and body.meter is not None:
         _check_burning_meter(conn, org_id, body.meter)
+    if body.credit_currency is not None:
+        _check_unpriced(conn, org_id, body.credit_currency)
     row = {
         "id": new_id("fea"),
         "org_id": org_id,
@@ -98,6 +101,15 @@ def _check_burning_meter(conn: Connection, org_id: str, key: str) -> None:
     if meter["aggregation"] not in BURNING_AGGREGATIONS:
         detail = f"meter: credits burn by a sum or count meter, not {meter['aggregation']}"
         raise ControlError(422, detail, "meter")
+
+
+def _check_unpriced(conn: Connection, org_id: str, currency: str) -> None:
+    """A currency that a plan's outcomes are paid in is burned when invoices are finalized;
+    burning it at ingest too would spend the same signal twice."""
+    for plan in conn.execute(select(plans.c.key, plans.c.charges).where(plans.c.org_id == org_id)):
+        if any(o.get("credit_currency") == currency for o in plan.charges["outcomes"]):
+            detail = f"credit_currency: the plan '{plan.key}' prices outcomes in '{currency}'"
+            raise ControlError(422, detail, "credit_currency")
 
 
 def _row(conn: Connection, org_id: str, key: str) -> dict[str, Any] | None:

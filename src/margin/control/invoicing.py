@@ -7,10 +7,17 @@ units, burned like any usage (priority, then expiry) with the cause ``invoice``.
 ``credits applied`` (negative) records it on the invoice, and the total drops by as much,
 never below 0. Voiding the invoice puts the same amounts back on the grants they came from
 (cause ``void``).
+
+Outcomes priced in a credit currency burn at finalize, not at draft: a draft is a preview
+regenerated at will and writes no ledger row, so it can never burn twice. The finalized
+lines say how many credits they spent (``detail.credits``, rated against the balance in
+force at that moment, in the same transaction); those are burned with the cause ``invoice``
+and the invoice as reference, once per invoice and currency, and a void gives them back.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -34,6 +41,7 @@ def finalize_invoice(
     stamp = now_micros() if now is None else now
     inv = billing.finalize(conn, org_id, invoice_id, now=stamp)
     currency, customer_id = inv["currency"], inv["customer_id"]
+    _burn_credit_prices(conn, org_id, inv, stamp)
     lock_account(conn, org_id, customer_id, currency)
     balance = balance_of(conn, org_id, customer_id, currency, stamp)
     usable = min(balance, inv["total_nanos"])
@@ -70,6 +78,25 @@ def finalize_invoice(
         inv = billing.get(conn, org_id, invoice_id)
     emit(conn, org_id, "invoice.finalized", _event(inv, applied), stamp)
     return inv
+
+
+def _burn_credit_prices(conn: Connection, org_id: str, inv: dict[str, Any], now: int) -> None:
+    """Burn what the invoice's credit-priced outcome lines spent, unless this invoice already
+    burned that currency."""
+    spent: dict[str, int] = defaultdict(int)
+    for line in inv["lines"]:
+        detail = line.get("detail") or {}
+        if "credits" in detail and detail.get("credit_currency"):
+            spent[detail["credit_currency"]] += to_nanos(Decimal(detail["credits"]))
+    ref, t = f"invoice:{inv['id']}", credit_ledger
+    for credit, amount in sorted(spent.items()):
+        done = conn.execute(
+            select(t.c.id).where(
+                t.c.org_id == org_id, t.c.ref == ref, t.c.cause == "invoice", t.c.currency == credit
+            )
+        ).first()
+        if amount > 0 and done is None:
+            burn(conn, org_id, inv["customer_id"], credit, amount, now, "invoice", ref)
 
 
 def void_invoice(

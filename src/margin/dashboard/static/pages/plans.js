@@ -33,7 +33,9 @@ export async function plansPage() {
   main.replaceChildren(pageHead("Plans", "What customers pay: per outcome, recurring fees, usage, a minimum"), manageTabs("plans"),
     card("Plans", listEl), card("New plan", IS_ADMIN ? [h("p", { class: "muted small" }, "A plan cannot change once made (invoices refer to it): make a new key for new prices, or override a price on one order."), form, status] : adminOnly("create plans")));
   const charges = (p) => [
-    ...p.outcomes.map((o) => h("div", {}, h("code", {}, o.event_name), " ", price(o.price, p.currency), " each")),
+    ...p.outcomes.map((o) => (o.credit_currency
+      ? h("div", {}, h("code", {}, o.event_name), ` ${o.credit_price} ${o.credit_currency} each, beyond the balance `, price(o.overage ?? "0", p.currency))
+      : h("div", {}, h("code", {}, o.event_name), " ", price(o.price, p.currency), " each"))),
     ...p.fees.map((f) => h("div", {}, f.name || f.key, " ", price(f.amount, p.currency), ` ${f.interval}`)),
     ...p.usage.map((u) => h("div", {}, `${u.name || u.key}: ${u.model} on meter `, h("code", {}, u.meter))),
   ];

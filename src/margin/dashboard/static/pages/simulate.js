@@ -25,7 +25,8 @@ function priceInputs(plan) {
   const field = (name, label, value) =>
     h("label", { style: LABEL }, label, h("input", { name, value: value ?? "", inputmode: "decimal", size: 9, dataset: { original: value ?? "" } }));
   return [
-    ...plan.outcomes.map((o, i) => field(`outcome.${i}`, `${o.event_name} (per outcome)`, o.price)),
+    // An outcome paid in credits keeps its credit price: only money prices are edited here.
+    ...plan.outcomes.map((o, i) => (o.credit_currency ? null : field(`outcome.${i}`, `${o.event_name} (per outcome)`, o.price))),
     ...plan.fees.map((f, i) => field(`fee.${i}`, `${f.name || f.key} (${f.interval} fee)`, f.amount)),
     ...plan.usage.map((u, i) => (u.model === "per_unit" ? field(`usage.${i}`, `${u.name || u.key} (per unit)`, u.unit_price) : null)),
     field("minimum", "Minimum", plan.minimum),
@@ -41,7 +42,7 @@ function candidateOf(plan, form) {
     key: plan.key,
     agent: plan.agent_id || undefined,
     currency: plan.currency,
-    outcomes: plan.outcomes.map((o, i) => ({ ...o, price: value(`outcome.${i}`) })),
+    outcomes: plan.outcomes.map((o, i) => (o.credit_currency ? o : { ...o, price: value(`outcome.${i}`) })),
     fees: plan.fees.map((f, i) => ({ ...f, amount: value(`fee.${i}`) })),
     usage: plan.usage.map((u, i) => (u.model === "per_unit" ? { ...u, unit_price: value(`usage.${i}`) } : u)),
     minimum: value("minimum") || null,
