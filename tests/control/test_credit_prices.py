@@ -88,6 +88,9 @@ def test_credits_pay_outcomes_at_finalize_once_and_void_gives_them_back(api: Api
     assert (again["id"], _lines(again)) == (draft["id"], expected)
     assert _balance(api, acme) == "7"
     assert _report_revenue(api, acme, "2026-10") == Decimal("50.1")
+    simulated = ok(api.post("/v1/plans/simulate", json={"plan": "sdr-pro", "from": "2026-10"}))
+    (row,) = simulated["customers"]
+    assert (row["actual"]["revenue"], row["candidate"]["revenue"]) == ("50.1", "50.1")
 
     final = ok(api.post(f"/v1/invoices/{draft['id']}/finalize"))
     assert _lines(final) == expected
@@ -130,6 +133,11 @@ def test_without_overage_the_balance_caps_what_is_billed(api: Api) -> None:
                           "credit_price": "1"}], "fees": []}  # fmt: skip
     acme = setup_plan(api, plan)["customer_id"]
     _grant(api, acme, "2")
+    # A unit's credits are the unit's: invoices spend only the customer's own grants.
+    ok(api.post(f"/v1/customers/{acme}/units", json={"external_id": "team-a"}), 201)
+    unit_grant = {"currency": "meetings", "amount": "5", "effective_at": "2026-10-01T00:00:00Z"}
+    url = f"/v1/customers/{acme}/credits/grants"
+    ok(api.post(url, params={"unit": "team-a"}, json=unit_grant), 201)
     for day in range(1, 4):
         outcome(api, "meeting_booked", f"2026-10-0{day}T10:00:00Z")
     (draft,) = generate(api, "2026-10")
@@ -140,6 +148,8 @@ def test_without_overage_the_balance_caps_what_is_billed(api: Api) -> None:
     final = ok(api.post(f"/v1/invoices/{draft['id']}/finalize"))
     assert final["total"] == "0"
     assert _balance(api, acme) == "0"
+    rows = ok(api.get(f"/v1/customers/{acme}/credits/balances", params={"unit": "team-a"}))
+    assert [(r["currency"], r["balance"]) for r in rows["data"]] == [("meetings", "5")]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ from margin._money import format_decimal, from_nanos, to_nanos
 from margin._rounding import minor_digits
 from margin._time import now_micros
 from margin.billing import invoices as billing
+from margin.billing.credit_prices import credit_priced
+from margin.billing.orders import load_orders
 from margin.control.credits import balance_of, burn, lock_account, record
 from margin.control.outbox import emit
 from margin.store.schema import invoices
@@ -39,6 +41,10 @@ def finalize_invoice(
     conn: Connection, org_id: str, invoice_id: str, *, now: int | None = None
 ) -> dict[str, Any]:
     stamp = now_micros() if now is None else now
+    draft = billing.get(conn, org_id, invoice_id)
+    # The rating reads the credit balances its lines spend: hold them until they are burned.
+    for credit in sorted(credit_priced(load_orders(conn, org_id, draft["customer_id"]))):
+        lock_account(conn, org_id, draft["customer_id"], credit)
     inv = billing.finalize(conn, org_id, invoice_id, now=stamp)
     currency, customer_id = inv["currency"], inv["customer_id"]
     _burn_credit_prices(conn, org_id, inv, stamp)
