@@ -10,6 +10,7 @@ from margin._time import isoformat
 from margin.control.credits import balances, burn, history
 from margin.control.grants import GrantIn, create_grant, list_grants
 from margin.control.renewals import expire_due
+from margin.control.units import UnitIn, upsert_unit
 from margin.store.db import Database
 from margin.store.directory import CUSTOMERS
 from margin_testing import Tenant
@@ -60,3 +61,40 @@ def test_monthly_grant_rolls_over_at_paris_midnights_across_dst(
     carried = [Decimal(r["delta"]) for r in rows if r["cause"] == "rollover"]
     assert carried == [3, 1, 3, 3, 3, 3]
     assert sum(Decimal(r["delta"]) for r in rows) == 13
+
+
+def test_a_units_recurring_grant_renews_for_the_unit_and_settles_no_overage(
+    db: Database, tenant: Tenant
+) -> None:
+    org = tenant.org_id
+    with db.write() as conn:
+        acme = CUSTOMERS.resolve(conn, org, ["acme"], create=True)["acme"]
+        unit, _ = upsert_unit(conn, org, acme, UnitIn(external_id="team-a"), 0)
+        body = GrantIn(
+            currency="meetings",
+            amount="5",
+            recurrence="month",
+            rollover_max="2",
+            effective_at="2026-10-01T00:00:00Z",
+        )
+        create_grant(conn, org, acme, body, at("2026-10-01T00:00:00+00:00"), unit["id"])
+        # The customer owes 4 (its own usage, no grant of its own): a unit's grant pays none.
+        assert burn(conn, org, acme, "meetings", 4 * N, at("2026-10-02T00:00:00+00:00")) == -4 * N
+        # The unit's usage: its 5, then 1 more owed by the customer.
+        when = at("2026-10-03T00:00:00+00:00")
+        assert burn(conn, org, acme, "meetings", 6 * N, when, unit_id=unit["id"]) == -5 * N
+    with db.write() as conn:
+        assert expire_due(conn, at("2026-11-01T00:00:00+00:00")) == 1
+        renewed = list_grants(conn, org, acme, unit["id"])[-1]
+        now = at("2026-11-02T00:00:00+00:00")
+        (unit_balance,) = balances(conn, org, acme, now, unit["id"])
+        (own,) = balances(conn, org, acme, now)
+        rows = history(conn, org, acme, "meetings", unit_id=unit["id"])
+    assert (renewed["unit_id"], renewed["remaining_nanos"]) == (unit["id"], 5 * N)
+    assert (unit_balance["balance_nanos"], own["balance_nanos"]) == (5 * N, -5 * N)
+    assert [(r["cause"], r["delta"]) for r in rows] == [
+        ("grant", "5"),
+        ("usage", "-5"),
+        ("usage", "-1"),  # the customer's overage, caused by the unit
+        ("renewal", "5"),  # the expiry took nothing: the unit had spent it all
+    ]
