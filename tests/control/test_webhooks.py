@@ -12,7 +12,7 @@ from control_support import customer, ok, set_clock, signals
 from receiver import Receiver
 from standardwebhooks.webhooks import Webhook
 
-from margin._time import now_micros
+from margin._time import now_micros, parse_bound
 from margin.control.alerts import evaluate
 from margin.control.delivery import Sender
 from margin_testing import Api
@@ -104,6 +104,9 @@ def test_failed_deliveries_are_retried_and_each_event_arrives_once(
     # A manual replay sends a delivered message again, with the same id.
     ok_ = api.post(f"/v1/webhooks/deliveries/{log[0]['id']}/replay")
     assert ok_.status_code == 202
+    queued = ok_.json()
+    assert (queued["id"], queued["status"]) == (log[0]["id"], "pending")
+    assert parse_bound(queued["next_attempt_at"], "next_attempt_at") <= now_micros()
     sender = Sender(api.db, clock=clock)
     assert sender.run_once() == 1
     sender.close()

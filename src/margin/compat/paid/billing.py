@@ -31,7 +31,14 @@ from margin.billing.errors import BillingError
 from margin.billing.orders import OrderEnd, OrderIn
 from margin.billing.plans import PlanIn
 from margin.compat._common import Limit, Offset, both_slashes, principal
-from margin.compat.paid.models import Empty, OrderOut, Page, PaidOrderIn, PaidPlanIn, PlanOut
+from margin.compat.paid.models import (
+    Empty,
+    Page,
+    PaidOrderIn,
+    PaidOrderOut,
+    PaidPlanIn,
+    PaidPlanOut,
+)
 from margin.compat.paid.parties import page_of, router
 from margin.compat.records import Records
 from margin.server.problems import Problem
@@ -110,8 +117,8 @@ def _pricing_out(pricing: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _plan_out(plan: dict[str, Any], doc: dict[str, Any]) -> PlanOut:
-    return PlanOut(
+def _plan_out(plan: dict[str, Any], doc: dict[str, Any]) -> PaidPlanOut:
+    return PaidPlanOut(
         id=plan["id"],
         product_id=doc["productId"],
         name=plan.get("name"),
@@ -134,8 +141,8 @@ def _plan_out(plan: dict[str, Any], doc: dict[str, Any]) -> PlanOut:
     )
 
 
-@both_slashes(router, "POST", "/plans/", response_model=PlanOut)
-def create_plan(body: PaidPlanIn, request: Request) -> PlanOut:
+@both_slashes(router, "POST", "/plans/", response_model=PaidPlanOut)
+def create_plan(body: PaidPlanIn, request: Request) -> PaidPlanOut:
     who = principal(request, "admin")
     attributes = [a.model_dump(by_alias=True, exclude_none=True) for a in body.attributes]
     currencies = [c.upper() for c in body.supported_currencies or []]
@@ -202,8 +209,8 @@ def _plan_doc(request: Request, org_id: str, plan_id: str) -> dict[str, Any]:
     return dict(record["doc"])
 
 
-@router.get("/plans/{plan_id}", response_model=PlanOut)
-def get_plan(plan_id: str, request: Request) -> PlanOut:
+@router.get("/plans/{plan_id}", response_model=PaidPlanOut)
+def get_plan(plan_id: str, request: Request) -> PaidPlanOut:
     who = principal(request, "read")
     doc = _plan_doc(request, who.org_id, plan_id)
     return _plan_out(_margin_plan(request, who.org_id, plan_id), doc)
@@ -223,10 +230,10 @@ def list_plans(request: Request, limit: Limit = 50, offset: Offset = 0) -> Page:
     return page_of(data, limit, offset, total)
 
 
-def _order_out(record: dict[str, Any]) -> OrderOut:
+def _order_out(record: dict[str, Any]) -> PaidOrderOut:
     doc = record["doc"]
     zero = "0"
-    return OrderOut(
+    return PaidOrderOut(
         id=record["id"],
         customer_id=doc["customerId"],
         billing_contact_ids=[],
@@ -281,8 +288,8 @@ def _subscribe(request: Request, who: Any, doc: dict[str, Any]) -> None:
         line["marginOrderId"], line["planId"] = order["id"], mine[0]["external_id"]
 
 
-@both_slashes(router, "POST", "/orders/", response_model=OrderOut)
-def create_order(body: PaidOrderIn, request: Request) -> OrderOut:
+@both_slashes(router, "POST", "/orders/", response_model=PaidOrderOut)
+def create_order(body: PaidOrderIn, request: Request) -> PaidOrderOut:
     who = principal(request, "admin")
     state = body.creation_state or "active"
     doc: dict[str, Any] = {
@@ -327,8 +334,8 @@ def _order_record(request: Request, org_id: str, order_id: str) -> dict[str, Any
     return record
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: str, request: Request) -> OrderOut:
+@router.get("/orders/{order_id}", response_model=PaidOrderOut)
+def get_order(order_id: str, request: Request) -> PaidOrderOut:
     who = principal(request, "read")
     return _order_out(_order_record(request, who.org_id, order_id))
 
@@ -352,8 +359,8 @@ def order_lines(order_id: str, request: Request) -> Page:
     return page_of(lines, len(lines) or 1, 0, len(lines))
 
 
-@router.post("/orders/{order_id}/activate", response_model=OrderOut)
-def activate_order(order_id: str, request: Request) -> OrderOut:
+@router.post("/orders/{order_id}/activate", response_model=PaidOrderOut)
+def activate_order(order_id: str, request: Request) -> PaidOrderOut:
     """A draft's lines become Margin orders."""
     who = principal(request, "admin")
     record = _order_record(request, who.org_id, order_id)

@@ -164,7 +164,23 @@ def create_agent(body: LegacyParty, request: Request) -> LegacyPartyOut:
     return _party(row, who.org_id)
 
 
-@router.post("/v1/traces", summary="Receive Paid 0.x traces (key in resource 'api.key')")
+@router.post(
+    "/v1/traces",
+    summary="Receive Paid 0.x traces (key in resource 'api.key')",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "Stored (see partial_success): an ExportTraceServiceResponse.",
+        }
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def export_traces(request: Request) -> Response:
     """OTLP/HTTP protobuf as Paid 0.x exports it: no Authorization header, the key in each
     resource's ``api.key`` attribute (a Bearer header is accepted too)."""

@@ -24,13 +24,13 @@ __all__ = [
     "CustomerOut",
     "Empty",
     "OrderLineIn",
-    "OrderOut",
     "Page",
     "Pagination",
     "PaidOrderIn",
+    "PaidOrderOut",
     "PaidPlanIn",
+    "PaidPlanOut",
     "PlanAttributeIn",
-    "PlanOut",
     "ProductIn",
     "ProductOut",
     "SignalIn",
@@ -296,7 +296,7 @@ class PaidPlanIn(CamelModel):
     is_default: bool | None = None
 
 
-class PlanOut(CamelModel):
+class PaidPlanOut(CamelModel):
     id: str
     product_id: str
     name: str | None = None
@@ -320,7 +320,7 @@ class PaidOrderIn(CamelModel):
     lines: list[OrderLineIn] = Field(default_factory=list)
 
 
-class OrderOut(CamelModel):
+class PaidOrderOut(CamelModel):
     id: str
     customer_id: str
     billing_contact_ids: list[str]

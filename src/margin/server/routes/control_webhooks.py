@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
+from margin._time import isoformat
 from margin.control.delivery import delivery_log
 from margin.control.errors import ControlError
 from margin.control.outbox import (
@@ -25,6 +27,14 @@ from margin.server.state import AppState
 __all__ = ["router"]
 
 router = APIRouter(tags=["webhooks"])
+
+
+class Replayed(BaseModel):
+    """A delivery queued to be sent again (202: a sender takes it when one is free)."""
+
+    id: str
+    status: str = Field(description="`pending` until a sender has tried it.")
+    next_attempt_at: str = Field(description="RFC 3339: from when a sender may take it.")
 
 
 @router.post("/v1/webhooks/endpoints", status_code=201, summary="Register a webhook endpoint")
@@ -79,9 +89,15 @@ def deliveries(
         return {"data": delivery_log(conn, principal.org_id, endpoint_id, limit)}
 
 
-@router.post("/v1/webhooks/deliveries/{delivery_id}/replay", status_code=202, summary="Send again")
-def replay_(delivery_id: str, request: Request, principal: Admin) -> Response:
+@router.post(
+    "/v1/webhooks/deliveries/{delivery_id}/replay",
+    status_code=202,
+    summary="Send again",
+    response_model=Replayed,
+)
+def replay_(delivery_id: str, request: Request, principal: Admin) -> dict[str, Any]:
     state = AppState.of(request)
+    now = state.clock()
     with state.db.write() as conn:
-        replay(conn, principal.org_id, delivery_id, state.clock())
-    return Response(status_code=202)
+        replay(conn, principal.org_id, delivery_id, now)
+    return {"id": delivery_id, "status": "pending", "next_attempt_at": isoformat(now)}

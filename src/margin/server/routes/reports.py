@@ -149,7 +149,7 @@ def summary(
     "/margin",
     response_model=MarginReport,
     summary="Cost, revenue, profit and margin % by group and window",
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     **_OUT,
 )
 def margin_report(

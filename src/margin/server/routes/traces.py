@@ -69,7 +69,10 @@ _EXPORT_DOC: dict[str, Any] = {
     }
 }
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {PROTOBUF: {}}, "description": "Stored (see partialSuccess)."},
+    200: {
+        "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}},
+        "description": "Stored (see partialSuccess): an ExportTraceServiceResponse.",
+    },
     400: {"description": "Not an ExportTraceServiceRequest."},
     413: {"description": "The body, or what it inflates to, is too large."},
     415: {"description": "Not protobuf or JSON, or an unknown Content-Encoding."},
