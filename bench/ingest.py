@@ -62,27 +62,24 @@ def raw_rate(server: LoopbackServer, round_: int, batches: int) -> float:
     placeholder = "?" if server.db.is_sqlite else "%s"
     sql = f"INSERT INTO signals ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"
     now = 1_790_000_000_000_000
-    rows = [
-        [
-            (
-                new_id("sig"),
-                server.org_id,
-                "cus_x",
-                "agt_x",
-                item["event_name"],
-                now,
-                orjson.dumps(item["data"]).decode(),
-                "raw-" + item["idempotency_key"],
-                content_hash(item),
-                None,
-                False,
-                "api",
-                now,
-            )
-            for item in batch(round_, n)
-        ]
-        for n in range(batches)
-    ]
+    def row(item: dict[str, Any]) -> tuple[Any, ...]:
+        values = {
+            "id": new_id("sig"),
+            "org_id": server.org_id,
+            "customer_id": "cus_x",
+            "agent_id": "agt_x",
+            "event_name": item["event_name"],
+            "ts": now,
+            "data": orjson.dumps(item["data"]).decode(),
+            "idempotency_key": "raw-" + item["idempotency_key"],
+            "content_hash": content_hash(item),
+            "cost_tracing": False,
+            "source": "api",
+            "created_at": now,
+        }
+        return tuple(values.get(column) for column in columns)  # the rest NULL
+
+    rows = [[row(item) for item in batch(round_, n)] for n in range(batches)]
     start = time.perf_counter()
     for chunk in rows:
         with server.db.write() as conn:
