@@ -62,6 +62,7 @@ def raw_rate(server: LoopbackServer, round_: int, batches: int) -> float:
     placeholder = "?" if server.db.is_sqlite else "%s"
     sql = f"INSERT INTO signals ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"
     now = 1_790_000_000_000_000
+
     def row(item: dict[str, Any]) -> tuple[Any, ...]:
         values = {
             "id": new_id("sig"),
