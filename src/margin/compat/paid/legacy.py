@@ -174,12 +174,6 @@ def create_agent(body: LegacyParty, request: Request) -> LegacyPartyOut:
             "description": "Stored (see partial_success): an ExportTraceServiceResponse.",
         }
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
 )
 async def export_traces(request: Request) -> Response:
     """OTLP/HTTP protobuf as Paid 0.x exports it: no Authorization header, the key in each
