@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from margin._refusal import Refusal  # a BillingError, or a period reaching archived months
 from margin._time import now_micros
 from margin.billing import invoices as billing
-from margin.billing.errors import BillingError
 from margin.billing.invoice_html import invoice_html, seller_of
 from margin.cli_output import (
     AsCsv,
@@ -102,7 +102,7 @@ def generate(
         with db.write() as conn, progress("Rating", enabled=not as_json) as advance:
             drafts = billing.generate(conn, org_id, period, progress=advance)
             rows = billing.render_invoices(conn, org_id, drafts)
-    except BillingError as exc:
+    except Refusal as exc:
         fail(exc.detail)
         raise
     _print(rows, as_json)
@@ -119,7 +119,7 @@ def _change(
             else:
                 row = void_invoice(conn, org_id, invoice_id, reason)
             rendered = billing.render_invoices(conn, org_id, [row])
-    except BillingError as exc:
+    except Refusal as exc:
         fail(exc.detail)
         raise
     _print(rendered, False)
@@ -162,7 +162,7 @@ def show(
     with db.read() as conn:
         try:
             row = billing.get(conn, org_id, invoice_id)
-        except BillingError as exc:
+        except Refusal as exc:
             fail(exc.detail)
             raise
         [rendered] = billing.render_invoices(conn, org_id, [row])
@@ -228,7 +228,7 @@ def simulate_plan(
             result = simulate(
                 conn, org_id, spec, now=now_micros(), convert=converter(conn, org_id, by_currency)
             )
-        except BillingError as exc:
+        except Refusal as exc:
             fail(exc.detail)
             raise
     if as_json:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from margin._refusal import Refusal
 from margin._time import parse_bound
 from margin.cli_output import (
     AsJson,
@@ -79,7 +80,11 @@ def reprice_costs(
                 dry_run=dry, progress=advance,
             )  # fmt: skip
 
-    changed = run(True, "Pricing")
+    try:
+        changed = run(True, "Pricing")
+    except Refusal as exc:  # a range reaching archived months
+        fail(exc.detail)
+        raise
     with db.read() as conn:
         skipped = 0 if all_ else priced_count(conn, org_id, lo, hi, model)
     if not dry_run and changed:

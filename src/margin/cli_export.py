@@ -16,6 +16,7 @@ from typing import IO, Annotated
 import typer
 from rich.console import Console
 
+from margin._refusal import Refusal
 from margin._time import parse_bound
 from margin.cli_store import open_store
 from margin.reports.export import COLUMNS, KINDS, ExportKind, export_chunks
@@ -49,10 +50,12 @@ def write_export(
             org_id = org or first_org(conn)
         if org_id is None:
             raise _fail("no organization in this store; run `margin serve` once")
+        try:
+            chunks = export_chunks(db, org_id, kind, start_us, end_us)
+        except Refusal as exc:  # a range reaching archived months
+            raise _fail(exc.detail) from None
         written = 0
-        for piece in encode(
-            format, COLUMNS[kind], export_chunks(db, org_id, kind, start_us, end_us)
-        ):
+        for piece in encode(format, COLUMNS[kind], chunks):
             sink.write(piece)
             written += len(piece)
         return written

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from margin._calendar import split_days
+from margin.store.archived import ArchivedRange, within
 from margin.store.schema import (
     costs,
     events,
@@ -95,8 +96,12 @@ def read_outcomes(
     cuts: Iterable[int],
     *,
     exact: bool,
+    archived: list[str] | None = None,
+    field: str = "period",
 ) -> dict[str, Counts]:
-    """Signal counts over [lo, hi) per customer, then per (stretch, agent, event name)."""
+    """Signal counts over [lo, hi) per customer, then per (stretch, agent, event name).
+    ``archived``: the archived months [lo, hi) reaches; signals read one by one there (an
+    hour a cut falls inside) are refused as ``ArchivedRange`` naming ``field``."""
     starts = sorted({lo, *(c for c in cuts if lo < c < hi)})
     wanted = None if customer_ids is None else sorted(set(customer_ids))
     out: dict[str, Counts] = defaultdict(lambda: defaultdict(int))
@@ -114,6 +119,10 @@ def read_outcomes(
     for table, time_column, ranges in sources:
         if not ranges:
             continue
+        if table is signals and archived:
+            reached = sorted({m for a, b in ranges for m in within(archived, a, b)})
+            if reached:
+                raise ArchivedRange(field, reached)
         at = table.c[time_column]
         seg = stretch_expr(at, starts).label("seg")
         count = func.count() if table is signals else func.sum(table.c.signals)

@@ -21,6 +21,7 @@ from margin._calendar import Window, window_end, window_start
 from margin._money import format_decimal
 from margin.billing.jsonpath import MISSING, compile_path
 from margin.billing.meters import event_cost
+from margin.store.archived import refuse_archived
 from margin.store.schema import events
 
 __all__ = [
@@ -130,7 +131,9 @@ def _dimension(value: Any) -> str | None:
 def fetch_events(
     conn: Connection, org_id: str, event_type: str, query: MeterQuery
 ) -> Iterable[Any]:
-    """The raw events a meter query reads, in time order."""
+    """The raw events a meter query reads, in time order (a range reaching an archived
+    month is refused: its events are no longer in the store)."""
+    refuse_archived(conn, query.lo, query.hi, "from")
     stmt = select(events.c.id, events.c.customer_id, events.c.ts, events.c.data).where(
         events.c.org_id == org_id,
         events.c.type == event_type,

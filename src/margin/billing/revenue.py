@@ -35,6 +35,7 @@ from margin.billing.lines import Line, Piece
 from margin.billing.meters import MeterStore
 from margin.billing.orders import load_orders
 from margin.billing.rating import rate_period
+from margin.store.archived import ArchivedRange, archived_months
 from margin.store.schema import agents, invoices
 
 __all__ = ["PeriodLines", "finalized_invoices", "rate_customers", "read_agent_modes"]
@@ -117,6 +118,7 @@ def rate_customers(
     counts: dict[str, Counts] | None = None,
     orders: list[dict[str, Any]] | None = None,
     credits_at: int | None = None,
+    field: str = "period",
 ) -> list[PeriodLines]:
     """The lines of every customer with an order (or of ``customer_ids``) for each of the
     consecutive ``periods``. ``cuts`` are times no piece of a line may straddle (a report's
@@ -129,7 +131,11 @@ def rate_customers(
     or not), so that a report needs to read them only once. ``orders`` replaces the stored
     orders (shaped as ``load_orders`` returns them): candidate plans are rated on the
     recorded facts without storing anything. Outcomes paid in a credit currency are rated
-    against the balances in force at ``credits_at`` (default: now), each period alike."""
+    against the balances in force at ``credits_at`` (default: now), each period alike.
+
+    Periods reaching an archived month are refused (``ArchivedRange`` naming ``field``) when
+    their rating needs raw facts there: exact counts, the AI cost behind lines, metering
+    events, or signals of an hour a cut falls inside."""
     if not periods:
         return []
     lo, hi = month_bounds(periods[0])[0], month_bounds(periods[-1])[1]
@@ -145,12 +151,19 @@ def rate_customers(
     if counts is None and not rated:
         return []
     scope = sorted(rated) if counts is None else customer_ids
-    outcomes = read_outcomes(conn, org_id, scope, lo, hi, edges, exact=exact)
+    archived = archived_months(conn, lo, hi)
+    if archived and (exact or (with_costs and rated)):
+        raise ArchivedRange(field, archived)
+    outcomes = read_outcomes(
+        conn, org_id, scope, lo, hi, edges, exact=exact, archived=archived, field=field
+    )
     if counts is not None:
         counts.update(outcomes)
     if not rated:
         return []
     reader = _Reader(conn, org_id, rated, lo, hi, with_costs, finals)
+    if archived and reader.types:
+        raise ArchivedRange(field, archived)
     reader.read_credits(rated, now_micros() if credits_at is None else credits_at)
     modes = read_agent_modes(conn, org_id) if agent_modes is None else agent_modes
     starts = [month_bounds(period)[0] for period in periods]

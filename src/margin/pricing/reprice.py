@@ -14,6 +14,7 @@ from margin._ids import new_id
 from margin._money import from_nanos, to_nanos
 from margin._time import now_micros
 from margin.pricing.pricer import Pricer
+from margin.store.archived import refuse_archived
 from margin.store.rollups import CostRollup, cost_key
 from margin.store.schema import cost_repricings, costs, customers, signals
 
@@ -102,7 +103,8 @@ def reprice(
     each had in ``cost_repricings`` (a refreshed
     ``price_ref``/``unpriced_reason`` alone is stored but not reported). With ``dry_run``
     nothing is written and the same list says what would change. ``progress(done, total)``
-    is called as costs are priced."""
+    is called as costs are priced. A range reaching an archived month is refused (field
+    ``from``): its costs are no longer in the store to re-price."""
     query = (
         select(costs, signals.c.event_name, customers.c.external_id.label("customer_ref"))
         .select_from(
@@ -125,6 +127,7 @@ def reprice(
     history: list[dict[str, Any]] = []
     now = now_micros()
     with db.read() if dry_run else db.write() as conn:
+        refuse_archived(conn, start_us, end_us, "from")
         rows = conn.execute(query).all()
         for done, row in enumerate(rows, 1):
             if progress is not None and (done % 200 == 0 or done == len(rows)):

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
+from margin.store.archived import refuse_archived
 from margin.store.db import Database
 from margin.store.schema import agents, costs, customers, events, invoices, signals
 
@@ -229,8 +230,11 @@ def export_chunks(
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[list[dict[str, Any]]]:
     """The ``kind`` rows of the organization with times in ``[start_us, end_us)``, oldest
-    first, in chunks of at most ``chunk_rows`` rows (invoice lines: by whole invoices)."""
+    first, in chunks of at most ``chunk_rows`` rows (invoice lines: by whole invoices). A
+    range reaching an archived month is refused here, before the first byte is sent."""
     if kind == "invoice_lines":
         per_chunk = max(1, chunk_rows * _INVOICES_PER_CHUNK // CHUNK_ROWS)
         return _invoice_lines(db, org_id, start_us, end_us, per_chunk)
+    with db.read() as conn:
+        refuse_archived(conn, start_us, end_us, "start")
     return _facts(db, org_id, kind, start_us, end_us, chunk_rows)

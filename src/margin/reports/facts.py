@@ -27,6 +27,7 @@ from margin.billing.facts import Counts, stretch_expr
 from margin.billing.metering import readings
 from margin.billing.meters import MeterStore, event_cost
 from margin.billing.revenue import PeriodLines, rate_customers
+from margin.store.archived import refuse_archived
 from margin.store.schema import (
     agents,
     cost_rollups,
@@ -187,6 +188,7 @@ def read_facts(
             agent_modes=modes.agents,
             finals=None if modes.finalized else [],
             counts=counts,
+            field="from",
         )
         _counted(counts, lo, hi, dims, filters, starts, facts)
     else:
@@ -256,6 +258,7 @@ def _meter_costs(
     cost_meters = [m for m in MeterStore(conn, org_id).list() if m["kind"] == "cost"]
     if not cost_meters:
         return
+    refuse_archived(conn, lo, hi, "from")  # a cost meter's costs are read from raw events
     stmt = select(events.c.id, events.c.customer_id, events.c.type, events.c.ts, events.c.data)
     stmt = stmt.where(
         events.c.org_id == org_id,

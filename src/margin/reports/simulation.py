@@ -231,8 +231,9 @@ def simulate(
     tables: dict[str, dict[str, Table]] = {}
     for side, given in (("actual", stored), ("candidate", orders)):
         lines = rate_customers(
-            conn, org_id, periods, customer_ids=scope, cuts=cuts, finals=[], orders=given
-        )
+            conn, org_id, periods, customer_ids=scope, cuts=cuts, finals=[], orders=given,
+            field="from",
+        )  # fmt: skip
         shared: dict[str, Any] = {"lines": lines, "convert": convert, "tracking": tracking}
         tables[side] = {
             "customers": build_table(

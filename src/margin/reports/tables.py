@@ -310,6 +310,7 @@ def revenue_lines(
         periods_between(lo, hi),
         customer_ids=filters.customers,
         cuts=[lo, hi, *cuts],
+        field="from",
     )
 
 

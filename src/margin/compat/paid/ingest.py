@@ -43,6 +43,7 @@ from margin.server._results import BatchResult, content_hash
 from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
+from margin.store.archived import refuse_archived
 from margin.store.schema import agents, customers, signals
 
 __all__ = ["cost_item", "signal_item", "store_signals"]
@@ -282,11 +283,15 @@ def list_signals(
     ):
         if value is not None:
             query = query.where(column == value)
-    if created_at_from is not None:
-        query = query.where(signals.c.ts >= time_param(created_at_from, "createdAtFrom"))
-    if created_at_to is not None:
-        query = query.where(signals.c.ts < time_param(created_at_to, "createdAtTo"))
+    lo = None if created_at_from is None else time_param(created_at_from, "createdAtFrom")
+    hi = None if created_at_to is None else time_param(created_at_to, "createdAtTo")
+    if lo is not None:
+        query = query.where(signals.c.ts >= lo)
+    if hi is not None:
+        query = query.where(signals.c.ts < hi)
     with AppState.of(request).db.read() as conn:
+        if lo is not None or hi is not None:  # as Margin's own lists
+            refuse_archived(conn, lo, hi, "createdAtFrom" if lo is not None else "createdAtTo")
         total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         rows = conn.execute(query.order_by(signals.c.ts, signals.c.id).limit(limit).offset(offset))
         data = [_signal_out(r).model_dump(by_alias=True) for r in rows]

@@ -17,6 +17,7 @@ from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.responses import JSONResponse
 from margin.server.state import AppState
+from margin.store.archived import refuse_archived
 from margin.store.schema import agents, customers
 
 __all__ = [
@@ -185,7 +186,9 @@ def page(
 ) -> JSONResponse:
     """One page of a fact table (signals or costs), oldest id first, with the filters the
     list endpoints share: column equality, customer and agent external ids (``parties``),
-    time (``span``: from, to), and any further conditions."""
+    time (``span``: from, to), and any further conditions. A time range reaching an archived
+    month is refused (``margin.store.archived``); a list with neither bound pages through
+    what the store holds."""
     stmt = select(table).where(table.c.org_id == org, *where)
     lo, hi = bound(span[0], "from"), bound(span[1], "to")
     if lo is not None:
@@ -198,6 +201,8 @@ def page(
     if cursor:
         stmt = stmt.where(table.c.id > cursor)
     with AppState.of(request).db.read() as conn:
+        if lo is not None or hi is not None:
+            refuse_archived(conn, lo, hi, "from" if lo is not None else "to")
         for column, ref in (
             ("customer_id", _party_filter(conn, customers, org, parties[0])),
             ("agent_id", _party_filter(conn, agents, org, parties[1])),
