@@ -208,7 +208,9 @@ def test_reads_of_raw_facts_over_archived_months_are_refused_naming_the_field(
     export = {"kind": "signals", "start": "2025-12-01", "end": "2026-02-01"}
     _refused(api.get("/v1/export", params=export, scope="read"), "start", "2025-12")
     seats = {"from": "2025-11-01", "to": "2026-01-01"}
-    _refused(api.get("/v1/meters/seats/query", params=seats, scope="read"), "from", "2025-11 … 2025-12")
+    _refused(
+        api.get("/v1/meters/seats/query", params=seats, scope="read"), "from", "2025-11 … 2025-12"
+    )
     invoice = api.post("/v1/invoices/generate", json={"period": "2025-05"})
     _refused(invoice, "period", "2025-05")
     # The CLI says the same on one line, and re-prices nothing.
@@ -217,7 +219,9 @@ def test_reads_of_raw_facts_over_archived_months_are_refused_naming_the_field(
     args = ["costs", "reprice", "--from", "2025-02-01", "--to", "2026-02-01", "--all", "--yes"]
     result = CliRunner().invoke(margin_cli.app, args, env=env)
     assert result.exit_code == 2, result.output
-    assert "from: the raw facts of 2025-02 … 2025-12 are archived" in " ".join(result.output.split())
+    assert "from: the raw facts of 2025-02 … 2025-12 are archived" in " ".join(
+        result.output.split()
+    )
     args = ["invoices", "generate", "--period", "2025-05"]
     result = CliRunner().invoke(margin_cli.app, args, env=env)
     assert result.exit_code == 2, result.output
