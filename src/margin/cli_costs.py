@@ -80,18 +80,18 @@ def reprice_costs(
                 dry_run=dry, progress=advance,
             )  # fmt: skip
 
-    try:
+    try:  # a range reaching archived months is refused (an archive run may come between)
         changed = run(True, "Pricing")
-    except Refusal as exc:  # a range reaching archived months
+        with db.read() as conn:
+            skipped = 0 if all_ else priced_count(conn, org_id, lo, hi, model)
+        if not dry_run and changed:
+            if not as_json:
+                _report_reprice(changed, skipped, title=f"{len(changed)} costs to re-price")
+            confirm(f"Re-price these {len(changed)} costs?", yes)
+            changed = run(False, "Re-pricing")
+    except Refusal as exc:
         fail(exc.detail)
         raise
-    with db.read() as conn:
-        skipped = 0 if all_ else priced_count(conn, org_id, lo, hi, model)
-    if not dry_run and changed:
-        if not as_json:
-            _report_reprice(changed, skipped, title=f"{len(changed)} costs to re-price")
-        confirm(f"Re-price these {len(changed)} costs?", yes)
-        changed = run(False, "Re-pricing")
     if as_json:
         print_json(_reprice_body(changed, skipped, dry_run))
     elif dry_run or not changed:

@@ -9,15 +9,19 @@ exact values. Without ``--from``/``--to`` a report covers the default period: th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy import Connection
 
 from margin._calendar import DEFAULT_DAYS, default_period, load_zone
+from margin._refusal import Refusal
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
 from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, totals
@@ -55,9 +59,19 @@ ByCurrency = Annotated[
 
 
 def fail(message: str) -> None:
-    """Print an error and exit with status 2."""
-    err.print(f"[red]error:[/] {message}")
+    """Print an error on one line, as given (no markup, no wrapping: a script may grep it),
+    and exit with status 2."""
+    err.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refused report (its revenue needs raw facts of archived months) prints one line."""
+    try:
+        yield
+    except Refusal as exc:
+        fail(exc.detail)
 
 
 def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int, int]:
@@ -130,7 +144,7 @@ def margin(
         fail(f"--group-by: unknown dimension '{bad[0]}'")
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_org(data_dir, org)
-    with db.read() as conn:
+    with db.read() as conn, _refusals():
         convert = converter(conn, org_id, by_currency)
         table = build_table(conn, org_id, lo, hi, dims, Filters(), top=top, convert=convert)
         totals = (
@@ -191,7 +205,7 @@ def cost_per_outcome(
     """Average attributed AI cost of one outcome, in the reporting currency."""
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_org(data_dir, org)
-    with db.read() as conn:
+    with db.read() as conn, _refusals():
         convert = converter(conn, org_id, by_currency)
         found = outcome_rows(conn, org_id, (lo, hi), event_name, convert=convert)
     if as_json:
@@ -234,7 +248,7 @@ def report_summary(
         fail(f"--group-by: unknown dimension '{group_by}'")
     lo, hi = _period(days, start, end, tz)
     db, org_id = open_org(data_dir, org)
-    with db.read() as conn:
+    with db.read() as conn, _refusals():
         body = build_summary(conn, org_id, lo, hi, group_by, converter(conn, org_id, by_currency))
     rows = body["rows"]
     columns = (

@@ -34,6 +34,7 @@ from margin.server.routes._views import (
     trace_id_param,
 )
 from margin.server.state import AppState
+from margin.store.archived import refuse_archived
 from margin.store.attribution import trace_costs
 from margin.store.keys import Principal
 from margin.store.schema import costs, signals, spans
@@ -291,7 +292,8 @@ def list_traces(
 ) -> JSONResponse:
     """Traces by id; with ``flagged=true`` only those holding several cost-tracing signals.
     ``from``/``to`` keep the traces active in that time: a span ending in it, or (flagged) a
-    cost-tracing signal in it. Counts are over the whole trace."""
+    cost-tracing signal in it. Counts are over the whole trace. Flagged with a range reaching
+    an archived month is refused (``margin.store.archived``): those signals are in Parquet."""
     lo, hi = bound(from_, "from"), bound(to, "to")
     org = principal.org_id
     if flagged:
@@ -325,6 +327,8 @@ def list_traces(
     if cursor:
         stmt = stmt.where(tid > cursor)
     with AppState.of(request).db.read() as conn:
+        if flagged and (lo is not None or hi is not None):  # signals: raw facts, as in lists
+            refuse_archived(conn, lo, hi, "from" if lo is not None else "to")
         rows = conn.execute(stmt.order_by(tid).limit(limit + 1)).all()
     page = rows[:limit]
     key = "cost_tracing_signals" if flagged else "spans"
