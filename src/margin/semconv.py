@@ -16,6 +16,7 @@ __all__ = [
     "COST_AMOUNTS",
     "CUSTOMER",
     "CUSTOMER_KEYS",
+    "CUSTOMER_UNIT",
     "DEFAULT_AGENT_KEYS",
     "ERROR_TYPE",
     "FINISH_REASONS",
@@ -60,6 +61,8 @@ __all__ = [
 
 CUSTOMER = "margin.customer.external_id"
 AGENT = "margin.agent.external_id"
+#: The customer's unit (sub-account) the work is for: its external id within the customer.
+CUSTOMER_UNIT = "margin.customer_unit.external_id"
 #: ``margin.trace(metadata=...)`` entries, flattened with dots under this prefix.
 METADATA_PREFIX = "margin.metadata."
 #: Paid's names for the same parties (``paid-python`` stamps these).

@@ -142,10 +142,6 @@ def test_a_units_hard_limit_refuses_that_unit_only(api: Api) -> None:
     # A unit's usage is exact per period: another day starts again from 0.
     set_clock(api, "2026-10-16T12:00:00+00:00")
     assert seen("team-a")[:2] == (True, "0")
-    # AI cost is not attributed to units: no unit may be metered by it.
-    ok(api.post("/v1/features", json={"key": "ai", "backed_by": "ai_cost", "currency": "USD"}), 201)
-    refused = api.put(base, params={"unit": "team-a"}, json={"feature": "ai", "limit": "1"})
-    assert (refused.status_code, refused.json()["field"]) == (422, "feature")
 
 
 def test_an_unknown_unit_fails_its_item_and_stores_nothing(api: Api) -> None:

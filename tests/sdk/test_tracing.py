@@ -83,6 +83,33 @@ def test_decorators_sync_and_async_and_async_with(sdk: Configure, collector: Col
     assert customers == ["cus_async", "cus_block", "cus_sync"]
 
 
+def test_a_unit_is_stamped_on_every_span_of_its_trace(sdk: Configure, collector: Collector) -> None:
+    sdk()
+    other = trace_api.get_tracer("someone.else")
+
+    @margin.trace("cus_u", unit="team-b")
+    def work() -> None:
+        with other.start_as_current_span("inner"):
+            margin.signal("done")
+
+    with margin.trace("cus_u", "sdr", unit="team-a"), other.start_as_current_span("chat"):
+        pass
+    work()
+    with margin.trace("cus_u"):  # no unit: the customer's own
+        pass
+    unit = "margin.customer_unit.external_id"
+    spans = _flush(collector)
+    seen = sorted((s.name, s.attributes.get(unit, "")) for s in spans)
+    assert seen == [
+        ("chat", "team-a"),
+        ("inner", "team-b"),
+        ("margin.signal", "team-b"),
+        ("margin.trace", ""),
+        ("margin.trace", "team-a"),
+        ("margin.trace", "team-b"),
+    ]
+
+
 def test_exception_propagates_and_marks_span_error(sdk: Configure, collector: Collector) -> None:
     sdk()
     with pytest.raises(ValueError, match="boom"), margin.trace("cus_err"):

@@ -3,11 +3,12 @@
 The ledger calls ``consume`` with the rollup deltas of the facts the transaction stored
 (fresh facts only: a duplicate adds no delta, so a retried ingest burns once), before it
 commits. A feature that burns a credit currency takes ``unit_credits`` per signal of its
-event name, per unit of money of AI cost in its currency, or per unit of its meter's value
-on each fresh event the meter reads (per event for a ``count`` meter; a ``sum`` meter's
-value × ``unit_credits`` is rounded half-even to the nano-credit per event, so a burn does
-not depend on how events were batched). Usage attributed to a customer unit (a signal or
-event naming one) burns the unit's grants first, then the customer's; every burn's ledger row
+event name, per unit of money of AI cost in its currency (rounded half-even to the
+nano-credit per customer or unit and transaction), or per unit of its meter's value on each
+fresh event the meter reads (per event for a ``count`` meter; a ``sum`` meter's value ×
+``unit_credits`` is rounded half-even to the nano-credit per event, so a burn does not
+depend on how events were batched). Usage attributed to a customer unit (a signal, event or
+cost naming one) burns the unit's grants first, then the customer's; every burn's ledger row
 names the unit. Burns run in (customer, unit, currency) order, so concurrent ingests lock
 accounts in one order and never deadlock.
 A burn that spends a balance emits ``entitlement.exhausted``, one that takes it below 10 %
@@ -60,11 +61,12 @@ def consume(
     now: int,
     events: Sequence[Mapping[str, Any]] = (),
     unit_signals: Mapping[tuple[str, str, str], int] | None = None,
+    unit_costs: Mapping[tuple[str, str, str], int] | None = None,
 ) -> None:
     """Burn the credits of the usage in the deltas (``SignalRollup.counts``, ``CostRollup
-    .deltas``), the fresh event rows (``customer_id``, ``unit_id``, ``type``, ``data``) and
-    the fresh signals of units (by customer, unit and event name; also in the counts) of one
-    write transaction."""
+    .deltas``), the fresh event rows (``customer_id``, ``unit_id``, ``type``, ``data``), and
+    the fresh signals and AI cost of units (by customer, unit and event name or currency;
+    also in the counts and deltas) of one write transaction."""
     if not signal_counts and not cost_deltas and not events:
         return
     burning = _burning_features(conn, org_id)
@@ -94,15 +96,19 @@ def consume(
             credits = n * feature.unit_credits_nanos
             owed[(customer, "", feature.credit_currency, feature.key)] -= credits
             owed[(customer, unit, feature.credit_currency, feature.key)] += credits
-    spent: dict[tuple[str, str], int] = defaultdict(int)
+    spent: dict[tuple[str, str, str], int] = defaultdict(int)
     for key, delta in cost_deltas.items():
         customer, currency = key[2], key[7]
         if customer and delta[0] and currency in by_currency:
-            spent[(customer, currency)] += delta[0]
-    for (customer, currency), nanos in spent.items():
+            spent[(customer, "", currency)] += delta[0]
+    for (customer, unit, currency), nanos in (unit_costs or {}).items():
+        if currency in by_currency:  # counted above as the customer's: move them
+            spent[(customer, "", currency)] -= nanos
+            spent[(customer, unit, currency)] += nanos
+    for (customer, unit, currency), nanos in spent.items():
         for feature in by_currency[currency]:
             credits = Decimal(nanos) * feature.unit_credits_nanos / _NANOS
-            owed[(customer, "", feature.credit_currency, feature.key)] += int(
+            owed[(customer, unit, feature.credit_currency, feature.key)] += int(
                 credits.to_integral_value(rounding=ROUND_HALF_EVEN)
             )
     for (customer, unit, currency, key), amount in sorted(owed.items()):

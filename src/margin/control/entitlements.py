@@ -61,9 +61,6 @@ def set_entitlement(
 ) -> dict[str, Any]:
     """Create or replace the customer's (or its unit's) entitlement to the feature."""
     feature = check_entitlement(conn, org_id, body)
-    if unit_id and body.kind == "metered" and feature["backed_by"] == "ai_cost":
-        detail = "feature: AI cost is not attributed to units: a unit cannot be metered by it"
-        raise ControlError(422, detail, "feature")
     limit = None if body.limit is None else parse_quantity(body.limit, "limit")
     row = {
         "id": new_id("ent"),

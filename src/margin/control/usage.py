@@ -2,8 +2,8 @@
 ingest (signals, AI cost) or from the meter's events, so it is current to the last
 committed ingest and a retried ingest (a duplicate) never counts twice.
 
-A customer unit's usage is counted from the facts attributed to it (its signals, or its
-events for a meter), exactly at any boundary; AI cost is not attributed to units.
+A customer unit's usage is counted from the facts attributed to it (its signals, its AI
+costs, or its events for a meter), exactly at any boundary.
 
 Rollups are hourly in UTC, so a period that starts at a local midnight is exact in every
 zone whose offset is a whole number of hours (all but a few, such as Asia/Kolkata, where a
@@ -21,7 +21,7 @@ from margin.billing.errors import BillingError
 from margin.billing.metering import MeterQuery, run_query
 from margin.billing.meters import get_meter
 from margin.control.errors import ControlError
-from margin.store.schema import cost_rollups, signal_rollups, signals
+from margin.store.schema import cost_rollups, costs, signal_rollups, signals
 
 __all__ = ["feature_usage"]
 
@@ -54,7 +54,18 @@ def feature_usage(
         ).scalar_one()
         return int(count) * _NANOS
     if unit_id and backed_by == "ai_cost":
-        raise ControlError(422, "feature: AI cost is not attributed to units", "feature")
+        c = costs
+        total = conn.execute(
+            select(func.coalesce(func.sum(c.c.amount_nanos), 0)).where(
+                c.c.org_id == org_id,
+                c.c.unit_id == unit_id,
+                c.c.ts >= lo,
+                c.c.ts < hi,
+                c.c.customer_id == customer_id,
+                c.c.currency == feature["currency"],
+            )
+        ).scalar_one()
+        return int(total)
     if backed_by == "signals":
         t = signal_rollups
         total = conn.execute(

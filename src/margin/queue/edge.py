@@ -26,7 +26,7 @@ from margin.queue.config import QueueConfig
 from margin.queue.envelope import Envelope, Op
 from margin.queue.exports import export_envelopes
 from margin.queue.stream import Stream
-from margin.server._costs import signal_cost
+from margin.server._costdata import signal_cost
 from margin.server._drafts import Draft, Prepare, plan
 from margin.server._results import BatchResult, mark_conflict
 from margin.server.items import CostIn, EventIn, SignalIn

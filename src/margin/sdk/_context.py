@@ -41,6 +41,8 @@ class TraceScope:
     store_prompt: bool = False
     #: A distributed tracing token (a 32-hex-digit trace id) shared across processes.
     token: str | None = None
+    #: The customer's unit (its external id) the work is for, if any.
+    unit: str | None = None
     #: The attributes every span inside this scope carries (do not mutate).
     attributes: dict[str, AttributeValue] = field(init=False, repr=False)
 
@@ -49,6 +51,8 @@ class TraceScope:
             semconv.CUSTOMER: self.customer,
             semconv.PAID_CUSTOMER: self.customer,
         }
+        if self.unit is not None:
+            attributes[semconv.CUSTOMER_UNIT] = self.unit
         if self.agent is not None:
             attributes[semconv.AGENT] = self.agent
             attributes[semconv.PAID_AGENT] = self.agent

@@ -87,10 +87,12 @@ class Trace:
         metadata: Mapping[str, Any] | None,
         store_prompt: bool,
         require: str | None = None,
+        unit: str | None = None,
     ) -> None:
-        self._args = (customer, agent, token, metadata, store_prompt, require)
+        self._args = (customer, agent, token, metadata, store_prompt, require, unit)
         self._require = require
-        self._scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token)
+        scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token, unit)
+        self._scope = scope
         #: The innermost open ``with`` of this object, and the ones it is nested in (rare:
         #: only when one Trace object is entered again before it exits).
         self._open: _Entry | None = None
@@ -98,7 +100,7 @@ class Trace:
 
     def __enter__(self) -> Trace:
         if self._require is not None:  # before any work: raises EntitlementExceeded
-            require_access(self._scope.customer, self._require)
+            require_access(self._scope.customer, self._require, self._scope.unit)
         scope = self._scope
         scope_token = scope_var.set(scope)
         span: trace_api.Span | None = None
@@ -196,6 +198,7 @@ def trace(
     metadata: Mapping[str, Any] | None = None,
     store_prompt: bool = False,
     require: str | None = None,
+    unit: str | None = None,
 ) -> Trace:
     """Attribute the work inside to ``customer`` (your external id) and ``agent``.
 
@@ -203,10 +206,12 @@ def trace(
     ``async with margin.trace(...)``. Every span started inside — Margin's and any other
     OpenTelemetry instrumentation's — carries the customer, agent and ``metadata``, and shares
     one trace id (``token`` from ``new_trace_token()`` makes it that id, across processes).
+    ``unit`` (the external id of one of the customer's units) attributes the AI cost and the
+    signals inside to that unit, whose credits they burn first.
     Prompts and completions are stripped before export unless ``store_prompt`` is True.
     Without an API key this runs your code unchanged and records nothing.
 
     ``require="feature"`` checks the customer's entitlement first (``margin.check``, cached
     briefly) and raises ``EntitlementExceeded`` instead of running the work when access is
-    denied, e.g. once a hard limit is reached."""
-    return Trace(customer, agent, token, metadata, store_prompt, require)
+    denied, e.g. once a hard limit is reached (the unit's entitlement, with ``unit``)."""
+    return Trace(customer, agent, token, metadata, store_prompt, require, unit)

@@ -6,12 +6,11 @@ transaction, and inserted by ``insert_costs`` inside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from margin._ids import new_id
@@ -40,7 +39,6 @@ __all__ = [
     "digest_without_customer",
     "insert_costs",
     "plan_cost",
-    "signal_cost",
 ]
 
 _MAX_NANOS = to_nanos(MAX_AMOUNT)
@@ -73,6 +71,7 @@ class CostRow(NamedTuple):
     source: str
     created_at: int
     price_context: str | None
+    unit_id: str | None
 
 
 COST_COLUMNS = CostRow._fields
@@ -120,63 +119,18 @@ class Prices:
         return Priced(nanos, found.currency, found.priced_by, found.price_ref, None, counts)
 
 
-# -- a signal's manual cost (Paid's ``data.costData``) ------------------------------------
-
-_MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model")
-_COST_DATA = "data.costData"
-
-
-def signal_cost(cost_data: Mapping[str, Any]) -> tuple[CostIn | None, tuple[str, str] | None]:
-    """The cost a signal's ``data.costData`` records (``vendor``, ``cost.amount`` and
-    ``cost.currency`` (default USD), or usage in ``attributes``; the model in
-    ``attributes`` or ``gen_ai.response.model``), validated as any cost is: (the cost, None),
-    (None, None) when it records none, or (None, (field, detail)) naming what is wrong."""
-    cost, attributes = cost_data.get("cost"), cost_data.get("attributes")
-    item: dict[str, Any] = {}
-    where = {"provider": f"{_COST_DATA}.vendor"}
-    if cost_data.get("vendor") is not None:
-        item["provider"] = cost_data["vendor"]
-    model, where["model"] = (
-        cost_data.get("gen_ai.response.model"),
-        f"{_COST_DATA}.gen_ai.response.model",
-    )
-    if isinstance(attributes, Mapping):
-        for key in _MODEL_KEYS:
-            if attributes.get(key):
-                model, where["model"] = attributes[key], f"{_COST_DATA}.attributes.{key}"
-                break
-    if model is not None:
-        item["model"] = model
-    if isinstance(cost, Mapping) and "amount" in cost:
-        item["amount"] = cost["amount"]
-        item["currency"] = cost.get("currency") or "USD"
-        where.update(amount=f"{_COST_DATA}.cost.amount", currency=f"{_COST_DATA}.cost.currency")
-    elif isinstance(attributes, Mapping) and attributes:
-        item["usage"] = dict(attributes)
-        where["usage"] = f"{_COST_DATA}.attributes"
-    else:
-        return None, None
-    try:
-        return CostIn.model_validate(item), None
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(p) for p in error.get("loc", ())]
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        name = where.get(loc[0], _COST_DATA) if loc else _COST_DATA
-        return None, (name, message)
-
-
 # -- rows ------------------------------------------------------------------------------------
 
 
 class Link(NamedTuple):
-    """Who a cost belongs to: its customer and agent ids, and the signal it is attributed to
-    (with that signal's event name, a rollup dimension)."""
+    """Who a cost belongs to: its customer and agent ids, the signal it is attributed to
+    (with that signal's event name, a rollup dimension), and the customer's unit it names."""
 
     customer_id: str | None
     agent_id: str | None
     signal_id: str | None
     event_name: str
+    unit_id: str | None = None
 
 
 class CostBody(NamedTuple):
@@ -203,7 +157,7 @@ class CostBody(NamedTuple):
     price_context: str | None
 
 
-assert COST_COLUMNS[5:] == CostBody._fields
+assert COST_COLUMNS[5:-1] == CostBody._fields
 
 
 class PlannedCost(NamedTuple):
@@ -263,7 +217,7 @@ def cost_rows(org_id: str, entries: Sequence[tuple[Draft, Link]]) -> CostRows:
     """The rows of planned costs (``draft.extra``: ``PlannedCost``) with their links."""
     ordered = sorted(entries, key=lambda entry: entry[0].key)
     rows = [
-        CostRow._make((draft.extra.id, org_id, *link[:3], *draft.extra.body))
+        CostRow._make((draft.extra.id, org_id, *link[:3], *draft.extra.body, link.unit_id))
         for draft, link in ordered
     ]
     sums, by_currency = _sums(rows, [link for _draft, link in ordered])
@@ -320,7 +274,7 @@ def insert_costs(
     if inserted == len(batch.rows):  # every row stored: the usual case
         for (draft, _link), row in zip(batch.entries, rows, strict=True):
             draft.result.id, draft.result.status = row.id, "ingested"
-        _add(rollup, org_id, batch.sums)
+        _add(rollup, org_id, batch.sums, rows)
         return
     late = refused if inserted == len(rows) else rows + refused
     stored = _stored(conn, org_id, source, late) if late else {}
@@ -340,12 +294,22 @@ def insert_costs(
         elif row.idempotency_key not in failed:
             result.id, result.status = row.id, "ingested"
             done.append((row, link))
-    _add(rollup, org_id, _sums([row for row, _ in done], [link for _, link in done])[0])
+    stored_rows = [row for row, _ in done]
+    _add(rollup, org_id, _sums(stored_rows, [link for _, link in done])[0], stored_rows)
 
 
-def _add(rollup: CostRollup, org_id: str, sums: dict[tuple[Any, ...], list[int]]) -> None:
+def _add(
+    rollup: CostRollup,
+    org_id: str,
+    sums: dict[tuple[Any, ...], list[int]],
+    rows: Sequence[CostRow],
+) -> None:
+    """Add what the stored ``rows`` (summed as ``sums``) change: rollups, units' spend."""
     for dims, (nanos, records, unpriced) in sums.items():
         rollup.add_totals(cost_key(org_id, *dims), nanos, records, unpriced)
+    for row in rows:
+        if row.unit_id and row.customer_id and row.amount_nanos:
+            rollup.units[(row.customer_id, row.unit_id, row.currency)] += row.amount_nanos
 
 
 def _admit_all(totals: CostTotals, by_currency: dict[str, int]) -> bool:

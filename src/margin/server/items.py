@@ -155,6 +155,7 @@ class SignalIn(_Item):
 class CostIn(_Item):
     """One AI or provider cost: an amount the caller knows, or usage to be priced."""
 
+    unit: Ref | None = Field(None, description=_UNIT_HELP)
     agent: Ref | None = None
     agent_id: Ref | None = None
     trace_id: TraceId | None = None
@@ -181,6 +182,8 @@ class CostIn(_Item):
                 raise ValueError(f"usage {key!r} must not be negative")
         if self.amount is not None and self.currency is None:
             raise ValueError("currency is required with amount")
+        if self.unit is not None and self.customer is None and self.customer_id is None:
+            raise ValueError("unit needs customer or customer_id: a unit is a customer's")
         return self
 
 

@@ -20,6 +20,7 @@ from margin._ids import new_id, new_ids
 from margin._time import now_micros
 from margin.control.consumption import consume
 from margin.pricing import Pricer
+from margin.server._costdata import signal_cost
 from margin.server._costs import (
     Link,
     Prices,
@@ -28,7 +29,6 @@ from margin.server._costs import (
     digest_without_customer,
     insert_costs,
     plan_cost,
-    signal_cost,
 )
 from margin.server._drafts import Dedupe, Draft, Drafts, derived_key, plan
 from margin.server._partyrefs import PartyRefs
@@ -250,8 +250,8 @@ class Ledger:
             if before_commit is not None:
                 before_commit(conn)
             # Usage burns credits in the same transaction (fresh facts only: retries once).
-            units = txn.unit_signals
-            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now, txn.events, units)
+            units = (txn.unit_signals, txn.costs.units)
+            consume(conn, org_id, txn.signals.counts, txn.costs.deltas, now, txn.events, *units)
             # Concurrent writers add to the same rollup rows, and on PostgreSQL an upsert
             # keeps its rows locked until the commit: done last, that is all they wait for.
             txn.signals.flush(conn)
@@ -359,7 +359,10 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
     if traces:
         relink_traces(txn.conn, txn.org_id, traces, txn.costs)
     manual = [
-        (draft.extra, Link(row["customer_id"], row["agent_id"], row["id"], row["event_name"]))
+        (
+            draft.extra,
+            Link(row["customer_id"], row["agent_id"], row["id"], row["event_name"], row["unit_id"]),
+        )
         for draft, row in done
         if draft.extra is not None
     ]
@@ -375,17 +378,19 @@ def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
     for draft in drafts:
         item: CostIn = draft.item
         customer_id, agent_id, problem = refs.resolve(item)
-        if problem is not None and keep_unknown and problem[0] == "customer":
-            # An unknown customer (not created automatically) must not lose the cost: it is
-            # kept, attributed to no customer, as if sent without one.
+        unit_id = refs.unit_id(item)
+        if problem is not None and keep_unknown and problem[0] in ("customer", "unit"):
+            # An unknown customer (not created automatically) or unit must not lose the
+            # cost: it is kept, attributed to no customer, as if sent without one.
             customer_id, agent_id, problem = None, refs.agents.get(item.agent or ""), None
             draft.digest = digest_without_customer(draft)
             draft.extra = draft.extra.with_digest(draft.digest)
         if problem:
             draft.result.field, draft.result.detail = problem
             continue
-        winner = won.get(item.trace_id or "")
-        link = Link(customer_id, agent_id, *(winner if winner else (None, "")))
+        signal_id, event_name = won.get(item.trace_id or "", (None, ""))
+        unit = unit_id if customer_id else None
+        link = Link(customer_id, agent_id, signal_id, event_name, unit)
         entries.append((draft, link))
     batch = cost_rows(txn.org_id, entries)
     insert_costs(txn.conn, txn.org_id, batch, txn.source, txn.costs, txn.totals)

@@ -132,6 +132,9 @@ class CostRollup:
 
     def __init__(self) -> None:
         self.deltas: dict[CostKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+        #: The priced amount of fresh costs of a unit by (customer, unit, currency): no
+        #: rollup dimension, but what burns the unit's credits (``control.consumption``).
+        self.units: dict[tuple[str, str, str], int] = defaultdict(int)
 
     def add(self, key: CostKey, amount_nanos: int | None, sign: int = 1) -> None:
         delta = self.deltas[key]
@@ -166,6 +169,7 @@ class CostRollup:
             rows = [(*key, *d) for key, d in sorted(deltas.items())]
             add_to(conn, table, CostKey._fields, _COST_VALUES, rows)
         self.deltas.clear()
+        self.units.clear()
 
 
 class TotalExceeded(Exception):

@@ -215,6 +215,9 @@ costs = Table(
     # Partial (see migration 0006): only the rows looked up this way pay for the index.
     _partial("ix_costs_unpriced", ("org_id", "ts"), "priced_by = 'unpriced'"),
     _partial("ix_costs_attributed", ("org_id", "signal_id"), "signal_id IS NOT NULL"),
+    # The customer unit the cost is attributed to (migration 0019); None: the customer.
+    Column("unit_id", Id),
+    _partial("ix_costs_unit", ("org_id", "unit_id", "ts"), "unit_id IS NOT NULL"),
 )
 
 events = Table(

@@ -57,6 +57,12 @@ customer_units = Table(
     Column("name", String(256)),
     Column("metadata", Json, nullable=False),
     Column("created_at", Micros, nullable=False),
+    # The unit it sits under, of the same customer (migration 0019); None: a top unit.
+    Column("parent_id", Id),
+    # A free label of what the unit is (Paid's ``externalType``, e.g. "team").
+    Column("external_type", String(256)),
+    # What the unit may spend per period (Paid's customer-unit cap); None: no cap.
+    Column("cap", Json),
     UniqueConstraint("org_id", "customer_id", "external_id"),
 )
 

@@ -37,6 +37,7 @@ from margin.store.party_mapping import PartyMapping
 __all__ = ["SPAN_COLUMNS", "USAGE_HOOKS", "Converted", "StoredParties", "UsageHook", "convert"]
 
 Parties = tuple[str | None, str | None]
+_UNIT_KEYS = (semconv.CUSTOMER_UNIT,)
 #: (customer, agent) external ids recorded on already stored spans of the given traces.
 StoredParties = Callable[[set[str]], Mapping[str, Parties]]
 #: A vendor correction of a span's usage, (span name, attributes, usage) → usage, added by a
@@ -199,7 +200,9 @@ def convert(
     A span's customer and agent are read from its own attributes (Margin's and Paid's keys,
     then the organization's ``mapping``), else from its resource's Margin keys, else from
     the other spans of its trace (in this export or stored before), else from its
-    resource's mapped keys (``service.name``: a default, so a trace's own naming wins)."""
+    resource's mapped keys (``service.name``: a default, so a trace's own naming wins). Its
+    customer unit, from its own attributes, else its trace's spans in this export, else its
+    resource."""
     out = Converted()
     customer_keys, agent_keys = mapping.span_customer_keys, mapping.span_agent_keys
     by_span: dict[tuple[str, str], Span] = {}
@@ -207,6 +210,10 @@ def convert(
         by_span.setdefault((span.trace_id, span.span_id), span)
     # (customer, agent) of each trace: the first of its spans that names one.
     trace_parties: dict[str, list[str | None]] = {}
+    # The customer unit each span names, and each trace's first (a span naming none is for
+    # the unit its trace names: ``margin.trace(unit=)`` stamps every span inside).
+    span_units: dict[int, str] = {}
+    trace_units: dict[str, str] = {}
     calls: list[Call] = []
     signal_spans: list[Span] = []
     rows = out.span_rows
@@ -214,6 +221,10 @@ def convert(
         a = span.attributes
         customer = span.customer = party_ref(a, customer_keys)
         agent = span.agent = party_ref(a, agent_keys)
+        unit = party_ref(a, _UNIT_KEYS)
+        if unit:
+            span_units[id(span)] = unit
+            trace_units.setdefault(span.trace_id, unit)
         if customer or agent:
             known = trace_parties.get(span.trace_id)
             if known is None:
@@ -279,12 +290,23 @@ def convert(
             known = trace_parties.setdefault(trace_id, [None, None])
             known[0], known[1] = known[0] or customer, known[1] or agent
         found = [parties(call.span) for call in kept]
+
+    def unit_of(span: Span, item: dict[str, Any]) -> dict[str, Any]:
+        unit = span_units.get(id(span)) or trace_units.get(span.trace_id)
+        if unit is None:
+            unit = party_ref(span.resource, _UNIT_KEYS)
+        if unit and item.get("customer"):
+            item["unit"] = unit
+        return item
+
     for span in signal_spans:
         signal = _signal(span, *parties(span))
         if isinstance(signal, str):
             out.rejected.append(signal)
         elif signal is not None:
-            out.signals.append(signal)
-    out.costs = [_cost(call, *both) for call, both in zip(kept, found, strict=True)]
+            out.signals.append(unit_of(span, signal))
+    out.costs = [
+        unit_of(call.span, _cost(call, *both)) for call, both in zip(kept, found, strict=True)
+    ]
     out.cost_sources = [call.sources for call in kept]
     return out

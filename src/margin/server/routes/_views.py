@@ -84,6 +84,7 @@ class CostView(BaseModel):
     price_context: dict[str, str] | None
     ts: str
     source: str
+    unit_id: str | None = None  # the customer unit it is attributed to
 
 
 def cost_view(row: Any) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def cost_view(row: Any) -> dict[str, Any]:
         "price_context": row.price_context,
         "ts": time_text(row.ts),
         "source": row.source,
+        "unit_id": row.unit_id,
     }
 
 
