@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from margin._time import now_micros
 from margin.cli_control import Customer, DataDir, Org, _customer, _run, _show, units_app
 from margin.cli_output import AsJson
-from margin.control import entitlements, units
+from margin.control import entitlements, unit_caps, units
 from margin.control.errors import ControlError
 
 __all__: list[str] = []
@@ -27,17 +27,20 @@ def add(
     external_id: Annotated[str, typer.Argument(help="The unit's external id.")],
     name: str | None = None,
     metadata: Annotated[str | None, typer.Option(help="A JSON object.")] = None,
+    parent: Annotated[str | None, typer.Option(help="The unit it sits under.")] = None,
+    external_type: Annotated[str | None, typer.Option("--type", help="A free label.")] = None,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,
 ) -> None:
-    """Create a customer's unit (an existing external id: update its name and metadata)."""
+    """Create a customer's unit (an existing external id: replace its name, metadata,
+    parent and type)."""
 
     def work(conn: Connection, org_id: str) -> dict[str, Any]:
         meta = _object(metadata, "metadata")
-        body = units.UnitIn.model_validate(
-            {"external_id": external_id, "name": name, "metadata": meta}
-        )
+        fields = {"external_id": external_id, "name": name, "metadata": meta}
+        fields.update(parent=parent, external_type=external_type)
+        body = units.UnitIn.model_validate(fields)
         cid = _customer(conn, org_id, customer)
         row, _created = units.upsert_unit(conn, org_id, cid, body, now_micros())
         return units.render_unit(row)
@@ -97,6 +100,38 @@ def entitle(
         return entitlements.render_entitlement(row)
 
     _show(as_json, _run(data_dir, org, work))
+
+
+@units_app.command("cap")
+def cap(
+    customer: Customer,
+    unit: Unit,
+    amount: Annotated[str, typer.Argument(help="Credits per month, a decimal.")],
+    currency: Annotated[str, typer.Option(help="The credit currency it caps.")],
+    effective_from: Annotated[str | None, typer.Option(help="RFC 3339 or a date.")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    org: Org = None,
+) -> None:
+    """Cap what the unit and the units under it spend of a credit currency per month
+    (replacing its cap); ``margin units uncap`` removes it."""
+
+    def work(conn: Connection, org_id: str) -> dict[str, Any]:
+        body = unit_caps.CapIn(amount=amount, currency=currency, effective_from=effective_from)
+        cid = _customer(conn, org_id, customer)
+        return units.render_unit(unit_caps.set_cap(conn, org_id, cid, unit, body, now_micros()))
+
+    _show(as_json, _run(data_dir, org, work))
+
+
+@units_app.command("uncap")
+def uncap(customer: Customer, unit: Unit, data_dir: DataDir = None, org: Org = None) -> None:
+    """Remove a unit's cap."""
+
+    def work(conn: Connection, org_id: str) -> None:
+        unit_caps.end_cap(conn, org_id, _customer(conn, org_id, customer), unit)
+
+    _run(data_dir, org, work)
 
 
 @units_app.command("check")

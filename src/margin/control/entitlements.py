@@ -37,6 +37,7 @@ from margin.control.credits import available
 from margin.control.errors import ControlError
 from margin.control.features import get_feature
 from margin.control.quantities import parse_quantity, render_quantity
+from margin.control.unit_caps import capped
 from margin.control.usage import feature_usage
 from margin.store.schema_control import entitlements, features
 
@@ -216,7 +217,7 @@ def check(
         return answer
     answer.update(has_access=True, kind=ent["kind"], hard=ent["hard"], config=ent["config"])
     if ent["kind"] != "metered":
-        return answer
+        return capped(conn, org_id, customer_id, unit_id, feature, now, answer)
     zone = load_zone(ent["time_zone"])
     lo = window_start(now, ent["period"], zone)
     hi = window_end(lo, ent["period"], zone)
@@ -237,4 +238,5 @@ def check(
         resets_at=isoformat(hi),
         has_access=not (ent["hard"] and exhausted),
     )
-    return answer
+    # A unit's cap (margin.control.unit_caps) refuses whatever the entitlement allows.
+    return capped(conn, org_id, customer_id, unit_id, feature, now, answer)

@@ -5,7 +5,7 @@ and its wrappers' token rule into Margin's OTLP receiver."""
 from __future__ import annotations
 
 from margin.compat._common import unsupported
-from margin.compat.paid import billing, credits, ingest, invoices  # noqa: F401  (routes join ``router``)
+from margin.compat.paid import billing, credits, ingest, invoices, units  # noqa: F401  (routes join)
 from margin.compat.paid.parties import router
 from margin.compat.paid.scopes import record_export
 from margin.compat.paid.spans import wrapper_usage
