@@ -27,6 +27,10 @@ _UNIT_CREATE = operation("POST", "/v1/customers/{customer}/units")
 _UNIT_LIST = operation("GET", "/v1/customers/{customer}/units")
 _UNIT_GET = operation("GET", "/v1/customers/{customer}/units/{unit}")
 _UNIT_DELETE = operation("DELETE", "/v1/customers/{customer}/units/{unit}")
+_UNIT_PATCH = operation("PATCH", "/v1/customers/{customer}/units/{unit}")
+_CAP_PUT = operation("PUT", "/v1/customers/{customer}/units/{unit}/cap")
+_CAP_GET = operation("GET", "/v1/customers/{customer}/units/{unit}/cap")
+_CAP_DELETE = operation("DELETE", "/v1/customers/{customer}/units/{unit}/cap")
 _GRANT_CREATE = operation("POST", "/v1/customers/{customer}/credits/grants")
 _GRANT_LIST = operation("GET", "/v1/customers/{customer}/credits/grants")
 _BALANCES = operation("GET", "/v1/customers/{customer}/credits/balances")
@@ -105,6 +109,27 @@ class Entitlements(Resource[_R, _B]):
     def remove_unit(self, customer: str, unit: str) -> _R:
         """Remove a unit and the entitlements given to it (409 while it holds credits)."""
         return self._json(_UNIT_DELETE.call({"customer": customer, "unit": unit}))
+
+    def update_unit(self, customer: str, unit: str, **fields: Any) -> _R:
+        """Change a unit: ``name``, ``external_type``, ``parent`` (None: a top unit),
+        ``metadata``; only the fields given change."""
+        return self._json(_UNIT_PATCH.call({"customer": customer, "unit": unit}, json=fields))
+
+    def set_unit_cap(
+        self, customer: str, unit: str, amount: str | int, currency: str, **fields: Any
+    ) -> _R:
+        """Cap the credits of ``currency`` the unit and its subtree burn per month
+        (``effective_from``); replaces its cap."""
+        body = {"amount": amount, "currency": currency, **fields}
+        return self._json(_CAP_PUT.call({"customer": customer, "unit": unit}, json=body))
+
+    def unit_cap(self, customer: str, unit: str) -> _R:
+        """The unit with its cap and the cap's current period (404 naming ``cap``: none)."""
+        return self._json(_CAP_GET.call({"customer": customer, "unit": unit}))
+
+    def remove_unit_cap(self, customer: str, unit: str) -> _R:
+        """Remove the unit's cap."""
+        return self._json(_CAP_DELETE.call({"customer": customer, "unit": unit}))
 
     def check(self, customer: str, feature: str, unit: str | None = None) -> _R:
         """Whether the customer (Margin id), or its ``unit``, may use the feature now."""
