@@ -213,6 +213,12 @@ def _control(m: Margin, acme: str) -> None:
     unit = m.entitlements.add_unit(acme, "team-a", name="Team A")
     assert m.entitlements.unit(acme, "team-a")["id"] == unit["id"]
     assert [u["external_id"] for u in m.entitlements.units(acme)["data"]] == ["team-a"]
+    assert m.entitlements.update_unit(acme, "team-a", external_type="team")["external_type"] == (
+        "team"
+    )
+    m.entitlements.set_unit_cap(acme, "team-a", "50", "meetings")
+    assert m.entitlements.unit_cap(acme, "team-a")["cap"]["amount"] == "50"
+    m.entitlements.remove_unit_cap(acme, "team-a")
     m.entitlements.remove_unit(acme, "team-a")
     grant = {"effective_at": "2026-10-01T00:00:00Z"}
     assert m.credits.grant(acme, "meetings", Decimal("100"), **grant)["amount"] == "100"
