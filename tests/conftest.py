@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from margin.server.app import create_app
@@ -85,10 +84,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate(db: Database) -> None:
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+def _empty(db: Database) -> None:
+    """Delete every row a test left. DELETE, not TRUNCATE: a test leaves a few rows, and
+    truncating every table (each with its partitions gets new files) takes 0.3 s a test
+    against 13 ms for the deletes, a fifth of the PostgreSQL half of the suite."""
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        for table in reversed(metadata.sorted_tables):  # children before their parents
+            conn.execute(table.delete())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -111,7 +113,7 @@ def db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     else:
         url: str = request.getfixturevalue("postgres_url")
         database = Database(url)
-        _truncate(database)
+        _empty(database)
     yield database
     database.dispose()
 

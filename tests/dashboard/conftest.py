@@ -94,9 +94,10 @@ def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _serve(tmp_path_factory.mktemp("margin-fresh"), demo=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium, driven by Playwright."""
+    """Headless Debian Chromium, driven by Playwright: one per test process, as the browser
+    tests run after all others (``pytest_collection_modifyitems``)."""
     if not CHROMIUM.exists():
         if os.environ.get("MARGIN_REQUIRE_BROWSER") == "1":
             pytest.fail(f"MARGIN_REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
