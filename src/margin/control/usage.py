@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from margin._money import to_nanos
 from margin.billing.errors import BillingError
@@ -40,32 +40,25 @@ def feature_usage(
     """Usage in nano-units: signals count ×10⁹, AI cost in nano-units of its currency. With
     ``unit_id``: the usage attributed to that unit of the customer."""
     backed_by = feature["backed_by"]
-    if unit_id and backed_by == "signals":
-        s = signals
-        count = conn.execute(
-            select(func.count()).where(
-                s.c.org_id == org_id,
-                s.c.unit_id == unit_id,
-                s.c.ts >= lo,
-                s.c.ts < hi,
-                s.c.customer_id == customer_id,
-                s.c.event_name == feature["event_name"],
+    if unit_id and backed_by in ("signals", "ai_cost"):
+        total: ColumnElement[Any]
+        if backed_by == "signals":
+            table, total = signals, func.count()
+            which = signals.c.event_name == feature["event_name"]
+        else:
+            table, total = costs, func.coalesce(func.sum(costs.c.amount_nanos), 0)
+            which = costs.c.currency == feature["currency"]
+        found = conn.execute(
+            select(total).where(
+                table.c.org_id == org_id,
+                table.c.unit_id == unit_id,
+                table.c.ts >= lo,
+                table.c.ts < hi,
+                table.c.customer_id == customer_id,
+                which,
             )
         ).scalar_one()
-        return int(count) * _NANOS
-    if unit_id and backed_by == "ai_cost":
-        c = costs
-        total = conn.execute(
-            select(func.coalesce(func.sum(c.c.amount_nanos), 0)).where(
-                c.c.org_id == org_id,
-                c.c.unit_id == unit_id,
-                c.c.ts >= lo,
-                c.c.ts < hi,
-                c.c.customer_id == customer_id,
-                c.c.currency == feature["currency"],
-            )
-        ).scalar_one()
-        return int(total)
+        return int(found) * (_NANOS if backed_by == "signals" else 1)
     if backed_by == "signals":
         t = signal_rollups
         total = conn.execute(
