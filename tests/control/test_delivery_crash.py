@@ -68,7 +68,9 @@ def test_sigkill_mid_delivery_resends_after_restart(db: Database, tmp_path: Path
         receiver.release.set()
         proc = _serve(db, tmp_path, port)
         deadline = time.monotonic() + 30
-        while not receiver.delivered() and time.monotonic() < deadline:
+        # Until the server has recorded the delivery, not only made it: the receiver's answer
+        # reaches the log a moment before the server commits what it heard.
+        while not (receiver.delivered() and _recorded(db)) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         proc.kill()
@@ -80,3 +82,9 @@ def test_sigkill_mid_delivery_resends_after_restart(db: Database, tmp_path: Path
     with db.read() as conn:
         (row,) = conn.execute(select(webhook_deliveries)).all()
     assert (row.status, row.attempts) == ("delivered", 1)
+
+
+def _recorded(db: Database) -> bool:
+    with db.read() as conn:
+        statuses = conn.execute(select(webhook_deliveries.c.status)).scalars().all()
+    return statuses == ["delivered"]

@@ -68,36 +68,45 @@ def _html(title: str, head: str, body: str) -> HTMLResponse:
     return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP})
 
 
+def _openapi_url(request: Request) -> str:
+    root = request.scope.get("root_path", "")
+    return html.escape(f"{root}{request.app.openapi_url}", quote=True)
+
+
+# The pages read their app from the request rather than closing over it: FastAPI keeps the
+# endpoints it has seen in caches of its own, so a page holding its app would keep every app
+# ever built alive (and an embedding application's or a test's memory growing).
+def _swagger_ui(request: Request) -> Response:
+    root = request.scope.get("root_path", "")
+    return _html(
+        f"{request.app.title} API · Swagger UI",
+        f'<link rel="stylesheet" href="{root}{ASSETS}/swagger-ui.css">',
+        f'<div id="swagger-ui" data-openapi="{_openapi_url(request)}"></div>\n'
+        f'<script src="{root}{ASSETS}/swagger-ui-bundle.js"></script>\n'
+        f'<script src="{root}/docs/swagger-init.js"></script>',
+    )
+
+
+def _swagger_init() -> Response:
+    return Response(_SWAGGER_INIT, media_type="text/javascript")
+
+
+def _redoc(request: Request) -> Response:
+    root = request.scope.get("root_path", "")
+    return _html(
+        f"{request.app.title} API · ReDoc",
+        "",
+        f'<redoc spec-url="{_openapi_url(request)}"></redoc>\n'
+        f'<script src="{root}{ASSETS}/redoc.standalone.js"></script>',
+    )
+
+
 def mount_docs(app: FastAPI) -> None:
     """Serve ``/docs`` and ``/redoc`` with their assets (build the app with ``docs_url`` and
     ``redoc_url`` set to None so that FastAPI's CDN pages are not added)."""
-
-    def openapi_url(request: Request) -> str:
-        return html.escape(f"{request.scope.get('root_path', '')}{app.openapi_url}", quote=True)
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui(request: Request) -> Response:
-        root = request.scope.get("root_path", "")
-        return _html(
-            f"{app.title} API · Swagger UI",
-            f'<link rel="stylesheet" href="{root}{ASSETS}/swagger-ui.css">',
-            f'<div id="swagger-ui" data-openapi="{openapi_url(request)}"></div>\n'
-            f'<script src="{root}{ASSETS}/swagger-ui-bundle.js"></script>\n'
-            f'<script src="{root}/docs/swagger-init.js"></script>',
-        )
-
-    @app.get("/docs/swagger-init.js", include_in_schema=False)
-    def swagger_init() -> Response:
-        return Response(_SWAGGER_INIT, media_type="text/javascript")
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc(request: Request) -> Response:
-        root = request.scope.get("root_path", "")
-        return _html(
-            f"{app.title} API · ReDoc",
-            "",
-            f'<redoc spec-url="{openapi_url(request)}"></redoc>\n'
-            f'<script src="{root}{ASSETS}/redoc.standalone.js"></script>',
-        )
-
+    app.add_api_route("/docs", _swagger_ui, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/docs/swagger-init.js", _swagger_init, methods=["GET"], include_in_schema=False
+    )
+    app.add_api_route("/redoc", _redoc, methods=["GET"], include_in_schema=False)
     app.mount(ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
