@@ -20,7 +20,7 @@ from margin.settings import Settings
 from margin.store.archive import ArchiveRefused, archivable, archive, fact_archives
 from margin.store.db import Database
 from margin.store.partitions import PARTITIONED, Month, ensure_partitions, month_partitions
-from margin.store.schema import costs, events, fact_keys, signals
+from margin.store.schema import costs, events, fact_keys, invoices, signals
 from margin_testing import Api, make_tenant
 
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02"]
@@ -170,3 +170,55 @@ def test_the_cli_dry_run_lists_the_months_and_changes_nothing(db: Database, tmp_
         return
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _finalized(db: Database, org_id: str, customer_id: str, period: str, as_of: int) -> None:
+    start, end = month_bounds(period)
+    row = {
+        "id": f"inv_{period}_{as_of}",
+        "org_id": org_id,
+        "customer_id": customer_id,
+        "currency": "USD",
+        "period": period,
+        "period_start": start,
+        "period_end": end,
+        "status": "finalized",
+        "lines": [],
+        "total_nanos": 0,
+        "cost": {},
+        "as_of": as_of,
+        "created_at": as_of,
+        "updated_at": as_of,
+        "finalized_at": as_of,
+    }
+    with db.write() as conn:
+        conn.execute(invoices.insert().values(row))
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+def test_a_month_holding_late_signals_not_billed_yet_is_not_archived(
+    api: Api, store: Database
+) -> None:
+    """A signal stored after its month's invoice was final is billed by the first later
+    month's invoice not final before it arrived: until that one is, the signal's month stays."""
+    with store.write() as conn:
+        ensure_partitions(conn, month_bounds("2025-12")[0], ahead=4)
+    api.client.app.state.margin.clock = lambda: NOW  # type: ignore[attr-defined]
+    january = month_bounds("2026-01")
+    item = {"event_name": "meeting_booked", "customer": "acme", "idempotency_key": "late-1"}
+    item["timestamp"] = "2026-01-10T09:00:00Z"
+    assert api.post("/v1/signals", json=item).status_code == 201
+    with store.read() as conn:
+        acme = conn.execute(select(signals.c.customer_id)).scalar_one()
+    org = api.tenant.org_id
+    _finalized(store, org, acme, "2026-01", january[1])  # final before the signal arrived
+    with pytest.raises(ArchiveRefused, match=r"2026-01 hold late signals .* of 2026-02 first"):
+        archivable(store, "2026-02", NOW)
+    # February was final before it arrived too: March's invoice bills it.
+    _finalized(store, org, acme, "2026-02", month_bounds("2026-02")[1])
+    with pytest.raises(ArchiveRefused, match=r"finalize the invoices of 2026-03 first"):
+        archive(store, "2026-02", Path("unused"), NOW)
+    assert _count(store, signals) == 1
+    _finalized(store, org, acme, "2026-03", NOW + 1)  # billed there
+    plan = archivable(store, "2026-02", NOW)
+    assert [(p.table, p.period, p.rows) for p in plan if p.rows] == [("signals", "2026-01", 1)]

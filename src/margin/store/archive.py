@@ -22,9 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Connection, Integer, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    and_,
+    select,
+)
 
-from margin._calendar import month_bounds
+from margin._calendar import month_bounds, period_of, shift
 from margin.store._base import Micros, metadata
 from margin.store.db import Database
 from margin.store.partitions import PARTITIONED, Month, default_partition, month_partitions
@@ -75,10 +86,59 @@ def _check(db: Database, before: str, now: int) -> int:
     return start
 
 
+def _refuse_unbilled(conn: Connection, limit: int) -> None:
+    """Refuse when a month before ``limit`` holds a late signal not billed yet: one stored
+    after its own month's invoice was finalized, which the invoice of the first later month
+    not finalized before it arrived bills (``margin.billing.rating``), reading it raw. That
+    invoice must be final before the signal's month leaves the store, or it is never billed."""
+    # Imported here: ``schema`` imports this module for ``fact_archives``.
+    from margin.store.schema import invoices, signals
+
+    s, i = signals, invoices
+    finalized = and_(
+        i.c.org_id == s.c.org_id,
+        i.c.customer_id == s.c.customer_id,
+        i.c.status == "finalized",
+        s.c.ts >= i.c.period_start,
+        s.c.ts < i.c.period_end,
+        s.c.created_at > i.c.as_of,
+    )
+    late = conn.execute(
+        select(s.c.org_id, s.c.customer_id, s.c.ts, s.c.created_at)
+        .select_from(s.join(i, finalized))
+        .where(s.c.ts < limit)
+        .distinct()
+    ).all()
+    if not late:
+        return
+    finals: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for org_id, customer_id, period, as_of in conn.execute(
+        select(i.c.org_id, i.c.customer_id, i.c.period, i.c.as_of).where(i.c.status == "finalized")
+    ):
+        finals.setdefault((org_id, customer_id), []).append((period, as_of))
+    waiting: dict[str, set[str]] = {}  # the signal's month → the months that will bill it
+    for org_id, customer_id, ts, created_at in late:
+        invoiced = finals.get((org_id, customer_id), [])
+        before = {period for period, as_of in invoiced if as_of < created_at}
+        billed_in = shift(period_of(ts), 1)
+        while billed_in in before:
+            billed_in = shift(billed_in, 1)
+        if billed_in not in {period for period, _as_of in invoiced}:
+            waiting.setdefault(period_of(ts), set()).add(billed_in)
+    if waiting:
+        months = ", ".join(sorted(waiting))
+        billing = ", ".join(sorted(set().union(*waiting.values())))
+        raise ArchiveRefused(
+            f"--before: {months} hold late signals not billed yet; finalize the invoices of "
+            f"{billing} first (they bill them, reading them from the store)"
+        )
+
+
 def archivable(db: Database, before: str, now: int) -> list[ArchivePart]:
     """What ``archive`` would move (the dry run): each table's months before ``before``."""
     limit = _check(db, before, now)
     with db.read() as conn:
+        _refuse_unbilled(conn, limit)
         return _parts(conn, limit)
 
 
@@ -109,6 +169,7 @@ def archive(db: Database, before: str, directory: Path, now: int) -> list[Archiv
         raise ArchiveRefused("archiving writes Parquet: install margin[export] (pyarrow)") from None
 
     with db.read() as conn:
+        _refuse_unbilled(conn, limit)
         planned = _parts(conn, limit)
     done = []
     for part in planned:
