@@ -21,6 +21,7 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from margin._calendar import split_days
 from margin.store.archived import ArchivedRange, within
+from margin.store.late import stored_after_final
 from margin.store.schema import (
     costs,
     events,
@@ -189,14 +190,6 @@ def read_late(
     out: dict[str, list[LateSignal]] = defaultdict(list)
     if not wanted:
         return out
-    finalized = and_(
-        invoices.c.org_id == signals.c.org_id,
-        invoices.c.customer_id == signals.c.customer_id,
-        invoices.c.status == "finalized",
-        signals.c.ts >= invoices.c.period_start,
-        signals.c.ts < invoices.c.period_end,
-        signals.c.created_at > invoices.c.as_of,
-    )
     rows = conn.execute(
         select(
             signals.c.id,
@@ -206,7 +199,7 @@ def read_late(
             signals.c.ts,
             signals.c.created_at,
         )
-        .select_from(signals.join(invoices, finalized))
+        .select_from(signals.join(invoices, stored_after_final()))
         .where(
             signals.c.org_id == org_id,
             signals.c.customer_id.in_(wanted),

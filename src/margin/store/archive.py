@@ -31,7 +31,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     select,
 )
 
@@ -92,20 +91,13 @@ def _refuse_unbilled(conn: Connection, limit: int) -> None:
     not finalized before it arrived bills (``margin.billing.rating``), reading it raw. That
     invoice must be final before the signal's month leaves the store, or it is never billed."""
     # Imported here: ``schema`` imports this module for ``fact_archives``.
+    from margin.store.late import stored_after_final
     from margin.store.schema import invoices, signals
 
     s, i = signals, invoices
-    finalized = and_(
-        i.c.org_id == s.c.org_id,
-        i.c.customer_id == s.c.customer_id,
-        i.c.status == "finalized",
-        s.c.ts >= i.c.period_start,
-        s.c.ts < i.c.period_end,
-        s.c.created_at > i.c.as_of,
-    )
     late = conn.execute(
         select(s.c.org_id, s.c.customer_id, s.c.ts, s.c.created_at)
-        .select_from(s.join(i, finalized))
+        .select_from(s.join(i, stored_after_final()))
         .where(s.c.ts < limit)
         .distinct()
     ).all()
