@@ -30,7 +30,7 @@ from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.directory import CUSTOMERS
 
-__all__ = ["PaidGrantIn", "paid_balances"]
+__all__ = ["PaidGrantIn", "paid_balances", "paid_number"]
 
 #: Margin's grant fields by the names Paid's request gives them.
 _FIELDS = {"currency": "creditCurrencyKey", "effective_at": "startsAt", "expires_at": "expiresAt"}
@@ -45,11 +45,11 @@ class PaidGrantIn(CamelModel):
     expires_at: str | None = None
 
 
-def _number(nanos: int) -> int | float:
+def paid_number(nanos: int) -> int | float:
+    """A credit amount as Paid's client reads it (its models are floats): whole amounts as
+    integers, others in their shortest decimal form."""
     value = from_nanos(nanos)
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _at(micros: int | None) -> str | None:
@@ -76,10 +76,10 @@ def _paid_grant(grant: dict[str, Any]) -> dict[str, Any]:
     total, available = grant["amount_nanos"], grant["remaining_nanos"]
     rollover = grant["rollover_max_nanos"]
     return {
-        "available": _number(available),
-        "used": _number(total - available),
-        "total": _number(total),
-        "rolloverAmount": None if rollover is None else _number(rollover),
+        "available": paid_number(available),
+        "used": paid_number(total - available),
+        "total": paid_number(total),
+        "rolloverAmount": None if rollover is None else paid_number(rollover),
         "periodStart": _at(grant["effective_at"]),
         "periodEnd": _at(grant["expires_at"]),
         "rolloverEndDate": None,
@@ -105,10 +105,10 @@ def paid_balances(conn: Connection, org_id: str, customer_id: str, now: int) -> 
                 "creditsCurrencyId": currency,
                 "currencyName": currency,
                 "currencyKey": currency,
-                "available": _number(available),
-                "used": _number(total - available),
-                "total": _number(total),
-                "overage": _number(row["overage_nanos"]),
+                "available": paid_number(available),
+                "used": paid_number(total - available),
+                "total": paid_number(total),
+                "overage": paid_number(row["overage_nanos"]),
                 "periodStart": _at(min((g["effective_at"] for g in grants), default=None)),
                 "periodEnd": None if not ends or None in ends else _at(max(ends)),
                 "rolloverEndDate": None,

@@ -24,10 +24,10 @@ from fastapi import Query, Request
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, union
 
-from margin._money import from_nanos
 from margin._refusal import Refusal
 from margin._time import isoformat
 from margin.compat._common import CamelModel, Limit, Offset, principal
+from margin.compat.paid.credits import paid_number
 from margin.compat.paid.parties import page_of, router
 from margin.control.quantities import parse_quantity
 from margin.control.unit_caps import CapIn, cap_state, end_cap, set_cap
@@ -102,13 +102,6 @@ def _paid_fields() -> Iterator[None]:
         first = exc.errors()[0]
         field = _FIELDS.get(str(first["loc"][0]), str(first["loc"][0]))
         raise Problem(422, f"{field}: {first['msg']}", field=field) from None
-
-
-def _number(nanos: int) -> int | float:
-    """A JSON number as Paid's client reads it (its models are floats): whole amounts as
-    integers, others in their shortest decimal form."""
-    value = from_nanos(nanos)
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def paid_unit(row: dict[str, Any], status: str = "ACTIVE") -> dict[str, Any]:
@@ -252,7 +245,7 @@ def _currency_of(conn: Connection, org_id: str, given: str | None) -> str:
 
 def _policy(cap: dict[str, Any], until: int | None) -> dict[str, Any]:
     return {
-        "amount": _number(parse_quantity(cap["amount"], "amount")),
+        "amount": paid_number(parse_quantity(cap["amount"], "amount")),
         "frequency": cap["frequency"],
         "effectiveFrom": isoformat(cap["effective_from"]),
         "effectiveUntil": None if until is None else isoformat(until),
@@ -269,8 +262,8 @@ def _cap_answer(
     state = cap_state(conn, org_id, cid, unit["id"], cap, now)
     period = state and {
         "window": {"start": isoformat(state["start"]), "end": isoformat(state["end"])},
-        "used": _number(state["used_nanos"]),
-        "remaining": _number(state["amount_nanos"] - state["used_nanos"]),
+        "used": paid_number(state["used_nanos"]),
+        "remaining": paid_number(state["amount_nanos"] - state["used_nanos"]),
     }
     return {
         "externalCustomerUnitId": unit["external_id"],
