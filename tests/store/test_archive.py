@@ -3,48 +3,26 @@ the other months unchanged, reports of the archived ones answered from the rollu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from margin import cli as margin_cli
 from margin._calendar import month_bounds
-from margin.server.app import create_app
-from margin.settings import Settings
 from margin.store.archive import ArchiveRefused, archivable, archive, fact_archives
 from margin.store.db import Database
 from margin.store.partitions import PARTITIONED, Month, ensure_partitions, month_partitions
 from margin.store.schema import costs, events, fact_keys, invoices, signals
-from margin_testing import Api, make_tenant
+from margin_testing import Api
 
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02"]
 NOW = month_bounds("2026-03")[0] + 86_400_000_000
 ARCHIVED = {"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
 KEPT = {"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"}
-
-
-@pytest.fixture
-def store(empty_url: str) -> Iterator[Database]:
-    db = Database(empty_url)
-    db.upgrade()
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
-@pytest.fixture
-def api(store: Database, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(data_dir=tmp_path)
-    app = create_app(settings, db=store, migrate=False)
-    with TestClient(app) as client:
-        yield Api(client=client, db=store, tenant=make_tenant(store), settings=settings)
 
 
 def _seed(api: Api) -> None:

@@ -6,26 +6,22 @@ still answer from the rollups."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from billing_support import generate, setup_plan
 from margin import cli as margin_cli
 from margin._calendar import month_bounds
-from margin.server.app import create_app
-from margin.settings import Settings
 from margin.store.archive import archive
 from margin.store.archived import ArchivedRange, archived_months, refuse_archived
 from margin.store.db import Database
 from margin.store.partitions import ensure_partitions
 from margin.store.schema import cost_repricings, invoices
-from margin_testing import Api, make_tenant
+from margin_testing import Api
 
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02"]
 NOW = month_bounds("2026-03")[0] + 86_400_000_000
@@ -42,24 +38,6 @@ def _detail(field: str, months: str) -> str:
         "for a range after them (reports of cost and signal counts still answer from the "
         "rollups)"
     )
-
-
-@pytest.fixture
-def store(empty_url: str) -> Iterator[Database]:
-    db = Database(empty_url)
-    db.upgrade()
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
-@pytest.fixture
-def api(store: Database, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(data_dir=tmp_path)
-    app = create_app(settings, db=store, migrate=False)
-    with TestClient(app) as client:
-        yield Api(client=client, db=store, tenant=make_tenant(store), settings=settings)
 
 
 def _seed(api: Api, store: Database) -> None:

@@ -3,7 +3,6 @@ of the tables before them kept), and idempotency keys unique across months on bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +50,15 @@ def _homes(db: Database, table: str) -> dict[str, str]:
         return {str(row_id): str(home) for row_id, home in rows}
 
 
-@pytest.fixture
-def fresh(store_kind: str, empty_url: str) -> Iterator[Database]:
-    """A store migrated here, so that its partitions are this test's only."""
-    db = Database(empty_url)
-    db.upgrade()
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
 @pytest.mark.parametrize("store_kind", ["postgres"])
-def test_the_server_creates_the_current_month_and_three_ahead_once(fresh: Database) -> None:
-    with fresh.write() as conn:
+def test_the_server_creates_the_current_month_and_three_ahead_once(store: Database) -> None:
+    with store.write() as conn:
         created = ensure_partitions(conn, MAY_2031)
     months = ["203105", "203106", "203107", "203108"]
     assert created == [f"{t}_p{m}" for t in PARTITIONED for m in months]
-    keeper = PartitionKeeper(fresh, clock=lambda: MAY_2031)
+    keeper = PartitionKeeper(store, clock=lambda: MAY_2031)
     assert keeper.keep() == []  # the next pass finds them
-    with fresh.read() as conn:
+    with store.read() as conn:
         for table in PARTITIONED:
             have = month_partitions(conn, table)
             assert [m.period for m in have if m.period >= "2031"] == [
@@ -88,10 +76,10 @@ def test_the_keeper_creates_nothing_on_sqlite(db: Database) -> None:
 
 @pytest.mark.parametrize("store_kind", ["postgres"])
 def test_the_default_partition_takes_any_time_and_a_new_month_takes_its_rows(
-    fresh: Database, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
-    tenant = make_tenant(fresh)
-    ledger = _ledger(fresh, tmp_path, MAY_2031)
+    tenant = make_tenant(store)
+    ledger = _ledger(store, tmp_path, MAY_2031)
     items = [
         _signal("far-past", "1975-03-01T00:00:00Z"),
         _signal("later", "2031-05-15T00:00:00Z"),  # no partition of 2031 yet
@@ -99,15 +87,15 @@ def test_the_default_partition_takes_any_time_and_a_new_month_takes_its_rows(
     ]
     result = ledger.ingest_signals(tenant.org_id, items)
     assert [i.status for i in result.items] == ["ingested"] * 3
-    assert set(_homes(fresh, "signals").values()) == {"signals_default"}
-    with fresh.write() as conn:
+    assert set(_homes(store, "signals").values()) == {"signals_default"}
+    with store.write() as conn:
         ensure_partitions(conn, MAY_2031, ahead=0)
-    homes = _homes(fresh, "signals")
+    homes = _homes(store, "signals")
     assert sorted(homes.values()) == ["signals_default", "signals_p203105", "signals_p203105"]
     again = ledger.ingest_signals(tenant.org_id, items)
     assert [i.status for i in again.items] == ["duplicate"] * 3
     assert [i.id for i in again.items] == [i.id for i in result.items]
-    assert _count(fresh, signals) == 3
+    assert _count(store, signals) == 3
 
 
 def test_a_key_is_the_same_fact_in_any_month(db: Database, tenant: Tenant, tmp_path: Path) -> None:
