@@ -84,6 +84,16 @@ def parse_timestamp(value: str, name: str = "timestamp") -> datetime:
     A naive value, a bare number and a time outside ``[EARLIEST, LATEST)`` are refused with a
     ``ValueError`` (``TimeRangeError`` for the range) whose message starts with ``name``.
     """
+    if "T" in value:
+        # The common form (``2026-10-05T12:00:00Z``) parses as it stands; anything else, or
+        # anything naive, takes the full path below, which names what is wrong.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return check_range(parsed, name)
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"

@@ -116,6 +116,39 @@ def test_bad_input_is_a_problem_naming_the_field_and_stores_nothing(
         assert count(api, table) == 0
 
 
+GOOD = {
+    "/v1/signals": {"event_name": "x", "customer": "a"},
+    "/v1/costs": {"customer": "a", "amount": "0.5", "currency": "USD"},
+    "/v1/events": {"type": "api_call", "customer": "a"},
+}
+ONE_ITEM = [
+    (path, body, field)
+    for path, cases in (
+        ("/v1/signals", BAD_SIGNALS),
+        ("/v1/costs", BAD_COSTS),
+        ("/v1/events", BAD_EVENTS),
+    )
+    for body, _status, field in cases
+    if isinstance(body, dict) and "items" not in body and field not in ("customer_id", "agent_id")
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), ONE_ITEM)
+def test_a_bad_item_in_a_batch_is_answered_as_if_sent_alone(
+    api: Api, path: str, body: dict[str, Any], field: str
+) -> None:
+    """A batch is validated as one list; one bad item sends it back item by item, and each
+    item is answered with exactly the error it gets alone, the others stored."""
+    alone = api.post(path, json=body, scope="ingest").json()
+    good = [{**GOOD[path], "idempotency_key": f"good-{i}"} for i in range(3)]
+    batch = api.post(path, json={"items": [good[0], body, good[1], body, good[2]]}).json()
+    assert (batch["ingested"], [f["index"] for f in batch["failed"]]) == (3, [1, 3])
+    expected = {"field": alone["field"], "detail": alone["detail"].split(": ", 1)[1]}
+    for failed in batch["failed"]:
+        assert {"field": failed["field"], "detail": failed["detail"]} == expected
+        assert failed["field"] == field
+
+
 def test_malformed_and_oversized_bodies(api: Api) -> None:
     raw = api.post("/v1/signals", content=b"{not json", scope="ingest")
     assert raw.status_code == 400

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from margin._time import to_micros
 from margin.server._payload import PayloadError, canonical_json
@@ -93,11 +93,17 @@ def plan(
 ) -> Drafts:
     """Check and digest a batch's items (``horizon``: the latest time a fact may have)."""
     drafts = Drafts([ItemResult(index=i, status="failed") for i in range(len(items))])
+    free_form: tuple[str, ...] = model.free_form  # type: ignore[attr-defined]
+    sound: list[tuple[ItemResult, dict[str, Any], bytes]] = []
     for raw, result in zip(items, drafts.results, strict=True):
-        checked = _checked(raw, model, result)
-        if checked is None:
+        canonical = _canonical(raw, free_form, result)
+        if canonical is not None:
+            sound.append((result, raw, canonical))
+    checked = _validated(model, [raw for _result, raw, _canonical in sound])
+    for (result, raw, canonical), item in zip(sound, checked, strict=True):
+        if isinstance(item, ValidationError):
+            mark_invalid(result, item)
             continue
-        item, canonical = checked
         ts = now if item.timestamp is None else to_micros(item.timestamp)
         if ts > horizon:
             result.field = "timestamp"
@@ -125,18 +131,36 @@ def plan(
     return drafts
 
 
-def _checked(raw: Any, model: type[BaseModel], result: ItemResult) -> tuple[Any, bytes] | None:
-    """The item validated by its model, and its canonical JSON; None if it failed."""
+def _canonical(raw: Any, free_form: tuple[str, ...], result: ItemResult) -> bytes | None:
+    """The item's canonical JSON, once it is an object any store can hold; None if not."""
     if not isinstance(raw, dict):
         result.field, result.detail = "body", "each item must be a JSON object"
         return None
     try:
-        canonical = canonical_json(raw, model.free_form)  # type: ignore[attr-defined]
+        return canonical_json(raw, free_form)
     except PayloadError as exc:
         result.field, result.detail = exc.field, exc.detail
         return None
+
+
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
+
+
+def _validated(model: type[BaseModel], raws: list[dict[str, Any]]) -> list[Any]:
+    """Each item as its model, or the ``ValidationError`` it fails with. The whole list is
+    validated in one call; a list holding a bad item is validated again item by item, so
+    that each item is answered with its own first error."""
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
     try:
-        return model.model_validate(raw), canonical
-    except ValidationError as exc:
-        mark_invalid(result, exc)
-        return None
+        return adapter.validate_python(raws)
+    except ValidationError:
+        pass
+    checked: list[Any] = []
+    for raw in raws:
+        try:
+            checked.append(model.model_validate(raw))
+        except ValidationError as exc:
+            checked.append(exc)
+    return checked

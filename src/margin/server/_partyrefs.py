@@ -27,20 +27,29 @@ class PartyRefs:
     def __init__(
         self, conn: Connection, org_id: str, items: Sequence[Any], create_customers: bool
     ) -> None:
-        self.customer_ids = CUSTOMERS.existing_ids(
-            conn, org_id, [i.customer_id for i in items if i.customer_id]
-        )
-        self.agent_ids = AGENTS.existing_ids(
-            conn, org_id, [a for i in items if (a := getattr(i, "agent_id", None))]
-        )
+        customer_ids, agent_ids, customers, agents = set(), set(), set(), set()
+        for i in items:  # one pass: a batch holds thousands of items, naming a few parties
+            if i.customer_id:
+                customer_ids.add(i.customer_id)
+            if i.customer:
+                customers.add(i.customer)
+            if agent_id := getattr(i, "agent_id", None):
+                agent_ids.add(agent_id)
+            if agent := getattr(i, "agent", None):
+                agents.add(agent)
+        self.customer_ids = CUSTOMERS.existing_ids(conn, org_id, customer_ids)
+        self.agent_ids = AGENTS.existing_ids(conn, org_id, agent_ids)
         self.units = _units(conn, org_id, items)
-        sound = [i for i in items if self._id_problem(i) is None]
-        self.customers = CUSTOMERS.resolve(
-            conn, org_id, [i.customer for i in sound if i.customer], create=create_customers
+        #: Whether an item names a party by id or a unit: only then can a reference be bad.
+        self.checks = bool(customer_ids or agent_ids or self.units) or any(
+            getattr(i, "unit", None) for i in items
         )
-        self.agents = AGENTS.resolve(
-            conn, org_id, [a for i in sound if (a := getattr(i, "agent", None))], create=True
-        )
+        if self.checks:  # parties named by items refused for a bad reference are not created
+            sound = [i for i in items if self._id_problem(i) is None]
+            customers = {i.customer for i in sound if i.customer}
+            agents = {a for i in sound if (a := getattr(i, "agent", None))}
+        self.customers = CUSTOMERS.resolve(conn, org_id, customers, create=create_customers)
+        self.agents = AGENTS.resolve(conn, org_id, agents, create=True)
 
     def _id_problem(self, item: Any) -> tuple[str, str] | None:
         if item.customer_id and item.customer_id not in self.customer_ids:
@@ -65,9 +74,10 @@ class PartyRefs:
     def resolve(self, item: Any) -> Resolved:
         """The item's customer and agent ids, or the problem with its references (a
         customer external id that is unknown and was not created: field ``customer``)."""
-        problem = self._id_problem(item)
-        if problem:
-            return None, None, problem
+        if self.checks:
+            problem = self._id_problem(item)
+            if problem:
+                return None, None, problem
         customer_id = item.customer_id
         if customer_id is None and item.customer:
             customer_id = self.customers.get(item.customer)

@@ -4,6 +4,7 @@ failed), and the content digest that tells a retry from a different item under o
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -90,29 +91,33 @@ def settle_repeats(
 class BatchResult:
     items: list[ItemResult]
 
+    def _count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
     @property
     def ingested(self) -> int:
-        return sum(1 for i in self.items if i.status == "ingested")
+        return self._count("ingested")
 
     @property
     def duplicates(self) -> int:
-        return sum(1 for i in self.items if i.status == "duplicate")
+        return self._count("duplicate")
 
     @property
     def accepted(self) -> int:
         """Items published to the ingest queue (queue mode), to be stored by a writer."""
-        return sum(1 for i in self.items if i.status == "accepted")
+        return self._count("accepted")
 
     @property
     def failed(self) -> list[ItemResult]:
         return [i for i in self.items if i.status in ("failed", "conflict")]
 
     def body(self) -> dict[str, Any]:
-        accepted = self.accepted
+        counts = Counter(i.status for i in self.items)
+        accepted = counts["accepted"]
         return {
             **({"accepted": accepted} if accepted else {}),
-            "ingested": self.ingested,
-            "duplicates": self.duplicates,
+            "ingested": counts["ingested"],
+            "duplicates": counts["duplicate"],
             "failed": [
                 {
                     "index": i.index,

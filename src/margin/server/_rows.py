@@ -226,8 +226,9 @@ def _shape(table: Table) -> _Shape:
     return shape
 
 
-def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Each row's values in column order (absent keys are NULL), JSON columns as text."""
+def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Each row's values in column order (absent keys are NULL), JSON columns as text (lists:
+    both drivers take any sequence of parameters)."""
     try:
         values = [list(shape.getter(row)) for row in rows]
     except KeyError:
@@ -238,4 +239,4 @@ def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             for i in shape.json_at:
                 if value[i] is not None:
                     value[i] = dumps(value[i]).decode()
-    return [tuple(value) for value in values]
+    return values

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from margin._ids import new_id, new_ids
+from margin._ids import new_ids
 from margin._time import now_micros
 from margin.control.consumption import consume
 from margin.pricing import Pricer
@@ -295,9 +295,9 @@ def _insert_facts(
     return done
 
 
-def _common(draft: Draft, prefix: str, customer_id: str | None, txn: _Txn) -> dict[str, Any]:
+def _common(draft: Draft, row_id: str, customer_id: str | None, txn: _Txn) -> dict[str, Any]:
     return {
-        "id": new_id(prefix),
+        "id": row_id,
         "customer_id": customer_id,
         "ts": draft.ts,
         "idempotency_key": draft.key,
@@ -309,12 +309,12 @@ def _common(draft: Draft, prefix: str, customer_id: str | None, txn: _Txn) -> di
 def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
     refs = txn.parties(drafts)
     pairs = []
-    for draft in drafts:
+    for draft, row_id in zip(drafts, new_ids("evt", len(drafts)), strict=True):
         customer_id, _agent_id, problem = refs.resolve(draft.item)
         if problem:
             draft.result.field, draft.result.detail = problem
             continue
-        row = _common(draft, "evt", customer_id, txn)
+        row = _common(draft, row_id, customer_id, txn)
         row.update(type=draft.item.type, data=draft.item.data, unit_id=refs.unit_id(draft.item))
         pairs.append((draft, row))
     txn.events.extend(row for _draft, row in _insert_facts(txn, events, pairs))
@@ -323,7 +323,7 @@ def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
 def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
     refs = txn.parties(drafts)
     pairs = []
-    for draft in drafts:
+    for draft, row_id in zip(drafts, new_ids("sig", len(drafts)), strict=True):
         customer_id, agent_id, problem = refs.resolve(draft.item)
         cost: Draft | None = draft.extra
         if problem is None and cost and not admit(txn.totals, draft.result, cost.extra.body):
@@ -332,16 +332,14 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
             draft.result.field, draft.result.detail = problem
             continue
         item: SignalIn = draft.item
-        row = _common(draft, "sig", customer_id, txn)
-        row.update(
-            agent_id=agent_id,
-            event_name=item.event_name,
-            data=item.data,
-            trace_id=item.trace_id,
-            cost_tracing=item.cost_tracing,
-            source=txn.source,
-            unit_id=refs.unit_id(item),
-        )
+        row = _common(draft, row_id, customer_id, txn)
+        row["agent_id"] = agent_id
+        row["event_name"] = item.event_name
+        row["data"] = item.data
+        row["trace_id"] = item.trace_id
+        row["cost_tracing"] = item.cost_tracing
+        row["source"] = txn.source
+        row["unit_id"] = refs.unit_id(item) if item.unit else None
         pairs.append((draft, row))
     done = _insert_facts(txn, signals, pairs)
     inserted = {id(draft) for draft, _row in done}
@@ -349,10 +347,8 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
         if id(draft) not in inserted and draft.extra is not None:
             body = draft.extra.extra.body
             txn.totals.release(body.currency, body.amount_nanos)
+    txn.signals.add_rows(txn.org_id, [row for _draft, row in done])
     for _draft, row in done:
-        txn.signals.add(
-            txn.org_id, row["ts"], row["customer_id"], row["agent_id"], row["event_name"]
-        )
         if row["unit_id"]:
             txn.unit_signals[(row["customer_id"], row["unit_id"], row["event_name"])] += 1
     traces = {row["trace_id"] for _draft, row in done if row["cost_tracing"] and row["trace_id"]}

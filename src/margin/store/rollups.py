@@ -13,7 +13,7 @@ turn to floating point).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -248,10 +248,12 @@ class SignalRollup:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int, str, str, str], int] = defaultdict(int)
 
-    def add(
-        self, org_id: str, ts_us: int, customer_id: str, agent_id: str | None, event_name: str
-    ) -> None:
-        self.counts[(org_id, hour_bucket(ts_us), customer_id, agent_id or "", event_name)] += 1
+    def add_rows(self, org_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Count stored signal rows (``ts``, ``customer_id``, ``agent_id``, ``event_name``)."""
+        counts = self.counts
+        for row in rows:
+            key = (row["customer_id"], row["agent_id"] or "", row["event_name"])
+            counts[(org_id, hour_bucket(row["ts"]), *key)] += 1
 
     def flush(self, conn: Connection) -> None:
         if not self.counts:

@@ -80,7 +80,7 @@ def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
 
 
 def _answer(result: BatchResult, single: bool) -> JSONResponse:
-    if result.ingested == 0 and result.duplicates == 0 and result.accepted == 0:
+    if all(i.status in ("failed", "conflict") for i in result.items):
         first = result.failed[0]
         status = 409 if first.status == "conflict" else 422
         field = first.field if single else f"items.{first.index}.{first.field}"
