@@ -203,6 +203,12 @@ class LightSpan(trace_api.Span):
         except Exception:
             log.warning("margin: could not queue a span", exc_info=True)
 
+    def end_with(self, attributes: Mapping[str, Any]) -> None:
+        """Add ``attributes`` (clean values: see ``is_clean``) and end the span."""
+        if self.end_time is None:
+            self.attributes.update(attributes)
+            self.end()
+
     def end_deferred(self, reader: Callable[[], None]) -> None:
         """End the span now, leaving ``reader`` (which adds the attributes read from a call's
         result) to whoever exports it: see ``read_result``."""
