@@ -279,8 +279,10 @@ def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_cho
     # The caller gets its result without waiting for Margin to read it: the span ends with
     # the request's attributes, and usage, response id and (when the trace asked for them)
     # the completion are read when the span is encoded, on another thread, without the
-    # caller's context — yet exactly as if read in the call.
+    # caller's context — yet exactly as if read in the call. (A chat completion of the usual
+    # shape is read at once instead: see the next test; here the short read declines it.)
     sdk()
+    monkeypatch.setattr(openai_wrapper._Chat, "read_now", lambda self, result: None)
     ended: list[LightSpan] = []
     original = LightSpan.end_deferred
 
@@ -320,6 +322,27 @@ def test_a_plain_result_is_read_on_the_delivery_thread_with_the_calls_prompt_cho
     assert "gen_ai.output.messages" in chats[0].attributes  # store_prompt=True
     assert "gen_ai.output.messages" not in chats[1].attributes
     assert "gen_ai.input.messages" not in chats[1].attributes
+
+
+def test_a_usual_chat_completion_is_read_at_once_on_the_callers_thread(
+    sdk: Configure, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading an SDK ChatCompletion with int counts is quicker than keeping it (and every
+    # object it holds) alive until delivery: the span ends with its usage already on it.
+    sdk()
+    deferred: list[LightSpan] = []
+    monkeypatch.setattr(LightSpan, "end_deferred", lambda span, reader: deferred.append(span))
+    client = openai.OpenAI(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(_OpenAI()))
+    )
+    with instrument_openai(client), margin.trace("cus_1", "sdr"):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert deferred == []
+    (chat,) = [s for s in _flush(collector) if s.name == "chat gpt-4o"]
+    expected = json.loads((FIXTURES / "openai_chat.json").read_text())
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 1200
+    assert chat.attributes["gen_ai.response.id"] == expected["id"]
+    assert "gen_ai.input.messages" not in chat.attributes
 
 
 def test_a_failed_call_with_nothing_recorded_before_it_is_an_error_span(

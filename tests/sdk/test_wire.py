@@ -170,3 +170,80 @@ def test_prompts_are_left_out_unless_the_scope_kept_them() -> None:
     first, second = _decoded_attributes(encode_traces([stripped, kept]))
     assert set(first) == {"margin.customer.external_id"}
     assert set(second) == {"margin.customer.external_id", ATTR_STORE_PROMPT, *prompt}
+
+
+def _ended(
+    name: str,
+    attributes: dict[str, object],
+    parent: SpanContext | None,
+    kind: SpanKind,
+    resource: Resource,
+    scope: InstrumentationScope,
+    status: Status | None = None,
+) -> tuple[LightSpan, object]:
+    """A LightSpan ended, and what it queued."""
+    queued: list[object] = []
+    context = set_span_in_context(NonRecordingSpan(parent)) if parent else None
+    span = LightSpan(name, attributes, kind, context, resource, scope, queued.append)
+    if status is not None:
+        span.set_status(status)
+    span.end()
+    (item,) = queued
+    return span, item
+
+
+def test_an_ended_light_span_is_queued_as_a_record_encoded_as_the_span_itself() -> None:
+    resources = [Resource.create({"service.name": "agent"}), Resource({"service.name": "b"})]
+    scopes = [InstrumentationScope("margin", "1.0"), InstrumentationScope("other", None, "u")]
+    remote = SpanContext(0xABC, 0xDEF, True, TraceFlags(1), TraceState([("k", "v")]))
+    local = SpanContext(0x1234, 0x9999, False, TraceFlags(1))
+    ended = [
+        _ended("margin.trace", {"margin.customer.external_id": "c"}, None, SpanKind.INTERNAL,
+               resources[0], scopes[0]),
+        _ended("chat gpt-4o", {"a": 1, "b": True, "c": 1.5, "d": ("stop",), "e": [1, 2]},
+               local, SpanKind.CLIENT, resources[0], scopes[1], Status(StatusCode.ERROR, "boom")),
+        _ended("", {}, remote, SpanKind.SERVER, resources[1], scopes[0],
+               Status(StatusCode.OK)),
+        _ended("x", {"gen_ai.input.messages": "[secret]", ATTR_STORE_PROMPT: True}, local,
+               SpanKind.CONSUMER, resources[1], scopes[1]),
+        _ended("y", {"gen_ai.input.messages": "[secret]", "k": "v"}, remote,
+               SpanKind.PRODUCER, resources[0], scopes[0]),
+    ]  # fmt: skip
+    spans = [span for span, _ in ended]
+    records = [item for _, item in ended]
+    assert all(type(record) is tuple for record in records)
+    assert encode_request(records) == encode_request(spans)
+    assert encode_request(records) == encode_spans(spans).SerializeToString()  # type: ignore[arg-type]
+    assert encode_traces(records) == encode_traces(spans)
+    mixed = [records[0], spans[1], records[2], spans[3], records[4]]
+    assert encode_traces(mixed) == encode_traces(spans)
+    decoded = [set(attributes) for attributes in _decoded_attributes(encode_traces(records))]
+    assert {"k"} in decoded  # the prompt left out where the scope did not keep it
+    assert {"gen_ai.input.messages", ATTR_STORE_PROMPT} in decoded
+
+
+def test_a_light_span_with_events_or_links_is_queued_itself() -> None:
+    resource, scope = Resource.create({}), InstrumentationScope("margin")
+    queued: list[object] = []
+    for extra in ("event", "link"):
+        span = LightSpan("s", {}, SpanKind.INTERNAL, None, resource, scope, queued.append)
+        if extra == "event":
+            span.add_event("note")
+        else:
+            span.add_link(SpanContext(5, 6, False))
+        span.end()
+    assert [type(item) for item in queued] == [LightSpan, LightSpan]
+
+
+def test_a_record_holds_only_what_the_collector_untracks() -> None:
+    # Nothing in a plain span's record keeps it tracked: the young collections untrack its
+    # parts, then the record itself, so it never reaches the oldest generation.
+    import gc
+
+    _, record = _ended(
+        "s", {"a": "b", "n": 1}, None, SpanKind.INTERNAL, Resource.create({}),
+        InstrumentationScope("margin"),
+    )  # fmt: skip
+    gc.collect(0)
+    gc.collect(1)
+    assert not gc.is_tracked(record)

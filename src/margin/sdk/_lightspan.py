@@ -37,6 +37,9 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
+from margin import semconv
+from margin.sdk import _record
+
 __all__ = ["LightSpan", "clean_attributes", "is_clean"]
 
 log = logging.getLogger("margin")
@@ -44,6 +47,7 @@ log = logging.getLogger("margin")
 _PLAIN = frozenset({str, bool, int, float})
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_STORE_PROMPT = semconv.STORE_PROMPT
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -85,7 +89,7 @@ class LightSpan(trace_api.Span):
     status: Status
     resource: Resource
     instrumentation_scope: InstrumentationScope
-    _sink: Callable[[LightSpan], None]
+    _sink: Callable[[Any], None]
     _reader: Callable[[], None] | None
     start_time: int
     end_time: int | None
@@ -98,7 +102,7 @@ class LightSpan(trace_api.Span):
         parent_context: Context | None,
         resource: Resource,
         scope: InstrumentationScope,
-        sink: Callable[[LightSpan], None],
+        sink: Callable[[Any], None],
     ) -> None:
         """A started span: the child of the span in ``parent_context`` (the current context
         when None), or the root of a new trace. ``attributes`` becomes the span's own dict."""
@@ -199,9 +203,42 @@ class LightSpan(trace_api.Span):
             return
         self.end_time = end_time or time_ns()
         try:
-            self._sink(self)
+            self._sink(self.record() if _record.enabled else self)
         except Exception:
             log.warning("margin: could not queue a span", exc_info=True)
+
+    def record(self) -> tuple[Any, ...] | LightSpan:
+        """What is queued for this ended span: its ``_record`` tuple, which the garbage
+        collector untracks (bench/sdk_overhead.py --mode warm: 39 against 53 µs CPU a call;
+        --mode openai: 3 young collections per 6,000 calls against 55), or the span itself
+        when it has events or links (rare) or a reading left to do."""
+        if self.events or self.links or self._reader is not None:
+            return self
+        context, parent, attributes = self.context, self.parent, self.attributes
+        resource, scope = self.resource, self.instrumentation_scope
+        origin = _record.ORIGIN_IDS.get((id(resource), id(scope)))
+        return (
+            _record.origin(resource, scope) if origin is None else origin,
+            self.name,
+            context.trace_id,
+            context.span_id,
+            0 if parent is None else parent.span_id,
+            parent is not None and parent.is_remote,
+            context.trace_state or None,
+            self.kind._value_,
+            self.start_time,
+            self.end_time,
+            tuple(attributes),
+            tuple(attributes.values()),
+            None if self.status is _UNSET else self.status,
+            attributes.get(_STORE_PROMPT) is True,  # _record.keeps_prompt
+        )
+
+    def end_with(self, attributes: Mapping[str, Any]) -> None:
+        """Add ``attributes`` (clean values: see ``is_clean``) and end the span."""
+        if self.end_time is None:
+            self.attributes.update(attributes)
+            self.end()
 
     def end_deferred(self, reader: Callable[[], None]) -> None:
         """End the span now, leaving ``reader`` (which adds the attributes read from a call's

@@ -13,7 +13,7 @@ release allowed; 1.30's encoder also leaves out a scope's schema URL, which this
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from struct import Struct
 from typing import Any
 
@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from margin import semconv
-from margin.sdk import _otel
+from margin.sdk import _otel, _record
 
 __all__ = ["encode_request"]
 
@@ -111,10 +111,13 @@ def _serialise(key: str, value: Any) -> bytes:
 def _attributes(
     attributes: Mapping[str, Any] | None, private: Callable[[str], bool] | None
 ) -> list[bytes]:
-    out: list[bytes] = []
     if not attributes:
-        return out
-    items = _otel.attribute_items(attributes)
+        return []
+    return _items(_otel.attribute_items(attributes), private)
+
+
+def _items(items: Iterable[tuple[str, Any]], private: Callable[[str], bool] | None) -> list[bytes]:
+    out: list[bytes] = []
     cache, get = _kv_cache, _kv_cache.get
     for key, value in items:
         if private is not None and private(key):
@@ -140,6 +143,12 @@ def _attributes(
     return out
 
 
+# A span's kind (``SpanKind.value``) → its field bytes (none for an unspecified kind).
+_KIND_BY_VALUE = {
+    kind.value: _KIND + _varint(code) if code else b"" for kind, code in _encoders.kinds.items()
+}
+
+
 def _status(status: Any) -> bytes:
     if status is None:
         return b""
@@ -150,6 +159,11 @@ def _status(status: Any) -> bytes:
     if status.status_code.value:
         body += b"\x18" + _varint(status.status_code.value)
     return _STATUS + _varint(len(body)) + body
+
+
+def _trace_state(trace_state: Any) -> tuple[bytes, bytes, bytes]:
+    state = ",".join([f"{k}={v}" for k, v in trace_state.items()]).encode()
+    return (_TRACE_STATE, _varint(len(state)), state)
 
 
 def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> bytes:
@@ -165,8 +179,7 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
     ]
     trace_state = context.trace_state
     if trace_state:
-        state = ",".join([f"{k}={v}" for k, v in trace_state.items()]).encode()
-        parts += (_TRACE_STATE, _varint(len(state)), state)
+        parts += _trace_state(trace_state)
     parent = span.parent
     if parent:
         parts += (_PARENT_ID, parent.span_id.to_bytes(8, "big"))
@@ -196,8 +209,53 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
     return b"".join(parts)
 
 
+def encode_record(record: tuple[Any, ...], private: Callable[[str], bool] | None = None) -> bytes:
+    """``encode_span`` of the ``LightSpan`` a ``_record`` tuple was made of."""
+    _, name, trace_id, span_id, parent_id, remote, state, kind, start, end = record[:10]
+    keys, values, status = record[_record.KEYS : _record.STATUS + 1]
+    parts = [_TRACE_ID, trace_id.to_bytes(16, "big"), _SPAN_ID, span_id.to_bytes(8, "big")]
+    if state:
+        parts += _trace_state(state)
+    if parent_id:
+        parts += (_PARENT_ID, parent_id.to_bytes(8, "big"))
+    if name:
+        data = name.encode()
+        parts += (_NAME, _varint(len(data)), data)
+    parts.append(_KIND_BY_VALUE[kind])
+    if start:
+        parts += (_START, _FIXED64(start))
+    if end:
+        parts += (_END, _FIXED64(end))
+    parts += _items(zip(keys, values, strict=True), private)
+    parts.append(_UNSET_STATUS if status is None else _status(status))
+    parts.append(_REMOTE_FLAGS if remote else _LOCAL_FLAGS)
+    return b"".join(parts)
+
+
+_UNSET_STATUS = _STATUS + b"\x00"
+
+
 def _scope_bytes(scope: InstrumentationScope | None) -> bytes:
     return _field(b"\x0a", _encoders.scope(scope).SerializeToString())
+
+
+def _group(
+    groups: list[tuple[Resource, dict[Any, list[bytes]]]],
+    by_id: dict[int, dict[Any, list[bytes]]],
+    resource: Resource,
+) -> dict[Any, list[bytes]]:
+    # Resources hash by serialising their attributes: look each object up once per batch.
+    scopes = by_id.get(id(resource))
+    if scopes is None:
+        for known, known_scopes in groups:
+            if known == resource:
+                scopes = known_scopes
+                break
+        else:
+            scopes = {}
+            groups.append((resource, scopes))
+        by_id[id(resource)] = scopes
+    return scopes
 
 
 def encode_request(
@@ -205,30 +263,32 @@ def encode_request(
     private: Callable[[str], bool] | None = None,
     keeps_private: Callable[[Any], bool] | None = None,
 ) -> bytes:
-    """Serialised ``ExportTraceServiceRequest`` of ``spans``, grouped by resource and
-    instrumentation scope in first-seen order, as OpenTelemetry's encoder groups them.
-    Attributes whose key is ``private`` are left out of spans that ``keeps_private``
-    refuses (of every span when it is None)."""
+    """Serialised ``ExportTraceServiceRequest`` of ``spans`` (span objects or ``_record``
+    tuples), grouped by resource and instrumentation scope in first-seen order, as
+    OpenTelemetry's encoder groups them. Attributes whose key is ``private`` are left out of
+    spans whose attributes ``keeps_private`` refuses (of every span when it is None; a
+    record says itself whether its span keeps them: ``_record.keeps_prompt``)."""
     groups: list[tuple[Resource, dict[Any, list[bytes]]]] = []
     by_id: dict[int, dict[Any, list[bytes]]] = {}
+    # The list of each (resource, scope) pair, by the records' origin or the objects' ids.
+    lists: dict[Any, list[bytes]] = {}
     for span in spans:
-        resource = span.resource
-        # Resources hash by serialising their attributes: look each object up once per batch.
-        scopes = by_id.get(id(resource))
-        if scopes is None:
-            for known, known_scopes in groups:
-                if known == resource:
-                    scopes = known_scopes
-                    break
+        if type(span) is tuple:
+            key: Any = span[_record.ORIGIN]
+            keeps = keeps_private is not None and span[_record.KEEPS_PROMPT]
+            encoded = encode_record(span, None if keeps else private)
+        else:
+            key = (id(span.resource), id(span.instrumentation_scope))
+            keeps = keeps_private is not None and keeps_private(_otel.readable_parts(span)[0])
+            encoded = encode_span(span, None if keeps else private)
+        found = lists.get(key)
+        if found is None:
+            if type(span) is tuple:
+                resource, scope = _record.ORIGINS[key]
             else:
-                scopes = {}
-                groups.append((resource, scopes))
-            by_id[id(resource)] = scopes
-        strip = private if keeps_private is None or not keeps_private(span) else None
-        encoded = encode_span(span, strip)
-        scopes.setdefault(span.instrumentation_scope or None, []).append(
-            b"\x12" + _varint(len(encoded)) + encoded
-        )
+                resource, scope = span.resource, span.instrumentation_scope
+            found = lists[key] = _group(groups, by_id, resource).setdefault(scope or None, [])
+        found.append(b"\x12" + _varint(len(encoded)) + encoded)
     out = []
     for resource, scopes in groups:
         body = [_field(b"\x0a", _encoders.resource(resource).SerializeToString())]

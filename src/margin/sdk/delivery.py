@@ -126,7 +126,9 @@ class Delivery:
             self._pressure(kind, size)
 
     def submit_span(self, span: Any) -> None:
-        """``submit("traces", span)``: the sink of every span Margin records itself."""
+        """``submit("traces", span)``: the sink of every span Margin records itself (queued
+        as a ``_record`` tuple, or as the ``LightSpan`` when it has events, links or a result
+        to read)."""
         queue = self._traces
         queue.append(span)
         size = len(queue)

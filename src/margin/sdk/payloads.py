@@ -16,7 +16,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
 from opentelemetry.sdk.trace import Event, ReadableSpan
 
 from margin import semconv
-from margin.sdk import _otel
+from margin.sdk import _otel, _record
 from margin.sdk._lightspan import LightSpan
 
 # bench/sdk_overhead.py --mode warm: 34 µs CPU a call with Margin's encoder, 78 µs with
@@ -28,6 +28,7 @@ try:
     _FAST_ENCODER = True
 except ImportError:  # pragma: no cover
     _FAST_ENCODER = False
+    _record.enabled = False  # OpenTelemetry's encoder reads span objects
 
 __all__ = ["encode_signals", "encode_traces", "redact"]
 
@@ -86,26 +87,29 @@ def _is_private(key: str) -> bool:
     return private
 
 
-def _keeps_prompt(span: ReadableSpan) -> bool:
-    attributes = span.attributes
-    return attributes is not None and attributes.get(semconv.STORE_PROMPT) is True
-
-
 def _has_events(span: ReadableSpan) -> bool:
     return bool(_otel.readable_parts(span)[1])
 
 
-def encode_traces(spans: Sequence[ReadableSpan]) -> bytes:
-    """Gzipped OTLP ``ExportTraceServiceRequest`` bytes for ``/v1/traces``."""
-    for span in spans:
-        if isinstance(span, LightSpan):
-            span.read_result()  # a wrapped call's result is read here, off the caller's thread
+def encode_traces(spans: Sequence[Any]) -> bytes:
+    """Gzipped OTLP ``ExportTraceServiceRequest`` bytes for ``/v1/traces`` of spans and
+    ``_record`` tuples (a ``LightSpan`` ended without events or links)."""
     if not _FAST_ENCODER:  # pragma: no cover
+        for span in spans:
+            if isinstance(span, LightSpan):
+                span.read_result()
         request = _otel_encode_spans([redact(span) for span in spans])
         return gzip.compress(request.SerializeToString(), compresslevel=1)
     # Attributes are filtered while encoding; only spans with events (rare) are copied.
-    prepared = [redact(span) if _has_events(span) else span for span in spans]
-    body = encode_request(prepared, _is_private, _keeps_prompt)
+    prepared = []
+    for span in spans:
+        if type(span) is not tuple:
+            if type(span) is LightSpan:
+                span.read_result()  # a wrapped call's result is read here, off the caller's thread
+            if _has_events(span):
+                span = redact(span)
+        prepared.append(span)
+    body = encode_request(prepared, _is_private, _record.keeps_prompt)
     return gzip.compress(body, compresslevel=1)
 
 

@@ -74,7 +74,7 @@ class Runtime:
         #: Where a span Margin records itself goes when it ends: straight to the queue (a span
         #: open when ``configure`` or ``shutdown`` closes this delivery is spooled by it, and
         #: a forked child restarts the same object).
-        self.sink: Callable[[LightSpan], None] = delivery.submit_span
+        self.sink: Callable[[object], None] = delivery.submit_span
         # ``records_directly``'s answer, and the processors tuple it was decided for.
         self._decided: tuple[object, bool] = (None, False)
 

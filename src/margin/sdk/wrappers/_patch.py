@@ -157,6 +157,11 @@ class CallSpec:
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
         """Record a non-streamed result."""
 
+    def read_now(self, result: Any) -> dict[str, Any] | None:
+        """What ``finish`` would record for ``result`` when that is quick to read (clean
+        values, no content), else None (``finish`` then reads it on the delivery thread)."""
+        return None
+
     def stream(self, rec: SpanRecorder, result: Any, state: Any) -> Any:
         """Wrap a streamed result so the span ends when the stream does."""
         rec.end()
@@ -213,6 +218,28 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
     return rec, span, model, call_kwargs, state, stream, token
 
 
+def _end_plain(spec: CallSpec, span: Any, model: str | None, result: Any, state: Any) -> None:
+    """End the ``LightSpan`` of a call that recorded nothing yet: with what ``read_now``
+    reads of the result, or leaving ``finish`` to the delivery thread. A result read at once
+    is not kept alive until delivery, nor the objects it holds, which the garbage collector
+    would otherwise promote and scan (bench/sdk_overhead.py --mode warm: −9 to −18 µs CPU a
+    call; --mode openai: 58 young collections and no full one per 6,000 calls, against 202
+    and one of 64 ms)."""
+    try:
+        read = spec.read_now(result)
+    except Exception:
+        read = None  # the deferred reading reports what fails, and the span is still sent
+    try:
+        if read is not None:
+            span.end_with(read)
+        else:
+            span.end_deferred(
+                functools.partial(read_later, span, model, spec.finish, result, state)
+            )
+    except Exception:
+        report(f"{spec.provider} {spec.operation} end")
+
+
 def _failed(rec: SpanRecorder | None, span: Span, model: str | None, exc: BaseException) -> None:
     (rec or SpanRecorder(span, model, True, False)).fail(exc)
 
@@ -260,12 +287,8 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
         finally:
             if token is not None:
                 otel_context.detach(token)
-        if rec is None:  # nothing recorded yet: the result is read on the delivery thread
-            try:
-                end = span.end_deferred  # type: ignore[attr-defined]
-                end(functools.partial(read_later, span, model, spec.finish, result, state))
-            except Exception:
-                report(f"{spec.provider} {spec.operation} end")
+        if rec is None:  # nothing recorded yet
+            _end_plain(spec, span, model, result, state)
             return result
         return _complete(spec, rec, result, state, stream)
 
@@ -289,12 +312,8 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
         finally:
             if token is not None:
                 otel_context.detach(token)
-        if rec is None:  # nothing recorded yet: the result is read on the delivery thread
-            try:
-                end = span.end_deferred  # type: ignore[attr-defined]
-                end(functools.partial(read_later, span, model, spec.finish, result, state))
-            except Exception:
-                report(f"{spec.provider} {spec.operation} end")
+        if rec is None:  # nothing recorded yet
+            _end_plain(spec, span, model, result, state)
             return result
         return _complete(spec, rec, result, state, stream)
 

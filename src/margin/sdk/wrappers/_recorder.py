@@ -81,6 +81,10 @@ class SpanRecorder:
             items = finish if isinstance(finish, list | tuple) else [finish]
             pending[semconv.FINISH_REASONS] = tuple([str(r) for r in items])
 
+    def record(self, attributes: dict[str, Any]) -> None:
+        """Record attributes read from a response (no None values)."""
+        self._pending.update(attributes)
+
     def usage(self, usage: Usage) -> None:
         """Record the call's canonical usage (its non-zero counts)."""
         self._pending.update(usage_attributes(usage))

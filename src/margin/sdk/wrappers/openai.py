@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from margin._fields import dig, fields
+from margin.sdk.wrappers._chat_read import chat_attributes
 from margin.sdk.wrappers._patch import (
     CallSpec,
     Instrumentation,
@@ -97,6 +98,18 @@ class _ChatObserver(StreamObserver):
             )
 
 
+def read_chat(rec: SpanRecorder, result: Any) -> None:
+    """Record a chat completion of any shape (``chat_attributes`` reads the usual one)."""
+    response_id, model, choices, usage = fields(result, "id", "model", "choices", "usage")
+    finish = []
+    for choice in choices or ():
+        reason = dig(choice, "finish_reason")
+        if reason:
+            finish.append(reason)
+    rec.response(response_id, model, finish)
+    rec.usage(openai_usage(usage))
+
+
 class _Chat(_Spec):
     operation = "chat"
 
@@ -110,17 +123,17 @@ class _Chat(_Spec):
         options["include_usage"] = True
         return {**kwargs, "stream_options": options}, True
 
+    def read_now(self, result: Any) -> dict[str, Any] | None:
+        return chat_attributes(result)
+
     def finish(self, rec: SpanRecorder, result: Any, state: Any) -> None:
-        response_id, model, choices, usage = fields(result, "id", "model", "choices", "usage")
-        finish = []
-        for choice in choices or ():
-            reason = dig(choice, "finish_reason")
-            if reason:
-                finish.append(reason)
-        rec.response(response_id, model, finish)
-        rec.usage(openai_usage(usage))
+        read = chat_attributes(result)
+        if read is None:
+            read_chat(rec, result)
+        else:
+            rec.record(read)
         if rec.content:
-            rec.output_messages(_choices_output(choices))
+            rec.output_messages(_choices_output(dig(result, "choices")))
 
     def observer(self, state: Any) -> StreamObserver:
         return _ChatObserver(bool(state))

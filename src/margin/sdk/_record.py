@@ -1,0 +1,69 @@
+"""A finished ``LightSpan`` as a tuple of plain values: what is queued for delivery in its
+place.
+
+A queued span waits for the delivery thread, long enough to outlive the garbage collector's
+young collections: a span object and its ``SpanContext`` are tracked by the collector, get
+promoted to the oldest generation and, call after call, start full collections over the
+whole heap of the process. A tuple of ints and strings
+(and of tuples of them) is untracked by the first collection it meets, and the span and its
+context die as soon as the caller drops them. So the record holds the span's attributes as
+a tuple of keys and one of values (a dict would keep it tracked), its status only when one
+was set, and its resource and instrumentation scope as an index in ``ORIGINS``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from margin import semconv
+
+__all__ = ["ORIGINS", "keeps_prompt", "origin"]
+
+# The fields of a record, in order.
+ORIGIN = 0  # index in ORIGINS
+NAME = 1
+TRACE_ID = 2
+SPAN_ID = 3
+PARENT_ID = 4  # the parent's span id, 0 for a root span
+PARENT_REMOTE = 5
+TRACE_STATE = 6  # a non-empty TraceState, or None
+KIND = 7  # SpanKind's value
+START = 8
+END = 9
+KEYS = 10  # the attributes' keys
+VALUES = 11  # and their values
+STATUS = 12  # the Status set on the span, None while it is unset
+KEEPS_PROMPT = 13  # whether the span's trace scope kept prompts (``keeps_prompt``)
+
+#: Whether spans are queued as records: only while ``_wire`` encodes them (``payloads``
+#: turns this off when it falls back to OpenTelemetry's encoder, which reads span objects).
+enabled = True
+#: (resource, instrumentation scope) pairs of recorded spans; one per configured runtime.
+ORIGINS: list[tuple[Resource, InstrumentationScope]] = []
+#: Indexes in ORIGINS by the ids of the resource and the scope.
+ORIGIN_IDS: dict[tuple[int, int], int] = {}
+_lock = threading.Lock()
+
+
+def origin(resource: Resource, scope: InstrumentationScope) -> int:
+    """The index of (``resource``, ``scope``) in ``ORIGINS``, added when new (held there, so
+    the ids that key it stay theirs)."""
+    key = (id(resource), id(scope))
+    found = ORIGIN_IDS.get(key)
+    if found is None:
+        with _lock:
+            found = ORIGIN_IDS.get(key)
+            if found is None:
+                found = len(ORIGINS)
+                ORIGINS.append((resource, scope))
+                ORIGIN_IDS[key] = found
+    return found
+
+
+def keeps_prompt(attributes: Mapping[str, Any] | None) -> bool:
+    """Whether a span's attributes say its trace scope kept prompts and completions."""
+    return attributes is not None and attributes.get(semconv.STORE_PROMPT) is True
