@@ -27,7 +27,7 @@ class PartyRefs:
     def __init__(
         self, conn: Connection, org_id: str, items: Sequence[Any], create_customers: bool
     ) -> None:
-        customer_ids, agent_ids, customers, agents = set(), set(), set(), set()
+        customer_ids, agent_ids, customers, agents, units = set(), set(), set(), set(), set()
         for i in items:  # one pass: a batch holds thousands of items, naming a few parties
             if i.customer_id:
                 customer_ids.add(i.customer_id)
@@ -37,13 +37,13 @@ class PartyRefs:
                 agent_ids.add(agent_id)
             if agent := getattr(i, "agent", None):
                 agents.add(agent)
+            if unit := getattr(i, "unit", None):
+                units.add(unit)
         self.customer_ids = CUSTOMERS.existing_ids(conn, org_id, customer_ids)
         self.agent_ids = AGENTS.existing_ids(conn, org_id, agent_ids)
-        self.units = _units(conn, org_id, items)
+        self.units = _units(conn, org_id, units)
         #: Whether an item names a party by id or a unit: only then can a reference be bad.
-        self.checks = bool(customer_ids or agent_ids or self.units) or any(
-            getattr(i, "unit", None) for i in items
-        )
+        self.checks = bool(customer_ids or agent_ids or units)
         if self.checks:  # parties named by items refused for a bad reference are not created
             sound = [i for i in items if self._id_problem(i) is None]
             customers = {i.customer for i in sound if i.customer}
@@ -95,11 +95,10 @@ class PartyRefs:
         AGENTS.remember(org_id, self.agents)
 
 
-def _units(conn: Connection, org_id: str, items: Sequence[Any]) -> dict[tuple[str, str, str], str]:
-    """("id" or "external", customer ref, unit external id) → unit id, for the units the
-    items name. A unit belongs to a customer that exists: an item naming one of a customer
-    not yet created names an unknown unit, and creates no customer."""
-    wanted = {unit for i in items if (unit := getattr(i, "unit", None))}
+def _units(conn: Connection, org_id: str, wanted: set[str]) -> dict[tuple[str, str, str], str]:
+    """("id" or "external", customer ref, unit external id) → unit id, for the ``wanted``
+    unit external ids. A unit belongs to a customer that exists: an item naming one of a
+    customer not yet created names an unknown unit, and creates no customer."""
     if not wanted:
         return {}
     u, c = customer_units, customers

@@ -339,7 +339,7 @@ def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
         row["trace_id"] = item.trace_id
         row["cost_tracing"] = item.cost_tracing
         row["source"] = txn.source
-        row["unit_id"] = refs.unit_id(item) if item.unit else None
+        row["unit_id"] = refs.unit_id(item)
         pairs.append((draft, row))
     done = _insert_facts(txn, signals, pairs)
     inserted = {id(draft) for draft, _row in done}

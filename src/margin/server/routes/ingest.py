@@ -80,8 +80,9 @@ def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
 
 
 def _answer(result: BatchResult, single: bool) -> JSONResponse:
-    if all(i.status in ("failed", "conflict") for i in result.items):
-        first = result.failed[0]
+    failed = result.failed
+    if len(failed) == len(result.items):
+        first = failed[0]
         status = 409 if first.status == "conflict" else 422
         field = first.field if single else f"items.{first.index}.{first.field}"
         body = {
