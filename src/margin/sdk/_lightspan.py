@@ -37,7 +37,6 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
-from margin import semconv
 from margin.sdk import _record
 
 __all__ = ["LightSpan", "clean_attributes", "is_clean"]
@@ -47,7 +46,6 @@ log = logging.getLogger("margin")
 _PLAIN = frozenset({str, bool, int, float})
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_STORE_PROMPT = semconv.STORE_PROMPT
 
 
 def _cleaned(key: str, value: Any) -> Any:
@@ -231,7 +229,7 @@ class LightSpan(trace_api.Span):
             tuple(attributes),
             tuple(attributes.values()),
             None if self.status is _UNSET else self.status,
-            attributes.get(_STORE_PROMPT) is True,  # _record.keeps_prompt
+            _record.keeps_prompt(attributes),
         )
 
     def end_with(self, attributes: Mapping[str, Any]) -> None:
