@@ -17,15 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.schema import metadata
-from margin_testing import Api, Tenant, make_tenant
+from margin_testing import Api, Tenant, app_client, make_tenant
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -141,8 +139,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def api(db: Database, tenant: Tenant, settings: Settings) -> Iterator[Api]:
     """The API for one tenant, over an in-process ASGI client."""
-    app = create_app(settings, db=db, migrate=False)
-    with TestClient(app) as client:
+    with app_client(settings, db) as client:
         yield Api(client=client, db=db, tenant=tenant, settings=settings)
 
 
