@@ -37,12 +37,13 @@ typecheck: $(STAMP)
 
 # Three processes (the suite waits on servers and subprocesses as much as it computes). The
 # browser tests are collected last, so a process that has started Playwright's event loop and
-# Chromium runs nothing else after them.
+# Chromium runs nothing else after them. Tests are handed out one at a time in that order, the
+# long ones and the groups that one process runs together first (tests/xdist_groups.py).
 # Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): each
 # test process and each server or CLI it starts then reads the compiled tests (pytest's
 # rewritten asserts) and sources instead of compiling them again.
 pytest: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 3 $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 3 --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

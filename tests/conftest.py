@@ -8,6 +8,7 @@ local one); each test session creates its own database and drops it afterwards. 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -15,17 +16,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.directory import AGENTS, CUSTOMERS
 from margin.store.schema import metadata
-from margin_testing import Api, Tenant, make_tenant
+from margin_testing import Api, Tenant, app_client, make_tenant
+from xdist_groups import GroupScheduling, configure_node, group_of, write_groups
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -141,12 +142,38 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def api(db: Database, tenant: Tenant, settings: Settings) -> Iterator[Api]:
     """The API for one tenant, over an in-process ASGI client."""
-    app = create_app(settings, db=db, migrate=False)
-    with TestClient(app) as client:
+    with app_client(settings, db) as client:
         yield Api(client=client, db=db, tenant=tenant, settings=settings)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    # Run after pytest's last collection of garbage (it reports what a finalizer raised): at
+    # exit the interpreter would otherwise collect every object of the process again, seconds
+    # that each test process spends after its last test.
+    config.add_cleanup(gc.freeze)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run browser tests last: Playwright's sync API keeps an event loop running on the main
-    thread while its browser is open, which asyncio tests after it cannot share."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    thread while its browser is open, which asyncio tests after it cannot share. Before the
+    others, the long tests and the groups (``xdist_groups``), so that none is left to run
+    alone at the end."""
+    groups = {item.nodeid: group_of(item) for item in items}
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("browser") is not None,
+            item.get_closest_marker("slow") is None and groups[item.nodeid] is None,
+        )
+    )
+    write_groups(config, {nodeid: group for nodeid, group in groups.items() if group})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    configure_node(node)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None

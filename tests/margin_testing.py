@@ -6,17 +6,22 @@ have one.)"""
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["Api", "Tenant", "make_tenant", "remote_api"]
+__all__ = ["Api", "Tenant", "app_client", "make_tenant", "remote_api"]
 
 
 @dataclass
@@ -67,6 +72,41 @@ class Api:
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.request("DELETE", url, **kw)
+
+
+#: One app per test process and settings (the data directory aside): FastAPI builds an app's
+#: routes on its first request, about 0.1 s, which most tests would otherwise spend again.
+_APPS: dict[Settings, FastAPI] = {}
+
+
+def _shape(app: FastAPI) -> list[Any]:
+    """What a test could change of an app besides its state."""
+    return [
+        [id(route) for route in app.router.routes],
+        list(app.user_middleware),
+        dict(app.dependency_overrides),
+        dict(app.exception_handlers),
+    ]
+
+
+@contextmanager
+def app_client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    """A client of ``create_app(settings, db=db)``: the process's app for these settings,
+    given the whole state (store, settings, clock, slots) of a new app, so a test sees none
+    of another's. An app a test changed otherwise is not used again."""
+    fresh = create_app(settings, db=db, migrate=False)
+    key = replace(settings, data_dir=Path())
+    app = fresh if settings.queue_url else _APPS.setdefault(key, fresh)
+    app.state = fresh.state
+    shape, stack, schema = _shape(app), app.middleware_stack, app.openapi_schema
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        # The middleware stack and the OpenAPI document are built on first use, then kept.
+        changed = _shape(app) != shape or stack not in (None, app.middleware_stack)
+        if changed or schema not in (None, app.openapi_schema):
+            _APPS.pop(key, None)
 
 
 def remote_api(url: str, keys: dict[str, str]) -> Api:

@@ -7,6 +7,7 @@ semantics, another usage."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ def hang_up() -> Iterator[tuple[int, list[bytes]]]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield server.getsockname()[1], seen
+    with contextlib.suppress(OSError):  # wakes the accept() that close() alone leaves blocked
+        server.shutdown(socket.SHUT_RDWR)
     server.close()
     thread.join(timeout=5)
 

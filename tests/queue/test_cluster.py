@@ -26,6 +26,8 @@ from margin.store.db import Database
 from margin.store.schema import signal_rollups
 from margin_testing import Tenant
 
+pytestmark = pytest.mark.slow
+
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:

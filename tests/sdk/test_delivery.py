@@ -284,7 +284,8 @@ def test_a_full_queue_is_spilled_off_the_callers_thread(
 
     monkeypatch.setattr(Spool, "write", observed)
     collector.gate.clear()
-    sdk(max_queue=100, max_batch=50)
+    # The held requests end at the client's timeout: 2 s, not the fixture's 5, is enough.
+    sdk(max_queue=100, max_batch=50, timeout=2.0)
     for _ in range(5):
         # Each round fills the queue but stays under two queues' worth, where the caller
         # would have to spill itself.

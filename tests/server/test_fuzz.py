@@ -33,6 +33,8 @@ from schemathesis.specs.openapi.checks import (
 
 from margin_testing import Api
 
+pytestmark = pytest.mark.slow
+
 MIN_CASES = 2000
 #: The operations are fuzzed in this many tests per store (every third operation each), so
 #: that the test processes share the work instead of one of them running it all at the end.

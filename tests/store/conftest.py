@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
-from margin_testing import Api, make_tenant
+from margin_testing import Api, app_client, make_tenant
 
 
 @pytest.fixture
@@ -31,6 +29,5 @@ def store(empty_url: str) -> Iterator[Database]:
 def api(store: Database, tmp_path: Path) -> Iterator[Api]:
     """The API for one tenant of ``store``, over an in-process ASGI client."""
     settings = Settings(data_dir=tmp_path)
-    app = create_app(settings, db=store, migrate=False)
-    with TestClient(app) as client:
+    with app_client(settings, store) as client:
         yield Api(client=client, db=store, tenant=make_tenant(store), settings=settings)
