@@ -117,7 +117,7 @@ class LightSpan(trace_api.Span):
         # ``get_current_span(parent_context).get_span_context()`` and ``SpanContext(...)``,
         # without their Python frames.
         # With the wrappers' and margin.trace's context handled the same way (bench/
-        # sdk_overhead.py --mode openai: +51 → +46 µs CPU a call; the caller's thread 29 → 24).
+        # sdk_overhead.py --mode openai: +49.6 → +42.8 µs CPU a call; the caller's thread 29 → 24).
         context = _current_context() if parent_context is None else parent_context
         current = context.get(_SPAN_KEY)
         if type(current) is LightSpan:
