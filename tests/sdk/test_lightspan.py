@@ -394,3 +394,26 @@ def test_a_result_that_cannot_be_read_still_exports_its_span(
     assert chats[0].attributes["gen_ai.request.model"] == "gpt-4o"
     assert "gen_ai.usage.input_tokens" not in chats[0].attributes
     assert "tracing failed in response (deferred)" in caplog.text
+
+
+def test_a_direct_span_keeps_its_attribute_order_and_its_own_dict(sdk: Configure) -> None:
+    # The fixed part of a call's attributes is cached by its arguments: each span still gets
+    # its own dict, in the order fixed part, call attributes, scope.
+    from margin.sdk._context import TraceScope
+    from margin.sdk.wrappers._span import direct_span
+
+    sdk()
+    current = current_runtime()
+    assert current is not None
+    scope = TraceScope("cus_1", "agent")
+    first = direct_span(current, scope, "chat", "openai", "gpt-4o", False, Context())
+    first.set_attribute("extra", 1)
+    second = direct_span(
+        current, scope, "chat", "openai", "gpt-4o", False, Context(), {"a": "b", "n": None}
+    )
+    third = direct_span(current, scope, "chat", "openai", "gpt-4o", False, Context())
+    fixed = ["gen_ai.operation.name", "gen_ai.provider.name", "margin.instrumentation"]
+    fixed.append("gen_ai.request.model")
+    assert list(second.attributes) == [*fixed, "a", *scope.attributes]
+    assert list(third.attributes) == [*fixed, *scope.attributes]
+    assert first.name == second.name == third.name == "chat gpt-4o"

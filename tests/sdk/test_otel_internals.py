@@ -79,3 +79,20 @@ def test_readable_parts_and_the_private_encoders_encode_as_the_exporter() -> Non
     encoders = _otel.wire_encoders()
     assert encoders.kinds[SpanKind.CLIENT] == 3
     assert encode_request([done]) == encode_spans([done]).SerializeToString()
+
+
+def test_the_context_var_and_span_key_are_those_of_the_context_api() -> None:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as trace_api
+    from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext
+
+    assert _otel.context_var() is not None
+    span = NonRecordingSpan(SpanContext(5, 6, False))
+    token = _otel.attach(trace_api.set_span_in_context(span))
+    try:
+        assert _otel.get_context() is otel_context.get_current()
+        assert _otel.get_context().get(_otel.SPAN_KEY) is span
+        assert trace_api.get_current_span() is span
+    finally:
+        _otel.reset(token)
+    assert trace_api.get_current_span() is INVALID_SPAN

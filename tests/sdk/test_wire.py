@@ -247,3 +247,40 @@ def test_a_record_holds_only_what_the_collector_untracks() -> None:
     gc.collect(0)
     gc.collect(1)
     assert not gc.is_tracked(record)
+
+
+def test_records_sharing_their_first_attributes_encode_as_their_spans() -> None:
+    # A record's first attributes (those its span started with) are encoded as one cached
+    # block: the same block with other later attributes, other types of equal values (True,
+    # 1, 1.0), a prompt key in either part, or an unhashable value give the spans' bytes.
+    resource, scope = Resource.create({"service.name": "agent"}), InstrumentationScope("m")
+    parent = set_span_in_context(NonRecordingSpan(SpanContext(0x1234, 0x9999, False)))
+    ended = []
+    for first, later in [
+        ({"op": "chat", "flag": True}, {"id": "a", "n": 1}),
+        ({"op": "chat", "flag": True}, {"id": "b", "n": 2}),
+        ({"op": "chat", "flag": 1}, {"id": "c"}),
+        ({"op": "chat", "flag": 1.0}, {}),
+        ({"op": "chat", "flag": True}, {"gen_ai.input.messages": "[secret]"}),
+        ({"gen_ai.input.messages": "[secret]", "op": "chat"}, {"id": "d"}),
+        ({"gen_ai.input.messages": "[secret]", ATTR_STORE_PROMPT: True}, {"id": "e"}),
+        ({"op": "chat", "list": [1, 2]}, {"id": "f"}),
+        ({}, {"id": "g"}),
+    ]:
+        queued: list[object] = []
+        span = LightSpan("s", dict(first), SpanKind.CLIENT, parent, resource, scope, queued.append)
+        span.set_attributes(later)
+        span.end()
+        ended.append((span, queued[0]))
+    spans = [span for span, _ in ended]
+    records = [record for _, record in ended]
+    assert all(type(record) is tuple for record in records)
+    for _ in range(2):  # the second time from the caches
+        assert encode_request(records) == encode_spans(spans).SerializeToString()  # type: ignore[arg-type]
+        assert encode_traces(records) == encode_traces(spans)
+    decoded = _decoded_attributes(encode_traces(records))
+    assert [sorted(attributes) for attributes in decoded[4:7]] == [
+        ["flag", "op"],
+        ["id", "op"],
+        sorted(["gen_ai.input.messages", ATTR_STORE_PROMPT, "id"]),
+    ]

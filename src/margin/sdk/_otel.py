@@ -9,19 +9,53 @@ fallback through the public API exists, it is taken instead of failing ``import 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar, Token
 from typing import Any, NamedTuple
 
+from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import propagation
 
 __all__ = [
+    "SPAN_KEY",
     "Encoders",
+    "attach",
     "attribute_items",
+    "context_var",
+    "get_context",
     "provider_disabled",
     "readable_parts",
+    "reset",
     "span_processors",
     "wire_encoders",
 ]
+
+
+#: The context key under which OpenTelemetry keeps the current span (``set_span_in_context``).
+SPAN_KEY: str = propagation._SPAN_KEY
+
+
+def context_var() -> ContextVar[Context] | None:
+    """The ContextVar behind OpenTelemetry's current context (its default runtime context):
+    its ``get``, ``set`` and ``reset`` are ``get_current``, ``attach`` and ``detach`` without
+    their Python frames. None when another runtime context was configured."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is not ContextVarsRuntimeContext:
+        return None
+    var = getattr(runtime, "_current_context", None)
+    return var if isinstance(var, ContextVar) else None
+
+
+_var = context_var()
+#: ``otel_context.get_current``, ``attach`` and ``detach``, as the ContextVar's own methods
+#: when it can be read. ``reset`` raises where ``detach`` logs: callers that must not raise
+#: catch the error and hand the token to ``otel_context.detach``, which logs it.
+get_context: Callable[[], Context] = otel_context.get_current if _var is None else _var.get
+attach: Callable[[Context], Token[Context]] = otel_context.attach if _var is None else _var.set
+reset: Callable[[Token[Context]], None] = otel_context.detach if _var is None else _var.reset
 
 
 def span_processors(provider: TracerProvider) -> tuple[SpanProcessor, ...] | None:

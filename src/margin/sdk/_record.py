@@ -38,6 +38,7 @@ KEYS = 10  # the attributes' keys
 VALUES = 11  # and their values
 STATUS = 12  # the Status set on the span, None while it is unset
 KEEPS_PROMPT = 13  # whether the span's trace scope kept prompts (``keeps_prompt``)
+STARTED = 14  # how many of the first attributes the span started with
 
 #: Whether spans are queued as records: only while ``_wire`` encodes them (``payloads``
 #: turns this off when it falls back to OpenTelemetry's encoder, which reads span objects).

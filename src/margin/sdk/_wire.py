@@ -2,37 +2,35 @@
 
 OpenTelemetry's encoder builds a protobuf message object per span, attribute and value and
 then serialises the tree: about 33 µs a span here, spent on the delivery thread, whose CPU
-the caller's threads pay for under the GIL. Spans repeat most of their attributes
-(customer, agent, provider, model, token counts), so each attribute is serialised once by
-protobuf itself and its bytes are reused; the envelope around them (ids, times, name,
-status, flags) is written here. Events and links, which Margin's spans rarely carry, are
+the caller's threads pay for under the GIL. Attributes are serialised once and their bytes
+reused (``_wire_attrs``); the envelope around them (ids, times, name, status, flags) is
+written here. Events and links, which Margin's spans rarely carry, are
 serialised by protobuf per span. The output is byte-for-byte what protobuf serialises for
 the request OpenTelemetry's encoder builds (the tests hold it to that with the newest
 release allowed; 1.30's encoder also leaves out a scope's schema URL, which this writes)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from struct import Struct
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from margin import semconv
 from margin.sdk import _otel, _record
+from margin.sdk._wire_attrs import attributes as _attributes
+from margin.sdk._wire_attrs import field as _field
+from margin.sdk._wire_attrs import record_attributes as _record_attributes
+from margin.sdk._wire_attrs import varint as _varint
 
 __all__ = ["encode_request"]
 
-_logger = logging.getLogger("margin")
 # Raises ImportError if a release moved them: ``payloads`` then uses the public encoder.
 _encoders = _otel.wire_encoders()
 
 _FIXED64 = Struct("<Q").pack
 _FIXED32 = Struct("<I").pack
-_DOUBLE = Struct("<d").pack
 # Tags (field number << 3 | wire type) of the Span fields written here.
 _TRACE_ID = b"\x0a\x10"  # 1, 16 bytes
 _SPAN_ID = b"\x12\x08"  # 2, 8 bytes
@@ -53,95 +51,6 @@ _FLAGS = b"\x85\x01"  # 16, fixed32
 # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, and with SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK.
 _LOCAL_FLAGS = _FLAGS + _FIXED32(0x100)
 _REMOTE_FLAGS = _FLAGS + _FIXED32(0x300)
-
-_small_varints = [bytes([n]) for n in range(128)]
-
-
-def _varint(n: int) -> bytes:
-    if n < 128:
-        return _small_varints[n]
-    out = bytearray()
-    while n >= 128:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
-
-
-# Serialised KeyValue bytes (with their field tag) by (key, type, value): the type keeps True
-# apart from 1. Tuples (finish reasons) are cached too; long strings are not.
-_kv_cache: dict[tuple[str, type, Any], bytes] = {}
-_KV_CACHE_MAX = 8192
-_LONG = 256
-# Values of these differ on every span: caching them would only evict the ones that repeat.
-_UNIQUE = frozenset(
-    {
-        semconv.RESPONSE_ID,
-        semconv.SIGNAL_IDEMPOTENCY_KEY,
-        semconv.SIGNAL_DATA,
-        "exception.stacktrace",
-    }
-)
-
-
-def _serialise(key: str, value: Any) -> bytes:
-    kind = type(value)
-    any_value: bytes
-    if kind is str:
-        data = value.encode()
-        any_value = b"\x0a" + _varint(len(data)) + data
-    elif kind is int and 0 <= value < 1 << 63:
-        any_value = b"\x18" + _varint(value)
-    elif kind is bool:
-        any_value = b"\x10\x01" if value else b"\x10\x00"
-    elif kind is float:
-        any_value = b"\x21" + _DOUBLE(value)
-    else:
-        encoded: bytes = KeyValue(key=key, value=_encoders.value(value)).SerializeToString()
-        return encoded
-    name = key.encode()
-    head = b"\x0a" + _varint(len(name)) + name if name else b""
-    return head + b"\x12" + _varint(len(any_value)) + any_value
-
-
-def _attributes(
-    attributes: Mapping[str, Any] | None, private: Callable[[str], bool] | None
-) -> list[bytes]:
-    if not attributes:
-        return []
-    return _items(_otel.attribute_items(attributes), private)
-
-
-def _items(items: Iterable[tuple[str, Any]], private: Callable[[str], bool] | None) -> list[bytes]:
-    out: list[bytes] = []
-    cache, get = _kv_cache, _kv_cache.get
-    for key, value in items:
-        if private is not None and private(key):
-            continue
-        kind = type(value)
-        cache_key = (key, kind, value)
-        try:
-            encoded = get(cache_key)
-        except TypeError:  # unhashable: a list
-            encoded = None
-            cache_key = None  # type: ignore[assignment]
-        if encoded is None:
-            try:
-                encoded = _field(_ATTRIBUTE, _serialise(key, value))
-            except Exception as error:  # as OpenTelemetry's encoder: skip the bad attribute
-                _logger.exception("Failed to encode key %s: %s", key, error)
-                continue
-            if cache_key is not None and len(encoded) <= _LONG and key not in _UNIQUE:
-                if len(cache) >= _KV_CACHE_MAX:
-                    cache.clear()
-                cache[cache_key] = encoded
-        out.append(encoded)
-    return out
-
 
 # A span's kind (``SpanKind.value``) → its field bytes (none for an unspecified kind).
 _KIND_BY_VALUE = {
@@ -211,28 +120,45 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
 
 def encode_record(record: tuple[Any, ...], private: Callable[[str], bool] | None = None) -> bytes:
     """``encode_span`` of the ``LightSpan`` a ``_record`` tuple was made of."""
-    _, name, trace_id, span_id, parent_id, remote, state, kind, start, end = record[:10]
-    keys, values, status = record[_record.KEYS : _record.STATUS + 1]
-    parts = [_TRACE_ID, trace_id.to_bytes(16, "big"), _SPAN_ID, span_id.to_bytes(8, "big")]
+    (_, name, trace_id, span_id, parent_id, remote, state, kind, start, end, keys, values,
+     status, _, started) = record  # fmt: skip
+    parts = [_IDS(_TRACE_ID, trace_id >> 64, trace_id & _LOW64, _SPAN_ID, span_id)]
     if state:
         parts += _trace_state(state)
     if parent_id:
-        parts += (_PARENT_ID, parent_id.to_bytes(8, "big"))
+        parts.append(_PARENT(_PARENT_ID, parent_id))
     if name:
-        data = name.encode()
-        parts += (_NAME, _varint(len(data)), data)
+        field = _names.get(name)
+        if field is None:
+            field = _field(_NAME, name.encode())
+            if len(_names) >= _CACHE_MAX:
+                _names.clear()
+            _names[name] = field
+        parts.append(field)
     parts.append(_KIND_BY_VALUE[kind])
-    if start:
-        parts += (_START, _FIXED64(start))
-    if end:
-        parts += (_END, _FIXED64(end))
-    parts += _items(zip(keys, values, strict=True), private)
+    if start and end:
+        parts.append(_TIMES(_START, start, _END, end))
+    else:
+        if start:
+            parts += (_START, _FIXED64(start))
+        if end:
+            parts += (_END, _FIXED64(end))
+    if keys:
+        parts += _record_attributes(keys, values, started, private)
     parts.append(_UNSET_STATUS if status is None else _status(status))
     parts.append(_REMOTE_FLAGS if remote else _LOCAL_FLAGS)
     return b"".join(parts)
 
 
+_LOW64 = (1 << 64) - 1
+# A record's ids, and its start and end times (when both are set), each in one call.
+_IDS = Struct(">2sQQ2sQ").pack
+_PARENT = Struct(">2sQ").pack
+_TIMES = Struct("<cQcQ").pack
 _UNSET_STATUS = _STATUS + b"\x00"
+# A span name's field bytes, by name: names repeat ("margin.trace", "chat gpt-4o-mini").
+_names: dict[str, bytes] = {}
+_CACHE_MAX = 4096
 
 
 def _scope_bytes(scope: InstrumentationScope | None) -> bytes:
@@ -256,6 +182,10 @@ def _group(
             groups.append((resource, scopes))
         by_id[id(resource)] = scopes
     return scopes
+
+
+# A span's field tag and length, by length: spans of one kind have one of few lengths.
+_span_heads: dict[int, bytes] = {}
 
 
 def encode_request(
@@ -288,7 +218,13 @@ def encode_request(
             else:
                 resource, scope = span.resource, span.instrumentation_scope
             found = lists[key] = _group(groups, by_id, resource).setdefault(scope or None, [])
-        found.append(b"\x12" + _varint(len(encoded)) + encoded)
+        size = len(encoded)
+        head = _span_heads.get(size)
+        if head is None:
+            if len(_span_heads) >= _CACHE_MAX:
+                _span_heads.clear()
+            head = _span_heads[size] = b"\x12" + _varint(size)
+        found += (head, encoded)
     out = []
     for resource, scopes in groups:
         body = [_field(b"\x0a", _encoders.resource(resource).SerializeToString())]

@@ -29,7 +29,7 @@ from opentelemetry.trace import (
 )
 
 from margin import semconv
-from margin.sdk import runtime
+from margin.sdk import _otel, runtime
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._lightspan import LightSpan
 from margin.sdk.entitlements import require as require_access
@@ -41,6 +41,12 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _ids = RandomIdGenerator()
+_get_context, _attach, _reset, _SPAN_KEY = (
+    _otel.get_context,
+    _otel.attach,
+    _otel.reset,
+    _otel.SPAN_KEY,
+)
 _warned: set[str] = set()
 
 
@@ -108,7 +114,7 @@ class Trace:
         try:
             active = runtime.active()
             if active is not None:
-                context = otel_context.get_current()
+                context = _get_context()
                 token = scope.token
                 # A token names a trace of another process (None if invalid: a new trace);
                 # else the current span, if any, is the parent.
@@ -125,7 +131,8 @@ class Trace:
                     )
                 else:
                     span = active.tracer.start_span(semconv.TRACE_SPAN, context=parent)
-                ctx_token = otel_context.attach(trace_api.set_span_in_context(span, context))
+                # ``attach(set_span_in_context(span, context))``, without their Python frames.
+                ctx_token = _attach(Context({**context, _SPAN_KEY: span}))
         except Exception:
             _warn_once("error-enter", "margin: could not start a trace; continuing without")
         if self._open is not None:
@@ -152,7 +159,10 @@ class Trace:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.end()
             if ctx_token is not None:
-                otel_context.detach(ctx_token)
+                try:
+                    _reset(ctx_token)
+                except Exception:
+                    otel_context.detach(ctx_token)  # logs why, as OpenTelemetry does
         except Exception:
             _warn_once("error-exit", "margin: could not end a trace")
         finally:

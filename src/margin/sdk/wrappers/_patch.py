@@ -12,11 +12,10 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-from margin.sdk import runtime
+from margin.sdk import _otel, runtime
 from margin.sdk._context import scope_var
 from margin.sdk.wrappers._guard import guard, report
 from margin.sdk.wrappers._recorder import SpanRecorder, read_later
@@ -35,6 +34,12 @@ __all__ = [
 
 _MARK = "__margin_wrapped__"
 _MISSING = object()
+_get_context, _attach, _reset, _SPAN_KEY = (
+    _otel.get_context,
+    _otel.attach,
+    _otel.reset,
+    _otel.SPAN_KEY,
+)
 
 
 def require(module: str, extra: str) -> Any:
@@ -186,7 +191,7 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
             return None  # nothing outside a margin.trace is exported: record nothing
         stream = spec.is_stream(kwargs)
         model = spec.model(args, kwargs)
-        context = otel_context.get_current()
+        context = _get_context()
         rec: SpanRecorder | None
         span: Span
         if direct is not None and scope is not None:
@@ -211,7 +216,8 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _St
     # Our span is the current one during the call: the provider's own spans (anthropic's
     # native span, say) become its children.
     try:
-        token = otel_context.attach(trace.set_span_in_context(span, context))
+        # ``attach(set_span_in_context(span, context))``, without their Python frames.
+        token = _attach(Context({**context, _SPAN_KEY: span}))
     except Exception:
         report("context attach")
         token = None
@@ -286,7 +292,10 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             raise
         finally:
             if token is not None:
-                otel_context.detach(token)
+                try:
+                    _reset(token)
+                except Exception:
+                    otel_context.detach(token)  # logs why, as OpenTelemetry does
         if rec is None:  # nothing recorded yet
             _end_plain(spec, span, model, result, state)
             return result
@@ -311,7 +320,10 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             raise
         finally:
             if token is not None:
-                otel_context.detach(token)
+                try:
+                    _reset(token)
+                except Exception:
+                    otel_context.detach(token)  # logs why, as OpenTelemetry does
         if rec is None:  # nothing recorded yet
             _end_plain(spec, span, model, result, state)
             return result

@@ -71,6 +71,10 @@ def start_span(
     return SpanRecorder(tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs), model)
 
 
+# ``_static_part``'s answer by its arguments: a call's model repeats from call to call.
+_static_parts: dict[tuple[str, str, str | None, bool], tuple[str, dict[str, Any]]] = {}
+
+
 def direct_span(
     current: Runtime,
     scope: TraceScope,
@@ -84,10 +88,19 @@ def direct_span(
     """``start_span``'s span when Margin records directly inside ``scope``: a ``LightSpan``,
     child of the span in ``context`` (None: the current one)."""
     label = model if type(model) is str else (str(model) if model else None)
-    name, own = _static_part(operation, provider, label, stream)
+    static = _static_parts.get((operation, provider, label, stream))
+    if static is None:
+        static = _static_part(operation, provider, label, stream)
+        if len(_static_parts) >= 1024:
+            _static_parts.clear()
+        _static_parts[operation, provider, label, stream] = static
+    name, fixed = static
     if attributes:
+        own = dict(fixed)
         own.update(clean_attributes({k: v for k, v in attributes.items() if v is not None}))
-    own.update(scope.attributes)
+        own.update(scope.attributes)
+    else:
+        own = {**fixed, **scope.attributes}
     return LightSpan(
         name, own, SpanKind.CLIENT, context, current.resource, current.scope, current.sink
     )
