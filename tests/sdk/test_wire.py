@@ -284,3 +284,37 @@ def test_records_sharing_their_first_attributes_encode_as_their_spans() -> None:
         ["id", "op"],
         sorted(["gen_ai.input.messages", ATTR_STORE_PROMPT, "id"]),
     ]
+
+
+def test_values_equal_across_signs_or_types_are_not_taken_from_the_caches() -> None:
+    # 0.0 == -0.0 and (1,) == (True,) == (1.0,), but each encodes differently: after the
+    # first of each is encoded, the others still give their own bytes, as attributes one by
+    # one and as a record's first attributes.
+    resource, scope = Resource.create({"service.name": "agent"}), InstrumentationScope("m")
+    parent = set_span_in_context(NonRecordingSpan(SpanContext(0x1234, 0x9999, False)))
+    values: list[object] = [0.0, -0.0, (1, 2), (True, False), (1.0, 2.0), ("a",), ("a",)]
+    ended = []
+    for value in values:
+        for first, later in (({"v": value}, {}), ({"op": "x"}, {"v": value})):
+            queued: list[object] = []
+            span = LightSpan(
+                "s", dict(first), SpanKind.CLIENT, parent, resource, scope, queued.append
+            )
+            span.set_attributes(later)
+            span.end()
+            ended.append((span, queued[0]))
+    spans = [span for span, _ in ended]
+    records = [record for _, record in ended]
+    for _ in range(2):
+        assert encode_request(records) == encode_spans(spans).SerializeToString()  # type: ignore[arg-type]
+    decoded = ExportTraceServiceRequest.FromString(encode_request(records))
+    sent = [
+        attribute.value
+        for span in decoded.resource_spans[0].scope_spans[0].spans
+        for attribute in span.attributes
+        if attribute.key == "v"
+    ]
+    assert [str(value.double_value) for value in sent[:4]] == ["0.0", "0.0", "-0.0", "-0.0"]
+    assert [value.array_value.values[0].WhichOneof("value") for value in sent[4:10]] == [
+        "int_value", "int_value", "bool_value", "bool_value", "double_value", "double_value",
+    ]  # fmt: skip

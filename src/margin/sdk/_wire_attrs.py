@@ -58,6 +58,18 @@ _UNIQUE = frozenset(
 )
 
 
+def _keyable(value: Any) -> bool:
+    """Whether every value equal to this one, of its type, encodes as it does: not a float
+    zero (0.0 == -0.0) nor a tuple of other than text ((1,) == (True,) == (1.0,)). Others
+    are encoded each time: a cache keyed by them would answer with an equal value's bytes."""
+    kind = type(value)
+    if kind is float:
+        return bool(value != 0.0)
+    if kind is tuple:
+        return all(type(item) is str for item in value)
+    return True
+
+
 def _serialise(key: str, value: Any) -> bytes:
     kind = type(value)
     any_value: bytes
@@ -105,7 +117,12 @@ def _items(items: Iterable[tuple[str, Any]], private: Callable[[str], bool] | No
             except Exception as error:  # as OpenTelemetry's encoder: skip the bad attribute
                 _logger.exception("Failed to encode key %s: %s", key, error)
                 continue
-            if cache_key is not None and len(encoded) <= _LONG and key not in _UNIQUE:
+            if (
+                cache_key is not None
+                and len(encoded) <= _LONG
+                and key not in _UNIQUE
+                and _keyable(value)
+            ):
                 if len(cache) >= _KV_CACHE_MAX:
                     cache.clear()
                 cache[cache_key] = encoded
@@ -141,7 +158,7 @@ def record_attributes(
         return _items(zip(keys, values, strict=True), _filter(keys, private))
     if block is None:
         block = b"".join(_items(zip(head_keys, head_values, strict=True), private))
-        if len(block) <= _LONG * 8:
+        if len(block) <= _LONG * 8 and all(map(_keyable, head_values)):
             if len(_block_cache) >= _BLOCK_CACHE_MAX:
                 _block_cache.clear()
             _block_cache[block_key] = block
