@@ -165,7 +165,7 @@ signals = Table(
     Column("unit_id", Id),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "trace_id"),
-    Index(None, "org_id", "ts"),
+    Index(None, "org_id", "ts", "id"),  # exports read in (time, id) chunks (migration 0020)
     _partial("ix_signals_unit", ("org_id", "unit_id", "ts"), "unit_id IS NOT NULL"),
 )
 
@@ -211,7 +211,7 @@ costs = Table(
     _partial("uq_costs_otlp", ("org_id", "trace_id", "idempotency_key"), OTLP, unique=True),
     _partial("uq_costs_key", ("org_id", "idempotency_key"), NOT_OTLP, unique=True),
     _partial("ix_costs_traced", ("org_id", "trace_id"), NOT_OTLP),
-    Index(None, "org_id", "ts"),
+    Index(None, "org_id", "ts", "id"),  # exports read in (time, id) chunks (migration 0020)
     # Partial (see migration 0006): only the rows looked up this way pay for the index.
     _partial("ix_costs_unpriced", ("org_id", "ts"), "priced_by = 'unpriced'"),
     _partial("ix_costs_attributed", ("org_id", "signal_id"), "signal_id IS NOT NULL"),
@@ -236,7 +236,7 @@ events = Table(
     Column("unit_id", Id),
     UniqueConstraint("org_id", "idempotency_key"),
     Index(None, "org_id", "type", "ts"),
-    Index(None, "org_id", "ts"),  # exports read a period in time order (migration 0014)
+    Index(None, "org_id", "ts", "id"),  # exports read in (time, id) chunks (migration 0020)
     _partial("ix_events_unit", ("org_id", "unit_id", "ts"), "unit_id IS NOT NULL"),
 )
 
