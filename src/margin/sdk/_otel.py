@@ -25,6 +25,7 @@ __all__ = [
     "attach",
     "attribute_items",
     "context_var",
+    "detach",
     "get_context",
     "provider_disabled",
     "readable_parts",
@@ -51,11 +52,20 @@ def context_var() -> ContextVar[Context] | None:
 
 _var = context_var()
 #: ``otel_context.get_current``, ``attach`` and ``detach``, as the ContextVar's own methods
-#: when it can be read. ``reset`` raises where ``detach`` logs: callers that must not raise
-#: catch the error and hand the token to ``otel_context.detach``, which logs it.
+#: when it can be read. ``reset`` raises where OpenTelemetry's ``detach`` logs: callers that
+#: must not raise call ``detach`` below.
 get_context: Callable[[], Context] = otel_context.get_current if _var is None else _var.get
 attach: Callable[[Context], Token[Context]] = otel_context.attach if _var is None else _var.set
 reset: Callable[[Token[Context]], None] = otel_context.detach if _var is None else _var.reset
+
+
+def detach(token: Token[Context]) -> None:
+    """``otel_context.detach``: ``reset``, or OpenTelemetry's own detach (which logs why, and
+    does not raise) when the token cannot be reset here (another context made it)."""
+    try:
+        reset(token)
+    except Exception:
+        otel_context.detach(token)
 
 
 def span_processors(provider: TracerProvider) -> tuple[SpanProcessor, ...] | None:

@@ -41,10 +41,10 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _ids = RandomIdGenerator()
-_get_context, _attach, _reset, _SPAN_KEY = (
+_get_context, _attach, _detach, _SPAN_KEY = (
     _otel.get_context,
     _otel.attach,
-    _otel.reset,
+    _otel.detach,
     _otel.SPAN_KEY,
 )
 _warned: set[str] = set()
@@ -159,10 +159,7 @@ class Trace:
                     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.end()
             if ctx_token is not None:
-                try:
-                    _reset(ctx_token)
-                except Exception:
-                    otel_context.detach(ctx_token)  # logs why, as OpenTelemetry does
+                _detach(ctx_token)
         except Exception:
             _warn_once("error-exit", "margin: could not end a trace")
         finally:

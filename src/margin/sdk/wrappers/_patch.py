@@ -11,7 +11,6 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
@@ -34,10 +33,10 @@ __all__ = [
 
 _MARK = "__margin_wrapped__"
 _MISSING = object()
-_get_context, _attach, _reset, _SPAN_KEY = (
+_get_context, _attach, _detach, _SPAN_KEY = (
     _otel.get_context,
     _otel.attach,
-    _otel.reset,
+    _otel.detach,
     _otel.SPAN_KEY,
 )
 
@@ -292,10 +291,7 @@ def wrap_sync(original: Callable[..., Any], spec: CallSpec) -> Callable[..., Any
             raise
         finally:
             if token is not None:
-                try:
-                    _reset(token)
-                except Exception:
-                    otel_context.detach(token)  # logs why, as OpenTelemetry does
+                _detach(token)
         if rec is None:  # nothing recorded yet
             _end_plain(spec, span, model, result, state)
             return result
@@ -320,10 +316,7 @@ def wrap_async(original: Callable[..., Any], spec: CallSpec) -> Callable[..., An
             raise
         finally:
             if token is not None:
-                try:
-                    _reset(token)
-                except Exception:
-                    otel_context.detach(token)  # logs why, as OpenTelemetry does
+                _detach(token)
         if rec is None:  # nothing recorded yet
             _end_plain(spec, span, model, result, state)
             return result
