@@ -40,7 +40,6 @@ from opentelemetry.trace import (
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util import types
 
-from margin import semconv
 from margin.sdk import _otel, _record
 
 __all__ = ["LightSpan", "clean_attributes", "is_clean"]
@@ -51,7 +50,6 @@ _PLAIN = frozenset({str, bool, int, float})
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SPAN_KEY = _otel.SPAN_KEY
-_STORE_PROMPT = semconv.STORE_PROMPT
 _current_context = _otel.get_context
 _new_tuple = tuple.__new__
 
@@ -239,10 +237,8 @@ class LightSpan(trace_api.Span):
         if self.events or self.links or self._reader is not None:
             return self
         context, parent, attributes = self.context, self.parent, self.attributes
-        resource, scope = self.resource, self.instrumentation_scope
-        origin = _record.ORIGIN_IDS.get((id(resource), id(scope)))
         return (
-            _record.origin(resource, scope) if origin is None else origin,
+            _record.origin(self.resource, self.instrumentation_scope),
             self.name,
             context.trace_id,
             context.span_id,
@@ -255,7 +251,7 @@ class LightSpan(trace_api.Span):
             tuple(attributes),
             tuple(attributes.values()),
             None if self.status is _UNSET else self.status,
-            attributes.get(_STORE_PROMPT) is True,  # _record.keeps_prompt
+            _record.keeps_prompt(attributes),
             self._started,
         )
 
