@@ -21,6 +21,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from margin.sdk import _otel, _record
 from margin.sdk._wire_attrs import attributes as _attributes
 from margin.sdk._wire_attrs import field as _field
+from margin.sdk._wire_attrs import keep as _keep
 from margin.sdk._wire_attrs import record_attributes as _record_attributes
 from margin.sdk._wire_attrs import varint as _varint
 
@@ -130,10 +131,7 @@ def encode_record(record: tuple[Any, ...], private: Callable[[str], bool] | None
     if name:
         field = _names.get(name)
         if field is None:
-            field = _field(_NAME, name.encode())
-            if len(_names) >= _CACHE_MAX:
-                _names.clear()
-            _names[name] = field
+            field = _keep(_names, name, _field(_NAME, name.encode()), _CACHE_MAX)
         parts.append(field)
     parts.append(_KIND_BY_VALUE[kind])
     if start and end:
@@ -221,9 +219,7 @@ def encode_request(
         size = len(encoded)
         head = _span_heads.get(size)
         if head is None:
-            if len(_span_heads) >= _CACHE_MAX:
-                _span_heads.clear()
-            head = _span_heads[size] = b"\x12" + _varint(size)
+            head = _keep(_span_heads, size, b"\x12" + _varint(size), _CACHE_MAX)
         found += (head, encoded)
     out = []
     for resource, scopes in groups:

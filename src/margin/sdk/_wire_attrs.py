@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from struct import Struct
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from margin import semconv
 from margin.sdk import _otel
 
-__all__ = ["attributes", "field", "record_attributes", "varint"]
+__all__ = ["attributes", "field", "keep", "record_attributes", "varint"]
 
 _logger = logging.getLogger("margin")
 # Raises ImportError if a release moved them: ``payloads`` then uses the public encoder.
@@ -36,6 +36,19 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def keep(cache: dict[_K, _V], key: _K, value: _V, limit: int) -> _V:
+    """Store ``value`` under ``key`` and return it. A cache holding ``limit`` entries is
+    emptied first: what repeats is cached again at once, and one-off keys cannot grow it."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def field(tag: bytes, payload: bytes) -> bytes:
@@ -123,9 +136,7 @@ def _items(items: Iterable[tuple[str, Any]], private: Callable[[str], bool] | No
                 and key not in _UNIQUE
                 and _keyable(value)
             ):
-                if len(cache) >= _KV_CACHE_MAX:
-                    cache.clear()
-                cache[cache_key] = encoded
+                keep(cache, cache_key, encoded, _KV_CACHE_MAX)
         out.append(encoded)
     return out
 
@@ -159,9 +170,7 @@ def record_attributes(
     if block is None:
         block = b"".join(_items(zip(head_keys, head_values, strict=True), private))
         if len(block) <= _LONG * 8 and all(map(_keyable, head_values)):
-            if len(_block_cache) >= _BLOCK_CACHE_MAX:
-                _block_cache.clear()
-            _block_cache[block_key] = block
+            keep(_block_cache, block_key, block, _BLOCK_CACHE_MAX)
     if len(keys) == started:
         return [block]
     out = _items(zip(keys[started:], values[started:], strict=True), _filter(keys, private))
@@ -182,8 +191,5 @@ def _filter(
         return None
     found = _filters.get((keys, private))
     if found is None:
-        found = any(private(key) for key in keys)
-        if len(_filters) >= _BLOCK_CACHE_MAX:
-            _filters.clear()
-        _filters[keys, private] = found
+        found = keep(_filters, (keys, private), any(private(key) for key in keys), _BLOCK_CACHE_MAX)
     return private if found else None
