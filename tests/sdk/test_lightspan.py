@@ -22,9 +22,18 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 
 import margin
+from margin.sdk import _record
 from margin.sdk._lightspan import LightSpan
 from margin.sdk.instrument import instrument_anthropic, instrument_openai
 from margin.sdk.runtime import current_runtime
@@ -143,6 +152,51 @@ def test_span_api_semantics() -> None:
     assert len(span.links) == 1
     assert span.end_time is not None
     assert span.end_time >= span.start_time
+
+
+def test_span_contexts_and_records_name_the_same_ids_and_parents() -> None:
+    """A span's ``SpanContext`` is built when asked for: it is the one OpenTelemetry would
+    build of the span's ids, every time the same object, and the span's record (what is
+    delivered) carries the same ids and its parent's, for a root, a child of a LightSpan
+    and a child of another tracer's remote span."""
+    queued: list[Any] = []
+    resource, scope = Resource.create(), InstrumentationScope("margin")
+
+    def light(context: Context) -> LightSpan:
+        return LightSpan("s", {}, SpanKind.INTERNAL, context, resource, scope, queued.append)
+
+    root = light(Context())
+    child = light(set_span_in_context(root))
+    remote = SpanContext(0xABC, 0xDEF, True, TraceFlags(TraceFlags.SAMPLED))
+    far = light(set_span_in_context(NonRecordingSpan(remote)))
+    for span, trace_id, parent in (
+        (root, root.context.trace_id, None),
+        (child, root.context.trace_id, root.context),
+        (far, 0xABC, remote),
+    ):
+        context = span.get_span_context()
+        assert context is span.context is span.get_span_context()
+        public = SpanContext(
+            context.trace_id, context.span_id, False, TraceFlags(TraceFlags.SAMPLED)
+        )
+        assert context == public
+        assert context.is_valid
+        assert not context.is_remote
+        assert context.trace_id == trace_id
+        assert span.parent == parent
+    for span in (child, far, root):
+        span.end()
+    records = {record[_record.SPAN_ID]: record for record in queued}
+    expected = {
+        root: (0, False),
+        child: (root.context.span_id, False),
+        far: (0xDEF, True),
+    }
+    for span, (parent_id, remote_parent) in expected.items():
+        record = records[span.context.span_id]
+        assert record[_record.TRACE_ID] == span.context.trace_id
+        assert record[_record.PARENT_ID] == parent_id
+        assert record[_record.PARENT_REMOTE] is remote_parent
 
 
 def test_context_manager_records_the_error() -> None:

@@ -177,6 +177,60 @@ def test_an_unhashable_customer_or_agent_is_recorded_not_raised(
     assert len(spans) == 2
 
 
+def test_scopes_repeated_or_equal_across_types_each_carry_their_own_values(
+    sdk: Configure, collector: Collector
+) -> None:
+    """Scopes without metadata are made once per arguments; values that are equal but of
+    another type (1 and True, 1 and 1.0), or metadata, never take another scope's."""
+    sdk()
+    calls = [
+        ("cus_1", "agent", None),
+        ("cus_1", "agent", None),  # the same scope again
+        (1, "agent", None),
+        (True, "agent", None),
+        (1.0, "agent", None),
+        ("cus_1", 1, None),
+        ("cus_1", True, None),
+        ("cus_1", "agent", {"plan": "pro"}),
+        ("cus_1", "agent", {"plan": "free"}),
+        ("cus_1", "agent", None),  # metadata did not stick to the cached scope
+    ]
+    for customer, agent, metadata in calls:
+        with margin.trace(customer, agent, metadata=metadata):  # type: ignore[arg-type]
+            scope = current_scope()
+            assert scope is not None
+            assert type(scope.customer) is type(customer)
+            assert scope.customer == customer
+            assert type(scope.agent) is type(agent)
+            assert scope.agent == agent
+    spans = _by_name(_flush(collector), "margin.trace")  # in the order they ended
+    seen = [
+        (
+            s.attributes["margin.customer.external_id"],
+            s.attributes["margin.agent.external_id"],
+            s.attributes.get("margin.metadata.plan"),
+        )
+        for s in spans
+    ]
+    assert seen == [
+        ("cus_1", "agent", None),
+        ("cus_1", "agent", None),
+        (1, "agent", None),
+        (True, "agent", None),
+        (1.0, "agent", None),
+        ("cus_1", 1, None),
+        ("cus_1", True, None),
+        ("cus_1", "agent", "pro"),
+        ("cus_1", "agent", "free"),
+        ("cus_1", "agent", None),
+    ]
+    assert [type(s.attributes["margin.customer.external_id"]) for s in spans[2:5]] == [
+        int,
+        bool,
+        float,
+    ]
+
+
 async def test_concurrent_tasks_do_not_leak(sdk: Configure, collector: Collector) -> None:
     sdk()
     tracer = trace_api.get_tracer("t")

@@ -128,7 +128,6 @@ def _light(attributes: dict[str, object]) -> LightSpan:
         InstrumentationScope("margin", "1.0"),
         lambda span: None,
     )
-    span.context = SpanContext(0x1234, 0x5678, False, TraceFlags(1))
     assert span.parent == parent
     span.add_event("note", {"n": 1}, timestamp=5)
     span.end(end_time=span.start_time + 10)

@@ -32,6 +32,7 @@ from margin import semconv
 from margin.sdk import _otel, runtime
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._lightspan import LightSpan
+from margin.sdk._wire_attrs import keep
 from margin.sdk.entitlements import require as require_access
 
 __all__ = ["Trace", "new_trace_token", "trace"]
@@ -77,6 +78,40 @@ def _parent_context(token: str | None) -> otel_context.Context | None:
     return trace_api.set_span_in_context(NonRecordingSpan(remote))
 
 
+#: Scopes without metadata by (customer, agent, token, store_prompt, unit): a scope is
+#: immutable, and the same few repeat from call to call (see ``LightSpan.__init__``'s figure).
+_scopes: dict[tuple[str, str | None, str | None, bool, str | None], TraceScope] = {}
+_TEXT_OR_NONE = frozenset({str, type(None)})
+
+
+def _scope(
+    customer: str,
+    agent: str | None,
+    token: str | None,
+    metadata: Mapping[str, Any] | None,
+    store_prompt: bool,
+    unit: str | None,
+) -> TraceScope:
+    """The ``TraceScope`` of these arguments: one made before when there is no metadata.
+    Only text, None and bools are looked up, so equal values of other types (1 and True,
+    say) never share a scope whose attributes hold the first one's value."""
+    if (
+        metadata
+        or type(customer) is not str
+        or type(store_prompt) is not bool
+        or type(agent) not in _TEXT_OR_NONE
+        or type(token) not in _TEXT_OR_NONE
+        or type(unit) not in _TEXT_OR_NONE
+    ):
+        return TraceScope(customer, agent, dict(metadata or {}), store_prompt, token, unit)
+    key = (customer, agent, token, store_prompt, unit)
+    scope = _scopes.get(key)
+    if scope is None:
+        scope = TraceScope(customer, agent, {}, store_prompt, token, unit)
+        keep(_scopes, key, scope, 4096)
+    return scope
+
+
 _Entry = tuple[Token[TraceScope | None], trace_api.Span | None, Token[Context] | None]
 
 
@@ -97,8 +132,7 @@ class Trace:
     ) -> None:
         self._args = (customer, agent, token, metadata, store_prompt, require, unit)
         self._require = require
-        scope = TraceScope(customer, agent, dict(metadata or {}), store_prompt, token, unit)
-        self._scope = scope
+        self._scope = _scope(customer, agent, token, metadata, store_prompt, unit)
         #: The innermost open ``with`` of this object, and the ones it is nested in (rare:
         #: only when one Trace object is entered again before it exits).
         self._open: _Entry | None = None
