@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,8 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     keys: dict[str, str] = field(default_factory=dict)
     org_id: str = ""
+    #: The largest request body the server takes (``MARGIN_MAX_BODY_BYTES``); None: default.
+    max_body_bytes: int | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -52,6 +54,8 @@ class LiveServer:
 
     def start(self) -> None:
         settings = Settings(data_dir=self.db_path.parent, database_url=self.database_url)
+        if self.max_body_bytes is not None:
+            settings = replace(settings, max_body_bytes=self.max_body_bytes)
         app = create_app(settings, migrate=False)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", ws="none", lifespan="off"

@@ -16,6 +16,7 @@ from opentelemetry import trace as trace_api
 from sqlalchemy import func, select
 
 import margin
+from margin.sdk.dead_letters import DeadLetters
 from margin.store.db import Database
 from margin.store.schema import costs, signals, spans
 
@@ -185,3 +186,42 @@ def test_outage_loses_nothing_and_duplicates_nothing(
     assert n_signals == traces
     # Every AI-call span, every signal span and each trace's root span, once.
     assert n_spans == traces * (per_trace + 2)
+
+
+def test_batches_too_large_for_the_server_arrive_in_halves(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    """A server refusing bodies over its size limit (413) gets each refused batch again in
+    halves until every part fits: every span and signal is stored once. A signal too large
+    on its own is set aside in the dead-letter file, and the rest of its batch delivered."""
+    live_server.stop()
+    live_server.max_body_bytes = 24_000
+    live_server.start()
+    configure(live_server, tmp_path)
+    calls, signal_count = 120, 200
+    with margin.trace("cus-1", "sdr"):
+        for i in range(calls):  # ~200 KB of spans once decompressed
+            attributes: dict[str, Any] = {"padding": f"{i:04d}" + "x" * 1500}
+            trace_api.get_tracer("sdr-app").start_span("step", attributes=attributes).end()
+        for i in range(signal_count):  # ~1 KB each: ~200 KB a batch
+            margin.signal("email_sent", {"n": i, "body": "y" * 1000}, customer="cus-1")
+        margin.signal("huge", {"body": "z" * 40_000}, customer="cus-1")
+    assert margin.flush(timeout=60)
+    margin.shutdown()
+    stats = margin.delivery_stats()
+    assert stats["dead_lettered"] == 1
+    assert stats["rejected"] == stats["dropped"] == 0
+    assert stats["exported"] == calls + 1 + signal_count  # the steps, the trace's root, signals
+    db = Database(live_server.database_url)
+    with db.read() as conn:
+        org = live_server.org_id
+        names = conn.execute(select(signals.c.event_name).where(signals.c.org_id == org)).all()
+        n_spans = conn.execute(
+            select(func.count()).where(spans.c.org_id == org, spans.c.name == "step")
+        ).scalar()
+    db.dispose()
+    assert sorted(name for (name,) in names) == ["email_sent"] * signal_count
+    assert n_spans == calls
+    [dead] = DeadLetters(tmp_path / "spool").read()
+    assert (dead["kind"], dead["items"]) == ("signals", 1)
+    assert str(dead["reason"]).startswith("server answered 413")

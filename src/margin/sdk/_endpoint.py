@@ -32,10 +32,11 @@ class Outcome:
     """How the server answered one body.
 
     ``ok``: delivered (``rejected`` items refused inside it); ``reject``: refused whole (4xx);
-    ``unavailable``: not reachable or overloaded (``retry_after`` when it said so);
-    ``failed``: it answered 5xx for this body."""
+    ``too_large``: refused for its size (413), so its halves may pass; ``unavailable``: not
+    reachable or overloaded (``retry_after`` when it said so); ``failed``: it answered 5xx
+    for this body."""
 
-    kind: Literal["ok", "reject", "unavailable", "failed"]
+    kind: Literal["ok", "reject", "too_large", "unavailable", "failed"]
     rejected: int = 0
     retry_after: float | None = None
     detail: str = ""
@@ -76,6 +77,8 @@ class Endpoint:
         if status >= 500:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
             return Outcome("failed", detail=detail)
+        if status == 413:
+            return Outcome("too_large", detail=detail)
         self.warn(
             f"rejected-{status}",
             "margin: server rejected a %s batch with %s: %s",

@@ -7,7 +7,8 @@ a part of this body, or another body since this one first failed), the body is s
 halves, each sent on its own, until the items it fails on are found: the others are
 delivered and those go to the dead-letter file, so nothing waits behind them. A server that
 fails every body (its database is down, say) sets nothing aside: the bodies wait in the
-spool, and the replay goes on past them."""
+spool, and the replay goes on past them. A body refused for its size (413) is sent again in
+halves at once, down to single items; an item too large on its own is set aside."""
 
 from __future__ import annotations
 
@@ -102,6 +103,12 @@ class Sender:
         if outcome.kind == "unavailable":
             self.mark_down(outcome.retry_after)
             return Result.DOWN
+        if outcome.kind == "too_large":  # sent again in halves; one item too large is set aside
+            halves = split_payload(kind, payload)
+            if halves is None:
+                self._dead_letter(kind, n, payload, outcome.detail)
+                return Result.DONE
+            return self._send_halves(kind, halves, replayed, origin, depth)
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         seen = self._failed.get(digest)
         # The server fails on this body: does it take others?
@@ -122,6 +129,17 @@ class Sender:
                     self._failed.clear()
                 self._failed[digest] = self._accepted
             return Result.KEPT
+        return self._send_halves(kind, halves, replayed, origin, depth)
+
+    def _send_halves(
+        self,
+        kind: str,
+        halves: tuple[tuple[int, bytes], tuple[int, bytes]],
+        replayed: bool,
+        origin: int,
+        depth: int,
+    ) -> Result:
+        """Send each half on its own; a half not done waits in the spool."""
         for part_n, part in halves:
             if self.down:
                 self.persist(kind, part_n, part)
@@ -145,7 +163,7 @@ class Sender:
         outcome = Outcome("unavailable")
         for attempt in range(attempts):
             outcome = self.endpoint.post(kind, payload)
-            if outcome.kind in ("ok", "reject"):
+            if outcome.kind in ("ok", "reject", "too_large"):
                 return outcome
             self.count("failed_attempts", 1)
             delay = outcome.retry_after

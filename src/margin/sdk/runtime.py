@@ -147,7 +147,7 @@ def configure(
     *,
     spool_dir: str | Path | None = None,
     max_queue: int = 8192,
-    max_batch: int = 512,
+    max_batch: int = 2048,
     export_interval: float = 1.0,
     timeout: float = 10.0,
     max_attempts: int = 3,
