@@ -78,6 +78,11 @@ class Endpoint:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
             return Outcome("failed", detail=detail)
         if status == 413:
+            self.warn(
+                "too-large",
+                "margin: the server refused a %s batch for its size (413); sending it in halves",
+                kind,
+            )
             return Outcome("too_large", detail=detail)
         self.warn(
             f"rejected-{status}",
