@@ -25,13 +25,17 @@ __all__ = ["Overhead", "interleaved_blocks", "median_single_calls"]
 
 @dataclass(frozen=True)
 class Overhead:
-    """Per-call figures in µs (means over blocks) and the blocks' spread."""
+    """Per-call figures in µs (means over blocks) and the blocks' spread. ``caller`` is the
+    CPU the calling thread spent more per call (its flushing included), ``delivery`` the
+    delivery thread's CPU per call, when a clock of that thread was given."""
 
     base_wall: float
     wall: float
     cpu: float
     wall_blocks: list[float]
     cpu_blocks: list[float]
+    caller: float | None = None
+    delivery: float | None = None
 
     def line(self, name: str) -> str:
         spread = (min(self.wall_blocks), max(self.wall_blocks))
@@ -39,6 +43,14 @@ class Overhead:
             f"[{name}] mean over {len(self.wall_blocks)} blocks: baseline {self.base_wall:.1f} µs; "
             f"overhead wall {self.wall:+.1f} µs, CPU {self.cpu:+.1f} µs per call "
             f"(blocks from {spread[0]:+.1f} to {spread[1]:+.1f} µs wall)"
+        )
+
+    def threads_line(self, name: str) -> str | None:
+        if self.caller is None or self.delivery is None:
+            return None
+        return (
+            f"[{name}] CPU per call by thread: caller {self.caller:+.1f} µs, "
+            f"delivery thread {self.delivery:.1f} µs"
         )
 
 
@@ -49,30 +61,45 @@ def interleaved_blocks(
     *,
     blocks: int = 20,
     size: int = 300,
+    delivery_clock: Callable[[], float] | None = None,
 ) -> Overhead:
-    """``blocks`` pairs of ``size`` calls, without (``raw``) and with (``traced``) the SDK."""
+    """``blocks`` pairs of ``size`` calls, without (``raw``) and with (``traced``) the SDK.
+    ``delivery_clock`` (seconds of the SDK's delivery thread's CPU) splits the CPU by thread."""
     wall = time.perf_counter
     cpu = time.process_time
+    own = time.thread_time
+    other = delivery_clock or (lambda: 0.0)
     base: list[float] = []
     walls: list[float] = []
     cpus: list[float] = []
+    callers: list[float] = []
+    deliveries: list[float] = []
     flush()
     for _ in range(blocks):
-        w0, c0 = wall(), cpu()
+        w0, c0, t0 = wall(), cpu(), own()
         for _ in range(size):
             raw()
-        w1, c1 = wall(), cpu()
+        w1, c1, t1, d1 = wall(), cpu(), own(), other()
         for _ in range(size):
             traced()
         w2, c2 = wall(), cpu()
         flush()
-        c3 = cpu()
+        c3, t3, d3 = cpu(), own(), other()
         flushing = c3 - c2
         base.append((w1 - w0) / size * 1e6)
         walls.append(((w2 - w1) + flushing - (w1 - w0)) / size * 1e6)
         cpus.append(((c2 - c1) + flushing - (c1 - c0)) / size * 1e6)
+        callers.append(((t3 - t1) - (t1 - t0)) / size * 1e6)
+        deliveries.append((d3 - d1) / size * 1e6)
+    split = delivery_clock is not None
     return Overhead(
-        statistics.fmean(base), statistics.fmean(walls), statistics.fmean(cpus), walls, cpus
+        statistics.fmean(base),
+        statistics.fmean(walls),
+        statistics.fmean(cpus),
+        walls,
+        cpus,
+        statistics.fmean(callers) if split else None,
+        statistics.fmean(deliveries) if split else None,
     )
 
 

@@ -5,7 +5,7 @@ without Margin, with delivery running to a loopback OTLP collector (another proc
 
 For each mode it prints (1) the mean overhead per call over alternating blocks of 300 calls,
 in wall time and in process CPU time (all threads, delivery included: see ``_overhead``),
-(2) the median of single calls, which leaves background work out, and (3) how many spans
+split into the calling thread's and the delivery thread's CPU, (2) the median of single calls, which leaves background work out, and (3) how many spans
 were produced and how many distinct ones the collector received. Mode ``openai`` is the
 measure: real ``openai`` chat calls over an in-memory transport, wrapped by
 ``instrument_openai``. Mode ``warm`` runs the same wrapper around a stub returning a
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import margin
 from _collector import Collector
 from _overhead import interleaved_blocks, median_single_calls
+from margin.sdk import runtime
 
 _CHAT = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
@@ -120,6 +122,16 @@ def warm_mode() -> Mode:
     return call, traced, 2, None
 
 
+def delivery_clock() -> Callable[[], float] | None:
+    """The CPU clock (seconds) of the configured SDK's delivery thread, if it can be read."""
+    active = runtime.current_runtime()
+    thread = getattr(getattr(active, "delivery", None), "_thread", None)
+    if thread is None or thread.ident is None:
+        return None
+    clock = time.pthread_getcpuclockid(thread.ident)
+    return lambda: time.clock_gettime(clock)
+
+
 def run(
     name: str, mode: Callable[[], Mode], args: argparse.Namespace, collector: Collector
 ) -> None:
@@ -133,7 +145,11 @@ def run(
         margin.flush(timeout=60)
         before = margin.delivery_stats()["enqueued"]
         blocks = interleaved_blocks(
-            baseline, traced, lambda: margin.flush(timeout=60), blocks=args.blocks
+            baseline,
+            traced,
+            lambda: margin.flush(timeout=60),
+            blocks=args.blocks,
+            delivery_clock=delivery_clock(),
         )
         fns = [baseline, traced] + ([reference] if reference else [])
         medians = median_single_calls(fns, args.calls)
@@ -143,6 +159,8 @@ def run(
         margin.shutdown()
     received, delivered = collector.counts()
     print(blocks.line(name))
+    if (threads := blocks.threads_line(name)) is not None:
+        print(threads)
     base, with_margin = medians[:2]
     print(f"[{name}] median of single calls: baseline {base:.1f} µs, with Margin "
           f"{with_margin:.1f} µs, overhead {with_margin - base:+.1f} µs")  # fmt: skip
