@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 import margin
 from margin.sdk.dead_letters import DeadLetters
+from margin.sdk.spool import Spool
 from margin.store.db import Database
 from margin.store.schema import costs, signals, spans
 
@@ -225,3 +226,38 @@ def test_batches_too_large_for_the_server_arrive_in_halves(
     [dead] = DeadLetters(tmp_path / "spool").read()
     assert (dead["kind"], dead["items"]) == ("signals", 1)
     assert str(dead["reason"]).startswith("server answered 413")
+
+
+def test_a_spooled_batch_of_more_signals_than_a_request_takes_is_replayed_in_halves(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    """Signals spooled through an outage as one batch larger than the server takes in one
+    request (``MARGIN_MAX_BATCH_ITEMS``, 10,000) are all stored once when it is back."""
+    live_server.stop()
+    assert margin.configure(
+        api_key=live_server.keys["ingest"],
+        base_url=live_server.url,
+        spool_dir=tmp_path / "spool",
+        max_batch=12_000,
+        max_queue=20_000,
+        retry_backoff=0.01,
+        max_attempts=1,
+        timeout=5.0,
+    )
+    count = 12_000
+    for i in range(count):
+        margin.signal("email_sent", {"n": i}, customer="cus-1")
+    assert not margin.flush(timeout=3)
+    assert [f.count for f in Spool(tmp_path / "spool").files()] == [count]
+    live_server.start()
+    assert margin.flush(timeout=120)
+    margin.shutdown()
+    stats = margin.delivery_stats()
+    assert stats["exported"] == count
+    assert stats["rejected"] == stats["dropped"] == stats["dead_lettered"] == 0
+    db = Database(live_server.database_url)
+    with db.read() as conn:
+        org = live_server.org_id
+        stored = conn.execute(select(func.count()).where(signals.c.org_id == org)).scalar()
+    db.dispose()
+    assert stored == count
