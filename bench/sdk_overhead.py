@@ -5,8 +5,9 @@ without Margin, with delivery running to a loopback OTLP collector (another proc
 
 For each mode it prints (1) the mean overhead per call over alternating blocks of 300 calls,
 in wall time and in process CPU time (all threads, delivery included: see ``_overhead``),
-split into the calling thread's and the delivery thread's CPU, (2) the median of single calls, which leaves background work out, and (3) how many spans
-were produced and how many distinct ones the collector received. Mode ``openai`` is the
+split into the calling thread's and the delivery thread's CPU, (2) the median of single
+calls, which leaves background work out, and (3) how many spans were produced and how many
+distinct ones the collector received. Mode ``openai`` is the
 measure: real ``openai`` chat calls over an in-memory transport, wrapped by
 ``instrument_openai``. Mode ``warm`` runs the same wrapper around a stub returning a
 prebuilt response (Margin's own code with warm CPU caches); mode ``manual`` makes the GenAI

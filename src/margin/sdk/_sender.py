@@ -20,7 +20,7 @@ from threading import Event
 
 from margin.sdk._endpoint import Endpoint, Outcome
 from margin.sdk._http import backoff_delay
-from margin.sdk._split import split_payload
+from margin.sdk._split import Part, split_payload
 from margin.sdk.dead_letters import DeadLetters
 
 __all__ = ["Result", "Sender"]
@@ -134,7 +134,7 @@ class Sender:
     def _send_halves(
         self,
         kind: str,
-        halves: tuple[tuple[int, bytes], tuple[int, bytes]],
+        halves: tuple[Part, Part],
         replayed: bool,
         origin: int,
         depth: int,

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-__all__ = ["split_payload"]
+__all__ = ["Part", "split_payload"]
 
 Part = tuple[int, bytes]
 
