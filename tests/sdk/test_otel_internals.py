@@ -5,11 +5,14 @@ fails here, not in a user's process."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from importlib.metadata import requires, version
 from pathlib import Path
 
 import pytest
+from collector import Collector
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -96,3 +99,54 @@ def test_the_context_var_and_span_key_are_those_of_the_context_api() -> None:
     finally:
         _otel.reset(token)
     assert trace_api.get_current_span() is INVALID_SPAN
+
+
+_MOVED = """
+import sys
+import types
+
+import opentelemetry.exporter.otlp.proto.common._internal as internal
+
+
+class Moved(types.ModuleType):  # as a release that moved a private helper: not importable
+    def __getattribute__(self, name):
+        if name == "_encode_value":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+internal.__class__ = Moved
+import margin
+from margin.sdk import _record, payloads
+
+assert not payloads._FAST_ENCODER and not _record.enabled
+margin.configure("mk_test", sys.argv[1], spool_dir=sys.argv[2], export_interval=0.05)
+with margin.trace("cus_moved", "agent_moved"):
+    with margin.trace("cus_moved", "agent_moved", metadata={"step": "inner"}):
+        pass
+assert margin.flush(timeout=10)
+print(margin.delivery_stats()["exported"])
+"""
+
+
+def test_spans_are_delivered_by_the_public_encoder_when_the_private_helpers_moved(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Should a release move the exporter's private helpers, ``import margin`` still works
+    and spans go out through OpenTelemetry's public encoder: nothing on the tracing path
+    imports Margin's own encoder."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MOVED, collector.url, str(tmp_path / "spool")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2"]
+    assert len(collector.spans) == 2
+    assert {span.attributes["margin.customer.external_id"] for span in collector.spans} == {
+        "cus_moved"
+    }
+    outer, inner = sorted(collector.spans, key=lambda span: span.parent_span_id != "")
+    assert inner.parent_span_id == outer.span_id
+    assert inner.trace_id == outer.trace_id

@@ -19,9 +19,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from margin.sdk import _otel, _record
+from margin.sdk._bounded import keep as _keep
 from margin.sdk._wire_attrs import attributes as _attributes
 from margin.sdk._wire_attrs import field as _field
-from margin.sdk._wire_attrs import keep as _keep
 from margin.sdk._wire_attrs import record_attributes as _record_attributes
 from margin.sdk._wire_attrs import varint as _varint
 

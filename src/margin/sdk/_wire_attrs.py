@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from struct import Struct
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from margin import semconv
 from margin.sdk import _otel
+from margin.sdk._bounded import keep
 
-__all__ = ["attributes", "field", "keep", "record_attributes", "varint"]
+__all__ = ["attributes", "field", "record_attributes", "varint"]
 
 _logger = logging.getLogger("margin")
 # Raises ImportError if a release moved them: ``payloads`` then uses the public encoder.
@@ -36,19 +37,6 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
-
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-def keep(cache: dict[_K, _V], key: _K, value: _V, limit: int) -> _V:
-    """Store ``value`` under ``key`` and return it. A cache holding ``limit`` entries is
-    emptied first: what repeats is cached again at once, and one-off keys cannot grow it."""
-    if len(cache) >= limit:
-        cache.clear()
-    cache[key] = value
-    return value
 
 
 def field(tag: bytes, payload: bytes) -> bytes:

@@ -30,9 +30,9 @@ from opentelemetry.trace import (
 
 from margin import semconv
 from margin.sdk import _otel, runtime
+from margin.sdk._bounded import keep
 from margin.sdk._context import TraceScope, scope_var
 from margin.sdk._lightspan import LightSpan
-from margin.sdk._wire_attrs import keep
 from margin.sdk.entitlements import require as require_access
 
 __all__ = ["Trace", "new_trace_token", "trace"]
