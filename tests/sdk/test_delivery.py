@@ -301,3 +301,45 @@ def test_a_full_queue_is_spilled_off_the_callers_thread(
     # server deduplicates by span id, so what counts is that every span arrived.
     assert len(set(collector.span_ids())) == 500
     assert margin.delivery_stats()["dropped"] == 0
+
+
+def _traces_with_one_unencodable_span(customers: int, bad: int) -> None:
+    """A trace per customer, each with a child span; the child of customer ``bad`` is named
+    with a lone surrogate, which is not Unicode text and has no UTF-8 (protobuf) form."""
+    tracer = trace_api.get_tracer("poison")
+    for i in range(customers):
+        with margin.trace(f"cus_{i}"):
+            tracer.start_span("bad \udc80" if i == bad else f"ok {i}").end()
+
+
+def test_a_span_that_cannot_be_encoded_is_dropped_alone_not_with_its_batch(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk(export_interval=60)  # all 40 spans in one batch
+    _traces_with_one_unencodable_span(20, bad=7)
+    assert margin.flush(timeout=10)
+    stats = margin.delivery_stats()
+    assert (stats["enqueued"], stats["exported"], stats["dropped"]) == (40, 39, 1)
+    _assert_exactly_once(collector, 39)
+    names = sorted(span.name for span in collector.spans if span.name != "margin.trace")
+    assert names == sorted(f"ok {i}" for i in range(20) if i != 7)
+    customers = {span.attributes["margin.customer.external_id"] for span in collector.spans}
+    assert customers == {f"cus_{i}" for i in range(20)}
+
+
+def test_a_full_queue_spilled_to_disk_keeps_all_but_the_span_that_cannot_be_encoded(
+    sdk: Configure, collector: Collector
+) -> None:
+    collector.gate.clear()  # the server does not answer yet: full queues go to the spool
+    sdk(max_queue=10, max_batch=5)
+    _traces_with_one_unencodable_span(20, bad=6)
+    deadline = time.monotonic() + 10
+    while margin.delivery_stats()["spooled"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert margin.delivery_stats()["spooled"] >= 20
+    collector.gate.set()
+    assert margin.flush(timeout=30)
+    stats = margin.delivery_stats()
+    assert (stats["enqueued"], stats["exported"], stats["dropped"]) == (40, 39, 1)
+    _assert_exactly_once(collector, 39)
+    assert "bad \udc80" not in {span.name for span in collector.spans}

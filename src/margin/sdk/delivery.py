@@ -220,14 +220,13 @@ class Delivery:
             while queue and not self._abort.is_set():
                 items = self._take(kind, self.config.max_batch)
                 try:
-                    payload = _ENCODERS[kind](items)
+                    n, payload = self._encode(kind, items)
+                    if payload is None:
+                        continue
                     if self._sender.down:
-                        self._persist(kind, len(items), payload)
+                        self._persist(kind, n, payload)
                     else:
-                        self._deliver(kind, len(items), payload)
-                except Exception:
-                    self._warn("encode", "margin: cannot encode a batch", exc_info=True)
-                    self._add("dropped", len(items))
+                        self._deliver(kind, n, payload)
                 finally:
                     self._finished(len(items))
 
@@ -279,15 +278,38 @@ class Delivery:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
+    def _encode(self, kind: str, items: list[Any]) -> tuple[int, bytes | None]:
+        """The payload of ``items`` and how many items it holds (None when none could be
+        encoded). An item that cannot be encoded (a span named with a lone surrogate, say) is
+        dropped and counted alone: the rest of its batch, other customers' costs among it,
+        is delivered."""
+        encode = _ENCODERS[kind]
+        try:
+            return len(items), encode(items)
+        except Exception:
+            self._warn("encode", "margin: cannot encode an item; dropping it", exc_info=True)
+        good = []
+        for item in items:
+            try:
+                encode([item])
+            except Exception:
+                continue
+            good.append(item)
+        self._add("dropped", len(items) - len(good))
+        try:
+            return len(good), encode(good) if good else None
+        except Exception:  # pragma: no cover - each one alone was encoded
+            self._add("dropped", len(good))
+            return 0, None
+
     def _spill(self, kind: str) -> None:
         items = self._take(kind, len(self._queues[kind]))
         if not items:
             return
         try:
-            self._persist(kind, len(items), _ENCODERS[kind](items))
-        except Exception:
-            self._warn("encode", "margin: cannot encode a batch", exc_info=True)
-            self._add("dropped", len(items))
+            n, payload = self._encode(kind, items)
+            if payload is not None:
+                self._persist(kind, n, payload)
         finally:
             self._finished(len(items))
 
