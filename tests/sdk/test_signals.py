@@ -108,3 +108,29 @@ def test_unserializable_data_never_raises(sdk: Configure, collector: Collector) 
     assert margin.flush(timeout=10)
     (sig,) = [s for s in collector.spans if s.name == "margin.signal"]
     assert "object object" in sig.attributes["margin.signal.data"]
+
+
+def test_data_keys_that_are_not_text_become_text_as_in_json(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    margin.signal("scored", {1: "one", "n": 2}, customer="cus_1")
+    with margin.trace("cus_1"):
+        margin.signal("scored", {2.5: True})
+    assert margin.flush(timeout=10)
+    assert [s["data"] for s in collector.signals] == [{"1": "one", "n": 2}]
+    (sig,) = [s for s in collector.spans if s.name == "margin.signal"]
+    assert json.loads(sig.attributes["margin.signal.data"]) == {"2.5": True}
+    assert margin.delivery_stats()["dropped"] == 0
+
+
+def test_a_signal_that_cannot_be_recorded_is_counted_dropped(
+    sdk: Configure, collector: Collector
+) -> None:
+    sdk()
+    margin.signal("odd", {"n": 1}, customer="cus_1")
+    margin.signal("bad", {"n": 2**64}, customer="cus_1")  # no exact JSON form: refused
+    assert margin.flush(timeout=10)
+    assert [s["event_name"] for s in collector.signals] == ["odd"]
+    stats = margin.delivery_stats()
+    assert (stats["enqueued"], stats["exported"], stats["dropped"]) == (2, 1, 1)

@@ -19,6 +19,7 @@ __all__ = ["signal"]
 
 log = logging.getLogger("margin")
 _warned: set[str] = set()
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -46,11 +47,13 @@ def signal(
     external id), whose credits it burns first. It never raises for a delivery problem, and
     never blocks on the network."""
     key = idempotency_key or new_idempotency_key()
+    runtime = None
     try:
         runtime = get_runtime()
         if runtime is None:
             return key
-        encoded = orjson.dumps(dict(data or {}), default=str).decode()
+        # Keys become text as JSON (and ``json.dumps``) makes them: {1: "a"} is {"1": "a"}.
+        encoded = orjson.dumps(dict(data or {}), default=str, option=_NON_STR_KEYS).decode()
         if current_scope() is not None and customer is None:
             if unit is not None:
                 _warn_once("unit", "margin: signal(unit=) needs customer=; unit ignored")
@@ -81,4 +84,6 @@ def signal(
         runtime.delivery.submit("signals", item)
     except Exception:
         _warn_once("error", "margin: could not record a signal")
+        if runtime is not None:
+            runtime.delivery.count_dropped(1)
     return key
