@@ -72,6 +72,24 @@ def test_bad_request_is_rejected_not_retried(sdk: Configure, collector: Collecto
     assert stats["exported"] == stats["dropped"] == 0
 
 
+@pytest.mark.parametrize("status", [401, 403, 404, 405])
+def test_a_refused_key_or_wrong_url_keeps_the_spans_until_they_are_taken(
+    sdk: Configure, collector: Collector, status: int
+) -> None:
+    collector.status = status  # a revoked key, a key without the ingest scope, a wrong URL
+    sdk()
+    _spans(5)
+    assert not margin.flush(timeout=0.5)
+    stats = margin.delivery_stats()
+    assert (stats["spooled"], stats["rejected"], stats["dropped"], stats["exported"]) == (
+        5, 0, 0, 0
+    )  # fmt: skip
+    collector.status = None  # the key is accepted again
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 5)
+    assert margin.delivery_stats()["replayed"] == 5
+
+
 def test_server_down_spools_then_replays_every_span_exactly_once(
     sdk: Configure, collector: Collector, tmp_path: Path
 ) -> None:

@@ -25,6 +25,11 @@ _PATHS: dict[str, tuple[str, dict[str, str]]] = {
 # Answers that say the server (or the way to it) is unavailable, not that it failed on this
 # body: the body waits in the spool and is sent again later.
 _UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
+# Answers that say the request was not taken as configured (the key refused, or the URL not
+# a Margin server's ingest): nothing is wrong with the body, which is the customers' costs
+# and outcomes. It waits in the spool too, and goes out once the key or URL is put right
+# (by the next probe, or by ``configure`` with the same spool directory).
+_NOT_TAKEN = frozenset({401, 403, 404, 405})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +38,8 @@ class Outcome:
 
     ``ok``: delivered (``rejected`` items refused inside it); ``reject``: refused whole (4xx);
     ``too_large``: refused for its size (413), so its halves may pass; ``unavailable``: not
-    reachable or overloaded (``retry_after`` when it said so); ``failed``: it answered 5xx
-    for this body."""
+    reachable, overloaded (``retry_after`` when it said so) or not taking requests as
+    configured (401, 403, 404, 405); ``failed``: it answered 5xx for this body."""
 
     kind: Literal["ok", "reject", "too_large", "unavailable", "failed"]
     rejected: int = 0
@@ -74,6 +79,15 @@ class Endpoint:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             return Outcome("unavailable", retry_after=wait, detail=detail)
+        if status in _NOT_TAKEN:
+            self.warn(
+                f"status-{status}",
+                "margin: %s answered %s (check the ingest key and base URL); keeping the "
+                "batches in the spool until it accepts them",
+                self.base_url,
+                status,
+            )
+            return Outcome("unavailable", detail=detail)
         if status >= 500:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
             return Outcome("failed", detail=detail)
