@@ -72,11 +72,12 @@ def test_bad_request_is_rejected_not_retried(sdk: Configure, collector: Collecto
     assert stats["exported"] == stats["dropped"] == 0
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 405])
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 301, 308])
 def test_a_refused_key_or_wrong_url_keeps_the_spans_until_they_are_taken(
     sdk: Configure, collector: Collector, status: int
 ) -> None:
-    collector.status = status  # a revoked key, a key without the ingest scope, a wrong URL
+    # A revoked key, a key without the ingest scope, a wrong or a moved URL.
+    collector.status = status
     sdk()
     _spans(5)
     assert not margin.flush(timeout=0.5)

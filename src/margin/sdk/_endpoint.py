@@ -26,10 +26,11 @@ _PATHS: dict[str, tuple[str, dict[str, str]]] = {
 # body: the body waits in the spool and is sent again later.
 _UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
 # Answers that say the request was not taken as configured (the key refused, or the URL not
-# a Margin server's ingest): nothing is wrong with the body, which is the customers' costs
-# and outcomes. It waits in the spool too, and goes out once the key or URL is put right
-# (by the next probe, or by ``configure`` with the same spool directory).
-_NOT_TAKEN = frozenset({401, 403, 404, 405})
+# a Margin server's ingest, or moved: a redirect, which is not followed with the key): nothing
+# is wrong with the body, which is the customers' costs and outcomes. It waits in the spool
+# too, and goes out once the key or URL is put right (by the next probe, or by ``configure``
+# with the same spool directory).
+_NOT_TAKEN = frozenset({*range(300, 400), 401, 403, 404, 405})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class Outcome:
     ``ok``: delivered (``rejected`` items refused inside it); ``reject``: refused whole (4xx);
     ``too_large``: refused for its size (413), so its halves may pass; ``unavailable``: not
     reachable, overloaded (``retry_after`` when it said so) or not taking requests as
-    configured (401, 403, 404, 405); ``failed``: it answered 5xx for this body."""
+    configured (3xx, 401, 403, 404, 405); ``failed``: it answered 5xx for this body."""
 
     kind: Literal["ok", "reject", "too_large", "unavailable", "failed"]
     rejected: int = 0
@@ -80,12 +81,14 @@ class Endpoint:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             return Outcome("unavailable", retry_after=wait, detail=detail)
         if status in _NOT_TAKEN:
+            moved = response.headers.get("Location")
             self.warn(
                 f"status-{status}",
-                "margin: %s answered %s (check the ingest key and base URL); keeping the "
+                "margin: %s answered %s%s (check the ingest key and base URL); keeping the "
                 "batches in the spool until it accepts them",
                 self.base_url,
                 status,
+                f", redirecting to {moved}" if moved else "",
             )
             return Outcome("unavailable", detail=detail)
         if status >= 500:
