@@ -256,3 +256,33 @@ def test_a_spooled_batch_of_more_signals_than_a_request_takes_is_replayed_in_hal
         stored = conn.execute(select(func.count()).where(signals.c.org_id == org)).scalar()
     db.dispose()
     assert stored == count
+
+
+def test_costs_sent_with_a_refused_key_arrive_once_the_key_is_put_right(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    # The server answers 401 to an unknown key and 403 to a key without the ingest scope:
+    # the spans wait in the spool, and a configuration with the right key delivers them.
+    for n, wrong in enumerate(("mk_not_a_key", live_server.keys["read"])):
+        assert margin.configure(
+            api_key=wrong,
+            base_url=live_server.url,
+            spool_dir=tmp_path / "spool",
+            export_interval=0.05,
+            retry_backoff=0.01,
+        )
+        with margin.trace("acme", "sdr"):
+            ai_call(CALLS[n][0], f"resp-refused-{n}")
+        assert not margin.flush(timeout=1)
+        stats = margin.delivery_stats()
+        assert (stats["rejected"], stats["dropped"], stats["exported"]) == (0, 0, 0)
+        assert stats["spooled"] == 2
+    configure(live_server, tmp_path)
+    assert margin.flush(timeout=30)
+    assert margin.delivery_stats()["replayed"] == 4
+    db = Database(live_server.database_url)
+    with db.read() as conn:
+        ids = conn.execute(select(costs.c.response_id).where(costs.c.org_id == live_server.org_id))
+        stored = sorted(row[0] for row in ids)
+    db.dispose()
+    assert stored == ["resp-refused-0", "resp-refused-1"]
