@@ -3,6 +3,7 @@ cost-tracing signal exactly, across processes, with flagged traces, and through 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -286,3 +287,29 @@ def test_costs_sent_with_a_refused_key_arrive_once_the_key_is_put_right(
         stored = sorted(row[0] for row in ids)
     db.dispose()
     assert stored == ["resp-refused-0", "resp-refused-1"]
+
+
+def test_signals_the_server_refuses_are_kept_with_its_reason(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    """A signal the server refuses (a unit the customer does not have) is counted rejected
+    and written to the dead-letter file on its own, with the server's reason, ready to be
+    sent again; the signals beside it are stored. A batch refused whole (422) likewise."""
+    configure(live_server, tmp_path, export_interval=60)
+    margin.signal("meeting_booked", {"n": 1}, customer="acme")
+    lost = margin.signal("meeting_booked", {"n": 2}, customer="acme", unit="no-such-unit")
+    margin.signal("meeting_booked", {"n": 3}, customer="acme")
+    assert margin.flush(timeout=30)
+    margin.signal("demo_held", customer="acme", unit="no-such-unit")
+    margin.signal("demo_held", customer="acme", unit="nor-this-one")
+    assert margin.flush(timeout=30)
+    stats = margin.delivery_stats()
+    assert (stats["exported"], stats["rejected"], stats["dropped"]) == (2, 3, 0)
+    stored = read(live_server, "/v1/signals", event_name="meeting_booked")["data"]
+    assert sorted(s["data"]["n"] for s in stored) == [1, 3]
+    letters = DeadLetters(tmp_path / "spool").read()
+    assert [(x["kind"], x["items"]) for x in letters] == [("signals", 1)] * 3
+    items = [item for x in letters for item in json.loads(str(x["body"]))["items"]]
+    assert items[0]["idempotency_key"] == lost
+    assert [item["unit"] for item in items] == ["no-such-unit", "no-such-unit", "nor-this-one"]
+    assert all("unit" in str(x["reason"]) and "has no unit" in str(x["reason"]) for x in letters)

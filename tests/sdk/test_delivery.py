@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import threading
 import time
@@ -14,6 +15,7 @@ from collector import Collector
 from opentelemetry import trace as trace_api
 
 import margin
+from margin.sdk.dead_letters import DeadLetters
 
 Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
@@ -61,7 +63,9 @@ def test_retry_resends_the_same_bytes(sdk: Configure, collector: Collector) -> N
     assert stats["spooled"] == 0
 
 
-def test_bad_request_is_rejected_not_retried(sdk: Configure, collector: Collector) -> None:
+def test_bad_request_is_rejected_not_retried(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
     collector.status = 400
     sdk()
     _spans(5)
@@ -70,6 +74,13 @@ def test_bad_request_is_rejected_not_retried(sdk: Configure, collector: Collecto
     stats = margin.delivery_stats()
     assert stats["rejected"] == 5
     assert stats["exported"] == stats["dropped"] == 0
+    # Refused, not lost: the batch is in the dead-letter file with the server's answer.
+    [letter] = DeadLetters(tmp_path / "spool").read()
+    assert (letter["kind"], letter["items"]) == ("traces", 5)
+    assert str(letter["reason"]).startswith("server answered 400")
+    assert gzip.decompress(base64.b64decode(str(letter["body_base64"]))) == gzip.decompress(
+        collector.bodies[0]
+    )
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 405, 301, 308])

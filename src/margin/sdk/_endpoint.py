@@ -46,6 +46,8 @@ class Outcome:
     rejected: int = 0
     retry_after: float | None = None
     detail: str = ""
+    #: The signals the server refused (by index in the body) and why, as it answered.
+    refused: tuple[tuple[int, str], ...] = ()
 
 
 class Endpoint:
@@ -74,7 +76,10 @@ class Endpoint:
             return Outcome("unavailable", detail=str(exc))
         status = response.status_code
         if 200 <= status < 300:
-            return Outcome("ok", rejected=_partial_rejections(kind, response))
+            if kind == "signals":
+                refused = _refused_signals(response)
+                return Outcome("ok", rejected=len(refused), refused=refused)
+            return Outcome("ok", rejected=_rejected_spans(response))
         detail = f"server answered {status}: {response.text[:300]}"
         if status in _UNAVAILABLE:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
@@ -108,19 +113,30 @@ class Endpoint:
             status,
             response.text[:300],
         )
-        return Outcome("reject", detail=detail)
+        refused = _refused_signals(response) if kind == "signals" else ()
+        return Outcome("reject", detail=detail, refused=refused)
 
 
-def _partial_rejections(kind: str, response: httpx.Response) -> int:
-    if not response.content:
+def _rejected_spans(response: httpx.Response) -> int:
+    if not response.content or "protobuf" not in response.headers.get("Content-Type", ""):
         return 0
     try:
-        if kind == "traces":
-            if "protobuf" not in response.headers.get("Content-Type", ""):
-                return 0
-            result = ExportTraceServiceResponse.FromString(response.content)
-            return int(result.partial_success.rejected_spans)
-        body = orjson.loads(response.content)
-        return len(body.get("failed") or ()) if isinstance(body, dict) else 0
+        result = ExportTraceServiceResponse.FromString(response.content)
     except Exception:
         return 0
+    return int(result.partial_success.rejected_spans)
+
+
+def _refused_signals(response: httpx.Response) -> tuple[tuple[int, str], ...]:
+    """The items a ``/v1/signals`` answer lists as failed: (index, the server's reason)."""
+    try:
+        failed = orjson.loads(response.content).get("failed") or ()
+        return tuple(
+            (
+                int(item["index"]),
+                f"{item.get('status', 'failed')}: {item.get('field')}: {item.get('detail')}",
+            )
+            for item in failed
+        )
+    except Exception:
+        return ()

@@ -8,7 +8,9 @@ halves, each sent on its own, until the items it fails on are found: the others 
 delivered and those go to the dead-letter file, so nothing waits behind them. A server that
 fails every body (its database is down, say) sets nothing aside: the bodies wait in the
 spool, and the replay goes on past them. A body refused for its size (413) is sent again in
-halves at once, down to single items; an item too large on its own is set aside."""
+halves at once, down to single items; an item too large on its own is set aside. What the
+server refuses for its content (a 4xx, or signals it lists as failed) is counted rejected
+and written to the dead-letter file too, with the server's reason."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from threading import Event
+
+import orjson
 
 from margin.sdk._endpoint import Endpoint, Outcome
 from margin.sdk._http import backoff_delay
@@ -99,6 +103,8 @@ class Sender:
         outcome = self._attempt(kind, payload, attempts)
         if outcome.kind in ("ok", "reject"):
             self._record(outcome, n, replayed=replayed)
+            if outcome.kind == "reject" or outcome.refused:
+                self._keep_refused(kind, n, payload, outcome)
             return Result.DONE
         if outcome.kind == "unavailable":
             self.mark_down(outcome.retry_after)
@@ -182,6 +188,24 @@ class Sender:
         self.count("rejected", outcome.rejected)
         if replayed:
             self.count("replayed", n - outcome.rejected)
+
+    def _keep_refused(self, kind: str, n: int, payload: bytes, outcome: Outcome) -> None:
+        """Write what the server refused to the dead-letter file with its reason: each
+        signal it named on its own (a billable outcome is not lost to a counter), else the
+        whole body refused. Counted as ``rejected`` already."""
+        letters: list[tuple[int, bytes, str]] = [(n, payload, outcome.detail)]
+        if outcome.refused:
+            items = orjson.loads(payload)["items"]  # the body this process wrote
+            letters = [
+                (1, orjson.dumps({"items": [items[index]]}), f"refused by the server: {reason}")
+                for index, reason in outcome.refused
+                if 0 <= index < len(items)
+            ]
+        try:
+            for count, body, reason in letters:
+                self.dead_letters.write(kind, count, body, reason)
+        except OSError as exc:
+            self.warn("dead-letter", "margin: cannot write %s (%s)", self.dead_letters.path, exc)
 
     def _dead_letter(self, kind: str, n: int, payload: bytes, reason: str) -> None:
         try:

@@ -1,5 +1,7 @@
 """The dead-letter file: batches the server keeps failing on (a 5xx for that batch while it
-accepts others), set aside so that delivery and spool replay go on without them.
+accepts others), set aside so that delivery and spool replay go on without them, and what
+the server refused for its content (each signal it listed as failed, or a batch it refused
+whole), kept with its reason rather than lost.
 
 ``dead-letters.jsonl`` in the spool directory holds one JSON object per line: when (``at``),
 the ``kind`` (``traces`` or ``signals``), how many ``items``, the ``reason`` (the server's
