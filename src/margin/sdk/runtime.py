@@ -259,7 +259,8 @@ def delivery_stats() -> dict[str, int]:
     dead_lettered`` items, ``failed_attempts`` (requests), and ``queued`` (items in memory
     now). ``exported`` includes ``replayed`` (delivered from the spool); ``dead_lettered``
     items are the ones the server kept failing on, set aside in the spool directory's
-    ``dead-letters.jsonl``."""
+    ``dead-letters.jsonl``; ``rejected`` ones the server refused for their content, written
+    to the same file with its reason (signals one by one)."""
     delivery = _last_delivery
     return delivery.stats() if delivery is not None else dict(_EMPTY_STATS)
 
