@@ -219,6 +219,7 @@ class Delivery:
         for kind, queue in self._queues.items():
             while queue and not self._abort.is_set():
                 items = self._take(kind, self.config.max_batch)
+                n = len(items)
                 try:
                     n, payload = self._encode(kind, items)
                     if payload is None:
@@ -227,6 +228,9 @@ class Delivery:
                         self._persist(kind, n, payload)
                     else:
                         self._deliver(kind, n, payload)
+                except Exception:  # a fault past encoding: the batch is counted, not lost track of
+                    self._warn("deliver", "margin: cannot deliver a batch", exc_info=True)
+                    self._add("dropped", n)
                 finally:
                     self._finished(len(items))
 
