@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -178,3 +179,23 @@ async def test_async_client_retries_and_maps_errors() -> None:
         await client.costs.create_batch([{"customer": "c", "amount": Decimal("1.50")}])
     assert _json(seen[-1])["items"][0]["amount"] == "1.50"
     assert len(seen) == 4
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_naming_the_new_location_never_a_result(status: int) -> None:
+    # An http URL moved to https, say: a signal "answered" by a redirect was not recorded.
+    moved = httpx.Response(status, headers={"Location": "https://m.test/v1/signals"}, text="moved")
+    client, seen = _client(lambda r, n: moved, max_retries=2)
+    with pytest.raises(margin.APIError, match=r"redirecting to https://m\.test/v1/signals"):
+        client.signals.create(event_name="meeting_booked", customer="cus_1")
+    assert len(seen) == 1
+    with pytest.raises(margin.APIError) as raised:
+        client.invoices.pdf("inv_1", sink=io.BytesIO())
+    assert raised.value.status == status
+
+
+async def test_the_async_client_refuses_a_redirect_too() -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(308)))
+    async with AsyncMargin("mk", "http://m.test", http_client=http) as client:
+        with pytest.raises(margin.APIError, match="308, redirecting to no location given"):
+            await client.signals.create(event_name="meeting_booked", customer="cus_1")

@@ -80,13 +80,22 @@ class _Settings:
 
 
 def _result(response: httpx.Response) -> _Result:
+    status = response.status_code
+    if 300 <= status < 400:
+        # Not followed (the key would go along): a write "answered" by a redirect did not
+        # happen, and must not read as done.
+        moved = response.headers.get("Location") or "no location given"
+        raise error_for_status(status, {
+            "status": status, "title": "Redirected",
+            "detail": f"the server answered {status}, redirecting to {moved}: use that base URL",
+        })  # fmt: skip
     try:
         body: Any = orjson.loads(response.content) if response.content else {}
     except orjson.JSONDecodeError:
         # A proxy's HTML error page, say: keep its text as the problem detail.
-        body = {"status": response.status_code, "detail": response.text[:500]}
-    if response.status_code >= 400:
-        raise error_for_status(response.status_code, body if isinstance(body, dict) else None)
+        body = {"status": status, "detail": response.text[:500]}
+    if status >= 400:
+        raise error_for_status(status, body if isinstance(body, dict) else None)
     return body if isinstance(body, dict) else {"data": body}
 
 
@@ -96,7 +105,7 @@ def _retryable(response: httpx.Response) -> bool:
 
 def _failed(response: httpx.Response) -> None:
     """Raise the error of a non-JSON call's failed response (read in full: it is small)."""
-    if response.status_code >= 400:
+    if response.status_code >= 300:
         _result(response)
 
 
@@ -178,7 +187,7 @@ class Margin(_Resources[_Result, bytes]):
     def _download(self, call: Call, sink: IO[bytes] | None) -> bytes:
         response = self._respond(call, stream=True)
         try:
-            if response.status_code >= 400 or sink is None:
+            if response.status_code >= 300 or sink is None:
                 response.read()
                 _failed(response)
                 return response.content
@@ -248,7 +257,7 @@ class AsyncMargin(_Resources[Awaitable[_Result], Awaitable[bytes]]):
     async def _download(self, call: Call, sink: IO[bytes] | None) -> bytes:
         response = await self._respond(call, stream=True)
         try:
-            if response.status_code >= 400 or sink is None:
+            if response.status_code >= 300 or sink is None:
                 await response.aread()
                 _failed(response)
                 return response.content
