@@ -290,7 +290,7 @@ def test_costs_sent_with_a_refused_key_arrive_once_the_key_is_put_right(
 
 
 def test_signals_the_server_refuses_are_kept_with_its_reason(
-    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A signal the server refuses (a unit the customer does not have) is counted rejected
     and written to the dead-letter file on its own, with the server's reason, ready to be
@@ -313,3 +313,6 @@ def test_signals_the_server_refuses_are_kept_with_its_reason(
     assert items[0]["idempotency_key"] == lost
     assert [item["unit"] for item in items] == ["no-such-unit", "no-such-unit", "nor-this-one"]
     assert all("unit" in str(x["reason"]) and "has no unit" in str(x["reason"]) for x in letters)
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1  # once, however many follow
+    assert "dead-letters.jsonl" in refused[0]

@@ -206,6 +206,15 @@ class Sender:
                 self.dead_letters.write(kind, count, body, reason)
         except OSError as exc:
             self.warn("dead-letter", "margin: cannot write %s (%s)", self.dead_letters.path, exc)
+            return
+        self.warn(
+            f"refused-{kind}",
+            "margin: the server refused %s %s item(s) (%s); kept in %s",
+            sum(count for count, _body, _reason in letters),
+            kind,
+            letters[0][2] if letters else outcome.detail,
+            self.dead_letters.path,
+        )
 
     def _dead_letter(self, kind: str, n: int, payload: bytes, reason: str) -> None:
         try:
