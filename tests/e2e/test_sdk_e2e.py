@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 import margin
 from margin.sdk.dead_letters import DeadLetters
-from margin.sdk.spool import Spool
+from margin.sdk.spool import Spool, destination
 from margin.store.db import Database
+from margin.store.keys import create_key, create_org
 from margin.store.schema import costs, signals, spans
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable by name here
@@ -244,7 +245,8 @@ def test_a_spooled_batch_of_more_signals_than_a_request_takes_is_replayed_in_hal
     for i in range(count):
         margin.signal("email_sent", {"n": i}, customer="cus-1")
     assert not margin.flush(timeout=3)
-    assert [f.count for f in Spool(tmp_path / "spool").files()] == [count]
+    spool = Spool(destination(tmp_path / "spool", live_server.url, live_server.keys["ingest"]))
+    assert [f.count for f in spool.files()] == [count]
     live_server.start()
     assert margin.flush(timeout=120)
     margin.shutdown()
@@ -259,34 +261,77 @@ def test_a_spooled_batch_of_more_signals_than_a_request_takes_is_replayed_in_hal
     assert stored == count
 
 
-def test_costs_sent_with_a_refused_key_arrive_once_the_key_is_put_right(
+def _costs_of(server: LiveServer, org_id: str) -> list[str]:
+    db = Database(server.database_url)
+    with db.read() as conn:
+        rows = conn.execute(select(costs.c.response_id).where(costs.c.org_id == org_id))
+        stored = sorted(row[0] for row in rows)
+    db.dispose()
+    return stored
+
+
+def test_costs_sent_with_a_refused_key_wait_in_that_keys_spool(
     live_server: LiveServer, sdk_reset: None, tmp_path: Path
 ) -> None:
-    # The server answers 401 to an unknown key and 403 to a key without the ingest scope:
-    # the spans wait in the spool, and a configuration with the right key delivers them.
+    """The server answers 401 to an unknown key and 403 to a key without the ingest scope:
+    the spans are kept in the spool under the key they were sent with, not lost. A process
+    with another key does not replay them (it could be another organization's); moved into
+    its key's directory, as the documentation says, they are delivered once."""
+    root = tmp_path / "spool"
     for n, wrong in enumerate(("mk_not_a_key", live_server.keys["read"])):
         assert margin.configure(
-            api_key=wrong,
-            base_url=live_server.url,
-            spool_dir=tmp_path / "spool",
-            export_interval=0.05,
+            api_key=wrong, base_url=live_server.url, spool_dir=root, export_interval=0.05,
             retry_backoff=0.01,
-        )
+        )  # fmt: skip
         with margin.trace("acme", "sdr"):
             ai_call(CALLS[n][0], f"resp-refused-{n}")
         assert not margin.flush(timeout=1)
         stats = margin.delivery_stats()
-        assert (stats["rejected"], stats["dropped"], stats["exported"]) == (0, 0, 0)
-        assert stats["spooled"] == 2
+        assert (stats["spooled"], stats["rejected"], stats["dropped"], stats["exported"]) == (
+            2, 0, 0, 0
+        )  # fmt: skip
     configure(live_server, tmp_path)
     assert margin.flush(timeout=30)
+    assert _costs_of(live_server, live_server.org_id) == []
+    mine = destination(root, live_server.url, live_server.keys["ingest"])
+    mine.mkdir(parents=True, exist_ok=True)
+    for wrong in ("mk_not_a_key", live_server.keys["read"]):
+        for batch in destination(root, live_server.url, wrong).glob("*.batch"):
+            batch.rename(mine / batch.name)
+    assert margin.flush(timeout=30)
     assert margin.delivery_stats()["replayed"] == 4
+    assert _costs_of(live_server, live_server.org_id) == ["resp-refused-0", "resp-refused-1"]
+
+
+def test_a_shared_spool_never_delivers_one_organizations_costs_with_anothers_key(
+    live_server: LiveServer, sdk_reset: None, tmp_path: Path
+) -> None:
+    """Two applications of two organizations share the default spool directory of their
+    user. What one spooled through an outage is replayed by itself, into its organization;
+    the other, started meanwhile, leaves it alone."""
     db = Database(live_server.database_url)
-    with db.read() as conn:
-        ids = conn.execute(select(costs.c.response_id).where(costs.c.org_id == live_server.org_id))
-        stored = sorted(row[0] for row in ids)
+    with db.write() as conn:
+        other_org = create_org(conn, "other")
+        _key, other_key = create_key(conn, other_org, "ingest")
     db.dispose()
-    assert stored == ["resp-refused-0", "resp-refused-1"]
+    live_server.stop()
+    configure(live_server, tmp_path)
+    with margin.trace("acme", "sdr"):
+        ai_call(CALLS[0][0], "resp-first-org")
+    assert not margin.flush(timeout=1)
+    margin.shutdown(timeout=0.2)
+    live_server.start()
+    assert margin.configure(
+        api_key=other_key, base_url=live_server.url, spool_dir=tmp_path / "spool",
+        export_interval=0.05, retry_backoff=0.01,
+    )  # fmt: skip
+    assert margin.flush(timeout=30)
+    assert margin.delivery_stats()["replayed"] == 0
+    assert _costs_of(live_server, other_org) == []
+    configure(live_server, tmp_path)  # the first application again
+    assert margin.flush(timeout=30)
+    assert _costs_of(live_server, live_server.org_id) == ["resp-first-org"]
+    assert _costs_of(live_server, other_org) == []
 
 
 def test_signals_the_server_refuses_are_kept_with_its_reason(

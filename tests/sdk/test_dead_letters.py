@@ -46,7 +46,7 @@ def test_the_item_a_server_fails_on_is_set_aside_and_the_rest_delivered(
     assert stats["dead_lettered"] == 1
     assert stats["exported"] == 110
     assert stats["dropped"] == stats["rejected"] == 0
-    assert list((tmp_path / "spool").glob("*.batch")) == []
+    assert list((tmp_path / "spool").rglob("*.batch")) == []
 
 
 def test_spool_replay_goes_on_past_a_poisoned_span(
@@ -73,7 +73,7 @@ def test_spool_replay_goes_on_past_a_poisoned_span(
     assert {kv.key: kv.value.string_value for kv in span.attributes}["marker"] == "poison-pill"
     stats = margin.delivery_stats()
     assert (stats["dead_lettered"], stats["replayed"]) == (1, 120)
-    assert list((tmp_path / "spool").glob("*.batch")) == []
+    assert list((tmp_path / "spool").rglob("*.batch")) == []
 
 
 def test_a_server_failing_everything_sets_nothing_aside(

@@ -115,14 +115,14 @@ def test_server_down_spools_then_replays_every_span_exactly_once(
     assert stats["spooled"] == 5000
     assert stats["dropped"] == 0
     # How many files hold them depends on which thread spilled (batches or whole queues).
-    assert list((tmp_path / "spool").glob("*.batch"))
+    assert list((tmp_path / "spool").rglob("*.batch"))
     collector.start()  # back, on the same port
     assert margin.flush(timeout=30)
     _assert_exactly_once(collector, 5000)
     stats = margin.delivery_stats()
     assert stats["exported"] == stats["replayed"] == 5000
     assert stats["dropped"] == 0
-    assert list((tmp_path / "spool").glob("*.batch")) == []
+    assert list((tmp_path / "spool").rglob("*.batch")) == []
 
 
 def test_full_queue_spills_to_disk_instead_of_dropping(
@@ -183,9 +183,9 @@ def test_spool_files_are_complete_otlp_batches(
     sdk()
     _spans(7)
     margin.shutdown(timeout=0.2)
-    files = sorted((tmp_path / "spool").glob("*.batch"))
+    files = sorted((tmp_path / "spool").rglob("*.batch"))
     assert files
-    assert not list((tmp_path / "spool").glob(".*.tmp"))
+    assert not list((tmp_path / "spool").rglob(".*.tmp"))
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     total = 0

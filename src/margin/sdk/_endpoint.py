@@ -28,8 +28,7 @@ _UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
 # Answers that say the request was not taken as configured (the key refused, or the URL not
 # a Margin server's ingest, or moved: a redirect, which is not followed with the key): nothing
 # is wrong with the body, which is the customers' costs and outcomes. It waits in the spool
-# too, and goes out once the key or URL is put right (by the next probe, or by ``configure``
-# with the same spool directory).
+# too, under this key and URL (see ``spool``), until the server takes them.
 _NOT_TAKEN = frozenset({*range(300, 400), 401, 403, 404, 405})
 
 

@@ -23,7 +23,7 @@ from margin.sdk._endpoint import Endpoint
 from margin.sdk._sender import Result, Sender
 from margin.sdk.dead_letters import DeadLetters
 from margin.sdk.payloads import encode_signals, encode_traces
-from margin.sdk.spool import Spool, SpoolFile
+from margin.sdk.spool import Spool, SpoolFile, destination
 
 __all__ = ["Delivery", "DeliveryConfig"]
 
@@ -67,7 +67,7 @@ class Delivery:
 
     def __init__(self, config: DeliveryConfig, http: httpx.Client | None = None) -> None:
         self.config = config
-        self.spool = Spool(config.spool_dir)
+        self.spool = Spool(destination(config.spool_dir, config.base_url, config.api_key))
         self.dead_letters = DeadLetters(config.spool_dir)
         self._headers = {
             "Authorization": f"Bearer {config.api_key}",

@@ -3,18 +3,25 @@
 A file holds the exact request body that would have been sent (gzip OTLP protobuf for spans,
 JSON for signals), so a replay resends the same bytes with the same span ids and idempotency
 keys and the server deduplicates. Files are written under a temporary name and renamed, so a
-crash never leaves a half-written batch where the replayer would read it."""
+crash never leaves a half-written batch where the replayer would read it.
+
+One spool directory is shared by every process of a user (``~/.cache/margin/spool``), and
+those may deliver to other servers or organizations: a batch waits in the subdirectory of
+its destination (``destination``: the server and the key it was sent with), and only a
+process configured with the same ones replays it, never one whose key would file another
+organization's costs as its own."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Spool", "SpoolFile", "default_spool_dir"]
+__all__ = ["Spool", "SpoolFile", "default_spool_dir", "destination"]
 
 _SUFFIX = ".batch"
 # A batch being replayed is renamed to ``<name>.batch.sending-<pid>`` first: the rename is
@@ -29,6 +36,13 @@ def default_spool_dir() -> Path:
     if configured:
         return Path(configured)
     return Path.home() / ".cache" / "margin" / "spool"
+
+
+def destination(root: Path, base_url: str, api_key: str | None) -> Path:
+    """The directory under ``root`` of the batches sent to ``base_url`` with ``api_key``
+    (named by a digest: the key itself is not written to disk)."""
+    digest = hashlib.blake2b(f"{base_url}\n{api_key or ''}".encode(), digest_size=8)
+    return root / f"to-{digest.hexdigest()}"
 
 
 @dataclass(frozen=True, slots=True)
