@@ -102,6 +102,21 @@ def test_a_refused_key_or_wrong_url_keeps_the_spans_until_they_are_taken(
     assert margin.delivery_stats()["replayed"] == 5
 
 
+def test_refused_batches_stop_being_kept_once_the_dead_letter_file_is_full(
+    sdk: Configure, collector: Collector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from margin.sdk import _sender
+
+    monkeypatch.setattr(_sender, "_REFUSED_KEPT_BYTES", 1)  # full after the first letter
+    collector.status = 400
+    sdk()
+    for _ in range(3):
+        _spans(5)
+        assert margin.flush(timeout=10)
+    assert margin.delivery_stats()["rejected"] == 15
+    assert [letter["items"] for letter in DeadLetters(tmp_path / "spool").read()] == [5]
+
+
 def test_server_down_spools_then_replays_every_span_exactly_once(
     sdk: Configure, collector: Collector, tmp_path: Path
 ) -> None:

@@ -35,6 +35,9 @@ _MAX_INLINE_WAIT = 5.0
 _BLIND_DEPTH = 3
 # Bodies the server failed on are remembered (by digest) up to this many.
 _FAILED_MAX = 4096
+# Items the server refuses are kept while the dead-letter file is smaller than this: an
+# integration sending bad data all day must not fill the disk (they are counted still).
+_REFUSED_KEPT_BYTES = 64 * 1024 * 1024
 
 
 class Result(Enum):
@@ -193,6 +196,14 @@ class Sender:
         """Write what the server refused to the dead-letter file with its reason: each
         signal it named on its own (a billable outcome is not lost to a counter), else the
         whole body refused. Counted as ``rejected`` already."""
+        if self.dead_letters.size() >= _REFUSED_KEPT_BYTES:
+            self.warn(
+                "refused-full",
+                "margin: %s holds %s MB; items the server refuses are only counted now",
+                self.dead_letters.path,
+                _REFUSED_KEPT_BYTES // (1024 * 1024),
+            )
+            return
         letters: list[tuple[int, bytes, str]] = [(n, payload, outcome.detail)]
         if outcome.refused:
             items = orjson.loads(payload)["items"]  # the body this process wrote

@@ -49,6 +49,13 @@ class DeadLetters:
         finally:
             os.close(fd)
 
+    def size(self) -> int:
+        """The file's size in bytes (0 before the first dead letter)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
     def read(self) -> list[dict[str, object]]:
         """Every dead letter so far, oldest first (an empty list when there is none)."""
         try:
