@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from collector import Collector
 from opentelemetry import trace as trace_api
@@ -189,6 +191,28 @@ def test_spool_from_a_previous_process_is_replayed(
     assert margin.flush(timeout=10)
     _assert_exactly_once(collector, 30)
     assert margin.delivery_stats()["replayed"] == 30
+
+
+def test_batches_spooled_before_destinations_are_named_and_sent_once_moved(
+    sdk: Configure, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from margin.sdk.spool import Spool, destination
+
+    root = tmp_path / "spool"
+    item = {"event_name": "paid", "customer": "cus_1", "idempotency_key": "k-old"}
+    old = Spool(root).write("signals", 1, orjson.dumps({"items": [item]}))
+    with caplog.at_level(logging.WARNING, logger="margin"):
+        sdk()
+    assert margin.flush(timeout=10)
+    assert collector.signals == []  # whose they are is not known: never sent unasked
+    [warning] = [r.getMessage() for r in caplog.records if "from before" in r.getMessage()]
+    mine = destination(root, collector.url, "mk_test")
+    assert warning.startswith("margin: 1 items in")
+    assert str(mine) in warning
+    mine.mkdir(parents=True, exist_ok=True)
+    old.path.rename(mine / old.path.name)
+    assert margin.flush(timeout=10)
+    assert [s["idempotency_key"] for s in collector.signals] == ["k-old"]
 
 
 def test_spool_files_are_complete_otlp_batches(

@@ -69,6 +69,18 @@ class Delivery:
         self.config = config
         self.spool = Spool(destination(config.spool_dir, config.base_url, config.api_key))
         self.dead_letters = DeadLetters(config.spool_dir)
+        try:
+            unsorted = Spool(config.spool_dir).pending()
+        except OSError:  # an unusable directory: the spool's own writes report it
+            unsorted = 0
+        if unsorted:  # spooled by a build that did not keep batches by destination
+            log.warning(
+                "margin: %s items in %s wait from before batches were kept by destination; "
+                "move the *.batch files into %s to send them with this configuration",
+                unsorted,
+                config.spool_dir,
+                self.spool.directory,
+            )
         self._headers = {
             "Authorization": f"Bearer {config.api_key}",
             "User-Agent": f"margin-python/{__version__}",
