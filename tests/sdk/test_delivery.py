@@ -66,12 +66,17 @@ def test_retry_resends_the_same_bytes(sdk: Configure, collector: Collector) -> N
 
 
 def test_bad_request_is_rejected_not_retried(
-    sdk: Configure, collector: Collector, tmp_path: Path
+    sdk: Configure, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     collector.status = 400
     sdk()
     _spans(5)
-    assert margin.flush(timeout=10)
+    with caplog.at_level(logging.WARNING, logger="margin"):
+        assert margin.flush(timeout=10)
+    # Said once, with the status and where the batch is kept.
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "margin"]
+    assert warning.startswith("margin: the server refused 5 traces item(s) (server answered 400")
+    assert warning.endswith(f"kept in {tmp_path / 'spool' / 'dead-letters.jsonl'}")
     assert collector.requests == 1
     stats = margin.delivery_stats()
     assert stats["rejected"] == 5

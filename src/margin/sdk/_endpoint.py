@@ -47,6 +47,8 @@ class Outcome:
     detail: str = ""
     #: The signals the server refused (by index in the body) and why, as it answered.
     refused: tuple[tuple[int, str], ...] = ()
+    #: The HTTP status of the answer (0 when there was none).
+    status: int = 0
 
 
 class Endpoint:
@@ -77,8 +79,8 @@ class Endpoint:
         if 200 <= status < 300:
             if kind == "signals":
                 refused = _refused_signals(response)
-                return Outcome("ok", rejected=len(refused), refused=refused)
-            return Outcome("ok", rejected=_rejected_spans(response))
+                return Outcome("ok", rejected=len(refused), refused=refused, status=status)
+            return Outcome("ok", rejected=_rejected_spans(response), status=status)
         detail = f"server answered {status}: {response.text[:300]}"
         if status in _UNAVAILABLE:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
@@ -105,15 +107,9 @@ class Endpoint:
                 kind,
             )
             return Outcome("too_large", detail=detail)
-        self.warn(
-            f"rejected-{status}",
-            "margin: server rejected a %s batch with %s: %s",
-            kind,
-            status,
-            response.text[:300],
-        )
+        # Refused for its content: the sender keeps it as a dead letter and says so once.
         refused = _refused_signals(response) if kind == "signals" else ()
-        return Outcome("reject", detail=detail, refused=refused)
+        return Outcome("reject", detail=detail, refused=refused, status=status)
 
 
 def _rejected_spans(response: httpx.Response) -> int:

@@ -195,15 +195,8 @@ class Sender:
     def _keep_refused(self, kind: str, n: int, payload: bytes, outcome: Outcome) -> None:
         """Write what the server refused to the dead-letter file with its reason: each
         signal it named on its own (a billable outcome is not lost to a counter), else the
-        whole body refused. Counted as ``rejected`` already."""
-        if self.dead_letters.size() >= _REFUSED_KEPT_BYTES:
-            self.warn(
-                "refused-full",
-                "margin: %s holds %s MB; items the server refuses are only counted now",
-                self.dead_letters.path,
-                _REFUSED_KEPT_BYTES // (1024 * 1024),
-            )
-            return
+        whole body refused. Counted as ``rejected`` already; announced once per kind and
+        status."""
         letters: list[tuple[int, bytes, str]] = [(n, payload, outcome.detail)]
         if outcome.refused:
             items = orjson.loads(payload)["items"]  # the body this process wrote
@@ -212,28 +205,27 @@ class Sender:
                 for index, reason in outcome.refused
                 if 0 <= index < len(items)
             ]
-        try:
-            for count, body, reason in letters:
-                self.dead_letters.write(kind, count, body, reason)
-        except OSError as exc:
-            self.warn("dead-letter", "margin: cannot write %s (%s)", self.dead_letters.path, exc)
-            return
+        if self.dead_letters.size() >= _REFUSED_KEPT_BYTES:
+            self.warn(
+                "refused-full",
+                "margin: %s holds %s MB; items the server refuses are only counted now",
+                self.dead_letters.path,
+                _REFUSED_KEPT_BYTES // (1024 * 1024),
+            )
+            kept = False
+        else:
+            kept = self._write(kind, letters)
         self.warn(
-            f"refused-{kind}",
-            "margin: the server refused %s %s item(s) (%s); kept in %s",
+            f"refused-{kind}-{outcome.status}",
+            "margin: the server refused %s %s item(s) (%s); %s",
             sum(count for count, _body, _reason in letters),
             kind,
             letters[0][2] if letters else outcome.detail,
-            self.dead_letters.path,
+            f"kept in {self.dead_letters.path}" if kept else "counted as rejected",
         )
 
     def _dead_letter(self, kind: str, n: int, payload: bytes, reason: str) -> None:
-        try:
-            self.dead_letters.write(kind, n, payload, reason)
-        except OSError as exc:
-            self.warn(
-                "dead-letter", "margin: cannot write %s (%s); dropping", self.dead_letters.path, exc
-            )
+        if not self._write(kind, [(n, payload, reason)]):
             self.count("dropped", n)
             return
         self.warn(
@@ -245,3 +237,13 @@ class Sender:
             self.dead_letters.path,
         )
         self.count("dead_lettered", n)
+
+    def _write(self, kind: str, letters: list[tuple[int, bytes, str]]) -> bool:
+        """Append (items, body, reason) letters; False, once warned, if the disk refuses."""
+        try:
+            for count, body, reason in letters:
+                self.dead_letters.write(kind, count, body, reason)
+        except OSError as exc:
+            self.warn("dead-letter", "margin: cannot write %s (%s)", self.dead_letters.path, exc)
+            return False
+        return True
