@@ -358,6 +358,16 @@ def test_signals_the_server_refuses_are_kept_with_its_reason(
     assert items[0]["idempotency_key"] == lost
     assert [item["unit"] for item in items] == ["no-such-unit", "no-such-unit", "nor-this-one"]
     assert all("unit" in str(x["reason"]) and "has no unit" in str(x["reason"]) for x in letters)
+    # Once per kind of answer (signals named as failed in a 200, a batch refused with 422),
+    # however many follow.
+    margin.signal("demo_held", customer="acme", unit="no-such-unit")
+    margin.signal("demo_held", customer="acme", unit="nor-this-one")
+    assert margin.flush(timeout=30)
+    assert margin.delivery_stats()["rejected"] == 5
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refused) == 1  # once, however many follow
-    assert "dead-letters.jsonl" in refused[0]
+    assert len(refused) == 2
+    assert [m.split(" item(s)")[0] for m in refused] == [
+        "margin: the server refused 1 signals",
+        "margin: the server refused 2 signals",
+    ]
+    assert all(m.endswith(f"kept in {tmp_path / 'spool' / 'dead-letters.jsonl'}") for m in refused)
