@@ -124,6 +124,25 @@ def test_refused_batches_stop_being_kept_once_the_dead_letter_file_is_full(
     assert [letter["items"] for letter in DeadLetters(tmp_path / "spool").read()] == [5]
 
 
+def test_a_flush_waiting_for_a_server_that_is_down_does_not_spin(
+    sdk: Configure, collector: Collector
+) -> None:
+    # At exit (shutdown flushes) or in a test's flush, while the server is down: the threads
+    # wait for the next probe instead of waking each other (they used a core between them).
+    collector.stop()
+    sdk()
+    _spans(5)
+    wall, cpu = time.monotonic(), time.process_time()
+    assert not margin.flush(timeout=2)
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    assert cpu < 0.25 * wall, (cpu, wall)
+    stats = margin.delivery_stats()
+    assert (stats["spooled"], stats["dropped"], stats["failed_attempts"] > 1) == (5, 0, True)
+    collector.start()  # probed again, after the backoff, and delivered
+    assert margin.flush(timeout=30)
+    _assert_exactly_once(collector, 5)
+
+
 def test_server_down_spools_then_replays_every_span_exactly_once(
     sdk: Configure, collector: Collector, tmp_path: Path
 ) -> None:

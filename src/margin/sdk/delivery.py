@@ -179,11 +179,19 @@ class Delivery:
         self._wake.set()
         with self._cond:
             while not self._idle():
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0 or not self._thread.is_alive():
                     return False
-                self._wake.set()
-                self._cond.wait(min(remaining, 0.05))
+                wait = min(remaining, 0.05)
+                # While the server is down and nothing waits in memory, there is nothing to do
+                # before the next probe: waking the worker meanwhile only spins both threads.
+                probe_in = self._sender.next_probe - now
+                if probe_in > 0 and self._sender.down and not self._busy():
+                    wait = min(remaining, probe_in)
+                else:
+                    self._wake.set()
+                self._cond.wait(wait)
         return True
 
     def shutdown(self, timeout: float = 5.0) -> bool:
@@ -354,10 +362,12 @@ class Delivery:
             self._in_flight -= n
             self._cond.notify_all()
 
+    def _busy(self) -> bool:
+        """Whether items wait in memory or are being delivered or spooled."""
+        return bool(self._in_flight or any(self._queues.values()))
+
     def _idle(self) -> bool:
-        if self._in_flight or any(self._queues.values()):
-            return False
-        return not self.spool.files()
+        return not self._busy() and not self.spool.files()
 
     def _add(self, counter: str, n: int) -> None:
         with self._cond:
