@@ -14,7 +14,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,20 +101,25 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
+def _store(kind: str, request: pytest.FixtureRequest, directory: Path) -> Database:
+    """A migrated, empty store of ``kind`` (a SQLite file in ``directory``)."""
+    if kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = directory / "margin.db"
+        shutil.copy(template, path)
+        return Database(f"sqlite:///{path}")
+    url: str = request.getfixturevalue("postgres_url")
+    database = Database(url)
+    _empty(database)
+    return database
+
+
 @pytest.fixture
 def db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty store of the kind under test."""
     CUSTOMERS._ids.clear()
     AGENTS._ids.clear()
-    if store_kind == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "margin.db"
-        shutil.copy(template, path)
-        database = Database(f"sqlite:///{path}")
-    else:
-        url: str = request.getfixturevalue("postgres_url")
-        database = Database(url)
-        _empty(database)
+    database = _store(store_kind, request, tmp_path)
     yield database
     database.dispose()
 
@@ -144,6 +149,24 @@ def api(db: Database, tenant: Tenant, settings: Settings) -> Iterator[Api]:
     """The API for one tenant, over an in-process ASGI client."""
     with app_client(settings, db) as client:
         yield Api(client=client, db=db, tenant=tenant, settings=settings)
+
+
+@pytest.fixture
+def apis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Api]]:
+    """``api`` on both stores at once, by kind: for a test that sends the same generated
+    inputs to both (generated once) and compares their answers."""
+    CUSTOMERS._ids.clear()
+    AGENTS._ids.clear()
+    with ExitStack() as stack:
+        found = {}
+        for kind in ("sqlite", "postgres"):
+            (tmp_path / kind).mkdir()
+            db = _store(kind, request, tmp_path / kind)
+            stack.callback(db.dispose)
+            settings = Settings(data_dir=tmp_path / kind)
+            client = stack.enter_context(app_client(settings, db))
+            found[kind] = Api(client=client, db=db, tenant=make_tenant(db), settings=settings)
+        yield found
 
 
 def pytest_configure(config: pytest.Config) -> None:

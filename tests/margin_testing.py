@@ -77,6 +77,8 @@ class Api:
 #: One app per test process and settings (the data directory aside): FastAPI builds an app's
 #: routes on its first request, about 0.1 s, which most tests would otherwise spend again.
 _APPS: dict[Settings, FastAPI] = {}
+#: The apps a client is open on now.
+_IN_USE: set[int] = set()
 
 
 def _shape(app: FastAPI) -> list[Any]:
@@ -97,12 +99,16 @@ def app_client(settings: Settings, db: Database) -> Iterator[TestClient]:
     fresh = create_app(settings, db=db, migrate=False)
     key = replace(settings, data_dir=Path())
     app = fresh if settings.queue_url else _APPS.setdefault(key, fresh)
+    if id(app) in _IN_USE:  # a second client open at once: its own app, or states would mix
+        app = fresh
+    _IN_USE.add(id(app))
     app.state = fresh.state
     shape, stack, schema = _shape(app), app.middleware_stack, app.openapi_schema
     try:
         with TestClient(app) as client:
             yield client
     finally:
+        _IN_USE.discard(id(app))
         # The middleware stack and the OpenAPI document are built on first use, then kept.
         changed = _shape(app) != shape or stack not in (None, app.middleware_stack)
         if changed or schema not in (None, app.openapi_schema):

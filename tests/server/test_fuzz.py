@@ -1,12 +1,13 @@
 """The whole API fuzzed from its OpenAPI document with schemathesis, on both stores, with an
-admin key: no server error, and every response as the document describes it (status code,
-content type, headers, body schema).
+admin key: no server error, every response as the document describes it (status code,
+content type, headers, body schema), and the same status from both stores for every input.
 
 Each operation gets valid inputs and, where it takes a body or query parameters, invalid
-ones, over a store that already holds a few customers, agents, signals and costs. The seed
-is fixed, so a failure reproduces; ``MARGIN_FUZZ_SEED=<int>`` explores other cases. At least
-``MIN_CASES`` cases run per store (over ``SHARDS`` tests), most of them on Margin's own routes (the vendors'
-compatibility routes get fewer each). A failing run counts the failures of every operation.
+ones, over stores that already hold a few customers, agents, signals and costs. Each input
+is generated once and sent to both stores. The seed is fixed, so a failure reproduces;
+``MARGIN_FUZZ_SEED=<int>`` explores other cases. At least ``MIN_CASES`` cases run (over
+``SHARDS`` tests), most of them on Margin's own routes (the vendors' compatibility routes
+get fewer each). A failing run counts the failures of every operation.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _modes(operation: Any) -> tuple[GenerationMode, ...]:
 def _fuzz(
     operation: Any,
     mode: GenerationMode,
-    send: Callable[[Any], Any],
+    send: Callable[[Any], dict[str, Any]],
     checks: list[Any],
     failures: list[str],
 ) -> int:
@@ -122,13 +123,19 @@ def _fuzz(
     def call(case: Any) -> None:
         nonlocal ran
         ran += 1
-        response = send(case)
-        try:
-            case.validate_response(response, checks=checks)
-        except (AssertionError, BaseExceptionGroup) as exc:
-            lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
-            detail = " | ".join(lines[:8])
-            failures.append(f"{operation.label} [{mode.value}] → {response.status_code}: {detail}")
+        responses = send(case)
+        label = f"{operation.label} [{mode.value}]"
+        for store, response in responses.items():
+            try:
+                case.validate_response(response, checks=checks)
+            except (AssertionError, BaseExceptionGroup) as exc:
+                lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+                detail = " | ".join(lines[:8])
+                failures.append(f"{label} → {store} {response.status_code}: {detail}")
+        statuses = {store: response.status_code for store, response in responses.items()}
+        if len(set(statuses.values())) > 1:
+            answers = {store: r.text[:200] for store, r in responses.items()}
+            failures.append(f"{label} → the stores differ: {statuses} {answers}")
 
     if fuzz_seed is not None:
         call = seed(int(fuzz_seed))(call)
@@ -138,9 +145,10 @@ def _fuzz(
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_fuzz_every_operation(api: Api, shard: int) -> None:
-    _seed_data(api)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
+def test_fuzz_every_operation(apis: dict[str, Api], shard: int) -> None:
+    for api in apis.values():
+        _seed_data(api)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", apis["sqlite"].client.app)
     # A stale entry would silently switch a check off: each names an operation and a check.
     every = [result.ok() for result in schema.get_all_operations()]
     labels = {operation.label for operation in every}
@@ -148,13 +156,22 @@ def test_fuzz_every_operation(api: Api, shard: int) -> None:
         assert label in labels, label
         assert set(skipped) <= set(CHECKS), label
     operations = every[shard::SHARDS]
-    headers = api.tenant.headers("admin")
     cases = 0
     failures: list[str] = []
-    with asgi.get_client(api.client.app) as client:
+    with contextlib.ExitStack() as stack:
+        sessions = {
+            store: (
+                stack.enter_context(asgi.get_client(api.client.app)),
+                api.tenant.headers("admin"),
+            )
+            for store, api in apis.items()
+        }
 
-        def send(case: Any) -> Any:
-            return case.call(headers=headers, session=client)
+        def send(case: Any) -> dict[str, Any]:
+            return {
+                store: case.call(headers=headers, session=client)
+                for store, (client, headers) in sessions.items()
+            }
 
         for operation in operations:
             skipped = KNOWN_FAILING.get(operation.label, {})
