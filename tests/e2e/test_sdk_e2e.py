@@ -290,6 +290,7 @@ def test_costs_sent_with_a_refused_key_wait_in_that_keys_spool(
         assert (stats["spooled"], stats["rejected"], stats["dropped"], stats["exported"]) == (
             2, 0, 0, 0
         )  # fmt: skip
+        margin.shutdown(timeout=0.2)  # configure would flush for 5 s more, in vain
     configure(live_server, tmp_path)
     assert margin.flush(timeout=30)
     assert _costs_of(live_server, live_server.org_id) == []
