@@ -18,6 +18,7 @@ from margin._time import DAY_US, HOUR_US, from_micros, to_micros
 
 __all__ = [
     "DEFAULT_DAYS",
+    "TooManyWindows",
     "Window",
     "boundaries",
     "day_starts",
@@ -188,10 +189,14 @@ def window_end(start_us: int, window: Window, zone: ZoneInfo) -> int:
     return to_micros(_local_midnight(nxt))
 
 
+class TooManyWindows(ValueError):
+    """A period cut into more windows than a report shows."""
+
+
 def boundaries(lo: int, hi: int, window: Window, zone: ZoneInfo, limit: int = 2000) -> list[int]:
     """Window starts covering [lo, hi): the first is the window holding ``lo``.
 
-    Raises ``ValueError`` when more than ``limit`` windows would be needed.
+    Raises ``TooManyWindows`` when more than ``limit`` windows would be needed.
     """
     starts = [window_start(lo, window, zone)]
     while True:
@@ -200,7 +205,7 @@ def boundaries(lo: int, hi: int, window: Window, zone: ZoneInfo, limit: int = 20
             return starts
         starts.append(nxt)
         if len(starts) > limit:
-            raise ValueError(f"window: more than {limit} {window} windows; choose a larger one")
+            raise TooManyWindows(f"more than {limit} {window} windows")
 
 
 def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:

@@ -209,3 +209,27 @@ def test_the_simulator_converts_a_candidate_in_another_currency(api: Api) -> Non
     by_currency = {r["currency"]: r for r in split.json()["customers"]}
     assert by_currency["USD"]["candidate"]["revenue"] == "50"
     assert by_currency["EUR"]["actual"]["revenue"] == "40"
+
+
+def test_a_range_of_two_centuries_converts_day_by_day_like_a_month(api: Api) -> None:
+    # Converted figures are read per UTC day: over the widest range the API takes (83,000
+    # days) that must neither exceed the stores' limits on one statement nor change a total.
+    _world(api)
+    wide = {"from": "1970-01-01T00:00:00Z", "to": "2199-12-31T00:00:00Z"}
+    # 1,560 month windows starting at Indian midnights, between the 47,000 UTC midnights.
+    months = {"from": "1970-01-02T00:00:00+05:30", "to": "2100-01-01T00:00:00+05:30"}
+    for path, params, span in [
+        ("/v1/reports/summary", {}, wide),
+        ("/v1/reports/margin", {"group_by": "customer"}, wide),
+        ("/v1/reports/margin", {"window": "month", "tz": "Asia/Kolkata"}, months),
+        # A point a day, and the period before compared: 3,990 days converted.
+        ("/v1/reports/overview", {}, {"from": "2021-06-15", "to": "2026-12-01"}),
+        ("/v1/reports/unit-economics", {}, wide),
+        ("/v1/reports/cost-per-outcome", {"event_name": "meeting_booked"}, wide),
+    ]:
+        month, centuries = _get(api, path, **params), _get(api, path, **{**params, **span})
+        for key in ("rows", "totals"):
+            assert centuries.get(key) == month.get(key), (path, params, key)
+    too_long = api.get("/v1/reports/overview", params=wide, scope="read")
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "from")
+    assert "more than 2000 day windows" in too_long.json()["detail"]

@@ -106,6 +106,26 @@ def test_daily_windows_in_berlin_across_dst(api: Api) -> None:
     ]
 
 
+def test_the_most_windows_a_report_takes_in_a_zone_off_the_hour(api: Api) -> None:
+    # 2,000 days that start at 18:30 UTC: each cuts an hour and a day of the rollups, so the
+    # facts are read in thousands of ranges, more than SQLite nests in one condition (1,000).
+    setup_plan(api, plan={"fees": []})
+    outcome(api, "meeting_booked", "2026-10-05T17:00:00Z", cost="1")
+    outcome(api, "meeting_booked", "2026-10-05T20:00:00Z", cost="2")
+    params = {"window": "day", "tz": "Asia/Kolkata", "to": "2026-12-31T18:30:00Z"}
+    start = {"from": "2021-07-12T18:30:00Z"}
+    answer = api.get("/v1/reports/margin", params={**params, **start}, scope="read")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["rows"]
+    assert [(r["window_start"], r["cost"], r["revenue"]) for r in rows] == [
+        ("2026-10-04T18:30:00Z", "1", "25"),
+        ("2026-10-05T18:30:00Z", "2", "25"),
+    ]
+    start = {"from": "2021-07-11T18:30:00Z"}  # one day more
+    refused = api.get("/v1/reports/margin", params={**params, **start}, scope="read")
+    assert (refused.status_code, refused.json()["field"]) == (422, "window")
+
+
 def test_top_n_other_prior_period_and_csv(api: Api) -> None:
     _seed(api)
     params = {**OCT, "group_by": "customer", "top": 1, "sort": "cost", "compare": "true"}

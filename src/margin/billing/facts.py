@@ -11,8 +11,9 @@ counts per stretch; the reconciliation test holds them to it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -35,11 +36,14 @@ __all__ = [
     "Counts",
     "LateSignal",
     "PeriodFacts",
+    "range_chunks",
     "read_events",
     "read_late",
     "read_outcome_costs",
     "read_outcomes",
     "stretch_expr",
+    "stretch_start",
+    "stretches",
 ]
 
 #: (stretch start, agent id or "", event name) → count
@@ -84,8 +88,40 @@ def stretch_expr(column: Any, starts: Sequence[int]) -> Any:
     return case(*[(column < nxt, lo) for lo, nxt in pairwise(starts)], else_=starts[-1])
 
 
+#: Stretches past this many are not told apart in SQL: a CASE takes two bind parameters a
+#: stretch (a statement holds at most 32,766 on SQLite, 65,535 on PostgreSQL) and tries its
+#: branches one by one on each row. A report converted day by day has a stretch a day.
+_SQL_STRETCHES = 256
+
+
+def stretch_start(starts: Sequence[int], value: int) -> int:
+    """The start of the stretch holding ``value``, as ``stretch_expr`` gives it in SQL."""
+    return starts[max(bisect_right(starts, value) - 1, 0)]
+
+
+def stretches(column: Any, starts: Sequence[int]) -> tuple[Any, Callable[[int], int]]:
+    """What to group rows by for the stretches of ``starts`` (sorted), and the function from a
+    grouped value to the start of its stretch: ``stretch_expr``, or past ``_SQL_STRETCHES``
+    the rows' own time, put in its stretch by ``stretch_start``."""
+    if len(starts) <= _SQL_STRETCHES:
+        return stretch_expr(column, starts), int
+    return column, lambda value: stretch_start(starts, int(value))
+
+
 def _in_ranges(column: Any, ranges: list[tuple[int, int]]) -> Any:
     return or_(*[and_(column >= a, column < b) for a, b in ranges])
+
+
+#: Ranges one statement reads: each is a term of one OR, which SQLite nests a level deeper
+#: each (1,000 levels at most), and takes two bind parameters.
+_RANGES_PER_STATEMENT = 200
+
+
+def range_chunks(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """``ranges`` in parts few enough for one statement each (a period cut by many windows
+    that are not whole UTC days has a few ranges a window)."""
+    step = _RANGES_PER_STATEMENT
+    return [ranges[i : i + step] for i in range(0, len(ranges), step)]
 
 
 def read_outcomes(
@@ -125,18 +161,21 @@ def read_outcomes(
             if reached:
                 raise ArchivedRange(field, reached)
         at = table.c[time_column]
-        seg = stretch_expr(at, starts).label("seg")
+        grouped, start_of = stretches(at, starts)
+        seg = grouped.label("seg")
         count = func.count() if table is signals else func.sum(table.c.signals)
         keys = [table.c.customer_id, table.c.agent_id, table.c.event_name]
-        stmt = (
-            select(*keys, seg, count.label("n"))
-            .where(table.c.org_id == org_id, _in_ranges(at, ranges))
-            .group_by(*keys, seg)
-        )
-        if wanted is not None:
-            stmt = stmt.where(table.c.customer_id.in_(wanted))
-        for r in conn.execute(stmt):
-            out[r.customer_id][(int(r.seg), r.agent_id or "", r.event_name)] += int(r.n)
+        for part in range_chunks(ranges):
+            stmt = (
+                select(*keys, seg, count.label("n"))
+                .where(table.c.org_id == org_id, _in_ranges(at, part))
+                .group_by(*keys, seg)
+            )
+            if wanted is not None:
+                stmt = stmt.where(table.c.customer_id.in_(wanted))
+            for r in conn.execute(stmt):
+                key = (start_of(r.seg), r.agent_id or "", r.event_name)
+                out[r.customer_id][key] += int(r.n)
     return out
 
 
@@ -146,7 +185,8 @@ def read_outcome_costs(
     """The AI cost attributed to the customer's signals of [lo, hi), per stretch of the
     signal's time, agent, event name and currency (nano-units)."""
     starts = sorted({lo, *(c for c in cuts if lo < c < hi)})
-    seg = stretch_expr(signals.c.ts, starts).label("seg")
+    grouped, start_of = stretches(signals.c.ts, starts)
+    seg = grouped.label("seg")
     rows = conn.execute(
         select(
             signals.c.agent_id,
@@ -171,7 +211,8 @@ def read_outcome_costs(
     )
     out: dict[tuple[int, str, str], dict[str, int]] = defaultdict(dict)
     for r in rows:
-        out[(int(r.seg), r.agent_id or "", r.event_name)][r.currency] = int(r.amount or 0)
+        by_currency = out[(start_of(r.seg), r.agent_id or "", r.event_name)]
+        by_currency[r.currency] = by_currency.get(r.currency, 0) + int(r.amount or 0)
     return out
 
 

@@ -15,7 +15,6 @@ already in the reporting currency nothing is re-read: conversion is the identity
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -26,6 +25,7 @@ from sqlalchemy import Connection, exists, select
 
 from margin._money import format_decimal, from_nanos
 from margin._time import DAY_US
+from margin.billing.facts import stretch_start
 from margin.fx.conversion import Quote, RateTable, rate_table
 from margin.fx.rates import micros_day
 from margin.reports.facts import Facts
@@ -111,7 +111,7 @@ class Converter:
         out = Facts()
         for key, row in daily.rows.items():
             group, stretch, currency = key[:n], key[n], key[n + 1]
-            window = starts[max(bisect_right(starts, stretch) - 1, 0)]
+            window = stretch_start(starts, stretch)
             target = out.rows[(*group, window, self.currency)]
             target.records += row.records
             target.unpriced += row.unpriced
@@ -133,7 +133,7 @@ class Converter:
             target.revenue += _times(row.revenue, quote.rate)
         for key, count in daily.signals.items():
             group, stretch = key[:n], key[n]
-            window = starts[max(bisect_right(starts, stretch) - 1, 0)]
+            window = stretch_start(starts, stretch)
             out.signals[(*group, window)] += count
         return out
 

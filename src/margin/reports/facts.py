@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, case, exists, func, literal, or_, selec
 
 from margin._calendar import periods_between, split_days
 from margin._rounding import nanos_per_minor
-from margin.billing.facts import Counts, stretch_expr
+from margin.billing.facts import Counts, range_chunks, stretches
 from margin.billing.metering import readings
 from margin.billing.meters import MeterStore, event_cost
 from margin.billing.revenue import PeriodLines, rate_customers
@@ -210,35 +210,42 @@ def _costs(
     facts: Facts,
     excluded: list[str],
 ) -> None:
-    win = stretch_expr(table.c.bucket, starts).label("win")
+    grouped, start_of = stretches(table.c.bucket, starts)
+    win = grouped.label("win")
     cols = [table.c[_COLUMN[d]] for d in dims]
     manual = case((table.c.model == "", table.c.amount_nanos), else_=0)
-    stmt = (
-        select(
-            *cols,
-            win,
-            table.c.currency,
-            func.sum(table.c.amount_nanos).label("amount"),
-            func.sum(manual).label("manual"),
-            func.sum(table.c.records).label("records"),
-            func.sum(table.c.unpriced).label("unpriced"),
+    for part in range_chunks(ranges):
+        stmt = (
+            select(
+                *cols,
+                win,
+                table.c.currency,
+                func.sum(table.c.amount_nanos).label("amount"),
+                func.sum(manual).label("manual"),
+                func.sum(table.c.records).label("records"),
+                func.sum(table.c.unpriced).label("unpriced"),
+            )
+            .where(*_where(table, org_id, part, filters))
+            .group_by(*cols, win, table.c.currency)
         )
-        .where(*_where(table, org_id, ranges, filters))
-        .group_by(*cols, win, table.c.currency)
-    )
-    if excluded:
-        stmt = stmt.where(table.c.customer_id.not_in(excluded), table.c.agent_id.not_in(excluded))
-    for r in conn.execute(stmt):
-        if not int(r.records):
-            continue
-        row = facts.rows[(*r[: len(dims)], int(r.win), r.currency)]
-        amount, by_hand = int(r.amount or 0), int(r.manual or 0)
-        row.cost += amount
-        row.sources["ai"] = row.sources.get("ai", 0) + amount - by_hand
-        row.sources["manual"] = row.sources.get("manual", 0) + by_hand
-        row.records += int(r.records)
-        row.unpriced += int(r.unpriced)
-        row.has_cost = True
+        if excluded:
+            excluding = (table.c.customer_id.not_in(excluded), table.c.agent_id.not_in(excluded))
+            stmt = stmt.where(*excluding)
+        for r in conn.execute(stmt):
+            _add_cost(facts, (*r[: len(dims)], start_of(r.win), r.currency), r)
+
+
+def _add_cost(facts: Facts, key: tuple[Any, ...], r: Any) -> None:
+    if not int(r.records):
+        return
+    row = facts.rows[key]
+    amount, by_hand = int(r.amount or 0), int(r.manual or 0)
+    row.cost += amount
+    row.sources["ai"] = row.sources.get("ai", 0) + amount - by_hand
+    row.sources["manual"] = row.sources.get("manual", 0) + by_hand
+    row.records += int(r.records)
+    row.unpriced += int(r.unpriced)
+    row.has_cost = True
 
 
 def _meter_costs(
@@ -294,15 +301,17 @@ def _signals(
     starts: list[int],
     facts: Facts,
 ) -> None:
-    win = stretch_expr(table.c.bucket, starts).label("win")
+    grouped, start_of = stretches(table.c.bucket, starts)
+    win = grouped.label("win")
     cols = [table.c[_COLUMN[d]] for d in dims]
-    stmt = (
-        select(*cols, win, func.sum(table.c.signals).label("n"))
-        .where(*_where(table, org_id, ranges, filters))
-        .group_by(*cols, win)
-    )
-    for r in conn.execute(stmt):
-        facts.signals[(*r[: len(dims)], int(r.win))] += int(r.n)
+    for part in range_chunks(ranges):
+        stmt = (
+            select(*cols, win, func.sum(table.c.signals).label("n"))
+            .where(*_where(table, org_id, part, filters))
+            .group_by(*cols, win)
+        )
+        for r in conn.execute(stmt):
+            facts.signals[(*r[: len(dims)], start_of(r.win))] += int(r.n)
 
 
 def _counted(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Connection
 
-from margin._calendar import Window, boundaries, default_period, load_zone
+from margin._calendar import TooManyWindows, Window, boundaries, default_period, load_zone
 from margin._time import isoformat, now_micros
 from margin.reports.currency import Converter
 from margin.reports.facts import DIMENSIONS, Filters
@@ -122,8 +122,8 @@ def _windows(lo: int, hi: int, window: Window | None, zone: ZoneInfo) -> list[in
         return None
     try:
         return boundaries(lo, hi, window, zone)
-    except ValueError as exc:
-        raise Problem(422, str(exc), field="window") from None
+    except TooManyWindows as exc:
+        raise Problem(422, f"window: {exc}; choose a larger one", field="window") from None
 
 
 @router.get("/summary", response_model=SummaryReport, summary="Cost and revenue per group", **_OUT)
@@ -330,4 +330,8 @@ def overview(
     lo, hi = _period(from_, to, zone)
     with AppState.of(request).db.read() as conn:
         convert = _converter(conn, principal.org_id, by_currency)
-        return build_overview(conn, principal.org_id, lo, hi, zone, tz, top, convert)
+        try:
+            return build_overview(conn, principal.org_id, lo, hi, zone, tz, top, convert)
+        except TooManyWindows as exc:  # its series has a point a day
+            detail = f"from: the overview shows each day, and this period has {exc}"
+            raise Problem(422, f"{detail}; choose a shorter one", field="from") from None
