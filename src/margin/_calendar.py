@@ -29,6 +29,7 @@ __all__ = [
     "month_bounds",
     "period_of",
     "periods_between",
+    "prior_period",
     "shift",
     "split_days",
     "window_end",
@@ -206,6 +207,12 @@ def boundaries(lo: int, hi: int, window: Window, zone: ZoneInfo, limit: int = 20
         starts.append(nxt)
         if len(starts) > limit:
             raise TooManyWindows(f"more than {limit} {window} windows")
+
+
+def prior_period(lo: int, hi: int) -> tuple[int, int]:
+    """The period of the same length just before [lo, hi), that a report compares with: cut
+    at 1970, before which nothing is dated (a report's own period may start there)."""
+    return max(lo - (hi - lo), 0), lo
 
 
 def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:

@@ -45,4 +45,5 @@ def test_many_stretches_are_told_apart_after_reading_rows_by_their_time(db: Data
         0, 0, 0, day, 3 * day, starts[-1]
     ]  # fmt: skip
     few, as_read = stretches(column, starts[:_SQL_STRETCHES])
-    assert few is not column and as_read(7) == 7  # the CASE gave the stretch already
+    assert few is not column  # the CASE gives the stretch
+    assert as_read(7) == 7

@@ -148,6 +148,27 @@ def test_top_n_other_prior_period_and_csv(api: Api) -> None:
     assert any(line.endswith(",shadow,USD,2,,,,1,1,0,2,0,0") for line in lines)
 
 
+def test_the_prior_period_of_a_period_from_1970_starts_in_1970(api: Api) -> None:
+    # Nothing is dated before 1970: the period compared with is cut there, not refused.
+    _seed(api)
+    since = {"from": "1970-01-01", "to": "2199-12-31", "group_by": "customer", "compare": "true"}
+    answer = api.get("/v1/reports/margin", params=since, scope="read")
+    assert answer.status_code == 200, answer.text
+    october = api.get("/v1/reports/margin", params={**OCT, "group_by": "customer"}, scope="read")
+    rows = {r["label"]: r for r in answer.json()["rows"]}
+    assert {label: r["cost"] for label, r in rows.items()} == {
+        r["label"]: r["cost"] for r in october.json()["rows"]
+    }
+    assert rows["shadow"]["prior"]["cost"] is None
+    first_year = {"from": "1970-06-01", "to": "1971-01-01"}
+    overview = api.get("/v1/reports/overview", params=first_year, scope="read")
+    assert overview.status_code == 200, overview.text
+    assert overview.json()["prior"] == {
+        "from": "1970-01-01T00:00:00Z",
+        "to": "1970-06-01T00:00:00Z",
+    }
+
+
 def test_cost_per_outcome_and_unit_economics(api: Api) -> None:
     _seed(api)
     body = api.get(

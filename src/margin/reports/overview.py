@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from margin._calendar import boundaries
+from margin._calendar import boundaries, prior_period
 from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
@@ -107,8 +107,9 @@ def overview(
     days = boundaries(lo, hi, "day", zone)
     tracking = Tracking(conn, org_id)
     none = Filters()
-    cuts = [lo, *days] + (convert.cuts(lo - (hi - lo), hi) if convert is not None else [])
-    lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, none, cuts)
+    prior_lo, _ = prior_period(lo, hi)
+    cuts = [lo, *days] + (convert.cuts(prior_lo, hi) if convert is not None else [])
+    lines = revenue_lines(conn, org_id, prior_lo, hi, none, cuts)
     shared: dict[str, Any] = {"tracking": tracking, "lines": lines, "convert": convert}
     totals = build_table(conn, org_id, lo, hi, [], none, sort="label", compare=True, **shared)
     series = build_table(conn, org_id, lo, hi, [], none, windows=days, sort="label", **shared)
@@ -134,7 +135,7 @@ def overview(
         "to": isoformat(hi),
         "tz": tz,
         **converted,
-        "prior": {"from": isoformat(lo - (hi - lo)), "to": isoformat(lo)},
+        "prior": {"from": isoformat(prior_lo), "to": isoformat(lo)},
         "totals": rendered,
         "series": [
             {

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from margin._calendar import periods_between
+from margin._calendar import periods_between, prior_period
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
@@ -238,12 +238,13 @@ def build_table(
     (``margin.reports.currency``): given ``lines`` must then be cut at every UTC midnight
     of the period (``convert.cuts``)."""
     tracking = tracking or Tracking(conn, org_id)
+    prior_lo, _ = prior_period(lo, hi)
     if lines is None and compare and not any(d in ("provider", "model") for d in dims):
         # One rating for both periods: the lines cover them, cut at their common bound.
         cuts = [lo, *(windows or [])]
         if convert is not None:
-            cuts += convert.cuts(lo - (hi - lo), hi)
-        lines = revenue_lines(conn, org_id, lo - (hi - lo), hi, filters, cuts)
+            cuts += convert.cuts(prior_lo, hi)
+        lines = revenue_lines(conn, org_id, prior_lo, hi, filters, cuts)
 
     def read(a: int, b: int, starts: Sequence[int] | None) -> Facts:
         if convert is None:
@@ -263,9 +264,9 @@ def build_table(
     numbers = _numbers(facts, dims, filters, tracking, idle, converted)
     prior: dict[tuple[Any, ...], dict[str, Any]] = {}
     if compare:
-        earlier = read(lo - (hi - lo), lo, None)
-        before = _numbers(earlier, dims, filters, tracking, converted=converted)
-        prior = {(*v["group"], v["currency"]): v for v in before.values()}
+        earlier = read(prior_lo, lo, None)
+        numbered = _numbers(earlier, dims, filters, tracking, converted=converted)
+        prior = {(*v["group"], v["currency"]): v for v in numbered.values()}
     rows = []
     for value in numbers.values():
         parts = [
