@@ -22,6 +22,7 @@ __all__ = [
     "Window",
     "boundaries",
     "day_starts",
+    "days_before",
     "days_between",
     "default_period",
     "last_days",
@@ -213,6 +214,12 @@ def prior_period(lo: int, hi: int) -> tuple[int, int]:
     """The period of the same length just before [lo, hi), that a report compares with: cut
     at 1970, before which nothing is dated (a report's own period may start there)."""
     return max(lo - (hi - lo), 0), lo
+
+
+def days_before(hi: int, days: int = DEFAULT_DAYS) -> int:
+    """The start of the ``days`` days up to ``hi`` (a period given only its end), cut at
+    1970, before which nothing is dated."""
+    return max(hi - days * DAY_US, 0)
 
 
 def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:

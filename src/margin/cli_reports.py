@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Connection
 
-from margin._calendar import DEFAULT_DAYS, default_period, load_zone
+from margin._calendar import DEFAULT_DAYS, days_before, default_period, load_zone
 from margin._refusal import Refusal
 from margin._rounding import display
 from margin._time import HOUR_US, from_micros, now_micros, parse_bound
@@ -80,7 +80,7 @@ def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int
         if not (start or end):
             return default_period(now_micros(), zone, days)
         hi = parse_bound(end, "--to") if end else now_micros()
-        lo = parse_bound(start, "--from") if start else hi - days * 24 * HOUR_US
+        lo = parse_bound(start, "--from") if start else days_before(hi, days)
     except ValueError as exc:
         fail(str(exc))
         raise

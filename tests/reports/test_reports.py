@@ -160,6 +160,11 @@ def test_the_prior_period_of_a_period_from_1970_starts_in_1970(api: Api) -> None
         r["label"]: r["cost"] for r in october.json()["rows"]
     }
     assert rows["shadow"]["prior"]["cost"] is None
+    # Given only its end, a period is the 30 days up to it, cut at 1970 as well.
+    for path in ("/v1/reports/margin", "/v1/reports/unit-economics", "/v1/reports/overview"):
+        early = api.get(path, params={"to": "1970-01-02", "tz": "Etc/GMT+12"}, scope="read")
+        assert early.status_code == 200, (path, early.text)
+        assert early.json()["from"] == "1970-01-01T00:00:00Z"
     first_year = {"from": "1970-06-01", "to": "1971-01-01"}
     overview = api.get("/v1/reports/overview", params=first_year, scope="read")
     assert overview.status_code == 200, overview.text

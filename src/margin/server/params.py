@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from margin._calendar import days_before
 from margin._time import HOUR_US, now_micros, parse_bound
 from margin.server.problems import Problem, problem_response
 
@@ -31,7 +32,7 @@ def period_param(
     ``whole_hours`` is false.
     """
     hi = time_param(end, "to") if end else (now if now is not None else now_micros())
-    lo = time_param(start, "from") if start else hi - 30 * 24 * HOUR_US
+    lo = time_param(start, "from") if start else days_before(hi)
     if hi <= lo:
         raise Problem(422, "'to' must be after 'from'", field="to")
     if not whole_hours:
