@@ -30,7 +30,7 @@ __all__ = [
     "month_bounds",
     "period_of",
     "periods_between",
-    "prior_period",
+    "prior_start",
     "shift",
     "split_days",
     "window_end",
@@ -210,10 +210,10 @@ def boundaries(lo: int, hi: int, window: Window, zone: ZoneInfo, limit: int = 20
             raise TooManyWindows(f"more than {limit} {window} windows")
 
 
-def prior_period(lo: int, hi: int) -> tuple[int, int]:
-    """The period of the same length just before [lo, hi), that a report compares with: cut
-    at 1970, before which nothing is dated (a report's own period may start there)."""
-    return max(lo - (hi - lo), 0), lo
+def prior_start(lo: int, hi: int) -> int:
+    """The start of the period of the same length just before [lo, hi), that a report
+    compares with (it ends at ``lo``): cut at 1970, before which nothing is dated."""
+    return max(lo - (hi - lo), 0)
 
 
 def days_before(hi: int, days: int = DEFAULT_DAYS) -> int:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from margin._calendar import boundaries, prior_period
+from margin._calendar import boundaries, prior_start
 from margin._money import from_nanos
 from margin._rounding import display
 from margin._time import from_micros, isoformat
@@ -107,7 +107,7 @@ def overview(
     days = boundaries(lo, hi, "day", zone)
     tracking = Tracking(conn, org_id)
     none = Filters()
-    prior_lo, _ = prior_period(lo, hi)
+    prior_lo = prior_start(lo, hi)
     cuts = [lo, *days] + (convert.cuts(prior_lo, hi) if convert is not None else [])
     lines = revenue_lines(conn, org_id, prior_lo, hi, none, cuts)
     shared: dict[str, Any] = {"tracking": tracking, "lines": lines, "convert": convert}

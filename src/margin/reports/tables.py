@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from margin._calendar import periods_between, prior_period
+from margin._calendar import periods_between, prior_start
 from margin._money import format_decimal, from_nanos
 from margin._time import isoformat
 from margin.billing.revenue import PeriodLines, rate_customers
@@ -238,7 +238,7 @@ def build_table(
     (``margin.reports.currency``): given ``lines`` must then be cut at every UTC midnight
     of the period (``convert.cuts``)."""
     tracking = tracking or Tracking(conn, org_id)
-    prior_lo, _ = prior_period(lo, hi)
+    prior_lo = prior_start(lo, hi)
     if lines is None and compare and not any(d in ("provider", "model") for d in dims):
         # One rating for both periods: the lines cover them, cut at their common bound.
         cuts = [lo, *(windows or [])]

@@ -183,15 +183,14 @@ class Delivery:
                 remaining = deadline - now
                 if remaining <= 0 or not self._thread.is_alive():
                     return False
-                wait = min(remaining, 0.05)
                 # While the server is down and nothing waits in memory, there is nothing to do
                 # before the next probe: waking the worker meanwhile only spins both threads.
                 probe_in = self._sender.next_probe - now
                 if probe_in > 0 and self._sender.down and not self._busy():
-                    wait = min(remaining, probe_in)
+                    self._cond.wait(min(remaining, probe_in))
                 else:
                     self._wake.set()
-                self._cond.wait(wait)
+                    self._cond.wait(min(remaining, 0.05))
         return True
 
     def shutdown(self, timeout: float = 5.0) -> bool:
