@@ -49,6 +49,25 @@ def test_parse_refuses_what_is_not_an_exact_amount() -> None:
             parse_amount(bad)
 
 
+def test_only_ascii_decimals_are_amounts() -> None:
+    accepted = {".5": "0.5", "5.": "5", "+3": "3", "-0.25": "-0.25", "1e-7": "1e-7"}
+    for text, value in accepted.items():
+        assert parse_amount(text) == Decimal(value)
+    # Each of these Decimal() would read as a number: none is what a client means to send.
+    for bad in (" 5", "5 ", "1_000", "\u0661\u0662", "\uff11\uff12", "inf", "-Infinity", ""):
+        with pytest.raises(MoneyError, match="is not a decimal number"):
+            parse_amount(bad)
+
+
+def test_an_exponent_past_any_storable_amount_is_too_large_not_an_overflow() -> None:
+    for text in ("1e999999", "1E+999999", "-1e999999999999999999", "1e19"):
+        with pytest.raises(MoneyError, match="too large"):
+            to_nanos(parse_amount(text))
+    assert to_nanos(parse_amount("1e-999999999999")) == 0
+    assert to_nanos(parse_amount("0e999999999")) == 0
+    assert to_nanos(parse_amount("9223372036.854775807")) == 2**63 - 1
+
+
 def test_storable_amount_names_the_field() -> None:
     assert storable_amount("1.5", "unit_cost") == Decimal("1.5")
     with pytest.raises(ValueError, match="unit_cost must not be negative"):

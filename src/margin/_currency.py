@@ -9,9 +9,13 @@ current code.
 from __future__ import annotations
 
 from functools import cache
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 __all__ = [
     "WITHDRAWN",
+    "CurrencyCode",
     "check_currency",
     "currency_problem",
     "current_currencies",
@@ -57,6 +61,22 @@ def check_currency(value: object, name: str = "currency", *, withdrawn: bool = F
         raise ValueError(f"{name}: {problem}")
     assert isinstance(value, str)
     return value
+
+
+def _current(value: str) -> str:
+    problem = currency_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A money currency in a request model: a current ISO 4217 code ("ZZZ" is refused, naming
+#: the field, where it would otherwise be stored and found to have no rate in every report).
+CurrencyCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$", description="A current ISO 4217 code, e.g. EUR."),
+    AfterValidator(_current),
+]
 
 
 def minor_units(code: str) -> int | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
 __all__ = [
     "NANO",
@@ -19,6 +20,11 @@ NANO = Decimal("0.000000001")
 _NANOS_PER_UNIT = 1_000_000_000
 # The largest amount one stored record may hold (a signed 64-bit count of nano-units).
 _MAX_NANOS = 2**63 - 1
+# Past this many digits before the point no amount fits: refused before any arithmetic, so an
+# exponent like 1e999999 is "too large" rather than an overflow of the decimal context.
+_MAX_ADJUSTED = 18
+# A decimal number in ASCII: Decimal() alone also takes "1_000", " 5", "١٢" and "Infinity".
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class MoneyError(ValueError):
@@ -29,6 +35,8 @@ def to_nanos(amount: Decimal) -> int:
     """Convert an amount to integer nano-units, rounding half-even at the ninth decimal."""
     if not amount.is_finite():
         raise MoneyError("amount must be a finite number")
+    if amount and amount.adjusted() > _MAX_ADJUSTED:
+        raise MoneyError("amount is too large")
     nanos = int((amount * _NANOS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
     if abs(nanos) > _MAX_NANOS:
         raise MoneyError("amount is too large")
@@ -50,8 +58,9 @@ def format_decimal(value: Decimal) -> str:
 def parse_amount(value: object) -> Decimal:
     """Parse a JSON amount (a decimal string or an integer) into a finite Decimal.
 
-    Floats are refused: a binary float cannot carry an exact decimal amount. Strings such
-    as ``"0.0000001"`` and integers are accepted.
+    Strings are ASCII decimals (``"12"``, ``"-0.5"``, ``"1e-7"``): no spaces, underscores,
+    other digits or words. A float (a JSON number with a fraction, where the body was not
+    parsed exactly) is read by its shortest repr.
     """
     if isinstance(value, bool) or value is None:
         raise MoneyError("amount must be a decimal string or an integer")
@@ -63,10 +72,9 @@ def parse_amount(value: object) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise MoneyError(f"{value!r} is not a decimal number") from None
+        if _DECIMAL.fullmatch(value) is None:
+            raise MoneyError(f"{value[:40]!r} is not a decimal number")
+        result = Decimal(value)
     else:
         raise MoneyError("amount must be a decimal string or an integer")
     if not result.is_finite():

@@ -133,12 +133,29 @@ def test_a_retried_ingest_burns_once_and_overage_is_owed(api: Api) -> None:
     assert balance == {"currency": "meetings", "balance": "4", "granted": "10", "overage": "0"}
 
 
+def test_grants_adding_up_past_64_bits_of_nano_units_balance_exactly(api: Api) -> None:
+    acme = customer(api)
+    body = {"currency": "meetings", "amount": "9223372036", "effective_at": START}
+    for _ in range(2):  # each fits a 64-bit count of nano-units; their sum does not
+        ok(api.post(f"/v1/customers/{acme}/credits/grants", json=body), 201)
+    (balance,) = ok(api.get(f"/v1/customers/{acme}/credits/balances"))["data"]
+    assert balance == {
+        "currency": "meetings",
+        "balance": "18446744072",
+        "granted": "18446744072",
+        "overage": "0",
+    }
+
+
 def test_bad_grants_are_refused_by_field(api: Api) -> None:
     acme = customer(api)
     url = f"/v1/customers/{acme}/credits/grants"
     for body, field in [
         ({"currency": "meetings", "amount": "-1"}, "amount"),
         ({"currency": "meetings", "amount": "x"}, "amount"),
+        ({"currency": "meetings", "amount": "1e999999"}, "amount"),
+        ({"currency": "meetings", "amount": "1_000"}, "amount"),
+        ({"currency": "meetings", "amount": "\u0661\u0662"}, "amount"),
         ({"currency": "Bad Currency", "amount": "1"}, "currency"),
         ({"currency": "USD", "amount": "1", "time_zone": "Mars/Base"}, "time_zone"),
         (

@@ -194,6 +194,28 @@ def test_an_amount_that_cannot_be_stored_exactly_is_refused(
     assert count(api, costs) + count(api, signals) == 0
 
 
+def test_a_currency_must_be_a_current_iso_4217_code(api: Api) -> None:
+    cost = {"customer": "acme", "amount": "1", "currency": "ZZZ"}
+    response = api.post("/v1/costs", json=cost, scope="ingest")
+    assert (response.status_code, response.json()["field"]) == (422, "currency")
+    assert "'ZZZ' is not an ISO 4217 currency code" in response.json()["detail"]
+    plan = {"key": "p", "currency": "ZZZ", "outcomes": [{"event_name": "won", "price": "1"}]}
+    response = api.post("/v1/plans", json=plan)
+    assert (response.status_code, response.json()["field"]) == (422, "currency")
+    meter = {
+        "key": "m",
+        "event_type": "e",
+        "aggregation": "count",
+        "kind": "cost",
+        "unit_cost": "1",
+        "currency": "XYZ",
+    }
+    response = api.post("/v1/meters", json=meter)
+    assert (response.status_code, response.json()["field"]) == (422, "currency")
+    assert count(api, costs) == 0
+    assert api.get("/v1/plans").json()["data"] == []
+
+
 def test_sub_nano_digits_round_half_even_to_the_nano(api: Api) -> None:
     for key, amount in (("a", "0.0000000015"), ("b", "1000000000")):
         cost = {"customer": "acme", "amount": amount, "currency": "usd", "idempotency_key": key}
@@ -208,6 +230,10 @@ def test_a_signals_cost_is_validated_as_any_cost(api: Api) -> None:
         ({"vendor": "x", "cost": {"amount": "-5", "currency": "USD"}}, "data.costData.cost.amount"),
         (
             {"vendor": "x", "cost": {"amount": "1", "currency": "usdx"}},
+            "data.costData.cost.currency",
+        ),
+        (
+            {"vendor": "x", "cost": {"amount": "1", "currency": "ZZZ"}},
             "data.costData.cost.currency",
         ),
         ({"vendor": "v" * 65, "cost": {"amount": "1"}}, "data.costData.vendor"),

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, delete, select, update
 
+from margin._currency import CurrencyCode
 from margin._ids import new_id
 from margin._money import format_decimal, storable_amount, to_nanos
 from margin._time import isoformat, now_micros
@@ -68,7 +69,7 @@ class MeterIn(BaseModel):
     group_by: dict[Dimension, Annotated[str, Field(max_length=512)]] = Field(default_factory=dict)
     kind: Literal["cost", "billable"] = "billable"
     unit_cost: str | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: CurrencyCode | None = None
 
     @field_validator("value_property")
     @classmethod

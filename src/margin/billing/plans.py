@@ -26,6 +26,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from margin._calendar import load_zone
+from margin._currency import CurrencyCode
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
 from margin._time import isoformat, now_micros
@@ -195,7 +196,7 @@ class PlanIn(_Strict):
     key: Key
     name: Annotated[str, Field(max_length=256)] | None = None
     agent: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: CurrencyCode
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     fees: list[FeeIn] = Field(default_factory=list)
     usage: list[UsageIn] = Field(default_factory=list)

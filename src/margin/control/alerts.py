@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, select, update
 
 from margin._calendar import load_zone, window_end, window_start
+from margin._currency import CurrencyCode
 from margin._ids import new_id
 from margin._money import format_decimal
 from margin._time import isoformat
@@ -49,7 +50,7 @@ class RuleIn(BaseModel):
     per: Literal["organization", "customer", "agent", "customer_agent"] = "organization"
     customer: Annotated[str, Field(max_length=40)] | None = None
     agent: Annotated[str, Field(max_length=40)] | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: CurrencyCode = "USD"
     feature: Annotated[str, Field(max_length=128)] | None = None
     credit_currency: Annotated[str, Field(max_length=32)] | None = None
     period: Literal["day", "week", "month"] = "month"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from margin._ids import new_id
 from margin._time import isoformat
@@ -210,12 +210,16 @@ def balances(
 ) -> list[dict[str, Any]]:
     """Per currency: balance (active grants' remaining − overage owed), granted, overage.
     The customer's own grants, or a unit's (which owes no overage: the customer does)."""
-    rows = conn.execute(
-        select(g.c.currency, func.sum(g.c.remaining_nanos), func.sum(g.c.amount_nanos))
-        .where(_active(org_id, customer_id, now, (unit_id,)))
-        .group_by(g.c.currency)
-    ).all()
-    found = {cur: (int(rem), int(amt)) for cur, rem, amt in rows}
+    # Summed here, not by SQL: grants may add up past 64 bits, where SQLite's SUM fails (and
+    # PostgreSQL's does not); a customer's active grants are few.
+    found: dict[str, tuple[int, int]] = {}
+    for cur, rem, amt in conn.execute(
+        select(g.c.currency, g.c.remaining_nanos, g.c.amount_nanos).where(
+            _active(org_id, customer_id, now, (unit_id,))
+        )
+    ):
+        remaining, granted = found.get(cur, (0, 0))
+        found[cur] = (remaining + rem, granted + amt)
     a = credit_accounts
     owed = (
         {}

@@ -15,7 +15,6 @@ Callers that change overrides must call ``Pricer.invalidate(org_id)`` afterwards
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from margin._currency import currency_problem
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, parse_amount
 from margin._time import now_micros
@@ -108,8 +108,6 @@ KINDS: dict[str, Unit] = {
     "page": _u("page", "pages", 1, family="pages"),
     "web_search": _u("web_search", "web_searches", 1, family="web_searches"),
 }
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class OverrideError(ValueError):
@@ -240,8 +238,8 @@ def check_override(
     provider_id = "*" if provider_id == "*" else (canonical_provider(provider_id) or "")
     pattern = _text("model", model, 256)
     parsed = _prices(prices)
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
-        raise OverrideError("currency", "must be an ISO 4217 code such as 'USD'")
+    if (problem := currency_problem(currency)) is not None:
+        raise OverrideError("currency", problem)
     start = now_micros() if effective_from is None else _micros("effective_from", effective_from)
     end = None if effective_to is None else _micros("effective_to", effective_to)
     if end is not None and end <= start:

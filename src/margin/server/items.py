@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from margin._currency import CurrencyCode
 from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
 from margin._time import check_range, parse_timestamp
 
@@ -111,11 +112,7 @@ Amount = Annotated[
         }
     ),
 ]
-Currency = Annotated[
-    str,
-    BeforeValidator(_currency),
-    Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code (upper-cased)."),
-]
+Currency = Annotated[CurrencyCode, BeforeValidator(_currency)]
 
 
 class _Item(BaseModel):

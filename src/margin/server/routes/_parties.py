@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from margin._currency import CurrencyCode
 from margin._time import isoformat
 from margin.server._payload import PayloadError, check_json
 from margin.server.auth import require
@@ -20,7 +21,7 @@ __all__ = ["PartyCreate", "PartyUpdate", "party_router", "render_party"]
 
 TrackingMode = Literal["auto", "full", "cost_only", "revenue_only"]
 ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Currency = CurrencyCode
 
 
 class _Storable(BaseModel):
