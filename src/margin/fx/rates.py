@@ -11,14 +11,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from margin._currency import currency_problem
-from margin._money import format_decimal
+from margin._money import MoneyError, format_decimal, parse_amount
 from margin._time import DAY_US, EARLIEST, LATEST, now_micros
 from margin.store.organization import check_text
 from margin.store.schema import exchange_rates
@@ -116,8 +116,8 @@ def parse_rate(value: object, field: str = "rate") -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise RateError(field, 'must be a decimal string, e.g. "1.0867"')
     try:
-        rate = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
+        rate = parse_amount(value)  # the same decimal grammar as every amount
+    except MoneyError:
         raise RateError(field, f"{str(value)[:40]!r} is not a decimal number") from None
     if not rate.is_finite() or rate <= 0:
         raise RateError(field, "must be a positive number")
