@@ -33,6 +33,7 @@ __all__ = [
     "prior_start",
     "shift",
     "split_days",
+    "whole_hours",
     "window_end",
     "window_start",
 ]
@@ -234,7 +235,17 @@ def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[in
 
 def default_period(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:
     """The period a report covers when given no bounds, as the API, the CLI and the
-    dashboard read it: ``last_days`` widened to whole hours (the rollups' resolution; a
-    zone with a half-hour offset starts its days mid-hour)."""
-    lo, hi = last_days(now_us, zone, days)
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+    dashboard read it: ``last_days`` at whole hours (``whole_hours``)."""
+    return whole_hours(*last_days(now_us, zone, days))
+
+
+def whole_hours(lo: int, hi: int) -> tuple[int, int]:
+    """A report period [lo, hi) at the rollups' resolution: each bound mid-hour moves to the
+    end of its hour, so an hour belongs to the period holding its start (as a rollup bucket
+    is placed in a window) and periods that meet share no hour (a day from local midnight in
+    a zone half an hour off UTC starts at the next whole hour). A period inside one hour
+    covers that hour."""
+    start, end = lo + (-lo % HOUR_US), hi + (-hi % HOUR_US)
+    if start == end:
+        return lo - lo % HOUR_US, end if end > lo else end + HOUR_US
+    return start, end

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Connection
 
-from margin._calendar import DEFAULT_DAYS, days_before, default_period, load_zone
+from margin._calendar import DEFAULT_DAYS, days_before, default_period, load_zone, whole_hours
 from margin._refusal import Refusal
 from margin._rounding import display
-from margin._time import HOUR_US, from_micros, now_micros, parse_bound
+from margin._time import from_micros, now_micros, parse_bound
 from margin.cli_output import AsCsv, AsJson, Column, emit, print_json, render, totals
 from margin.cli_store import open_org
 from margin.reports.currency import Converter
@@ -86,7 +86,7 @@ def _period(days: int, start: str | None, end: str | None, tz: str) -> tuple[int
         raise
     if hi <= lo:
         fail("--to must be after --from")
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+    return whole_hours(lo, hi)
 
 
 def _heading(lo: int, hi: int, tz: str) -> str:

@@ -106,6 +106,27 @@ def test_daily_windows_in_berlin_across_dst(api: Api) -> None:
     ]
 
 
+def test_months_in_a_zone_off_the_hour_count_each_fact_once(api: Api) -> None:
+    setup_plan(api, plan={"fees": []}, starts_at="2026-08-01")
+    # 23:40 on 30 September in Kolkata: in the hour 18:00-19:00 UTC that both months cut.
+    outcome(api, "meeting_booked", "2026-09-30T18:10:00Z", cost="1")
+
+    def report(start: str, end: str) -> tuple[str, str, list[tuple[str, str]]]:
+        params = {"from": start, "to": end, "tz": "Asia/Kolkata"}
+        answer = api.get("/v1/reports/margin", params=params, scope="read").json()
+        totals = [(t["revenue"], t["cost"]) for t in answer["totals"]]
+        return (answer["from"], answer["to"], totals)
+
+    sep, oct_, nov = (
+        "2026-09-01T00:00:00+05:30",
+        "2026-10-01T00:00:00+05:30",
+        "2026-11-01T00:00:00+05:30",
+    )
+    assert report(sep, oct_) == ("2026-08-31T19:00:00Z", "2026-09-30T19:00:00Z", [("25", "1")])
+    assert report(oct_, nov) == ("2026-09-30T19:00:00Z", "2026-10-31T19:00:00Z", [])
+    assert report(sep, nov)[2] == [("25", "1")]
+
+
 def test_the_most_windows_a_report_takes_in_a_zone_off_the_hour(api: Api) -> None:
     # 2,000 days that start at 18:30 UTC: each cuts an hour and a day of the rollups, so the
     # facts are read in thousands of ranges, more than SQLite nests in one condition (1,000).
@@ -113,7 +134,7 @@ def test_the_most_windows_a_report_takes_in_a_zone_off_the_hour(api: Api) -> Non
     outcome(api, "meeting_booked", "2026-10-05T17:00:00Z", cost="1")
     outcome(api, "meeting_booked", "2026-10-05T20:00:00Z", cost="2")
     params = {"window": "day", "tz": "Asia/Kolkata", "to": "2026-12-31T18:30:00Z"}
-    start = {"from": "2021-07-12T18:30:00Z"}
+    start = {"from": "2021-07-11T18:30:00Z"}
     answer = api.get("/v1/reports/margin", params={**params, **start}, scope="read")
     assert answer.status_code == 200, answer.text
     rows = answer.json()["rows"]
@@ -121,7 +142,7 @@ def test_the_most_windows_a_report_takes_in_a_zone_off_the_hour(api: Api) -> Non
         ("2026-10-04T18:30:00Z", "1", "25"),
         ("2026-10-05T18:30:00Z", "2", "25"),
     ]
-    start = {"from": "2021-07-11T18:30:00Z"}  # one day more
+    start = {"from": "2021-07-10T18:30:00Z"}  # one day more
     refused = api.get("/v1/reports/margin", params={**params, **start}, scope="read")
     assert (refused.status_code, refused.json()["field"]) == (422, "window")
 

@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from margin import _calendar
 from margin._calendar import days_before
-from margin._time import HOUR_US, now_micros, parse_bound
+from margin._time import now_micros, parse_bound
 from margin.server.problems import Problem, problem_response
 
 __all__ = ["NulGuard", "nul_parameter", "period_param", "reject_nul_in_path", "time_param"]
@@ -28,16 +29,14 @@ def period_param(
 ) -> tuple[int, int]:
     """Period bounds in µs from ``from``/``to``; default: the 30 days up to ``now``.
 
-    Bounds are widened to whole hours (the resolution of the rollups) unless
-    ``whole_hours`` is false.
+    Bounds are at whole hours (``margin._calendar.whole_hours``: the resolution of the
+    rollups) unless ``whole_hours`` is false.
     """
     hi = time_param(end, "to") if end else (now if now is not None else now_micros())
     lo = time_param(start, "from") if start else days_before(hi)
     if hi <= lo:
         raise Problem(422, "'to' must be after 'from'", field="to")
-    if not whole_hours:
-        return lo, hi
-    return lo - lo % HOUR_US, hi + (-hi % HOUR_US)
+    return _calendar.whole_hours(lo, hi) if whole_hours else (lo, hi)
 
 
 def nul_parameter(scope: Scope) -> str | None:
