@@ -20,12 +20,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from pydantic import Field
+from fastapi import APIRouter, Request, Response
+from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from margin._time import isoformat
-from margin.compat._common import CamelModel, VendorRoute, in_thread, ledger, principal
+from margin.compat._common import (
+    CamelModel,
+    Count,
+    VendorRoute,
+    in_thread,
+    ledger,
+    not_bool,
+    principal,
+)
 from margin.compat._common import unsupported as _unsupported
 from margin.server._results import BatchResult
 from margin.server.problems import Problem
@@ -38,19 +46,21 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["compat: Paygent"], route_class=VendorRoute)
 _HEADERS = ("paygent-api-key",)
 Ref = Annotated[str, Field(min_length=1, max_length=256)]
+#: A duration (minutes or seconds): a non-negative JSON number, never a boolean.
+Duration = Annotated[float, BeforeValidator(not_bool), Field(ge=0)]
 
 
 class RawUsage(CamelModel):
     provider: Annotated[str, Field(min_length=1, max_length=64)]
     model: Annotated[str, Field(min_length=1, max_length=256)]
     plan: str | None = None
-    input_tokens: int | None = Field(None, ge=0)
-    output_tokens: int | None = Field(None, ge=0)
-    cached_tokens: int | None = Field(None, ge=0)
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cached_tokens: Count | None = None
     # Bounded so that a duration in seconds stays a finite, storable integer.
-    audio_duration: float | None = Field(None, ge=0, le=1e9, description="Minutes.")
-    character_count: int | None = Field(None, ge=0)
-    video_duration_sec: float | None = Field(None, ge=0, le=6e10)
+    audio_duration: Duration | None = Field(None, le=1e9, description="Minutes.")
+    character_count: Count | None = None
+    video_duration_sec: Duration | None = Field(None, le=6e10)
     video_resolution: str | None = None
     video_is_audio: bool | None = None
     usage_metadata: dict[str, Any] | None = None
@@ -135,8 +145,17 @@ def _check(result: BatchResult, what: str) -> list[str]:
     return [i.id for i in result.items if i.id]
 
 
+def _answer(response: Response, ids: list[str], *results: BatchResult) -> Accepted:
+    """``ingested`` (201) once stored; ``accepted`` (202, as Margin's own routes) when in
+    queue mode the ingest queue has an item that a writer will store."""
+    if any(r.accepted for r in results):
+        response.status_code = 202
+        return Accepted(status="accepted", ids=ids)
+    return Accepted(status="ingested", ids=ids)
+
+
 @router.post("/v2/usage", status_code=201, response_model=Accepted)
-async def usage(body: PaygentUsageIn, request: Request) -> Accepted:
+async def usage(body: PaygentUsageIn, request: Request, response: Response) -> Accepted:
     """A cost from tokens (cost only without an indicator; cost and outcome with one)."""
     who = principal(request, "ingest", _HEADERS)
     indicator = (body.indicator or "").strip()
@@ -170,7 +189,7 @@ async def usage(body: PaygentUsageIn, request: Request) -> Accepted:
     book = ledger(request)
     signal_result, cost_result = await _export(book, who.org_id, signals, [cost])
     ids = _check(signal_result, "indicator") + _check(cost_result, "rawUsage")
-    return Accepted(status="ingested", ids=ids)
+    return _answer(response, ids, signal_result, cost_result)
 
 
 async def _export(
@@ -183,7 +202,7 @@ async def _export(
 
 
 @router.post("/v2/revenue", status_code=201, response_model=Accepted)
-async def revenue(body: PaygentRevenueIn, request: Request) -> Accepted:
+async def revenue(body: PaygentRevenueIn, request: Request, response: Response) -> Accepted:
     """An outcome without usage (revenue only)."""
     who = principal(request, "ingest", _HEADERS)
     item = {
@@ -195,11 +214,13 @@ async def revenue(body: PaygentRevenueIn, request: Request) -> Accepted:
     }
     book = ledger(request)
     result = await in_thread(lambda: book.ingest_signals(who.org_id, [item], "paygent"))
-    return Accepted(status="ingested", ids=_check(result, "indicator"))
+    return _answer(response, _check(result, "indicator"), result)
 
 
 @router.post("/v1/external-billing", status_code=201, response_model=Accepted)
-async def external_cost(body: PaygentExternalCostIn, request: Request) -> Accepted:
+async def external_cost(
+    body: PaygentExternalCostIn, request: Request, response: Response
+) -> Accepted:
     """An external cost: a Margin event of type ``externalCostId`` (priced by a cost meter)."""
     who = principal(request, "ingest", _HEADERS)
     data = {
@@ -217,7 +238,7 @@ async def external_cost(body: PaygentExternalCostIn, request: Request) -> Accept
     }
     book = ledger(request)
     result = await in_thread(lambda: book.ingest_events(who.org_id, [item], "paygent"))
-    return Accepted(status="ingested", ids=_check(result, "externalCostId"))
+    return _answer(response, _check(result, "externalCostId"), result)
 
 
 @router.post("/v1/customers/create-or-get", response_model=PaygentCustomerOut)

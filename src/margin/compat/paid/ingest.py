@@ -25,6 +25,7 @@ from margin.compat._common import (
     in_thread,
     ledger,
     principal,
+    utc,
     vendor_error,
 )
 from margin.compat.paid.models import (
@@ -73,7 +74,7 @@ def signal_item(raw: Any) -> dict[str, Any]:
             item["unit"] = unit
     _refs(item, signal.customer, signal.attribution)
     if signal.timestamp is not None:
-        item["timestamp"] = signal.timestamp.isoformat()
+        item["timestamp"] = utc(signal.timestamp)
     # A scoped signal always has a key, so that its stored row can be found in the same
     # transaction (a retry of the same content derives the same key).
     item["idempotency_key"] = signal.idempotency_key or f"paid:{content_hash(raw)}"
@@ -90,7 +91,7 @@ def cost_item(raw: Any) -> dict[str, Any]:
     if record.model:
         item["model"] = record.model
     if record.timestamp is not None:
-        item["timestamp"] = record.timestamp.isoformat()
+        item["timestamp"] = utc(record.timestamp)
     if record.type == "cost":
         if record.amount is None or record.currency is None:
             field = "amount" if record.amount is None else "currency"
@@ -135,13 +136,28 @@ def translate(
     return items, where, errors
 
 
-#: Margin's field names of a failed item, as Paid's signal names them.
-_PAID_FIELDS = {"unit": "customerUnit.externalCustomerUnitId"}
+#: Margin's field names of a failed item, as Paid's signals and costs name them.
+_SIGNAL_FIELDS = {
+    "unit": "customerUnit.externalCustomerUnitId",
+    "idempotency_key": "idempotencyKey",
+    "event_name": "eventName",
+    "customer_id": "customer.customerId",
+    "customer": "customer.externalCustomerId",
+    "agent_id": "attribution.productId",
+    "agent": "attribution.externalProductId",
+}
+_COST_FIELDS = {
+    "customer_id": "customer.customerId",
+    "customer": "customer.externalCustomerId",
+    "agent_id": "product.productId",
+    "agent": "product.externalProductId",
+    "provider": "vendor",
+}
 
 
-def _errors(result: BatchResult, where: list[int]) -> list[dict[str, Any]]:
+def _errors(result: BatchResult, where: list[int], names: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        {"index": where[r.index], "field": _PAID_FIELDS.get(r.field or "", r.field)}
+        {"index": where[r.index], "field": names.get(r.field or "", r.field)}
         | {"detail": r.detail, "status": r.status}
         for r in result.failed
     ]
@@ -183,13 +199,27 @@ async def store_signals(request: Request, org_id: str, items: list[dict[str, Any
     return await in_thread(lambda: book.ingest_signals(org_id, items, "paid", before_commit=claim))
 
 
-def _answer(model: type[BaseModel], counts: dict[str, Any]) -> Any:
-    if counts["ingested"] == 0 and counts["duplicates"] == 0 and counts["errors"]:
-        first = counts["errors"][0]
-        field = f"{first['index']}.{first['field']}"
-        problem = Problem(400, f"{field}: {first['detail']}", field=field)
+def _answer(
+    model: type[BaseModel], result: BatchResult, errors: list[dict[str, Any]]
+) -> Response | Any:
+    """Paid's counts of a batch whose valid items were stored (or, in queue mode, accepted),
+    as Margin's own batches answer: a bad item fails alone. A batch of which nothing was
+    stored or accepted is a 400 naming the first bad item's field."""
+    errors = sorted(errors, key=lambda e: e["index"])
+    kept = result.ingested + result.duplicates + result.accepted
+    if errors and not kept:
+        field = f"{errors[0]['index']}.{errors[0]['field']}"
+        problem = Problem(400, f"{field}: {errors[0]['detail']}", field=field)
         return vendor_error(problem, "application/problem+json")
-    return model.model_validate(counts)
+    return model.model_validate(
+        {
+            "accepted": result.accepted,
+            "ingested": result.ingested,
+            "duplicates": result.duplicates,
+            "failed": len(errors),
+            "errors": errors,
+        }
+    )
 
 
 @both_slashes(router, "POST", "/signals/bulk", response_model=BulkSignalsOut)
@@ -198,14 +228,9 @@ async def create_signals(body: BulkSignalsIn, request: Request) -> Response | Bu
     who = principal(request, "ingest")
     items, where, errors = translate(body.signals, signal_item)
     result = await store_signals(request, who.org_id, items) if items else BatchResult([])
-    errors += _errors(result, where)
-    counts = {
-        "ingested": result.ingested,
-        "duplicates": result.duplicates,
-        "failed": len(errors),
-        "errors": sorted(errors, key=lambda e: e["index"]),
-    }
-    answer: Response | BulkSignalsOut = _answer(BulkSignalsOut, counts)
+    answer: Response | BulkSignalsOut = _answer(
+        BulkSignalsOut, result, errors + _errors(result, where, _SIGNAL_FIELDS)
+    )
     return answer
 
 
@@ -221,14 +246,9 @@ async def create_costs(body: CostsIn, request: Request) -> Response | CostsOut:
         if items
         else BatchResult([])
     )
-    errors += _errors(result, where)
-    counts = {
-        "ingested": result.ingested,
-        "duplicates": result.duplicates,
-        "failed": len(errors),
-        "errors": sorted(errors, key=lambda e: e["index"]),
-    }
-    answer: Response | CostsOut = _answer(CostsOut, counts)
+    answer: Response | CostsOut = _answer(
+        CostsOut, result, errors + _errors(result, where, _COST_FIELDS)
+    )
     return answer
 
 

@@ -112,6 +112,7 @@ async def _record(request: Request, body: LegacySignals) -> BulkSignalsOut:
             {"index": where[r.index], "field": r.field, "detail": r.detail} for r in result.failed
         ]
     return BulkSignalsOut(
+        accepted=result.accepted if result else 0,
         ingested=result.ingested if result else 0,
         duplicates=result.duplicates if result else 0,
         failed=len(errors),

@@ -3,12 +3,12 @@ responses it answers, camelCase, with every field the SDK's models require."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from margin._money import storable_amount
-from margin.compat._common import CamelModel
+from margin.compat._common import CamelModel, Count
 
 __all__ = [
     "BillingAddress",
@@ -155,8 +155,17 @@ class ContactOut(CamelModel):
 
 
 class _CustomerRef(CamelModel):
+    """``{customerId}`` or ``{externalCustomerId}``: Paid requires a customer on every
+    signal and cost, so an empty one is refused (a cost would be stored with none)."""
+
     customer_id: Ref | None = None
     external_customer_id: Ref | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> _CustomerRef:
+        if self.customer_id is None and self.external_customer_id is None:
+            raise ValueError("customerId or externalCustomerId is required")
+        return self
 
 
 class _ProductRef(CamelModel):
@@ -180,8 +189,14 @@ class BulkSignalsIn(CamelModel):
     # Items are checked one by one (a bad one fails alone), so they arrive as plain objects.
     signals: list[Any]
 
+    raw_items: ClassVar[frozenset[str]] = frozenset({"signals"})
+
 
 class BulkSignalsOut(CamelModel):
+    """Paid's three counts, and ``accepted``: in queue mode, the items the ingest queue
+    has, to be stored by a writer (counted neither ingested nor failed)."""
+
+    accepted: int = 0
     ingested: int
     duplicates: int
     failed: int
@@ -201,11 +216,11 @@ class SignalOut(CamelModel):
 
 
 class TokenUsage(CamelModel):
-    input_tokens: int | None = Field(None, ge=0)
-    output_tokens: int | None = Field(None, ge=0)
-    cache_read_input_tokens: int | None = Field(None, ge=0)
-    cache_creation_input_tokens: int | None = Field(None, ge=0)
-    reasoning_output_tokens: int | None = Field(None, ge=0)
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    reasoning_output_tokens: Count | None = None
 
 
 def _amount(value: Any) -> str:
@@ -247,8 +262,13 @@ class CostRecord(CamelModel):
 class CostsIn(CamelModel):
     costs: list[Any]
 
+    raw_items: ClassVar[frozenset[str]] = frozenset({"costs"})
+
 
 class CostsOut(CamelModel):
+    """As ``BulkSignalsOut``."""
+
+    accepted: int = 0
     ingested: int
     duplicates: int
     failed: int = 0

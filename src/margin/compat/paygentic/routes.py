@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 
 from margin._ids import new_id
 from margin._time import isoformat
-from margin.compat._common import VendorRoute, in_thread, ledger, principal, unsupported
+from margin.compat._common import VendorRoute, in_thread, ledger, principal, unsupported, utc
 from margin.compat.paygentic import metrics
 from margin.compat.paygentic.models import (
     PaygenticCustomerIn,
@@ -51,7 +51,8 @@ router = APIRouter(
 
 @router.post("/events", status_code=202, response_model=PaygenticEventOut)
 async def ingest_event(body: PaygenticEventIn, request: Request) -> PaygenticEventOut:
-    """A metering or cost event (202 once stored; a repeated ``idempotencyKey`` too)."""
+    """A metering or cost event (202 once stored, or in queue mode once the ingest queue has
+    it, with ``status: accepted`` and no id yet; a repeated ``idempotencyKey`` too)."""
     who = principal(request, "ingest")
     if body.subject is None and body.external_subject is None:
         raise Problem(422, "subject: subject or externalSubject is required", field="subject")
@@ -61,13 +62,14 @@ async def ingest_event(body: PaygenticEventIn, request: Request) -> PaygenticEve
     else:
         item["customer"] = body.external_subject
     if body.timestamp is not None:
-        item["timestamp"] = body.timestamp.isoformat()
+        item["timestamp"] = utc(body.timestamp)
     if body.idempotency_key is not None:
         item["idempotency_key"] = body.idempotency_key
     book = ledger(request)
     result = await in_thread(lambda: book.ingest_events(who.org_id, [item], "paygentic"))
     outcome = result.items[0]
-    if outcome.status not in ("ingested", "duplicate"):
+    # "accepted": in queue mode the ingest queue has it, and a writer stores it.
+    if outcome.status not in ("ingested", "duplicate", "accepted"):
         field = _WIRE_FIELDS.get(outcome.field or "", outcome.field or "body")
         status = 409 if outcome.status == "conflict" else 400
         raise Problem(status, f"{field}: {outcome.detail}", field=field)
