@@ -78,6 +78,25 @@ def test_non_finite_numbers_are_refused(api: Api) -> None:
     assert count(api, signals) == 0
 
 
+def test_a_number_with_more_digits_than_a_float_is_refused_not_rounded(api: Api) -> None:
+    json = {"content-type": "application/json"}
+    for amount in (b"123456789.123456789", b"0.1000000000000000055511"):
+        body = b'{"customer": "acme", "currency": "USD", "amount": ' + amount + b"}"
+        response = api.post("/v1/costs", content=body, headers=json, scope="ingest")
+        assert (response.status_code, response.json()["field"]) == (400, "body"), amount
+        assert "send it as a decimal string" in response.json()["detail"]
+    assert count(api, costs) == 0
+    # What encoders write for a float (shortest, or 17 digits) is the float's exact value.
+    for key, amount in (("a", b"0.05"), ("b", b"0.050000000000000003"), ("c", b"25e-1")):
+        body = b'{"customer": "acme", "currency": "USD", "idempotency_key": "%s", "amount": %s}'
+        response = api.post(
+            "/v1/costs", content=body % (key.encode(), amount), headers=json, scope="ingest"
+        )
+        assert response.status_code == 201, response.text
+    amounts = sorted(c["amount"] for c in api.get("/v1/costs", scope="read").json()["data"])
+    assert amounts == ["0.05", "0.05", "2.5"]
+
+
 def test_parties_refuse_nul_and_wide_integers_by_field(api: Api) -> None:
     cases = [
         ({"external_id": "a\x00"}, "external_id"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -46,12 +47,31 @@ def _refuse_constant(name: str) -> Any:
     raise PayloadError("body", f"{name} is not a JSON number")
 
 
+def _exact_float(text: str) -> float:
+    """A JSON number with a fraction or an exponent as the float that holds it exactly: one
+    encoders write for a float (its shortest repr, or its 17 significant digits). A number
+    with more digits than that is refused: read as a float it would be rounded, silently, an
+    amount of money among others."""
+    number = float(text)
+    if repr(number) == text or not math.isfinite(number):
+        return number
+    sent = Decimal(text)
+    if sent != Decimal(repr(number)) and sent != Decimal(format(number, ".17g")):
+        raise PayloadError(
+            "body",
+            f"the number {text[:40]} has more digits than a JSON number carries exactly (a "
+            "64-bit float): send it as a decimal string",
+        )
+    return number
+
+
 def parse_json(raw: bytes | str) -> Any:
     """Parse a request body: integers exactly (the standard parser keeps every digit, where a
-    fast parser turns a large integer into an inexact float), ``NaN``/``Infinity`` refused.
-    Raises ``PayloadError`` (field ``body``) for anything that is not such JSON."""
+    fast parser turns a large integer into an inexact float), other numbers only where a
+    float holds them exactly, ``NaN``/``Infinity`` refused. Raises ``PayloadError`` (field
+    ``body``) for anything that is not such JSON."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        return json.loads(raw, parse_float=_exact_float, parse_constant=_refuse_constant)
     except PayloadError:
         raise
     except RecursionError:

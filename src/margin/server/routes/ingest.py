@@ -9,10 +9,11 @@ unchecked (``SkipValidation``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import SkipValidation
 from starlette.concurrency import run_in_threadpool
 
@@ -28,7 +29,27 @@ from margin.store.keys import Principal
 
 __all__ = ["batch_items", "router"]
 
-router = APIRouter(prefix="/v1", tags=["ingest"])
+
+class _Unparsed(Request):
+    # FastAPI would parse a JSON body itself, reading NaN, and a number with more digits
+    # than a float holds as a rounded float: ``batch_items`` parses it with ``parse_json``.
+    async def json(self) -> Any:
+        return await self.body()
+
+
+class _IngestRoute(APIRoute):
+    """A route whose JSON body reaches it unparsed (see ``_Unparsed``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_Unparsed(request.scope, request.receive))
+
+        return route
+
+
+router = APIRouter(prefix="/v1", tags=["ingest"], route_class=_IngestRoute)
 
 Ingest = Annotated[Principal, Depends(require("ingest"))]
 DedupeParam = Annotated[
@@ -55,7 +76,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
     """The items of an ingest body and whether it was a single item (not a batch)."""
-    if isinstance(body, bytes | str):  # a body not sent as application/json
+    if isinstance(body, bytes | str):  # the body as sent (see ``_Unparsed``)
         if not body:
             raise Problem(400, "request body is empty", field="body")
         try:
