@@ -20,8 +20,8 @@ import orjson
 
 from _server import LoopbackServer
 from ingest import batch
+from margin._payload import parse_json
 from margin.server import _rows, ledger
-from margin.server._payload import parse_json
 from margin.server.routes.ingest import _answer
 from margin.server.state import AppState
 

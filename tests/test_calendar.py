@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from margin._calendar import default_period, load_zone, whole_hours
-from margin._time import DAY_US, HOUR_US, to_micros
+from margin._time import HOUR_US, to_micros
 
 
 def _at(text: str) -> int:

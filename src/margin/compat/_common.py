@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._ids import new_id
-from margin.server._payload import PayloadError, check_json
+from margin._payload import PayloadError, check_json
 from margin.server.auth import key_principal
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.problems import (

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from margin._payload import PayloadError, canonical_json
 from margin._time import to_micros
-from margin.server._payload import PayloadError, canonical_json
 from margin.server._results import (
     BatchResult,
     ItemResult,

@@ -3,7 +3,7 @@ the request bodies (one item, or ``{"items": [...]}``).
 
 These models are the one validation of every fact, whichever way it arrives: REST, a
 signal's ``data.costData``, an OTLP span (the converter builds items), a compatibility
-adapter. Before a model sees an item, ``margin.server._payload.check_json`` has refused what
+adapter. Before a model sees an item, ``margin._payload.check_json`` has refused what
 no store can hold (NUL, deep nesting, 64-bit overflow).
 """
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from margin._currency import CurrencyCode
+from margin._payload import PayloadError, check_json
 from margin._time import isoformat
-from margin.server._payload import PayloadError, check_json
 from margin.server.auth import require
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -26,7 +26,7 @@ Currency = CurrencyCode
 
 class _Storable(BaseModel):
     """Refuses, naming the field, what no store can hold (NUL, lone surrogates, 64-bit
-    overflow, deep nesting: see ``margin.server._payload``), the same on both stores."""
+    overflow, deep nesting: see ``margin._payload``), the same on both stores."""
 
     model_config = ConfigDict(extra="forbid")
 

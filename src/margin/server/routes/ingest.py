@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from pydantic import SkipValidation
 from starlette.concurrency import run_in_threadpool
 
-from margin.server._payload import PayloadError, parse_json
+from margin._payload import PayloadError, parse_json
 from margin.server._results import BatchAnswer, BatchResult, IngestProblem, SingleAnswer
 from margin.server.auth import require
 from margin.server.items import CostBody, EventBody, SignalBody
