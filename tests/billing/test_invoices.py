@@ -42,6 +42,21 @@ def test_prorated_fee_outcomes_and_attributed_cost(api: Api) -> None:
     assert invoice["number"] is None
 
 
+def test_cost_in_another_currency_leaves_the_margin_unstated_not_overstated(api: Api) -> None:
+    setup_plan(api, plan={"currency": "EUR"}, starts_at="2026-10-01")
+    outcome(api, "meeting_booked", "2026-10-12T09:00:00Z", cost="30")  # the cost is in USD
+    outcome(api, "email_sent", "2026-10-20T09:00:00Z")  # a line with no cost at all
+    [invoice] = generate(api, "2026-10")
+    lines = _lines(invoice)
+    assert (invoice["currency"], invoice["total"]) == ("EUR", "325.1")
+    assert invoice["cost_other_currencies"] == {"USD": "30"}
+    # 30 USD is not nothing in EUR: no margin in EUR can be stated without converting it.
+    assert (invoice["margin"], invoice["margin_pct"]) == (None, None)
+    booked = lines["outcome:meeting_booked"]
+    assert (booked["cost_other_currencies"], booked["margin"]) == ({"USD": "30"}, None)
+    assert lines["outcome:email_sent"]["margin"] == "0.1"
+
+
 def test_late_events_before_and_after_finalization(api: Api) -> None:
     setup_plan(api, plan={"fees": []})
     outcome(api, "meeting_booked", "2026-10-10T09:00:00Z")

@@ -244,7 +244,11 @@ def render_invoice(inv: dict[str, Any], customer: dict[str, Any] | None = None) 
     total = from_nanos(inv["total_nanos"])
     cost_text = inv["cost"].get(inv["currency"]) if inv["cost"] else None
     cost = None if cost_text is None else Decimal(cost_text)
-    margin = None if cost is None else total - cost
+    others = {c: a for c, a in inv["cost"].items() if c != inv["currency"]} if inv["cost"] else {}
+    # Cost in another currency has no place in a margin in this one: the margin report
+    # converts it at each day's rate; here the margin is left unstated, never overstated.
+    unstated = cost is None or any(Decimal(a) for a in others.values())
+    margin = None if unstated or cost is None else total - cost
     pct = None
     if margin is not None and total != 0:
         pct = format_decimal((margin * 100 / total).quantize(Decimal("0.01")))
@@ -262,7 +266,7 @@ def render_invoice(inv: dict[str, Any], customer: dict[str, Any] | None = None) 
         "lines": inv["lines"],
         "total": format_decimal(total),
         "cost": None if cost is None else format_decimal(cost),
-        "cost_other_currencies": {c: a for c, a in inv["cost"].items() if c != inv["currency"]},
+        "cost_other_currencies": others,
         "margin": None if margin is None else format_decimal(margin),
         "margin_pct": pct,
         "issued_at": isoformat(issued) if issued else None,

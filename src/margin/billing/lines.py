@@ -95,5 +95,8 @@ class Line:
                 for c, n in sorted((self.costs or {}).items())
                 if c != self.currency
             },
-            "margin": None if cost is None else format_decimal(self.amount - from_nanos(cost)),
+            # Unstated when part of the cost is in another currency (see ``render_invoice``).
+            "margin": None
+            if cost is None or any(n for c, n in (self.costs or {}).items() if c != self.currency)
+            else format_decimal(self.amount - from_nanos(cost)),
         }

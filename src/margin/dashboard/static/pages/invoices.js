@@ -57,6 +57,11 @@ const printable = (inv) => [
   h("a", { href: `/v1/invoices/${inv.id}.html?internal=true`, target: "_blank", rel: "noopener" }, "with AI cost & margin ↗"),
   h("a", { href: `/v1/invoices/${inv.id}.pdf`, download: `${inv.number || inv.id}.pdf`, id: "pdf" }, "Download PDF"),
 ];
+// AI cost in currencies other than the invoice's: listed, since no margin in the invoice's
+// currency can be stated without converting it (the margin report does).
+const otherCosts = (inv) => Object.entries(inv.cost_other_currencies || {})
+  .filter(([, amount]) => Number(amount) !== 0)
+  .map(([c, amount]) => `+ ${fmtMoney(amount, c)}`).join(" ");
 const statusBadge = (s) => badge(s || "?", s === "finalized" ? "ok" : s === "void" ? "bad" : "info");
 
 export async function invoicePage() {
@@ -91,8 +96,8 @@ export async function invoicePage() {
         h("div", { class: "kpi", dataset: { kpi: "status" } }, h("div", { class: "label" }, "Status"), h("div", { class: "value", id: "status" }, inv.status),
           h("div", { class: "delta" }, link(`/customers/${inv.customer_id}`, who), ` · ${inv.period}`)),
         kpi("revenue", "Total", inv.total, cur, inv.number || "not numbered until finalized"),
-        kpi("cost", "AI cost (internal)", inv.cost, cur, "seller only"),
-        kpi("margin", "Margin", inv.margin_pct, null, inv.margin == null ? "" : fmtMoney(inv.margin, cur))),
+        kpi("cost", "AI cost (internal)", inv.cost, cur, otherCosts(inv) || "seller only"),
+        kpi("margin", "Margin", inv.margin_pct, null, inv.margin == null ? (otherCosts(inv) ? "cost in other currencies: see the margin report" : "") : fmtMoney(inv.margin, cur))),
       card(null, actions, msg),
       card("Lines", dataTable([
         { key: "description", label: "Description", render: (r) => [r.description || r.key || r.type || "—", r.type ? [" ", badge(r.type)] : null] },
