@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from margin import semconv
+from margin._payload import PayloadError, parse_json
 from margin.server.items import MAX_KEY_LENGTH
 from margin.server.otlp.decode import Span
 from margin.server.otlp.dedupe import Call, dedupe
@@ -27,8 +26,8 @@ from margin.server.otlp.names import (
     INSTRUMENTATION,
     PAID_SIGNAL_NAMES,
     Layout,
+    count_problem,
     layout,
-    negative_count,
     party_ref,
     stored_attributes,
 )
@@ -83,15 +82,16 @@ _READ_AS_NAMED: dict[str, str] = {}
 def _call(span: Span, names: Layout) -> Call | str | None:
     """The AI call a span records, a reason its cost is refused, or None for other spans."""
     attributes = span.attributes
-    negative = negative_count(attributes, names) if names.counts else None
-    if negative is not None:
-        return f"cost of span {span.span_id}: {negative}: a usage count must not be negative"
+    problem = count_problem(attributes, names) if names.counts else None
+    if problem is not None:
+        return f"cost of span {span.span_id}: {problem}"
     usage = names.reader.usage(attributes)
     for hook in USAGE_HOOKS:
         usage = hook(span.name, attributes, usage)
     if names.extras:
         for key, name in EXTRA_USAGE.items():
             value = attributes.get(name)
+            # A number here is finite: ``count_problem`` refused the span's cost otherwise.
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 usage[key] = round(value)
     amount = currency = None
@@ -112,14 +112,16 @@ def _call(span: Span, names: Layout) -> Call | str | None:
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
+    """Signal data: an object, or JSON text of one, parsed exactly (a large integer stays an
+    integer, for the ledger to refuse if no store can keep it); None if it is neither."""
     if raw is None or raw == "":
         return {}
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, str):
         try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            value = parse_json(raw)
+        except PayloadError:
             return None
         return value if isinstance(value, dict) else None
     return None

@@ -1,10 +1,8 @@
-"""OTLP/HTTP request bodies: inflate (gzip/deflate, bounded), parse (protobuf, or OTLP JSON
-with hex ids) into an ``ExportTraceServiceRequest``, and read its spans as plain values."""
+"""OTLP/HTTP request bodies: ``decode`` one into an ``ExportTraceServiceRequest`` (see
+``body``), and read its spans as plain values, refusing those whose ids or time are invalid."""
 
 from __future__ import annotations
 
-import base64
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,10 +10,10 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from google.protobuf.json_format import ParseDict, ParseError
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from margin.server.otlp.body import JSON, PROTOBUF, OtlpError, TooLarge, decode
 
 __all__ = [
     "JSON",
@@ -27,25 +25,11 @@ __all__ = [
     "span_chunks",
 ]
 
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _FIRST = itemgetter(0)
-
-
-class OtlpError(ValueError):
-    """A body that is not a valid ``ExportTraceServiceRequest`` (answered 400)."""
-
-    def __init__(self, detail: str, field: str = "body") -> None:
-        super().__init__(detail)
-        self.field = field
-
-
-class TooLarge(ValueError):
-    """A compressed body that inflates beyond the size limit (answered 413)."""
 
 
 @dataclass(slots=True)
@@ -71,73 +55,6 @@ class Span:
     @property
     def end(self) -> datetime:
         return _EPOCH + timedelta(microseconds=self.end_ns // 1000)
-
-
-def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise OtlpError(f"unsupported Content-Encoding '{encoding}'", "content-encoding")
-    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise OtlpError(f"body is not valid {encoding}: {exc}") from None
-    if len(out) > max_bytes:
-        raise TooLarge(f"decompressed body exceeds {max_bytes} bytes")
-    if not inflater.eof:
-        raise OtlpError(f"body is truncated {encoding} data")
-    return out
-
-
-def _hex_to_b64(obj: dict[str, Any], key: str, where: str) -> None:
-    value = obj.get(key)
-    if value in (None, ""):
-        return
-    try:
-        obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
-    except (TypeError, ValueError):
-        raise OtlpError(f"{where}.{key} must be a hex string", f"{where}.{key}") from None
-
-
-def _from_json(body: bytes) -> ExportTraceServiceRequest:
-    """OTLP JSON: like protobuf's JSON mapping, except that ids are hex, not base64."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise OtlpError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise OtlpError("body must be a JSON object (ExportTraceServiceRequest)")
-    try:
-        for r, rs in enumerate(data.get("resourceSpans") or ()):
-            for s, ss in enumerate(rs.get("scopeSpans") or ()):
-                for n, span in enumerate(ss.get("spans") or ()):
-                    where = f"resourceSpans.{r}.scopeSpans.{s}.spans.{n}"
-                    for key in ("traceId", "spanId", "parentSpanId"):
-                        _hex_to_b64(span, key, where)
-                    for k, link in enumerate(span.get("links") or ()):
-                        for key in ("traceId", "spanId"):
-                            _hex_to_b64(link, key, f"{where}.links.{k}")
-        message = ExportTraceServiceRequest()
-        ParseDict(data, message, ignore_unknown_fields=True)
-        return message
-    except (ParseError, AttributeError, TypeError, RecursionError) as exc:
-        raise OtlpError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
-
-
-def decode(
-    body: bytes, media_type: str, encoding: str, max_bytes: int
-) -> ExportTraceServiceRequest:
-    """Parse an export body of ``media_type`` (protobuf or JSON), inflating gzip/deflate."""
-    raw = _inflate(body, encoding.strip().lower(), max_bytes)
-    if media_type == JSON:
-        return _from_json(raw)
-    try:
-        message = ExportTraceServiceRequest()
-        message.ParseFromString(raw)
-        return message
-    except DecodeError as exc:
-        raise OtlpError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
 
 
 _SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
@@ -261,6 +178,10 @@ class _Reader:
             self.rejected.append(f"span '{sp.name[:64]}': invalid trace_id")
         elif len(span_id) != 8 or span_id == _ZERO_SPAN:
             self.rejected.append(f"span '{sp.name[:64]}': invalid span_id")
+        elif len(sp.parent_span_id) not in (0, 8):  # empty: a root span
+            self.rejected.append(
+                f"span {span_id.hex()}: invalid parent_span_id: span, cost and signal refused"
+            )
         elif max(sp.start_time_unix_nano, sp.end_time_unix_nano) > self.horizon_ns:
             at = _iso(max(sp.start_time_unix_nano, sp.end_time_unix_nano))
             self.rejected.append(
@@ -298,7 +219,7 @@ class _Reader:
         return Span(
             sp.trace_id.hex(),
             sp.span_id.hex(),
-            parent.hex() if len(parent) == 8 else None,
+            parent.hex() if parent else None,
             sp.name[:512],
             sp.kind,
             start,

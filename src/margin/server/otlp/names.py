@@ -5,6 +5,7 @@ OpenInference, Paid's wrappers, Margin's own), and what a span's names alone dec
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from margin import semconv
+from margin._fields import to_int
 from margin.usage import SpanReader
 
 __all__ = [
@@ -23,8 +25,8 @@ __all__ = [
     "INSTRUMENTATION",
     "PAID_SIGNAL_NAMES",
     "Layout",
+    "count_problem",
     "layout",
-    "negative_count",
     "party_ref",
     "stored_attributes",
 ]
@@ -46,6 +48,15 @@ PAID_SIGNAL_NAMES = semconv.PAID_SIGNAL_SPANS
 _PLACEHOLDER = "unknown_service"
 _EXTRA_NAMES = frozenset(EXTRA_USAGE.values())
 _AMOUNT_NAMES = frozenset(name for name, _ in AMOUNTS)
+# What a usage attribute must hold to be counted as sent: any finite number that is not
+# negative (a name that only looks like a count), a number (Paid's non-token usage, rounded
+# when read), or a whole number (the token and unit counts ``margin.usage`` reads).
+_ANY, _NUMBER, _WHOLE = 0, 1, 2
+_WHOLE_NAMES = frozenset(name for names in semconv.USAGE_ALIASES.values() for name in names)
+
+
+def _rule(name: str) -> int:
+    return _WHOLE if name in _WHOLE_NAMES else _NUMBER if name in _EXTRA_NAMES else _ANY
 
 
 def party_ref(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -70,8 +81,8 @@ class Layout:
 
     #: The keys holding a prompt or completion (dropped unless the trace keeps them).
     prompts: tuple[str, ...]
-    #: The keys that may hold a usage count.
-    counts: tuple[str, ...]
+    #: The keys that may hold a usage count, each with what it must hold.
+    counts: tuple[tuple[str, int], ...]
     #: Keys naming non-token usage or a provided amount are present.
     extras: bool
     amounts: bool
@@ -93,7 +104,11 @@ def layout(attributes: Mapping[str, Any]) -> Layout:
     if found is None:
         found = Layout(
             tuple(name for name in names if _PROMPT.search(name)),
-            tuple(n for n in names if _COUNT.search(n) and n not in _AMOUNT_NAMES),
+            tuple(
+                (n, _rule(n))
+                for n in names
+                if _rule(n) != _ANY or (_COUNT.search(n) and n not in _AMOUNT_NAMES)
+            ),
             not _EXTRA_NAMES.isdisjoint(names),
             not _AMOUNT_NAMES.isdisjoint(names),
             semconv.SIGNAL_EVENT_NAME in names,
@@ -114,10 +129,26 @@ def stored_attributes(attributes: dict[str, Any], text: bytes, names: Layout) ->
     return orjson.dumps({k: v for k, v in attributes.items() if k not in prompts}).decode()
 
 
-def negative_count(attributes: Mapping[str, Any], names: Layout) -> str | None:
-    """The name of a usage count that is negative, if any (the reader would count it as 0)."""
-    for name in names.counts:
-        value = attributes[name]
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            return name
+def count_problem(attributes: Mapping[str, Any], names: Layout) -> str | None:
+    """``name: reason`` for the first usage count that cannot be counted as sent (the reader
+    would count it as 0, or round it to no number), if any."""
+    for name, rule in names.counts:
+        reason = _count_reason(attributes[name], rule)
+        if reason is not None:
+            return f"{name}: a usage count {reason}"
+    return None
+
+
+def _count_reason(value: Any, rule: int) -> str | None:
+    if value is None:  # an attribute sent without a value holds no count
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and not math.isfinite(value):
+        return "must be a finite number"
+    if number and value < 0:
+        return "must not be negative"
+    if rule == _NUMBER and not number:
+        return "must be a number"
+    if rule == _WHOLE and to_int(value) is None:
+        return "must be a whole number"
     return None
