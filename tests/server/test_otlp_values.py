@@ -210,3 +210,19 @@ def test_a_short_parent_span_id_in_json_refuses_the_span(api: Api) -> None:
         }
     }
     assert stored(api) == (0, 0, 0)
+
+
+def test_paid_audio_seconds_and_counts_round_half_up(api: Api) -> None:
+    trace = new_trace()
+    attributes = {
+        "gen_ai.audio.input_duration_seconds": 2.5,
+        "gen_ai.image.count": 1.5,
+        "gen_ai.ocr.pages_processed": 0.5,
+    }
+    assert partial(post(api, export(span(trace, gen_ai(**attributes))), scope="ingest")) == (
+        ExportTraceServiceResponse().partial_success
+    )
+    [cost] = costs_of(api, trace)
+    # As providers bill a duration: 2.5 s is 3 s, not the 2 of rounding half to even.
+    usage = cost["usage"]
+    assert (usage["audio_seconds"], usage["images"], usage["pages"]) == (3, 2, 1)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from margin.semconv import USAGE_PREFIXES
-from margin.usage._counts import USAGE_KEYS, Usage, apply_rules, check_counts
+from margin.usage._counts import USAGE_KEYS, Usage, apply_rules, check_counts, seconds
 from margin.usage._provider_ids import canonical_provider
 from margin.usage._responses import (
     NATIVE_KEYS,
@@ -55,6 +55,7 @@ __all__ = [
     "openai_image_usage",
     "openai_transcription_usage",
     "openai_usage",
+    "seconds",
     "usage_attributes",
 ]
 

@@ -32,6 +32,7 @@ from margin.server.otlp.names import (
     stored_attributes,
 )
 from margin.store.party_mapping import PartyMapping
+from margin.usage import seconds
 
 __all__ = ["SPAN_COLUMNS", "USAGE_HOOKS", "Converted", "StoredParties", "UsageHook", "convert"]
 
@@ -93,7 +94,7 @@ def _call(span: Span, names: Layout) -> Call | str | None:
             value = attributes.get(name)
             # A number here is finite: ``count_problem`` refused the span's cost otherwise.
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                usage[key] = round(value)
+                usage[key] = seconds(value)  # half up, as providers bill (2.5 s is 3)
     amount = currency = None
     sources = _READ_AS_NAMED
     if names.amounts:
