@@ -16,16 +16,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, delete, select, update
 
 from margin._currency import CurrencyCode
 from margin._ids import new_id
 from margin._money import format_decimal, storable_amount, to_nanos
+from margin._storable import Storable
 from margin._time import isoformat, now_micros
 from margin.billing.errors import BillingError
 from margin.billing.jsonpath import JsonPathError, compile_path
-from margin.store.schema import meters
+from margin.store.schema import meters, plans
+from margin.store.schema_control import features
 
 __all__ = [
     "Aggregation",
@@ -56,7 +58,7 @@ def _check_path(value: str | None) -> str | None:
     return value
 
 
-class MeterIn(BaseModel):
+class MeterIn(Storable):
     """A meter as the API accepts it (create and full replace)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -193,17 +195,66 @@ def create_meter(conn: Connection, org_id: str, spec: MeterIn) -> dict[str, Any]
     return store.create(spec)
 
 
+#: A meter that burns credits adds up per event: each event's share is known when it arrives
+#: (the rule ``margin.control`` applies when such a feature is created).
+BURNING_AGGREGATIONS = ("sum", "count")
+
+
+def _in_use(key: str, user: str) -> BillingError:
+    return BillingError(409, f"key: the meter '{key}' is used by {user}", "key")
+
+
+def _plan_using(conn: Connection, org_id: str, key: str) -> str | None:
+    rows = conn.execute(select(plans.c.key, plans.c.charges).where(plans.c.org_id == org_id))
+    for plan in rows:
+        if any(charge["meter"] == key for charge in plan.charges.get("usage") or []):
+            return str(plan.key)
+    return None
+
+
+def _features_using(conn: Connection, org_id: str, key: str) -> list[Any]:
+    query = select(features.c.key, features.c.credit_currency).where(
+        features.c.org_id == org_id, features.c.meter_key == key
+    )
+    return list(conn.execute(query.order_by(features.c.key)))
+
+
+def _check_replace(conn: Connection, org_id: str, key: str, spec: MeterIn) -> None:
+    """A feature burning credits by the meter needs it to keep adding up per event, or the
+    burn would stop without a word."""
+    if spec.aggregation in BURNING_AGGREGATIONS:
+        return
+    for feature in _features_using(conn, org_id, key):
+        if feature.credit_currency is not None:
+            user = f"the feature '{feature.key}', which burns credits by a sum or count"
+            raise _in_use(key, user)
+
+
+def _check_delete(conn: Connection, org_id: str, key: str) -> None:
+    """A plan's usage charge or a feature reading the meter would stop without a word."""
+    plan = _plan_using(conn, org_id, key)
+    if plan is not None:
+        raise _in_use(key, f"a usage charge of the plan '{plan}'")
+    for feature in _features_using(conn, org_id, key):
+        raise _in_use(key, f"the feature '{feature.key}'")
+
+
 def replace_meter(conn: Connection, org_id: str, key: str, spec: MeterIn) -> dict[str, Any]:
-    """Replace a meter's definition (its key stays)."""
+    """Replace a meter's definition (its key stays); raises ``BillingError`` (409) when a
+    feature burning credits by it would stop burning."""
     if spec.key != key:
         raise BillingError(422, "key: the body's key must match the path", "key")
     get_meter(conn, org_id, key)
+    _check_replace(conn, org_id, key, spec)
     replaced = MeterStore(conn, org_id).replace(key, spec)
     assert replaced is not None
     return replaced
 
 
 def delete_meter(conn: Connection, org_id: str, key: str) -> None:
-    """Delete a meter; raises ``BillingError`` (404) when missing."""
+    """Delete a meter; raises ``BillingError`` (404) when missing, (409) while a plan or a
+    feature reads it."""
+    get_meter(conn, org_id, key)
+    _check_delete(conn, org_id, key)
     if not MeterStore(conn, org_id).delete(key):
         raise BillingError(404, f"no meter '{key}'", "key")

@@ -8,13 +8,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection, select, update
 
 from margin._ids import new_id
+from margin._storable import Storable
 from margin._time import isoformat, now_micros, parse_bound
 from margin.billing.errors import BillingError
-from margin.billing.plans import apply_overrides, effective_charges, get_plan
+from margin.billing.overrides import effective_charges, normalise_overrides
+from margin.billing.plans import get_plan
 from margin.store.directory import CUSTOMERS
 from margin.store.schema import customers, orders, plans
 
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-class OrderIn(BaseModel):
+class OrderIn(Storable):
     """A customer's subscription to a plan; ``overrides`` replace prices of this order:
     ``{"outcomes": {event_name: price}, "fees": {key: amount}, "usage": {key: {field: v}},
     "minimum": amount}``."""
@@ -47,7 +49,7 @@ class OrderIn(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class OrderEnd(BaseModel):
+class OrderEnd(Storable):
     """The new end of an order (null reopens it)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -120,15 +122,12 @@ def create_order(
 ) -> dict[str, Any]:
     """Store an order; raises ``BillingError`` naming the field at fault."""
     starts = _time(spec.starts_at, "starts_at")
-    ends = _time(spec.ends_at, "ends_at") if spec.ends_at else None
+    ends = _time(spec.ends_at, "ends_at") if spec.ends_at is not None else None
     if ends is not None and ends <= starts:
         raise BillingError(422, "ends_at: must be after starts_at", "ends_at")
     plan = get_plan(conn, org_id, spec.plan)
     assert plan is not None
-    try:
-        apply_overrides(plan["charges"], spec.overrides)
-    except ValueError as exc:
-        raise BillingError(422, str(exc), str(exc).split(":", 1)[0]) from None
+    overrides = normalise_overrides(plan["charges"], spec.overrides)
     found = CUSTOMERS.resolve(conn, org_id, [spec.customer], create=False)
     customer_id = found.get(spec.customer)
     if customer_id is None:
@@ -142,7 +141,7 @@ def create_order(
         "plan_id": plan["id"],
         "starts_at": starts,
         "ends_at": ends,
-        "overrides": spec.overrides,
+        "overrides": overrides,
         "created_at": now_micros() if now is None else now,
     }
     conn.execute(orders.insert().values(**row))
@@ -167,7 +166,7 @@ def list_orders(conn: Connection, org_id: str, customer: str | None = None) -> l
 
 def end_order(conn: Connection, org_id: str, order_id: str, spec: OrderEnd) -> dict[str, Any]:
     """End an order at ``spec.ends_at`` (or reopen it with null)."""
-    ends = _time(spec.ends_at, "ends_at") if spec.ends_at else None
+    ends = _time(spec.ends_at, "ends_at") if spec.ends_at is not None else None
     current = get_order(conn, org_id, order_id)
     if ends is not None and ends <= current["starts_at"]:
         raise BillingError(422, "ends_at: must be after starts_at", "ends_at")

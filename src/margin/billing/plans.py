@@ -2,38 +2,37 @@
 a minimum commitment, in one currency, optionally on one agent — and the services that
 create and read them (the API, the CLI and the demo call these).
 
-Charges are stored as a JSON document with decimal strings; ``apply_overrides`` applies an
-order's price overrides to a plan's charges.
+Charges are stored as a JSON document with decimal strings (``margin.billing.plan_charges``
+accepts them); ``margin.billing.overrides`` applies an order's price overrides to them.
 """
 
 from __future__ import annotations
 
-import copy
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from margin._calendar import load_zone
 from margin._currency import CurrencyCode
 from margin._ids import new_id
-from margin._money import MoneyError, format_decimal, parse_amount, to_nanos
+from margin._money import MoneyError, parse_amount, to_nanos
+from margin._storable import Storable
 from margin._time import isoformat, now_micros
-from margin.billing.charges import validate_tiers
 from margin.billing.errors import BillingError
+from margin.billing.overrides import apply_overrides, effective_charges
+from margin.billing.plan_charges import (
+    CREDIT_NAME,
+    FeeIn,
+    Key,
+    Optional,
+    OutcomeIn,
+    Strict,
+    UsageIn,
+)
 from margin.store.directory import AGENTS
-from margin.store.schema import plans
+from margin.store.schema import meters, plans
 from margin.store.schema_control import features
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "apply_overrides",
     "check_credit_currency",
     "check_entitlement",
+    "check_meters",
     "create_plan",
     "effective_charges",
     "get_plan",
@@ -53,129 +53,8 @@ __all__ = [
     "render_plan",
 ]
 
-Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 
-
-def _money(value: Any, *, negative: bool = False) -> str:
-    try:
-        amount = parse_amount(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
-    if amount < 0 and not negative:
-        raise ValueError("amount must not be negative")
-    to_nanos(amount)  # refuses amounts too large to store exactly
-    return format_decimal(amount)
-
-
-def _signed(value: Any) -> str:
-    return _money(value, negative=True)
-
-
-def _optional(value: Any) -> str | None:
-    return None if value is None else _money(value)
-
-
-def _optional_signed(value: Any) -> str | None:
-    return None if value is None else _signed(value)
-
-
-Amount = Annotated[str, BeforeValidator(_money), Field(description="A decimal string ≥ 0.")]
-Signed = Annotated[str, BeforeValidator(_signed), Field(description="A decimal string.")]
-Optional = Annotated[str | None, BeforeValidator(_optional)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-#: A custom credit currency (``meetings``); money credits pay invoices as "Credits applied".
-CREDIT_NAME = r"^[a-z][a-z0-9_]{0,31}$"
-
-
-class OutcomeIn(_Strict):
-    """A price per signal of one ``event_name``: in money (``price``, negative = rebate), or
-    in a credit currency (``credit_price`` credits each, paid from the customer's grants when
-    the invoice is finalized; ``overage`` in money for each signal the balance cannot pay)."""
-
-    event_name: Annotated[str, Field(min_length=1, max_length=256)]
-    credit_currency: Annotated[str, Field(pattern=CREDIT_NAME)] | None = None
-    price: Annotated[
-        str | None, BeforeValidator(_optional_signed), Field(validate_default=True)
-    ] = None
-    credit_price: Annotated[Optional, Field(validate_default=True)] = None
-    overage: Annotated[Optional, Field(validate_default=True)] = None
-    name: str | None = None
-
-    @field_validator("price", "credit_price", "overage", mode="after")
-    @classmethod
-    def _paid_in(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # Each rule raises on the field it names, so the problem points at it.
-        in_credits = info.data.get("credit_currency") is not None
-        if info.field_name == "price":
-            if in_credits and value is not None:
-                raise ValueError("an outcome paid in credits is priced by credit_price")
-            if not in_credits and value is None and "credit_currency" in info.data:
-                raise ValueError("required")
-        elif info.field_name == "credit_price" and in_credits and value is None:
-            raise ValueError("required with credit_currency")
-        elif not in_credits and value is not None:
-            raise ValueError("needs credit_currency")
-        return value
-
-
-class FeeIn(_Strict):
-    """A recurring fee billed in advance; prorated by days for partial periods."""
-
-    key: Key
-    amount: Amount
-    interval: Literal["monthly", "yearly"] = "monthly"
-    name: str | None = None
-
-
-class TierIn(_Strict):
-    up_to: Optional = None
-    unit_price: Amount = "0"
-    flat_fee: Amount = "0"
-
-
-class UsageIn(_Strict):
-    """A usage charge on a billable meter under one charge model."""
-
-    key: Key
-    meter: Key
-    model: Literal["per_unit", "graduated", "volume", "package", "percentage"]
-    name: str | None = None
-    unit_price: Optional = None
-    tiers: list[TierIn] | None = None
-    package_size: Optional = None
-    package_price: Optional = None
-    rate: Optional = None
-    min_per_event: Optional = None
-    max_per_event: Optional = None
-
-    @model_validator(mode="after")
-    def _fields_of_model(self) -> UsageIn:
-        need = {
-            "per_unit": ["unit_price"],
-            "graduated": ["tiers"],
-            "volume": ["tiers"],
-            "package": ["package_size", "package_price"],
-            "percentage": ["rate"],
-        }[self.model]
-        for name in need:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name}: required by model '{self.model}'")
-        if self.tiers is not None:
-            validate_tiers([t.model_dump() for t in self.tiers])
-        if self.package_size is not None and Decimal(self.package_size) <= 0:
-            raise ValueError("package_size: must be positive")
-        low, high = self.min_per_event, self.max_per_event
-        if low is not None and high is not None and Decimal(low) > Decimal(high):
-            raise ValueError("min_per_event: must not exceed max_per_event")
-        return self
-
-
-class EntitlementIn(BaseModel):
+class EntitlementIn(Storable):
     """Access to a feature (``margin.control``): given to a customer directly, or carried by
     a plan so that every order of it grants it while the order is in force."""
 
@@ -190,8 +69,10 @@ class EntitlementIn(BaseModel):
     hard: bool = True
 
 
-class PlanIn(_Strict):
+class PlanIn(Strict):
     """A plan as the API accepts it."""
+
+    nested = frozenset({"outcomes", "fees", "usage", "entitlements"})
 
     key: Key
     name: Annotated[str, Field(max_length=256)] | None = None
@@ -227,59 +108,6 @@ class PlanIn(_Strict):
         return out
 
 
-def apply_overrides(charges: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Charges with an order's overrides applied; raises ``ValueError`` naming the field."""
-    out = copy.deepcopy(charges)
-    for section in overrides:
-        if section not in ("outcomes", "fees", "usage", "minimum"):
-            raise ValueError(f"overrides.{section}: unknown section")
-    if "minimum" in overrides:
-        value = overrides["minimum"]
-        out["minimum"] = None if value is None else _money(value)
-    for section, id_field, price_field in (
-        ("outcomes", "event_name", "price"),
-        ("fees", "key", "amount"),
-    ):
-        given = overrides.get(section) or {}
-        if not isinstance(given, dict):
-            raise ValueError(f"overrides.{section}: must be an object")
-        index = {c[id_field]: c for c in out[section]}
-        for key, value in given.items():
-            if key not in index:
-                raise ValueError(f"overrides.{section}.{key}: the plan has no such charge")
-            if index[key].get("credit_currency"):
-                raise ValueError(f"overrides.{section}.{key}: the outcome is paid in credits")
-            index[key][price_field] = _money(value, negative=section == "outcomes")
-    usage = overrides.get("usage") or {}
-    if not isinstance(usage, dict):
-        raise ValueError("overrides.usage: must be an object")
-    for position, charge in enumerate(out["usage"]):
-        if charge["key"] in usage:
-            patch = usage[charge["key"]]
-            if not isinstance(patch, dict):
-                raise ValueError(f"overrides.usage.{charge['key']}: must be an object")
-            try:
-                merged = UsageIn.model_validate({**charge, **patch})
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(part) for part in error["loc"])
-                prefix = f"overrides.usage.{charge['key']}" + (f".{where}" if where else "")
-                raise ValueError(f"{prefix}: {error['msg']}") from None
-            out["usage"][position] = merged.model_dump()
-    unknown = set(usage) - {c["key"] for c in out["usage"]}
-    if unknown:
-        raise ValueError(f"overrides.usage.{sorted(unknown)[0]}: the plan has no such charge")
-    return out
-
-
-def effective_charges(plan: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
-    """The charges an order bills: its plan's, with the order's overrides (the plan's own
-    document, not a copy, when there are none: callers read charges, never change them)."""
-    if not order["overrides"]:
-        return plan["charges"]  # type: ignore[no-any-return]
-    return apply_overrides(plan["charges"], order["overrides"])
-
-
 def render_plan(row: dict[str, Any]) -> dict[str, Any]:
     """The API shape of a stored plan: its columns with the charges inlined."""
     out = {k: v for k, v in row.items() if k not in ("org_id", "charges")}
@@ -299,6 +127,7 @@ def create_plan(
     for position, outcome in enumerate(spec.outcomes):
         if outcome.credit_currency is not None:
             check_credit_currency(conn, org_id, outcome.credit_currency, position)
+    check_meters(conn, org_id, spec.usage)
     agent_id = None
     if spec.agent is not None:
         found = AGENTS.resolve(conn, org_id, [spec.agent], create=False)
@@ -325,6 +154,20 @@ def create_plan(
     except IntegrityError:
         raise BillingError(409, f"a plan '{spec.key}' exists", "key") from None
     return row
+
+
+def check_meters(conn: Connection, org_id: str, usage: list[UsageIn]) -> None:
+    """A usage charge reads a meter that exists: one that does not would bill nothing."""
+    wanted = {charge.meter for charge in usage}
+    known = set(
+        conn.execute(
+            select(meters.c.key).where(meters.c.org_id == org_id, meters.c.key.in_(wanted))
+        ).scalars()
+    )
+    for position, charge in enumerate(usage):
+        if charge.meter not in known:
+            field = f"usage.{position}.meter"
+            raise BillingError(422, f"{field}: no meter '{charge.meter}'", field)
 
 
 def check_credit_currency(conn: Connection, org_id: str, currency: str, position: int) -> None:

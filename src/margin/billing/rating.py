@@ -40,6 +40,7 @@ from margin._rounding import allocate, round_minor, to_minor
 from margin._time import DAY_US
 from margin.billing.charges import price_percentage, price_quantity
 from margin.billing.credit_prices import credit_lines
+from margin.billing.errors import BillingError
 from margin.billing.facts import PeriodFacts
 from margin.billing.lines import Line, Piece, from_minor
 from margin.billing.metering import MeterQuery, measure, readings
@@ -228,6 +229,19 @@ class _Rater:
 
     # -- usage -----------------------------------------------------------------------------
 
+    def meter_of(self, order: dict[str, Any], charge: dict[str, Any]) -> dict[str, Any]:
+        """A usage charge's meter. One gone (older data: a meter a plan reads can no longer
+        be deleted) is refused rather than its line left out, which would bill it as $0."""
+        meter = self.facts.meters.get(charge["meter"])
+        if meter is None:
+            field = f"usage.{charge['key']}.meter"
+            detail = (
+                f"{field}: the plan '{order['plan']['key']}' charges on the meter "
+                f"'{charge['meter']}', which does not exist: create it to rate the period"
+            )
+            raise BillingError(409, detail, field)
+        return meter
+
     def usage(self) -> None:
         for order in self.orders:
             a, b = self.span(order)
@@ -235,9 +249,7 @@ class _Rater:
                 continue
             currency, agent = order["plan"]["currency"], order["plan"]["agent_id"] or ""
             for charge in order["charges"]["usage"]:
-                meter = self.facts.meters.get(charge["meter"])
-                if meter is None:
-                    continue
+                meter = self.meter_of(order, charge)
                 rows = [r for r in self.facts.events.get(meter["event_type"], []) if a <= r.ts < b]
                 read = list(readings(meter, rows))
                 numbered = [(r, n) for r, _raw, n in read if n is not None]
