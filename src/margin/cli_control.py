@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -45,6 +45,9 @@ console = Console(soft_wrap=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
 Customer = Annotated[str, typer.Argument(help="The customer's external id.")]
+AlertState = Annotated[
+    Literal["triggered", "resolved"] | None, typer.Option(help="Only the alerts in this state.")
+]
 T = TypeVar("T")
 
 
@@ -237,7 +240,7 @@ def rules(as_json: AsJson = False, data_dir: DataDir = None, org: Org = None) ->
 
 @alerts_app.command("list")
 def list_alerts(
-    state: str | None = None, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
+    state: AlertState = None, as_json: AsJson = False, data_dir: DataDir = None, org: Org = None
 ) -> None:
     """Alerts fired, newest first."""
     _show(
@@ -302,7 +305,7 @@ def rotate(
 @webhooks_app.command("log")
 def log(
     endpoint_id: Annotated[str | None, typer.Option("--endpoint")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     org: Org = None,

@@ -4,12 +4,12 @@ through ``margin.control.units`` and ``margin.control.entitlements`` (a unit's c
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Connection
 
+from margin._payload import PayloadError, parse_json
 from margin._time import now_micros
 from margin.cli_control import Customer, DataDir, Org, _customer, _run, _show, units_app
 from margin.cli_output import AsJson
@@ -154,8 +154,12 @@ def check(
 
 
 def _object(text: str | None, field: str) -> Any:
-    """A JSON option's value; ``{}`` when not given."""
+    """A JSON option's value, parsed as the API parses a body; ``{}`` when not given.
+    What a store cannot hold is refused by the model it goes into, naming ``field``."""
     try:
-        return json.loads(text) if text is not None else {}
-    except json.JSONDecodeError as exc:
-        raise ControlError(422, f"{field}: not JSON ({exc.msg})", field) from None
+        return parse_json(text) if text is not None else {}
+    except PayloadError as exc:
+        # The parser speaks of a request body; here the JSON is the option's value.
+        reason = exc.detail.removeprefix("body is not valid JSON: ")
+        detail = exc.detail if reason == exc.detail else f"not JSON ({reason})"
+        raise ControlError(422, f"{field}: {detail}", field) from None

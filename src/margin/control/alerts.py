@@ -20,18 +20,19 @@ from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import Connection, select, update
 
 from margin._calendar import load_zone, window_end, window_start
 from margin._currency import CurrencyCode
 from margin._ids import new_id
-from margin._money import format_decimal
+from margin._money import MoneyError, format_decimal, parse_amount
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.control._rows import insert_ignore
 from margin.control.alert_values import measure
 from margin.control.errors import ControlError
-from margin.control.features import get_feature
+from margin.control.features import CREDIT_CURRENCY, get_feature
 from margin.control.outbox import emit
 from margin.control.quantities import check_zone
 from margin.store.db import Database
@@ -42,9 +43,7 @@ __all__ = ["RuleIn", "create_rule", "evaluate", "list_alerts", "list_rules", "re
 Metric = Literal["ai_cost", "revenue", "profit", "margin", "usage", "balance"]
 
 
-class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class RuleIn(Storable):
     name: Annotated[str, Field(min_length=1, max_length=256)]
     metric: Metric
     per: Literal["organization", "customer", "agent", "customer_agent"] = "organization"
@@ -52,7 +51,7 @@ class RuleIn(BaseModel):
     agent: Annotated[str, Field(max_length=40)] | None = None
     currency: CurrencyCode = "USD"
     feature: Annotated[str, Field(max_length=128)] | None = None
-    credit_currency: Annotated[str, Field(max_length=32)] | None = None
+    credit_currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)] | None = None
     period: Literal["day", "week", "month"] = "month"
     time_zone: Annotated[str, Field(max_length=64)] = "UTC"
     direction: Literal["above", "below"] = "above"
@@ -64,8 +63,8 @@ class RuleIn(BaseModel):
         for item in value:
             number = item[:-1] if item.endswith("%") else item
             try:
-                ok = Decimal(number).is_finite() and len(item) <= 40
-            except ArithmeticError:
+                ok = parse_amount(number) is not None and len(item) <= 40
+            except MoneyError:
                 ok = False
             if not ok:
                 raise ValueError(f"{item!r} is not a decimal number or a percentage")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import Connection, select
 
 from margin._ids import new_id
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.billing.meters import MeterStore
 from margin.control.errors import ControlError
@@ -36,9 +37,7 @@ CREDIT_CURRENCY = r"^(?:[A-Z]{3}|[a-z][a-z0-9_]{0,31})$"
 Key = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 
 
-class FeatureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class FeatureIn(Storable):
     key: Key
     name: Annotated[str, Field(max_length=256)] | None = None
     backed_by: Literal["meter", "signals", "ai_cost", "none"] = "none"

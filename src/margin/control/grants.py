@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Connection, select
 
 from margin._calendar import Window, load_zone, window_end, window_start
+from margin._payload import MAX_INT
+from margin._storable import Storable
 from margin._time import isoformat, parse_bound
 from margin.control.credits import insert_grant
 from margin.control.errors import ControlError
@@ -20,9 +22,7 @@ __all__ = ["GrantIn", "create_grant", "list_grants", "render_grant"]
 g = credit_grants
 
 
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class GrantIn(Storable):
     currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
     amount: str | int
     priority: Annotated[int, Field(ge=0, le=1000)] = 10
@@ -42,6 +42,8 @@ def create_grant(
     rollover = (
         None if body.rollover_max is None else parse_quantity(body.rollover_max, "rollover_max")
     )
+    if body.recurrence is not None:
+        _check_renewable(amount, rollover)
     zone = check_zone(body.time_zone)
     effective = _bound(body.effective_at, "effective_at", now)
     expires = None if body.expires_at is None else _bound(body.expires_at, "expires_at", now)
@@ -71,6 +73,14 @@ def create_grant(
             "unit_id": unit_id,
         },
     )
+
+
+def _check_renewable(amount: int, rollover: int | None) -> None:
+    """A renewal holds its amount plus what it carries: both must fit one 64-bit row."""
+    if amount + (rollover or 0) > MAX_INT:
+        field = "rollover_max" if rollover else "amount"
+        detail = f"{field}: amount plus rollover_max must not pass {render_quantity(MAX_INT)}"
+        raise ControlError(422, detail, field)
 
 
 def _bound(value: str | None, field: str, now: int) -> int:

@@ -13,10 +13,11 @@ import base64
 import secrets
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import Connection, select, update
 
 from margin._ids import new_id
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.control.errors import ControlError
 from margin.store.schema_control import webhook_deliveries, webhook_endpoints, webhook_messages
@@ -50,9 +51,7 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class EndpointIn(Storable):
     url: Annotated[str, Field(min_length=8, max_length=2048)]
     event_types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES), min_length=1)
 

@@ -10,9 +10,14 @@ not swept for a while catches up period by period.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import OperationalError
 
 from margin._calendar import load_zone, window_end
+from margin._payload import MAX_INT
 from margin.control.credits import insert_grant, lock_account, record
 from margin.store.db import Database
 from margin.store.schema_control import credit_grants
@@ -20,6 +25,7 @@ from margin.store.schema_control import credit_grants
 __all__ = ["due_grants", "expire_due"]
 
 g = credit_grants
+log = logging.getLogger("margin.control")
 #: At most this many periods are caught up per grant in one sweep.
 _MAX_RENEWALS = 400
 
@@ -32,23 +38,43 @@ def due_grants(db: Database, now: int) -> bool:
 
 
 def expire_due(conn: Connection, now: int, org_id: str | None = None) -> int:
-    """Expire (and renew) every grant whose expiry has passed; how many expired."""
+    """Expire (and renew) every grant whose expiry has passed; how many expired. A grant
+    that fails is logged and left open (its own changes undone): every other grant of every
+    organization still expires, and a later sweep tries it again."""
     expired = 0
+    failed: set[str] = set()
     for _ in range(_MAX_RENEWALS):
         stmt = select(g).where(g.c.closed_at.is_(None), g.c.expires_at <= now)
         if org_id is not None:
             stmt = stmt.where(g.c.org_id == org_id)
+        if failed:
+            stmt = stmt.where(g.c.id.not_in(failed))
         rows = conn.execute(stmt.order_by(g.c.expires_at, g.c.id).limit(500)).all()
         if not rows:
             break
         for row in rows:
-            _expire(conn, row._mapping, now)
-            expired += 1
+            if _expire_alone(conn, dict(row._mapping), now):
+                expired += 1
+            else:
+                failed.add(row.id)
     return expired
 
 
-def _expire(conn: Connection, row: object, now: int) -> None:
-    r = dict(row)  # type: ignore[call-overload]
+def _expire_alone(conn: Connection, row: dict[str, Any], now: int) -> bool:
+    """Expire one grant in a savepoint; False (logged, undone) when it fails. A lost
+    connection or a lock conflict is the store's, not the grant's: it ends the sweep."""
+    try:
+        with conn.begin_nested():
+            _expire(conn, row, now)
+    except OperationalError:
+        raise
+    except Exception:
+        log.exception("grant %s of %s could not expire", row["id"], row["org_id"])
+        return False
+    return True
+
+
+def _expire(conn: Connection, r: dict[str, Any], now: int) -> None:
     lock_account(conn, r["org_id"], r["customer_id"], r["currency"])
     at = r["expires_at"]
     done = conn.execute(
@@ -72,7 +98,9 @@ def _expire(conn: Connection, row: object, now: int) -> None:
     )
     if r["recurrence"] is None:
         return
-    carried = min(remaining, r["rollover_max_nanos"] or 0)
+    # The renewal's remaining (amount + carried) must fit a 64-bit row: a grant stored
+    # before create_grant bounded the two carries what fits.
+    carried = min(remaining, r["rollover_max_nanos"] or 0, MAX_INT - int(r["amount_nanos"]))
     zone = load_zone(r["time_zone"])
     fields = {
         "priority": r["priority"],

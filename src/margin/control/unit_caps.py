@@ -24,10 +24,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Connection, func, select, update
 
 from margin._money import from_nanos
+from margin._storable import Storable
 from margin._time import from_micros, parse_bound, to_micros
 from margin.control.errors import ControlError
 from margin.control.features import CREDIT_CURRENCY
@@ -38,9 +39,7 @@ from margin.store.schema_control import credit_ledger, customer_units
 __all__ = ["CapIn", "cap_state", "capped", "end_cap", "period_of", "set_cap"]
 
 
-class CapIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class CapIn(Storable):
     amount: Any  # a decimal string or an integer: checked by set_cap, naming ``amount``
     currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
     frequency: Literal["MONTHLY"] = "MONTHLY"

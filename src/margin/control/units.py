@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 from sqlalchemy import Connection, Select, delete, select, update
 
 from margin._ids import new_id
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.control._rows import insert_ignore
 from margin.control.errors import ControlError
@@ -48,12 +49,12 @@ _parent = customer_units.alias("parent_unit")
 MAX_DEPTH = 16
 
 Text = Annotated[str, Field(max_length=256)]
+#: What every unit id starts with (``cun_…``).
+UNIT_ID_PREFIX = "cun"
 
 
-class UnitIn(BaseModel):
+class UnitIn(Storable):
     """A unit as the API accepts it (``parent``: the external id or id of its parent)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     external_id: Annotated[str, Field(min_length=1, max_length=256)]
     name: Text | None = None
@@ -61,12 +62,18 @@ class UnitIn(BaseModel):
     parent: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("external_id")
+    @classmethod
+    def _not_an_id(cls, value: str) -> str:
+        # Units are found by external id or by id: one shaped like an id would hide it.
+        if value.startswith(f"{UNIT_ID_PREFIX}_"):
+            raise ValueError(f"must not start with '{UNIT_ID_PREFIX}_' (a unit id's prefix)")
+        return value
 
-class UnitPatch(BaseModel):
+
+class UnitPatch(Storable):
     """A change of a unit: only the fields sent change (``parent: null`` makes it a top
     unit; ``metadata`` replaces the unit's)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: Text | None = None
     external_type: Text | None = None
@@ -83,7 +90,7 @@ def upsert_unit(
     old = next((r for r in tree.values() if r["external_id"] == body.external_id), None)
     parent_id = _parent_of(tree, body.parent, old["id"] if old else None)
     row = {
-        "id": new_id("cun"),
+        "id": new_id(UNIT_ID_PREFIX),
         "org_id": org_id,
         "customer_id": customer_id,
         "external_id": body.external_id,

@@ -58,12 +58,26 @@ class ControlWorker:
         """One round of work; how many deliveries were attempted. Writes are only started
         when a read found work (SQLite has one writer: an idle tick must not queue on it)."""
         now = self.clock()
-        if due_grants(self.db, now):
-            self.db.transact(lambda conn: expire_due(conn, now))
+        self._step("grant expiry", self._expire, now)
         if now >= self._next_alerts:
             self._next_alerts = now + self.alert_interval_us
-            evaluate(self.db, now)
-        return self.sender.run_once()
+            self._step("alert evaluation", evaluate, self.db, now)
+        return self._step("webhook delivery", self.sender.run_once)
+
+    def _expire(self, now: int) -> int:
+        if not due_grants(self.db, now):
+            return 0
+        return self.db.transact(lambda conn: expire_due(conn, now))
+
+    @staticmethod
+    def _step(name: str, work: Callable[..., int], *args: object) -> int:
+        """Run one step of a tick; a failure is logged and the tick goes on, so that one
+        organization's bad row never stops the others' expiries, alerts and webhooks."""
+        try:
+            return work(*args)
+        except Exception:
+            log.exception("control worker: %s failed", name)
+            return 0
 
     def start(self) -> None:
         if self._thread is None:

@@ -109,7 +109,7 @@ def problem_response(
 ) -> Response:
     """The response for ``problem``, with a new correlation id unless one is given."""
     correlation_id = correlation_id or new_id("err")
-    body = problem.body()
+    body = _printable(problem.body())
     body["correlation_id"] = correlation_id
     return Response(
         orjson.dumps(body),
@@ -117,6 +117,18 @@ def problem_response(
         media_type=PROBLEM_JSON,
         headers={**(headers or {}), CORRELATION_HEADER: correlation_id},
     )
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string made encodable: a detail or field may echo an input's
+    lone surrogate, which JSON cannot carry; it is shown escaped (``\\ud800``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def field_path(loc: Sequence[int | str]) -> str:
