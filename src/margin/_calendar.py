@@ -246,6 +246,6 @@ def whole_hours(lo: int, hi: int) -> tuple[int, int]:
     a zone half an hour off UTC starts at the next whole hour). A period inside one hour
     covers that hour."""
     start, end = lo + (-lo % HOUR_US), hi + (-hi % HOUR_US)
-    if start == end:
-        return lo - lo % HOUR_US, end if end > lo else end + HOUR_US
+    if start == end:  # both in one hour (end > lo, as hi > lo)
+        return lo - lo % HOUR_US, end
     return start, end

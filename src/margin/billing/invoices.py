@@ -247,8 +247,7 @@ def render_invoice(inv: dict[str, Any], customer: dict[str, Any] | None = None) 
     others = {c: a for c, a in inv["cost"].items() if c != inv["currency"]} if inv["cost"] else {}
     # Cost in another currency has no place in a margin in this one: the margin report
     # converts it at each day's rate; here the margin is left unstated, never overstated.
-    unstated = cost is None or any(Decimal(a) for a in others.values())
-    margin = None if unstated or cost is None else total - cost
+    margin = None if cost is None or any(Decimal(a) for a in others.values()) else total - cost
     pct = None
     if margin is not None and total != 0:
         pct = format_decimal((margin * 100 / total).quantize(Decimal("0.01")))
