@@ -226,3 +226,15 @@ def test_paid_audio_seconds_and_counts_round_half_up(api: Api) -> None:
     # As providers bill a duration: 2.5 s is 3 s, not the 2 of rounding half to even.
     usage = cost["usage"]
     assert (usage["audio_seconds"], usage["images"], usage["pages"]) == (3, 2, 1)
+
+
+def test_a_parent_span_id_of_eight_zero_bytes_is_a_root(api: Api) -> None:
+    """OTLP says an all-zero span id is invalid: such a parent is no parent, as empty is."""
+    trace, sid = new_trace(), new_span()
+    root = span(trace, gen_ai(), span_id=sid)
+    root.parent_span_id = bytes(8)
+    result = partial(post(api, export(root), scope="ingest"))
+    assert result.rejected_spans == 0
+    view = api.get(f"/v1/traces/{trace}", scope="read").json()
+    assert [(s["span_id"], s["parent_span_id"]) for s in view["spans"]] == [(sid, None)]
+    assert stored(api) == (1, 1, 0)

@@ -219,7 +219,8 @@ class _Reader:
         return Span(
             sp.trace_id.hex(),
             sp.span_id.hex(),
-            parent.hex() if parent else None,
+            # Eight zero bytes are no span id (the OTLP spec's invalid id): a root, as empty is.
+            parent.hex() if parent and parent != _ZERO_SPAN else None,
             sp.name[:512],
             sp.kind,
             start,
