@@ -6,9 +6,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from control_support import at, cost, customer, ok, set_clock, signals
+from sqlalchemy import update
 
 from billing_support import outcome, setup_plan
 from margin.control.alerts import evaluate
+from margin.store.schema_control import alert_rules
 from margin_testing import Api
 
 NOW = "2026-10-20T12:00:00+00:00"
@@ -142,3 +144,23 @@ def test_an_agents_weekly_margin_below_a_threshold(api: Api) -> None:
     assert evaluate(api.db, at("2026-10-07T12:00:00+00:00")) == 1  # 58 %
     (alert,) = ok(api.get("/v1/alerts"))["data"]
     assert (alert["value"], alert["period_start"]) == ("58", "2026-10-05T00:00:00Z")
+
+
+def test_a_rule_that_cannot_be_measured_does_not_stop_the_others(api: Api) -> None:
+    """A rule whose zone the machine's tzdata no longer names fails alone: the rules after
+    it still fire, and it is tried again at the next tick."""
+    set_clock(api, NOW)
+    customer(api, "acme")
+    body = {"metric": "ai_cost", "per": "customer", "thresholds": ["1"]}
+    broken = ok(api.post("/v1/alerts/rules", json={**body, "name": "broken"}), 201)
+    ok(api.post("/v1/alerts/rules", json={**body, "name": "fine"}), 201)
+    with api.db.write() as conn:
+        conn.execute(
+            update(alert_rules)
+            .where(alert_rules.c.id == broken["id"])
+            .values(time_zone="Mars/Olympus_Mons")
+        )
+    cost(api, "1.50", "2026-10-05T10:00:00Z")
+    assert evaluate(api.db, at(NOW)) == 1
+    alerts = ok(api.get("/v1/alerts"))["data"]
+    assert [(a["rule"], a["value"]) for a in alerts] == [("fine", "1.5")]

@@ -16,6 +16,7 @@ by whoever inserted it, in that transaction. When the value goes back, the alert
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -37,6 +38,8 @@ from margin.control.outbox import emit
 from margin.control.quantities import check_zone
 from margin.store.db import Database
 from margin.store.schema_control import alert_rules, alerts
+
+log = logging.getLogger("margin.control")
 
 __all__ = ["RuleIn", "create_rule", "evaluate", "list_alerts", "list_rules", "render_rule"]
 
@@ -168,11 +171,17 @@ def evaluate(db: Database, now: int, org_id: str | None = None) -> int:
         rules = [dict(x._mapping) for x in conn.execute(stmt.order_by(alert_rules.c.id))]
     changed = 0
     for rule in rules:
-        # Measured in a read first: only a rule with something to fire or resolve writes.
-        with db.read() as conn:
-            needed = _evaluate(conn, rule, now, write=False)
-        if needed:
-            changed += db.transact(partial(_evaluate, rule=rule, now=now))
+        # One rule that cannot be measured (a zone its time_zone no longer names, a value
+        # past what its metric holds) must not keep every later rule, of every organization,
+        # from firing: it is logged and skipped, and tried again at the next tick.
+        try:
+            # Measured in a read first: only a rule with something to fire or resolve writes.
+            with db.read() as conn:
+                needed = _evaluate(conn, rule, now, write=False)
+            if needed:
+                changed += db.transact(partial(_evaluate, rule=rule, now=now))
+        except Exception:
+            log.exception("alert rule %s (organization %s) failed", rule["id"], rule["org_id"])
     return changed
 
 
