@@ -223,14 +223,20 @@ def days_before(hi: int, days: int = DEFAULT_DAYS) -> int:
     return max(hi - days * DAY_US, 0)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC).replace(tzinfo=None)  # a local wall time
+
+
 def last_days(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:
     """The default report period: the ``days`` calendar days in ``zone`` that end with the
     day holding ``now_us`` (today included), from local midnight to local midnight."""
     today = window_start(now_us, "day", zone)
     end = window_end(today, "day", zone)
     local = from_micros(today).astimezone(zone).replace(tzinfo=None)
-    start = (local - timedelta(days=days - 1)).replace(tzinfo=zone)
-    return to_micros(_local_midnight(start)), end
+    # Cut at 1970, before which nothing is dated (as ``days_before``): more days than that
+    # would also pass the first year a datetime holds.
+    back = min(days - 1, (local - _EPOCH).days)
+    start = (local - timedelta(days=back)).replace(tzinfo=zone)
+    return max(to_micros(_local_midnight(start)), 0), end
 
 
 def default_period(now_us: int, zone: ZoneInfo, days: int = DEFAULT_DAYS) -> tuple[int, int]:

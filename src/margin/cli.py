@@ -299,6 +299,14 @@ def main() -> None:
     from sqlalchemy.exc import DBAPIError
 
     _mount_features()
+    for arg in sys.argv[1:]:
+        # Bytes that are not UTF-8 arrive as lone surrogates, which no store holds.
+        if not arg.isascii():
+            try:
+                arg.encode()
+            except UnicodeEncodeError:
+                _fail(f"an argument is not valid UTF-8: {arg!r}")
+                sys.exit(2)
     try:
         app(prog_name="margin")
     except (StoreError, SettingsError) as exc:

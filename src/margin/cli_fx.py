@@ -210,7 +210,7 @@ def fx_list(
     from_: Annotated[str | None, typer.Option("--from", help="First date (YYYY-MM-DD).")] = None,
     to: Annotated[str | None, typer.Option(help="Last date, inclusive.")] = None,
     source: Annotated[str | None, typer.Option(help="Only rates from this source.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many rates.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many rates.")] = 100,
     org: Org = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
