@@ -6,7 +6,8 @@ interleaved call by call in one process:
 - ``USD``: converted to USD, the currency every figure is in (one EXISTS query says so, and
   nothing is re-read);
 - ``EUR``: converted to EUR with a rate for every day: the facts are read again per UTC day
-  and each day's sums converted at that day's rate.
+  by every dimension (``margin.reports.currency.GRAIN``), each cell converted at its day's
+  rate and the converted cells added into the report's rows.
 
 Prints the median of each and the ratios to ``by_currency``.
 

@@ -1,16 +1,25 @@
 """Report figures in the organization's reporting currency.
 
 Facts are kept in the currency they were recorded in; a report shown in one currency
-converts each figure with the rate of **its UTC date** (``margin.fx``). To do that the facts
-are read per UTC day (every day of the period is a cut, beside the report's own windows),
-each day's sum per currency is converted with that day's rate (amount × rate, half-even to
-the nano-unit, as ``margin.fx`` states), and the converted days are added into the report's
-windows. Cost is converted source by source, so that the sources still add up to it.
+converts each figure with the rate of **its UTC date** (``margin.fx``). Every report converts
+at one fixed grain, whatever it groups by: a **cell** is one value of every dimension a report
+can group by (customer, agent, event name, provider, model) × one UTC day of the period ×
+one original currency × one measure (cost of one source — ``ai``, ``manual``, ``meter`` — or
+revenue). Each cell is converted once (amount × rate, half-even to the nano-unit, as
+``margin.fx`` states), and a report's rows, windows and totals are sums of converted cells.
+So a total is exactly the sum of its rows, a group's cost the sum of its sources, and two
+reports of one period show the same number for the same group, to the nano-unit.
+
+A window that starts inside a UTC day (a time zone's midnight, an hour) splits cells: the
+pieces of a cell before a cut sum to the cell's amount converted up to that cut (cumulative
+rounding), so the pieces add up to the cell and a window holds the same converted figure
+however finely the rest of the day is cut.
 
 A figure with no rate for its date is **unconverted**: it is kept apart in its own currency
 on the row (``Row.unconverted``), never counted as zero and never added to a converted sum;
 the row's profit and margin are then unknown (null). When every figure of a report is
-already in the reporting currency nothing is re-read: conversion is the identity.
+already in the reporting currency nothing is re-read: conversion is the identity, exact at
+any grain.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, exists, select
@@ -28,10 +38,14 @@ from margin._time import DAY_US
 from margin.billing.facts import stretch_start
 from margin.fx.conversion import Quote, RateTable, rate_table
 from margin.fx.rates import micros_day
-from margin.reports.facts import Facts
+from margin.reports.facts import DIMENSIONS, Facts, Row
 from margin.store.schema import cost_rollups_daily, meters, plans
 
-__all__ = ["Converter", "day_cuts", "flagged", "tracked_missing", "unconverted"]
+__all__ = ["GRAIN", "Converter", "day_cuts", "flagged", "tracked_missing", "unconverted"]
+
+#: The dimensions every converted figure is read and converted by, whatever a report groups
+#: by: every dimension a report can group by.
+GRAIN = DIMENSIONS
 
 
 def day_cuts(lo: int, hi: int) -> list[int]:
@@ -95,46 +109,51 @@ class Converter:
         lo: int,
         hi: int,
         windows: Sequence[int] | None,
-        read: Callable[[Sequence[int] | None], Facts],
+        read: Callable[[Sequence[str], Sequence[int] | None], Facts],
     ) -> Facts:
-        """The facts of [lo, hi) by ``windows`` in the target currency; ``read`` reads facts
-        by the windows it is given. Where nothing can need converting the facts are read
-        once by ``windows`` and kept; otherwise they are read per UTC day and converted."""
-        n = len(dims)
-        starts = list(windows) if windows is not None else [lo]
+        """The facts of [lo, hi) by ``dims`` and ``windows`` in the target currency; ``read``
+        reads facts by the dimensions and windows it is given. Where nothing can need
+        converting the facts are read once by ``dims`` and ``windows`` and kept; otherwise
+        they are read by ``GRAIN`` per UTC day, converted cell by cell and summed."""
         if self.identity(lo, hi):
-            facts = read(windows)
+            facts = read(dims, windows)
             if not self.needed(facts, dims):
                 return facts
-        daily = read(self.stretches(lo, hi, windows))
+        stretches = self.stretches(lo, hi, windows)
+        fine = read(GRAIN, stretches)
         self._load(lo, hi)
+        n, into = len(GRAIN), _Into(dims, list(windows) if windows is not None else [lo])
+        # Windows starting inside a UTC day cut its cells in pieces, converted in time order.
+        cut = any(a // DAY_US == b // DAY_US for a, b in pairwise(stretches))
+        rows = sorted(fine.rows.items(), key=lambda item: item[0][n]) if cut else fine.rows.items()
+        ratios: dict[tuple[str, int], tuple[int, int] | None] = {}
+        running: dict[tuple[Any, ...], tuple[int, int]] = {}
         out = Facts()
-        for key, row in daily.rows.items():
-            group, stretch, currency = key[:n], key[n], key[n + 1]
-            window = stretch_start(starts, stretch)
-            target = out.rows[(*group, window, self.currency)]
+        for key, row in rows:
+            grain, stretch, currency = key[:n], key[n], key[n + 1]
+            target = out.rows[(*into.group(grain), into.window(stretch), self.currency)]
             target.records += row.records
             target.unpriced += row.unpriced
             target.has_cost |= row.has_cost
             target.has_revenue |= row.has_revenue
-            quote = self._quote(currency, stretch)
-            if quote is None:
-                missing = target.unconverted.setdefault(currency, [0, 0])
-                missing[0] += row.cost
-                missing[1] += row.revenue
-                by_source = target.unconverted_sources.setdefault(currency, {})
-                for source, nanos in row.sources.items():
-                    by_source[source] = by_source.get(source, 0) + nanos
+            day = stretch - stretch % DAY_US
+            if (currency, day) not in ratios:
+                quote = self._quote(currency, day)
+                ratios[currency, day] = None if quote is None else _ratio(quote.rate)
+            ratio = ratios[currency, day]
+            if ratio is None:
+                _keep_apart(target, currency, row)
                 continue
+            cell = (grain, currency, day) if cut else None
             for source, nanos in row.sources.items():
-                converted = _times(nanos, quote.rate)
-                target.sources[source] = target.sources.get(source, 0) + converted
-                target.cost += converted
-            target.revenue += _times(row.revenue, quote.rate)
-        for key, count in daily.signals.items():
-            group, stretch = key[:n], key[n]
-            window = stretch_start(starts, stretch)
-            out.signals[(*group, window)] += count
+                if nanos:
+                    converted = _piece(running, cell, source, nanos, ratio)
+                    target.sources[source] = target.sources.get(source, 0) + converted
+                    target.cost += converted
+            if row.revenue:
+                target.revenue += _piece(running, cell, "", row.revenue, ratio)
+        for key, count in fine.signals.items():
+            out.signals[(*into.group(key[:n]), into.window(key[n]))] += count
         return out
 
     def rates(self) -> list[dict[str, Any]]:
@@ -176,6 +195,57 @@ class Converter:
         return self.used[key]
 
 
+def _keep_apart(target: Row, currency: str, row: Row) -> None:
+    """A piece with no rate: its figures are kept in their own currency on the row."""
+    missing = target.unconverted.setdefault(currency, [0, 0])
+    missing[0] += row.cost
+    missing[1] += row.revenue
+    by_source = target.unconverted_sources.setdefault(currency, {})
+    for source, nanos in row.sources.items():
+        by_source[source] = by_source.get(source, 0) + nanos
+
+
+class _Into:
+    """Where a ``GRAIN`` key and a stretch go in a report by ``dims`` and windows ``starts``
+    (remembered: a report's cells share a few groups and stretches)."""
+
+    def __init__(self, dims: Sequence[str], starts: list[int]) -> None:
+        self.picks, self.starts = [GRAIN.index(d) for d in dims], starts
+        self._groups: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._windows: dict[int, int] = {}
+
+    def group(self, grain: tuple[Any, ...]) -> tuple[Any, ...]:
+        found = self._groups.get(grain)
+        if found is None:
+            found = self._groups[grain] = tuple(grain[i] for i in self.picks)
+        return found
+
+    def window(self, stretch: int) -> int:
+        found = self._windows.get(stretch)
+        if found is None:
+            found = self._windows[stretch] = stretch_start(self.starts, stretch)
+        return found
+
+
+def _piece(
+    running: dict[tuple[Any, ...], tuple[int, int]],
+    cell: tuple[Any, ...] | None,
+    measure: str,
+    nanos: int,
+    ratio: tuple[int, int],
+) -> int:
+    """One piece of a ``cell``'s ``measure`` converted: the cell's amount up to the piece's
+    end converted, less what its earlier pieces got, so that the pieces add up to the cell
+    converted whole (``cell`` None: the piece is the whole cell)."""
+    if cell is None:
+        return _times(nanos, ratio)
+    amount, converted = running.get((cell, measure), (0, 0))
+    amount += nanos
+    now = _times(amount, ratio)
+    running[cell, measure] = (amount, now)
+    return now - converted
+
+
 def tracked_missing(missing: dict[str, list[int]], tracked: tuple[bool, bool]) -> dict[str, Any]:
     """Per original currency, the tracked cost and revenue that had no rate (nano-units)."""
     out = {}
@@ -211,12 +281,11 @@ def _ratio(rate: Decimal) -> tuple[int, int]:
     return rate.as_integer_ratio()
 
 
-def _times(nanos: int, rate: Decimal) -> int:
-    """amount × rate, half-even to the nano-unit: what ``margin.fx`` does for one figure,
-    in integers (a report converts thousands of day sums)."""
-    if not nanos or rate == 1:
-        return nanos
-    num, den = _ratio(rate)
+def _times(nanos: int, ratio: tuple[int, int]) -> int:
+    """amount × rate (as the ``ratio`` numerator / denominator), half-even to the nano-unit:
+    what ``margin.fx`` does for one figure, in integers (a report converts thousands of
+    cells)."""
+    num, den = ratio
     q, r = divmod(nanos * num, den)
     twice = 2 * r
     if twice > den or (twice == den and q % 2):

@@ -52,6 +52,9 @@ _COLUMN = {
     "provider": "provider",
     "model": "model",
 }
+#: Where each dimension is in a revenue or signal key (customer, agent, event name, ""):
+#: revenue and signals name no provider and no model.
+_PARTY = {"customer": 0, "agent": 1, "event_name": 2, "provider": 3, "model": 3}
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Filters:
     event_names: list[str] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """Sums for one key (dimension values…, window start, currency); money in nano-units."""
 
@@ -158,12 +161,15 @@ def read_facts(
     windows: Sequence[int] | None = None,
     *,
     lines: list[PeriodLines] | None = None,
+    revenue: bool | None = None,
 ) -> Facts:
     """Cost, revenue and signals over [lo, hi) by ``dims`` (and window starts, if given).
 
     ``lines`` are the rated lines whose parts in [lo, hi) are revenue; they must cover the
     billing periods of [lo, hi) with pieces cut at ``lo``, ``hi`` and the window starts
-    (default: rated here)."""
+    (default: rated here). ``revenue``: whether to read revenue and signals (default: unless
+    ``dims`` name a provider or model, which revenue never reaches); read with such ``dims``
+    they are keyed with no provider and no model (``""``)."""
     facts = Facts()
     starts = list(windows) if windows is not None else [lo]
     hourly, daily = _levels(lo, hi, windows)
@@ -174,7 +180,9 @@ def read_facts(
             _costs(conn, table, org_id, ranges, dims, filters, starts, facts, excluded)
     if modes.metered:
         _meter_costs(conn, org_id, lo, hi, dims, filters, starts, facts, excluded)
-    if any(d in ("provider", "model") for d in dims):
+    if revenue is None:
+        revenue = not any(d in ("provider", "model") for d in dims)
+    if not revenue:
         return facts
     if lines is None:
         # One read of the signal counts serves the rating and the report's signal column.
@@ -236,14 +244,16 @@ def _costs(
 
 
 def _add_cost(facts: Facts, key: tuple[Any, ...], r: Any) -> None:
-    if not int(r.records):
+    records = int(r.records)
+    if not records:
         return
     row = facts.rows[key]
     amount, by_hand = int(r.amount or 0), int(r.manual or 0)
     row.cost += amount
-    row.sources["ai"] = row.sources.get("ai", 0) + amount - by_hand
-    row.sources["manual"] = row.sources.get("manual", 0) + by_hand
-    row.records += int(r.records)
+    sources = row.sources
+    sources["ai"] = sources.get("ai", 0) + amount - by_hand
+    sources["manual"] = sources.get("manual", 0) + by_hand
+    row.records += records
     row.unpriced += int(r.unpriced)
     row.has_cost = True
 
@@ -303,7 +313,8 @@ def _signals(
 ) -> None:
     grouped, start_of = stretches(table.c.bucket, starts)
     win = grouped.label("win")
-    cols = [table.c[_COLUMN[d]] for d in dims]
+    named = [d for d in dims if _PARTY[d] < 3]  # signal rollups have no provider, no model
+    cols = [table.c[_COLUMN[d]] for d in named]
     for part in range_chunks(ranges):
         stmt = (
             select(*cols, win, func.sum(table.c.signals).label("n"))
@@ -311,7 +322,9 @@ def _signals(
             .group_by(*cols, win)
         )
         for r in conn.execute(stmt):
-            facts.signals[(*r[: len(dims)], start_of(r.win))] += int(r.n)
+            values = dict(zip(named, r[: len(named)], strict=True))
+            key = tuple(values.get(d, "") for d in dims)
+            facts.signals[(*key, start_of(r.win))] += int(r.n)
 
 
 def _counted(
@@ -325,8 +338,7 @@ def _counted(
 ) -> None:
     """Signal counts per stretch (cut at ``lo``, ``hi`` and the windows) into the report's
     dimensions and windows."""
-    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
-    picks = [at[d] for d in dims]
+    picks = [_PARTY[d] for d in dims]
     agents_kept = None if filters.agents is None else set(filters.agents)
     events_kept = None if filters.event_names is None else set(filters.event_names)
     for customer, by_stretch in counts.items():
@@ -337,7 +349,7 @@ def _counted(
                 events_kept is not None and event not in events_kept
             ):
                 continue
-            values = (customer, agent, event)
+            values = (customer, agent, event, "")
             window = starts[bisect_right(starts, ts) - 1]
             facts.signals[(*[values[i] for i in picks], window)] += n
 
@@ -355,8 +367,7 @@ def _revenue(
     agents_kept = None if filters.agents is None else set(filters.agents)
     events_kept = None if filters.event_names is None else set(filters.event_names)
     rows = facts.rows
-    at = {d: i for i, d in enumerate(("customer", "agent", "event_name"))}
-    picks = [at[d] for d in dims]
+    picks = [_PARTY[d] for d in dims]
     for period in lines:
         scale = nanos_per_minor(period.currency)
         for line in period.lines:
@@ -367,7 +378,7 @@ def _revenue(
                     continue
                 if events_kept is not None and piece.event_name not in events_kept:
                     continue
-                values = (period.customer_id, piece.agent_id, piece.event_name)
+                values = (period.customer_id, piece.agent_id, piece.event_name, "")
                 window = starts[bisect_right(starts, piece.ts) - 1]
                 row = rows[(*[values[i] for i in picks], window, period.currency)]
                 row.revenue += units * scale

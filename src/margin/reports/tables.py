@@ -239,7 +239,9 @@ def build_table(
     of the period (``convert.cuts``)."""
     tracking = tracking or Tracking(conn, org_id)
     prior_lo = prior_start(lo, hi)
-    if lines is None and compare and not any(d in ("provider", "model") for d in dims):
+    # Revenue never reaches provider/model groups, even when read by every dimension.
+    revenue = not any(d in ("provider", "model") for d in dims)
+    if lines is None and compare and revenue:
         # One rating for both periods: the lines cover them, cut at their common bound.
         cuts = [lo, *(windows or [])]
         if convert is not None:
@@ -247,13 +249,12 @@ def build_table(
         lines = revenue_lines(conn, org_id, prior_lo, hi, filters, cuts)
 
     def read(a: int, b: int, starts: Sequence[int] | None) -> Facts:
-        if convert is None:
-            return read_facts(conn, org_id, a, b, dims, filters, starts, lines=lines)
+        def by(grain: Sequence[str], cuts: Sequence[int] | None) -> Facts:
+            return read_facts(
+                conn, org_id, a, b, grain, filters, cuts, lines=lines, revenue=revenue
+            )
 
-        def by(stretches: Sequence[int] | None) -> Facts:
-            return read_facts(conn, org_id, a, b, dims, filters, stretches, lines=lines)
-
-        return convert.convert(dims, a, b, starts, by)
+        return by(dims, starts) if convert is None else convert.convert(dims, a, b, starts, by)
 
     converted = convert is not None
     facts = read(lo, hi, windows)
