@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 __all__ = [
     "NANO",
@@ -52,7 +52,9 @@ def format_decimal(value: Decimal) -> str:
     """A plain decimal string (no exponent, trailing zeros removed, at least one digit)."""
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    # normalize() rounds to the context's precision (28 digits): give it every digit.
+    digits = max(len(value.as_tuple().digits), 28)
+    return format(value.normalize(Context(prec=digits)), "f")
 
 
 def parse_amount(value: object) -> Decimal:

@@ -1,10 +1,15 @@
 """What JSON Margin accepts and stores, the same on SQLite and PostgreSQL.
 
 PostgreSQL cannot hold NUL (U+0000) in text or JSONB, a lone UTF-16 surrogate is not text at
-all, the JSON encoder stops at 255 levels of nesting and at 64-bit integers, and a non-finite
-number has no JSON form. So every JSON document an API caller sends (an ingest item, a
-customer's metadata) is checked once, here, before anything is stored: what either store
-could not keep exactly is refused with the path of the offending value, on both stores.
+all, the JSON encoder stops at 255 levels of nesting and at 64-bit integers, a non-finite
+number has no JSON form, and JSONB has no negative zero. So every JSON document an API
+caller sends (an ingest item, a customer's metadata) is checked once, here, before anything
+is stored: what either store could not keep exactly is refused with the path of the
+offending value, on both stores.
+
+Numbers are never rounded on the way in: ``parse_json`` reads a number that no 64-bit float
+holds as written either as the exact ``Decimal`` (for a field that reads amounts) or not at
+all, and ``check_json`` turns such a ``Decimal`` into the float that holds it, or refuses it.
 """
 
 from __future__ import annotations
@@ -47,31 +52,63 @@ def _refuse_constant(name: str) -> Any:
     raise PayloadError("body", f"{name} is not a JSON number")
 
 
+def _too_precise(text: str, field: str) -> PayloadError:
+    return PayloadError(
+        field,
+        f"the number {text[:40]} has more digits than a JSON number carries exactly (a "
+        "64-bit float): send it as a decimal string",
+    )
+
+
+def _float_of(number: float, sent: Decimal) -> bool:
+    """Whether ``number`` is the float an encoder writes as ``sent``: its shortest repr, or
+    its 17 significant digits (what some encoders write for every float)."""
+    return sent == Decimal(repr(number)) or sent == Decimal(format(number, ".17g"))
+
+
 def _exact_float(text: str) -> float:
-    """A JSON number with a fraction or an exponent as the float that holds it exactly: one
-    encoders write for a float (its shortest repr, or its 17 significant digits). A number
-    with more digits than that is refused: read as a float it would be rounded, silently, an
-    amount of money among others."""
+    """A JSON number with a fraction or an exponent as the float that holds it exactly (see
+    ``_float_of``). A number with more digits than that is refused: read as a float it would
+    be rounded, silently, an amount of money among others."""
     number = float(text)
     if repr(number) == text or not math.isfinite(number):
         return number
-    sent = Decimal(text)
-    if sent != Decimal(repr(number)) and sent != Decimal(format(number, ".17g")):
-        raise PayloadError(
-            "body",
-            f"the number {text[:40]} has more digits than a JSON number carries exactly (a "
-            "64-bit float): send it as a decimal string",
-        )
+    if not _float_of(number, Decimal(text)):
+        raise _too_precise(text, "body")
     return number
 
 
-def parse_json(raw: bytes | str) -> Any:
+def _float_or_decimal(text: str) -> float | Decimal:
+    """A JSON number with a fraction or an exponent as a float where the float's shortest
+    repr is the number written (``2.50`` and ``25e-1`` are 2.5), else as the exact
+    ``Decimal``: more digits than a float holds, a 17-digit form, ``1e-400``, ``1e400``."""
+    number = float(text)
+    if repr(number) == text:
+        return number
+    sent = Decimal(text)
+    if math.isfinite(number) and sent == Decimal(repr(number)):
+        return number
+    return sent
+
+
+def parse_json(raw: bytes | str, *, decimals: bool = False) -> Any:
     """Parse a request body: integers exactly (the standard parser keeps every digit, where a
-    fast parser turns a large integer into an inexact float), other numbers only where a
-    float holds them exactly, ``NaN``/``Infinity`` refused. Raises ``PayloadError`` (field
-    ``body``) for anything that is not such JSON."""
+    fast parser turns a large integer into an inexact float), ``NaN``/``Infinity`` refused.
+    A number with a fraction or an exponent is a float where a float holds it exactly;
+    another is refused. Raises ``PayloadError`` (field ``body``) for anything that is not
+    such JSON.
+
+    With ``decimals``, such a number, and ``NaN``/``Infinity``, are read as a ``Decimal``
+    instead, for the field they reach to decide: ``check_json`` refuses a non-finite one by
+    its path, an amount keeps it exactly, and elsewhere it becomes the float an encoder
+    writes that way, or is refused."""
+    if decimals:
+        parse_float: Any = _float_or_decimal
+        parse_constant: Any = Decimal
+    else:
+        parse_float, parse_constant = _exact_float, _refuse_constant
     try:
-        return json.loads(raw, parse_float=_exact_float, parse_constant=_refuse_constant)
+        return json.loads(raw, parse_float=parse_float, parse_constant=parse_constant)
     except PayloadError:
         raise
     except RecursionError:
@@ -95,11 +132,16 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def check_json(value: Any, path: str = "", depth: int = 0) -> None:
+def check_json(value: Any, path: str = "", depth: int = 0, *, exact: bool = False) -> Any:
     """Check a parsed JSON value (an item, or a free-form field at ``path``): its text and
     keys (``check_text``), its nesting (at most ``MAX_DEPTH`` levels), its integers (signed
-    64-bit) and its numbers (finite). Raises ``PayloadError`` naming the first bad value."""
-    _walk(value, path, depth)
+    64-bit) and its numbers (finite). Raises ``PayloadError`` naming the first bad value.
+
+    Returns the value as a store keeps it: a negative zero as zero (JSONB has none), and each
+    ``Decimal`` (a number ``parse_json`` read exactly) as the float an encoder writes that
+    way, refused when there is none (it would be rounded). With ``exact``, a ``Decimal`` is
+    kept for the field's own validation to read as an amount (within 64 bits)."""
+    return _walk(value, path, depth, exact)
 
 
 def canonical_json(item: dict[str, Any], free_form: tuple[str, ...]) -> bytes:
@@ -150,8 +192,9 @@ def _numbers_and_nesting(value: dict[str, Any] | list[Any], depth: int) -> bool:
     return True
 
 
-def _walk(value: Any, path: str, depth: int) -> None:
-    """``check_json``'s walk, naming the first bad value's path."""
+def _walk(value: Any, path: str, depth: int, exact: bool = False) -> Any:
+    """``check_json``'s walk, naming the first bad value's path; a container is copied only
+    where one of its values changes."""
     kind = value.__class__
     if kind is str:
         check_text(value, path or "body")
@@ -159,23 +202,59 @@ def _walk(value: Any, path: str, depth: int) -> None:
         depth += 1
         if depth > MAX_DEPTH:
             raise PayloadError(path or "body", f"JSON is nested more than {MAX_DEPTH} levels")
-        if kind is dict:
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise PayloadError(path or "body", "object keys must be strings")
-                try:
-                    check_text(key, path or "body")
-                except PayloadError as exc:
-                    shown = json.dumps(key)
-                    raise PayloadError(exc.field, f"key {shown}: {exc.detail}") from None
-                _walk(item, _join(path, key), depth)
-        else:
-            for index, item in enumerate(value):
-                _walk(item, _join(path, index), depth)
+        if kind is list:
+            return _walk_list(value, path, depth, exact)
+        out = value
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise PayloadError(path or "body", "object keys must be strings")
+            try:
+                check_text(key, path or "body")
+            except PayloadError as exc:
+                shown = json.dumps(key)
+                raise PayloadError(exc.field, f"key {shown}: {exc.detail}") from None
+            read = _walk(item, _join(path, key), depth, exact)
+            if read is not item:
+                out = dict(value) if out is value else out
+                out[key] = read
+        return out
     elif kind is int:
         if not MIN_INT <= value <= MAX_INT:
             raise PayloadError(path or "body", "integer is outside the signed 64-bit range")
-    elif kind is float and not math.isfinite(value):
-        raise PayloadError(path or "body", "number must be finite")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise PayloadError(path or "body", "number must be finite")
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return 0.0
+    elif kind is Decimal:
+        return _decimal(value, path or "body", exact)
     # None, booleans, and objects that are not parsed JSON (a datetime from the OTLP
     # converter): nothing to check here; the item's model decides about the latter.
+    return value
+
+
+def _walk_list(value: list[Any], path: str, depth: int, exact: bool) -> list[Any]:
+    out = value
+    for index, item in enumerate(value):
+        read = _walk(item, _join(path, index), depth, exact)
+        if read is not item:
+            out = list(value) if out is value else out
+            out[index] = read
+    return out
+
+
+def _decimal(value: Decimal, path: str, exact: bool) -> Decimal | float:
+    """A number no float holds as written (see ``parse_json``): kept ``exact`` within 64
+    bits, else the float an encoder writes that way, else refused."""
+    if not value.is_finite():
+        raise PayloadError(path, "number must be finite")
+    if exact:
+        if MIN_INT <= value <= MAX_INT:
+            return value
+        raise PayloadError(path, "number is outside the signed 64-bit range")
+    number = float(value)
+    if not math.isfinite(number):
+        raise PayloadError(path, "number must be finite")
+    if not _float_of(number, value):
+        raise _too_precise(str(value), path)
+    return number + 0.0  # a negative zero as zero

@@ -1,6 +1,6 @@
 """What no store can hold (NUL, lone surrogates, 64-bit overflow, non-finite numbers) in a
-plan, meter or order body is refused with 422 naming the field, the same on both stores,
-and nothing is stored."""
+plan, meter or order body is refused with 422 naming the value's path (the key's object for
+a bad key), the same on both stores, and nothing is stored."""
 
 from __future__ import annotations
 
@@ -49,11 +49,11 @@ PLAN_CASES = [
     (_plan(**_outcome(name=LONE)), "outcomes.0.name"),
     (_plan(fees=[{"key": "f", "amount": "1", "name": NUL}]), "fees.0.name"),
     (_plan(**_entitlement(feature=NUL)), "entitlements.0.feature"),
-    (_plan(**_entitlement(config={"k": NUL})), "entitlements.0.config"),
+    (_plan(**_entitlement(config={"k": NUL})), "entitlements.0.config.k"),
     (_plan(**_entitlement(config={NUL: 1})), "entitlements.0.config"),
-    (_plan(**_entitlement(config={"k": 2**64})), "entitlements.0.config"),
-    (_plan(**_entitlement(config={"k": float("nan")})), "entitlements.0.config"),
-    (_plan(**_entitlement(config={"k": float("inf")})), "entitlements.0.config"),
+    (_plan(**_entitlement(config={"k": 2**64})), "entitlements.0.config.k"),
+    (_plan(**_entitlement(config={"k": float("nan")})), "entitlements.0.config.k"),
+    (_plan(**_entitlement(config={"k": float("inf")})), "entitlements.0.config.k"),
 ]
 
 
@@ -88,7 +88,7 @@ def test_meter_refuses_unstorable_values(api: Api, fields: dict[str, Any], field
         ({"plan": NUL}, "plan"),
         ({"customer": LONE}, "customer"),
         ({"ends_at": NUL}, "ends_at"),
-        ({"overrides": {"usage": {"u": {"name": NUL}}}}, "overrides"),
+        ({"overrides": {"usage": {"u": {"name": NUL}}}}, "overrides.usage.u.name"),
     ],
 )
 def test_order_refuses_unstorable_values(api: Api, fields: dict[str, Any], field: str) -> None:

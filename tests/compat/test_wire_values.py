@@ -73,8 +73,8 @@ def test_free_form_numbers_are_json_numbers(api: Api) -> None:
     huge = body.replace("1e3", "1e999")
     response = _raw(api, f"{PAYGENTIC}/events", huge)
     assert response.status_code == 422, response.text
-    assert response.json()["field"] == "data"
-    assert "data.big" in response.json()["detail"]
+    assert response.json()["field"] == "data.big"
+    assert response.json()["detail"] == "data.big: number must be finite"
     assert len(_rows(api, events.c.id)) == 1
 
 

@@ -1,6 +1,6 @@
 """Control-plane request bodies: what no store can hold (NUL, lone surrogates, 64-bit
-overflow, non-finite numbers, deep nesting) is refused with a 422 naming the field, and
-nothing is stored, on SQLite and PostgreSQL alike."""
+overflow, non-finite numbers, numbers a float would round, deep nesting) is refused with a
+422 naming the value's path, and nothing is stored, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -42,24 +42,29 @@ CASES = [
         "POST",
         "/v1/alerts/rules",
         '{"name":"r","metric":"ai_cost","thresholds":["{bad}"]}',
-        "thresholds",
+        "thresholds.0",
     ),
     ("POST", "/v1/webhooks/endpoints", '{"url":"https://x.test/{bad}"}', "url"),
     ("POST", "units", '{"external_id":"{bad}"}', "external_id"),
     ("POST", "units", '{"external_id":"u1","name":"{bad}"}', "name"),
     ("POST", "units", '{"external_id":"u1","external_type":"{bad}"}', "external_type"),
-    ("POST", "units", '{"external_id":"u1","metadata":{"a":"{bad}"}}', "metadata"),
+    ("POST", "units", '{"external_id":"u1","metadata":{"a":"{bad}"}}', "metadata.a"),
     ("POST", "units", '{"external_id":"u1","metadata":{"{bad}":1}}', "metadata"),
     ("PATCH", "units/u0", '{"name":"{bad}"}', "name"),
     ("PATCH", "units/u0", '{"external_type":"{bad}"}', "external_type"),
-    ("PATCH", "units/u0", '{"metadata":{"a":["{bad}"]}}', "metadata"),
+    ("PATCH", "units/u0", '{"metadata":{"a":["{bad}"]}}', "metadata.a.0"),
     (
         "POST",
         "credits/grants",
         '{"currency":"meetings","amount":"1","description":"{bad}"}',
         "description",
     ),
-    ("PUT", "entitlements", '{"feature":"flag","kind":"static","config":{"a":"{bad}"}}', "config"),
+    (
+        "PUT",
+        "entitlements",
+        '{"feature":"flag","kind":"static","config":{"a":"{bad}"}}',
+        "config.a",
+    ),
     ("PUT", "entitlements", '{"feature":"{bad}","kind":"boolean"}', "feature"),
 ]
 
@@ -112,29 +117,32 @@ FREE_FORM = [
     ("PATCH", "units/u0", '{"metadata":{bad}}', "metadata"),
     ("PUT", "entitlements", '{"feature":"flag","kind":"static","config":{bad}}', "config"),
 ]
+#: (JSON value, the path of the refused value inside the field)
 VALUES = {
-    "big_int": '{"seats":99999999999999999999999}',
-    "nan": '{"a":NaN}',
-    "minus_infinity": '{"a":-Infinity}',
-    "overflowing_float": '{"a":1e400}',
-    "deep": '{"a":' * 40 + "1" + "}" * 40,
+    "big_int": ('{"seats":99999999999999999999999}', ".seats"),
+    "nan": ('{"a":NaN}', ".a"),
+    "minus_infinity": ('{"a":-Infinity}', ".a"),
+    "overflowing_float": ('{"a":1e400}', ".a"),
+    "too_precise": ('{"a":0.1000000000000000055511151231257827}', ".a"),
+    "tiny": ('{"a":1e-400}', ".a"),
+    "deep": ('{"a":' * 40 + "1" + "}" * 40, ".a" * 31),
 }
 
 
-@pytest.mark.parametrize("value", list(VALUES.values()), ids=list(VALUES))
+@pytest.mark.parametrize(("value", "inner"), list(VALUES.values()), ids=list(VALUES))
 @pytest.mark.parametrize(("method", "path", "body", "field"), FREE_FORM)
 def test_free_form_values_no_store_holds_are_refused(
-    api: Api, cid: str, value: str, method: str, path: str, body: str, field: str
+    api: Api, cid: str, value: str, inner: str, method: str, path: str, body: str, field: str
 ) -> None:
     before = _state(api, cid)
-    assert_refused(send(api, method, path, body.replace("{bad}", value), cid), field)
+    assert_refused(send(api, method, path, body.replace("{bad}", value), cid), field + inner)
     assert _state(api, cid) == before
 
 
 def test_a_refusal_echoing_a_lone_surrogate_key_is_answered(api: Api, cid: str) -> None:
     body = '{"external_id":"u1","metadata":{"a":{"\\ud800":1}}}'
     answer = send(api, "POST", "units", body, cid)
-    assert_refused(answer, "metadata")
+    assert_refused(answer, "metadata.a")
     assert '"\\ud800"' in answer.json()["detail"]
     assert [u["external_id"] for u in ok(api.get(f"/v1/customers/{cid}/units"))["data"]] == ["u0"]
 

@@ -46,6 +46,8 @@ Aggregation = Literal["sum", "count", "unique_count", "avg", "min", "max", "late
 Dimension = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 # "customer" is a built-in dimension of every meter query.
 _RESERVED = {"customer"}
+#: The width of the stored unit cost (``meters.unit_cost``).
+_UNIT_COST_MAX = 64
 
 
 def _check_path(value: str | None) -> str | None:
@@ -92,8 +94,10 @@ class MeterIn(Storable):
     def _decimal(cls, value: Any) -> Any:
         if value is None:
             return None
-        amount = storable_amount(value, "unit_cost")
-        return format_decimal(amount)
+        text = format_decimal(storable_amount(value, "unit_cost"))
+        if len(text) > _UNIT_COST_MAX:  # the column's width: PostgreSQL refuses a longer one
+            raise ValueError(f"at most {_UNIT_COST_MAX} characters as a plain decimal")
+        return text
 
     @model_validator(mode="after")
     def _consistent(self) -> MeterIn:

@@ -41,6 +41,8 @@ class OrderIn(Storable):
     "minimum": amount}``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Their numbers are prices, each kept as sent (normalised to a decimal string).
+    amounts = frozenset({"overrides"})
 
     customer: Annotated[str, Field(min_length=1, max_length=256)]
     plan: Annotated[str, Field(min_length=1, max_length=64)]

@@ -139,8 +139,6 @@ class TierIn(Strict):
 class UsageIn(Strict):
     """A usage charge on a billable meter under one charge model."""
 
-    nested = frozenset({"tiers"})
-
     key: Key
     meter: Key
     model: Literal["per_unit", "graduated", "volume", "package", "percentage"]

@@ -72,8 +72,6 @@ class EntitlementIn(Storable):
 class PlanIn(Strict):
     """A plan as the API accepts it."""
 
-    nested = frozenset({"outcomes", "fees", "usage", "entitlements"})
-
     key: Key
     name: Annotated[str, Field(max_length=256)] | None = None
     agent: Annotated[str, Field(min_length=1, max_length=256)] | None = None

@@ -4,33 +4,29 @@ camelCase models, and the ledger."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._ids import new_id
-from margin._payload import PayloadError, check_json
+from margin._storable import Storable
 from margin.server.auth import key_principal
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.ledger import BatchResult, Ledger
 from margin.server.problems import (
     CORRELATION_HEADER,
     ERROR_MEDIA_TYPE,
     PROBLEM_JSON,
     Problem,
-    field_path,
+    validation_problem,
 )
 from margin.server.state import AppState
 from margin.store.keys import Principal, Scope
@@ -45,7 +41,6 @@ __all__ = [
     "in_thread",
     "ledger",
     "not_bool",
-    "parse_exact",
     "principal",
     "unsupported",
     "utc",
@@ -53,67 +48,13 @@ __all__ = [
 ]
 
 
-class CamelModel(BaseModel):
+class CamelModel(Storable):
     """A body in a vendor's camelCase wire: fields by their Python names, JSON by alias;
-    unknown fields are ignored, as the vendors' own servers do.
+    unknown fields are ignored, as the vendors' own servers do. Its values are checked and
+    its numbers read as every request model's (``Storable``): an amount sent as a JSON
+    number is kept to the digit."""
 
-    Bodies are parsed exactly (``parse_exact``): a JSON number with a fraction arrives as a
-    ``Decimal``, which an amount field keeps to the digit. In free-form JSON (``data``,
-    ``metadata``) it becomes the float every JSON parser makes of it, so that both stores
-    can hold it as JSON."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", str_strip_whitespace=True
-    )
-
-    #: Fields holding a batch's raw items, each validated (and refused) on its own later: a
-    #: bad value in one item must fail that item, not the whole batch.
-    raw_items: ClassVar[frozenset[str]] = frozenset()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
-        """What no store can hold (NUL, lone surrogates, 64-bit overflow, deep nesting) is
-        refused naming the field, as on Margin's own routes."""
-        if info.field_name in cls.raw_items:
-            return value
-        try:
-            check_json(value, info.field_name or "body", depth=1)
-        except PayloadError as exc:
-            raise PydanticCustomError("storable", "{detail}", {"detail": exc.args[0]}) from None
-        return value
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _json_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name in cls.raw_items or not isinstance(value, dict | list):
-            return value
-        try:
-            return _floats(value, info.field_name or "body")
-        except PayloadError as exc:
-            raise PydanticCustomError("storable", "{detail}", {"detail": exc.args[0]}) from None
-
-
-def parse_exact(raw: bytes | str) -> Any:
-    """A JSON body with every number as sent: integers as ``int``, numbers with a fraction or
-    an exponent (and ``NaN``/``Infinity``, refused by the models) as ``Decimal``; no float
-    ever holds an amount. Raises ``json.JSONDecodeError`` as ``json.loads`` does."""
-    return json.loads(raw, parse_float=Decimal, parse_constant=Decimal)
-
-
-def _floats(value: Any, path: str) -> Any:
-    """``value`` with each ``Decimal`` (of free-form JSON) as a float; one that no float
-    holds (NaN, Infinity, 1e999) is refused naming its path."""
-    if isinstance(value, Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise PayloadError(path, "number must be finite")
-        return number
-    if isinstance(value, dict):
-        return {k: _floats(v, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_floats(v, f"{path}.{i}") for i, v in enumerate(value)]
-    return value
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 def not_bool(value: Any) -> Any:
@@ -178,26 +119,7 @@ def vendor_error(problem: Problem, media_type: str) -> Response:
     )
 
 
-def _validation(exc: RequestValidationError) -> Problem:
-    errors = [
-        {"field": field_path(e.get("loc", ())), "detail": str(e.get("msg", "invalid"))}
-        for e in exc.errors()
-    ]
-    first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
-    return Problem(422, f"{first['field']}: {first['detail']}", field=first["field"], errors=errors)
-
-
-class _ExactRequest(Request):
-    """A request whose JSON body is parsed by ``parse_exact`` (FastAPI reads a body through
-    ``Request.json``), so that an amount sent as a JSON number is never rounded."""
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = parse_exact(await self.body())
-        return self._json
-
-
-class VendorRoute(APIRoute):
+class VendorRoute(ExactJsonRoute):
     """A route whose errors (its own, and FastAPI's validation errors) are answered with
     ``vendor_error`` in the route class's media type; its OpenAPI operation says so, for
     ``describe_problems`` to document the errors in that media type."""
@@ -215,11 +137,11 @@ class VendorRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             try:
-                return await handler(_ExactRequest(request.scope, request.receive))
+                return await handler(request)
             except Problem as exc:
                 return vendor_error(exc, media_type)
             except RequestValidationError as exc:
-                return vendor_error(_validation(exc), media_type)
+                return vendor_error(validation_problem(exc), media_type)
 
         return route
 

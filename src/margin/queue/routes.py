@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from margin._version import __version__
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -22,7 +23,7 @@ __all__ = ["router"]
 if TYPE_CHECKING:
     from margin.queue.edge import Publisher
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=ExactJsonRoute)
 
 
 class QueueHealth(BaseModel):

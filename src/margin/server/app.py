@@ -17,6 +17,7 @@ from margin._version import __version__
 from margin.compat import ROUTERS as COMPAT_ROUTERS
 from margin.pricing import Pricer
 from margin.server.docs import mount_docs
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.headers import SecurityHeaders
 from margin.server.limits import BodyLimit
 from margin.server.params import NulGuard, reject_nul_in_path
@@ -90,6 +91,9 @@ def create_app(
         redoc_url=None,
         dependencies=[Depends(reject_nul_in_path)],
     )
+    # Every route reads its JSON body exactly: the app's own (health, docs, dashboard) as the
+    # routers' (each made with ``route_class=ExactJsonRoute``).
+    app.router.route_class = ExactJsonRoute
     app.state.margin = AppState(settings=settings, db=db, pricer=Pricer(db))
     if settings.queue_url:
         from margin.queue.config import QueueConfig

@@ -32,6 +32,7 @@ __all__ = [
     "field_path",
     "install_handlers",
     "problem_response",
+    "validation_problem",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -137,13 +138,15 @@ def field_path(loc: Sequence[int | str]) -> str:
     return ".".join(parts) if parts else "body"
 
 
-def _validation_problem(exc: RequestValidationError) -> Problem:
-    for err in exc.errors():
-        if err.get("type") == "json_invalid":  # located by its offset in the body
-            reason = (err.get("ctx") or {}).get("error", "")
-            return Problem(400, f"body is not valid JSON: {reason}", field="body")
+def validation_problem(exc: RequestValidationError) -> Problem:
+    """The 422 of a request's validation errors: each one's field and reason in ``errors``,
+    the first as ``<field>: <reason>`` in the detail (as an ingest item's refusal reads)."""
     errors = [
-        {"field": field_path(err.get("loc", ())), "detail": str(err.get("msg", "invalid"))}
+        {
+            "field": field_path(err.get("loc", ())),
+            # pydantic's prefix of a validator's own reason says nothing to the caller
+            "detail": str(err.get("msg", "invalid")).removeprefix("Value error, "),
+        }
         for err in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
@@ -166,7 +169,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(_validation_problem(exc))
+        return problem_response(validation_problem(exc))
 
     async def on_http(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin._ids import new_id
+from margin._storable import Storable
 from margin.compat._common import VendorRoute, both_slashes, principal, unsupported
 from margin.compat.paid.ingest import signal_item, store_signals, translate
 from margin.compat.paid.models import BulkSignalsOut
@@ -36,8 +37,8 @@ router = APIRouter(prefix="/compat/paid", tags=["compat: Paid 0.x"], route_class
 Ref = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class _Snake(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+class _Snake(Storable):
+    model_config = ConfigDict(extra="ignore")
 
 
 class LegacySignal(_Snake):
@@ -58,11 +59,12 @@ class LegacySignal(_Snake):
 class LegacySignals(_Snake):
     signals: list[Any]
 
+    # Each signal is validated on its own (a bad one fails alone).
+    checked_apart = frozenset({"signals"})
 
-class LegacyParty(BaseModel):
+
+class LegacyParty(_Snake):
     """``POST customers`` / ``POST agents`` (camelCase on the 0.x wire too)."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     name: Annotated[str, Field(min_length=1, max_length=256)]
     externalId: Ref | None = None

@@ -3,7 +3,7 @@ responses it answers, camelCase, with every field the SDK's models require."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
@@ -189,7 +189,7 @@ class BulkSignalsIn(CamelModel):
     # Items are checked one by one (a bad one fails alone), so they arrive as plain objects.
     signals: list[Any]
 
-    raw_items: ClassVar[frozenset[str]] = frozenset({"signals"})
+    checked_apart = frozenset({"signals"})
 
 
 class BulkSignalsOut(CamelModel):
@@ -262,7 +262,7 @@ class CostRecord(CamelModel):
 class CostsIn(CamelModel):
     costs: list[Any]
 
-    raw_items: ClassVar[frozenset[str]] = frozenset({"costs"})
+    checked_apart = frozenset({"costs"})
 
 
 class CostsOut(CamelModel):

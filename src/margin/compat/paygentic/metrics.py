@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection
 
 from margin._money import format_decimal
@@ -61,7 +62,9 @@ def _meter_in(body: Any, key: str, kind: str) -> MeterIn:
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        # Margin's field as the wire names it (``unit_cost`` was sent as ``unitCost``).
+        field = ".".join(to_camel(p) if isinstance(p, str) else str(p) for p in first["loc"])
+        field = field or "body"
         message = str(first.get("msg", exc)).removeprefix("Value error, ")
         raise Problem(422, f"{field}: {message}", field=field) from None
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from margin._storable import Storable
 from margin.billing.errors import BillingError
 from margin.billing.plans import EntitlementIn, FeeIn, OutcomeIn, UsageIn
 from margin.server.problems import Problem
@@ -206,9 +207,7 @@ class InvoiceList(_Out):
     data: list[Invoice]
 
 
-class GenerateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GenerateIn(Storable):
     period: Annotated[str, Field(description="A calendar month, YYYY-MM (UTC).")]
     customers: list[str] | None = Field(None, description="External ids; default: all.")
 
@@ -218,9 +217,7 @@ class GenerateOut(_Out):
     data: list[Invoice]
 
 
-class VoidIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VoidIn(Storable):
     reason: Annotated[str, Field(min_length=1, max_length=512)]
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field
 
 from margin._currency import CurrencyCode
-from margin._payload import PayloadError, check_json
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.directory import Directory
@@ -24,23 +24,7 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
 Currency = CurrencyCode
 
 
-class _Storable(BaseModel):
-    """Refuses, naming the field, what no store can hold (NUL, lone surrogates, 64-bit
-    overflow, deep nesting: see ``margin._payload``), the same on both stores."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
-        try:
-            check_json(value, info.field_name or "body", depth=1)
-        except PayloadError as exc:
-            raise PydanticCustomError("storable", "{detail}", {"detail": exc.args[0]}) from None
-        return value
-
-
-class PartyCreate(_Storable):
+class PartyCreate(Storable):
     external_id: ExternalId
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -50,7 +34,7 @@ class PartyCreate(_Storable):
     metadata: dict[str, Any] | None = None
 
 
-class PartyUpdate(_Storable):
+class PartyUpdate(Storable):
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     description: Annotated[str, Field(max_length=4000)] | None = None
@@ -101,7 +85,7 @@ _ONE: dict[str, Any] = {"response_model": PartyView, "response_model_exclude_uns
 
 def party_router(directory: Directory, path: str) -> APIRouter:
     """CRUD routes for one party kind under ``path`` (e.g. ``/v1/customers``)."""
-    router = APIRouter(prefix=path, tags=[f"{directory.kind}s"])
+    router = APIRouter(prefix=path, tags=[f"{directory.kind}s"], route_class=ExactJsonRoute)
     kind = directory.kind
 
     def found(row: dict[str, Any] | None, ref: str) -> dict[str, Any]:

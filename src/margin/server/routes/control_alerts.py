@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Request
 
 from margin.control.alerts import RuleIn, create_rule, list_alerts, list_rules, render_rule
 from margin.control.errors import ControlError
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.state import AppState
 from margin.store.directory import AGENTS
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], route_class=ExactJsonRoute)
 
 
 @router.post("/v1/alerts/rules", status_code=201, summary="Create an alert rule")

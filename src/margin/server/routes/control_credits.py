@@ -11,12 +11,13 @@ from fastapi import APIRouter, Query, Request
 
 from margin.control.credits import balances, history, render_balances
 from margin.control.grants import GrantIn, create_grant, list_grants, render_grant
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._control_api import Admin, Reader, UnitRef, customer_id, unit_id
 from margin.server.state import AppState
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["credits"])
+router = APIRouter(tags=["credits"], route_class=ExactJsonRoute)
 
 
 @router.post("/v1/customers/{customer}/credits/grants", status_code=201, summary="Grant credits")

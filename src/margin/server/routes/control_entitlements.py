@@ -18,6 +18,7 @@ from margin.control.entitlements import (
 )
 from margin.control.features import FeatureIn, create_feature, get_feature, list_features
 from margin.control.features import render_feature as _feature
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._control_api import Admin, Reader, UnitRef, customer_id
 from margin.server.routes._control_api import unit_id as _unit
 from margin.server.routes.control_units import router as units_router
@@ -25,7 +26,7 @@ from margin.server.state import AppState
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["entitlements"])
+router = APIRouter(tags=["entitlements"], route_class=ExactJsonRoute)
 
 
 @router.post("/v1/features", status_code=201, summary="Create a feature")

@@ -22,12 +22,13 @@ from margin.control.units import (
     update_unit,
     upsert_unit,
 )
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._control_api import Admin, Reader, customer_id
 from margin.server.state import AppState
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["entitlements"])
+router = APIRouter(tags=["entitlements"], route_class=ExactJsonRoute)
 
 
 @router.post(

@@ -21,12 +21,13 @@ from margin.control.outbox import (
     rotate_secret,
     set_enabled,
 )
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._control_api import Admin, Reader
 from margin.server.state import AppState
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=ExactJsonRoute)
 
 
 class Replayed(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import ColumnElement
 
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.responses import JSONResponse
 from margin.server.routes._views import (
     AgentRef,
@@ -27,7 +28,7 @@ from margin.store.schema import costs
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["costs"])
+router = APIRouter(tags=["costs"], route_class=ExactJsonRoute)
 
 PricedBy = Annotated[
     str | None, Query(pattern="^(provided|catalog|override|unpriced)$", description="How priced.")

@@ -22,6 +22,7 @@ from margin.reports.export_formats import (
     require_parquet,
 )
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -29,7 +30,7 @@ from margin.store.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], route_class=ExactJsonRoute)
 
 Read = Annotated[Principal, Depends(require("read"))]
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from margin._money import MoneyError, format_decimal, from_nanos, parse_amount, to_nanos
+from margin._storable import Storable
 from margin._time import isoformat, now_micros
 from margin.fx import (
     Conversion,
@@ -31,6 +32,7 @@ from margin.fx import (
 )
 from margin.fx.rates import SOURCE_MAX
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -39,12 +41,15 @@ from margin.store.organization import check_text, reporting_currency
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/exchange-rates", tags=["exchange rates"])
+router = APIRouter(prefix="/v1/exchange-rates", tags=["exchange rates"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]
 Code = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
-DecimalText = Annotated[str, Field(max_length=64, examples=["1.0867"])]
+# A decimal keeps its characters: a space in it is refused, not trimmed (as in any amount).
+DecimalText = Annotated[
+    str, StringConstraints(strip_whitespace=False), Field(max_length=64, examples=["1.0867"])
+]
 DateText = Annotated[str, Field(max_length=10, examples=["2026-03-02"])]
 Source = Annotated[str, Field(min_length=1, max_length=SOURCE_MAX)]
 PathCode = Annotated[str, PathParam(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
@@ -67,16 +72,12 @@ class RateList(BaseModel):
     next_cursor: str | None
 
 
-class RateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RateIn(Storable):
     rate: DecimalText = Field(description="A decimal string; JSON numbers are refused.")
     source: Source = "manual"
 
 
-class RateItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RateItem(Storable):
     date: DateText
     base: Code
     quote: Code
@@ -84,9 +85,7 @@ class RateItem(BaseModel):
     source: Source = "manual"
 
 
-class RateBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RateBatch(Storable):
     rates: Annotated[list[RateItem], Field(min_length=1, max_length=_MAX_BATCH)]
 
 

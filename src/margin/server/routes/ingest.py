@@ -9,17 +9,17 @@ unchecked (``SkipValidation``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import SkipValidation
 from starlette.concurrency import run_in_threadpool
 
 from margin._payload import PayloadError, parse_json
 from margin.server._results import BatchAnswer, BatchResult, IngestProblem, SingleAnswer
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.items import CostBody, EventBody, SignalBody
 from margin.server.ledger import Dedupe, Ledger
 from margin.server.problems import Problem
@@ -30,26 +30,14 @@ from margin.store.keys import Principal
 __all__ = ["batch_items", "router"]
 
 
-class _Unparsed(Request):
-    # FastAPI would parse a JSON body itself, reading NaN, and a number with more digits
-    # than a float holds as a rounded float: ``batch_items`` parses it with ``parse_json``.
-    async def json(self) -> Any:
-        return await self.body()
+class _FactRoute(ExactJsonRoute):
+    """An item is kept as JSON with float numbers (its content digest is taken of them): a
+    number no float holds refuses the body (400), as no item could store it."""
+
+    decimals = False
 
 
-class _IngestRoute(APIRoute):
-    """A route whose JSON body reaches it unparsed (see ``_Unparsed``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            return await handler(_Unparsed(request.scope, request.receive))
-
-        return route
-
-
-router = APIRouter(prefix="/v1", tags=["ingest"], route_class=_IngestRoute)
+router = APIRouter(prefix="/v1", tags=["ingest"], route_class=_FactRoute)
 
 Ingest = Annotated[Principal, Depends(require("ingest"))]
 DedupeParam = Annotated[
@@ -76,7 +64,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def batch_items(body: Any, max_items: int) -> tuple[list[Any], bool]:
     """The items of an ingest body and whether it was a single item (not a batch)."""
-    if isinstance(body, bytes | str):  # the body as sent (see ``_Unparsed``)
+    if isinstance(body, bytes):  # sent without a JSON content type: FastAPI left it
         if not body:
             raise Problem(400, "request body is empty", field="body")
         try:

@@ -14,6 +14,7 @@ from margin.billing import invoices as billing
 from margin.billing.invoice_html import CONTENT_SECURITY_POLICY, invoice_html, seller_of
 from margin.control.invoicing import finalize_invoice, void_invoice
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._billing_api import (
     GenerateIn,
     GenerateOut,
@@ -26,7 +27,7 @@ from margin.store.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]

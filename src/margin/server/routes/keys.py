@@ -7,24 +7,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import ApiKey, Principal, Scope, create_key, list_keys, revoke_key
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KeyIn(Storable):
     scope: Scope
     name: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] = ""
 

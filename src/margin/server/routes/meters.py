@@ -22,6 +22,7 @@ from margin.billing.meters import (
     replace_meter,
 )
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.params import period_param
 from margin.server.problems import Problem
 from margin.server.routes._billing_api import EventList, MeterList, MeterOut, MeterQueryOut
@@ -32,7 +33,7 @@ from margin.store.schema import events, meters
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["meters"])
+router = APIRouter(tags=["meters"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,37 +17,21 @@ from margin.billing.orders import (
     render_order,
 )
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._billing_api import OrderList, OrderOut
 from margin.server.state import AppState
 from margin.store.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/orders", tags=["plans"])
+router = APIRouter(prefix="/v1/orders", tags=["plans"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]
 
 
-async def _exact_overrides(request: Request) -> Any:
-    """The body's overrides with each number exactly as sent. The body is parsed with
-    floats, where ``1e-400`` is already 0 and a price would be rounded: the overrides are
-    amounts of money, so they are read again with every number a Decimal (what the order
-    stores is normalised to decimal strings, never these)."""
-    try:
-        body = json.loads(await request.body(), parse_float=Decimal)
-    except ValueError:  # not JSON: FastAPI answers for the body
-        return None
-    return body.get("overrides") if isinstance(body, dict) else None
-
-
-Overrides = Annotated[Any, Depends(_exact_overrides)]
-
-
 @router.post("", status_code=201, response_model=OrderOut, summary="Subscribe a customer")
-def create(body: OrderIn, request: Request, principal: Admin, exact: Overrides) -> dict[str, Any]:
-    if isinstance(exact, dict):
-        body = body.model_copy(update={"overrides": exact})
+def create(body: OrderIn, request: Request, principal: Admin) -> dict[str, Any]:
     with AppState.of(request).db.write() as conn:
         return render_order(create_order(conn, principal.org_id, body))
 

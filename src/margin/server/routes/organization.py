@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -27,7 +29,7 @@ from margin.store.organization import (
 
 __all__ = ["OrganizationOut", "OrganizationPatch", "SellerOut", "SellerPatch", "router"]
 
-router = APIRouter(prefix="/v1/organization", tags=["organization"])
+router = APIRouter(prefix="/v1/organization", tags=["organization"], route_class=ExactJsonRoute)
 
 Currency = Annotated[
     str, Field(pattern=r"^[A-Z]{3}$", description="An ISO 4217 code, e.g. EUR.", examples=["EUR"])
@@ -52,10 +54,8 @@ class OrganizationOut(BaseModel):
     updated_at: str | None = Field(description="When a setting last changed; null: never.")
 
 
-class SellerPatch(BaseModel):
+class SellerPatch(Storable):
     """Seller details to change; ``null`` clears one."""
-
-    model_config = ConfigDict(extra="forbid")
 
     legal_name: Annotated[str, Field(max_length=NAME_MAX)] | None = None
     address: (
@@ -68,11 +68,9 @@ class SellerPatch(BaseModel):
     tax_id: Annotated[str, Field(max_length=TAX_ID_MAX)] | None = None
 
 
-class OrganizationPatch(BaseModel):
+class OrganizationPatch(Storable):
     """Settings to change; absent fields stay as they are. ``seller: null`` clears every
     seller detail."""
-
-    model_config = ConfigDict(extra="forbid")
 
     display_name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)] | None = None
     reporting_currency: Currency | None = None

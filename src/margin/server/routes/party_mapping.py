@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from margin._storable import Storable
 from margin._time import isoformat
 from margin.semconv import AGENT_KEYS, CUSTOMER_KEYS, IDENTITY_KEYS
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -25,7 +27,9 @@ from margin.store.party_mapping import (
 
 __all__ = ["AttributionOut", "AttributionPatch", "render_mapping", "router"]
 
-router = APIRouter(prefix="/v1/organization/attribution", tags=["organization"])
+router = APIRouter(
+    prefix="/v1/organization/attribution", tags=["organization"], route_class=ExactJsonRoute
+)
 
 Keys = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=KEY_MAX)]], Field(max_length=KEYS_MAX)
@@ -46,10 +50,8 @@ class AttributionOut(BaseModel):
     updated_at: str | None = Field(description="When it last changed; null: the defaults.")
 
 
-class AttributionPatch(BaseModel):
+class AttributionPatch(Storable):
     """Key lists to replace; an absent list stays as it is, ``[]`` maps nothing."""
-
-    model_config = ConfigDict(extra="forbid")
 
     customer_keys: Keys | None = None
     agent_keys: Keys | None = None

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Request
 
 from margin.billing.plans import PlanIn, create_plan, get_plan, list_plans, render_plan
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._billing_api import PlanList, PlanOut
 from margin.server.state import AppState
 from margin.store.keys import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"])
+router = APIRouter(prefix="/v1/plans", tags=["plans"], route_class=ExactJsonRoute)
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Reader = Annotated[Principal, Depends(require("read"))]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from margin._money import format_decimal
+from margin._storable import Storable
 from margin._time import isoformat, now_micros
 from margin.pricing import (
     CATALOG_VERSION,
@@ -22,6 +23,7 @@ from margin.pricing import (
 )
 from margin.pricing.catalog import catalog_sheet
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.params import time_param
 from margin.server.problems import Problem
 from margin.server.state import AppState
@@ -30,11 +32,11 @@ from margin.usage import USAGE_KEYS, canonical_provider
 
 __all__ = ["render_quote", "router"]
 
-router = APIRouter(prefix="/v1/prices", tags=["prices"])
+router = APIRouter(prefix="/v1/prices", tags=["prices"], route_class=ExactJsonRoute)
 
 
-class OverrideIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OverrideIn(Storable):
+    amounts = frozenset({"prices"})  # each price read as sent, to the digit
 
     provider: str = Field(description="Provider id, or '*' for any provider.")
     model: str = Field(
@@ -49,9 +51,7 @@ class OverrideIn(BaseModel):
     note: str | None = None
 
 
-class QuoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QuoteIn(Storable):
     provider: str | None = None
     model: str
     usage: dict[str, Any]

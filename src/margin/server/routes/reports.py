@@ -31,6 +31,7 @@ from margin.reports.tables import (
     to_csv,
 )
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.params import period_param
 from margin.server.problems import Problem
 from margin.server.routes._report_models import (
@@ -47,7 +48,7 @@ from margin.store.organization import reporting_currency
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=ExactJsonRoute)
 
 Reader = Annotated[Principal, Depends(require("read"))]
 From = Annotated[str | None, Query(alias="from", description="Date or RFC 3339 time.")]

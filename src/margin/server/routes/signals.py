@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.problems import Problem
 from margin.server.responses import JSONResponse
 from margin.server.routes._views import (
@@ -29,7 +30,7 @@ from margin.store.schema import costs, signals
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["signals"])
+router = APIRouter(tags=["signals"], route_class=ExactJsonRoute)
 
 Read = Annotated[Principal, Depends(require("read"))]
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from margin.reports.currency import Converter
 from margin.reports.simulation import SimulationIn, simulate
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.routes._report_models import Rates, Unconverted
 from margin.server.state import AppState
 from margin.store.keys import Principal
@@ -19,7 +20,7 @@ from margin.store.organization import reporting_currency
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"])
+router = APIRouter(prefix="/v1/plans", tags=["plans"], route_class=ExactJsonRoute)
 
 Reader = Annotated[Principal, Depends(require("read"))]
 Money = Annotated[str | None, Field(description="Exact decimal string; null: not tracked.")]

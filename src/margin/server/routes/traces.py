@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from margin.server.auth import require
+from margin.server.exact_json import ExactJsonRoute
 from margin.server.limits import Busy, Slots
 from margin.server.otlp import Received, receive
 from margin.server.otlp.decode import JSON, PROTOBUF, OtlpError, TooLarge, decode
@@ -41,7 +42,7 @@ from margin.store.schema import costs, signals, spans
 
 __all__ = ["RETRY_AFTER", "export_slots", "router"]
 
-router = APIRouter(tags=["traces"])
+router = APIRouter(tags=["traces"], route_class=ExactJsonRoute)
 
 Ingest = Annotated[Principal, Depends(require("ingest"))]
 Read = Annotated[Principal, Depends(require("read"))]
