@@ -27,10 +27,12 @@ space is not part of a decimal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, get_args
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     ValidationError,
     ValidationInfo,
@@ -39,9 +41,28 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from margin._money import MoneyError, parse_amount
 from margin._payload import PayloadError, check_json
 
-__all__ = ["Storable"]
+__all__ = ["Quantity", "Storable"]
+
+
+def _quantity(value: Any) -> str | int:
+    """A quantity as its service parses it: a decimal string (as sent: a space is no part of
+    a decimal) or an integer, a JSON number with a fraction (a float, or the exact
+    ``Decimal``) as its decimal text."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a decimal string or a number")
+    try:
+        amount = parse_amount(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    return value if isinstance(value, str | int) else str(amount)
+
+
+#: A quantity of credits or usage (a grant, a limit, a cap) sent as a decimal string or a JSON
+#: number, which its service parses to exact nano-units (``control.quantities``).
+Quantity = Annotated[str | int, BeforeValidator(_quantity)]
 
 
 class Storable(BaseModel):

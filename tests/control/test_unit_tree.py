@@ -169,7 +169,8 @@ def test_a_cap_refuses_the_units_check_once_its_subtree_burned_it(api: Api) -> N
     for bad, field in [
         ({**cap, "amount": "0"}, "amount"),
         ({**cap, "amount": "1.0000000001"}, "amount"),
-        ({**cap, "amount": 1.5}, "amount"),
+        ({**cap, "amount": 1.0000000001}, "amount"),
+        ({**cap, "amount": " 5"}, "amount"),
         ({**cap, "frequency": "WEEKLY"}, "frequency"),
         ({**cap, "currency": "Not A Key"}, "currency"),
         ({**cap, "effective_from": "yesterday"}, "effective_from"),

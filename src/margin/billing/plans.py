@@ -18,7 +18,7 @@ from margin._calendar import load_zone
 from margin._currency import CurrencyCode
 from margin._ids import new_id
 from margin._money import MoneyError, parse_amount, to_nanos
-from margin._storable import Storable
+from margin._storable import Quantity, Storable
 from margin._time import isoformat, now_micros
 from margin.billing.errors import BillingError
 from margin.billing.overrides import apply_overrides, effective_charges
@@ -63,7 +63,7 @@ class EntitlementIn(Storable):
     feature: Annotated[str, Field(min_length=1, max_length=128)]
     kind: Literal["boolean", "static", "metered"] = "metered"
     config: dict[str, Any] = Field(default_factory=dict)
-    limit: str | int | None = None
+    limit: Quantity | None = None
     period: Literal["day", "week", "month"] = "month"
     time_zone: Annotated[str, Field(max_length=64)] = "UTC"
     hard: bool = True

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from sqlalchemy import Connection, select
 
 from margin._ids import new_id
-from margin._storable import Storable
+from margin._storable import Quantity, Storable
 from margin._time import isoformat
 from margin.billing.meters import MeterStore
 from margin.control.errors import ControlError
@@ -45,7 +45,7 @@ class FeatureIn(Storable):
     event_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     credit_currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)] | None = None
-    unit_credits: str | int | None = None
+    unit_credits: Quantity | None = None
 
     @model_validator(mode="after")
     def _backing(self) -> FeatureIn:

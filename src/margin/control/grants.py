@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from margin._calendar import Window, load_zone, window_end, window_start
 from margin._payload import MAX_INT
-from margin._storable import Storable
+from margin._storable import Quantity, Storable
 from margin._time import isoformat, parse_bound
 from margin.control.credits import insert_grant
 from margin.control.errors import ControlError
@@ -24,12 +24,12 @@ g = credit_grants
 
 class GrantIn(Storable):
     currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
-    amount: str | int
+    amount: Quantity
     priority: Annotated[int, Field(ge=0, le=1000)] = 10
     effective_at: str | None = None
     expires_at: str | None = None
     recurrence: Window | None = None
-    rollover_max: str | int | None = None
+    rollover_max: Quantity | None = None
     time_zone: Annotated[str, Field(max_length=64)] = "UTC"
     description: Annotated[str, Field(max_length=256)] | None = None
 

@@ -13,12 +13,15 @@ __all__ = ["check_zone", "parse_quantity", "render_quantity"]
 
 
 def parse_quantity(value: Any, field: str, *, allow_negative: bool = False) -> int:
-    """A decimal string or integer as nano-units; 422 naming ``field`` otherwise."""
+    """A decimal string or integer as nano-units, exactly; 422 naming ``field`` otherwise
+    (more than 9 decimals would be rounded: ``1e-400`` credits granted as 0)."""
     try:
         amount = parse_amount(value)
         nanos = to_nanos(amount)
     except MoneyError as exc:
         raise ControlError(422, f"{field}: {exc}", field) from None
+    if from_nanos(nanos) != amount:
+        raise ControlError(422, f"{field}: at most 9 decimals", field)
     if nanos < 0 and not allow_negative:
         raise ControlError(422, f"{field}: must not be negative", field)
     return nanos

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import Connection, func, select, update
 
-from margin._money import from_nanos
-from margin._storable import Storable
+from margin._storable import Quantity, Storable
 from margin._time import from_micros, parse_bound, to_micros
 from margin.control.errors import ControlError
 from margin.control.features import CREDIT_CURRENCY
@@ -40,7 +38,7 @@ __all__ = ["CapIn", "cap_state", "capped", "end_cap", "period_of", "set_cap"]
 
 
 class CapIn(Storable):
-    amount: Any  # a decimal string or an integer: checked by set_cap, naming ``amount``
+    amount: Quantity
     currency: Annotated[str, Field(pattern=CREDIT_CURRENCY)]
     frequency: Literal["MONTHLY"] = "MONTHLY"
     effective_from: str | None = None
@@ -51,13 +49,9 @@ def set_cap(
 ) -> dict[str, Any]:
     """Set (replace) the unit's cap; the unit. 422 naming ``amount`` unless positive."""
     unit = get_unit(conn, org_id, customer_id, ref)
-    if isinstance(body.amount, bool) or not isinstance(body.amount, str | int):
-        raise ControlError(422, "amount: a decimal string or an integer", "amount")
     amount = parse_quantity(body.amount, "amount")
     if amount <= 0:
         raise ControlError(422, "amount: must be positive", "amount")
-    if from_nanos(amount) != Decimal(str(body.amount)):  # never rounded to fit
-        raise ControlError(422, "amount: at most 9 decimals", "amount")
     effective = now
     if body.effective_from is not None:
         try:
