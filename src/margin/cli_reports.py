@@ -46,9 +46,7 @@ err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the store lives.")]
 Org = Annotated[str | None, typer.Option("--org", help="Organization id (default: the first).")]
-Days = Annotated[
-    int, typer.Option(min=1, help="The last N days, today included (unless --from).")
-]
+Days = Annotated[int, typer.Option(min=1, help="The last N days, today included (unless --from).")]
 Start = Annotated[str | None, typer.Option("--from", help="Date or RFC 3339 time.")]
 End = Annotated[str | None, typer.Option("--to", help="Date or RFC 3339 time (exclusive).")]
 Tz = Annotated[

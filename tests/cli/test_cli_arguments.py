@@ -63,7 +63,9 @@ def test_more_days_than_since_1970_report_from_1970(db: Database, tenant: Tenant
 
 
 @pytest.mark.parametrize("limit", ["0", "1001", "99999999999999999999999"])
-def test_fx_list_takes_at_most_what_the_api_serves(db: Database, tenant: Tenant, limit: str) -> None:
+def test_fx_list_takes_at_most_what_the_api_serves(
+    db: Database, tenant: Tenant, limit: str
+) -> None:
     out = _invoke(db, tenant, "fx", "list", "--limit", limit)
     assert out.exit_code == 2, out.output  # type: ignore[attr-defined]
     assert "--limit" in out.output  # type: ignore[attr-defined]
