@@ -21,9 +21,10 @@ import orjson
 from _server import LoopbackServer
 from ingest import batch
 from margin._payload import parse_json
-from margin.server import _rows, ledger
+from margin.server import _signals, ledger
 from margin.server.routes.ingest import _answer
 from margin.server.state import AppState
+from margin.store.rollups import SignalRollup
 
 TIMES: dict[str, list[float]] = defaultdict(list)
 
@@ -44,10 +45,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     args = parser.parse_args()
     ledger.Ledger._signals = timed("plan", ledger.Ledger._signals)  # type: ignore[method-assign]
-    ledger._store_signals = timed("store", ledger._store_signals)
-    _rows.insert_tuples = timed("insert", _rows.insert_tuples)
+    ledger.store_signals = timed("store", ledger.store_signals)
+    _signals.insert_tuples = timed("insert", _signals.insert_tuples)
     ledger.consume = timed("credits", ledger.consume)
-    ledger.SignalRollup.flush = timed("rollups", ledger.SignalRollup.flush)  # type: ignore[method-assign]
+    SignalRollup.flush = timed("rollups", SignalRollup.flush)  # type: ignore[method-assign]
     ledger.Ledger._transact = timed("transaction", ledger.Ledger._transact)  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         server = LoopbackServer(f"sqlite:///{tmp}/bench.db", Path(tmp))

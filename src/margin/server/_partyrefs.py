@@ -4,6 +4,8 @@ transaction (unknown external ids are created, customers only when the settings 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -13,6 +15,9 @@ from margin.store.schema import customers
 from margin.store.schema_control import customer_units
 
 __all__ = ["PartyRefs"]
+
+#: What names no party (a reference absent, or empty).
+_UNSET = (None, "")
 
 #: (customer id, agent id, problem as (field, detail) or None) of an item.
 Resolved = tuple[str | None, str | None, tuple[str, str] | None]
@@ -27,18 +32,13 @@ class PartyRefs:
     def __init__(
         self, conn: Connection, org_id: str, items: Sequence[Any], create_customers: bool
     ) -> None:
-        customer_ids, agent_ids, customers, agents, units = set(), set(), set(), set(), set()
-        for i in items:  # one pass: a batch holds thousands of items, naming a few parties
-            if i.customer_id:
-                customer_ids.add(i.customer_id)
-            if i.customer:
-                customers.add(i.customer)
-            if agent_id := getattr(i, "agent_id", None):
-                agent_ids.add(agent_id)
-            if agent := getattr(i, "agent", None):
-                agents.add(agent)
-            if unit := getattr(i, "unit", None):
-                units.add(unit)
+        # One set per reference, each filled at C speed: a batch holds thousands of items,
+        # naming a few parties.
+        customer_ids: set[str] = set(map(attrgetter("customer_id"), items))
+        customers: set[str] = set(map(attrgetter("customer"), items))
+        agent_ids, agents, units = (_each(items, name) for name in ("agent_id", "agent", "unit"))
+        for found in (customer_ids, customers, agent_ids, agents, units):
+            found.difference_update(_UNSET)
         self.customer_ids = CUSTOMERS.existing_ids(conn, org_id, customer_ids)
         self.agent_ids = AGENTS.existing_ids(conn, org_id, agent_ids)
         self.units = _units(conn, org_id, units)
@@ -89,10 +89,38 @@ class PartyRefs:
             agent_id = self.agents.get(agent)
         return customer_id, agent_id, None
 
+    def resolve_all(self, items: Sequence[Any]) -> list[Resolved]:
+        """``resolve`` of each item."""
+        if self.checks:
+            return [self.resolve(item) for item in items]
+        customers, agents = self.customers, self.agents
+        resolved: list[Resolved] = []
+        for item in items:  # resolve's steps, without the checks no item needs
+            customer_id = item.customer_id
+            if customer_id is None and item.customer:
+                customer_id = customers.get(item.customer)
+                if customer_id is None:
+                    resolved.append(self.resolve(item))
+                    continue
+            agent_id = getattr(item, "agent_id", None)
+            if agent_id is None:
+                agent = getattr(item, "agent", None)
+                if agent:
+                    agent_id = agents.get(agent)
+            resolved.append((customer_id, agent_id, None))
+        return resolved
+
     def remember(self, org_id: str) -> None:
         """Cache the resolved ids, once the transaction that may have created them committed."""
         CUSTOMERS.remember(org_id, self.customers)
         AGENTS.remember(org_id, self.agents)
+
+
+def _each(items: Sequence[Any], name: str) -> set[str]:
+    """The values of attribute ``name`` of the items (None for an item without one)."""
+    absent: Any = None
+    found: set[str] = set(map(getattr, items, repeat(name), repeat(absent)))
+    return found
 
 
 def _units(conn: Connection, org_id: str, wanted: set[str]) -> dict[tuple[str, str, str], str]:

@@ -9,9 +9,8 @@ the loser of a deadlock: it is then run again from the plan (``Database.transact
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -24,14 +23,12 @@ from margin.server._costdata import signal_cost
 from margin.server._costs import (
     Link,
     Prices,
-    admit,
     cost_rows,
     digest_without_customer,
     insert_costs,
     plan_cost,
 )
 from margin.server._drafts import Dedupe, Draft, Drafts, derived_key, plan
-from margin.server._partyrefs import PartyRefs
 from margin.server._results import (
     BatchResult,
     ItemResult,
@@ -39,12 +36,14 @@ from margin.server._results import (
     mark_conflict,
 )
 from margin.server._rows import existing, insert_rows
+from margin.server._signals import store_signals
+from margin.server._txn import Txn
 from margin.server.items import CostIn, EventIn, SignalIn
 from margin.settings import Settings
-from margin.store.attribution import relink_traces, winners
+from margin.store.attribution import winners
 from margin.store.db import Database
-from margin.store.rollups import CostRollup, CostTotals, SignalRollup, TotalExceeded
-from margin.store.schema import events, signals
+from margin.store.rollups import TotalExceeded
+from margin.store.schema import events
 
 __all__ = ["BatchResult", "BeforeCommit", "Dedupe", "ItemResult", "Ledger", "content_hash"]
 
@@ -56,35 +55,8 @@ BeforeCommit = Callable[[Connection], None]
 _TOTAL_ATTEMPTS = 3
 
 
-@dataclass
-class _Txn:
-    """What the parts of one write attempt share."""
-
-    conn: Connection
-    org_id: str
-    now: int
-    source: str
-    create_customers: bool
-    costs: CostRollup = field(default_factory=CostRollup)
-    signals: SignalRollup = field(default_factory=SignalRollup)
-    refs: list[PartyRefs] = field(default_factory=list)
-    #: The event rows this attempt stored (fresh only), for the credits a meter burns.
-    events: list[dict[str, Any]] = field(default_factory=list)
-    #: Fresh signals of a unit by (customer, unit, event name): a unit's grants burn first.
-    unit_signals: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    totals: CostTotals = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.totals = CostTotals(self.conn, self.org_id)
-
-    def parties(self, drafts: Sequence[Draft]) -> PartyRefs:
-        refs = PartyRefs(self.conn, self.org_id, [d.item for d in drafts], self.create_customers)
-        self.refs.append(refs)
-        return refs
-
-
 #: Stores a kind's fresh drafts inside a write attempt.
-_Store = Callable[[_Txn, list[Draft]], None]
+_Store = Callable[[Txn, list[Draft]], None]
 
 
 @dataclass
@@ -201,7 +173,7 @@ class Ledger:
                 draft.extra = manual
             return problem
 
-        return _Batch(plan(items, SignalIn, now, horizon, dedupe, prepare), _store_signals)
+        return _Batch(plan(items, SignalIn, now, horizon, dedupe, prepare), store_signals)
 
     def _costs(
         self,
@@ -223,7 +195,7 @@ class Ledger:
         for draft, cost_id in zip(drafts.fresh, ids, strict=True):
             draft.extra = plan_cost(draft, draft.extra, source, now, cost_id)
 
-        def store(txn: _Txn, drafts: list[Draft]) -> None:
+        def store(txn: Txn, drafts: list[Draft]) -> None:
             _store_costs(txn, drafts, keep_unknown)
 
         return _Batch(drafts, store)
@@ -241,8 +213,8 @@ class Ledger:
         if not any(b.drafts.fresh for b in batches) and before_commit is None:
             return
 
-        def work(conn: Connection) -> _Txn:
-            txn = _Txn(conn, org_id, now, source, self.settings.auto_create_customers)
+        def work(conn: Connection) -> Txn:
+            txn = Txn(conn, org_id, now, source, self.settings.auto_create_customers)
             for batch in batches:
                 batch.drafts.restart()
                 if batch.drafts.fresh:
@@ -261,7 +233,7 @@ class Ledger:
         for refs in self._transact(work).refs:
             refs.remember(org_id)
 
-    def _transact(self, work: Callable[[Connection], _Txn]) -> _Txn:
+    def _transact(self, work: Callable[[Connection], Txn]) -> Txn:
         for _attempt in range(_TOTAL_ATTEMPTS - 1):
             try:
                 return self.db.transact(work)
@@ -271,7 +243,7 @@ class Ledger:
 
 
 def _insert_facts(
-    txn: _Txn, table: Table, pairs: list[tuple[Draft, dict[str, Any]]]
+    txn: Txn, table: Table, pairs: list[tuple[Draft, dict[str, Any]]]
 ) -> list[tuple[Draft, dict[str, Any]]]:
     """Insert rows in key order; a key stored before (or meanwhile, by another writer) makes
     its item a duplicate, or a conflict when the content differs. Returns the inserted."""
@@ -295,7 +267,7 @@ def _insert_facts(
     return done
 
 
-def _common(draft: Draft, row_id: str, customer_id: str | None, txn: _Txn) -> dict[str, Any]:
+def _common(draft: Draft, row_id: str, customer_id: str | None, txn: Txn) -> dict[str, Any]:
     return {
         "id": row_id,
         "customer_id": customer_id,
@@ -306,7 +278,7 @@ def _common(draft: Draft, row_id: str, customer_id: str | None, txn: _Txn) -> di
     }
 
 
-def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
+def _store_events(txn: Txn, drafts: list[Draft]) -> None:
     refs = txn.parties(drafts)
     pairs = []
     for draft, row_id in zip(drafts, new_ids("evt", len(drafts)), strict=True):
@@ -320,54 +292,7 @@ def _store_events(txn: _Txn, drafts: list[Draft]) -> None:
     txn.events.extend(row for _draft, row in _insert_facts(txn, events, pairs))
 
 
-def _store_signals(txn: _Txn, drafts: list[Draft]) -> None:
-    refs = txn.parties(drafts)
-    pairs = []
-    for draft, row_id in zip(drafts, new_ids("sig", len(drafts)), strict=True):
-        customer_id, agent_id, problem = refs.resolve(draft.item)
-        cost: Draft | None = draft.extra
-        if problem is None and cost and not admit(txn.totals, draft.result, cost.extra.body):
-            problem = ("data.costData.cost.amount", draft.result.detail or "")
-        if problem:
-            draft.result.field, draft.result.detail = problem
-            continue
-        item: SignalIn = draft.item
-        row = _common(draft, row_id, customer_id, txn)
-        row["agent_id"] = agent_id
-        row["event_name"] = item.event_name
-        row["data"] = item.data
-        row["trace_id"] = item.trace_id
-        row["cost_tracing"] = item.cost_tracing
-        row["source"] = txn.source
-        row["unit_id"] = refs.unit_id(item)
-        pairs.append((draft, row))
-    done = _insert_facts(txn, signals, pairs)
-    inserted = {id(draft) for draft, _row in done}
-    for draft, _row in pairs:  # a duplicate signal stores no cost: give back its amount
-        if id(draft) not in inserted and draft.extra is not None:
-            body = draft.extra.extra.body
-            txn.totals.release(body.currency, body.amount_nanos)
-    txn.signals.add_rows(txn.org_id, [row for _draft, row in done])
-    for _draft, row in done:
-        if row["unit_id"]:
-            txn.unit_signals[(row["customer_id"], row["unit_id"], row["event_name"])] += 1
-    traces = {row["trace_id"] for _draft, row in done if row["cost_tracing"] and row["trace_id"]}
-    if traces:
-        relink_traces(txn.conn, txn.org_id, traces, txn.costs)
-    manual = [
-        (
-            draft.extra,
-            Link(row["customer_id"], row["agent_id"], row["id"], row["event_name"], row["unit_id"]),
-        )
-        for draft, row in done
-        if draft.extra is not None
-    ]
-    if manual:
-        batch = cost_rows(txn.org_id, manual)
-        insert_costs(txn.conn, txn.org_id, batch, "signal", txn.costs, txn.totals, admitted=True)
-
-
-def _store_costs(txn: _Txn, drafts: list[Draft], keep_unknown: bool) -> None:
+def _store_costs(txn: Txn, drafts: list[Draft], keep_unknown: bool) -> None:
     refs = txn.parties(drafts)
     won = winners(txn.conn, txn.org_id, {d.item.trace_id for d in drafts if d.item.trace_id})
     entries = []

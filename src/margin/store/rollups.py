@@ -13,7 +13,7 @@ turn to floating point).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -246,14 +246,8 @@ class SignalRollup:
     """Accumulates signal counts per hour and dimensions (and per day)."""
 
     def __init__(self) -> None:
+        #: Stored signals by (org id, hour bucket, customer id, agent id or "", event name).
         self.counts: dict[tuple[str, int, str, str, str], int] = defaultdict(int)
-
-    def add_rows(self, org_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Count stored signal rows (``ts``, ``customer_id``, ``agent_id``, ``event_name``)."""
-        counts = self.counts
-        for row in rows:
-            key = (row["customer_id"], row["agent_id"] or "", row["event_name"])
-            counts[(org_id, hour_bucket(row["ts"]), *key)] += 1
 
     def flush(self, conn: Connection) -> None:
         if not self.counts:
