@@ -8,7 +8,6 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,9 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from margin.queue.config import QueueConfig
-from margin.queue.edge import Publisher
 from margin.queue.writer import Writer
-from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.schema import costs, events, signals
@@ -69,9 +66,7 @@ def config(nats_url: str) -> QueueConfig:
 
 @pytest.fixture
 def client(db: Database, settings: Settings, config: QueueConfig) -> Iterator[TestClient]:
-    app = create_app(replace(settings, queue_url=config.url), db=db, migrate=False)
-    app.state.margin.queue = Publisher(config)
-    with TestClient(app) as test_client:
+    with support.queue_client(db, settings, config) as test_client:
         yield test_client
 
 

@@ -15,16 +15,29 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from margin.queue.config import QueueConfig
+from margin.queue.edge import Publisher
 from margin.queue.writer import Writer
+from margin.server.app import create_app
+from margin.settings import Settings
+from margin.store.db import Database
 from margin_testing import free_port
 
-__all__ = ["NatsNode", "WriterThread", "nats_binary", "nats_cluster", "nats_server", "wait_for"]
+__all__ = [
+    "NatsNode",
+    "WriterThread",
+    "nats_binary",
+    "nats_cluster",
+    "nats_server",
+    "queue_client",
+    "wait_for",
+]
 
 
 def nats_binary() -> str:
@@ -209,3 +222,12 @@ def queue_config(url: str, name: str, **kw: object) -> QueueConfig:
         dead_subject=f"{name}.dead",
         **kw,  # type: ignore[arg-type]
     )
+
+
+@contextmanager
+def queue_client(db: Database, settings: Settings, config: QueueConfig) -> Iterator[TestClient]:
+    """An app in queue mode on ``config`` (its edge publishing to it), as a test client."""
+    app = create_app(replace(settings, queue_url=config.url), db=db, migrate=False)
+    app.state.margin.queue = Publisher(config)
+    with TestClient(app) as client:
+        yield client

@@ -13,7 +13,7 @@ from typing import Any
 import nats
 import pytest
 from fastapi.testclient import TestClient
-from nats_support import NatsNode, WriterThread, queue_config, wait_for
+from nats_support import NatsNode, WriterThread, queue_client, queue_config, wait_for
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -37,9 +37,7 @@ def config(nats: NatsNode) -> QueueConfig:
 
 @pytest.fixture
 def client(db: Database, settings: Settings, config: QueueConfig) -> Iterator[TestClient]:
-    app = create_app(replace(settings, queue_url=config.url), db=db, migrate=False)
-    app.state.margin.queue = Publisher(config)
-    with TestClient(app) as test_client:
+    with queue_client(db, settings, config) as test_client:
         yield test_client
 
 

@@ -117,6 +117,14 @@ def _nanos(n: int) -> str:
     return str(Decimal(n).scaleb(-9))
 
 
+def _fresh(api: Fixture, world: dict[str, Any]) -> Api:
+    """A new organization in the fixture's store holding ``world`` (each example its own)."""
+    tenant = make_tenant(api.db, f"org{next(_orgs)}")
+    fresh = Api(client=api.client, db=api.db, tenant=tenant, settings=api.settings)
+    _build(fresh, world)
+    return fresh
+
+
 def _build(api: Api, world: dict[str, Any]) -> None:
     _ok(api.patch("/v1/organization", json={"reporting_currency": "USD"}))
     rates = []
@@ -281,9 +289,7 @@ def _reconcile(api: Api, view: dict[str, Any]) -> None:
 def test_converted_reports_reconcile_to_the_nano_unit(
     api: Fixture, world: dict[str, Any], view: dict[str, Any]
 ) -> None:
-    tenant = make_tenant(api.db, f"org{next(_orgs)}")
-    fresh = Api(client=api.client, db=api.db, tenant=tenant, settings=api.settings)
-    _build(fresh, world)
+    fresh = _fresh(api, world)
     _reconcile(fresh, view)
 
 
@@ -341,20 +347,18 @@ def _cells_converted(
 def test_each_row_is_its_cells_converted_one_by_one(
     api: Fixture, world: dict[str, Any], view: dict[str, Any]
 ) -> None:
-    tenant = make_tenant(api.db, f"org{next(_orgs)}")
-    fresh = Api(client=api.client, db=api.db, tenant=tenant, settings=api.settings)
-    _build(fresh, world)
+    org_id = _fresh(api, world).tenant.org_id
     lo, hi = to_micros(START), to_micros(START + timedelta(days=DAYS))
     dims = view["group_by"]
     # UTC windows: no cell is cut, so each window holds whole cells.
     windows = boundaries(lo, hi, view["window"], load_zone("UTC")) if view["window"] else None
     with api.db.read() as conn:
-        expected = _cells_converted(conn, tenant.org_id, lo, hi, dims, windows)
+        expected = _cells_converted(conn, org_id, lo, hi, dims, windows)
         tables = [
-            build_table(conn, tenant.org_id, lo, hi, dims, Filters(), windows=windows, convert=c)
+            build_table(conn, org_id, lo, hi, dims, Filters(), windows=windows, convert=c)
             for c in (
-                Converter(conn, tenant.org_id, "USD"),
-                _Converting(conn, tenant.org_id, "USD"),
+                Converter(conn, org_id, "USD"),
+                _Converting(conn, org_id, "USD"),
             )
         ]
     # With every figure in USD the report reads its rows directly (the identity path): the
