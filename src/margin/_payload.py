@@ -30,6 +30,7 @@ __all__ = [
     "check_json",
     "check_text",
     "parse_json",
+    "stored_json",
 ]
 
 #: The deepest nesting of objects and arrays in one item or body (the item itself counts).
@@ -258,3 +259,37 @@ def _decimal(value: Decimal, path: str, exact: bool) -> Decimal | float:
     if not _float_of(number, value):
         raise _too_precise(str(value), path)
     return number + 0.0  # a negative zero as zero
+
+
+#: What ``orjson`` writes of a float that JSONB keeps in another form: a negative zero (JSONB
+#: has none), and an exponent (JSONB writes the digits out, which read back as an integer).
+_NEGATIVE_ZERO, _EXPONENT = b"-0.0", b"e+"
+#: Floats from here up are written by the encoder with an exponent, and are whole numbers.
+_WRITTEN_WITH_EXPONENT = 1e16
+
+
+def stored_json(value: Any) -> bytes:
+    """``orjson.dumps(value)`` as a JSON column holds it on every store: in a form SQLite
+    keeps as written and PostgreSQL reads back alike. A negative zero is written ``0.0``,
+    and a float of 1e16 or more (a whole number) by its digits and ``.0``. Raises
+    ``orjson.JSONEncodeError`` as ``orjson.dumps`` does."""
+    text = orjson.dumps(value)
+    if _NEGATIVE_ZERO in text or _EXPONENT in text:  # rare (or in a string): one search each
+        text = orjson.dumps(_jsonb_forms(value))
+    return text
+
+
+def _jsonb_forms(value: Any) -> Any:
+    """``value`` with its floats in the forms ``stored_json`` writes (containers copied)."""
+    kind = value.__class__
+    if kind is float:
+        if value == 0:
+            return 0.0
+        if abs(value) >= _WRITTEN_WITH_EXPONENT and math.isfinite(value):
+            return orjson.Fragment(f"{int(value)}.0")
+        return value
+    if kind is dict:
+        return {key: _jsonb_forms(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_jsonb_forms(item) for item in value]
+    return value

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from margin._payload import stored_json
+
 __all__ = ["encode_each", "json_texts"]
 
 #: Stands between the values of a batch: a string no value holds (if one did, the output
@@ -38,13 +40,22 @@ def encode_each(values: list[Any], option: int) -> list[bytes] | None:
 
 
 def json_texts(values: list[Any]) -> list[str]:
-    """Each value as ``orjson.dumps(value).decode()`` writes it (what a JSON column holds)."""
+    """Each value as ``stored_json(value).decode()`` writes it (what a JSON column holds)."""
     if len(values) > 1:
         try:
-            texts = _encoded(values, 0, None).decode().split(_SEPARATOR)
+            whole = _encoded(values, 0, None).decode()
         except orjson.JSONEncodeError:
-            texts = []
+            whole = ""
+        texts = whole.split(_SEPARATOR)
         if len(texts) == len(values):
+            if "-0.0" in whole or "e+" in whole:  # a float stored_json writes otherwise
+                return [
+                    text if "-0.0" not in text and "e+" not in text else _stored(value)
+                    for text, value in zip(texts, values, strict=True)
+                ]
             return texts
-    dumps = orjson.dumps
-    return [dumps(value).decode() for value in values]
+    return [_stored(value) for value in values]
+
+
+def _stored(value: Any) -> str:
+    return stored_json(value).decode()

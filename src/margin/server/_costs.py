@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy import Connection
 
 from margin._ids import new_id
 from margin._money import MoneyError, format_decimal, from_nanos, to_nanos
+from margin._payload import stored_json
 from margin._time import HOUR_US
 from margin.pricing import Pricer
 from margin.pricing.pricer import Priced
@@ -185,7 +185,7 @@ def plan_cost(
         item.provider,
         item.model,
         item.operation,
-        orjson.dumps(priced.usage).decode() if priced.usage else None,
+        stored_json(priced.usage).decode() if priced.usage else None,
         priced.nanos,
         priced.currency,
         priced.priced_by,
@@ -196,7 +196,7 @@ def plan_cost(
         draft.digest,
         source,
         now,
-        None if context is None else orjson.dumps(context).decode(),
+        None if context is None else stored_json(context).decode(),
     )
     return PlannedCost(cost_id or new_id("cst"), body)
 

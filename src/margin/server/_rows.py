@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Connection, Table, select, text
 
+from margin._payload import stored_json
 from margin.store import fact_keys
 from margin.store.schema import NOT_OTLP
 
@@ -234,9 +234,8 @@ def _values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
     except KeyError:
         values = [[row.get(c) for c in shape.columns] for row in rows]
     if shape.json_at:
-        dumps = orjson.dumps
         for value in values:
             for i in shape.json_at:
                 if value[i] is not None:
-                    value[i] = dumps(value[i]).decode()
+                    value[i] = stored_json(value[i]).decode()
     return values

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from margin._payload import stored_json
 from margin.store._checkpoint import Checkpointer
 from margin.store._writelock import WriteLock
 
@@ -30,7 +31,7 @@ WRITE_ATTEMPTS = 5
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return stored_json(value).decode()
 
 
 class Database:

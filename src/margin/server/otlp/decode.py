@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from margin._payload import stored_json
 from margin.server.otlp.body import JSON, PROTOBUF, OtlpError, TooLarge, decode
 
 __all__ = [
@@ -205,7 +205,7 @@ class _Reader:
                 self.request.resource_spans[r].resource.attributes, self._kinds
             )
         attributes = _attributes(sp.attributes, self._kinds)
-        text = orjson.dumps(attributes)
+        text = stored_json(attributes)
         # JSON escapes NUL as \u0000, in keys and nested values alike: one search finds any
         # (or text that spells it out, which the walk tells apart).
         if "\x00" in sp.name or (b"\\u0000" in text and _holds_nul(attributes)):

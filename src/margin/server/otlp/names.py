@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from margin import semconv
 from margin._fields import to_int
+from margin._payload import stored_json
 from margin.usage import SpanReader
 
 __all__ = [
@@ -126,7 +125,7 @@ def stored_attributes(attributes: dict[str, Any], text: bytes, names: Layout) ->
     if not names.prompts or attributes.get(_STORE_PROMPT) is True:
         return text.decode()  # no prompt keys (the common case), or the trace keeps them
     prompts = names.prompts
-    return orjson.dumps({k: v for k, v in attributes.items() if k not in prompts}).decode()
+    return stored_json({k: v for k, v in attributes.items() if k not in prompts}).decode()
 
 
 def count_problem(attributes: Mapping[str, Any], names: Layout) -> str | None:
