@@ -30,6 +30,7 @@ __all__ = [
     "check_json",
     "check_text",
     "parse_json",
+    "stored_as_encoded",
     "stored_json",
 ]
 
@@ -274,9 +275,14 @@ def stored_json(value: Any) -> bytes:
     and a float of 1e16 or more (a whole number) by its digits and ``.0``. Raises
     ``orjson.JSONEncodeError`` as ``orjson.dumps`` does."""
     text = orjson.dumps(value)
-    if _NEGATIVE_ZERO in text or _EXPONENT in text:  # rare (or in a string): one search each
-        text = orjson.dumps(_jsonb_forms(value))
-    return text
+    return text if stored_as_encoded(text) else orjson.dumps(_jsonb_forms(value))
+
+
+def stored_as_encoded(text: bytes) -> bool:
+    """Whether ``orjson.dumps``' ``text`` is what ``stored_json`` writes of the same value:
+    no float in a form JSONB keeps otherwise (the common case; one search each, and text
+    that only spells one out is written again, the same)."""
+    return _NEGATIVE_ZERO not in text and _EXPONENT not in text
 
 
 def _jsonb_forms(value: Any) -> Any:

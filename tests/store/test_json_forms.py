@@ -83,6 +83,29 @@ def test_stored_json_reads_back_the_same_on_both_stores(apis: dict[str, Api]) ->
             assert _same(value, READ), (kind, place, value)
 
 
+def test_a_batch_stores_each_signal_in_that_form(apis: dict[str, Api]) -> None:
+    """A batch's data is encoded in one call; only the items holding such a float are
+    written again, each as ``stored_json`` writes it alone."""
+    sent = {"forms": SENT.decode(), "plain": '{"n": 1.5, "s": "x"}', "zero": '{"z": -0.0}'}
+    read = {"forms": READ, "plain": {"n": 1.5, "s": "x"}, "zero": {"z": 0.0}}
+    items = ",".join(
+        f'{{"event_name": "{name}", "customer": "acme", "timestamp": "2026-10-05T12:00:00Z", '
+        f'"data": {data}}}'
+        for name, data in sent.items()
+    )
+    for kind, api in apis.items():
+        _post(api, "/v1/signals", f'{{"items": [{items}]}}'.encode(), "ingest")
+        answer = api.get(
+            "/v1/export", params={**OCT, "kind": "signals", "format": "jsonl"}, scope="read"
+        )
+        assert answer.status_code == 200, answer.text
+        rows = [orjson.loads(line) for line in answer.content.splitlines()]
+        found = {row["event_name"]: row["data"] for row in rows}
+        assert found.keys() == read.keys(), (kind, found)
+        for name, expected in read.items():
+            assert _same(found[name], expected), (kind, name, found[name])
+
+
 def test_stored_json_writes_what_jsonb_keeps() -> None:
     assert stored_json(orjson.loads(SENT)) == (
         b'{"neg":0.0,"big":10000000000000000.0,"negbig":-250000000000000000.0,'

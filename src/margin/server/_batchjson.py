@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from margin._payload import stored_json
+from margin._payload import stored_as_encoded, stored_json
 
 __all__ = ["encode_each", "json_texts"]
 
@@ -43,17 +43,17 @@ def json_texts(values: list[Any]) -> list[str]:
     """Each value as ``stored_json(value).decode()`` writes it (what a JSON column holds)."""
     if len(values) > 1:
         try:
-            whole = _encoded(values, 0, None).decode()
+            whole = _encoded(values, 0, None)
         except orjson.JSONEncodeError:
-            whole = ""
-        texts = whole.split(_SEPARATOR)
+            whole = b""
+        texts = whole.decode().split(_SEPARATOR)
         if len(texts) == len(values):
-            if "-0.0" in whole or "e+" in whole:  # a float stored_json writes otherwise
-                return [
-                    text if "-0.0" not in text and "e+" not in text else _stored(value)
-                    for text, value in zip(texts, values, strict=True)
-                ]
-            return texts
+            if stored_as_encoded(whole):
+                return texts
+            return [  # only the values that hold such a float are written again
+                text if stored_as_encoded(text.encode()) else _stored(value)
+                for text, value in zip(texts, values, strict=True)
+            ]
     return [_stored(value) for value in values]
 
 
