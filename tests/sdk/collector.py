@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,8 @@ class Collector:
     port: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
+    #: The port, bound but not listening, while the collector is stopped.
+    _held: socket.socket | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -74,6 +77,7 @@ class Collector:
             def log_message(self, *args: object) -> None:
                 pass
 
+        self._release()
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
@@ -83,10 +87,28 @@ class Collector:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening (an outage: connections are refused) and keep the port, so that
+        ``start`` listens on it again: a socket bound to it that does not listen refuses
+        connections as a stopped server does, and no other server (of a test running beside
+        this one) is given the port meanwhile and sent this test's spans."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            held = socket.socket()
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+            held.bind(("127.0.0.1", self.port))
+            self._held = held
+
+    def close(self) -> None:
+        """Stop, and give the port back."""
+        self.stop()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def handle(self, request: BaseHTTPRequestHandler, body: bytes) -> None:
         with self._lock:

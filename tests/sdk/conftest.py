@@ -37,7 +37,7 @@ def collector() -> Iterator[Collector]:
     fake.start()
     yield fake
     fake.gate.set()
-    fake.stop()
+    fake.close()
 
 
 Configure = Callable[..., None]
