@@ -1,6 +1,6 @@
 """A loopback OTLP/HTTP collector in its own process, for the SDK benchmarks.
 
-It counts the spans it receives on ``/v1/traces`` (protobuf, gzip or not) and their distinct
+It counts the spans it receives on ``/v1/traces`` (OTLP protobuf or Margin's span format, gzip or not) and their distinct
 span ids, and can stop listening and listen again on the same port (an outage) while it
 keeps its counts. Its decoding runs in another process, as a real server's does, so it does
 not compete with the measured process for the GIL."""
@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from margin.sdk import span_batch
 
 __all__ = ["Collector"]
 
@@ -30,6 +32,8 @@ def _serve(commands: Connection) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
+            if self.headers.get("Content-Type") == span_batch.MEDIA_TYPE:
+                body = span_batch.otlp_request(body)
             request = ExportTraceServiceRequest.FromString(body)
             with lock:
                 counts["requests"] += 1

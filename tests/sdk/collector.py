@@ -1,5 +1,5 @@
-"""A loopback fake of the Margin server's ingest endpoints: OTLP/HTTP ``/v1/traces``
-(gzip protobuf) and ``/v1/signals`` (JSON), which can fail, block, stop and restart."""
+"""A loopback fake of the Margin server's ingest endpoints: ``/v1/traces`` (gzip OTLP
+protobuf, or gzip Margin span format unless ``takes_spans`` is off) and ``/v1/signals`` (JSON), which can fail, block, stop and restart."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from margin.sdk import span_batch
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Collector:
     #: Answer 500 to every request whose (decompressed) body holds these bytes.
     poison: bytes | None = None
     retry_after: str | None = None
+    #: Whether ``/v1/traces`` takes Margin's span format (else 415, as an OTLP-only server).
+    takes_spans: bool = True
     gate: threading.Event = field(default_factory=threading.Event)
     spans: list[ReceivedSpan] = field(default_factory=list)
     signals: list[dict[str, Any]] = field(default_factory=list)
@@ -123,9 +127,12 @@ class Collector:
                 raw = gzip.decompress(body) if request.path == "/v1/traces" else body
                 if self.poison in raw:
                     failing = 500
+            spans_body = request.headers.get("Content-Type") == span_batch.MEDIA_TYPE
+            if failing is None and spans_body and not self.takes_spans:
+                failing = 415
             if failing is None:
                 if request.path == "/v1/traces":
-                    self._record_spans(body)
+                    self._record_spans(body, spans_body)
                 elif request.path == "/v1/signals":
                     self.signals.extend(orjson.loads(body)["items"])
         code = failing or 200
@@ -135,8 +142,11 @@ class Collector:
         request.send_header("Content-Length", "0")
         request.end_headers()
 
-    def _record_spans(self, body: bytes) -> None:
-        message = ExportTraceServiceRequest.FromString(gzip.decompress(body))
+    def _record_spans(self, body: bytes, spans_body: bool) -> None:
+        raw = gzip.decompress(body)
+        message = ExportTraceServiceRequest.FromString(
+            span_batch.otlp_request(raw) if spans_body else raw
+        )
         for resource_spans in message.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:

@@ -194,7 +194,8 @@ def test_span_contexts_and_records_name_the_same_ids_and_parents() -> None:
     }
     for span, (parent_id, remote_parent) in expected.items():
         record = records[span.context.span_id]
-        assert record[_record.TRACE_ID] == span.context.trace_id
+        trace_id = record[_record.TRACE_HI] << 64 | record[_record.TRACE_LO]
+        assert trace_id == span.context.trace_id
         assert record[_record.PARENT_ID] == parent_id
         assert record[_record.PARENT_REMOTE] is remote_parent
 

@@ -12,6 +12,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from margin.sdk._http import retry_after_seconds
+from margin.sdk.span_batch import MEDIA_TYPE
 
 __all__ = ["Endpoint", "Outcome"]
 
@@ -20,6 +21,7 @@ _PATHS: dict[str, tuple[str, dict[str, str]]] = {
         "/v1/traces",
         {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
     ),
+    "spans": ("/v1/traces", {"Content-Type": MEDIA_TYPE, "Content-Encoding": "gzip"}),
     "signals": ("/v1/signals", {"Content-Type": "application/json"}),
 }
 # Answers that say the server (or the way to it) is unavailable, not that it failed on this
@@ -37,11 +39,12 @@ class Outcome:
     """How the server answered one body.
 
     ``ok``: delivered (``rejected`` items refused inside it); ``reject``: refused whole (4xx);
-    ``too_large``: refused for its size (413), so its halves may pass; ``unavailable``: not
+    ``too_large``: refused for its size (413), so its halves may pass; ``unsupported``: a
+    ``spans`` body refused for its format (415: a server that takes only OTLP); ``unavailable``: not
     reachable, overloaded (``retry_after`` when it said so) or not taking requests as
     configured (3xx, 401, 403, 404, 405); ``failed``: it answered 5xx for this body."""
 
-    kind: Literal["ok", "reject", "too_large", "unavailable", "failed"]
+    kind: Literal["ok", "reject", "too_large", "unsupported", "unavailable", "failed"]
     rejected: int = 0
     retry_after: float | None = None
     detail: str = ""
@@ -65,6 +68,9 @@ class Endpoint:
         self.base_url = base_url
         self.headers = headers
         self.warn = warn
+        #: False once the server refused a ``spans`` body for its format: spans then go as
+        #: OTLP (``traces``) to it.
+        self.takes_spans = True
 
     def post(self, kind: str, payload: bytes) -> Outcome:
         path, headers = _PATHS[kind]
@@ -100,6 +106,13 @@ class Endpoint:
         if status >= 500:
             self.warn(f"status-{status}", "margin: server answered %s; will retry", status)
             return Outcome("failed", detail=detail)
+        if status == 415 and kind == "spans":
+            self.warn(
+                "spans-unsupported",
+                "margin: %s does not take Margin's span format (415); sending OTLP",
+                self.base_url,
+            )
+            return Outcome("unsupported", detail=detail, status=status)
         if status == 413:
             self.warn(
                 "too-large",
@@ -113,13 +126,20 @@ class Endpoint:
 
 
 def _rejected_spans(response: httpx.Response) -> int:
-    if not response.content or "protobuf" not in response.headers.get("Content-Type", ""):
+    """How many spans an OTLP answer (protobuf, or JSON for a ``spans`` body) refused."""
+    content_type = response.headers.get("Content-Type", "")
+    if not response.content:
         return 0
     try:
-        result = ExportTraceServiceResponse.FromString(response.content)
+        if "protobuf" in content_type:
+            result = ExportTraceServiceResponse.FromString(response.content)
+            return int(result.partial_success.rejected_spans)
+        if "json" in content_type:
+            partial = orjson.loads(response.content).get("partialSuccess") or {}
+            return int(partial.get("rejectedSpans") or 0)
     except Exception:
         return 0
-    return int(result.partial_success.rejected_spans)
+    return 0
 
 
 def _refused_signals(response: httpx.Response) -> tuple[tuple[int, str], ...]:

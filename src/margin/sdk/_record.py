@@ -8,7 +8,9 @@ whole heap of the process. A tuple of ints and strings
 (and of tuples of them) is untracked by the first collection it meets, and the span and its
 context die as soon as the caller drops them. So the record holds the span's attributes as
 a tuple of keys and one of values (a dict would keep it tracked), its status only when one
-was set, and its resource and instrumentation scope as an index in ``ORIGINS``."""
+was set, and its resource and instrumentation scope as an index in ``ORIGINS``. No field
+is None (an unset status is 0, no trace state ""), so that None written by a JSON encoder
+can only be a value no span may send as it is (``span_batch``)."""
 
 from __future__ import annotations
 
@@ -26,19 +28,24 @@ __all__ = ["ORIGINS", "keeps_prompt", "origin"]
 # The fields of a record, in order.
 ORIGIN = 0  # index in ORIGINS
 NAME = 1
-TRACE_ID = 2
-SPAN_ID = 3
-PARENT_ID = 4  # the parent's span id, 0 for a root span
-PARENT_REMOTE = 5
-TRACE_STATE = 6  # a non-empty TraceState, or None
-KIND = 7  # SpanKind's value
-START = 8
-END = 9
-KEYS = 10  # the attributes' keys
-VALUES = 11  # and their values
-STATUS = 12  # the Status set on the span, None while it is unset
-KEEPS_PROMPT = 13  # whether the span's trace scope kept prompts (``keeps_prompt``)
-STARTED = 14  # how many of the first attributes the span started with
+TRACE_HI = 2  # the trace id's high 64 bits
+TRACE_LO = 3  # and its low 64 bits (ints a JSON encoder takes, see ``span_batch``)
+SPAN_ID = 4
+PARENT_ID = 5  # the parent's span id, 0 for a root span
+PARENT_REMOTE = 6
+TRACE_STATE = 7  # a non-empty TraceState, or ""
+KIND = 8  # SpanKind's value
+START = 9
+END = 10
+KEYS = 11  # the attributes' keys
+VALUES = 12  # and their values
+STATUS = 13  # the Status set on the span, 0 while it is unset
+KEEPS_PROMPT = 14  # whether the span's trace scope kept prompts (``keeps_prompt``)
+STARTED = 15  # how many of the first attributes the span started with
+#: How many fields a record has.
+FIELDS = 16
+#: The low 64 bits of an int.
+LOW64 = (1 << 64) - 1
 
 #: Whether spans are queued as records: only while ``_wire`` encodes them (``payloads``
 #: turns this off when it falls back to OpenTelemetry's encoder, which reads span objects).

@@ -26,6 +26,7 @@ from margin.sdk._endpoint import Endpoint, Outcome
 from margin.sdk._http import backoff_delay
 from margin.sdk._split import Part, split_payload
 from margin.sdk.dead_letters import DeadLetters
+from margin.sdk.span_batch import as_otlp
 
 __all__ = ["Result", "Sender"]
 
@@ -103,7 +104,12 @@ class Sender:
         done was delivered: the caller keeps it."""
         if origin is None:
             origin = self._accepted
+        if kind == "spans" and not self.endpoint.takes_spans:
+            return self._as_otlp(n, payload, attempts, replayed)
         outcome = self._attempt(kind, payload, attempts)
+        if outcome.kind == "unsupported":  # a server that takes only OTLP
+            self.endpoint.takes_spans = False
+            return self._as_otlp(n, payload, attempts, replayed)
         if outcome.kind in ("ok", "reject"):
             self._record(outcome, n, replayed=replayed)
             if outcome.kind == "reject" or outcome.refused:
@@ -140,6 +146,15 @@ class Sender:
             return Result.KEPT
         return self._send_halves(kind, halves, replayed, origin, depth)
 
+    def _as_otlp(self, n: int, payload: bytes, attempts: int, replayed: bool) -> Result:
+        """Send a ``spans`` body as the OTLP body of the same spans."""
+        try:
+            otlp = as_otlp(payload)
+        except Exception as exc:  # a spool file no longer readable: kept aside, not lost
+            self._dead_letter("spans", n, payload, f"cannot be read as spans: {exc}")
+            return Result.DONE
+        return self.send("traces", n, otlp, attempts, replayed=replayed)
+
     def _send_halves(
         self,
         kind: str,
@@ -172,7 +187,7 @@ class Sender:
         outcome = Outcome("unavailable")
         for attempt in range(attempts):
             outcome = self.endpoint.post(kind, payload)
-            if outcome.kind in ("ok", "reject", "too_large"):
+            if outcome.kind in ("ok", "reject", "too_large", "unsupported"):
                 return outcome
             self.count("failed_attempts", 1)
             delay = outcome.retry_after

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from margin.sdk import span_batch
+
 __all__ = ["Part", "split_payload"]
 
 Part = tuple[int, bytes]
@@ -45,9 +47,12 @@ def _traces_body(request: ExportTraceServiceRequest, part: list[tuple[int, int, 
 
 
 def split_payload(kind: str, payload: bytes) -> tuple[Part, Part] | None:
-    """The two halves of a ``traces`` (gzip OTLP) or ``signals`` (JSON) body, each with its
-    item count; None for a body of one item (or one that cannot be read)."""
+    """The two halves of a ``traces`` (gzip OTLP), ``spans`` (gzip ``span_batch``) or
+    ``signals`` (JSON) body, each with its item count; None for a body of one item (or one
+    that cannot be read)."""
     try:
+        if kind == "spans":
+            return span_batch.split(payload)
         if kind == "traces":
             request = ExportTraceServiceRequest.FromString(gzip.decompress(payload))
             spans = _spans(request)

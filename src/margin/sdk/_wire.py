@@ -121,9 +121,9 @@ def encode_span(span: Any, private: Callable[[str], bool] | None = None) -> byte
 
 def encode_record(record: tuple[Any, ...], private: Callable[[str], bool] | None = None) -> bytes:
     """``encode_span`` of the ``LightSpan`` a ``_record`` tuple was made of."""
-    (_, name, trace_id, span_id, parent_id, remote, state, kind, start, end, keys, values,
-     status, _, started) = record  # fmt: skip
-    parts = [_IDS(_TRACE_ID, trace_id >> 64, trace_id & _LOW64, _SPAN_ID, span_id)]
+    (_, name, trace_hi, trace_lo, span_id, parent_id, remote, state, kind, start, end, keys,
+     values, status, _, started) = record  # fmt: skip
+    parts = [_IDS(_TRACE_ID, trace_hi, trace_lo, _SPAN_ID, span_id)]
     if state:
         parts += _trace_state(state)
     if parent_id:
@@ -143,12 +143,11 @@ def encode_record(record: tuple[Any, ...], private: Callable[[str], bool] | None
             parts += (_END, _FIXED64(end))
     if keys:
         parts += _record_attributes(keys, values, started, private)
-    parts.append(_UNSET_STATUS if status is None else _status(status))
+    parts.append(_status(status) if status else _UNSET_STATUS)
     parts.append(_REMOTE_FLAGS if remote else _LOCAL_FLAGS)
     return b"".join(parts)
 
 
-_LOW64 = (1 << 64) - 1
 # A record's ids, and its start and end times (when both are set), each in one call.
 _IDS = Struct(">2sQQ2sQ").pack
 _PARENT = Struct(">2sQ").pack
@@ -190,12 +189,16 @@ def encode_request(
     spans: Sequence[Any],
     private: Callable[[str], bool] | None = None,
     keeps_private: Callable[[Any], bool] | None = None,
+    origins: Sequence[tuple[Resource, InstrumentationScope]] | None = None,
 ) -> bytes:
     """Serialised ``ExportTraceServiceRequest`` of ``spans`` (span objects or ``_record``
     tuples), grouped by resource and instrumentation scope in first-seen order, as
     OpenTelemetry's encoder groups them. Attributes whose key is ``private`` are left out of
     spans whose attributes ``keeps_private`` refuses (of every span when it is None; a
-    record says itself whether its span keeps them: ``_record.keeps_prompt``)."""
+    record says itself whether its span keeps them: ``_record.keeps_prompt``). A record's
+    origin is an index in ``origins`` (``_record.ORIGINS`` when None)."""
+    if origins is None:
+        origins = _record.ORIGINS
     groups: list[tuple[Resource, dict[Any, list[bytes]]]] = []
     by_id: dict[int, dict[Any, list[bytes]]] = {}
     # The list of each (resource, scope) pair, by the records' origin or the objects' ids.
@@ -212,7 +215,7 @@ def encode_request(
         found = lists.get(key)
         if found is None:
             if type(span) is tuple:
-                resource, scope = _record.ORIGINS[key]
+                resource, scope = origins[key]
             else:
                 resource, scope = span.resource, span.instrumentation_scope
             found = lists[key] = _group(groups, by_id, resource).setdefault(scope or None, [])

@@ -4,9 +4,10 @@ the server refused for its content (each signal it listed as failed, or a batch 
 whole), kept with its reason rather than lost.
 
 ``dead-letters.jsonl`` in the spool directory holds one JSON object per line: when (``at``),
-the ``kind`` (``traces`` or ``signals``), how many ``items``, the ``reason`` (the server's
-status and answer), and the exact request ``body`` (text for signals, base64 of the gzip
-OTLP protobuf for traces, ``body_base64``) so that it can be inspected and sent again."""
+the ``kind`` (``traces``, ``spans`` or ``signals``), how many ``items``, the ``reason`` (the
+server's status and answer), and the exact request ``body`` (text for signals; for spans,
+``body_base64``: gzip OTLP protobuf for ``traces``, gzip ``span_batch`` JSON for ``spans``)
+so that it can be inspected and sent again."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from margin._version import __version__
 from margin.sdk._endpoint import Endpoint
 from margin.sdk._sender import Result, Sender
 from margin.sdk.dead_letters import DeadLetters
-from margin.sdk.payloads import encode_signals, encode_traces
+from margin.sdk.payloads import encode_signals, encode_spans, encode_traces
 from margin.sdk.spool import Spool, SpoolFile, destination
 
 __all__ = ["Delivery", "DeliveryConfig"]
@@ -240,13 +240,13 @@ class Delivery:
                 items = self._take(kind, self.config.max_batch)
                 n = len(items)
                 try:
-                    n, payload = self._encode(kind, items)
+                    sent_as, n, payload = self._encode(kind, items)
                     if payload is None:
                         continue
                     if self._sender.down:
-                        self._persist(kind, n, payload)
+                        self._persist(sent_as, n, payload)
                     else:
-                        self._deliver(kind, n, payload)
+                        self._deliver(sent_as, n, payload)
                 except Exception:  # a fault past encoding: the batch is counted, not lost track of
                     self._warn("deliver", "margin: cannot deliver a batch", exc_info=True)
                     self._add("dropped", n)
@@ -301,14 +301,23 @@ class Delivery:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _encode(self, kind: str, items: list[Any]) -> tuple[int, bytes | None]:
-        """The payload of ``items`` and how many items it holds (None when none could be
-        encoded). An item that cannot be encoded (a span named with a lone surrogate, say) is
-        dropped and counted alone: the rest of its batch, other customers' costs among it,
-        is delivered."""
+    def _encode(self, kind: str, items: list[Any]) -> tuple[str, int, bytes | None]:
+        """The kind of body ``items`` are sent as, the body, and how many items it holds
+        (None when none could be encoded). Spans go in Margin's span format (``spans``)
+        while the server takes it, else as OTLP. An item that cannot be encoded (a span named
+        with a lone surrogate, say) is dropped and counted alone: the rest of its batch,
+        other customers' costs among it, is delivered."""
+        if kind == "traces" and self._sender.endpoint.takes_spans:
+            # bench/sdk_overhead.py --mode openai: see docs/performance.md.
+            try:
+                body = encode_spans(items)
+            except Exception:  # OTLP below names what it cannot encode
+                body = None
+            if body is not None:
+                return "spans", len(items), body
         encode = _ENCODERS[kind]
         try:
-            return len(items), encode(items)
+            return kind, len(items), encode(items)
         except Exception:
             self._warn("encode", "margin: cannot encode an item; dropping it", exc_info=True)
         good = []
@@ -320,19 +329,19 @@ class Delivery:
             good.append(item)
         self._add("dropped", len(items) - len(good))
         try:
-            return len(good), encode(good) if good else None
+            return kind, len(good), encode(good) if good else None
         except Exception:  # pragma: no cover - each one alone was encoded
             self._add("dropped", len(good))
-            return 0, None
+            return kind, 0, None
 
     def _spill(self, kind: str) -> None:
         items = self._take(kind, len(self._queues[kind]))
         if not items:
             return
         try:
-            n, payload = self._encode(kind, items)
+            sent_as, n, payload = self._encode(kind, items)
             if payload is not None:
-                self._persist(kind, n, payload)
+                self._persist(sent_as, n, payload)
         finally:
             self._finished(len(items))
 

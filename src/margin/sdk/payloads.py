@@ -23,6 +23,7 @@ from margin.sdk._lightspan import LightSpan
 # OpenTelemetry's. It reuses OpenTelemetry's private helpers; should a release move them,
 # delivery falls back to the public encoder instead of breaking ``import margin``.
 try:
+    from margin.sdk import span_batch
     from margin.sdk._wire import encode_request
 
     _FAST_ENCODER = True
@@ -30,7 +31,7 @@ except ImportError:  # pragma: no cover
     _FAST_ENCODER = False
     _record.enabled = False  # OpenTelemetry's encoder reads span objects
 
-__all__ = ["encode_signals", "encode_traces", "redact"]
+__all__ = ["encode_signals", "encode_spans", "encode_traces", "redact"]
 
 
 def _has_prompt(attributes: Mapping[str, Any] | None) -> bool:
@@ -111,6 +112,14 @@ def encode_traces(spans: Sequence[Any]) -> bytes:
         prepared.append(span)
     body = encode_request(prepared, _is_private, _record.keeps_prompt)
     return gzip.compress(body, compresslevel=1)
+
+
+def encode_spans(spans: Sequence[Any]) -> bytes | None:
+    """A ``span_batch`` body of ``_record`` tuples (prompts left out as ``encode_traces``
+    leaves them out), or None when the batch must go as OTLP."""
+    if not _FAST_ENCODER:  # pragma: no cover
+        return None
+    return span_batch.encode(spans, _is_private)
 
 
 def encode_signals(items: Sequence[Mapping[str, Any]]) -> bytes:

@@ -47,7 +47,8 @@ def destination(root: Path, base_url: str, api_key: str | None) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class SpoolFile:
-    """One spooled batch: its path, kind (``traces`` or ``signals``) and item count."""
+    """One spooled batch: its path, kind (``traces``, ``spans`` or ``signals``: the kinds of
+    ``_endpoint``) and item count."""
 
     path: Path
     kind: str

@@ -1,6 +1,6 @@
 """OTLP/HTTP request bodies: inflate (gzip, every member, or deflate; bounded) and parse
-(protobuf, or OTLP JSON with hex ids and lowerCamelCase keys) into an
-``ExportTraceServiceRequest``."""
+(protobuf, OTLP JSON with hex ids and lowerCamelCase keys, or the Margin SDK's span format)
+into an ``ExportTraceServiceRequest``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-__all__ = ["JSON", "PROTOBUF", "OtlpError", "TooLarge", "decode"]
+from margin.sdk import span_batch
+
+__all__ = ["JSON", "PROTOBUF", "SPANS", "OtlpError", "TooLarge", "decode"]
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+#: The Margin SDK's span format (``margin.sdk.span_batch``), read into the OTLP request the
+#: SDK would have sent for the same spans: one path after decoding for both.
+SPANS = span_batch.MEDIA_TYPE
 _GZIP, _DEFLATE = 31, 15  # zlib window bits: a gzip member, a zlib stream
 _GZIP_MAGIC = b"\x1f\x8b"
 #: The first piece of a member's input fed to the inflater, doubled for each further piece:
@@ -162,10 +167,16 @@ def _from_json(body: bytes) -> ExportTraceServiceRequest:
 def decode(
     body: bytes, media_type: str, encoding: str, max_bytes: int
 ) -> ExportTraceServiceRequest:
-    """Parse an export body of ``media_type`` (protobuf or JSON), inflating gzip/deflate."""
+    """Parse an export body of ``media_type`` (protobuf, JSON or ``SPANS``), inflating
+    gzip/deflate."""
     raw = _inflate(body, encoding.strip().lower(), max_bytes)
     if media_type == JSON:
         return _from_json(raw)
+    if media_type == SPANS:
+        try:
+            raw = span_batch.otlp_request(raw)
+        except span_batch.FormatError as exc:
+            raise OtlpError(exc.detail, exc.field) from None
     try:
         message = ExportTraceServiceRequest()
         message.ParseFromString(raw)

@@ -13,11 +13,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from margin._payload import stored_json
-from margin.server.otlp.body import JSON, PROTOBUF, OtlpError, TooLarge, decode
+from margin.server.otlp.body import JSON, PROTOBUF, SPANS, OtlpError, TooLarge, decode
 
 __all__ = [
     "JSON",
     "PROTOBUF",
+    "SPANS",
     "OtlpError",
     "Span",
     "TooLarge",

@@ -18,7 +18,7 @@ from margin.server.auth import require
 from margin.server.exact_json import ExactJsonRoute
 from margin.server.limits import Busy, Slots
 from margin.server.otlp import Received, receive
-from margin.server.otlp.decode import JSON, PROTOBUF, OtlpError, TooLarge, decode
+from margin.server.otlp.decode import JSON, PROTOBUF, SPANS, OtlpError, TooLarge, decode
 from margin.server.problems import Problem, problem_response
 from margin.server.responses import JSONResponse
 from margin.server.routes._views import (
@@ -67,6 +67,12 @@ _EXPORT_DOC: dict[str, Any] = {
         "content": {
             PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
             JSON: {"schema": {"type": "object", "description": "ExportTraceServiceRequest"}},
+            SPANS: {
+                "schema": {
+                    "type": "object",
+                    "description": "The Margin SDK's span format (see docs/api.md)",
+                }
+            },
         },
     }
 }
@@ -77,7 +83,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     400: {"description": "Not an ExportTraceServiceRequest."},
     413: {"description": "The body, or what it inflates to, is too large."},
-    415: {"description": "Not protobuf or JSON, or an unknown Content-Encoding."},
+    415: {"description": "Not protobuf, JSON or SPANS, or an unknown Content-Encoding."},
     429: {"description": "The server is busy with other exports: retry after Retry-After."},
 }
 
@@ -124,13 +130,15 @@ def export_slots(request: Request) -> Slots:
     openapi_extra=_EXPORT_DOC,
 )
 async def export_traces(request: Request, principal: Ingest) -> Response:
-    """OTLP/HTTP: ``application/x-protobuf`` or ``application/json``, optionally gzip. A
+    """OTLP/HTTP: ``application/x-protobuf`` or ``application/json``, optionally gzip; or
+    the Margin SDK's span format (``application/vnd.margin.spans+json``, answered as JSON). A
     process works on at most ``MARGIN_MAX_OTLP_EXPORTS`` exports at once (their bodies and
     decoded spans are its largest use of memory); beyond it, 429 with ``Retry-After``,
     which OTLP exporters honour."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in (PROTOBUF, JSON):
-        raise Problem(415, f"content type must be {PROTOBUF} or {JSON}", field="content-type")
+    if media_type not in (PROTOBUF, JSON, SPANS):
+        detail = f"content type must be {PROTOBUF}, {JSON} or {SPANS}"
+        raise Problem(415, detail, field="content-type")
     state = AppState.of(request)
     try:
         with export_slots(request).hold():
