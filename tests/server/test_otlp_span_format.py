@@ -1,15 +1,18 @@
 """``POST /v1/traces`` in the SDK's span format: the same spans store the same costs, spans
-and signals as their OTLP protobuf, and a body that is not that format is refused naming
-the field, storing nothing."""
+and signals as their OTLP protobuf, odd ones (usage out of range, NUL, arrays, far-future or
+backwards times) are answered and stored as their OTLP is, and a body that is not that
+format is refused naming the field, storing nothing."""
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 from typing import Any
 
 import orjson
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, set_span_in_context
@@ -49,13 +52,18 @@ def post(api: Api, body: bytes, headers: dict[str, str] = SPANS) -> Any:
     return api.post("/v1/traces", content=body, headers=headers, scope="ingest")
 
 
-def facts(api: Api, trace: str) -> tuple[list[Any], ...]:
+def facts(api: Api, trace: str, *, times: bool = False) -> tuple[list[Any], ...]:
     keep_costs = ("amount", "currency", "model", "provider", "usage", "customer_id", "pricing")
     cost_rows = api.get("/v1/costs", params={"trace_id": trace}, scope="read").json()["data"]
-    view = api.get(f"/v1/traces/{trace}", scope="read").json()
+    found = api.get(f"/v1/traces/{trace}", scope="read")
+    view = found.json() if found.status_code == 200 else {"spans": [], "signals": []}
+    assert found.status_code in (200, 404)
     return (
         [{k: c.get(k) for k in keep_costs} for c in cost_rows],
-        sorted((s["name"], s["kind"], str(s["attributes"])) for s in view["spans"]),
+        sorted(
+            (s["name"], s["kind"], str(s["attributes"]), (s["start"], s["end"]) if times else 0)
+            for s in view["spans"]
+        ),
         sorted((s["event_name"], s["customer_id"]) for s in view["signals"]),
     )
 
@@ -142,3 +150,81 @@ def test_another_content_type_is_refused_naming_the_three(api: Api) -> None:
     assert response.status_code == 415
     detail = response.json()["detail"]
     assert all(kind in detail for kind in ("x-protobuf", "application/json", span_batch.MEDIA_TYPE))
+
+
+_START = 1_790_000_000_123_456_789  # ns: 2026-09-21
+
+
+def _records_with(trace_id: int, attributes: dict[str, Any], **span: Any) -> list[Any]:
+    """One GenAI span of ``trace_id`` with extra ``attributes``, as the SDK queues it."""
+    queued: list[Any] = []
+    parent = set_span_in_context(NonRecordingSpan(SpanContext(trace_id, 0x77, True)))
+    light = LightSpan(
+        span.get("name", "chat gpt-4o"),
+        {**gen_ai(), **attributes},
+        SpanKind.CLIENT,
+        parent,
+        RESOURCE,
+        SCOPE,
+        queued.append,
+    )
+    light.start_time = span.get("start", _START)
+    light.end(span.get("end", _START + 1_500_000))
+    return queued
+
+
+def _ids_out(reasons: str) -> str:
+    return re.sub(r"\b[0-9a-f]{16}\b", "<span>", reasons)
+
+
+def _both_ways(api: Api, attributes: dict[str, Any], **span: Any) -> tuple[Any, Any]:
+    """The same span posted in the format and as OTLP protobuf (two traces): each answer."""
+    first, second = (int.from_bytes(os.urandom(16), "big") | 1 for _ in range(2))
+    ours = post(api, encode_spans(_records_with(first, attributes, **span)) or b"")
+    theirs = post(
+        api,
+        encode_traces(_records_with(second, attributes, **span)),
+        {**PB, "Content-Encoding": "gzip"},
+    )
+    return (ours, f"{first:032x}"), (theirs, f"{second:032x}")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "span", "rejected"),
+    [
+        ({"gen_ai.usage.input_tokens": -5}, {}, 1),  # the cost refused, the span kept
+        ({"gen_ai.usage.input_tokens": 2**63 - 1}, {}, 0),  # kept, unpriced
+        ({"gen_ai.usage.input_tokens": 2**63}, {}, 0),  # no int64: left out, as OTel does
+        ({"gen_ai.usage.input_tokens": 1.5e308}, {}, 1),
+        ({"note": "nul \x00 here"}, {}, 1),  # NUL in an attribute: the span refused
+        ({"tags": ("a", "b"), "flags": (True, False), "nums": (1, 2.5)}, {}, 0),
+        ({}, {"name": "nul \x00 name"}, 1),
+        # 2096: past any MARGIN_MAX_FUTURE_SECONDS from now for decades.
+        ({}, {"start": 4_000_000_000_000_000_000, "end": 4_000_000_000_000_000_001}, 1),
+        ({}, {"start": _START, "end": _START - 1}, 0),  # ends before it starts
+    ],
+)
+def test_odd_spans_are_answered_and_stored_as_their_otlp_is(
+    api: Api, attributes: dict[str, Any], span: dict[str, Any], rejected: int
+) -> None:
+    (ours, ours_trace), (theirs, theirs_trace) = _both_ways(api, attributes, **span)
+    assert ours.status_code == theirs.status_code == 200, (ours.text, theirs.content)
+    partial = ours.json().get("partialSuccess", {})
+    otlp = ExportTraceServiceResponse.FromString(theirs.content).partial_success
+    assert int(partial.get("rejectedSpans", 0)) == otlp.rejected_spans == rejected
+    # The reasons name each span by its id, which differs between the two.
+    assert _ids_out(partial.get("errorMessage", "")) == _ids_out(otlp.error_message)
+    assert facts(api, ours_trace, times=True) == facts(api, theirs_trace, times=True)
+
+
+def test_a_charset_parameter_and_an_empty_batch_are_taken(api: Api) -> None:
+    trace = int.from_bytes(os.urandom(16), "big") | 1
+    body = gzip.decompress(encode_spans(records(trace)) or b"")
+    typed = {"Content-Type": f"{span_batch.MEDIA_TYPE}; charset=utf-8"}
+    response = post(api, body, typed)
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    assert stored(api) == (2, 1, 1)
+    empty = orjson.dumps({"version": 1, "origins": {}, "spans": []})
+    assert post(api, empty, {"Content-Type": span_batch.MEDIA_TYPE}).json() == {}
+    assert stored(api) == (2, 1, 1)

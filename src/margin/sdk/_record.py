@@ -4,13 +4,16 @@ place.
 A queued span waits for the delivery thread, long enough to outlive the garbage collector's
 young collections: a span object and its ``SpanContext`` are tracked by the collector, get
 promoted to the oldest generation and, call after call, start full collections over the
-whole heap of the process. A tuple of ints and strings
-(and of tuples of them) is untracked by the first collection it meets, and the span and its
-context die as soon as the caller drops them. So the record holds the span's attributes as
-a tuple of keys and one of values (a dict would keep it tracked), its status only when one
-was set, and its resource and instrumentation scope as an index in ``ORIGINS``. No field
-is None (an unset status is 0, no trace state ""), so that None written by a JSON encoder
-can only be a value no span may send as it is (``span_batch``)."""
+whole heap of the process. A tuple of ints and strings (and of tuples of them) is untracked
+by a collection that finds nothing tracked in it, and the span and its context die as soon
+as the caller drops them. A collection examines the tuples a record holds after the record
+itself (it reorders the young objects it keeps), so a record is untracked by the second
+collection it meets, and one holding an array value made at run time (finish reasons) by the
+first full one, in the oldest generation. So the record holds the span's attributes as a
+tuple of keys and one of values (a dict would keep it tracked), its status only when one was
+set, and its resource and instrumentation scope as an index in ``ORIGINS``. No field is None
+(an unset status is 0, no trace state ""), so that None written by a JSON encoder can only
+be a value no span may send as it is (``span_batch``)."""
 
 from __future__ import annotations
 
