@@ -5,6 +5,7 @@ format is refused naming the field, storing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import re
@@ -22,6 +23,8 @@ from test_otlp import PB, gen_ai, signal_attrs
 from margin.sdk import span_batch
 from margin.sdk._lightspan import LightSpan
 from margin.sdk.payloads import encode_spans, encode_traces
+from margin.server.otlp.body import decode
+from margin.server.routes import traces
 from margin.store.schema import costs, signals, spans
 from margin_testing import Api
 
@@ -227,4 +230,26 @@ def test_a_charset_parameter_and_an_empty_batch_are_taken(api: Api) -> None:
     assert stored(api) == (2, 1, 1)
     empty = orjson.dumps({"version": 1, "origins": {}, "spans": []})
     assert post(api, empty, {"Content-Type": span_batch.MEDIA_TYPE}).json() == {}
+    assert stored(api) == (2, 1, 1)
+
+
+def test_a_body_is_read_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a body is CPU work (an SDK batch of 2,048 spans in this format: about 30 ms),
+    which must not hold up the server's other requests: it runs on a worker thread."""
+    on_loop: list[bool] = []
+
+    def observed(*args: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+        return decode(*args)
+
+    monkeypatch.setattr(traces, "decode", observed)
+    trace = int.from_bytes(os.urandom(16), "big") | 1
+    assert post(api, encode_spans(records(trace)) or b"").status_code == 200
+    assert post(api, b"not json").status_code == 400
+    assert on_loop == [False, False]
     assert stored(api) == (2, 1, 1)

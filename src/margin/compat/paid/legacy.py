@@ -187,7 +187,8 @@ async def export_traces(request: Request) -> Response:
     try:
         with export_slots(request).hold():
             try:
-                message = decode(
+                message = await run_in_threadpool(  # CPU work: off the event loop
+                    decode,
                     await request.body(),
                     PROTOBUF,
                     request.headers.get("content-encoding", ""),
