@@ -5,6 +5,7 @@ have one.)"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["Api", "Tenant", "app_client", "make_tenant", "remote_api"]
+__all__ = ["Api", "Tenant", "app_client", "make_tenant", "on_event_loop", "remote_api"]
 
 
 @dataclass
@@ -129,3 +130,12 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def on_event_loop() -> bool:
+    """Whether the calling thread runs an event loop (a server's, not one of its workers)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -7,7 +7,6 @@ text (an encoder would write floats) and read back through the API."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from margin._payload import parse_json
 from margin.server import exact_json
-from margin_testing import Api
+from margin_testing import Api, on_event_loop
 
 RAW = {"content-type": "application/json"}
 PAID = "/compat/paid/api/v2"
@@ -213,12 +212,7 @@ def test_a_large_body_is_read_off_the_event_loop_and_exactly(
     on_loop: list[bool] = []
 
     def observed(raw: bytes, *, decimals: bool = False) -> Any:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            on_loop.append(False)
-        else:
-            on_loop.append(True)
+        on_loop.append(on_event_loop())
         return parse_json(raw, decimals=decimals)
 
     monkeypatch.setattr(exact_json, "parse_json", observed)

@@ -5,7 +5,6 @@ format is refused naming the field, storing nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import os
 import re
@@ -26,7 +25,7 @@ from margin.sdk.payloads import encode_spans, encode_traces
 from margin.server.otlp.body import decode
 from margin.server.routes import traces
 from margin.store.schema import costs, signals, spans
-from margin_testing import Api
+from margin_testing import Api, on_event_loop
 
 SPANS = {"Content-Type": span_batch.MEDIA_TYPE, "Content-Encoding": "gzip"}
 RESOURCE = Resource.create({"service.name": "agent"})
@@ -239,12 +238,7 @@ def test_a_body_is_read_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyP
     on_loop: list[bool] = []
 
     def observed(*args: Any) -> Any:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            on_loop.append(False)
-        else:
-            on_loop.append(True)
+        on_loop.append(on_event_loop())
         return decode(*args)
 
     monkeypatch.setattr(traces, "decode", observed)
