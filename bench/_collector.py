@@ -2,8 +2,8 @@
 
 It counts the spans it receives on ``/v1/traces`` (OTLP protobuf or Margin's span format,
 gzip or not) and their distinct span ids, and can stop listening and listen again on the
-same port (an outage) while it keeps its counts. Its decoding runs in another process, as a real server's does, so it does
-not compete with the measured process for the GIL."""
+same port (an outage) while it keeps its counts. Its decoding runs in another process, as a
+real server's does, so it does not compete with the measured process for the GIL."""
 
 from __future__ import annotations
 
