@@ -52,6 +52,8 @@ class Collector:
     bodies: list[bytes] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     requests: int = 0
+    #: Requests whose body was read, the ones ``gate`` holds included.
+    arrived: int = 0
     port: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -75,6 +77,8 @@ class Collector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with collector._lock:
+                    collector.arrived += 1
                 collector.gate.wait(30)
                 collector.handle(self, body)
 

@@ -235,10 +235,18 @@ class Delivery:
 
     def _pump(self) -> None:
         self._replay()
+        batch = self.config.max_batch
         for kind, queue in self._queues.items():
-            while queue and not self._abort.is_set():
-                items = self._take(kind, self.config.max_batch)
+            # What was queued at the wake goes, then only full batches until the next wake (a
+            # full batch, the interval, a flush), as OpenTelemetry's batch processor does:
+            # sending what arrived during each send chased a caller that frees the GIL with
+            # requests of a few spans (bench/sdk_overhead.py --mode network: delivery thread
+            # 22.2 -> 15.3 µs a call).
+            due = len(queue)
+            while queue and (due > 0 or len(queue) >= batch) and not self._abort.is_set():
+                items = self._take(kind, batch)
                 n = len(items)
+                due -= n
                 try:
                     sent_as, n, payload = self._encode(kind, items)
                     if payload is None:
