@@ -74,6 +74,10 @@ def _serve(commands: Connection) -> None:
             with lock:
                 commands.send((counts["received"], len(span_ids)))
             continue
+        elif command == "requests":
+            with lock:
+                commands.send(counts["requests"])
+            continue
         elif command == "exit":
             return
         commands.send("ok")
@@ -97,6 +101,10 @@ class Collector:
         """(spans received, distinct span ids) since the last ``reset``."""
         received, unique = self._ask("counts")  # type: ignore[misc]
         return received, unique
+
+    def requests(self) -> int:
+        """Requests received since the last ``reset``."""
+        return self._ask("requests")  # type: ignore[return-value]
 
     def reset(self) -> None:
         self._ask("reset")

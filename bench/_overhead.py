@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Overhead", "interleaved_blocks", "median_single_calls"]
+__all__ = ["Overhead", "Steady", "interleaved_blocks", "median_single_calls", "steady_runs"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,56 @@ def interleaved_blocks(
         statistics.fmean(callers) if split else None,
         statistics.fmean(deliveries) if split else None,
     )
+
+
+@dataclass(frozen=True)
+class Steady:
+    """Per-call figures in µs (medians over runs) of calls made back to back, and how many
+    requests delivery sent while they ran (median)."""
+
+    wall: float
+    cpu: float
+    requests: float
+
+    def line(self, name: str, calls: int, runs: int, spans: int) -> str:
+        return (
+            f"[{name}] steady, {calls} calls back to back (median of {runs} runs): overhead "
+            f"wall {self.wall:+.1f} µs, CPU {self.cpu:+.1f} µs per call; "
+            f"{self.requests:.0f} requests sent while their {spans} spans were made"
+        )
+
+
+def steady_runs(
+    raw: Callable[[], Any],
+    traced: Callable[[], Any],
+    flush: Callable[[], Any],
+    requests: Callable[[], int],
+    *,
+    calls: int = 3000,
+    runs: int = 3,
+) -> Steady:
+    """``runs`` pairs of ``calls`` calls without and with the SDK, with no flush between
+    calls: delivery runs beside the caller as in a busy process, where blocks flushed one
+    by one (``interleaved_blocks``) leave it nothing to do meanwhile. The flush after the
+    calls with the SDK (what was still queued) counts in their time."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    sent: list[int] = []
+    flush()
+    for _ in range(runs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(calls):
+            raw()
+        w1, c1, r1 = time.perf_counter(), time.process_time(), requests()
+        for _ in range(calls):
+            traced()
+        r2 = requests()
+        flush()
+        w2, c2 = time.perf_counter(), time.process_time()
+        walls.append(((w2 - w1) - (w1 - w0)) / calls * 1e6)
+        cpus.append(((c2 - c1) - (c1 - c0)) / calls * 1e6)
+        sent.append(r2 - r1)
+    return Steady(statistics.median(walls), statistics.median(cpus), statistics.median(sent))
 
 
 def median_single_calls(fns: list[Callable[[], Any]], calls: int) -> list[float]:

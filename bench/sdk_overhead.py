@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import margin
 from _collector import Collector
-from _overhead import interleaved_blocks, median_single_calls
+from _overhead import interleaved_blocks, median_single_calls, steady_runs
 from margin.sdk import runtime
 
 _CHAT = {
@@ -72,14 +72,19 @@ def manual_mode() -> Mode:
     return model_call, traced, 2, plain_otel
 
 
-def openai_mode() -> Mode:
+def openai_mode(network: float = 0.0) -> Mode:
     import httpx2
     import openai
 
     from margin.sdk.instrument import instrument_openai  # type: ignore[attr-defined]
 
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if network:
+            time.sleep(network)
+        return httpx2.Response(200, json=_CHAT)
+
     def client() -> Any:
-        transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=_CHAT))
+        transport = httpx2.MockTransport(answer)
         return openai.OpenAI(api_key="sk-bench", http_client=httpx2.Client(transport=transport))
 
     plain, wrapped = client(), client()
@@ -94,6 +99,12 @@ def openai_mode() -> Mode:
             wrapped.chat.completions.create(model="gpt-4o-mini", messages=messages)
 
     return call, traced, 2, None
+
+
+def network_mode() -> Mode:
+    """Mode ``openai`` with a millisecond's wait in each call, the GIL free meanwhile, as
+    while a real call waits on its network: delivery then runs beside the caller."""
+    return openai_mode(network=0.001)
 
 
 def warm_mode() -> Mode:
@@ -152,6 +163,10 @@ def run(
             blocks=args.blocks,
             delivery_clock=delivery_clock(),
         )
+        steady = steady_runs(
+            baseline, traced, lambda: margin.flush(timeout=60), collector.requests,
+            calls=args.steady, runs=args.runs,
+        )  # fmt: skip
         fns = [baseline, traced] + ([reference] if reference else [])
         medians = median_single_calls(fns, args.calls)
         produced = margin.delivery_stats()["enqueued"] - before
@@ -168,7 +183,8 @@ def run(
     if reference:
         print(f"[{name}] same spans on bare OpenTelemetry: {medians[2]:.1f} µs; "
               f"Margin's own share {with_margin - medians[2]:+.1f} µs")  # fmt: skip
-    expected = (args.blocks * 300 + args.calls) * spans_per_call
+    print(steady.line(name, args.steady, args.runs, args.steady * spans_per_call))
+    expected = (args.blocks * 300 + args.calls + args.steady * args.runs) * spans_per_call
     print(f"[{name}] spans produced {produced} (expected {expected}), enqueued in all "
           f"{stats['enqueued']}, delivered {delivered} distinct "
           f"({100 * delivered / max(1, stats['enqueued']):.1f}%), received {received}, "
@@ -179,11 +195,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--blocks", type=int, default=20, help="pairs of 300-call blocks")
     parser.add_argument("--calls", type=int, default=3000, help="single calls for the median")
-    parser.add_argument("--mode", choices=["manual", "warm", "openai", "all"], default="all")
+    parser.add_argument("--steady", type=int, default=3000, help="calls back to back, a run")
+    parser.add_argument("--runs", type=int, default=3, help="runs of --steady calls")
+    parser.add_argument(
+        "--mode", choices=["manual", "warm", "openai", "network", "all"], default="all"
+    )
     args = parser.parse_args()
     collector = Collector()
     try:
-        for name, mode in (("manual", manual_mode), ("warm", warm_mode), ("openai", openai_mode)):
+        modes = (
+            ("manual", manual_mode), ("warm", warm_mode), ("openai", openai_mode),
+            ("network", network_mode),
+        )  # fmt: skip
+        for name, mode in modes:
             if args.mode in (name, "all"):
                 run(name, mode, args, collector)
     finally:
