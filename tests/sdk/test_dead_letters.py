@@ -87,15 +87,8 @@ def test_a_server_failing_everything_sets_nothing_aside(
     assert not margin.flush(timeout=2)
     stats = margin.delivery_stats()
     assert stats["dead_lettered"] == stats["exported"] == stats["dropped"] == 0
-    # Every item waits on disk. (``spooled`` counts writes: a batch that was spooled whole,
-    # when the worker took the last ten alone, is spooled again as the halves its replay
-    # tries, so it may pass 30.)
-    spool = Spool(destination(tmp_path / "spool", collector.url, "mk_test"))
-    deadline = time.monotonic() + 10  # a batch being replayed is off the disk meanwhile
-    while spool.pending() != 30 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert spool.pending() == 30
-    assert stats["spooled"] >= 30
+    assert stats["spooled"] == 30
+    _assert_all_wait_on_disk(tmp_path, collector, 30)
     assert not (tmp_path / "spool" / DEAD_LETTER_FILE).exists()
     collector.status = None
     assert margin.flush(timeout=30)
@@ -103,6 +96,38 @@ def test_a_server_failing_everything_sets_nothing_aside(
         f"booked-{i}" for i in range(30)
     )
     assert margin.delivery_stats()["dead_lettered"] == 0
+
+
+def _assert_all_wait_on_disk(tmp_path: Path, collector: Collector, n: int) -> None:
+    spool = Spool(destination(tmp_path / "spool", collector.url, "mk_test"))
+    deadline = time.monotonic() + 10  # a batch being replayed is off the disk meanwhile
+    while spool.pending() != n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert spool.pending() == n
+
+
+def test_a_batch_spooled_whole_and_replayed_in_halves_is_counted_spooled_once(
+    sdk: Configure, collector: Collector, tmp_path: Path
+) -> None:
+    collector.status = 500
+    sdk(max_batch=20)
+    _signals([f"booked-{i}" for i in range(20)])
+    deadline = time.monotonic() + 30
+    while margin.delivery_stats()["spooled"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The server now counts as down: these ten are spooled whole, and each replay of them
+    # tries them in halves, which wait on disk in their place.
+    _signals([f"booked-{i}" for i in range(20, 30)])
+    assert not margin.flush(timeout=2)
+    assert margin.delivery_stats()["spooled"] == 30
+    _assert_all_wait_on_disk(tmp_path, collector, 30)
+    collector.status = None
+    assert margin.flush(timeout=30)
+    assert sorted(s["event_name"] for s in collector.signals) == sorted(
+        f"booked-{i}" for i in range(30)
+    )
+    stats = margin.delivery_stats()
+    assert (stats["spooled"], stats["replayed"], stats["exported"]) == (30, 30, 30)
 
 
 def test_a_bad_item_sent_alone_is_set_aside_once_the_server_takes_others(

@@ -54,7 +54,8 @@ class Result(Enum):
 
 class Sender:
     """Sends bodies for one delivery: counts what happens through ``count``, spools through
-    ``persist``, sets failing items aside in ``dead_letters``."""
+    ``persist`` (told whether the items came from the spool, and so were counted there
+    already), sets failing items aside in ``dead_letters``."""
 
     def __init__(
         self,
@@ -64,7 +65,7 @@ class Sender:
         retry_backoff: float,
         abort: Event,
         count: Callable[[str, int], None],
-        persist: Callable[[str, int, bytes], object],
+        persist: Callable[[str, int, bytes, bool], object],
         warn: Callable[..., None],
     ) -> None:
         self.endpoint = endpoint
@@ -166,13 +167,13 @@ class Sender:
         """Send each half on its own; a half not done waits in the spool."""
         for part_n, part in halves:
             if self.down:
-                self.persist(kind, part_n, part)
+                self.persist(kind, part_n, part, replayed)
                 continue
             sent = self.send(
                 kind, part_n, part, 1, replayed=replayed, origin=origin, depth=depth + 1
             )
             if sent is not Result.DONE:
-                self.persist(kind, part_n, part)
+                self.persist(kind, part_n, part, replayed)
         return Result.DONE
 
     def mark_down(self, retry_after: float | None) -> None:

@@ -353,7 +353,9 @@ class Delivery:
         finally:
             self._finished(len(items))
 
-    def _persist(self, kind: str, n: int, payload: bytes) -> SpoolFile | None:
+    def _persist(self, kind: str, n: int, payload: bytes, again: bool = False) -> SpoolFile | None:
+        """Write a batch to the spool. ``again``: its items come from the spool (the halves of
+        a replayed batch), where ``spooled`` counted them already."""
         try:
             spooled = self.spool.write(kind, n, payload)
         except OSError as exc:
@@ -362,7 +364,8 @@ class Delivery:
             )
             self._add("dropped", n)
             return None
-        self._add("spooled", n)
+        if not again:
+            self._add("spooled", n)
         return spooled
 
     def _take(self, kind: str, n: int) -> list[Any]:
