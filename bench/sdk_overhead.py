@@ -2,6 +2,7 @@
 without Margin, with delivery running to a loopback OTLP collector (another process).
 
     .venv/bin/python bench/sdk_overhead.py [--mode openai] [--blocks 20] [--calls 3000]
+        [--steady 3000] [--runs 3]
 
 For each mode it prints (1) the mean overhead per call over alternating blocks of 300 calls,
 in wall time and in process CPU time (all threads, delivery included: see ``_overhead``),
@@ -12,7 +13,9 @@ measure: real ``openai`` chat calls over an in-memory transport, wrapped by
 ``instrument_openai``. Mode ``warm`` runs the same wrapper around a stub returning a
 prebuilt response (Margin's own code with warm CPU caches); mode ``manual`` makes the GenAI
 span with another OpenTelemetry instrumentation's tracer (what Margin adds to spans it does
-not make)."""
+not make); mode ``network`` is ``openai`` with a wait of 1 ms in each call, the GIL free
+meanwhile, so that delivery runs beside the caller. Each mode also prints (4) the overhead of
+calls made back to back (``steady_runs``) and the requests sent while they ran."""
 
 from __future__ import annotations
 
