@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +23,15 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["Api", "Tenant", "app_client", "make_tenant", "on_event_loop", "remote_api"]
+__all__ = [
+    "Api",
+    "Tenant",
+    "app_client",
+    "make_tenant",
+    "on_event_loop",
+    "remote_api",
+    "wait_until",
+]
 
 
 @dataclass
@@ -139,3 +148,12 @@ def on_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    """Poll ``condition`` until it holds; fail the test if it does not within ``timeout``
+    seconds (what a background thread does is waited for, never timed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

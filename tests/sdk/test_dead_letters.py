@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 import margin
 from margin.sdk.dead_letters import DEAD_LETTER_FILE, DeadLetters
 from margin.sdk.spool import Spool, destination
+from margin_testing import wait_until
 
 Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
@@ -100,10 +100,8 @@ def test_a_server_failing_everything_sets_nothing_aside(
 
 def _assert_all_wait_on_disk(tmp_path: Path, collector: Collector, n: int) -> None:
     spool = Spool(destination(tmp_path / "spool", collector.url, "mk_test"))
-    deadline = time.monotonic() + 10  # a batch being replayed is off the disk meanwhile
-    while spool.pending() != n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert spool.pending() == n
+    # A batch being replayed is off the disk meanwhile.
+    wait_until(lambda: spool.pending() == n, timeout=10)
 
 
 def test_a_batch_spooled_whole_and_replayed_in_halves_is_counted_spooled_once(
@@ -112,9 +110,7 @@ def test_a_batch_spooled_whole_and_replayed_in_halves_is_counted_spooled_once(
     collector.status = 500
     sdk(max_batch=20)
     _signals([f"booked-{i}" for i in range(20)])
-    deadline = time.monotonic() + 30
-    while margin.delivery_stats()["spooled"] < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: margin.delivery_stats()["spooled"] >= 20, timeout=30)
     # The server now counts as down: these ten are spooled whole, and each replay of them
     # tries them in halves, which wait on disk in their place.
     _signals([f"booked-{i}" for i in range(20, 30)])

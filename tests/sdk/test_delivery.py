@@ -18,6 +18,7 @@ from opentelemetry import trace as trace_api
 
 import margin
 from margin.sdk.dead_letters import DeadLetters
+from margin_testing import wait_until
 
 Configure = Callable[..., None]  # the `sdk` fixture's type (tests/sdk/conftest.py)
 
@@ -396,13 +397,6 @@ def test_a_full_queue_is_spilled_off_the_callers_thread(
     assert margin.delivery_stats()["dropped"] == 0
 
 
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def test_spans_ended_during_a_send_wait_for_a_full_batch_not_a_request_of_their_own(
     sdk: Configure, collector: Collector
 ) -> None:
@@ -411,15 +405,15 @@ def test_spans_ended_during_a_send_wait_for_a_full_batch_not_a_request_of_their_
     collector.gate.clear()
     sdk(max_batch=50, export_interval=60.0)
     _spans(50)  # a full batch: sent at once, and held by the collector
-    _until(lambda: collector.arrived == 1)
+    wait_until(lambda: collector.arrived == 1, timeout=30)
     _spans(10)  # ended while the first batch is being sent
     collector.gate.set()
-    _until(lambda: margin.delivery_stats()["exported"] >= 50)
+    wait_until(lambda: margin.delivery_stats()["exported"] >= 50, timeout=30)
     time.sleep(0.3)  # the worker is free: the old worker sent the ten meanwhile
     assert collector.requests == 1
     assert margin.delivery_stats()["queued"] == 10
     _spans(40)  # a full batch again
-    _until(lambda: margin.delivery_stats()["exported"] >= 100)
+    wait_until(lambda: margin.delivery_stats()["exported"] >= 100, timeout=30)
     assert collector.requests == 2
     assert margin.flush(timeout=30)
     _assert_exactly_once(collector, 100)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from sqlalchemy import text
 
 from margin.store import _checkpoint
 from margin.store.db import Database
+from margin_testing import wait_until
 
 
 @pytest.fixture
@@ -22,13 +22,6 @@ def store(tmp_path: Path) -> Iterator[Database]:
         conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"))
     yield db
     db.dispose()
-
-
-def _wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def _write_blobs(db: Database, count: int, size: int = 4096) -> None:
@@ -105,10 +98,10 @@ def test_an_idle_thread_ends_and_the_next_write_starts_another(
     assert checkpointer is not None
     checkpointer.close()  # stop the thread the fixture's write started, so the new limit applies
     _write_blobs(store, 10)
-    _wait_for(lambda: checkpointer.checkpoints >= 1 and not _checkpoint_threads())
+    wait_until(lambda: checkpointer.checkpoints >= 1 and not _checkpoint_threads())
     done = checkpointer.checkpoints
     _write_blobs(store, 10)
-    _wait_for(lambda: checkpointer.checkpoints > done)
+    wait_until(lambda: checkpointer.checkpoints > done)
 
 
 def test_closing_stops_the_thread_and_the_next_write_starts_it_again(store: Database) -> None:
