@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO, Any
 
+import httpx
 import uvicorn
 
 from margin.server.app import create_app, prepare_process
@@ -14,7 +19,7 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["LoopbackServer", "free_port", "postgres_database"]
+__all__ = ["LoopbackServer", "ServedProcesses", "free_port", "postgres_database", "wait_http"]
 
 
 def free_port() -> int:
@@ -54,6 +59,54 @@ class LoopbackServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.db.dispose()
+
+
+def wait_http(url: str, timeout: float = 240) -> None:
+    """Wait until ``url``'s ``/healthz`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+class ServedProcesses:
+    """``margin serve --workers N`` on a free port, in processes of its own, as a user runs
+    it; ``extra`` arguments and ``env`` (``MARGIN_DATABASE_URL``, ...) are passed on."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        log: IO[Any],
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.port = free_port()
+        args = [sys.executable, "-m", "margin", "serve", "--port", str(self.port)]
+        args += ["--workers", str(workers), *extra]
+        self.process = subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServedProcesses:
+        try:
+            wait_http(self.base_url)
+        except RuntimeError:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(30)
 
 
 def postgres_database(name: str) -> str | None:

@@ -19,28 +19,16 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
-from _server import drop_postgres_database, free_port, postgres_database
+from _server import ServedProcesses, drop_postgres_database, free_port, postgres_database
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema import signals
-
-
-def _wait_http(url: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
 
 
 def _load(url: str, key: str, tag: str, clients: int, batches: int, size: int) -> None:
@@ -78,58 +66,48 @@ def _stored(db: Database) -> int:
         return int(conn.execute(select(func.count()).select_from(signals)).scalar_one())
 
 
-def _serve(env: dict[str, str], port: int, extra: list[str], log: Any) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "margin", "serve", "--port", str(port), "--workers", "2"]
-    return subprocess.Popen([*args, *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 def run(db: Database, url: str, key: str, args: argparse.Namespace, tmp: Path) -> None:
     total = args.clients * args.batches * args.batch
-    env = {**os.environ, "MARGIN_DATABASE_URL": url}
+    env = {"MARGIN_DATABASE_URL": url}
     log = (tmp / "bench.log").open("ab")
-    procs: list[subprocess.Popen[bytes]] = []
     try:
-        port = free_port()
-        procs.append(_serve(env, port, [], log))
-        _wait_http(f"http://127.0.0.1:{port}")
-        start = time.perf_counter()
-        _load(f"http://127.0.0.1:{port}", key, "direct", args.clients, args.batches, args.batch)
-        direct = time.perf_counter() - start
-        assert _stored(db) == total
+        with ExitStack() as stack:
+            server = stack.enter_context(ServedProcesses(env, 2, log))
+            start = time.perf_counter()
+            _load(server.base_url, key, "direct", args.clients, args.batches, args.batch)
+            direct = time.perf_counter() - start
+            assert _stored(db) == total
 
-        nats_port = free_port()
-        nats = [shutil.which("nats-server") or "/usr/sbin/nats-server", "-a", "127.0.0.1"]
-        nats += ["-p", str(nats_port), "-js", "-sd", str(tmp / "nats")]
-        procs.append(subprocess.Popen(nats, stdout=log, stderr=subprocess.STDOUT))
-        queue = f"nats://127.0.0.1:{nats_port}"
-        qenv = {**env, "MARGIN_QUEUE_URL": queue}
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "margin", "worker"],
-                    env=qenv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
+            nats_port = free_port()
+            nats = [shutil.which("nats-server") or "/usr/sbin/nats-server", "-a", "127.0.0.1"]
+            nats += ["-p", str(nats_port), "-js", "-sd", str(tmp / "nats")]
+            procs = [subprocess.Popen(nats, stdout=log, stderr=subprocess.STDOUT)]
+            queue = f"nats://127.0.0.1:{nats_port}"
+            qenv = {**os.environ, **env, "MARGIN_QUEUE_URL": queue}
+            for _ in range(2):
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "margin", "worker"],
+                        env=qenv,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 )
-            )
-        port = free_port()
-        procs.append(_serve(qenv, port, ["--queue", queue], log))
-        _wait_http(f"http://127.0.0.1:{port}")
-        start = time.perf_counter()
-        _load(f"http://127.0.0.1:{port}", key, "queue", args.clients, args.batches, args.batch)
-        edge = time.perf_counter() - start
-        while _stored(db) < 2 * total:
-            time.sleep(0.05)
-        written = time.perf_counter() - start
+            for proc in procs:
+                stack.callback(proc.wait, 30)
+                stack.callback(proc.terminate)
+            extra = ("--queue", queue)
+            server = stack.enter_context(ServedProcesses(qenv, 2, log, extra))
+            start = time.perf_counter()
+            _load(server.base_url, key, "queue", args.clients, args.batches, args.batch)
+            edge = time.perf_counter() - start
+            while _stored(db) < 2 * total:
+                time.sleep(0.05)
+            written = time.perf_counter() - start
     except RuntimeError:
         log.flush()
         sys.stderr.write((tmp / "bench.log").read_text()[-4000:])
         raise
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
     print(f"{total} signals, {args.clients} clients, batches of {args.batch}, PostgreSQL")
     print(f"direct (2 API processes)          : {total / direct:9.0f} items/s stored")
     print(f"queue  (2 API + 2 writers), edge  : {total / edge:9.0f} items/s acknowledged")
