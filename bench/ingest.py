@@ -149,20 +149,24 @@ def _line(label: str, http: list[float], raw: list[float]) -> None:
 def measure(store: str, url: str, data_dir: Path, args: argparse.Namespace) -> None:
     batches, servers = args.batches, args.servers
     http, raw, served, raw_together = [], [], [], []
-    log = (data_dir / "serve.log").open("ab")
-    with LoopbackServer(url, data_dir) as server:
+    log_path = data_dir / "serve.log"
+    with LoopbackServer(url, data_dir) as server, log_path.open("ab") as log, ExitStack() as stack:
         for r in range(args.rounds):  # interleaved, so that a busy spell weighs on both alike
             http.append(http_rate(server, r, batches))
             raw.append(raw_rate(server, [r], batches))
         env = {"MARGIN_DATABASE_URL": url, "MARGIN_DATA_DIR": str(data_dir)}
-        with ExitStack() as stack:
+        try:
             urls = [
                 stack.enter_context(ServedProcesses(env, 1, log)).base_url for _ in range(servers)
             ]
-            for r in range(args.rounds):
-                rounds = [1000 + r * servers + c for c in range(servers)]
-                served.append(served_rate(urls, server.key, rounds, batches))
-                raw_together.append(raw_rate(server, rounds, batches))
+        except RuntimeError:
+            log.flush()
+            print(log_path.read_text()[-4000:])
+            raise
+        for r in range(args.rounds):
+            rounds = [1000 + r * servers + c for c in range(servers)]
+            served.append(served_rate(urls, server.key, rounds, batches))
+            raw_together.append(raw_rate(server, rounds, batches))
     _line(f"{store}, 1 client", http, raw)
     _line(f"{store}, {servers} clients, {servers} processes", served, raw_together)
 
