@@ -6,7 +6,9 @@ have one.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -30,6 +33,7 @@ __all__ = [
     "make_tenant",
     "on_event_loop",
     "remote_api",
+    "wait_healthy",
     "wait_until",
 ]
 
@@ -148,6 +152,26 @@ def on_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[Any], timeout: float = 120.0, log: Path | None = None
+) -> None:
+    """Wait until the ``margin serve`` ``process`` answers ``url``'s ``/healthz`` with 200;
+    fail the test, with the end of its ``log`` when given, if it exits first or does not
+    answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        exited = process.poll() is not None
+        if exited or time.monotonic() > deadline:
+            process.kill()
+            what = f"exited ({process.returncode})" if exited else f"did not answer in {timeout} s"
+            text = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+            pytest.fail(f"margin serve {what}" + (f":\n{text}" if text else ""))
+        time.sleep(0.1)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:

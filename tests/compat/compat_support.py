@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-__all__ = ["Served"]
+__all__ = ["Served", "run_script"]
 
 
 @dataclass
@@ -126,3 +130,19 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.1)
+
+
+def run_script(
+    source: str, env: dict[str, str], *, python: str = sys.executable, timeout: float = 120
+) -> str:
+    """Run ``source`` in a new Python process with ``env`` added; its stdout (fails the test
+    with its output if it exits non-zero)."""
+    proc = subprocess.run(
+        [python, "-c", textwrap.dedent(source)],
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"script failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout

@@ -3,7 +3,7 @@ database), with an organization and one key per scope; the vendors' SDKs are poi
 
 Flows that need a fresh process (Paid's tracing is initialised once per process and reads
 its endpoint at import; Paygent patches provider classes) run as scripts in a subprocess:
-``run_script`` starts one with the environment the SDK reads.
+``compat_support.run_script`` starts one with the environment the SDK reads.
 """
 
 from __future__ import annotations
@@ -11,22 +11,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from compat_support import Served
 from sqlalchemy.engine import make_url
 
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
-from margin_testing import free_port
+from margin_testing import free_port, wait_healthy
 
 BIN = Path(sys.executable).parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -85,16 +82,7 @@ def server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data_dir / "server.log").read_text())
-            time.sleep(0.1)
+        wait_healthy(url, proc, log=data_dir / "server.log")
         yield Server(url, database_url, request.param)
     finally:
         proc.terminate()
@@ -117,22 +105,6 @@ def served(server: Server, request: pytest.FixtureRequest) -> Served:
         keys = {scope: create_key(conn, org_id, scope)[1] for scope in ("ingest", "read", "admin")}
     db.dispose()
     return Served(server.url, server.database_url, org_id, keys, server.store)
-
-
-def run_script(
-    source: str, env: dict[str, str], *, python: str = sys.executable, timeout: float = 120
-) -> str:
-    """Run ``source`` in a new Python process with ``env`` added; its stdout (fails the test
-    with its output if it exits non-zero)."""
-    proc = subprocess.run(
-        [python, "-c", textwrap.dedent(source)],
-        env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"script failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 PAID_LEGACY = "0.6.0"

@@ -8,9 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from compat_support import FAKE_OPENAI, Served, wait_for
-
-from conftest import run_script
+from compat_support import FAKE_OPENAI, Served, run_script, wait_for
 
 ONE_CALL = Decimal("0.000006975")  # gpt-4o-mini, FAKE_OPENAI's usage
 DOC_USAGE_COST = Decimal("0.00058")  # gpt-4.1-mini: 100 input + 600 cached + 300 output

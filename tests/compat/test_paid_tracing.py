@@ -13,9 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from compat_support import FAKE_OPENAI, Served, wait_for
-
-from conftest import run_script
+from compat_support import FAKE_OPENAI, Served, run_script, wait_for
 
 # gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output per 1M tokens. One call:
 # 16 uncached + 5 cached input tokens, 7 output tokens.

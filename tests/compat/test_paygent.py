@@ -7,9 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from compat_support import FAKE_OPENAI, Served, wait_for
-
-from conftest import run_script
+from compat_support import FAKE_OPENAI, Served, run_script, wait_for
 
 # gpt-4o: $2.50 input, $10 output per 1M tokens: 1,200 input + 400 output tokens.
 DOC_USAGE = Decimal("0.007")

@@ -13,8 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
-from conftest import run_script
+from compat_support import run_script
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from receiver import Receiver
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from margin.control.outbox import EndpointIn, create_endpoint, emit
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema_control import webhook_deliveries
+from margin_testing import wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +39,8 @@ def _serve(db: Database, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("margin serve did not become ready")
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 def test_sigkill_mid_delivery_resends_after_restart(db: Database, tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from dashboard_support import (
     CHROMIUM,
@@ -25,7 +23,7 @@ from dashboard_support import (
     signed_in,
 )
 
-from margin_testing import free_port
+from margin_testing import free_port, wait_healthy
 
 
 def _serve(data_dir: Path, *, demo: bool) -> Iterator[Server]:
@@ -50,19 +48,7 @@ def _serve(data_dir: Path, *, demo: bool) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"margin serve exited ({proc.returncode}):\n{log.read()}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("margin serve did not answer within 120 s")
-            time.sleep(0.3)
+        wait_healthy(url, proc, log=data_dir / "serve.log")
         log.seek(0)
         found = re.search(r"API key: (mgn_admin_\S+)", log.read())
         assert found, "margin serve printed no 'API key: mgn_admin_…' line"

@@ -18,23 +18,9 @@ from sqlalchemy import select
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema import signals
-from margin_testing import free_port
+from margin_testing import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"margin serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("margin serve did not become ready")
 
 
 def test_sigkill_during_a_batch_load_loses_no_acknowledged_item(
@@ -80,7 +66,7 @@ def test_sigkill_during_a_batch_load_loses_no_acknowledged_item(
                 n += 1
 
     try:
-        _wait_ready(url, proc)
+        wait_healthy(url, proc)
         workers = [threading.Thread(target=load, args=(w,)) for w in range(3)]
         for w in workers:
             w.start()

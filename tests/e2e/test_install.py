@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from margin_testing import free_port
+from margin_testing import free_port, wait_healthy
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable by name here
     from conftest import LiveServer
@@ -150,15 +149,8 @@ def test_sdk_only_install_then_the_server_extra(live_server: LiveServer, tmp_pat
         env={**env, "COLUMNS": "200"},
     )
     try:
-        deadline = time.monotonic() + 120
-        health = None
-        while time.monotonic() < deadline and serve.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert health is not None, (tmp_path / "serve.log").read_text()
+        wait_healthy(f"http://127.0.0.1:{port}", serve, log=tmp_path / "serve.log")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.json()["status"] == "ok"
         docs = httpx.get(f"http://127.0.0.1:{port}/docs/assets/swagger-ui-bundle.js", timeout=10)
         assert docs.status_code == 200

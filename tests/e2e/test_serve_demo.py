@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from margin_testing import free_port
+from margin_testing import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +51,7 @@ def _serve(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str, str]:
     key = re.search(r"API key: (mgn_admin_\S+)", out)
     assert key, out
     url = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_healthy(url, proc)
     return proc, key.group(1), out
 
 

@@ -10,7 +10,6 @@ import os
 import re
 import sqlite3
 import sys
-import time
 from pathlib import Path
 from subprocess import STDOUT, Popen
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from margin._version import __version__
 from margin.server.app import serve_app
-from margin_testing import Api, free_port
+from margin_testing import Api, free_port, wait_healthy
 
 
 def test_openapi_lists_every_resource(api: Api) -> None:
@@ -89,14 +88,7 @@ def _serve(data_dir: Path, log: Path, database_url: str | None) -> tuple[Popen[b
     with log.open("wb") as out:
         proc = Popen([margin, *args], stdout=out, stderr=STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"margin serve exited: {log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        time.sleep(0.1)
+    wait_healthy(url, proc, log=log)
     found = re.search(r"API key: (mgn_admin_\S+)", log.read_text())
     assert found, log.read_text()
     return proc, url, found.group(1)
