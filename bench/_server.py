@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +20,26 @@ from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 
-__all__ = ["LoopbackServer", "ServedProcesses", "free_port", "postgres_database", "wait_http"]
+__all__ = [
+    "LoopbackServer",
+    "ServedProcesses",
+    "at_once",
+    "free_port",
+    "postgres_database",
+    "wait_http",
+]
+
+
+def at_once(work: list[Callable[[], None]]) -> float:
+    """Seconds from the start of the first to the end of the last of ``work``, each run in
+    its own thread, all at once."""
+    threads = [threading.Thread(target=fn) for fn in work]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
 
 
 def free_port() -> int:

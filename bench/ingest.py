@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -31,7 +30,13 @@ from typing import Any
 import httpx
 import orjson
 
-from _server import LoopbackServer, ServedProcesses, drop_postgres_database, postgres_database
+from _server import (
+    LoopbackServer,
+    ServedProcesses,
+    at_once,
+    drop_postgres_database,
+    postgres_database,
+)
 from margin._ids import new_id
 from margin.server.ledger import content_hash
 from margin.store.schema import signals
@@ -70,17 +75,6 @@ def _post(client: httpx.Client, body: bytes) -> None:
     assert response.json()["ingested"] == BATCH
 
 
-def _at_once(work: list[Callable[[], None]]) -> float:
-    """Seconds from the start of the first to the end of the last of ``work``, run at once."""
-    threads = [threading.Thread(target=fn) for fn in work]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - start
-
-
 def served_rate(urls: list[str], key: str, rounds: list[int], batches: int) -> float:
     """A client for each of ``urls`` at once, each posting its round's batches."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -97,7 +91,7 @@ def served_rate(urls: list[str], key: str, rounds: list[int], batches: int) -> f
         return run
 
     try:
-        return len(rounds) * batches * BATCH / _at_once(list(map(post, clients, bodies)))
+        return len(rounds) * batches * BATCH / at_once(list(map(post, clients, bodies)))
     finally:
         for client in clients:
             client.close()
@@ -138,7 +132,7 @@ def raw_rate(server: LoopbackServer, rounds: list[int], batches: int) -> float:
         return run
 
     rows = [[[row(item) for item in batch(r, n)] for n in range(batches)] for r in rounds]
-    return len(rounds) * batches * BATCH / _at_once([insert(chunks) for chunks in rows])
+    return len(rounds) * batches * BATCH / at_once([insert(chunks) for chunks in rows])
 
 
 def _line(label: str, http: list[float], raw: list[float]) -> None:

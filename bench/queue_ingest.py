@@ -17,48 +17,50 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
-from _server import ServedProcesses, drop_postgres_database, free_port, postgres_database
+from _server import (
+    ServedProcesses,
+    at_once,
+    drop_postgres_database,
+    free_port,
+    postgres_database,
+)
 from margin.store.db import Database
 from margin.store.keys import create_key, create_org
 from margin.store.schema import signals
 
 
 def _load(url: str, key: str, tag: str, clients: int, batches: int, size: int) -> None:
-    def client(c: int) -> None:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for b in range(batches):
-                items = [
-                    {
-                        "event_name": "email_sent",
-                        "customer": f"customer-{i % 50}",
-                        "timestamp": "2026-10-05T12:00:00Z",
-                        "idempotency_key": f"{tag}-{c}-{b}-{i}",
-                    }
-                    for i in range(size)
-                ]
-                while True:
-                    r = http.post(
-                        "/v1/signals",
-                        json={"items": items},
-                        headers={"Authorization": f"Bearer {key}"},
-                    )
-                    if r.status_code < 300:
-                        break
-                    time.sleep(0.1)
+    """``clients`` clients at once, each posting ``batches`` batches of ``size`` signals."""
+    at_once([partial(_post_batches, url, key, f"{tag}-{c}", batches, size) for c in range(clients)])
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+
+def _post_batches(url: str, key: str, tag: str, batches: int, size: int) -> None:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for b in range(batches):
+            items = [
+                {
+                    "event_name": "email_sent",
+                    "customer": f"customer-{i % 50}",
+                    "timestamp": "2026-10-05T12:00:00Z",
+                    "idempotency_key": f"{tag}-{b}-{i}",
+                }
+                for i in range(size)
+            ]
+            while True:
+                r = http.post(
+                    "/v1/signals", json={"items": items}, headers={"Authorization": f"Bearer {key}"}
+                )
+                if r.status_code < 300:
+                    break
+                time.sleep(0.1)
 
 
 def _stored(db: Database) -> int:
