@@ -13,7 +13,9 @@ Medians of several rounds, the two kinds interleaved. Two lines a store:
   ``--workers`` the kernel would choose the process of each connection, and two clients
   often land on the same one.
 
-    .venv/bin/python bench/ingest.py [--batches 20] [--rounds 3] [--servers 2]
+    .venv/bin/python bench/ingest.py [--batches 20] [--rounds 3] [--servers 2] [--repeat 5]
+
+``--repeat N`` runs it in N fresh processes and then prints the median of each figure.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
+from _repeat import repeat_if_asked
 from _server import (
     LoopbackServer,
     ServedProcesses,
@@ -42,6 +45,13 @@ from margin.server.ledger import content_hash
 from margin.store.schema import signals
 
 BATCH = 1000
+#: The figures ``--repeat`` takes the medians of (see ``_repeat``), for each line's label.
+_LABEL = r"(\w+, \d+ clients?(?:, \d+ processes)?)"
+_FIGURES = {
+    "signals/s": r"([0-9,]+) signals/s",
+    "raw rows/s": r"raw: +([0-9,]+) rows/s",
+    "ratio": r"ratio ([0-9.]+)",
+}
 
 
 def batch(round_: int, n: int) -> list[dict[str, Any]]:
@@ -170,7 +180,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", type=int, default=2, help="margin serve processes")
+    parser.add_argument("--repeat", type=int, default=1, help="fresh processes, then medians")
     args = parser.parse_args()
+    if repeat_if_asked(__file__, args.repeat, _LABEL, _FIGURES):
+        return
     with tempfile.TemporaryDirectory() as tmp:
         measure("sqlite", f"sqlite:///{tmp}/bench.db", Path(tmp), args)
     name = "margin_bench_ingest"

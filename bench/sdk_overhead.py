@@ -2,7 +2,7 @@
 without Margin, with delivery running to a loopback OTLP collector (another process).
 
     .venv/bin/python bench/sdk_overhead.py [--mode openai] [--blocks 20] [--calls 3000]
-        [--steady 3000] [--runs 3]
+        [--steady 3000] [--runs 3] [--repeat 5]
 
 For each mode it prints (1) the mean overhead per call over alternating blocks of 300 calls,
 in wall time and in process CPU time (all threads, delivery included: see ``_overhead``),
@@ -15,7 +15,10 @@ prebuilt response (Margin's own code with warm CPU caches); mode ``manual`` make
 span with another OpenTelemetry instrumentation's tracer (what Margin adds to spans it does
 not make); mode ``network`` is ``openai`` with a wait of 1 ms in each call, the GIL free
 meanwhile, so that delivery runs beside the caller. Each mode also prints (4) the overhead of
-calls made back to back (``steady_runs``) and the requests sent while they ran."""
+calls made back to back (``steady_runs``) and the requests sent while they ran.
+
+``--repeat N`` runs all that in N fresh processes, one after the other, and then prints the
+median of each figure over them, with its range."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import margin
 from _collector import Collector
 from _overhead import interleaved_blocks, median_single_calls, steady_runs
+from _repeat import repeat_if_asked
 from margin.sdk import runtime
 
 _CHAT = {
@@ -194,6 +198,18 @@ def run(
           f"dropped {stats['dropped']}, flushed {flushed}")  # fmt: skip
 
 
+#: The figures ``--repeat`` takes the medians of, by name (see ``_repeat``).
+_FIGURES = {
+    "mean wall": r"mean over.*overhead wall ([-+0-9.]+) µs",
+    "mean CPU": r"mean over.*CPU ([-+0-9.]+) µs per call",
+    "caller's thread": r"caller ([-+0-9.]+) µs",
+    "delivery thread": r"delivery thread ([-+0-9.]+) µs",
+    "steady wall": r"steady.*overhead wall ([-+0-9.]+) µs",
+    "steady CPU": r"steady.*CPU ([-+0-9.]+) µs per call",
+    "delivered %": r"distinct \(([0-9.]+)%\)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--blocks", type=int, default=20, help="pairs of 300-call blocks")
@@ -203,7 +219,10 @@ def main() -> None:
     parser.add_argument(
         "--mode", choices=["manual", "warm", "openai", "network", "all"], default="all"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="fresh processes, then medians")
     args = parser.parse_args()
+    if repeat_if_asked(__file__, args.repeat, r"\[(\w+)\]", _FIGURES):
+        return
     collector = Collector()
     try:
         modes = (
