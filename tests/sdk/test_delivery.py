@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -418,6 +419,28 @@ def test_spans_ended_during_a_send_wait_for_a_full_batch_not_a_request_of_their_
     assert margin.flush(timeout=30)
     _assert_exactly_once(collector, 100)
     assert collector.requests == 2
+
+
+def test_a_flush_with_nothing_to_deliver_leaves_the_worker_asleep(
+    sdk: Configure, collector: Collector
+) -> None:
+    # A caller that flushes after each burst (a request handler, say): woken for nothing,
+    # the worker would send the first spans of the next burst as a request of their own.
+    sdk(max_batch=50, export_interval=60.0)
+    interval = sys.getswitchinterval()
+    for burst in range(1, 6):
+        sys.setswitchinterval(10.0)  # the worker runs only once this thread waits
+        try:
+            assert margin.flush(timeout=30)  # nothing queued
+            _spans(10)
+        finally:
+            sys.setswitchinterval(interval)
+        time.sleep(0.1)
+        assert collector.requests == burst - 1
+        assert margin.delivery_stats()["queued"] == 10
+        assert margin.flush(timeout=30)
+        assert collector.requests == burst
+    _assert_exactly_once(collector, 50)
 
 
 def _traces_with_one_unencodable_span(customers: int, bad: int) -> None:

@@ -120,10 +120,9 @@ class Delivery:
         self._spiller.start()
 
     def after_fork(self) -> None:
-        """Start over in a forked child: threads do not survive ``fork``, and the locks, the
-        queued items (the parent delivers those) and the connections are the parent's. The
-        object stays the same, so spans open at the fork and ended in the child reach this
-        process's worker."""
+        """Start over in a forked child: threads do not survive ``fork``; the locks, queued items
+        (the parent delivers those) and connections are the parent's. The object stays, so
+        spans open at the fork and ended in the child reach the child's worker."""
         # The parent's client is left unclosed: closing it could end connections it still uses.
         self._start(None)
 
@@ -175,9 +174,11 @@ class Delivery:
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything queued and spooled; False if that did not finish in time."""
         deadline = time.monotonic() + (30.0 if timeout is None else timeout)
-        self._sender.next_probe = 0.0
-        self._wake.set()
         with self._cond:
+            if self._idle():  # woken for nothing, the worker would send a burst's first spans
+                return True
+            self._sender.next_probe = 0.0
+            self._wake.set()
             while not self._idle():
                 now = time.monotonic()
                 remaining = deadline - now
