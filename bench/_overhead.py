@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import statistics
 import time
+import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Overhead", "Steady", "interleaved_blocks", "median_single_calls", "steady_runs"]
+__all__ = [
+    "Overhead",
+    "Steady",
+    "interleaved_blocks",
+    "machine_line",
+    "median_single_calls",
+    "steady_runs",
+]
 
 
 @dataclass(frozen=True)
@@ -169,3 +177,10 @@ def median_single_calls(fns: list[Callable[[], Any]], calls: int) -> list[float]
             fn()
             out.append(clock() - start)
     return [statistics.median(out) / 1000 for out in samples]
+
+
+def machine_line() -> str:
+    """How fast this machine runs plain Python, to read the µs figures by: they scale with
+    it from one machine to another (the ratios to a baseline of the same run do not)."""
+    best = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    return f"[machine] plain Python: sum(range(1000)) {best:.1f} µs (best of 5)"

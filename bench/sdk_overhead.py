@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import margin
 from _collector import Collector
-from _overhead import interleaved_blocks, median_single_calls, steady_runs
+from _overhead import interleaved_blocks, machine_line, median_single_calls, steady_runs
 from _repeat import repeat_if_asked
 from margin.sdk import runtime
 
@@ -207,6 +207,7 @@ _FIGURES = {
     "steady wall": r"steady.*overhead wall ([-+0-9.]+) µs",
     "steady CPU": r"steady.*CPU ([-+0-9.]+) µs per call",
     "delivered %": r"distinct \(([0-9.]+)%\)",
+    "sum(range(1000)) µs": r"sum\(range\(1000\)\) ([0-9.]+) µs",
 }
 
 
@@ -223,6 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     if repeat_if_asked(__file__, args.repeat, r"\[(\w+)\]", _FIGURES):
         return
+    print(machine_line(), flush=True)
     collector = Collector()
     try:
         modes = (

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from _collector import Collector
+from _overhead import machine_line
 
 _CHAT = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
@@ -154,6 +155,7 @@ def main() -> None:
     argv = [f"--blocks={args.blocks}", f"--tight={args.tight}", f"--rate={args.rate}"]
     phases = ["overhead", "tight"] + ([] if args.no_outage else ["outage"])
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    print(machine_line(), flush=True)
     collector = Collector()
     try:
         for run in range(args.runs):
