@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,6 +99,7 @@ def serve(
     """Run the API, the OTLP receiver and the dashboard (creates the store on first start)."""
     if queue:
         os.environ["MARGIN_QUEUE_URL"] = queue
+    _check_free(host, port)
     import uvicorn
 
     from margin.server.bootstrap import bootstrap
@@ -123,9 +128,13 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"[bold green]Margin {__version__}[/] listening on [link={url}]{url}[/link]")
-    # The last line printed before serving: scripts may wait for it.
-    console.print(f"Dashboard: {url}/   API docs: {url}/docs")
+
+    def listening() -> None:
+        console.print(f"[bold green]Margin {__version__}[/] listening on [link={url}]{url}[/link]")
+        # The last line, printed once a request would be answered: scripts may wait for it.
+        console.print(f"Dashboard: {url}/   API docs: {url}/docs")
+
+    _when_listening(host, port, listening)
     os.environ["MARGIN_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
         os.environ["MARGIN_DATABASE_URL"] = settings.database_url
@@ -138,6 +147,44 @@ def serve(
         log_level="warning",
         log_config=_log_config(),
     )
+
+
+def _reach(host: str, port: int) -> tuple[str, int]:
+    """Where a client on this machine reaches a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1", port
+    if host == "::":
+        return "::1", port
+    return host.strip("[]"), port
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse to start on an address another server listens on (bound as uvicorn binds)."""
+    host = host.strip("[]")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _when_listening(host: str, port: int, announce: Callable[[], None]) -> None:
+    """Run ``announce`` on a thread once the server accepts connections. uvicorn binds its
+    socket only after loading the app (a second or more); a line printed before that told a
+    script to send requests that were refused."""
+    address = _reach(host, port)
+
+    def wait() -> None:
+        while True:
+            try:
+                with socket.create_connection(address, timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.02)
+        announce()
+
+    threading.Thread(target=wait, name="margin-listening", daemon=True).start()
 
 
 def _log_config() -> dict[str, Any]:
