@@ -23,9 +23,9 @@ def test_a_request_sent_when_the_last_line_is_printed_is_answered(
     tmp_path: Path, workers: int
 ) -> None:
     port = free_port()
+    args = ["--port", str(port), "--workers", str(workers), "--data-dir", str(tmp_path)]
     proc = subprocess.Popen(
-        [MARGIN, "serve", "--port", str(port), "--workers", str(workers)]
-        + ["--data-dir", str(tmp_path)],
+        [MARGIN, "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
