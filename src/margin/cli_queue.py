@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from margin.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from margin.queue.config import QueueConfig
+    from margin.store.db import Database
 
 __all__ = ["queue_app", "worker"]
 
@@ -24,6 +26,7 @@ queue_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 QueueUrl = Annotated[
     str | None,
@@ -62,17 +65,13 @@ def worker(
     from margin.queue.writer import Writer
 
     settings = Settings.from_env(data_dir=data_dir)
-    try:
-        db = open_store(settings)
-    except StoreError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    db = _store_when_ready(settings)
     writer = Writer(config, settings, db, batch=batch)
 
     async def main() -> None:
         stop, ready = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(writer.run(stop, ready))
         await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when="FIRST_COMPLETED")
@@ -86,6 +85,42 @@ def worker(
     finally:
         db.dispose()
         console.print(f"margin worker: stopped; {orjson.dumps(dict(writer.stats)).decode()}")
+
+
+def _store_when_ready(settings: Settings) -> Database:
+    """The store, once it can be used. A writer started while the database is down, or
+    before ``margin serve`` created the store, waits for it (saying so once per reason), as
+    a running writer waits out an outage; SIGINT or SIGTERM meanwhile end it. A store that
+    cannot work as configured (the URL, the driver) ends the command at once."""
+    from margin.queue.writer import MAX_BACKOFF
+
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    quiet = Console(stderr=True, quiet=True)
+    said, pause, attempt = "", 0.25, 0
+    try:
+        while True:
+            try:  # the store is named once, by the first attempt
+                return open_store(settings, console=quiet if attempt else None)
+            except StoreError as exc:
+                if not exc.passing:
+                    err.print(f"error: {exc}", markup=False, soft_wrap=True)
+                    raise typer.Exit(1) from None
+                if str(exc) != said:
+                    said = str(exc)
+                    err.print(
+                        f"margin worker: waiting for the store: {exc}",
+                        markup=False,
+                        soft_wrap=True,
+                    )
+            attempt += 1
+            if stop.wait(pause):
+                console.print("margin worker: stopped before the store was ready")
+                raise typer.Exit(0)
+            pause = min(pause * 2, MAX_BACKOFF)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @queue_app.command("lag")

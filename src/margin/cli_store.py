@@ -48,7 +48,13 @@ def close_stores() -> None:
 
 
 class StoreError(Exception):
-    """A store that cannot be used; the message is one line saying what to do."""
+    """A store that cannot be used; the message is one line saying what to do. ``passing``
+    when it may work later with nothing changed here: the database does not answer (or
+    cannot be used now), or holds no store yet (``margin serve`` creates it)."""
+
+    def __init__(self, message: str, *, passing: bool = False) -> None:
+        super().__init__(message)
+        self.passing = passing
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -122,7 +128,8 @@ def open_store(
         if path is not None and not create and not path.exists():
             raise StoreError(
                 f"no Margin store at {path}: start one with `margin serve` (or create it with "
-                f"`margin db upgrade`), or {_HINT}"
+                f"`margin db upgrade`), or {_HINT}",
+                passing=True,
             )
         db = Database(url)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -133,12 +140,14 @@ def open_store(
                 if not inspect(conn).has_table("alembic_version"):
                     raise StoreError(
                         f"the database at {where} holds no Margin store: "
-                        f"create it with `margin db upgrade`, or {_HINT}"
+                        f"create it with `margin db upgrade`, or {_HINT}",
+                        passing=True,
                     )
         db.upgrade(progress)
     except DBAPIError as exc:
         db.dispose()
-        raise StoreError(explain_database_error(exc, settings)) from None
+        passing = isinstance(exc, OperationalError)
+        raise StoreError(explain_database_error(exc, settings), passing=passing) from None
     except StoreError:
         db.dispose()
         raise
