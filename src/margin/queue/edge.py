@@ -91,7 +91,7 @@ class Publisher:
         subject = self.config.ingest_subject(envelope.org_id)
         while True:
             try:
-                js = await self.stream.js()
+                js = await self.stream.js(max(0.1, deadline - loop.time()))
                 await js.publish(subject, envelope.body, timeout=3, headers=headers)
                 return
             except (nats.errors.Error, APIError, OSError) as exc:

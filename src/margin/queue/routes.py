@@ -90,7 +90,8 @@ async def health(request: Request) -> dict[str, Any]:
     }
     if state.queue is not None:
         try:
-            body["queue"] = (await _edge(state).stream.lag()).body()
+            # A probe must answer promptly: a JetStream away is reported after a second.
+            body["queue"] = (await _edge(state).stream.lag(deadline=1.0)).body()
         except Exception as exc:  # any failure of the queue is reported, never a 500
             body["queue"] = {"status": "unreachable", "reason": type(exc).__name__}
     return body

@@ -4,12 +4,13 @@ letters of an organization."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
@@ -25,6 +26,9 @@ log = logging.getLogger("margin.queue")
 DEAD_LETTER_AGE = 30 * 24 * 3600.0
 #: How long JetStream remembers a message id to drop a publish retried by the edge (seconds).
 DUPLICATE_WINDOW = 120.0
+#: How long a first connection is tried before the caller hears that JetStream is away
+#: (seconds): nats-py, told to reconnect forever, would otherwise try it forever.
+CONNECT_DEADLINE = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,27 +64,53 @@ class Stream:
         self.name = name
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._said = ""
 
-    async def js(self) -> JetStreamContext:
+    async def js(self, deadline: float = CONNECT_DEADLINE) -> JetStreamContext:
+        """The JetStream context, connecting first if need be: ``TimeoutError`` when no
+        server took the connection within ``deadline`` seconds. Once connected, a lost
+        server is reconnected to in the background, for as long as it takes."""
         if self._js is None or self._nc is None or self._nc.is_closed:
             if self._nc is not None and not self._nc.is_closed:
                 await self._nc.close()
-            self._nc = await nats.connect(
-                self.config.servers,
-                name=self.name,
-                connect_timeout=2,
-                reconnect_time_wait=0.2,
-                max_reconnect_attempts=-1,
-                allow_reconnect=True,
-            )
-            js = self._nc.jetstream(timeout=5)
+            self._nc = None
+            nc = Client()
             try:
+                await asyncio.wait_for(
+                    nc.connect(
+                        self.config.servers,
+                        name=self.name,
+                        connect_timeout=2,
+                        reconnect_time_wait=0.2,  # type: ignore[arg-type]  # seconds, typed int
+                        max_reconnect_attempts=-1,
+                        allow_reconnect=True,
+                        error_cb=self._error,
+                        reconnected_cb=self._reconnected,
+                    ),
+                    deadline,
+                )
+                js = nc.jetstream(timeout=5)
                 await self._ensure(js)  # kept only once the streams exist
             except BaseException:
-                await self._nc.close()
+                with contextlib.suppress(Exception):
+                    await nc.close()
                 raise
-            self._js = js
+            await self._reconnected()
+            self._nc, self._js = nc, js
         return self._js
+
+    async def _error(self, exc: Exception) -> None:
+        # nats-py's default logs a traceback at each attempt (five a second while the
+        # server is away); this says each new reason once.
+        said = f"{type(exc).__name__}: {exc}"
+        if said != self._said:
+            self._said = said
+            log.warning("margin: NATS at %s: %s; retrying", self.config.url, said)
+
+    async def _reconnected(self) -> None:
+        if self._said:
+            log.warning("margin: NATS at %s: connected", self.config.url)
+        self._said = ""
 
     @property
     def max_payload(self) -> int:
@@ -121,10 +151,11 @@ class Stream:
                 except BadRequestError as exc:  # made meanwhile by another process
                     log.debug("stream %s: %s", config.name, exc)
 
-    async def lag(self) -> Lag:
+    async def lag(self, deadline: float = CONNECT_DEADLINE) -> Lag:
         """Messages not yet stored (with work-queue retention a stored message leaves the
-        stream, so the stream's first message is the oldest one waiting)."""
-        js = await self.js()
+        stream, so the stream's first message is the oldest one waiting); ``deadline`` as
+        for ``js``."""
+        js = await self.js(deadline)
         state = (await js.stream_info(self.config.stream)).state
         dead = (await js.stream_info(self.config.dead_stream)).state.messages
         seconds = 0.0

@@ -76,21 +76,39 @@ class Writer:
 
     async def _subscribe(self, stop: asyncio.Event) -> tuple[JetStreamContext, Any] | None:
         """The durable pull consumer, once JetStream answers (a cluster may still be
-        electing its leaders): None if stopped first."""
-        while not stop.is_set():
-            try:
-                js = await self.stream.js()
-                sub = await js.pull_subscribe(
-                    f"{self.config.subject}.>",
-                    durable=self.config.consumer,
-                    stream=self.config.stream,
-                    config=ConsumerConfig(ack_wait=self.config.ack_wait, max_deliver=-1),
-                )
-                return js, sub
-            except (nats.errors.Error, APIError, OSError, TimeoutError) as exc:
-                log.warning("margin worker: JetStream not ready (%r); retrying", exc)
-                await asyncio.sleep(0.5)
-        return None
+        electing its leaders): None if stopped first, even in the middle of an attempt."""
+        said = ""
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                attempt = asyncio.ensure_future(self._consumer())
+                await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not attempt.done():  # stopped: the connection attempt is closed
+                    attempt.cancel()
+                    with contextlib.suppress(BaseException):
+                        await attempt
+                    return None
+                try:
+                    return attempt.result()
+                except (nats.errors.Error, APIError, OSError, TimeoutError) as exc:
+                    if repr(exc) != said:  # each new reason once, not every half second
+                        said = repr(exc)
+                        log.warning("margin worker: JetStream not ready (%s); retrying", said)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+            return None
+        finally:
+            stopped.cancel()
+
+    async def _consumer(self) -> tuple[JetStreamContext, Any]:
+        js = await self.stream.js()
+        sub = await js.pull_subscribe(
+            f"{self.config.subject}.>",
+            durable=self.config.consumer,
+            stream=self.config.stream,
+            config=ConsumerConfig(ack_wait=self.config.ack_wait, max_deliver=-1),
+        )
+        return js, sub
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         subscribed = await self._subscribe(stop)
