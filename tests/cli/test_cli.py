@@ -1,6 +1,7 @@
 """The ``margin`` command: organizations, keys, prices and costs reprice in-process (Typer's
-runner); the store it uses and how it fails (one line, no traceback, no secrets), the
-version and a restart's hint as a user's shell runs them, in a process of their own."""
+runner); the store it uses and how it fails (one line, no traceback, no secrets) and the
+version as a user's shell runs them, in a process of their own (``margin serve``'s own
+output: ``test_serve``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from margin.server.app import create_app
 from margin.settings import Settings
 from margin.store.db import Database
 from margin.store.keys import authenticate, create_org
-from margin_testing import free_port
 
 MARGIN = str(Path(sys.executable).with_name("margin"))
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -251,30 +251,3 @@ def test_database_failures_are_one_line_without_the_password(tmp_path: Path) -> 
     assert ":p@" not in other
     bad = _one_line_error(run_in(tmp_path, "keys", "list", MARGIN_MAX_BODY_BYTES="lots"))
     assert "MARGIN_MAX_BODY_BYTES" in bad
-
-
-def test_a_restart_says_how_to_get_an_admin_key(tmp_path: Path) -> None:
-    assert cli(tmp_path, "db", "upgrade").exit_code == 0
-    cli(tmp_path, "orgs", "create", "acme")  # not a first start: no key will be printed
-    port = str(free_port())
-    proc = subprocess.Popen(
-        [MARGIN, "serve", "--port", port, "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "300"},
-    )
-    assert proc.stdout is not None
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Dashboard:"):
-                break
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        proc.stdout.close()
-    out = "".join(lines)
-    assert "mgn_admin_" not in out
-    assert f"margin keys create --scope admin --data-dir {tmp_path}" in out

@@ -1,12 +1,15 @@
 """``margin serve`` as a script starts it: the line it prints last ("Dashboard: …") means a
-request sent at once is answered, with one process or several; an address another server
-holds is refused in one line before anything is created."""
+request sent at once is answered, with one process or several; a restart says how to get an
+admin key; an address another server holds is refused in one line before anything is
+created."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,12 +21,9 @@ MARGIN = str(Path(sys.executable).with_name("margin"))
 ENV = {"PATH": str(Path(sys.executable).parent), "COLUMNS": "300"}
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_request_sent_when_the_last_line_is_printed_is_answered(
-    tmp_path: Path, workers: int
-) -> None:
-    port = free_port()
-    args = ["--port", str(port), "--workers", str(workers), "--data-dir", str(tmp_path)]
+@contextmanager
+def serving(*args: str) -> Iterator[list[str]]:
+    """``margin serve ARGS`` running, and the lines it printed up to its "Dashboard:" line."""
     proc = subprocess.Popen(
         [MARGIN, "serve", *args],
         stdout=subprocess.PIPE,
@@ -38,6 +38,20 @@ def test_a_request_sent_when_the_last_line_is_printed_is_answered(
             lines.append(line)
             if line.startswith("Dashboard:"):
                 break
+        yield lines
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_request_sent_when_the_last_line_is_printed_is_answered(
+    tmp_path: Path, workers: int
+) -> None:
+    port = free_port()
+    args = ["--port", str(port), "--workers", str(workers), "--data-dir", str(tmp_path)]
+    with serving(*args) as lines:
         assert lines[-1] == (
             f"Dashboard: http://127.0.0.1:{port}/   API docs: http://127.0.0.1:{port}/docs\n"
         ), lines
@@ -47,10 +61,15 @@ def test_a_request_sent_when_the_last_line_is_printed_is_answered(
         health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=60)
         assert health.status_code == 200
         assert health.json()["store"] == "ok"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        proc.stdout.close()
+
+
+def test_a_restart_says_how_to_get_an_admin_key(tmp_path: Path) -> None:
+    for command in (["db", "upgrade"], ["orgs", "create", "acme"]):  # not a first start
+        subprocess.run([MARGIN, *command, "--data-dir", str(tmp_path)], env=ENV, check=True)
+    with serving("--port", str(free_port()), "--data-dir", str(tmp_path)) as lines:
+        out = "".join(lines)
+    assert "mgn_admin_" not in out
+    assert f"margin keys create --scope admin --data-dir {tmp_path}" in out
 
 
 def test_an_address_another_server_holds_is_refused_before_any_work(tmp_path: Path) -> None:
