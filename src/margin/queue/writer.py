@@ -85,7 +85,7 @@ class Writer:
                 await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if not attempt.done():  # stopped: the connection attempt is closed
                     attempt.cancel()
-                    with contextlib.suppress(BaseException):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
                         await attempt
                     return None
                 try:
@@ -94,8 +94,7 @@ class Writer:
                     if repr(exc) != said:  # each new reason once, not every half second
                         said = repr(exc)
                         log.warning("margin worker: JetStream not ready (%s); retrying", said)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait({stopped}, timeout=0.5)  # a pause, unless stopped
             return None
         finally:
             stopped.cancel()
