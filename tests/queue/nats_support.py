@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -209,6 +210,25 @@ def close_stray_streams() -> int:
         transport._call_connection_lost(None)  # type: ignore[attr-defined]
     gc.collect()
     return len(stray)
+
+
+def worker_process(log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``margin worker`` in a process of its own, ``env`` over this process's environment,
+    its output (both streams) appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "margin", "worker"],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def sigterm(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM ``proc`` if it still runs; its exit status once it ended."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout)
 
 
 def queue_config(url: str, name: str, **kw: object) -> QueueConfig:

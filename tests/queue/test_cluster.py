@@ -5,17 +5,14 @@ is stored exactly once."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from load_support import Load, serve, stored_keys
-from nats_support import close_stray_streams, nats_cluster, wait_for
+from nats_support import close_stray_streams, nats_cluster, sigterm, wait_for, worker_process
 from sqlalchemy import func, select
 
 from margin.queue.config import QueueConfig
@@ -27,16 +24,6 @@ from margin.store.schema import signal_rollups
 from margin_testing import Tenant
 
 pytestmark = pytest.mark.slow
-
-
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "margin", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.parametrize("store_kind", ["postgres"])
@@ -56,14 +43,13 @@ def _kill_a_node_and_a_writer(
         url = ",".join(n.url for n in nodes)
         config = replace(QueueConfig.of(url), replicas=3)
         env = {
-            **os.environ,
             "MARGIN_QUEUE_URL": url,
             "MARGIN_QUEUE_REPLICAS": "3",
             # What the killed writer held is delivered again after this many seconds.
             "MARGIN_QUEUE_ACK_WAIT": "2",
             "MARGIN_DATABASE_URL": postgres_url,
         }
-        writers = [_worker(env, tmp_path / f"writer{i}.log") for i in range(2)]
+        writers = [worker_process(tmp_path / f"writer{i}.log", **env) for i in range(2)]
         app = create_app(replace(settings, queue_url=url), db=db, migrate=False)
         app.state.margin.queue = Publisher(config)
         try:
@@ -79,9 +65,7 @@ def _kill_a_node_and_a_writer(
                 time.sleep(0.5)  # a late duplicate would show now
         finally:
             for writer in writers:
-                if writer.poll() is None:
-                    writer.send_signal(signal.SIGTERM)
-                    writer.wait(20)
+                sigterm(writer, 20)
         keys = stored_keys(db)
         assert len(keys) == len(set(keys)) == load.count
         assert set(keys) == load.acked

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from nats_support import queue_client, queue_config, wait_for
+from nats_support import queue_client, queue_config, wait_for, worker_process
 from sqlalchemy import func, select
 
 from margin.settings import Settings
@@ -63,15 +61,11 @@ def test_a_writer_says_once_that_no_jetstream_answers_and_sigterm_ends_it(
     db: Database, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "MARGIN_QUEUE_URL": f"nats://127.0.0.1:{free_port()}",
-        "MARGIN_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
-    }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "margin", "worker"], env=env, stdout=out, stderr=out
-        )
+    proc = worker_process(
+        log,
+        MARGIN_QUEUE_URL=f"nats://127.0.0.1:{free_port()}",
+        MARGIN_DATABASE_URL=db.engine.url.render_as_string(hide_password=False),
+    )
     try:
         said = "margin worker: JetStream not ready (TimeoutError()); retrying"
         wait_for(lambda: said in log.read_text(), 60, "the worker to say why it waits")

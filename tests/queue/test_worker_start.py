@@ -5,14 +5,11 @@ ends the wait cleanly. A store that cannot work as configured ends the command a
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from nats_support import NatsNode, wait_for
+from nats_support import NatsNode, sigterm, wait_for, worker_process
 
 from margin.store.db import Database
 from margin_testing import free_port
@@ -21,17 +18,7 @@ WAITING = "margin worker: waiting for the store: "
 
 
 def _worker(nats: NatsNode, database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MARGIN_QUEUE_URL": nats.url, "MARGIN_DATABASE_URL": database_url}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "margin", "worker"], env=env, stdout=out, stderr=out
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    return proc.wait(30)
+    return worker_process(log, MARGIN_QUEUE_URL=nats.url, MARGIN_DATABASE_URL=database_url)
 
 
 def test_a_writer_started_before_the_store_exists_waits_and_then_consumes(
@@ -47,9 +34,9 @@ def test_a_writer_started_before_the_store_exists_waits_and_then_consumes(
         store.upgrade()
         store.dispose()
         wait_for(lambda: "margin worker: consuming" in log.read_text(), 60, "it to consume")
-        assert _stop(proc) == 0
+        assert sigterm(proc) == 0
     finally:
-        _stop(proc)
+        sigterm(proc)
     out = log.read_text()
     said = [line for line in out.splitlines() if line.startswith(WAITING)]
     # Each reason once (SQLite may show the file made but not yet migrated, a second one).
@@ -67,7 +54,7 @@ def test_a_writer_waits_while_the_database_does_not_answer_and_sigterm_ends_it(
         wait_for(lambda: WAITING in log.read_text(), 60, "the worker to say it waits")
         assert proc.poll() is None
     finally:
-        code = _stop(proc)
+        code = sigterm(proc)
     out = log.read_text()
     assert code == 0, out
     assert f"{WAITING}cannot use the database at" in out
@@ -93,7 +80,7 @@ def test_a_store_that_cannot_work_as_configured_ends_the_writer_at_once(
     try:
         code = proc.wait(60)
     finally:
-        _stop(proc)
+        sigterm(proc)
     out = log.read_text()
     assert code == 1, out
     assert f"error: {said}" in out
